@@ -1,0 +1,179 @@
+"""Compiled inner loops of the exact training methods (numba).
+
+These are the only loops in the package that Python would make too slow: MTP retrains
+the defender's model thousands of times (DESIGN §8), so each retraining is a dual
+coordinate descent resumed from the previous dual variables.  Both solvers stop on the
+*duality gap*, a proven bound on the distance to the optimum of the objective.
+
+Bias regularisation: the bias is appended to ``w`` as a feature of constant value 1 and
+regularised with it, ``R(theta) = 1/2 (|w|^2 + b^2)`` -- the convention of liblinear and
+of Suya et al.'s code (DESIGN §2).
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _svm_primal_dual(X, y, U, alpha, theta):
+    """Primal ``1/2|theta|^2 + sum U_i hinge_i`` and dual ``sum alpha - 1/2|theta|^2``."""
+    n, d = X.shape
+    sq = 0.0
+    for j in range(d + 1):
+        sq += theta[j] * theta[j]
+    loss = 0.0
+    asum = 0.0
+    for i in range(n):
+        s = theta[d]
+        for j in range(d):
+            s += theta[j] * X[i, j]
+        m = 1.0 - y[i] * s
+        if m > 0.0:
+            loss += U[i] * m
+        asum += alpha[i]
+    return 0.5 * sq + loss, asum - 0.5 * sq
+
+
+@njit(cache=True)
+def svm_dcd(X, y, U, alpha, theta, tol, max_epochs, seed):
+    """Dual coordinate descent for ``min 1/2|theta|^2 + sum_i U_i max(0, 1 - y_i theta.(x_i,1))``.
+
+    The dual is ``max sum alpha_i - 1/2 |sum alpha_i y_i (x_i, 1)|^2`` over
+    ``0 <= alpha_i <= U_i`` (Hsieh et al. 2008).  ``alpha`` and ``theta`` are updated in
+    place and must be consistent on entry (``theta = sum alpha_i y_i (x_i, 1)``).
+    Stops when ``primal - dual <= tol * max(primal, 1e-12)``.  Returns
+    ``(epochs, primal, dual)``.
+    """
+    n, d = X.shape
+    qdiag = np.empty(n)
+    for i in range(n):
+        q = 1.0
+        for j in range(d):
+            q += X[i, j] * X[i, j]
+        qdiag[i] = q
+    order = np.arange(n)
+    np.random.seed(seed)
+    primal, dual = _svm_primal_dual(X, y, U, alpha, theta)
+    epoch = 0
+    while epoch < max_epochs and primal - dual > tol * max(primal, 1e-12):
+        np.random.shuffle(order)
+        for k in range(n):
+            i = order[k]
+            if U[i] == 0.0 and alpha[i] == 0.0:
+                continue
+            s = theta[d]
+            for j in range(d):
+                s += theta[j] * X[i, j]
+            g = y[i] * s - 1.0
+            a_old = alpha[i]
+            a_new = a_old - g / qdiag[i]
+            if a_new < 0.0:
+                a_new = 0.0
+            elif a_new > U[i]:
+                a_new = U[i]
+            delta = (a_new - a_old) * y[i]
+            if delta != 0.0:
+                alpha[i] = a_new
+                for j in range(d):
+                    theta[j] += delta * X[i, j]
+                theta[d] += delta
+        epoch += 1
+        primal, dual = _svm_primal_dual(X, y, U, alpha, theta)
+    return epoch, primal, dual
+
+
+@njit(cache=True)
+def _cs_primal_dual(X, y, U, alpha, W):
+    """Crammer--Singer primal ``1/2|W|^2 + sum U_i loss_i`` and dual value.
+
+    ``W`` has shape (k, d+1) (last column: bias).  The dual (liblinear's
+    Solver_MCSVM_CS) minimises ``f = 1/2|W|^2 + sum_i sum_{m != y_i} alpha_i^m``;
+    its optimum is ``-P*``, so the dual bound on the primal is ``-f``.
+    """
+    n, d = X.shape
+    k = W.shape[0]
+    sq = 0.0
+    for m in range(k):
+        for j in range(d + 1):
+            sq += W[m, j] * W[m, j]
+    loss = 0.0
+    lin = 0.0
+    s = np.empty(k)
+    for i in range(n):
+        for m in range(k):
+            v = W[m, d]
+            for j in range(d):
+                v += W[m, j] * X[i, j]
+            s[m] = v
+        yi = y[i]
+        best = 0.0
+        for m in range(k):
+            if m != yi:
+                v = 1.0 + s[m] - s[yi]
+                if v > best:
+                    best = v
+                lin += alpha[i, m]
+        loss += U[i] * best
+    return 0.5 * sq + loss, -(0.5 * sq + lin)
+
+
+@njit(cache=True)
+def cs_dcd(X, y, U, alpha, W, tol, max_epochs, seed):
+    """Dual coordinate descent for the Crammer--Singer multi-class SVM (Keerthi et al. 2008).
+
+    Dual: ``min 1/2 |W|^2 + sum_i sum_{m != y_i} alpha_i^m`` with ``W_m = sum_i alpha_i^m (x_i,1)``,
+    ``sum_m alpha_i^m = 0``, ``alpha_i^m <= U_i [m == y_i]``.  ``alpha`` (n, k) and ``W``
+    (k, d+1) are updated in place.  Stops on the relative duality gap.
+    """
+    n, d = X.shape
+    k = W.shape[0]
+    qdiag = np.empty(n)
+    for i in range(n):
+        q = 1.0
+        for j in range(d):
+            q += X[i, j] * X[i, j]
+        qdiag[i] = q
+    order = np.arange(n)
+    np.random.seed(seed)
+    B = np.empty(k)
+    D = np.empty(k)
+    primal, dual = _cs_primal_dual(X, y, U, alpha, W)
+    epoch = 0
+    while epoch < max_epochs and primal - dual > tol * max(primal, 1e-12):
+        np.random.shuffle(order)
+        for t in range(n):
+            i = order[t]
+            yi = y[i]
+            if U[i] == 0.0:
+                continue
+            A = qdiag[i]
+            for m in range(k):
+                v = W[m, d]
+                for j in range(d):
+                    v += W[m, j] * X[i, j]
+                e = 0.0 if m == yi else 1.0
+                B[m] = v + e - A * alpha[i, m]
+            # solve the per-example subproblem  min 1/2 A|a|^2 + B.a, sum a = 0, a <= C e_y
+            for m in range(k):
+                D[m] = B[m]
+            D[yi] += A * U[i]
+            Ds = np.sort(D)[::-1]
+            beta = Ds[0] - A * U[i]
+            r = 1
+            while r < k and beta < r * Ds[r]:
+                beta += Ds[r]
+                r += 1
+            beta /= r
+            for m in range(k):
+                cap = U[i] if m == yi else 0.0
+                a_new = (beta - B[m]) / A
+                if a_new > cap:
+                    a_new = cap
+                diff = a_new - alpha[i, m]
+                if diff != 0.0:
+                    alpha[i, m] = a_new
+                    for j in range(d):
+                        W[m, j] += diff * X[i, j]
+                    W[m, d] += diff
+        epoch += 1
+        primal, dual = _cs_primal_dual(X, y, U, alpha, W)
+    return epoch, primal, dual

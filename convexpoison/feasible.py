@@ -1,0 +1,805 @@
+"""Feasible-set components: where a poison point can sit without being sanitised away.
+
+A feasible set ``F_y`` (DESIGN §2, §5; Koh et al. 2021 §2.2) is the input domain
+intersected with the sets of points that survive each data-sanitisation defense.  Each
+defense gives a point ``(x, y)`` a *score*; it removes the points whose score exceeds a
+per-class *threshold*, the ``quantile`` (= 1 - p, p the fraction removed, 5% by default)
+of the scores of that class on the data the defense is fitted on.
+
+Components (scikit-learn conventions: settings in the constructor, ``fit(X, y)`` returns
+``self`` and sets attributes ending in ``_``):
+
+================  ======================================  ==================================
+component         score ``s(x, y)``                       convex constraint ``x in F_y``
+================  ======================================  ==================================
+``DomainSet``     bound / integrality / one-hot violation  ``lo <= x <= hi``, one-hot sums
+``L2Sphere``      ``||x - mu_y||_2``                       ``||x - mu_y|| <= tau_y``     (SOC)
+``Slab``          ``|v_y . (x - mu_y)|``                   ``|v_y . x - v_y . mu_y| <= s_y``
+``SVDResidual``   ``||(I - V_k V_k^T) x||_2``              ``||x - V_k u|| <= t_y``, u free (SOC)
+``LossBound``     hinge loss of a decoy model ``theta_d``  ``1 - y (w_d . x + b_d) <= tau``
+================  ======================================  ==================================
+
+and :class:`FeasibleSet`, their intersection.  Every component offers
+
+* ``score(X, y)`` -- vectorised scores (the defenses module uses them directly);
+* ``thresholds_`` -- dict label -> threshold after ``fit``;
+* ``contains(X, y, tol=1e-7)`` -- boolean per row, ``score <= threshold + tol*max(1, |threshold|)``
+  (``contains(X, y, tol=0)`` is exactly the defense's keep-mask);
+* ``constraints(x, y, scale=None)`` -- cvxpy constraints for an affine expression ``x`` of
+  shape ``(d,)`` and an int label ``y``.  Fitted quantities (centroids, directions,
+  subspaces, thresholds, decoy parameters) enter as ``cp.Parameter`` objects created once
+  per component and label; a later ``fit`` only updates their values, so a program built
+  once stays valid and is re-solved without recompilation (DPP).
+* With ``scale`` (a non-negative scalar cvxpy expression ``gamma``, typically a
+  Variable) the constraints describe the cone ``x in gamma * F_y`` (perspective; used by
+  the minimum-poison LP, DESIGN §3.9).  Every fitted quantity enters as a *single*
+  Parameter multiplied by ``gamma`` or ``x`` (parameter x parameter-free is DPP); products
+  of fitted quantities (``v . mu``) are stored as Parameters of their own.  ``scale`` must
+  therefore be parameter-free (a Variable or a constant).  ``x in gamma * F`` implies
+  ``gamma >= 0`` only for some components, so :meth:`FeasibleSet.constraints` adds
+  ``gamma >= 0``.
+* ``check_dpp(x, y, scale=None)`` -- asserts every constraint is DCP under DPP rules
+  (``constraints`` runs it too unless ``check=False``).
+
+Thresholds (:func:`quantile_thresholds`): the threshold of class ``y`` is the smallest
+score ``s`` with at least a ``quantile`` fraction of the class's weight at scores ``<= s``
+(the inverted-CDF quantile, ``np.quantile(..., method="inverted_cdf")`` for unit weights;
+integer weights act as copies).  So a defense removes at most a fraction ``p`` of each
+class -- exactly ``n_y - ceil(quantile * n_y)`` points when scores are distinct.
+
+Integrality: :meth:`DomainSet.contains` checks integer coordinates, but constraints
+describe the convex relaxation; integrality belongs to the variable
+(:meth:`Domain.variable`).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .domain import Domain
+from .errors import InputError, SolverFailure
+from .losses import Hinge
+from .validation import check_fraction, check_positive, check_weights, check_X, check_y
+
+__all__ = [
+    "Component", "DomainSet", "L2Sphere", "Slab", "SVDResidual", "LossBound", "FeasibleSet",
+    "make_feasible_set", "quantile_thresholds", "svd_rank", "COMPONENTS",
+]
+
+
+# ---------------------------------------------------------------------------- helpers
+def _cp():
+    import cvxpy as cp
+
+    return cp
+
+
+def _fmt_label(y) -> str:
+    y = int(y)
+    return f"{y:+d}" if y in (-1, 1) else str(y)
+
+
+def _check_labels(y, n, name="y") -> np.ndarray:
+    """Integer labels: {-1, +1} (binary) or {0..k-1} (multi-class)."""
+    return check_y(y, n, name=name, binary=_is_pm1(y))
+
+
+def _is_pm1(y) -> bool:
+    try:
+        vals = np.unique(np.asarray(y, dtype=float).ravel())
+    except (TypeError, ValueError):
+        return False
+    return vals.size > 0 and set(vals.tolist()) <= {-1.0, 1.0}
+
+
+def _check_quantile(quantile) -> float:
+    q = check_fraction(quantile, "quantile")
+    if q == 0:
+        raise InputError("quantile: must be in (0, 1] (the fraction of each class a defense keeps)")
+    return q
+
+
+def _check_points(X, d=None):
+    if np.ndim(X) == 1:  # a single point
+        X = [X]
+    return check_X(X, "X", d=d)
+
+
+def _check_Xy(X, y, d=None):
+    X = _check_points(X, d)
+    y = np.atleast_1d(np.asarray(y))
+    if y.size == 1 and X.shape[0] > 1:
+        y = np.full(X.shape[0], y.item())
+    return X, _check_labels(y, X.shape[0])
+
+
+def quantile_thresholds(scores, y, quantile=0.95, sample_weight=None) -> dict:
+    """Per-class thresholds: the weighted inverted-CDF ``quantile`` of each class's scores.
+
+    Returns a dict ``label -> threshold`` such that for each class at least a ``quantile``
+    fraction of its weight has ``score <= threshold`` and the threshold is the smallest such
+    score.  With unit weights this equals ``np.quantile(s_y, quantile, method="inverted_cdf")``.
+    """
+    q = _check_quantile(quantile)
+    s = np.asarray(scores, dtype=float).ravel()
+    y = np.asarray(y).ravel()
+    w = check_weights(sample_weight, s.size)
+    if y.size != s.size:
+        raise InputError(f"y: expected {s.size} labels, got {y.size}")
+    out = {}
+    for label in np.unique(y):
+        m = y == label
+        sw, ww = s[m], w[m]
+        keep = ww > 0
+        if not np.any(keep):
+            raise InputError(f"sample_weight: class {_fmt_label(label)} has zero total weight")
+        sw, ww = sw[keep], ww[keep]
+        order = np.argsort(sw, kind="stable")
+        sw, cw = sw[order], np.cumsum(ww[order])
+        target = q * cw[-1] * (1.0 - 1e-12)  # guard against 0.95 * 20 = 19.000000000000004
+        i = min(int(np.searchsorted(cw, target, side="left")), sw.size - 1)
+        out[int(label)] = float(sw[i])
+    return out
+
+
+def svd_rank(singular_values, rel_error=0.05, squared=True) -> int:
+    """Smallest ``k`` whose rank-``k`` approximation has normalised error ``< rel_error``.
+
+    ``squared=True`` (the paper's definition, Koh et al. §2.2, "the normalized sum of the
+    squared singular values", and their code): ``||X - X_k||_F^2 / ||X||_F^2 < rel_error``.
+    ``squared=False``: ``||X - X_k||_F / ||X||_F < rel_error``.
+    """
+    s2 = np.sort(np.asarray(singular_values, dtype=float).ravel())[::-1] ** 2
+    total = s2.sum()
+    if total <= 0:
+        return 0
+    # err[k] = error of the rank-k approximation, k = 0..r
+    tail = np.concatenate([[total], total - np.cumsum(s2)])
+    err = np.maximum(tail, 0.0) / total
+    if not squared:
+        err = np.sqrt(err)
+    return int(np.flatnonzero(err < rel_error)[0])
+
+
+# ---------------------------------------------------------------------------- base class
+class Component:
+    """Base class of the feasible-set components (see the module docstring)."""
+
+    name = "component"
+
+    def __init__(self):
+        self._params = {}
+        self._generation = 0  # bumped whenever parameters are re-created (shape change)
+
+    # -- parameters ----------------------------------------------------------
+    def _param(self, key, shape=(), **kw):
+        """The Parameter stored under ``key``, created on first use (then reused)."""
+        cp = _cp()
+        p = self._params.get(key)
+        if p is None or p.shape != tuple(shape):
+            label = "_".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+            p = cp.Parameter(shape, name=f"{self.name}_{label}".replace("-", "m"), **kw)
+            self._params[key] = p
+        return p
+
+    def _reset_params(self):
+        self._params = {}
+        self._generation += 1
+
+    # -- fitted state ----------------------------------------------------------
+    @property
+    def labels(self):
+        return sorted(getattr(self, "thresholds_", {}) or {})
+
+    def _check_label(self, y) -> int:
+        if not hasattr(self, "thresholds_"):
+            raise InputError(f"{self.name}: call fit(X, y) before using the component")
+        try:
+            yi = int(y)
+        except (TypeError, ValueError):
+            raise InputError(f"y: expected an integer label, got {y!r}") from None
+        if yi != y:
+            raise InputError(f"y: expected an integer label, got {y!r}")
+        if yi not in self.thresholds_:
+            known = ", ".join(_fmt_label(v) for v in self.labels)
+            raise InputError(f"y: label {_fmt_label(yi)} was not seen when fitting {self.name} (labels: {known})")
+        return yi
+
+    @property
+    def d(self) -> int:
+        d = getattr(self, "d_", None)
+        if d is None:
+            raise InputError(f"{self.name}: call fit(X, y) before using the component")
+        return d
+
+    # -- numpy side ----------------------------------------------------------
+    def score(self, X, y) -> np.ndarray:
+        raise NotImplementedError
+
+    def threshold_of(self, y) -> np.ndarray:
+        """Per-row thresholds for labels ``y``."""
+        y = np.atleast_1d(np.asarray(y))
+        for v in np.unique(y):
+            self._check_label(v)
+        return np.array([self.thresholds_[int(v)] for v in y], dtype=float)
+
+    def contains(self, X, y, tol=1e-7) -> np.ndarray:
+        """Boolean per row: ``score <= threshold + tol * max(1, |threshold|)``."""
+        X, y = _check_Xy(X, y, d=self.d)
+        s = self.score(X, y)
+        t = self.threshold_of(y)
+        return s <= t + tol * np.maximum(1.0, np.abs(t))
+
+    # -- cvxpy side ----------------------------------------------------------
+    def constraints(self, x, y, scale=None, check=True) -> list:
+        """cvxpy constraints ``x in F_y`` (or ``x in scale * F_y``); see the module docstring."""
+        x = _as_point(x, self.d)
+        y = self._check_label(y)
+        scale = _as_scale(scale)
+        cons = self._constraints(x, y, scale)
+        if check:
+            _assert_dpp(cons, self.name)
+        return cons
+
+    def _constraints(self, x, y, scale):
+        raise NotImplementedError
+
+    def check_dpp(self, x=None, y=None, scale=None) -> bool:
+        """Assert that the constraints for ``x`` (default a fresh Variable) are DPP."""
+        cp = _cp()
+        x = cp.Variable(self.d) if x is None else x
+        labels = self.labels if y is None else [y]
+        for lab in labels:
+            _assert_dpp(self.constraints(x, lab, scale=scale, check=False), self.name)
+        return True
+
+    def __repr__(self):
+        keys = [k for k in ("quantile", "rel_error", "tau") if hasattr(self, k)]
+        return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in keys)})"
+
+
+def _as_point(x, d):
+    cp = _cp()
+    if not isinstance(x, cp.Expression):
+        x = cp.Constant(np.asarray(x, dtype=float))
+    if x.shape != (d,):
+        raise InputError(f"x: expected a cvxpy expression of shape ({d},), got shape {x.shape}")
+    if not x.is_affine():
+        raise InputError("x: must be an affine expression")
+    return x
+
+
+def _as_scale(scale):
+    if scale is None:
+        return None
+    cp = _cp()
+    if not isinstance(scale, cp.Expression):
+        v = check_positive(scale, "scale", allow_zero=True)
+        return cp.Constant(v)
+    if scale.size != 1:
+        raise InputError(f"scale: expected a scalar expression, got shape {scale.shape}")
+    if not scale.is_affine():
+        raise InputError("scale: must be an affine (typically a Variable) scalar expression")
+    return scale
+
+
+def _assert_dpp(cons, what):
+    for c in cons:
+        if not c.is_dcp(dpp=True):
+            raise InputError(
+                f"x/scale: the {what} constraints are not DPP (do x or scale contain cvxpy "
+                "Parameters? multiply parameters only by parameter-free expressions)")
+
+
+def _mul(scale, p):
+    """``p`` or ``scale * p`` (parameter times a parameter-free scale is DPP)."""
+    return p if scale is None else scale * p
+
+
+# ---------------------------------------------------------------------------- components
+class DomainSet(Component):
+    """The input domain (box and one-hot groups) as a component.
+
+    Label-independent; ``fit`` is a no-op apart from recording the labels.  The score is the
+    largest violation of a bound, an integrality requirement or a one-hot sum (0 inside),
+    and every label's threshold is 0.
+    """
+
+    name = "domain"
+
+    def __init__(self, domain: Domain):
+        super().__init__()
+        if not isinstance(domain, Domain):
+            raise InputError(f"domain: expected a convexpoison Domain, got {type(domain).__name__}")
+        self.domain = domain
+        self.d_ = domain.d
+        self.thresholds_ = {}
+
+    def fit(self, X, y, sample_weight=None):
+        X, y = _check_Xy(X, y, d=self.d_)
+        self.thresholds_ = {**self.thresholds_, **{int(v): 0.0 for v in np.unique(y)}}
+        return self
+
+    def _check_label(self, y) -> int:
+        # the domain does not depend on the label: any integer label is accepted, fitted or not
+        try:
+            yi = int(y)
+        except (TypeError, ValueError):
+            raise InputError(f"y: expected an integer label, got {y!r}") from None
+        if yi != y:
+            raise InputError(f"y: expected an integer label, got {y!r}")
+        return yi
+
+    def threshold_of(self, y) -> np.ndarray:
+        return np.zeros(np.atleast_1d(np.asarray(y)).shape[0])
+
+    def score(self, X, y=None) -> np.ndarray:
+        X = _check_points(X, self.d_)
+        dom = self.domain
+        v = np.maximum(np.maximum(dom.lo - X, X - dom.hi), 0.0).max(axis=1)
+        if dom.has_integers:
+            Xi = X[:, dom.integer]
+            v = np.maximum(v, np.abs(Xi - np.round(Xi)).max(axis=1))
+        for g in dom.onehot_groups:
+            v = np.maximum(v, np.abs(X[:, g].sum(axis=1) - 1.0))
+        return v
+
+    def contains(self, X, y=None, tol=1e-7) -> np.ndarray:
+        X = _check_points(X, self.d_)
+        return self.domain.contains(X, tol=tol)
+
+    def _constraints(self, x, y, scale):
+        return self.domain.constraints(x, scale=scale)
+
+
+class _CentroidComponent(Component):
+    """Shared fitting of per-class centroids (L2 sphere and slab)."""
+
+    def __init__(self, quantile=0.95):
+        super().__init__()
+        self.quantile = quantile
+
+    def _fit_centroids(self, X, y, w):
+        if getattr(self, "d_", None) not in (None, X.shape[1]):
+            self._reset_params()  # a different dimension: programs must be rebuilt
+        self.d_ = X.shape[1]
+        self.centroids_ = {int(v): np.average(X[y == v], axis=0, weights=w[y == v])
+                           for v in np.unique(y)}
+
+    def _check_centroid(self, v):
+        if not hasattr(self, "centroids_"):
+            raise InputError(f"{self.name}: call fit(X, y) before using the component")
+        if int(v) not in self.centroids_:
+            known = ", ".join(_fmt_label(k) for k in sorted(self.centroids_))
+            raise InputError(f"y: label {_fmt_label(v)} was not seen when fitting {self.name} (labels: {known})")
+
+    def _finish(self, X, y, w):
+        self.thresholds_ = quantile_thresholds(self.score(X, y), y, self.quantile, w)
+        for lab, t in self.thresholds_.items():
+            self._param((lab, "tau"), nonneg=True).value = max(t, 0.0)
+        return self
+
+
+class L2Sphere(_CentroidComponent):
+    """L2 defense: score ``||x - mu_y||_2`` (``mu_y`` the class centroid)."""
+
+    name = "l2"
+
+    def fit(self, X, y, sample_weight=None):
+        _check_quantile(self.quantile)
+        X, y = _check_Xy(X, y)
+        w = check_weights(sample_weight, X.shape[0])
+        self._fit_centroids(X, y, w)
+        for lab, mu in self.centroids_.items():
+            self._param((lab, "mu"), (self.d_,)).value = mu
+        return self._finish(X, y, w)
+
+    def score(self, X, y) -> np.ndarray:
+        X, y = _check_Xy(X, y, d=self.d)
+        out = np.empty(X.shape[0])
+        for v in np.unique(y):
+            self._check_centroid(v)
+            m = y == v
+            out[m] = np.linalg.norm(X[m] - self.centroids_[int(v)], axis=1)
+        return out
+
+    def _constraints(self, x, y, scale):
+        cp = _cp()
+        mu, tau = self._params[(y, "mu")], self._params[(y, "tau")]
+        return [cp.norm(x - _mul(scale, mu), 2) <= _mul(scale, tau)]
+
+
+class Slab(_CentroidComponent):
+    """Slab defense: score ``|v_y . (x - mu_y)|``.
+
+    Binary labels {-1, +1}: ``v = mu_{+1} - mu_{-1}`` for both classes (Koh et al. §2.2).
+    Multi-class (labels 0..k-1): ``v_y = mu_y - mean_{y' != y} mu_{y'}``, the direction from
+    the mean of the other centroids to the class's own (for two classes this is
+    ``+-(mu_1 - mu_0)``, the same slab as the binary rule).  The constraint stores
+    ``c_y = v_y . mu_y`` as its own Parameter so the scaled form stays DPP.
+    """
+
+    name = "slab"
+
+    def fit(self, X, y, sample_weight=None):
+        _check_quantile(self.quantile)
+        X, y = _check_Xy(X, y)
+        w = check_weights(sample_weight, X.shape[0])
+        labels = np.unique(y)
+        if labels.size < 2:
+            raise InputError("y: the slab defense needs at least two classes")
+        self._fit_centroids(X, y, w)
+        mus = self.centroids_
+        if set(labels.tolist()) == {-1, 1}:
+            v = mus[1] - mus[-1]
+            self.directions_ = {1: v, -1: v.copy()}
+        else:
+            self.directions_ = {
+                lab: mus[lab] - np.mean([mus[o] for o in mus if o != lab], axis=0) for lab in mus}
+        for lab in mus:
+            v = self.directions_[lab]
+            self._param((lab, "v"), (self.d_,)).value = v
+            self._param((lab, "c")).value = float(v @ mus[lab])
+        return self._finish(X, y, w)
+
+    def score(self, X, y) -> np.ndarray:
+        X, y = _check_Xy(X, y, d=self.d)
+        out = np.empty(X.shape[0])
+        for v in np.unique(y):
+            self._check_centroid(v)
+            m = y == v
+            out[m] = np.abs((X[m] - self.centroids_[int(v)]) @ self.directions_[int(v)])
+        return out
+
+    def _constraints(self, x, y, scale):
+        cp = _cp()
+        v, c, s = (self._params[(y, k)] for k in ("v", "c", "tau"))
+        return [cp.abs(v @ x - _mul(scale, c)) <= _mul(scale, s)]
+
+
+class SVDResidual(Component):
+    """SVD defense: score ``||(I - V_k V_k^T) x||_2``, ``V_k`` the top-``k`` right singular
+    vectors of the (uncentred) fitted data matrix.
+
+    ``k`` is the smallest rank whose normalised approximation error is below ``rel_error``
+    (:func:`svd_rank`; ``squared=True`` follows the paper and its code:
+    ``||X - X_k||_F^2 / ||X||_F^2 < rel_error``; ``squared=False`` uses the unsquared ratio).
+
+    The constraint is written ``||x - V u||_2 <= t_y`` with an auxiliary free variable
+    ``u`` (``min_u ||x - V u|| = ||(I - V V^T) x||`` for orthonormal ``V``) and ``V`` a
+    ``(d, capacity_)`` Parameter holding ``V_k`` padded with zero columns.  This keeps the
+    parameter at ``d * capacity_`` entries instead of the ``d^2`` of a projector (at
+    d = 784 compiling is ~15x and re-solving ~100x faster).  ``capacity_`` is fixed at the
+    first fit (``max_rank``, or ``k`` plus 50% headroom); a refit needing a larger rank
+    re-creates the parameters with a warning, and programs built before must be rebuilt.
+    """
+
+    name = "svd"
+
+    def __init__(self, quantile=0.95, rel_error=0.05, squared=True, max_rank=None):
+        super().__init__()
+        self.quantile = quantile
+        self.rel_error = rel_error
+        self.squared = squared
+        self.max_rank = max_rank
+
+    def fit(self, X, y, sample_weight=None):
+        _check_quantile(self.quantile)
+        rel = check_fraction(self.rel_error, "rel_error")
+        if rel == 0:
+            raise InputError("rel_error: must be in (0, 1]")
+        X, y = _check_Xy(X, y)
+        w = check_weights(sample_weight, X.shape[0])
+        n, d = X.shape
+        Xw = X * np.sqrt(w)[:, None]  # integer weights act as copies of rows
+        _, s, Vt = np.linalg.svd(Xw, full_matrices=False)
+        k = svd_rank(s, rel, squared=bool(self.squared))
+        self.singular_values_ = s
+        self.rank_ = k
+        self.components_ = Vt[:k].copy()  # (k, d), orthonormal rows
+        if getattr(self, "d_", None) != d:
+            if getattr(self, "d_", None) is not None:
+                self._reset_params()
+            self.d_ = d
+            self.capacity_ = None
+        cap = getattr(self, "capacity_", None)
+        if cap is None:
+            want = k + max(8, k // 2) if self.max_rank is None else int(check_positive(self.max_rank, "max_rank"))
+            self.capacity_ = max(1, min(d, max(want, k)))
+        elif k > cap:
+            warnings.warn(f"svd: the refitted rank {k} exceeds the parameter capacity {cap}; "
+                          "parameters re-created -- rebuild programs built before this fit "
+                          "(a larger max_rank avoids this)", RuntimeWarning, stacklevel=2)
+            self._reset_params()
+            self.capacity_ = max(1, min(d, k + max(8, k // 2)))
+        V = np.zeros((d, self.capacity_))
+        V[:, :k] = self.components_.T
+        self._param("V", (d, self.capacity_)).value = V
+        self.thresholds_ = quantile_thresholds(self.score(X, y), y, self.quantile, w)
+        for lab, t in self.thresholds_.items():
+            self._param((lab, "tau"), nonneg=True).value = max(t, 0.0)
+        return self
+
+    def score(self, X, y=None) -> np.ndarray:
+        X = _check_points(X, self.d)
+        Vk = self.components_
+        return np.linalg.norm(X - (X @ Vk.T) @ Vk, axis=1)
+
+    def _constraints(self, x, y, scale):
+        cp = _cp()
+        V, t = self._params["V"], self._params[(y, "tau")]
+        u = cp.Variable(self.capacity_, name=f"svd_u_{_fmt_label(y)}")
+        return [cp.norm(x - V @ u, 2) <= _mul(scale, t)]
+
+
+class LossBound(Component):
+    """Loss defense through a decoy model ``theta_d = (w_d, b_d)`` (binary, hinge).
+
+    Constraint ``hinge(theta_d; x, y) <= tau_y``, written as the linear constraint
+    ``1 - y (w_d . x + b_d) <= tau_y`` (equivalent because ``tau_y >= 0``); scaled:
+    ``gamma - y (w_d . x + b_d gamma) <= gamma tau_y``.  The score is the decoy's hinge
+    loss.  With ``tau`` given it is every label's threshold and ``fit`` is optional; with
+    ``tau=None``, ``fit`` sets per-class thresholds from the ``quantile`` of the scores.
+    :meth:`set_model` swaps the decoy in place (programs built before stay valid).
+    """
+
+    name = "loss"
+
+    def __init__(self, model, tau=None, quantile=0.95):
+        super().__init__()
+        self.quantile = quantile
+        self.tau = None if tau is None else check_positive(tau, "tau", allow_zero=True)
+        self.set_model(model)
+        if self.tau is not None:
+            self._set_thresholds({-1: self.tau, 1: self.tau})
+
+    def set_model(self, model):
+        try:
+            w = np.asarray(model.w, dtype=float)
+            b = float(np.asarray(model.b, dtype=float).reshape(()))
+        except (AttributeError, TypeError, ValueError):
+            raise InputError("model: the loss component needs a binary linear model with .w (d,) and scalar .b") from None
+        if w.ndim != 1 or not np.all(np.isfinite(w)) or not np.isfinite(b):
+            raise InputError(f"model: the loss component needs a binary model, w of shape (d,), got {w.shape}")
+        if getattr(self, "d_", None) not in (None, w.size):
+            self._reset_params()  # a different dimension: programs must be rebuilt
+            self.d_ = w.size
+            if hasattr(self, "thresholds_"):
+                self._set_thresholds(self.thresholds_)
+        self.model = model
+        self.w_, self.b_, self.d_ = w, b, w.size
+        self._param("w", (w.size,)).value = w
+        self._param("b").value = b
+        return self
+
+    def _check_label(self, y) -> int:
+        if y not in (-1, 1):
+            raise InputError(f"y: the loss component is binary (labels -1, +1); got label {y!r}")
+        return super()._check_label(y)
+
+    def _set_thresholds(self, th):
+        self.thresholds_ = {int(k): float(v) for k, v in th.items()}
+        for lab, t in self.thresholds_.items():
+            self._param((lab, "tau"), nonneg=True).value = max(t, 0.0)
+
+    def fit(self, X, y, sample_weight=None):
+        X, y = _check_Xy(X, y, d=self.d_)
+        y = check_y(y, X.shape[0])  # binary
+        if self.tau is not None:
+            self._set_thresholds({-1: self.tau, 1: self.tau})
+            return self
+        w = check_weights(sample_weight, X.shape[0])
+        _check_quantile(self.quantile)
+        th = quantile_thresholds(self.score(X, y), y, self.quantile, w)
+        # a label absent from the data keeps its old threshold (or none)
+        self._set_thresholds({**getattr(self, "thresholds_", {}), **th})
+        return self
+
+    def score(self, X, y) -> np.ndarray:
+        X, y = _check_Xy(X, y, d=self.d)
+        y = check_y(y, X.shape[0])
+        return Hinge().losses(self.w_, self.b_, X, y)
+
+    def _constraints(self, x, y, scale):
+        w, b, t = self._params["w"], self._params["b"], self._params[(y, "tau")]
+        one = 1.0 if scale is None else scale
+        return [one - y * (w @ x + _mul(scale, b)) <= _mul(scale, t)]
+
+
+#: Component constructors by name (the names used by ``--defense`` lists).
+COMPONENTS = {"domain": DomainSet, "l2": L2Sphere, "slab": Slab, "svd": SVDResidual, "loss": LossBound}
+
+
+# ---------------------------------------------------------------------------- intersection
+class FeasibleSet:
+    """Intersection of components: ``F_y = domain ∩ l2 ∩ slab ∩ ...``."""
+
+    def __init__(self, components):
+        components = list(components)
+        if not components:
+            raise InputError("components: a feasible set needs at least one component")
+        for c in components:
+            if not isinstance(c, Component):
+                raise InputError(f"components: {c!r} is not a feasible-set component")
+        self.components = components
+
+    @property
+    def names(self) -> list:
+        return [c.name for c in self.components]
+
+    def __getitem__(self, name):
+        for c in self.components:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def __repr__(self):
+        return f"FeasibleSet([{', '.join(map(repr, self.components))}])"
+
+    @property
+    def d(self) -> int:
+        ds = {c.d for c in self.components if getattr(c, "d_", None) is not None}
+        if not ds:
+            raise InputError("feasible set: call fit(X, y) before using it")
+        if len(ds) > 1:
+            raise InputError(f"feasible set: components disagree on the dimension ({sorted(ds)})")
+        return ds.pop()
+
+    @property
+    def domain(self):
+        for c in self.components:
+            if isinstance(c, DomainSet):
+                return c.domain
+        return None
+
+    @property
+    def thresholds_(self) -> dict:
+        return {c.name: dict(c.thresholds_) for c in self.components if hasattr(c, "thresholds_")}
+
+    @property
+    def labels(self) -> list:
+        labs = set()
+        for c in self.components:
+            if not isinstance(c, DomainSet):
+                labs |= set(c.labels)
+        return sorted(labs) if labs else sorted(self.components[0].labels)
+
+    def fit(self, X, y, sample_weight=None):
+        X, y = _check_Xy(X, y)
+        for c in self.components:
+            c.fit(X, y, sample_weight=sample_weight)
+        return self
+
+    def score(self, X, y) -> dict:
+        """Scores of every component: dict name -> array."""
+        return {c.name: c.score(X, y) for c in self.components}
+
+    def contains(self, X, y, tol=1e-7) -> np.ndarray:
+        ok = None
+        for c in self.components:
+            m = c.contains(X, y, tol=tol)
+            ok = m if ok is None else ok & m
+        return ok
+
+    def constraints(self, x, y, scale=None, check=True) -> list:
+        """Constraints of every component; with ``scale`` also ``scale >= 0``."""
+        scale = _as_scale(scale)
+        cons = []
+        if scale is not None and not scale.is_constant():
+            cons.append(scale >= 0)
+        for c in self.components:
+            cons += c.constraints(x, y, scale=scale, check=check)
+        return cons
+
+    def check_dpp(self, x=None, y=None, scale=None) -> bool:
+        for c in self.components:
+            c.check_dpp(x, y, scale=scale)
+        return True
+
+    def variable(self, name="x"):
+        """A cvxpy Variable of shape (d,), with the domain's box as bounds when there is one."""
+        cp = _cp()
+        dom = self.domain
+        return dom.variable(name) if dom is not None else cp.Variable(self.d, name=name)
+
+    def check_nonempty(self, labels=None) -> dict:
+        """Solve a feasibility SOCP per label; raise InputError naming the components if empty.
+
+        Returns a dict label -> a feasible point.  A label is declared empty only when a
+        solver *proves* infeasibility (status ``infeasible``; the preferred solvers are tried
+        in turn otherwise); other failures propagate as :class:`SolverFailure`.  Integer
+        coordinates are relaxed (the convex constraints are checked).
+        """
+        cp = _cp()
+        from . import solvers
+
+        labels = self.labels if labels is None else [int(v) for v in np.atleast_1d(labels)]
+        if not labels:
+            raise InputError("labels: no labels to check (fit the feasible set or name the labels)")
+        out = {}
+        for lab in labels:
+            x = self.variable()
+            prob = cp.Problem(cp.Minimize(0), self.constraints(x, lab))
+            last = None
+            for name in solvers.candidates("SOCP"):
+                try:
+                    solvers.solve(prob, "SOCP", solver=name, fallback=False)
+                except SolverFailure as exc:
+                    last = exc
+                    if exc.status == "infeasible":
+                        raise InputError(f"feasible set for label {_fmt_label(lab)} is empty: "
+                                         + " ∩ ".join(self.names)) from None
+                    continue
+                out[lab] = np.asarray(x.value, dtype=float).copy()
+                break
+            else:
+                raise last
+        return out
+
+    # -- projection (a DPP QP per label, built once) ---------------------------
+    def project(self, X, y, solver=None) -> np.ndarray:
+        """Euclidean projection of rows of ``X`` onto the convex constraints of ``F_y``.
+
+        One DPP program per label is built on first use and re-solved for every row and
+        after refits.  Integrality is not enforced (round afterwards, DESIGN §3.7).
+        """
+        cp = _cp()
+        from . import solvers
+
+        X = _check_points(X, self.d)
+        lab = int(y)
+        key = (lab, tuple(c._generation for c in self.components), tuple(map(id, self.components)))
+        cache = self.__dict__.setdefault("_projectors", {})
+        if key not in cache:
+            x = self.variable("x_proj")
+            x0 = cp.Parameter(self.d, name="x0")
+            prob = cp.Problem(cp.Minimize(cp.sum_squares(x - x0)), self.constraints(x, lab))
+            cache[key] = (prob, x, x0)
+        prob, x, x0 = cache[key]
+        out = np.empty_like(X)
+        for i, row in enumerate(X):
+            x0.value = row
+            solvers.solve(prob, "SOCP", solver=solver)
+            out[i] = x.value
+        return out
+
+
+def make_feasible_set(names, domain, X, y, quantile=0.95, decoy=None, tau=None,
+                      rel_error=0.05, sample_weight=None) -> FeasibleSet:
+    """A fitted :class:`FeasibleSet` from component names.
+
+    ``names``: list (or comma-separated string) among 'domain', 'l2', 'slab', 'svd',
+    'loss'.  'loss' needs ``decoy`` (a binary linear model); its threshold is ``tau`` when
+    given, else the ``quantile`` of the decoy's hinge losses per class.  Duplicates are
+    ignored.
+    """
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    names = list(dict.fromkeys(str(n).strip().lower() for n in names))
+    if not names:
+        raise InputError("names: give at least one feasible-set component")
+    for n in names:
+        if n == "knn":
+            raise InputError("names: 'knn' has no convex feasible set (attacks evade it by "
+                             f"concentrating points); choose from {', '.join(COMPONENTS)}")
+        if n not in COMPONENTS:
+            raise InputError(f"names: unknown feasible-set component {n!r}; choose from {', '.join(COMPONENTS)}")
+    _check_quantile(quantile)
+    comps = []
+    for n in names:
+        if n == "domain":
+            if domain is None:
+                raise InputError("domain: the 'domain' component needs a Domain")
+            comps.append(DomainSet(domain))
+        elif n == "l2":
+            comps.append(L2Sphere(quantile))
+        elif n == "slab":
+            comps.append(Slab(quantile))
+        elif n == "svd":
+            comps.append(SVDResidual(quantile, rel_error=rel_error))
+        elif n == "loss":
+            if decoy is None:
+                raise InputError("decoy: the 'loss' component needs a decoy model with .w and .b")
+            comps.append(LossBound(decoy, tau=tau, quantile=quantile))
+    return FeasibleSet(comps).fit(X, y, sample_weight=sample_weight)

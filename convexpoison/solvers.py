@@ -1,0 +1,171 @@
+"""The one place that chooses solvers, applies tolerances and judges their answers.
+
+Every convex or mixed-integer program in convexpoison is solved through :func:`solve`.
+It knows, per problem class, the preferred solvers and the fallback order, detects an
+installed-but-unlicensed MOSEK (and says so once, in one sentence, before falling
+back), and turns any status other than ``optimal`` into a
+:class:`~convexpoison.errors.SolverFailure` that carries the solver's status -- so a
+certificate is never computed from an inaccurate or failed solve.
+
+Why these defaults (DESIGN §8, measured with cvxpy 1.9.3):
+
+* cvxpy 1.9's HiGHS / SciPy / SCIP / CBC routes return silently wrong optima on programs
+  with ``pos(affine)`` in unbounded variables, so they are *not* used for LPs; Clarabel
+  (interior point, tight tolerances) is the default and ECOS / SCS the fallbacks.
+* OSQP is inaccurate at the tolerances the theory needs (1e-5) and ECOS_BB reports
+  ``optimal_inaccurate`` on MILPs: neither is ever used.
+* MILPs go to HiGHS with every variable bounded (its bound propagation is then exact)
+  and a zero relative MIP gap, so "optimal" means proven optimal.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .errors import InputError, SolverFailure
+
+#: Preference order per problem class; the first installed, licensed one is used.
+PREFERENCES = {
+    "LP": ["MOSEK", "CLARABEL", "ECOS", "SCS"],
+    "QP": ["MOSEK", "CLARABEL", "ECOS", "SCS"],
+    "SOCP": ["MOSEK", "CLARABEL", "ECOS", "SCS"],
+    "EXP": ["MOSEK", "CLARABEL", "ECOS", "SCS"],
+    "MILP": ["MOSEK", "HIGHS"],
+}
+
+#: Tolerances handed to each solver: tight, because the attacks' theory needs exact optima.
+TOLERANCES = {
+    "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9, "max_iter": 500},
+    "ECOS": {"abstol": 1e-9, "reltol": 1e-9, "feastol": 1e-9, "max_iters": 500},
+    "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200000},
+    "MOSEK": {},
+    "HIGHS": {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-9},
+}
+
+#: Relative and absolute slack added to an optimal value before it is used as a proven
+#: bound in a certificate (a safety factor of 100 over the solvers' gap tolerances).
+CERTIFICATE_SLACK = (1e-7, 1e-7)
+
+_EXACT_STATUSES = {"optimal"}
+
+
+@dataclass
+class SolveInfo:
+    """What a solve returned: the solver used, its status, the value and the time."""
+
+    solver: str
+    status: str
+    value: float
+    seconds: float
+
+    def upper_bound(self) -> float:
+        """A bound on the true optimum of a *maximisation* with the tolerance accounted for."""
+        rel, ab = CERTIFICATE_SLACK
+        return self.value + ab + rel * abs(self.value)
+
+    def lower_bound(self) -> float:
+        """A bound on the true optimum of a *minimisation* with the tolerance accounted for."""
+        rel, ab = CERTIFICATE_SLACK
+        return self.value - ab - rel * abs(self.value)
+
+
+_warned = set()
+
+
+def _say_once(key, message):
+    if key not in _warned:
+        _warned.add(key)
+        print(f"convexpoison: {message}", file=sys.stderr)
+
+
+@lru_cache(maxsize=1)
+def mosek_licensed() -> bool:
+    """True when MOSEK is importable *and* a licence can be checked out (checked once)."""
+    try:
+        import mosek
+    except ImportError:
+        return False
+    try:
+        with mosek.Env() as env:
+            env.checkoutlicense(mosek.feature.pts)
+        return True
+    except Exception:  # mosek.Error: err_missing_license_file (1008) and friends
+        _say_once("mosek", "MOSEK is installed but has no usable licence; using the open-source solvers instead.")
+        return False
+
+
+@lru_cache(maxsize=1)
+def installed() -> tuple:
+    import cvxpy as cp
+
+    names = set(cp.installed_solvers())
+    if "MOSEK" in names and not mosek_licensed():
+        names.discard("MOSEK")
+    return tuple(sorted(names))
+
+
+def candidates(kind: str, solver: str | None = None) -> list:
+    """Solvers to try, in order, for a problem class ``kind`` (or the one named)."""
+    if kind not in PREFERENCES:
+        raise InputError(f"kind: unknown problem class {kind!r}; one of {sorted(PREFERENCES)}")
+    have = installed()
+    if solver is not None:
+        solver = solver.upper()
+        if solver == "MOSEK" and not mosek_licensed():
+            raise InputError("solver: MOSEK was requested but no MOSEK licence was found")
+        if solver not in have:
+            raise InputError(f"solver: {solver} is not installed; installed: {', '.join(have)}")
+        if solver in ("OSQP", "ECOS_BB"):
+            raise InputError(f"solver: {solver} is too inaccurate for convexpoison's programs")
+        return [solver]
+    out = [s for s in PREFERENCES[kind] if s in have]
+    if not out:
+        raise InputError(f"no solver installed for {kind} problems (tried {PREFERENCES[kind]})")
+    return out
+
+
+def default_solver(kind: str) -> str:
+    return candidates(kind)[0]
+
+
+def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
+          verbose: bool = False, **options) -> SolveInfo:
+    """Solve a cvxpy ``problem`` of class ``kind`` ('LP', 'QP', 'SOCP', 'EXP', 'MILP').
+
+    Tries the preferred solvers in order (only the named one when ``solver`` is given,
+    or the first when ``fallback`` is false).  Raises :class:`SolverFailure` with the
+    last solver's status unless one returns ``optimal``.
+    """
+    import cvxpy as cp
+
+    tried = []
+    names = candidates(kind, solver)
+    if not fallback:
+        names = names[:1]
+    last_status, last_name = "not run", names[0]
+    for name in names:
+        opts = dict(TOLERANCES.get(name, {}))
+        opts.update(options)
+        t0 = time.perf_counter()
+        try:
+            problem.solve(solver=name, verbose=verbose, **opts)
+            status = str(problem.status)
+        except cp.error.SolverError as exc:
+            status = f"solver error: {str(exc).splitlines()[0]}"
+        except Exception as exc:  # e.g. mosek.Error for licence problems
+            status = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        seconds = time.perf_counter() - t0
+        tried.append(f"{name}={status}")
+        last_status, last_name = status, name
+        if status in _EXACT_STATUSES:
+            return SolveInfo(name, status, float(problem.value), seconds)
+    raise SolverFailure(f"no solver reached an optimal solution ({', '.join(tried)})",
+                        solver=last_name, status=last_status)
+
+
+def assert_dpp(problem, what="program"):
+    """Every program is built once with parameters and re-solved: check it is DPP."""
+    if not problem.is_dcp(dpp=True):
+        raise AssertionError(f"{what} is not DCP under DPP rules; it would be recompiled every solve")

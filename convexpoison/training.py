@@ -1,0 +1,369 @@
+"""The defender's training: structural ERM with exact minimisers (DESIGN §2).
+
+    theta(D) = argmin_theta  (1/W) sum_i s_i loss(theta; x_i, y_i) + C_R R(theta)
+
+with per-point weights ``s_i`` (a poison point with k copies is *one* row of weight k),
+``W = sum_i s_i`` (so the first term is the mean loss over the multiset), and
+``R(theta) = 1/2 (|w|^2 + b^2)``: **the bias is regularised**, as in liblinear and
+Suya et al.'s code.  Theorem 4.2 holds for either convention as long as training and
+certificate use the same R, and every part of convexpoison uses this one.
+
+Models: binary linear SVM (hinge), logistic regression, Crammer--Singer multi-class SVM.
+Each can be trained two independent ways:
+
+* ``method="fast"`` -- dual coordinate descent (SVMs, compiled) or Newton-CG
+  (logistic), warm-startable, stopping on a *duality gap* / gradient bound, i.e. a
+  proven bound on the objective's distance to the optimum;
+* ``method="cvxpy"`` -- the conic program through :mod:`convexpoison.solvers`, for
+  verification at small ``n``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError, SolverFailure
+from .losses import Hinge, Logistic, multiclass_hinge
+from .validation import check_positive, check_weights, check_X, check_y
+
+MODELS = ("svm", "logreg", "multisvm")
+BIAS_REGULARIZED = True
+
+
+@dataclass
+class LinearModel:
+    """A trained linear model ``s(x) = W x + b`` and how exactly it was trained.
+
+    Attributes
+    ----------
+    w : (d,) for binary models, (k, d) for multi-class.
+    b : float for binary models, (k,) for multi-class.
+    model : 'svm', 'logreg' or 'multisvm'.
+    reg : the regularisation ``C_R``.
+    objective_ : the training objective at ``(w, b)``.
+    gap_ : a proven bound on ``objective_ - optimum`` (duality gap, or
+        ``|grad|^2 / (2 C_R)`` by strong convexity for logistic regression).
+    dual_ : dual variables (SVMs), used to warm-start the next training.
+    """
+
+    w: np.ndarray
+    b: np.ndarray | float
+    model: str = "svm"
+    reg: float = 0.09
+    bias_regularized: bool = BIAS_REGULARIZED
+    objective_: float = float("nan")
+    gap_: float = float("nan")
+    n_iter_: int = 0
+    method_: str = ""
+    dual_: np.ndarray | None = field(default=None, repr=False)
+
+    # ---------------------------------------------------------------- basics
+    @property
+    def is_binary(self) -> bool:
+        return self.model != "multisvm"
+
+    @property
+    def theta(self) -> np.ndarray:
+        """All parameters as one vector ``(w, b)`` (flattened for multi-class)."""
+        return np.concatenate([np.ravel(self.w), np.ravel(self.b)])
+
+    def regularizer(self) -> float:
+        """``R(theta) = 1/2 (|w|^2 + b^2)``."""
+        return 0.5 * float(np.sum(self.theta ** 2))
+
+    def decision_function(self, X) -> np.ndarray:
+        return np.asarray(X, float) @ np.asarray(self.w).T + self.b
+
+    def predict(self, X) -> np.ndarray:
+        s = self.decision_function(X)
+        if self.is_binary:
+            return np.where(s >= 0, 1, -1)
+        return np.argmax(s, axis=1)
+
+    def error(self, X, y) -> float:
+        """Fraction of misclassified rows (0/1 error)."""
+        return float(np.mean(self.predict(X) != np.asarray(y)))
+
+    def losses(self, X, y) -> np.ndarray:
+        """Per-point training loss of this model."""
+        X = np.asarray(X, float)
+        y = np.asarray(y)
+        if self.model == "svm":
+            return Hinge().losses(self.w, self.b, X, y)
+        if self.model == "logreg":
+            return Logistic().losses(self.w, self.b, X, y)
+        return multiclass_hinge(np.asarray(self.w), np.asarray(self.b), X, y.astype(int))
+
+    def copy(self) -> "LinearModel":
+        return LinearModel(np.array(self.w, copy=True), np.array(self.b, copy=True) if
+                           np.ndim(self.b) else float(self.b), self.model, self.reg,
+                           self.bias_regularized, self.objective_, self.gap_, self.n_iter_,
+                           self.method_, None if self.dual_ is None else self.dual_.copy())
+
+    # ----------------------------------------------------------------- files
+    def save(self, path):
+        """Write the model file of DESIGN §7: an ``.npz`` with ``w`` and ``b`` (plus metadata)."""
+        np.savez(path, w=np.asarray(self.w), b=np.asarray(self.b), model=self.model,
+                 reg=self.reg, bias_regularized=self.bias_regularized,
+                 objective=self.objective_, gap=self.gap_)
+
+    @classmethod
+    def load(cls, path) -> "LinearModel":
+        try:
+            f = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"model file {path}: cannot read ({exc})") from None
+        if "w" not in f or "b" not in f:
+            raise InputError(f"model file {path}: needs arrays 'w' and 'b'")
+        w = np.asarray(f["w"], float)
+        b = np.asarray(f["b"], float)
+        model = str(f["model"]) if "model" in f else ("svm" if w.ndim == 1 else "multisvm")
+        reg = float(f["reg"]) if "reg" in f else float("nan")
+        return cls(w, float(b) if b.ndim == 0 else b, model, reg,
+                   objective_=float(f["objective"]) if "objective" in f else float("nan"),
+                   gap_=float(f["gap"]) if "gap" in f else float("nan"))
+
+
+def _check_model(model):
+    if model not in MODELS:
+        raise InputError(f"model: unknown model {model!r}; choose one of {', '.join(MODELS)}")
+
+
+def objective(model: LinearModel, X, y, sample_weight=None, reg=None) -> float:
+    """The training objective ``(1/W) sum s_i loss_i + C_R R(theta)`` of ``model`` on data."""
+    reg = model.reg if reg is None else reg
+    s = check_weights(sample_weight, len(X))
+    return float(s @ model.losses(X, y) / s.sum() + reg * model.regularizer())
+
+
+# ------------------------------------------------------------------- training
+def train(X, y, model="svm", reg=0.09, sample_weight=None, *, warm_start=None,
+          method="fast", tol=1e-10, max_epochs=100000, solver=None, random_state=0) -> LinearModel:
+    """Train the defender's model exactly.
+
+    Parameters
+    ----------
+    X : (n, d) array; y : labels in {-1, +1} (binary models) or 0..k-1 (``multisvm``).
+    model : 'svm' (hinge), 'logreg' (logistic) or 'multisvm' (Crammer--Singer).
+    reg : ``C_R`` > 0.
+    sample_weight : per-row copies ``s_i >= 0`` (default 1).
+    warm_start : a previous :class:`LinearModel` trained on a prefix of these rows (the
+        MTP loop appends poison rows): its dual variables seed the new solve.
+    method : 'fast' (dual coordinate descent / Newton-CG) or 'cvxpy' (conic solve).
+    tol : relative duality-gap tolerance of the fast method.
+    """
+    _check_model(model)
+    X = check_X(X)
+    n, d = X.shape
+    binary = model != "multisvm"
+    y = check_y(y, n, binary=binary)
+    reg = check_positive(reg, "reg")
+    s = check_weights(sample_weight, n)
+    if method == "cvxpy":
+        return _train_cvxpy(X, y, model, reg, s, solver)
+    if method != "fast":
+        raise InputError(f"method: unknown training method {method!r}; use 'fast' or 'cvxpy'")
+    if model == "svm":
+        return _train_svm(X, y, reg, s, warm_start, tol, max_epochs, random_state)
+    if model == "multisvm":
+        return _train_cs(X, y, reg, s, warm_start, tol, max_epochs, random_state)
+    return _train_logreg(X, y, reg, s, warm_start, tol)
+
+
+def _warm_dual(warm_start, n, W, shape):
+    """Previous dual variables rescaled to the new total weight (bounds scale as 1/W)."""
+    if warm_start is None or warm_start.dual_ is None:
+        return np.zeros(shape)
+    old, W_old = warm_start.dual_
+    alpha = np.zeros(shape)
+    m = min(len(old), n)
+    alpha[:m] = old[:m] * (W_old / W)
+    return alpha
+
+
+def _train_svm(X, y, reg, s, warm_start, tol, max_epochs, seed):
+    from ._kernels import svm_dcd
+
+    n, d = X.shape
+    W = s.sum()
+    U = s / (W * reg)                       # dual box: F = C_R * (1/2|theta|^2 + sum U_i hinge_i)
+    alpha = np.clip(_warm_dual(warm_start, n, W, n), 0.0, U)
+    yf = y.astype(float)
+    Xe = np.ascontiguousarray(X)
+    theta = np.empty(d + 1)
+    theta[:d] = Xe.T @ (alpha * yf)
+    theta[d] = alpha @ yf
+    # Coordinate descent finds the support-vector partition quickly but converges slowly
+    # in its tail; once the partition is right, _polish_svm solves for the exact optimum.
+    # Try it after 1, 2, 4, ... epochs (a warm start usually needs one or two).
+    epochs, chunk = 0, 1
+    while True:
+        e, primal, dual = svm_dcd(Xe, yf, U, alpha, theta, tol, min(chunk, max_epochs - epochs),
+                                  seed + epochs)
+        epochs += e
+        if primal - dual <= tol * max(primal, 1e-12) or epochs >= max_epochs:
+            break
+        polished = _polish_svm(Xe, yf, U, alpha)
+        if polished is not None and polished[2] - polished[3] <= tol * max(polished[2], 1e-12):
+            alpha, theta, primal, dual = polished
+            break
+        chunk = min(2 * chunk, 64)
+    gap = reg * (primal - dual)
+    if not primal - dual <= tol * max(primal, 1e-12) * 1.0001:
+        raise SolverFailure(f"dual coordinate descent stopped after {epochs} epochs with "
+                            f"relative gap {(primal - dual) / primal:.2e} > {tol:.0e}",
+                            solver="dcd", status="max_epochs")
+    return LinearModel(theta[:d].copy(), float(theta[d]), "svm", reg, objective_=reg * primal,
+                       gap_=gap, n_iter_=int(epochs), method_="dcd", dual_=(alpha, W))
+
+
+def _svm_primal_dual(X, y, U, alpha, theta):
+    m = 1.0 - y * (X @ theta[:-1] + theta[-1])
+    sq = theta @ theta
+    return 0.5 * sq + U @ np.maximum(m, 0.0), alpha.sum() - 0.5 * sq
+
+
+def _polish_svm(X, y, U, alpha, rel=1e-9, rounds=12, add=16):
+    """Exact optimum for the support-vector partition that ``alpha`` suggests.
+
+    With L = {alpha_i = U_i} (inside the margin), R = {alpha_i = 0} and the free set M,
+    optimality says ``y_i theta.(x_i,1) = 1`` on M where
+    ``theta = sum_L U_i y_i (x_i,1) + sum_M alpha_i y_i (x_i,1)`` -- a linear system in
+    ``alpha_M``.  Free points whose solution leaves ``[0, U_i]`` are moved to L or R, and
+    the worst points on the wrong side of the margin join M; the system is solved again
+    (a few rounds of this active-set method).  Returns ``(alpha, theta, primal, dual)``;
+    the caller accepts it only when its duality gap proves it optimal.
+    """
+    n = len(y)
+    upper = alpha >= U * (1 - rel)
+    free = (alpha > 0) & ~upper
+    Xe = np.hstack([X, np.ones((n, 1))])
+    for _ in range(rounds):
+        a = np.where(upper, U, 0.0)
+        base = Xe[upper].T @ (a[upper] * y[upper])
+        idx = np.flatnonzero(free)
+        if idx.size:
+            Zm = Xe[idx] * y[idx, None]                    # rows y_i (x_i, 1)
+            sol, *_ = np.linalg.lstsq(Zm @ Zm.T, 1.0 - Zm @ base, rcond=None)
+            low, high = sol < 0, sol > U[idx]
+            a[idx] = np.clip(sol, 0.0, U[idx])
+            if low.any() or high.any():
+                free[idx[low | high]] = False
+                upper[idx[high]] = True
+                continue
+        # the free set is consistent; bring in the points on the wrong side of the margin
+        theta = Xe.T @ (a * y)
+        viol = 1.0 - y * (Xe @ theta)                      # > 0: inside the margin
+        viol = np.where(upper, -viol, np.where(free | (U == 0), 0.0, viol))
+        worst = np.argsort(-viol)[:add]
+        worst = worst[viol[worst] > 1e-12]
+        if worst.size == 0:
+            break
+        free[worst], upper[worst] = True, False
+    theta = Xe.T @ (a * y)
+    primal, dual = _svm_primal_dual(X, y, U, a, theta)
+    return a, theta, primal, dual
+
+
+def _train_cs(X, y, reg, s, warm_start, tol, max_epochs, seed):
+    from ._kernels import cs_dcd
+
+    n, d = X.shape
+    k = int(y.max()) + 1
+    if warm_start is not None and warm_start.dual_ is not None:
+        k = max(k, warm_start.dual_[0].shape[1])
+    W = s.sum()
+    U = s / (W * reg)
+    alpha = _warm_dual(warm_start, n, W, (n, k))
+    alpha[np.arange(n), y] = np.minimum(alpha[np.arange(n), y], U)
+    Xe = np.ascontiguousarray(X)
+    Wt = np.zeros((k, d + 1))
+    Wt[:, :d] = alpha.T @ Xe
+    Wt[:, d] = alpha.sum(axis=0)
+    epochs, primal, dual = cs_dcd(Xe, y.astype(np.int64), U, alpha, Wt, tol, max_epochs, seed)
+    if not primal - dual <= tol * max(primal, 1e-12) * 1.0001:
+        raise SolverFailure(f"Crammer-Singer coordinate descent stopped after {epochs} epochs "
+                            f"with relative gap {(primal - dual) / primal:.2e}",
+                            solver="dcd", status="max_epochs")
+    return LinearModel(Wt[:, :d].copy(), Wt[:, d].copy(), "multisvm", reg,
+                       objective_=reg * primal, gap_=reg * (primal - dual), n_iter_=int(epochs),
+                       method_="dcd", dual_=(alpha, W))
+
+
+def _train_logreg(X, y, reg, s, warm_start, tol):
+    """Newton's method with conjugate-gradient steps and backtracking (strongly convex, smooth)."""
+    from scipy.sparse.linalg import LinearOperator, cg
+    from scipy.special import expit
+
+    n, d = X.shape
+    W = s.sum()
+    c = s / W
+    yf = y.astype(float)
+    theta = np.zeros(d + 1) if warm_start is None else np.append(warm_start.w, warm_start.b)
+
+    def fgrad(th):
+        m = yf * (X @ th[:d] + th[d])
+        f = c @ np.logaddexp(0.0, -m) + 0.5 * reg * th @ th
+        g = -c * yf * expit(-m)
+        grad = np.append(X.T @ g, g.sum()) + reg * th
+        return f, grad, m
+
+    f, grad, m = fgrad(theta)
+    it = 0
+    # |grad|^2 / (2 C_R) bounds f - f* by strong convexity; stop when it is below tol*f.
+    while grad @ grad / (2 * reg) > tol * max(f, 1e-12) and it < 200:
+        p = expit(-m)
+        h = c * p * (1 - p)
+
+        def hv(v):
+            u = h * (X @ v[:d] + v[d])
+            return np.append(X.T @ u, u.sum()) + reg * v
+
+        H = LinearOperator((d + 1, d + 1), matvec=hv, dtype=float)
+        step, _ = cg(H, -grad, rtol=1e-12, maxiter=500)
+        t = 1.0
+        while True:
+            f_new, g_new, m_new = fgrad(theta + t * step)
+            if f_new <= f + 1e-4 * t * (grad @ step) or t < 1e-12:
+                break
+            t *= 0.5
+        theta, f, grad, m = theta + t * step, f_new, g_new, m_new
+        it += 1
+    bound = grad @ grad / (2 * reg)
+    if bound > tol * max(f, 1e-12) * 10:
+        raise SolverFailure(f"Newton's method stopped with gradient bound {bound:.2e}",
+                            solver="newton", status="max_iter")
+    return LinearModel(theta[:d].copy(), float(theta[d]), "logreg", reg, objective_=float(f),
+                       gap_=float(bound), n_iter_=it, method_="newton-cg")
+
+
+def _train_cvxpy(X, y, model, reg, s, solver):
+    """The same objective as a conic program (independent check of the fast methods)."""
+    import cvxpy as cp
+
+    from . import solvers
+
+    n, d = X.shape
+    c = s / s.sum()
+    if model == "multisvm":
+        k = int(y.max()) + 1
+        Wv, bv = cp.Variable((k, d)), cp.Variable(k)
+        S = X @ Wv.T + np.ones((n, 1)) @ cp.reshape(bv, (1, k), order="C")
+        delta = np.ones((n, k))
+        delta[np.arange(n), y] = 0.0
+        onehot = 1.0 - delta
+        loss = cp.max(S + delta, axis=1) - cp.sum(cp.multiply(S, onehot), axis=1)
+        obj = c @ loss + reg / 2 * (cp.sum_squares(Wv) + cp.sum_squares(bv))
+        prob = cp.Problem(cp.Minimize(obj))
+        info = solvers.solve(prob, "QP", solver=solver)
+        return LinearModel(Wv.value.copy(), bv.value.copy(), model, reg,
+                           objective_=info.value, gap_=float("nan"), method_=info.solver)
+    w, b = cp.Variable(d), cp.Variable()
+    margin = cp.multiply(y.astype(float), X @ w + b)
+    loss = Hinge().cvx(margin) if model == "svm" else Logistic().cvx(margin)
+    obj = c @ loss + reg / 2 * (cp.sum_squares(w) + cp.square(b))
+    prob = cp.Problem(cp.Minimize(obj))
+    info = solvers.solve(prob, "QP" if model == "svm" else "EXP", solver=solver)
+    return LinearModel(w.value.copy(), float(b.value), model, reg, objective_=info.value,
+                       gap_=float("nan"), method_=info.solver)
