@@ -5,16 +5,15 @@ output; progress and warnings go to standard error.  Exit status: 0 on success, 
 bad input (one line naming the offending argument), 1 on solver or internal failure
 (with the solver's status).
 
-Each sub-command is a pair of functions: ``_add_<name>(subparsers)`` declares its flags
-and ``_run_<name>(args)`` returns the result dictionary; :func:`main` does the
-printing and the error handling once for all of them.
+Each command is a module of :mod:`convexpoison.commands` (see :data:`COMMANDS`);
+:func:`main` does the printing and the error handling once for all of them, and
+:mod:`convexpoison.commands._common` holds what several commands share.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
 
 import numpy as np
 
@@ -29,93 +28,48 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _common(p):
+def common(p):
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
-def _reg_arg(p):
-    p.add_argument("--reg", type=float, default=None,
-                   help="regularisation C_R (default: the dataset's validated value)")
+#: Command modules in ``convexpoison/commands/``.  Each defines ``add_arguments(parser)``,
+#: ``run(args) -> dict`` and optionally ``show(result)`` (human-readable output) and
+#: ``HELP`` (one line).  Grouped commands (``attack mtp``) live in ``attack_mtp.py``.
+#: Modules are imported when the parser is built, so they import heavy libraries
+#: (cvxpy, torch) inside ``run`` only.
+COMMANDS = {
+    "datasets": "datasets",
+    "train": "train",
+    "target": "target",
+    "attack": {"mtp": "attack_mtp", "kkt": "attack_kkt", "minmax": "attack_minmax",
+               "influence": "attack_influence", "labelflip": "attack_labelflip",
+               "min-poison": "attack_min_poison", "tgda": "attack_tgda", "pgan": "attack_pgan"},
+    "certify": {"lower-bound": "certify_lower_bound", "upper-bound": "certify_upper_bound"},
+    "evaluate": "evaluate",
+    "audit": "audit",
+    "solve": "solve",
+}
 
 
-# ------------------------------------------------------------------- datasets
-def _add_datasets(sub):
-    p = sub.add_parser("datasets", help="list the bundled datasets")
-    _common(p)
-    return p
+def _module(name):
+    import importlib
+
+    try:
+        return importlib.import_module(f"convexpoison.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"convexpoison.commands.{name}":
+            return None                     # not implemented yet: the command is not offered
+        raise
 
 
-def _run_datasets(args):
-    from .datasets import list_datasets, load_dataset
-
-    rows = [load_dataset(name).summary() for name in list_datasets()]
-    return {"datasets": rows}
-
-
-def _show_datasets(res):
-    print(f"{'name':22s} {'n_train':>8s} {'n_test':>7s} {'d':>5s} {'classes':>7s} {'C_R':>8s}  domain")
-    for r in res["datasets"]:
-        dom = r["domain"]
-        print(f"{r['name']:22s} {r['n_train']:8d} {r['n_test']:7d} {r['d']:5d} {r['classes']:7d} "
-              f"{r['reg']:8.4g}  {dom['kind']} [{dom['lo']:g}, {dom['hi']:g}]")
-
-
-# ---------------------------------------------------------------------- train
-def _add_train(sub):
-    p = sub.add_parser("train", help="train the defender's model on a dataset")
-    _common(p)
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--model", default="svm", help="svm, logreg or multisvm")
-    _reg_arg(p)
-    p.add_argument("--method", default="fast", choices=["fast", "cvxpy"],
-                   help="fast: exact dual coordinate descent / Newton; cvxpy: conic solve")
-    p.add_argument("--solver", default=None, help="solver for --method cvxpy")
-    p.add_argument("--out", default=None, help="write the model (.npz with w, b)")
-    return p
-
-
-def _load(args):
-    from .datasets import load_dataset
-
-    data = load_dataset(args.dataset)
-    reg = data.reg if getattr(args, "reg", None) is None else args.reg
-    if reg is not None and not reg > 0:
-        raise InputError(f"--reg: must be a positive number, got {reg}")
-    return data, reg
-
-
-def _check_model_for(data, model):
-    from .training import MODELS
-
-    if model not in MODELS:
-        raise InputError(f"--model: unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    if data.is_binary and model == "multisvm":
-        raise InputError(f"--model: {data.name} is binary; use svm or logreg")
-    if not data.is_binary and model != "multisvm":
-        raise InputError(f"--model: {data.name} has {data.n_classes} classes; use multisvm")
-
-
-def _run_train(args):
-    from .training import train
-
-    data, reg = _load(args)
-    _check_model_for(data, args.model)
-    t0 = time.perf_counter()
-    model = train(data.X_train, data.y_train, model=args.model, reg=reg, method=args.method,
-                  solver=args.solver)
-    seconds = time.perf_counter() - t0
-    if args.out:
-        model.save(args.out)
-    return {"dataset": data.name, "model": args.model, "reg": reg,
-            "bias_regularized": model.bias_regularized, "objective": model.objective_,
-            "duality_gap": model.gap_, "train_error": model.error(data.X_train, data.y_train),
-            "clean_test_error": model.error(data.X_test, data.y_test),
-            "solver": model.method_, "status": "optimal", "seconds": seconds,
-            "n_train": data.n_train, "d": data.d, "out": args.out}
-
-
-COMMANDS = {"datasets": (_add_datasets, _run_datasets, _show_datasets),
-            "train": (_add_train, _run_train, None)}
+def _add(sub, cmd, modname):
+    mod = _module(modname)
+    if mod is None:
+        return
+    p = sub.add_parser(cmd, help=getattr(mod, "HELP", None), description=getattr(mod, "HELP", None))
+    common(p)
+    mod.add_arguments(p)
+    p.set_defaults(_module=mod)
 
 
 def build_parser():
@@ -125,8 +79,14 @@ def build_parser():
 
     parser.add_argument("--version", action="version", version=f"convexpoison {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, (add, _, _) in COMMANDS.items():
-        add(sub)
+    for cmd, target in COMMANDS.items():
+        if isinstance(target, dict):
+            group = sub.add_parser(cmd, help=f"{cmd} commands: {', '.join(target)}")
+            gsub = group.add_subparsers(dest="subcommand", metavar="NAME", parser_class=_Parser)
+            for name, modname in target.items():
+                _add(gsub, name, modname)
+        else:
+            _add(sub, cmd, target)
     return parser
 
 
@@ -138,7 +98,7 @@ def _default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _show(res):
+def show_result(res):
     for key, value in res.items():
         if isinstance(value, dict):
             print(f"{key}:")
@@ -153,12 +113,12 @@ def _show(res):
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
+    mod = getattr(args, "_module", None)
+    if mod is None:
+        print("convexpoison: error: missing command; see 'convexpoison --help'", file=sys.stderr)
         return 2
-    _, run, show = COMMANDS[args.command]
     try:
-        res = run(args)
+        res = mod.run(args)
     except InputError as exc:
         print(f"convexpoison: error: {exc}", file=sys.stderr)
         return 2
@@ -171,7 +131,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(res, default=_default))
     else:
-        (show or _show)(res)
+        getattr(mod, "show", show_result)(res)
     return 0
 
 

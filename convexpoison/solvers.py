@@ -14,8 +14,9 @@ Why these defaults (DESIGN §8, measured with cvxpy 1.9.3):
   (interior point, tight tolerances) is the default and ECOS / SCS the fallbacks.
 * OSQP is inaccurate at the tolerances the theory needs (1e-5) and ECOS_BB reports
   ``optimal_inaccurate`` on MILPs: neither is ever used.
-* MILPs go to HiGHS with every variable bounded (its bound propagation is then exact)
-  and a zero relative MIP gap, so "optimal" means proven optimal.
+* MILPs go to CBC (through cylp), then HiGHS, with every variable bounded (cvxpy's bound
+  propagation is then exact) and a zero relative MIP gap, so "optimal" means proven
+  optimal.  Programs with integer variables must declare bounds (Domain.variable does).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ PREFERENCES = {
     "QP": ["MOSEK", "CLARABEL", "ECOS", "SCS"],
     "SOCP": ["MOSEK", "CLARABEL", "ECOS", "SCS"],
     "EXP": ["MOSEK", "CLARABEL", "ECOS", "SCS"],
-    "MILP": ["MOSEK", "HIGHS"],
+    "MILP": ["MOSEK", "CBC", "HIGHS"],
 }
 
 #: Tolerances handed to each solver: tight, because the attacks' theory needs exact optima.
@@ -41,6 +42,7 @@ TOLERANCES = {
     "ECOS": {"abstol": 1e-9, "reltol": 1e-9, "feastol": 1e-9, "max_iters": 500},
     "SCS": {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 200000},
     "MOSEK": {},
+    "CBC": {"allowableGap": 1e-9, "allowableFractionGap": 0.0},
     "HIGHS": {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-9},
 }
 

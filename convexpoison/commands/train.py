@@ -1,0 +1,35 @@
+"""convexpoison train: the defender's model on a bundled dataset."""
+import time
+
+from ._common import add_dataset, add_model, add_out, add_reg, check_model_for, load
+
+HELP = "train the defender's model exactly and report its errors"
+
+
+def add_arguments(p):
+    add_dataset(p)
+    add_model(p)
+    add_reg(p)
+    p.add_argument("--method", default="fast", choices=["fast", "cvxpy"],
+                   help="fast: exact dual coordinate descent / Newton; cvxpy: conic solve")
+    p.add_argument("--solver", default=None, help="solver for --method cvxpy")
+    add_out(p, "model (.npz with w, b)")
+
+
+def run(args):
+    from ..training import train
+
+    data, reg = load(args)
+    check_model_for(data, args.model)
+    t0 = time.perf_counter()
+    model = train(data.X_train, data.y_train, model=args.model, reg=reg, method=args.method,
+                  solver=args.solver)
+    seconds = time.perf_counter() - t0
+    if args.out:
+        model.save(args.out)
+    return {"dataset": data.name, "model": args.model, "reg": reg,
+            "bias_regularized": model.bias_regularized, "objective": model.objective_,
+            "duality_gap": model.gap_, "train_error": model.error(data.X_train, data.y_train),
+            "clean_test_error": model.error(data.X_test, data.y_test),
+            "solver": model.method_, "status": "optimal", "seconds": seconds,
+            "n_train": data.n_train, "d": data.d, "out": args.out}

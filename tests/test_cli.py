@@ -1,0 +1,67 @@
+"""Command-line contract (DESIGN §7): JSON on stdout, exit status 2 for bad input."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from convexpoison.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_datasets_json_lists_the_bundled_sets(capsys):
+    code, out, _ = run_cli(capsys, "datasets", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)["datasets"]}
+    for name in ["mnist17", "mnist10", "fmnist-sneaker-boot", "spambase", "adult", "digits17",
+                 "breast-cancer"]:
+        assert name in rows
+        for key in ("n_train", "n_test", "d", "classes", "domain"):
+            assert key in rows[name]
+    assert rows["mnist10"]["classes"] == 10 and rows["mnist17"]["d"] == 784
+
+
+def test_train_json_fields_and_model_file(capsys, tmp_path):
+    out_file = tmp_path / "model.npz"
+    code, out, _ = run_cli(capsys, "train", "--dataset", "mnist17", "--model", "svm", "--json",
+                           "--out", str(out_file))
+    assert code == 0
+    res = json.loads(out)
+    for key in ("clean_test_error", "objective", "reg", "bias_regularized", "seconds", "solver",
+                "status"):
+        assert key in res
+    assert res["clean_test_error"] <= 0.03
+    f = np.load(out_file)
+    assert f["w"].shape == (784,)
+
+
+@pytest.mark.parametrize("argv, word", [
+    (["train", "--dataset", "nope"], "nope"),
+    (["train", "--dataset", "mnist17", "--model", "tree"], "--model"),
+    (["train", "--dataset", "mnist17", "--reg", "-1"], "--reg"),
+    (["train", "--dataset", "mnist10", "--model", "svm"], "--model"),
+    (["train"], "--dataset"),
+])
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, word):
+    code = None
+    try:
+        code = main(argv)
+    except SystemExit as exc:       # argparse errors
+        code = exc.code
+    _, err = capsys.readouterr()
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and word in lines[0]
+
+
+def test_console_script_runs():
+    proc = subprocess.run([sys.executable, "-m", "convexpoison", "datasets", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["datasets"]

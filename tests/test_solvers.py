@@ -1,0 +1,77 @@
+"""The solver layer: defaults agree with a second solver; failures carry the status."""
+import cvxpy as cp
+import numpy as np
+import pytest
+
+from convexpoison import solvers
+from convexpoison.errors import InputError, SolverFailure
+
+
+def _max_loss_lp(rng, d=30):
+    """A max-loss-difference-shaped LP: maximise a(x) - t with t >= c(x), t >= 0, x in a box."""
+    w1, w2 = rng.standard_normal(d), rng.standard_normal(d)
+    x = cp.Variable(d, bounds=[np.zeros(d), np.ones(d)])
+    t = cp.Variable()
+    a = 1 - (w1 @ x + 0.3)
+    c = 1 - (w2 @ x - 0.2)
+    return cp.Problem(cp.Maximize(a - cp.pos(c))), (w1, w2)
+
+
+def test_default_lp_solver_agrees_with_a_second_solver(rng):
+    for _ in range(5):
+        prob, _ = _max_loss_lp(rng)
+        first = solvers.solve(prob, "LP")
+        values = [first.value]
+        for other in ("ECOS", "SCS"):
+            if other != first.solver:
+                values.append(solvers.solve(prob, "LP", solver=other).value)
+        assert np.allclose(values, values[0], rtol=1e-5, atol=1e-6)
+
+
+def test_default_solver_is_not_a_route_known_to_be_wrong():
+    # DESIGN §8: cvxpy 1.9 + HiGHS/SciPy/CBC return wrong LP optima with pos(affine)
+    for kind in ("LP", "QP", "SOCP"):
+        assert solvers.default_solver(kind) not in ("HIGHS", "SCIPY", "CBC", "OSQP", "ECOS_BB")
+
+
+def test_milp_solver_is_exact_on_a_tiny_knapsack():
+    values = np.array([6.0, 5.0, 8.0, 9.0, 6.0, 7.0, 3.0])
+    weights = np.array([2.0, 3.0, 6.0, 7.0, 5.0, 9.0, 4.0])
+    z = cp.Variable(7, boolean=True)
+    prob = cp.Problem(cp.Maximize(values @ z), [weights @ z <= 9])
+    info = solvers.solve(prob, "MILP")
+    brute = max(values @ np.array(bits) for bits in np.ndindex(*(2,) * 7)
+                if weights @ np.array(bits) <= 9)
+    assert info.value == pytest.approx(brute)
+    assert info.upper_bound() >= brute
+
+
+def test_infeasible_problem_raises_with_status():
+    x = cp.Variable(2)
+    prob = cp.Problem(cp.Minimize(cp.sum(x)), [x >= 1, x <= 0])
+    with pytest.raises(SolverFailure) as err:
+        solvers.solve(prob, "LP")
+    assert "infeasible" in err.value.status
+
+
+def test_certificate_slack_moves_bounds_outward():
+    info = solvers.SolveInfo("CLARABEL", "optimal", 10.0, 0.0)
+    assert info.upper_bound() > 10.0 > info.lower_bound()
+
+
+def test_unknown_or_inaccurate_solver_is_refused():
+    with pytest.raises(InputError, match="not installed"):
+        solvers.candidates("LP", "GUROBI")
+    with pytest.raises(InputError, match="inaccurate"):
+        solvers.candidates("QP", "OSQP")
+    with pytest.raises(InputError, match="problem class"):
+        solvers.candidates("SDP")
+
+
+def test_unlicensed_mosek_is_detected_once():
+    # without a licence (the CI machine has none) MOSEK must never be picked
+    if not solvers.mosek_licensed():
+        assert "MOSEK" not in solvers.installed()
+        assert solvers.default_solver("LP") != "MOSEK"
+    else:  # pragma: no cover - only with a licence
+        assert solvers.default_solver("LP") == "MOSEK"
