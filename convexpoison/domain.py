@@ -139,8 +139,8 @@ class Domain:
 
         kw = {"bounds": [self.lo.copy(), self.hi.copy()], "name": name}
         if integer and self.has_integers:
-            idx = [(int(j),) for j in np.flatnonzero(self.integer)]
-            kw["integer"] = idx
+            # cvxpy takes one index tuple (numpy-style, one entry per axis)
+            kw["integer"] = [tuple(int(j) for j in np.flatnonzero(self.integer))]
         return cp.Variable(self.d, **kw)
 
     # -------------------------------------------------------------- (de)serialise

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 
 from .errors import InputError, SolverFailure
 from .losses import Hinge, Logistic, multiclass_hinge
@@ -225,7 +226,7 @@ def _svm_primal_dual(X, y, U, alpha, theta):
 
 
 def _polish_svm(X, y, U, alpha, rel=1e-9, rounds=12, add=16):
-    """Exact optimum for the support-vector partition that ``alpha`` suggests.
+    """Exact optimum by an active-set method started from the partition ``alpha`` suggests.
 
     With L = {alpha_i = U_i} (inside the margin), R = {alpha_i = 0} and the free set M,
     optimality says ``y_i theta.(x_i,1) = 1`` on M where
@@ -235,17 +236,24 @@ def _polish_svm(X, y, U, alpha, rel=1e-9, rounds=12, add=16):
     (a few rounds of this active-set method).  Returns ``(alpha, theta, primal, dual)``;
     the caller accepts it only when its duality gap proves it optimal.
     """
-    n = len(y)
+    d = X.shape[1]
     upper = alpha >= U * (1 - rel)
     free = (alpha > 0) & ~upper
-    Xe = np.hstack([X, np.ones((n, 1))])
+
+    def theta_of(a):
+        ay = a * y
+        return np.append(X.T @ ay, ay.sum())
+
     for _ in range(rounds):
         a = np.where(upper, U, 0.0)
-        base = Xe[upper].T @ (a[upper] * y[upper])
+        base = theta_of(a)
         idx = np.flatnonzero(free)
         if idx.size:
-            Zm = Xe[idx] * y[idx, None]                    # rows y_i (x_i, 1)
-            sol, *_ = np.linalg.lstsq(Zm @ Zm.T, 1.0 - Zm @ base, rcond=None)
+            Xm, ym = X[idx], y[idx]
+            gram = (Xm @ Xm.T + 1.0) * np.outer(ym, ym)    # rows y_i (x_i, 1), bias included
+            rhs = 1.0 - ym * (Xm @ base[:d] + base[d])
+            # least squares, not solve: repeated poison points make the system singular
+            sol = scipy.linalg.lstsq(gram, rhs, lapack_driver="gelsy", check_finite=False)[0]
             low, high = sol < 0, sol > U[idx]
             a[idx] = np.clip(sol, 0.0, U[idx])
             if low.any() or high.any():
@@ -253,15 +261,15 @@ def _polish_svm(X, y, U, alpha, rel=1e-9, rounds=12, add=16):
                 upper[idx[high]] = True
                 continue
         # the free set is consistent; bring in the points on the wrong side of the margin
-        theta = Xe.T @ (a * y)
-        viol = 1.0 - y * (Xe @ theta)                      # > 0: inside the margin
+        theta = theta_of(a)
+        viol = 1.0 - y * (X @ theta[:d] + theta[d])       # > 0: inside the margin
         viol = np.where(upper, -viol, np.where(free | (U == 0), 0.0, viol))
         worst = np.argsort(-viol)[:add]
         worst = worst[viol[worst] > 1e-12]
         if worst.size == 0:
             break
         free[worst], upper[worst] = True, False
-    theta = Xe.T @ (a * y)
+    theta = theta_of(a)
     primal, dual = _svm_primal_dual(X, y, U, a, theta)
     return a, theta, primal, dual
 

@@ -88,3 +88,20 @@ def test_bad_input_is_named(bad, msg):
     kw.update(bad)
     with pytest.raises(InputError, match=msg.replace("{", r"\{").replace("}", r"\}").replace("+", r"\+")):
         train(**kw)
+
+
+def test_integer_domain_variable_gives_exact_milp():
+    import cvxpy as cp
+
+    from convexpoison import Domain
+    from convexpoison.solvers import solve
+
+    dom = Domain(np.zeros(4), np.array([3.0, 3, 1, 1]), integer=[True, False, True, True],
+                 onehot_groups=[[2, 3]])
+    x = dom.variable(integer=True)
+    prob = cp.Problem(cp.Maximize(0.7 * x[0] + x[1] + 2 * x[2] - x[3]),
+                      dom.constraints(x) + [x[0] + x[1] <= 2.5])
+    info = solve(prob, "MILP")
+    # x1 continuous takes what x0 (integer, worth less) leaves; one-hot picks coordinate 2
+    assert info.value == pytest.approx(2.5 + 2.0)
+    assert x.value[2] == pytest.approx(1) and x.value[3] == pytest.approx(0)

@@ -1,0 +1,291 @@
+"""Model-targeted poisoning, MTP (Suya et al. 2021, Algorithm 1; DESIGN §3.2).
+
+Loop::
+
+    theta_t = train(Dc u Dp)                                  (warm-started, exact)
+    (x*, y*) = argmax_{(x,y) in F} l(theta_t; x, y) - l(theta_p; x, y)   (DESIGN §3.1)
+    Dp = Dp + copies * {(x*, y*)}
+
+until ``D(theta_t, theta_p) <= eps_close``, the budget is spent, or an accuracy goal is
+met.  The same max-loss solve bounds the supremum in Theorem 4.2, so every iteration
+also yields a certified lower bound ``c(theta_t)`` on the number of poisons any attack
+needs (Suya et al. section 4.3); the best one is reported.
+
+Each iteration is appended to ``run_dir/history.jsonl`` and the full state (poison
+points, copies, the dual variables of the last training) is rewritten atomically to
+``run_dir/state.npz``, so an interrupted run resumes exactly where it stopped: the
+resumed run produces the same poison set as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..certificates import theorem42
+from ..errors import InputError
+from ..training import LinearModel, train
+from ..validation import check_positive, check_X, check_y
+
+STATE_VERSION = 1
+
+
+@dataclass
+class MTPRecord:
+    """One iteration of Algorithm 1 (DESIGN §3.2)."""
+
+    iteration: int
+    n_poisons: float                # copies added so far (before this iteration's point)
+    max_loss_difference: float      # D(theta_t, theta_p), attained by the point found
+    max_loss_upper_bound: float     # proven upper bound on D(theta_t, theta_p)
+    distance_to_target: float       # |theta_t - theta_p|_2
+    test_accuracy: float
+    subpop_accuracy: float
+    lower_bound: float              # ceil of Theorem 4.2 at theta_t (0: nothing certified)
+    bound_value: float              # c(theta_t)
+    seconds: float
+
+
+@dataclass
+class MTPResult:
+    poisons_X: np.ndarray
+    poisons_y: np.ndarray
+    poisons_weight: np.ndarray
+    model: LinearModel
+    history: list = field(default_factory=list)
+    stop_reason: str = ""
+
+    @property
+    def n_poisons(self) -> int:
+        return int(round(self.poisons_weight.sum()))
+
+    @property
+    def lower_bound(self) -> float:
+        """Best Theorem 4.2 bound over theta_c and every intermediate model."""
+        return max([r.lower_bound for r in self.history], default=0)
+
+
+class ModelTargetedPoisoning:
+    """Suya et al.'s online attack toward a target model ``theta_p``.
+
+    Parameters
+    ----------
+    target : LinearModel -- the model the adversary wants training to return.
+    feasible : Domain or FeasibleSet -- where poison points may lie.
+    reg : the defender's ``C_R`` (training objective of DESIGN §2).
+    eps_close : stop when the max loss difference is at most this.
+    budget : stop when this many poison copies were added (None: no budget).
+    copies : copies of each point added per iteration.
+    goal_accuracy, goal_set : stop when accuracy on ``goal_set`` ('test' or 'subpop')
+        falls to ``goal_accuracy`` or below.
+    integer : 'exact' (MILP; integer points) or 'relax' for integer/binary domains.
+    run_dir : directory for the incremental record (resume with ``resume=True``).
+    max_iter : hard cap on iterations (safety net; default 100000).
+    """
+
+    def __init__(self, target, feasible, reg, *, eps_close=0.1, budget=None, copies=1,
+                 goal_accuracy=None, goal_set="test", integer="exact", solver=None,
+                 run_dir=None, resume=False, max_iter=100000, train_tol=1e-10,
+                 progress=True, random_state=0):
+        if not isinstance(target, LinearModel) or not target.is_binary:
+            raise InputError("target: MTP needs a binary linear model (w of shape (d,), scalar b)")
+        self.target = target
+        self.feasible = feasible
+        self.reg = check_positive(reg, "reg")
+        self.eps_close = check_positive(eps_close, "eps_close", allow_zero=True)
+        self.budget = None if budget is None else check_positive(budget, "budget")
+        self.copies = int(check_positive(copies, "copies"))
+        if goal_set not in ("test", "subpop"):
+            raise InputError(f"goal_set: must be 'test' or 'subpop', got {goal_set!r}")
+        self.goal_accuracy, self.goal_set = goal_accuracy, goal_set
+        self.integer, self.solver = integer, solver
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.resume = resume
+        self.max_iter = int(max_iter)
+        self.train_tol = train_tol
+        self.progress = progress
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ API
+    def poison(self, X, y, X_test=None, y_test=None, subpop=None):
+        """ART-style entry point: returns ``(X_poison, y_poison)`` (one row per copy)."""
+        res = self.run(X, y, X_test, y_test, subpop)
+        reps = np.round(res.poisons_weight).astype(int)
+        return np.repeat(res.poisons_X, reps, axis=0), np.repeat(res.poisons_y, reps)
+
+    def run(self, X, y, X_test=None, y_test=None, subpop=None) -> MTPResult:
+        """Run Algorithm 1 on clean data ``(X, y)``.
+
+        ``X_test, y_test`` give the test accuracy recorded per iteration; ``subpop`` is a
+        pair ``(X_sub, y_sub)`` of the attacker's subpopulation (its accuracy is recorded
+        and can be the goal).
+        """
+        from ..programs.maxloss import MaxLossDifference
+
+        X = check_X(X, "X")
+        y = check_y(y, len(X), "y")
+        d = X.shape[1]
+        if self.target.w.shape != (d,):
+            raise InputError(f"target: model has {self.target.w.shape[0]} features, data has {d}")
+        self.maxloss_ = MaxLossDifference(self.feasible, integer=self.integer, solver=self.solver)
+        px, py, pw, model, history = self._start(X, y)
+        t_start = time.perf_counter() - (history[-1].seconds if history else 0.0)
+        stop = ""
+        it = len(history)
+        bar = _Progress(self.progress, self.eps_close)
+        try:
+            while True:
+                res = self.maxloss_.solve(model, self.target)
+                bound = theorem42(model, self.target, X, y, self.reg, res.upper_bound)
+                rec = MTPRecord(
+                    iteration=it, n_poisons=float(pw.sum()),
+                    max_loss_difference=float(res.value),
+                    max_loss_upper_bound=float(res.upper_bound),
+                    distance_to_target=float(np.linalg.norm(model.theta - self.target.theta)),
+                    test_accuracy=_acc(model, X_test, y_test),
+                    subpop_accuracy=_acc(model, *(subpop or (None, None))),
+                    lower_bound=bound.lower_bound, bound_value=bound.value,
+                    seconds=time.perf_counter() - t_start)
+                history.append(rec)
+                stop = self._stop_reason(rec)
+                if not stop:
+                    px, py, pw = _add_point(px, py, pw, res.x, res.y, self.copies)
+                    model = self._train(X, y, px, py, pw, warm=model)
+                self._save(rec, px, py, pw, model, stop)
+                bar.update(rec)
+                it += 1
+                if stop:
+                    break
+        except KeyboardInterrupt:
+            stop = "interrupted"          # everything so far is on disk: resume later
+        finally:
+            bar.close()
+        return MTPResult(px, py, pw, model, history, stop)
+
+    # ------------------------------------------------------------ internals
+    def _stop_reason(self, rec):
+        if rec.max_loss_difference <= self.eps_close:
+            return "eps_close"
+        if self.budget is not None and rec.n_poisons >= self.budget:
+            return "budget"
+        if self.goal_accuracy is not None:
+            acc = rec.test_accuracy if self.goal_set == "test" else rec.subpop_accuracy
+            if acc <= self.goal_accuracy:
+                return "goal"
+        if rec.iteration >= self.max_iter:
+            return "max_iter"
+        return ""
+
+    def _train(self, X, y, px, py, pw, warm=None):
+        Xa = np.vstack([X, px]) if len(px) else X
+        ya = np.concatenate([y, py]) if len(py) else y
+        wa = np.concatenate([np.ones(len(y)), pw])
+        return train(Xa, ya, "svm", self.reg, sample_weight=wa, warm_start=warm,
+                     tol=self.train_tol, random_state=self.random_state)
+
+    def _start(self, X, y):
+        d = X.shape[1]
+        px, py, pw = np.zeros((0, d)), np.zeros(0, int), np.zeros(0)
+        if self.run_dir is not None:
+            state = self.run_dir / "state.npz"
+            if self.resume and state.exists():
+                return self._load(state, X, y)
+            if not self.resume and (self.run_dir / "history.jsonl").exists():
+                raise InputError(f"run_dir: {self.run_dir} holds a previous run; pass resume=True "
+                                 "(--resume) to continue it or choose another directory")
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._write_settings()
+        return px, py, pw, self._train(X, y, px, py, pw), []
+
+    def settings(self) -> dict:
+        return {"eps_close": self.eps_close, "budget": self.budget, "copies": self.copies,
+                "goal_accuracy": self.goal_accuracy, "goal_set": self.goal_set,
+                "integer": self.integer, "reg": self.reg, "train_tol": self.train_tol,
+                "bias_regularized": True, "random_state": self.random_state}
+
+    def _write_settings(self):
+        (self.run_dir / "settings.json").write_text(json.dumps(self.settings(), indent=1))
+
+    def _save(self, rec, px, py, pw, model, stop=""):
+        if self.run_dir is None:
+            return
+        # history first, then the state: a crash in between leaves one extra history line,
+        # which _load drops (the state says how many iterations are complete)
+        with open(self.run_dir / "history.jsonl", "a") as f:
+            f.write(json.dumps(asdict(rec)) + "\n")
+            f.flush()
+        alpha, W = model.dual_
+        tmp = self.run_dir / "state.tmp.npz"
+        np.savez(tmp, version=STATE_VERSION, X=px, y=py, weight=pw, w=model.w, b=model.b,
+                 alpha=alpha, W=W, objective=model.objective_, gap=model.gap_,
+                 iteration=rec.iteration + 1, stop=stop)
+        os.replace(tmp, self.run_dir / "state.npz")
+
+    def _load(self, path, X, y):
+        f = np.load(path)
+        n_done = int(f["iteration"])
+        lines = (self.run_dir / "history.jsonl").read_text().splitlines()
+        history = [MTPRecord(**json.loads(line)) for line in lines[:n_done] if line.strip()]
+        if len(history) != n_done:
+            raise InputError(f"run_dir: {self.run_dir} is inconsistent (state at iteration "
+                             f"{n_done}, history has {len(history)} lines)")
+        # the saved iterate itself (not a retraining): the resumed run continues bit for bit
+        model = LinearModel(np.array(f["w"]), float(f["b"]), "svm", self.reg,
+                            objective_=float(f["objective"]), gap_=float(f["gap"]),
+                            method_="dcd", dual_=(np.array(f["alpha"]), float(f["W"])))
+        px, py, pw = np.array(f["X"]), np.array(f["y"]).astype(int), np.array(f["weight"])
+        if str(f["stop"]):
+            # the run had stopped: its last record added no point.  Drop it; the loop
+            # recomputes it and stops again unless the new settings (a larger budget, a
+            # smaller eps_close) let the run go on.
+            history, n_done = history[:-1], n_done - 1
+        with open(self.run_dir / "history.jsonl", "w") as fh:
+            fh.writelines(line + "\n" for line in lines[:n_done])
+        return px, py, pw, model, history
+
+
+def _add_point(px, py, pw, x, label, copies):
+    """Append ``copies`` of (x, label); an identical existing row just gains weight."""
+    if len(px):
+        same = np.flatnonzero((py == label) & np.all(px == x, axis=1))
+        if same.size:
+            pw = pw.copy()
+            pw[same[0]] += copies
+            return px, py, pw
+    return (np.vstack([px, x[None, :]]), np.append(py, int(label)), np.append(pw, float(copies)))
+
+
+def _acc(model, X, y):
+    if X is None or y is None or len(y) == 0:
+        return float("nan")
+    return 1.0 - model.error(X, y)
+
+
+class _Progress:
+    """A one-line progress display on standard error (rate and max loss difference)."""
+
+    def __init__(self, enabled, eps):
+        self.enabled = enabled and sys.stderr is not None
+        self.t0 = time.perf_counter()
+        self.eps = eps
+        self.n = 0
+
+    def update(self, rec):
+        if not self.enabled:
+            return
+        self.n += 1
+        rate = self.n / max(time.perf_counter() - self.t0, 1e-9)
+        sys.stderr.write(f"\rMTP it {rec.iteration:5d}  poisons {rec.n_poisons:7.0f}  "
+                         f"maxloss {rec.max_loss_difference:9.4f} (goal {self.eps:g})  "
+                         f"bound {rec.lower_bound:>6}  {rate:6.2f} it/s ")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.enabled and self.n:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

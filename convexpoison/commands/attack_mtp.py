@@ -1,0 +1,121 @@
+"""convexpoison attack mtp: Suya et al.'s model-targeted poisoning toward a target file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import add_dataset, add_reg, load, parse_list, progress
+
+HELP = "model-targeted poisoning (Suya et al. Algorithm 1) with Theorem 4.2 bounds"
+
+
+def add_arguments(p):
+    add_dataset(p)
+    p.add_argument("--target", required=True,
+                   help="target model file (.npz from 'convexpoison target', or any w/b model)")
+    add_reg(p)
+    p.add_argument("--eps-close", type=float, default=0.1,
+                   help="stop when the max loss difference to the target is at most this")
+    p.add_argument("--budget", type=float, default=None, help="stop after this many poisons")
+    p.add_argument("--copies", type=int, default=1, help="copies of each point per iteration")
+    p.add_argument("--goal-accuracy", type=float, default=None,
+                   help="stop when accuracy on --goal-set falls to this")
+    p.add_argument("--goal-set", default="test", choices=["test", "subpop"])
+    p.add_argument("--feasible", default="domain",
+                   help="feasible set components (comma-separated among domain,l2,slab,svd)")
+    p.add_argument("--integer", default="exact", choices=["exact", "relax"],
+                   help="integer/binary coordinates: exact MILP points or the LP relaxation")
+    p.add_argument("--max-iter", type=int, default=100000)
+    p.add_argument("--out", default=None, help="poison set file (.npz with X, y, weight)")
+    p.add_argument("--run-dir", default=None,
+                   help="directory for the incremental record (default: OUT with .run)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--figures", action="store_true", help="write convergence and bound PNGs")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def load_target(path, data):
+    """A target file: the model, plus the subpopulation when the file records one."""
+    from ..errors import InputError
+    from ..training import LinearModel
+
+    if not Path(path).exists():
+        raise InputError(f"--target: file not found: {path}")
+    try:
+        from ..targets import Target
+    except ImportError:                                   # pragma: no cover
+        Target = None
+    subpop = None
+    if Target is not None:
+        try:
+            t = Target.load(path)
+            model = t.model
+            if getattr(t, "subpop", None) is not None:
+                idx = t.subpop.get("test") if isinstance(t.subpop, dict) else t.subpop[1]
+                if idx is not None and len(idx):
+                    subpop = (data.X_test[idx], data.y_test[idx])
+            return model, subpop
+        except InputError:
+            pass
+    return LinearModel.load(path), subpop
+
+
+def feasible_for(names, data, reg):
+    from ..feasible import make_feasible_set
+
+    names = parse_list(names, ["domain", "l2", "slab", "svd"], "--feasible")
+    if names == ["domain"]:
+        return data.domain                     # the pure domain: closed forms apply
+    return make_feasible_set(names if "domain" in names else ["domain"] + names, data.domain,
+                             data.X_train, data.y_train)
+
+
+def run(args):
+    import time
+
+    from ..attacks.mtp import ModelTargetedPoisoning
+    from ..errors import InputError
+    from ..poisons import PoisonSet
+    from ..training import train
+
+    data, reg = load(args)
+    if not data.is_binary:
+        raise InputError(f"--dataset: MTP needs a binary dataset; {data.name} has {data.n_classes} classes")
+    target, subpop = load_target(args.target, data)
+    if target.w.shape != (data.d,):
+        raise InputError(f"--target: model has {target.w.shape} weights; {data.name} has d={data.d}")
+    run_dir = args.run_dir or (str(Path(args.out).with_suffix(".run")) if args.out else None)
+    t0 = time.perf_counter()
+    clean = train(data.X_train, data.y_train, "svm", reg)
+    attack = ModelTargetedPoisoning(
+        target, feasible_for(args.feasible, data, reg), reg, eps_close=args.eps_close,
+        budget=args.budget, copies=args.copies, goal_accuracy=args.goal_accuracy,
+        goal_set=args.goal_set, integer=args.integer, run_dir=run_dir, resume=args.resume,
+        max_iter=args.max_iter, progress=not args.no_progress)
+    res = attack.run(data.X_train, data.y_train, data.X_test, data.y_test, subpop)
+    seconds = time.perf_counter() - t0
+    last = res.history[-1]
+    figures = []
+    if args.figures and res.history:
+        from ..plots import lower_bound_curve, mtp_convergence
+
+        base = Path(args.out).with_suffix("") if args.out else Path(run_dir or "mtp")
+        figures = [str(mtp_convergence(res.history, f"{base}-convergence.png")),
+                   str(lower_bound_curve(res.history, f"{base}-lower-bound.png"))]
+    if args.out:
+        PoisonSet(res.poisons_X, res.poisons_y, res.poisons_weight).save(args.out)
+        progress(f"poison set written to {args.out}")
+    return {
+        "dataset": data.name, "reg": reg, "n_poisons": res.n_poisons,
+        "distinct_points": int(len(res.poisons_y)),
+        "max_loss_difference": last.max_loss_difference,
+        "max_loss_upper_bound": last.max_loss_upper_bound,
+        "distance_to_target": last.distance_to_target,
+        "lower_bound": res.lower_bound, "bound_method": "intermediate (Theorem 4.2)",
+        "clean_test_error": clean.error(data.X_test, data.y_test),
+        "poisoned_test_error": res.model.error(data.X_test, data.y_test),
+        "target_test_error": target.error(data.X_test, data.y_test),
+        "subpop_accuracy": last.subpop_accuracy, "iterations": len(res.history),
+        "stop_reason": res.stop_reason, "status": "optimal", "solver": attack.maxloss_.solver_name
+        if hasattr(attack.maxloss_, "solver_name") else "", "seconds": seconds,
+        "run_dir": run_dir, "figures": figures, "out": args.out,
+    }

@@ -1,0 +1,752 @@
+"""The minimum-poison program: the fewest poison points that make training return a target
+(DESIGN §3.9; the minimum-poison issue).  Beyond the source papers.
+
+Why it is a linear program
+--------------------------
+Training minimises ``F(theta) = (1/W) sum_i s_i hinge_i(theta) + C_R R(theta)`` with
+``R = 1/2 (|w|^2 + b^2)`` (bias regularised, ``grad R(theta) = theta``) and
+``W = N + |Dp|``.  ``F`` is ``C_R``-strongly convex, so ``theta_p = (w_p, b_p)`` is the
+training optimum on ``Dc u Dp`` *exactly* when ``0`` is a subgradient of ``F`` there.  The
+hinge subgradient of a point is ``-y (x, 1)`` inside the margin (``y s_p(x) < 1``),
+``-beta y (x, 1)`` with ``beta in [0, 1]`` on it and ``0`` outside.  Multiplying the
+condition by ``W`` gives (the issue's display)::
+
+    sum_{clean, y s<1} -s_i y_i (x_i, 1) + sum_{clean, y s=1} -beta_i s_i y_i (x_i, 1)
+        - (z_+, gamma_+) + (z_-, gamma_-) + (N + alpha_+ + alpha_-) C_R theta_p = 0
+
+where, per poison label, ``gamma`` is the total gradient-carrying weight and
+``z = sum_j beta_j c_j x_j`` (``c_j`` the copies of point ``x_j``) is the *perspective* of
+the poison points: ``z in gamma * conv(F_y)`` and the margin condition
+``y (w_p . z + b_p gamma) <= gamma`` holds because every gradient-carrying point has
+``y s_p(x_j) <= 1``.  Poison points outside the margin carry no gradient but still count
+in ``W``: their weight ``eta = alpha - gamma`` needs a point ``u / eta in F_y`` with
+``y s_p >= 1`` (written the same way, so the program is exact also when no such point
+exists: then ``eta`` is forced to 0).  Minimising ``alpha_+ + alpha_-`` over this
+polyhedral cone (an SOCP with the L2 / SVD components) therefore
+
+* is a **lower bound**: every real poison set inducing ``theta_p`` is a feasible point
+  whose objective is its size (Koh et al. 2021's Theorem 1 argument, made quantitative);
+* is **attained** with fractional copies: ``x = z/gamma`` is a single point of ``F_y`` on
+  the active side of the margin, so an optimal solution is realised by two gradient
+  points (one per label; Koh et al. Theorem 1) plus at most two zero-gradient points.
+
+Margin tolerance.  Clean points with ``|y s_p(x) - 1| <= tol`` get ``beta in [0, 1]``
+whichever side of the margin they are on: this only enlarges the feasible set, so the
+optimum can only go down and the bound stays sound.  ``tol`` is reported.
+
+Design.  The program is built once per (clean data, feasible set); the *target* enters
+only through Parameters -- ``theta_p`` in the margin constraints, ``C_R theta_p`` in the
+KKT rows (``(N + alpha) C_R theta_p`` is parameter x parameter-free: DPP), and the
+target-dependent margin partition as Parameters, ``beta = lo + (hi - lo) delta``
+(``1, 1`` inside the margin, ``0, 1`` on it, ``0, 0`` outside).  A new target or a refit of
+the feasible-set components is a re-solve without recompilation.
+
+Integer coordinates (DESIGN §3.7).  ``integer="relax"`` uses the convex relaxation (box,
+one-hot sums) -- a valid bound; with an L2 component and integer coordinates the
+perspective of Koh et al.'s linear relaxation ``sum_j f(x_j) - 2 mu.x + |mu|^2 <= tau^2``,
+``f(x) = max_k (2k+1) x - k(k+1)`` (``= x^2`` at integers, so integer points satisfy it)
+tightens it.  ``integer="exact"`` (binary / integer coordinates, polyhedral components)
+solves the program over *integer* poison points exactly by column generation: a master
+LP over generated integer points and a MILP pricing problem per label; at every round
+the multipliers of the KKT rows give a Lagrangian lower bound (dual multipliers scaled to
+be feasible against the MILP's proven pricing bound), so the certificate is sound
+whatever round it stops at.
+
+Certificate.  ``lower_bound`` is a proven lower bound on the program's optimum: the
+tolerance-accounted ``SolveInfo.lower_bound()`` of the LP (or the Lagrangian bound of
+column generation); ``certified`` is its :func:`~convexpoison.certificates.sound_ceil`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .. import solvers
+from ..certificates import sound_ceil
+from ..domain import Domain
+from ..errors import InputError, SolverFailure
+from ..feasible import DomainSet, FeasibleSet, L2Sphere, LossBound, Slab, SVDResidual
+from ..validation import check_positive, check_weights, check_X, check_y
+
+__all__ = ["MinPoisonResult", "MinimumPoisonProgram", "FixedCountKKT", "margin_partition",
+           "kkt_residual", "as_feasible", "lp_lower_bound"]
+
+LABELS = (1, -1)
+#: Weights below this (relative to 1 + N) are treated as zero when realising a solution.
+WEIGHT_EPS = 1e-9
+
+
+# ------------------------------------------------------------------------ helpers
+def as_feasible(feasible) -> FeasibleSet:
+    """A Domain or FeasibleSet as a FeasibleSet (a Domain is the pure box component)."""
+    if isinstance(feasible, Domain):
+        return FeasibleSet([DomainSet(feasible)])
+    if isinstance(feasible, DomainSet):
+        return FeasibleSet([feasible])
+    if isinstance(feasible, FeasibleSet):
+        return feasible
+    raise InputError(f"feasible: expected a Domain or FeasibleSet, got {type(feasible).__name__}")
+
+
+def _theta(model, d):
+    try:
+        w = np.asarray(model.w, dtype=float)
+        b = np.asarray(model.b, dtype=float)
+    except AttributeError:
+        raise InputError("target: expected a binary linear model with .w and .b") from None
+    if w.shape != (d,) or b.size != 1:
+        raise InputError(f"target: expected w of shape ({d},) and a scalar b, got {w.shape}, {b.shape}")
+    b = float(b.reshape(()))
+    if not (np.all(np.isfinite(w)) and np.isfinite(b)):
+        raise InputError("target: w and b must be finite")
+    return w, b
+
+
+def margin_partition(w, b, X, y, tol):
+    """Bounds on the clean points' subgradient multipliers under ``theta_p = (w, b)``.
+
+    Returns ``(lo, hi)``: ``1, 1`` for ``y s < 1 - tol`` (inside the margin), ``0, 1`` for
+    ``|y s - 1| <= tol`` (on it, widened by ``tol``), ``0, 0`` for ``y s > 1 + tol``.
+    """
+    m = y * (X @ w + b)
+    inside = m < 1 - tol
+    on = ~inside & (m <= 1 + tol)
+    lo = inside.astype(float)
+    hi = (inside | on).astype(float)
+    return lo, hi
+
+
+def kkt_residual(target, X, y, reg, poisons_X, poisons_y, poisons_w, sample_weight=None,
+                 tol=0.0):
+    """``W`` times the smallest subgradient of the training objective at ``target``.
+
+    The clean and poison points on the margin (``|y s - 1| <= tol``) get the multiplier
+    in ``[0, 1]`` that minimises the norm (a bounded least-squares problem).  With
+    ``tol = 0`` this is exact, and by ``C_R``-strong convexity the model trained on
+    ``Dc u Dp`` lies within ``|residual| / (W C_R)`` of the target.
+    """
+    from scipy.optimize import lsq_linear
+
+    w, b = _theta(target, X.shape[1])
+    s = check_weights(sample_weight, len(y))
+    Xa = np.vstack([X, poisons_X]) if len(poisons_y) else X
+    ya = np.concatenate([y, poisons_y]).astype(float)
+    sa = np.concatenate([s, poisons_w])
+    lo, hi = margin_partition(w, b, Xa, ya, tol)
+    G = -(sa * ya)[:, None] * np.hstack([Xa, np.ones((len(ya), 1))])       # rows s_i grad_i
+    W = sa.sum()
+    base = G[lo == 1].sum(axis=0) + W * reg * np.append(w, b)
+    free = (hi == 1) & (lo == 0)
+    if not free.any():
+        return base
+    sol = lsq_linear(G[free].T, -base, bounds=(0.0, 1.0), method="bvls", tol=1e-14)
+    return base + G[free].T @ sol.x
+
+
+@dataclass
+class MinPoisonResult:
+    """Optimum of the minimum-poison program for one target.
+
+    Attributes
+    ----------
+    value : the program's optimal value (``alpha_+ + alpha_-``; fractional copies).
+    lower_bound : a proven lower bound on the optimum (tolerance accounted for); ``inf``
+        when the program is proven infeasible (the target is unattainable).
+    certified : ``sound_ceil(lower_bound)``: no poison set of fewer points induces the target.
+    gamma, eta : per label, the gradient-carrying and the zero-gradient weight.
+    points, idle_points : per label, ``z / gamma`` and ``u / eta`` (``None`` when the weight is 0).
+    beta : multipliers of the clean points (``nan`` where not on the margin).
+    n_margin : clean points given a free multiplier (``|y s - 1| <= tol``).
+    tol : the margin tolerance.
+    exact : the program is exact for the domain (no relaxation of integer coordinates).
+    upper_value : for column generation, the master's value (an attained value over
+        integer points); equals ``value`` otherwise.
+    relaxed_value, relaxed_lower_bound : the convex relaxation's optimum and its proven
+        lower bound (for integer domains; equal to ``value`` / ``lower_bound`` otherwise).
+    columns : for column generation, the generated (label, role, point, weight) with
+        positive weight.
+    """
+
+    value: float
+    lower_bound: float
+    certified: float
+    gamma: dict
+    eta: dict
+    points: dict
+    idle_points: dict
+    beta: np.ndarray
+    n_margin: int
+    tol: float
+    exact: bool
+    solver: str
+    status: str
+    seconds: float
+    iterations: int = 1
+    upper_value: float = float("nan")
+    relaxed_value: float = float("nan")
+    relaxed_lower_bound: float = float("nan")
+    columns: list = field(default_factory=list, repr=False)
+
+    @property
+    def alpha(self) -> dict:
+        return {y: self.gamma[y] + self.eta[y] for y in self.gamma}
+
+    def poison_set(self):
+        """The fractional realisation: rows ``x`` with weights ``gamma`` / ``eta``."""
+        from ..poisons import PoisonSet
+
+        rows, labels, weights = [], [], []
+        if self.columns:
+            for lab, _role, x, wt in self.columns:
+                rows.append(x), labels.append(lab), weights.append(wt)
+        else:
+            for lab in LABELS:
+                for pts, wts in ((self.points, self.gamma), (self.idle_points, self.eta)):
+                    if pts.get(lab) is not None:
+                        rows.append(pts[lab]), labels.append(lab), weights.append(wts[lab])
+        d = len(rows[0]) if rows else 0
+        if not rows:
+            return PoisonSet(np.zeros((0, d)), np.zeros(0, int), np.zeros(0),
+                             meta={"attack": "min-poison (fractional)"})
+        return PoisonSet(np.array(rows), np.array(labels), np.array(weights),
+                         meta={"attack": "min-poison (fractional)", "lp_value": self.value})
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items()
+               if k not in ("points", "idle_points", "beta", "columns")}
+        out["gamma"] = {str(k): float(v) for k, v in self.gamma.items()}
+        out["eta"] = {str(k): float(v) for k, v in self.eta.items()}
+        return out
+
+
+# ------------------------------------------------------------------------ the LP
+class MinimumPoisonProgram:
+    """The minimum-poison program (DESIGN §3.9) for fixed clean data and feasible set.
+
+    Parameters
+    ----------
+    feasible : Domain or FeasibleSet -- ``F_y``, fitted.
+    reg : the defender's ``C_R``.
+    tol : margin tolerance for clean points (see the module docstring).
+    integer : 'relax' (convex relaxation of integer coordinates; a valid bound) or
+        'exact' (column generation over integer points; needs integer coordinates and
+        polyhedral components, or L2 with every coordinate integer).
+    idle : allow zero-gradient poison weight (exact; turning it off gives a restriction).
+    solver : solver for the LP/SOCP (default: :mod:`convexpoison.solvers`' choice).
+    milp_solver : solver of the pricing MILPs ('exact').
+    max_rounds, gap : column-generation limits (rounds; relative gap between the
+        master's value and the Lagrangian bound).
+
+    Usage::
+
+        prog = MinimumPoisonProgram(domain, reg).fit(X, y)
+        res = prog.solve(target)           # re-solve with other targets: no recompilation
+        res.certified, res.poison_set()
+    """
+
+    def __init__(self, feasible, reg, *, tol=1e-6, integer="relax", idle=True, solver=None,
+                 milp_solver=None, onehot=True, max_rounds=200, gap=1e-6):
+        self.feasible = as_feasible(feasible)
+        self.reg = check_positive(reg, "reg")
+        self.tol = check_positive(tol, "tol", allow_zero=True)
+        if integer not in ("relax", "exact"):
+            raise InputError(f"integer: expected 'relax' or 'exact', got {integer!r}")
+        self.integer, self.idle, self.solver, self.milp_solver = integer, bool(idle), solver, milp_solver
+        self.onehot = bool(onehot)
+        self.max_rounds, self.gap = int(max_rounds), float(gap)
+        self.d = self.feasible.d
+        self.domain = self.feasible.domain
+        comps = self.feasible.components
+        self.conic_ = any(isinstance(c, (L2Sphere, SVDResidual)) for c in comps)
+        has_int = self.domain is not None and self.domain.has_integers
+        self.exact_ = integer == "exact" and has_int
+        if self.exact_:
+            if any(isinstance(c, SVDResidual) for c in comps):
+                raise InputError("integer: 'exact' needs a polyhedral feasible set; the svd "
+                                 "component makes pricing a mixed-integer SOCP -- use 'relax'")
+            if any(isinstance(c, L2Sphere) for c in comps) and not self.domain.integer.all():
+                raise InputError("integer: 'exact' with the l2 component needs every coordinate "
+                                 "integer (then it is linear, DESIGN §3.7) -- use 'relax'")
+        self.kind_ = "SOCP" if self.conic_ else "LP"
+
+    # -------------------------------------------------------------- fitting
+    def fit(self, X, y, sample_weight=None):
+        """Store the clean data and build the program (once)."""
+        X = check_X(X, "X", d=self.d)
+        y = check_y(y, len(X), "y")
+        s = check_weights(sample_weight, len(y))
+        self.X_, self.y_, self.s_ = X, y, s
+        self.n_weight_ = float(s.sum())
+        # rows s_i * (-y_i) (x_i, 1): the clean points' gradient when inside the margin
+        self.G_ = -(s * y)[:, None] * np.hstack([X, np.ones((len(y), 1))])
+        self._build()
+        return self
+
+    def _params(self):
+        import cvxpy as cp
+
+        d, n = self.d, len(self.y_)
+        return {"w": cp.Parameter(d, name="w_p"), "b": cp.Parameter(name="b_p"),
+                "ct": cp.Parameter(d + 1, name="reg_theta_p"),
+                "lo": cp.Parameter(n, name="beta_lo"), "free": cp.Parameter(n, name="beta_free")}
+
+    def _cone(self, z, g, label):
+        """``z in g * F_label`` (with the §3.7 tightening for integer coordinates + L2)."""
+        cons = [g >= 0]
+        for comp in self.feasible.components:
+            if isinstance(comp, DomainSet):
+                cons += comp.domain.constraints(z, scale=g, onehot=self.onehot)
+            else:
+                cons += comp.constraints(z, label, scale=g)
+                if isinstance(comp, L2Sphere) and self.domain is not None and self.domain.has_integers:
+                    cons += self._integer_l2(z, g, label, comp)
+        return cons
+
+    def _integer_l2(self, z, g, label, comp):
+        """Perspective of Koh et al.'s §3.3 relaxation of ``|x - mu|^2 <= tau^2``."""
+        import cvxpy as cp
+
+        dom = self.domain
+        P = self.__dict__.setdefault("_l2p", {})
+        if label not in P:
+            P[label] = {"mu": cp.Parameter(self.d, name=f"l2int_mu_{label:+d}"),
+                        "musq": cp.Parameter(nonneg=True, name=f"l2int_musq_{label:+d}"),
+                        "tausq": cp.Parameter(nonneg=True, name=f"l2int_tausq_{label:+d}"),
+                        "comp": comp}
+        p = P[label]
+        I = np.flatnonzero(dom.integer)
+        C = np.flatnonzero(~dom.integer)
+        J, c1, c0 = [], [], []
+        for pos, j in enumerate(I):
+            for k in range(int(round(dom.lo[j])), int(round(dom.hi[j]))):
+                J.append(pos), c1.append(2 * k + 1), c0.append(k * (k + 1))
+        t = cp.Variable(len(I), name=f"l2int_t_{label:+d}")
+        J = np.array(J, int)
+        cons = [t[J] >= cp.multiply(np.array(c1, float), z[I[J]]) - np.array(c0, float) * g]
+        lhs = cp.sum(t) - 2 * (p["mu"][I] @ z[I]) + g * p["musq"]
+        if C.size:
+            lhs = lhs + cp.quad_over_lin(z[C] - g * p["mu"][C], g)
+            self.kind_ = "SOCP"
+        return cons + [lhs <= g * p["tausq"]]
+
+    def _set_l2_params(self):
+        dom = self.domain
+        for label, p in self.__dict__.get("_l2p", {}).items():
+            comp = p["comp"]
+            mu = np.asarray(comp.centroids_[label], float)
+            tau = max(float(comp.thresholds_[label]), 0.0)
+            I = dom.integer
+            p["mu"].value = mu
+            p["musq"].value = float(mu[I] @ mu[I])
+            p["tausq"].value = tau ** 2
+
+    def _build(self):
+        import cvxpy as cp
+
+        P = self._params()
+        n, d = len(self.y_), self.d
+        beta, delta = _clean_multipliers(P, n)
+        cons = []
+        grad = self.G_.T @ beta
+        z, g, u, e = {}, {}, {}, {}
+        total = self.n_weight_
+        for lab in LABELS:
+            z[lab] = cp.Variable(d, name=f"z_{lab:+d}")
+            g[lab] = cp.Variable(name=f"gamma_{lab:+d}", nonneg=True)
+            cons += self._cone(z[lab], g[lab], lab)
+            # every gradient-carrying point is on the active side: y s_p(x) <= 1
+            cons.append(lab * (P["w"] @ z[lab] + P["b"] * g[lab]) <= g[lab])
+            grad = grad - lab * cp.hstack([z[lab], cp.reshape(g[lab], (1,), order="F")])
+            total = total + g[lab]
+            if self.idle:
+                u[lab] = cp.Variable(d, name=f"u_{lab:+d}")
+                e[lab] = cp.Variable(name=f"eta_{lab:+d}", nonneg=True)
+                cons += self._cone(u[lab], e[lab], lab)
+                cons.append(lab * (P["w"] @ u[lab] + P["b"] * e[lab]) >= e[lab])
+                total = total + e[lab]
+        # W * (KKT condition): (N + alpha) C_R theta_p is parameter x parameter-free (DPP)
+        kkt = grad + total * P["ct"] == 0
+        cons.append(kkt)
+        objective = cp.Minimize(sum(g.values()) + sum(e.values()))
+        prob = cp.Problem(objective, cons)
+        solvers.assert_dpp(prob, "minimum-poison program")
+        self._P, self._prob, self._kkt = P, prob, kkt
+        self._vars = {"beta": beta, "delta": delta, "z": z, "g": g, "u": u, "e": e}
+        self._key = self._component_key()
+
+    def _component_key(self):
+        return tuple((id(c), c._generation) for c in self.feasible.components)
+
+    # -------------------------------------------------------------- solving
+    def set_target(self, target):
+        if not hasattr(self, "X_"):
+            raise InputError("MinimumPoisonProgram: call fit(X, y) before solve")
+        if self._component_key() != self._key:      # a refit re-created parameters
+            self._build()
+        w, b = _theta(target, self.d)
+        lo, hi = margin_partition(w, b, self.X_, self.y_, self.tol)
+        P = self._P
+        P["w"].value, P["b"].value = w, b
+        P["ct"].value = self.reg * np.append(w, b)
+        P["lo"].value, P["free"].value = lo, hi - lo
+        self._set_l2_params()
+        return w, b, lo, hi
+
+    def solve(self, target) -> MinPoisonResult:
+        """Solve for ``target`` (a binary linear model); raises SolverFailure unless optimal
+        or proven infeasible (then ``lower_bound = inf``)."""
+        t0 = time.perf_counter()
+        w, b, lo, hi = self.set_target(target)
+        n_margin = int(np.sum((lo == 0) & (hi == 1)))
+        if self.exact_:
+            return self._solve_exact(w, b, lo, hi, n_margin, t0)
+        try:
+            info = solvers.solve(self._prob, self.kind_, solver=self.solver)
+        except SolverFailure as exc:
+            if "infeasible" in str(exc.status) and "inaccurate" not in str(exc.status):
+                return self._infeasible(exc, n_margin, t0)
+            raise
+        V = self._vars
+        gamma = {lab: max(float(V["g"][lab].value), 0.0) for lab in LABELS}
+        eta = {lab: (max(float(V["e"][lab].value), 0.0) if self.idle else 0.0) for lab in LABELS}
+        points = {lab: self._point(V["z"][lab].value, gamma[lab]) for lab in LABELS}
+        idle = {lab: (self._point(V["u"][lab].value, eta[lab]) if self.idle else None)
+                for lab in LABELS}
+        for lab in LABELS:                      # a dropped (negligible) weight is zero
+            if points[lab] is None:
+                gamma[lab] = 0.0
+            if idle[lab] is None:
+                eta[lab] = 0.0
+        beta = np.where((lo == 0) & (hi == 1), np.asarray(V["delta"].value, float), np.nan)
+        lb = info.lower_bound()
+        return MinPoisonResult(
+            value=float(info.value), lower_bound=float(lb), certified=sound_ceil(max(lb, 0.0)),
+            gamma=gamma, eta=eta, points=points, idle_points=idle, beta=beta,
+            n_margin=n_margin, tol=self.tol, exact=not (self.domain is not None and self.domain.has_integers),
+            solver=info.solver, status=info.status, seconds=time.perf_counter() - t0,
+            upper_value=float(info.value), relaxed_value=float(info.value),
+            relaxed_lower_bound=float(lb))
+
+    def _infeasible(self, exc, n_margin, t0):
+        nan = {lab: 0.0 for lab in LABELS}
+        none = {lab: None for lab in LABELS}
+        return MinPoisonResult(
+            value=float("inf"), lower_bound=float("inf"), certified=float("inf"), gamma=nan,
+            eta=dict(nan), points=none, idle_points=dict(none), beta=np.full(len(self.y_), np.nan),
+            n_margin=n_margin, tol=self.tol, exact=False, solver=str(exc.solver),
+            status="infeasible", seconds=time.perf_counter() - t0)
+
+    def _point(self, zval, weight):
+        if zval is None or weight <= WEIGHT_EPS * (1.0 + self.n_weight_):
+            return None
+        x = np.asarray(zval, float) / weight
+        if self.domain is not None:
+            x = np.clip(x, self.domain.lo, self.domain.hi)
+        return x
+
+    def side_point(self, label, role):
+        """A point of ``F_label`` (convex relaxation) with ``y s_p(x) <= 1`` ('grad') or
+        ``>= 1`` ('idle') under the current target, or None when there is none."""
+        import cvxpy as cp
+
+        x = cp.Variable(self.d, name="x_side")
+        cons = self._cone(x, cp.Constant(1.0), label)[1:]
+        m = label * (self._P["w"] @ x + self._P["b"])
+        cons.append(m <= 1 if role == "grad" else m >= 1)
+        prob = cp.Problem(cp.Minimize(0), cons)
+        try:
+            solvers.solve(prob, "SOCP" if self.conic_ else "LP", solver=self.solver)
+        except SolverFailure as exc:
+            if "infeasible" in str(exc.status) and "inaccurate" not in str(exc.status):
+                return None
+            raise
+        return np.asarray(x.value, float)
+
+    # ------------------------------------------------ exact: column generation
+    def _pricing(self, label, role):
+        """MILP ``min c . x`` over integer ``x in F_label`` on one side of the margin."""
+        import cvxpy as cp
+
+        cache = self.__dict__.setdefault("_pricers", {})
+        key = (label, role, self._key)
+        if key in cache:
+            return cache[key]
+        dom = self.domain
+        kw = {"bounds": [dom.lo.copy(), dom.hi.copy()], "name": f"x_{role}_{label:+d}",
+              "integer": [tuple(int(j) for j in np.flatnonzero(dom.integer))]}
+        x = cp.Variable(self.d, **kw)
+        c = cp.Parameter(self.d, name=f"price_{role}_{label:+d}")
+        cons = []
+        for comp in self.feasible.components:
+            if isinstance(comp, DomainSet):
+                cons += comp.domain.constraints(x, onehot=self.onehot)
+            elif isinstance(comp, L2Sphere):
+                # all coordinates integer: f(x) = x^2 at integers makes the §3.7 form exact
+                g = cp.Constant(1.0)
+                cons += self._integer_l2(x, g, label, comp)
+            else:
+                cons += comp.constraints(x, label)
+        P = self._P
+        m = label * (P["w"] @ x + P["b"])
+        cons.append(m <= 1 if role == "grad" else m >= 1)
+        prob = cp.Problem(cp.Minimize(c @ x), cons)
+        solvers.assert_dpp(prob, "minimum-poison pricing MILP")
+        cache[key] = (prob, x, c)
+        return cache[key]
+
+    def _price(self, label, role, cvec):
+        """Proven lower bound on ``min c.x`` and a minimiser; ``(inf, None)`` if infeasible."""
+        prob, x, c = self._pricing(label, role)
+        c.value = cvec
+        self._set_l2_params()
+        try:
+            info = solvers.solve(prob, "MILP", solver=self.milp_solver)
+        except SolverFailure as exc:
+            if "infeasible" in str(exc.status) and "inaccurate" not in str(exc.status):
+                return float("inf"), None
+            raise
+        xv = np.clip(np.asarray(x.value, float), self.domain.lo, self.domain.hi)
+        xv[self.domain.integer] = np.round(xv[self.domain.integer])
+        return info.lower_bound(), xv
+
+    def _dual_bound(self, lam, lo, hi, price_min):
+        """Lagrangian bound ``L(lambda) / max(1, -m)`` (see :meth:`_solve_exact`)."""
+        Gl = self.G_ @ lam
+        L = self.n_weight_ * float(lam @ self._P["ct"].value) + float(
+            np.sum(np.minimum(lo * Gl, hi * Gl)))
+        return L / max(1.0, -price_min)
+
+    def _price_all(self, lam, ct, idle_ok, cols, seed=False):
+        """``m``, a proven lower bound on ``min_col lambda . a_col``, and new columns
+        (those of reduced cost ``1 + lambda . a < 0``; every pricing point when seeding)."""
+        m, new = np.inf, []
+        for lab in LABELS:
+            # lambda . (-y (x, 1) + ct) = lambda.ct - y lambda_b - y lambda_w . x
+            v, x = self._price(lab, "grad", -lab * lam[:-1])
+            if x is not None:
+                val = v + float(lam @ ct) - lab * lam[-1]
+                m = min(m, val)
+                fresh = not any(c[0] == lab and c[1] == "grad" and np.array_equal(c[2], x)
+                                for c in cols)
+                if fresh and (seed or val < -1 + 1e-9):
+                    new.append((lab, "grad", x))
+            if idle_ok.get(lab) is not None:
+                m = min(m, float(lam @ ct))
+        return (m if np.isfinite(m) else 0.0), new
+
+    def _solve_exact(self, w, b, lo, hi, n_margin, t0):
+        """Column generation over integer poison points (Dantzig--Wolfe on the cones).
+
+        Columns are integer points ``x`` of ``F_y`` with a role: 'grad' (``y s_p <= 1``,
+        column ``-y (x, 1) + C_R theta_p``) or 'idle' (``y s_p >= 1``, column
+        ``C_R theta_p``).  For multipliers ``lambda`` of the KKT rows the Lagrangian is
+
+            L(lambda) = N C_R lambda.theta_p + sum_i min_{beta_i in [lo_i, hi_i]} beta_i (G lambda)_i
+                        + sum_columns min_{c >= 0} c (1 + lambda . a_col)
+
+        and with ``m <= min_col lambda . a_col`` (the pricing MILPs' proven bounds), the
+        scaled multipliers ``lambda / max(1, -m)`` are dual feasible, so
+        ``L(lambda) / max(1, -m)`` bounds the exact optimum from below -- in every round.
+        The master is seeded with the pricing points of the relaxation's multipliers; a
+        penalised residual keeps it feasible until enough columns exist.
+        """
+        import cvxpy as cp
+
+        ct = self._P["ct"].value
+        try:                                        # the relaxation (built in fit)
+            info = solvers.solve(self._prob, self.kind_, solver=self.solver)
+        except SolverFailure as exc:
+            if "infeasible" in str(exc.status) and "inaccurate" not in str(exc.status):
+                return self._infeasible(exc, n_margin, t0)   # the relaxation is infeasible
+            raise
+        lam = np.asarray(self._kkt.dual_value, float)   # cvxpy: L = f + lambda . h
+        relax_value = float(info.value)
+        cols = []                                   # (label, role, x)
+        used = {info.solver}
+        scale = max(1.0, float(np.abs(self.G_).sum(axis=0).max()))
+        idle_ok = {}
+        if self.idle:
+            for lab in LABELS:
+                _, x = self._price(lab, "idle", np.zeros(self.d))
+                idle_ok[lab] = x
+                if x is not None:
+                    cols.append((lab, "idle", x))
+        # round 0 prices with the relaxation's multipliers (seeding the master)
+        m, new = self._price_all(lam, ct, idle_ok, cols, seed=True)
+        best_lb = self._dual_bound(lam, lo, hi, m)
+        cols += new
+        big = 100.0 * max(1.0, float(np.abs(lam).max()))
+        master_val, weights, rounds = np.inf, None, 0
+        while rounds < self.max_rounds:
+            rounds += 1
+            # master LP over the generated columns; an L1-penalised residual keeps it
+            # feasible while too few columns exist (exact penalty once big > |lambda*|)
+            n_col = len(cols)
+            A = np.zeros((self.d + 1, n_col))
+            for j, (lab, role, x) in enumerate(cols):
+                A[:, j] = ct + (-lab * np.append(x, 1.0) if role == "grad" else 0.0)
+            c = cp.Variable(n_col, nonneg=True)
+            on = np.flatnonzero(hi > lo)               # margin points: beta in [0, 1]
+            fixed = self.G_.T @ lo
+            r = cp.Variable(self.d + 1)
+            lhs = A @ c + (fixed + self.n_weight_ * ct) + r
+            if on.size:
+                delta = cp.Variable(on.size, bounds=[np.zeros(on.size), np.ones(on.size)])
+                lhs = lhs + self.G_[on].T @ delta
+            rows = lhs == 0
+            master = cp.Problem(cp.Minimize(cp.sum(c) + big * cp.norm1(r)), [rows])
+            minfo = solvers.solve(master, "LP", solver=self.solver)
+            used.add(minfo.solver)
+            lam = np.asarray(rows.dual_value, float)
+            resid = float(np.abs(r.value).sum())
+            if resid <= 1e-7 * scale:
+                master_val, weights = float(np.sum(c.value)), np.asarray(c.value, float)
+            m, new = self._price_all(lam, ct, idle_ok, cols)
+            best_lb = max(best_lb, self._dual_bound(lam, lo, hi, m))
+            if np.isfinite(master_val) and master_val - best_lb <= self.gap * max(1.0, master_val):
+                break
+            if not new:
+                if np.isfinite(master_val):
+                    break
+                big *= 10.0                         # penalty too small: the residual stays
+                if big > 1e12:
+                    break
+            cols += new
+        if weights is None or not np.isfinite(master_val):
+            raise SolverFailure("column generation found no integer poison set realising the "
+                                f"target within {rounds} rounds (Lagrangian bound {best_lb:.6g})",
+                                solver="+".join(sorted(used)), status="not converged")
+        keep = weights > WEIGHT_EPS * (1.0 + self.n_weight_)
+        columns = [(cols[j][0], cols[j][1], cols[j][2], float(weights[j])) for j in np.flatnonzero(keep)]
+        gamma = {lab: sum(wt for l_, r_, _, wt in columns if l_ == lab and r_ == "grad") for lab in LABELS}
+        eta = {lab: sum(wt for l_, r_, _, wt in columns if l_ == lab and r_ == "idle") for lab in LABELS}
+        points = {lab: _heaviest(columns, lab, "grad") for lab in LABELS}
+        idle = {lab: _heaviest(columns, lab, "idle") for lab in LABELS}
+        # floating-point allowance on the (exactly evaluated) Lagrangian bound
+        lb = min(max(best_lb - 1e-9 * (1.0 + abs(best_lb)), info.lower_bound()), master_val)
+        return MinPoisonResult(
+            value=master_val, lower_bound=float(lb), certified=sound_ceil(max(lb, 0.0)),
+            gamma=gamma, eta=eta, points=points, idle_points=idle,
+            beta=np.full(len(self.y_), np.nan), n_margin=n_margin, tol=self.tol, exact=True,
+            solver="+".join(sorted(used)), status="optimal" if master_val - lb <= self.gap * max(1.0, master_val) + 1e-9 else "gap",
+            seconds=time.perf_counter() - t0, iterations=rounds, upper_value=master_val,
+            relaxed_value=relax_value, relaxed_lower_bound=info.lower_bound(), columns=columns)
+
+
+def lp_lower_bound(target, feasible, X, y, reg, sample_weight=None, **kw) -> MinPoisonResult:
+    """One-shot :class:`MinimumPoisonProgram` (e.g. for ``certify lower-bound --method lp``):
+    ``.certified`` is the certified integer, ``.lower_bound`` / ``.value`` the real bound
+    and the optimum; keyword arguments go to the program (``tol``, ``integer``, ``solver``)."""
+    return MinimumPoisonProgram(feasible, reg, **kw).fit(X, y, sample_weight).solve(target)
+
+
+def _clean_multipliers(P, n):
+    """``beta = lo + (hi - lo) * delta`` with ``delta in [0, 1]``.
+
+    Writing the target-dependent bounds ``lo <= beta <= hi`` directly would make most of
+    them equalities split into two inequalities (``lo = hi``), a feasible set with empty
+    interior on which interior-point solvers (Clarabel, ECOS) report infeasibility (seen
+    on adult); this form keeps a strictly feasible ``delta`` and stays DPP
+    (parameter x variable)."""
+    import cvxpy as cp
+
+    delta = cp.Variable(n, name="delta", bounds=[np.zeros(n), np.ones(n)])
+    return P["lo"] + cp.multiply(P["free"], delta), delta
+
+
+def _heaviest(columns, lab, role):
+    best = [c for c in columns if c[0] == lab and c[1] == role]
+    return max(best, key=lambda c: c[3])[2] if best else None
+
+
+# ------------------------------------------------------- fixed counts (attack)
+class FixedCountKKT:
+    """KKT-residual minimisation with the copy counts fixed (DESIGN §3.4 with ``theta_d = theta_p``).
+
+    Slots ``k`` hold ``n_k`` copies of a point ``x_k in F_{y_k}``; a 'grad' slot is on the
+    active side of the margin (``y s_p(x) <= 1``, gradient ``-y (x, 1)``), an 'idle' slot
+    outside it (``y s_p(x) >= 1``, no gradient).  Minimise the norm of ``W`` times the
+    training objective's subgradient at ``theta_p`` over the points and the clean
+    margin multipliers:
+
+        r = G^T beta - sum_grad y_k n_k (x_k, 1) + (N + sum_k n_k) C_R theta_p
+
+    Continuous domains: ``|r|_2^2`` (a QP; SOCP with L2/SVD components).  Integer
+    coordinates: ``|r|_1`` with integer points (a MILP; ``n_k x_k`` is linear because
+    the counts are fixed).  Counts and target are Parameters: the program is built once
+    per (slots, target partition) and re-solved for every count vector.
+
+    By ``C_R``-strong convexity, with the exact margin partition, the model trained on the
+    result lies within ``|r|_2 / (W C_R)`` of the target.
+    """
+
+    def __init__(self, program: MinimumPoisonProgram, slots, integer=None, solver=None):
+        import cvxpy as cp
+
+        self.program = program
+        self.slots = list(slots)                      # [(label, role), ...]
+        prog = program
+        dom = prog.domain
+        self.integer = (dom is not None and dom.has_integers) if integer is None else bool(integer)
+        comps = prog.feasible.components
+        if self.integer and (any(isinstance(c, SVDResidual) for c in comps) or (
+                any(isinstance(c, L2Sphere) for c in comps) and not dom.integer.all())):
+            raise InputError("integer: integer points need a polyhedral feasible set (l2 only "
+                             "with every coordinate integer; no svd); relax the points instead")
+        self.solver = solver
+        P = prog._P
+        n, d = len(prog.y_), prog.d
+        beta, _ = _clean_multipliers(P, n)
+        cons = []
+        counts = cp.Parameter(len(self.slots), nonneg=True, name="counts")
+        wct = cp.Parameter(d + 1, name="W_reg_theta_p")     # (N + sum n) C_R theta_p
+        r = prog.G_.T @ beta + wct
+        xs = []
+        for k, (lab, role) in enumerate(self.slots):
+            kw = {"name": f"x_{k}"}
+            if dom is not None:
+                kw["bounds"] = [dom.lo.copy(), dom.hi.copy()]
+                if self.integer:
+                    kw["integer"] = [tuple(int(j) for j in np.flatnonzero(dom.integer))]
+            x = cp.Variable(d, **kw)
+            xs.append(x)
+            for comp in prog.feasible.components:
+                if isinstance(comp, DomainSet):
+                    cons += comp.domain.constraints(x, onehot=prog.onehot)
+                elif isinstance(comp, L2Sphere) and self.integer:
+                    cons += prog._integer_l2(x, cp.Constant(1.0), lab, comp)
+                else:
+                    cons += comp.constraints(x, lab)
+            m = lab * (P["w"] @ x + P["b"])
+            if role == "grad":
+                cons.append(m <= 1)
+                r = r - lab * counts[k] * cp.hstack([x, np.ones(1)])
+            else:
+                cons.append(m >= 1)
+        if self.integer:
+            obj = cp.norm1(r)
+            self.kind_ = "MILP"
+        else:
+            obj = cp.sum_squares(r)
+            self.kind_ = "SOCP" if prog.conic_ else "QP"
+        self._prob = cp.Problem(cp.Minimize(obj), cons)
+        solvers.assert_dpp(self._prob, "fixed-count KKT program")
+        self._r, self._xs, self._counts, self._wct, self._beta = r, xs, counts, wct, beta
+
+    def solve(self, counts):
+        """Points and residual norm for integer ``counts`` (one per slot)."""
+        prog = self.program
+        counts = np.asarray(counts, float)
+        self._counts.value = counts
+        self._wct.value = (prog.n_weight_ + counts.sum()) * prog._P["ct"].value
+        info = solvers.solve(self._prob, self.kind_, solver=self.solver)
+        X = np.array([np.asarray(x.value, float) for x in self._xs])
+        dom = prog.domain
+        if dom is not None:
+            X = np.clip(X, dom.lo, dom.hi)
+            if self.integer:
+                X[:, dom.integer] = np.round(X[:, dom.integer])
+        r = np.asarray(self._r.value, float)
+        return X, float(np.linalg.norm(r)), info
