@@ -233,8 +233,9 @@ def _polish_svm(X, y, U, alpha, rel=1e-9, rounds=12, add=16):
     ``theta = sum_L U_i y_i (x_i,1) + sum_M alpha_i y_i (x_i,1)`` -- a linear system in
     ``alpha_M``.  Free points whose solution leaves ``[0, U_i]`` are moved to L or R, and
     the worst points on the wrong side of the margin join M; the system is solved again
-    (a few rounds of this active-set method).  Returns ``(alpha, theta, primal, dual)``;
-    the caller accepts it only when its duality gap proves it optimal.
+    (a few rounds of this active-set method).  Returns ``(alpha, theta, primal, dual)``,
+    or None when too many points are free for the partition to be settled; the caller
+    accepts a result only when its duality gap proves it optimal.
     """
     d = X.shape[1]
     upper = alpha >= U * (1 - rel)
@@ -248,6 +249,10 @@ def _polish_svm(X, y, U, alpha, rel=1e-9, rounds=12, add=16):
         a = np.where(upper, U, 0.0)
         base = theta_of(a)
         idx = np.flatnonzero(free)
+        if idx.size > 2 * (d + 1) + add:
+            # generically at most d+1 points sit exactly on the margin: the partition is
+            # not settled yet, and a large dense solve would only waste time
+            return None
         if idx.size:
             Xm, ym = X[idx], y[idx]
             gram = (Xm @ Xm.T + 1.0) * np.outer(ym, ym)    # rows y_i (x_i, 1), bias included
