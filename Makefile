@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/convexpoison train --dataset mnist17 --model svm
+	$(BIN)/convexpoison audit --out $(OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -58,3 +58,41 @@ def lower_bound_curve(history, path, title="Certified lower bound (Theorem 4.2)"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def error_vs_epsilon(eps, errors, path, epsilon=None, title="Test error against the poison fraction"):
+    """Test error of the induced model against the poison fraction (MTP's path)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot(100 * np.asarray(eps), 100 * np.asarray(errors), lw=1.5)
+    if epsilon is not None:
+        ax.axvline(100 * epsilon, ls="--", color="gray", lw=1, label=f"audit budget {100 * epsilon:g}%")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("poison points (% of the training set)")
+    ax.set_ylabel("test error (%)")
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def poison_images(poisons, image_shape, path, title="poison points", max_images=16):
+    """The distinct poison points as images, labelled with their class and copies."""
+    plt = _plt()
+    X, y, w = poisons.X, poisons.y, poisons.weight
+    order = np.argsort(-w)[:max_images]
+    cols = min(8, len(order))
+    rows = int(np.ceil(len(order) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.5 * rows + 0.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), order):
+        ax.imshow(X[i].reshape(image_shape), cmap="gray", vmin=0, vmax=max(1.0, X.max()))
+        ax.set_title(f"y={int(y[i]):+d} x{w[i]:g}", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,335 @@
+"""The main job: audit how much an epsilon-fraction poisoner can hurt a model (DESIGN §1.3).
+
+:func:`run_audit` trains the clean model, runs every available attack against every
+data-sanitisation defense, computes the certificates, and writes ``report.md``,
+``report.html``, ``results.json`` and figures into an output directory.  Attacks are
+looked up in :data:`ATTACKS`; one whose module is missing or that fails is recorded as
+such and the audit goes on, so a report is always written.  Every intermediate result is
+written to ``results.json`` as soon as it exists: an interrupted audit keeps what it found.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConvexPoisonError, InputError
+
+DEFAULT_DATASET = "mnist17"
+
+
+@dataclass
+class AuditSettings:
+    """What the audit runs; the defaults finish in a few minutes on 2 cores (mnist17)."""
+
+    dataset: str = DEFAULT_DATASET
+    model: str = "svm"
+    epsilon: float = 0.03
+    defenses: tuple = ("l2", "slab", "loss", "svd", "knn")
+    p: float = 0.05
+    reg: float | None = None
+    target_error: float = 0.10
+    attacks: tuple | None = None          # None: every available attack
+    quick: bool = True                    # smaller grids so the audit takes minutes
+    random_state: int = 0
+    command: str = ""
+
+
+@dataclass
+class AttackOutcome:
+    name: str
+    status: str                           # 'ok', 'unavailable', 'failed: ...'
+    evaluation: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    poisons: object = None
+
+
+# ----------------------------------------------------------------- attack steps
+# Each step takes (ctx) and returns (PoisonSet, extra dict).  ``ctx`` holds the data,
+# the clean model, the settings and what earlier steps found (the target, MTP history).
+
+def _step_labelflip(ctx):
+    from .attacks.labelflip import RandomLabelFlip
+    from .poisons import PoisonSet
+
+    data, s = ctx["data"], ctx["settings"]
+    att = RandomLabelFlip(s.epsilon, n_train=data.n_train, random_state=s.random_state)
+    Xp, yp = att.poison(data.X_train, data.y_train)
+    return PoisonSet(Xp, yp).compact(), {"method": "random label flips of training points"}
+
+
+def _step_mtp(ctx):
+    """MTP toward the strongest target, with the budget of an epsilon-fraction attacker."""
+    from .attacks.mtp import ModelTargetedPoisoning
+    from .poisons import PoisonSet
+
+    data, s, target = ctx["data"], ctx["settings"], ctx.get("target")
+    if target is None:
+        raise InputError("no target model was produced, so MTP has nothing to aim at")
+    budget = int(np.floor(s.epsilon * data.n_train))
+    att = ModelTargetedPoisoning(target.model, data.domain, ctx["reg"], eps_close=0.01,
+                                 budget=budget, progress=ctx["progress_bars"],
+                                 run_dir=ctx["out"] / "mtp-run", resume=True)
+    res = att.run(data.X_train, data.y_train, data.X_test, data.y_test)
+    ctx["mtp_history"] = res.history
+    last = res.history[-1]
+    return (PoisonSet(res.poisons_X, res.poisons_y, res.poisons_weight),
+            {"stop_reason": res.stop_reason, "max_loss_difference": last.max_loss_difference,
+             "distance_to_target": last.distance_to_target,
+             "intermediate_lower_bound": res.lower_bound, "iterations": len(res.history)})
+
+
+def _step_kkt(ctx):
+    from .attacks.kkt import KKTAttack
+
+    data, s = ctx["data"], ctx["settings"]
+    kw = dict(grid=3, max_decoys=3) if s.quick else {}
+    att = KKTAttack(s.epsilon, reg=ctx["reg"], defenses=s.defenses, p=s.p, progress=ctx["say"],
+                    **kw).fit(data)
+    res = att.result_
+    return res.poisons, {"kkt_residual": res.best.kkt_residual, "n_candidates": len(res.candidates)}
+
+
+def _step_minmax(ctx):
+    from .attacks.minmax import MinMaxAttack
+
+    data, s = ctx["data"], ctx["settings"]
+    att = MinMaxAttack(s.epsilon, reg=ctx["reg"], random_state=s.random_state).fit(data)
+    return att.poisons_, {}
+
+
+def _step_influence(ctx):
+    from .attacks.influence import InfluenceAttack
+
+    data, s = ctx["data"], ctx["settings"]
+    att = InfluenceAttack(s.epsilon, reg=ctx["reg"], random_state=s.random_state).fit(data)
+    return att.poisons_, {}
+
+
+#: name -> (step, description).  Order: weakest baseline first, as tables show them.
+ATTACKS = {
+    "labelflip": (_step_labelflip, "random label flips (baseline)"),
+    "mtp": (_step_mtp, "model-targeted poisoning toward the Koh target (Suya et al.)"),
+    "kkt": (_step_kkt, "KKT attack with decoys (Koh et al. Algorithm 4)"),
+    "minmax": (_step_minmax, "min-max attack (Koh et al. Algorithm 5)"),
+    "influence": (_step_influence, "influence attack (Koh et al. Algorithm 2)"),
+}
+
+
+# ------------------------------------------------------------------- the audit
+def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
+    """Run the audit and write its report; returns the results dictionary."""
+    from .datasets import load_dataset
+    from .defenses import evaluate, parse_defenses
+    from .training import train
+
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    say = (lambda msg: print(f"[audit] {msg}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
+    data = load_dataset(settings.dataset)
+    if not data.is_binary:
+        raise InputError(f"--dataset: the audit covers binary datasets; {data.name} has "
+                         f"{data.n_classes} classes (use the attack commands directly)")
+    if settings.model != "svm":
+        raise InputError("--model: the audit's attacks and certificates are for the hinge-loss SVM")
+    defenses = parse_defenses(settings.defenses)
+    reg = data.reg if settings.reg is None else settings.reg
+    names = list(ATTACKS) if settings.attacks is None else list(settings.attacks)
+    for n in names:
+        if n not in ATTACKS:
+            raise InputError(f"--attacks: unknown attack {n!r}; choose from {', '.join(ATTACKS)}")
+
+    results = {"settings": {**settings.__dict__, "defenses": defenses, "reg": reg},
+               "dataset": data.summary(), "environment": environment(), "attacks": {},
+               "certificates": {}, "figures": {}}
+
+    def save():
+        results["seconds"] = time.perf_counter() - t_start
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default))
+
+    say(f"training the clean model on {data.name} (n={data.n_train}, d={data.d}, C_R={reg:g})")
+    clean = train(data.X_train, data.y_train, "svm", reg)
+    results["clean"] = {"test_error": clean.error(data.X_test, data.y_test),
+                        "train_error": clean.error(data.X_train, data.y_train),
+                        "objective": clean.objective_, "duality_gap": clean.gap_}
+    say("clean model under each defense (the defenses' own cost on clean data)")
+    results["clean"]["per_defense"] = evaluate(data, None, defenses, p=settings.p, reg=reg,
+                                               clean_model=clean).to_dict()["per_defense"]
+    save()
+    ctx = {"data": data, "settings": settings, "reg": reg, "clean": clean, "out": out,
+           "say": say, "progress_bars": progress}
+
+    say(f"target model: Koh label-flip heuristic, test error >= {settings.target_error:g}")
+    try:
+        from .targets import koh_target
+
+        kw = dict(quantiles=(0.1, 0.2, 0.3, 0.5), repeats=(1, 2, 3, 5, 8)) if settings.quick else {}
+        target = koh_target(data, reg, error=settings.target_error, clean_model=clean, **kw)
+        ctx["target"] = target
+        results["target"] = target.summary()
+    except (ImportError, ConvexPoisonError) as exc:
+        results["target"] = {"status": f"failed: {exc}"}
+    save()
+
+    for name in names:
+        step, description = ATTACKS[name]
+        say(f"attack {name}: {description}")
+        t0 = time.perf_counter()
+        outcome = AttackOutcome(name, "ok")
+        try:
+            poisons, extra = step(ctx)
+            outcome.extra = extra
+            outcome.poisons = poisons
+            outcome.evaluation = evaluate(data, poisons, defenses, p=settings.p, reg=reg,
+                                          clean_model=clean).to_dict()
+            poisons.save(out / f"poisons-{name}.npz")
+        except ModuleNotFoundError as exc:
+            outcome.status = f"unavailable ({exc.name} is not installed in this version)"
+        except KeyboardInterrupt:
+            outcome.status = "interrupted"
+            results["attacks"][name] = _outcome_dict(outcome, time.perf_counter() - t0)
+            save()
+            raise
+        except Exception as exc:  # an attack's failure must not lose the whole audit
+            outcome.status = f"failed: {type(exc).__name__}: {exc}"
+        results["attacks"][name] = _outcome_dict(outcome, time.perf_counter() - t0)
+        ctx.setdefault("outcomes", {})[name] = outcome
+        save()
+
+    say("certificates")
+    results["certificates"] = _certificates(ctx)
+    save()
+    say("figures and report")
+    results["figures"] = _figures(ctx, results)
+    results["verdict"] = verdict(results)
+    save()
+    from .report import write_reports
+
+    write_reports(results, out)
+    save()
+    say(f"report written to {out / 'report.md'} and {out / 'report.html'}")
+    return results
+
+
+def _outcome_dict(o, seconds):
+    d = {"status": o.status, "seconds": seconds, **o.evaluation, "extra": o.extra}
+    d["description"] = ATTACKS[o.name][1]
+    return d
+
+
+def _certificates(ctx) -> dict:
+    """Upper bound on damage (DESIGN §3.5) and lower bound on poisons for the target."""
+    data, s, reg = ctx["data"], ctx["settings"], ctx["reg"]
+    certs = {}
+    try:
+        from .upper_bound import certified_upper_bound
+
+        ub = certified_upper_bound(data, s.epsilon, defenses=("l2", "slab"), reg=reg)
+        certs["upper_bound"] = ub.to_dict() if hasattr(ub, "to_dict") else dict(ub)
+    except ModuleNotFoundError as exc:
+        certs["upper_bound"] = {"status": f"unavailable ({exc.name})"}
+    except Exception as exc:
+        certs["upper_bound"] = {"status": f"failed: {type(exc).__name__}: {exc}"}
+    target = ctx.get("target")
+    lb = {}
+    if ctx.get("mtp_history"):
+        lb["intermediate"] = max(r.lower_bound for r in ctx["mtp_history"])
+    if target is not None:
+        try:
+            from .programs.minpoison import min_poison_bound
+
+            res = min_poison_bound(target.model, data.X_train, data.y_train, reg, data.domain)
+            lb["lp"] = res.to_dict() if hasattr(res, "to_dict") else res
+        except ModuleNotFoundError as exc:
+            lb["lp"] = {"status": f"unavailable ({exc.name})"}
+        except Exception as exc:
+            lb["lp"] = {"status": f"failed: {type(exc).__name__}: {exc}"}
+    certs["lower_bound"] = lb
+    return certs
+
+
+def _figures(ctx, results) -> dict:
+    from . import plots
+
+    out, data = ctx["out"], ctx["data"]
+    figs = {}
+    hist = ctx.get("mtp_history")
+    if hist:
+        figs["mtp_convergence"] = Path(plots.mtp_convergence(hist, out / "mtp-convergence.png")).name
+        figs["lower_bound"] = Path(plots.lower_bound_curve(hist, out / "lower-bound.png")).name
+        figs["error_vs_epsilon"] = Path(plots.error_vs_epsilon(
+            [r.n_poisons / data.n_train for r in hist], [1 - r.test_accuracy for r in hist],
+            out / "error-vs-epsilon.png", epsilon=ctx["settings"].epsilon)).name
+    if data.image_shape is not None:
+        for name, o in ctx.get("outcomes", {}).items():
+            if o.poisons is not None and len(o.poisons):
+                figs[f"poisons_{name}"] = Path(plots.poison_images(
+                    o.poisons, data.image_shape, out / f"poisons-{name}.png",
+                    title=f"{name}: poison points")).name
+    return figs
+
+
+def verdict(results) -> str:
+    """One sentence a security engineer can act on."""
+    s = results["settings"]
+    clean = results["clean"]["test_error"]
+    ok = {k: v for k, v in results["attacks"].items() if v.get("status") == "ok"}
+    if not ok:
+        return "No attack completed; see the attack table for the reasons."
+    worst_name = max(ok, key=lambda k: ok[k]["min_over_defenses"])
+    worst = ok[worst_name]
+    best_def = worst.get("best_defense")
+    text = (f"An attacker who adds {100 * s['epsilon']:.1f}% poison points to "
+            f"{results['dataset']['name']} can raise the test error from {100 * clean:.1f}% to "
+            f"{100 * worst['min_over_defenses']:.1f}% even against the best of the defenses "
+            f"({best_def} holds best against the strongest attack, {worst_name}); "
+            f"undefended it reaches {100 * max(v['no_defense_test_error'] for v in ok.values()):.1f}%.")
+    ub = results["certificates"].get("upper_bound", {})
+    if "upper_bound" in ub:
+        text += (f" Certified ceiling: no {100 * s['epsilon']:.1f}%-attacker inside the L2+slab "
+                 f"feasible set can push the defender's training loss above {ub['upper_bound']:.4f}.")
+    lb = results["certificates"].get("lower_bound", {})
+    best_lb = _best_lower_bound(lb)
+    if best_lb is not None and "target" in results and "target_test_error" in results["target"]:
+        text += (f" Inducing the {100 * results['target']['target_test_error']:.1f}%-error target "
+                 f"model provably needs at least {best_lb} poison points.")
+    return text
+
+
+def _best_lower_bound(lb):
+    vals = []
+    for v in lb.values():
+        if isinstance(v, (int, float)) and np.isfinite(v):
+            vals.append(v)
+        elif isinstance(v, dict) and isinstance(v.get("lower_bound"), (int, float)):
+            vals.append(v["lower_bound"])
+    return int(max(vals)) if vals else None
+
+
+def environment() -> dict:
+    import cvxpy
+    import numpy
+    import scipy
+
+    from . import __version__
+
+    return {"convexpoison": __version__, "python": platform.python_version(),
+            "numpy": numpy.__version__, "scipy": scipy.__version__, "cvxpy": cvxpy.__version__,
+            "platform": platform.platform()}
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)

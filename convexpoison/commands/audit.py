@@ -1,0 +1,57 @@
+"""convexpoison audit: every attack against every defense, certificates, and a report."""
+import sys
+
+from ._common import add_defense, add_reg
+
+HELP = "audit a model's defensibility: attacks x defenses, certificates, report"
+
+
+def add_arguments(p):
+    from ..audit import ATTACKS, DEFAULT_DATASET
+
+    p.add_argument("--dataset", default=DEFAULT_DATASET,
+                   help=f"bundled dataset (default {DEFAULT_DATASET}: a few minutes on 2 cores)")
+    p.add_argument("--model", default="svm", help="the defender's model (svm)")
+    p.add_argument("--epsilon", type=float, default=0.03, help="poison budget as a fraction of n")
+    add_reg(p)
+    add_defense(p)
+    p.add_argument("--attacks", default=None,
+                   help=f"comma-separated subset of {','.join(ATTACKS)} (default: all available)")
+    p.add_argument("--target-error", type=float, default=0.10,
+                   help="test error of the target model MTP and the lower bound aim at")
+    p.add_argument("--full", action="store_true", help="the papers' full grids (slower)")
+    p.add_argument("--out", default="out/audit", help="output directory (default out/audit)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args):
+    from ..audit import ATTACKS, AuditSettings, run_audit
+    from ..errors import InputError
+    from ..validation import check_fraction
+    from ._common import parse_list
+
+    eps = check_fraction(args.epsilon, "--epsilon")
+    if eps == 0:
+        raise InputError("--epsilon: must be positive")
+    settings = AuditSettings(
+        dataset=args.dataset, model=args.model, epsilon=eps,
+        defenses=tuple(parse_list(args.defense, ["l2", "slab", "loss", "svd", "knn"], "--defense")),
+        reg=args.reg, target_error=check_fraction(args.target_error, "--target-error"),
+        attacks=None if args.attacks is None else tuple(parse_list(args.attacks, list(ATTACKS), "--attacks")),
+        quick=not args.full, command="convexpoison " + " ".join(sys.argv[1:]))
+    res = run_audit(settings, args.out, progress=not args.no_progress)
+    worst = [a for a in res["attacks"].values() if a.get("status") == "ok"]
+    return {"dataset": res["dataset"]["name"], "verdict": res["verdict"],
+            "clean_test_error": res["clean"]["test_error"],
+            "poisoned_test_error": max((a["min_over_defenses"] for a in worst), default=None),
+            "per_attack": {k: {"status": v["status"], "per_defense": v.get("per_defense"),
+                               "min_over_defenses": v.get("min_over_defenses")}
+                           for k, v in res["attacks"].items()},
+            "upper_bound": res["certificates"].get("upper_bound", {}).get("upper_bound"),
+            "lower_bound": res["certificates"].get("lower_bound"),
+            "seconds": res["seconds"], "out": args.out, "status": "optimal"}
+
+
+def show(res):
+    print(res["verdict"])
+    print(f"report: {res['out']}/report.md and report.html ({res['seconds']:.0f} s)")
