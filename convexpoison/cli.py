@@ -98,6 +98,23 @@ def _default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _finite(obj):
+    """JSON has no NaN or infinity: write them as null (and +/-inf as strings)."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        if np.isnan(obj):
+            return None
+        if np.isinf(obj):
+            return "inf" if obj > 0 else "-inf"
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    return obj
+
+
 def show_result(res):
     for key, value in res.items():
         if isinstance(value, dict):
@@ -129,7 +146,7 @@ def main(argv=None) -> int:
         print("convexpoison: interrupted", file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps(res, default=_default))
+        print(json.dumps(_finite(res), default=_default, allow_nan=False))
     else:
         getattr(mod, "show", show_result)(res)
     return 0

@@ -65,3 +65,39 @@ def test_console_script_runs():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["datasets"]
+
+
+def test_json_output_is_strict_json(capsys):
+    from convexpoison.cli import _finite
+    assert _finite({"a": float("nan"), "b": [float("inf"), 1.5]}) == {"a": None, "b": ["inf", 1.5]}
+
+
+def test_problem_files_are_valid(capsys):
+    import glob
+
+    files = sorted(glob.glob("problems/*.toml"))
+    assert files
+    for f in files:
+        code, out, _ = run_cli(capsys, "solve", f, "--check", "--json")
+        assert code == 0, f
+        assert json.loads(out)["status"] == "valid"
+
+
+def test_malformed_problem_file_names_the_field(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[data]\ndataset = "mnist17"\n[attack]\nname = "mtp"\neps_closse = 0.1\n')
+    code, _, err = run_cli(capsys, "solve", str(bad), "--check")
+    assert code == 2 and "eps_closse" in err and len(err.strip().splitlines()) == 1
+    bad.write_text('[data]\n[attack]\nname = "mtp"\n')
+    code, _, err = run_cli(capsys, "solve", str(bad), "--check")
+    assert code == 2 and "dataset" in err
+
+
+def test_quick_problem_runs_end_to_end(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "solve", "problems/quick-mtp-breast-cancer.toml", "--json",
+                           "--out", str(tmp_path))
+    assert code == 0
+    res = json.loads(out)
+    assert res["n_poisons"] == 20 and res["stop_reason"] == "budget"
+    assert res["lower_bound"] >= 1          # Theorem 4.2 certified something for the target
+    assert (tmp_path / "target.npz").exists() and (tmp_path / "attack-mtp.npz").exists()
