@@ -34,7 +34,9 @@ if str(REPO) not in sys.path:
 
 from convexpoison.datasets import DATASETS, load_dataset  # noqa: E402
 
-GRID = [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.09]
+# Values below 1e-3 make exact training much slower (dual coordinate descent needs
+# thousands of epochs) and changed the CV error by under one point on every set.
+GRID = [1e-3, 3e-3, 0.01, 0.03, 0.09]
 SEED = 0
 
 
