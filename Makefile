@@ -11,7 +11,7 @@ OUT    ?= out/demo
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,torch]"
 	touch $(STAMP)
 
 demo: $(STAMP)

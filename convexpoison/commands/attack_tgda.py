@@ -1,0 +1,162 @@
+"""convexpoison attack tgda: Lu et al.'s TGDA attack on a neural network, with label-flip baselines."""
+from __future__ import annotations
+
+import time
+
+from ._common import add_dataset, progress
+
+HELP = "TGDA poisoning of a neural network (Lu et al. 2022) vs label-flip baselines (needs torch)"
+
+
+def add_arguments(p):
+    add_dataset(p)
+    p.add_argument("--model", default="lr", help="defender network: lr, mlp or cnn (default lr)")
+    p.add_argument("--epsilon", type=float, default=0.03, help="poison fraction of D_tr (default 0.03)")
+    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
+    p.add_argument("--attacker", default="mlp", help="attacker network: mlp or conv (autoencoder)")
+    p.add_argument("--rounds", type=int, default=40, help="rounds T of Algorithm 1 (default 40)")
+    p.add_argument("--attacker-steps", type=int, default=1, help="m: total-gradient steps per round")
+    p.add_argument("--defender-steps", type=int, default=20, help="n: defender GD steps per round")
+    p.add_argument("--attacker-lr", type=float, default=1e-4, help="α (default 1e-4 with adam)")
+    p.add_argument("--attacker-optimizer", default="adam", choices=["adam", "sgd"],
+                   help="adam (default) or sgd = Algorithm 1's plain ascent step")
+    p.add_argument("--defender-lr", type=float, default=0.1, help="β (default 0.1)")
+    p.add_argument("--pretrain-epochs", type=int, default=100,
+                   help="defender schedule for pretraining and retraining (default 100)")
+    p.add_argument("--pretrain-lr", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=1000, help="defender schedule's batch (default 1000)")
+    p.add_argument("--attack-batch-size", type=int, default=None,
+                   help="clean rows per attack round (default: all; 1000 when D_tr > 10000 rows)")
+    p.add_argument("--autoencoder-epochs", type=int, default=30, help="attacker pretraining epochs")
+    p.add_argument("--hidden", default=None, help="MLP defender hidden widths, e.g. 784,784 (default)")
+    p.add_argument("--cg-iters", type=int, default=16, help="conjugate-gradient iterations (default 16)")
+    p.add_argument("--cg-damping", type=float, default=0.0)
+    p.add_argument("--cg-plain", action="store_true",
+                   help="plain CG (positive definite Hessian) instead of CG on the normal equations")
+    p.add_argument("--formulation", default="nonzero-sum", choices=["nonzero-sum", "zero-sum"])
+    p.add_argument("--leader", default="attacker", choices=["attacker", "defender"])
+    p.add_argument("--cold-start", action="store_true", help="defender restarts from w_pre each round")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--val-fraction", type=float, default=0.3, help="share of the data used as D_v")
+    p.add_argument("--n-train", type=int, default=None, help="use only the first N training rows")
+    p.add_argument("--n-eval", type=int, default=1, help="retraining seeds averaged in the evaluation")
+    p.add_argument("--baselines", default="reverse,max-loss",
+                   help="label-flip baselines to evaluate alongside: reverse,max-loss or none")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default=None,
+                   help="save attacker/defender state here every round; resume if it exists")
+    p.add_argument("--out", default=None, help="poison set file (.npz with X, y, weight)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _hidden(value):
+    from ..errors import InputError
+
+    if value is None:
+        return None
+    try:
+        widths = tuple(int(v) for v in str(value).split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"--hidden: expected comma-separated widths, got {value!r}") from None
+    if not widths or min(widths) < 1:
+        raise InputError(f"--hidden: expected positive widths, got {value!r}")
+    return widths
+
+
+def import_nn():
+    """``convexpoison.nn``, or an InputError telling how to install torch."""
+    from ..errors import InputError
+
+    try:
+        from .. import nn
+    except ImportError as exc:
+        raise InputError(f"torch: the neural-network attacks need PyTorch ({exc}); "
+                         "pip install 'convexpoison[torch]'") from None
+    return nn
+
+
+def load_data(args):
+    from ..datasets import load_dataset
+    from ..errors import InputError
+
+    data = load_dataset(args.dataset)
+    X, y = data.X_train, data.y_train
+    if args.n_train is not None:
+        if args.n_train < 10:
+            raise InputError(f"--n-train: need at least 10 rows, got {args.n_train}")
+        X, y = X[:args.n_train], y[:args.n_train]
+    return data, X, y
+
+
+def save_poisons(path, X, y):
+    import numpy as np
+
+    np.savez_compressed(path, X=np.asarray(X, float), y=np.asarray(y, int), weight=np.ones(len(y)))
+
+
+def run(args):
+    nn = import_nn()
+    from ..errors import InputError
+    from ._common import parse_list
+
+    t0 = time.perf_counter()
+    nn.set_threads(args.threads)
+    device = nn.resolve_device(args.device)
+    data, X, y = load_data(args)
+    say = None if args.no_progress else progress
+    baselines = [] if args.baselines.strip().lower() == "none" else parse_list(
+        args.baselines, list(nn.FLIP_RULES), "--baselines")
+    attack_batch = args.attack_batch_size
+    n_tr = len(y) - int(round(args.val_fraction * len(y)))
+    if attack_batch is None and n_tr > 10000:
+        attack_batch = 1000
+        if say:
+            say(f"tgda: D_tr has {n_tr} rows; using --attack-batch-size 1000")
+    if args.model not in nn.DEFENDERS:
+        raise InputError(f"--model: unknown network {args.model!r}; choose one of {', '.join(nn.DEFENDERS)}")
+    attack = nn.TGDAAttack(
+        defender=args.model, attacker=args.attacker, epsilon=args.epsilon, rounds=args.rounds,
+        attacker_steps=args.attacker_steps, defender_steps=args.defender_steps,
+        attacker_lr=args.attacker_lr, attacker_optimizer=args.attacker_optimizer,
+        defender_lr=args.defender_lr, pretrain_epochs=args.pretrain_epochs, pretrain_lr=args.pretrain_lr,
+        batch_size=args.batch_size, attack_batch_size=attack_batch,
+        autoencoder_epochs=args.autoencoder_epochs, hidden=_hidden(args.hidden), cg_iters=args.cg_iters,
+        cg_damping=args.cg_damping, cg_normal=not args.cg_plain, formulation=args.formulation,
+        leader=args.leader, cold_start=args.cold_start, weight_decay=args.weight_decay,
+        val_fraction=args.val_fraction, device=device, dtype=args.dtype, random_state=args.seed,
+        checkpoint=args.checkpoint, progress=say)
+    attack.fit(X, y, lo=data.domain.lo, hi=data.domain.hi, image_shape=data.image_shape,
+               n_classes=data.n_classes)
+    res = attack.evaluate(data.X_test, data.y_test, n_eval=args.n_eval)
+    if say:
+        say(f"tgda: test error {res['clean_test_error']:.4f} -> {res['poisoned_test_error']:.4f}")
+    flips = {}
+    for rule in baselines:
+        lf = nn.LabelFlipAttack(rule, n_classes=data.n_classes, model=attack.defender_pre_)
+        Xl, yl = lf.poison(X, y, index=attack.poison_index_)
+        r = attack.evaluate(data.X_test, data.y_test, n_eval=args.n_eval, X_poison=Xl, y_poison=yl)
+        flips[rule] = {"poisoned_test_error": r["poisoned_test_error"], "accuracy_drop": r["accuracy_drop"],
+                       "poisoned_errors": r["poisoned_errors"]}
+        if say:
+            say(f"label flip ({rule}): test error {r['clean_test_error']:.4f} -> {r['poisoned_test_error']:.4f}")
+    if args.out:
+        save_poisons(args.out, attack.X_poison_, attack.y_poison_)
+        if say:
+            say(f"poison set written to {args.out}")
+    last = attack.history_[-1] if attack.history_ else {}
+    return {
+        "dataset": data.name, "model": args.model, "attacker": args.attacker, "epsilon": args.epsilon,
+        "n_poisons": int(len(attack.y_poison_)), "n_train": int(len(attack.train_index_)),
+        "n_validation": int(len(attack.val_index_)),
+        "clean_test_error": res["clean_test_error"], "poisoned_test_error": res["poisoned_test_error"],
+        "accuracy_drop": res["accuracy_drop"], "clean_errors": res["clean_errors"],
+        "poisoned_errors": res["poisoned_errors"], "label_flip": flips,
+        "rounds": len(attack.history_), "final_validation_loss": last.get("validation_loss"),
+        "autoencoder_mse": attack.autoencoder_mse_,
+        "formulation": args.formulation, "leader": args.leader,
+        "seconds": time.perf_counter() - t0, "seconds_pretrain": attack.seconds_["pretrain"],
+        "seconds_attack": attack.seconds_["attack"], "device": nn.describe(device),
+        "status": "done", "out": args.out, "checkpoint": args.checkpoint,
+    }

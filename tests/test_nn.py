@@ -1,0 +1,357 @@
+"""The PyTorch backend: TGDA's total gradient, label flips, pGAN's detector, checkpoints, CLI.
+
+The central check is the one the paper's method rests on: the total gradient
+``D_theta ell`` (Lu et al. eq. 17) computed from conjugate gradient and Hessian-vector
+products equals the finite-difference derivative of the validation loss of the
+*retrained* defender, ``d/dh ell(w*(theta + h v))`` -- with the retraining done by an
+independent exact Newton solver written here.
+"""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from convexpoison import InputError  # noqa: E402
+from convexpoison.nn import (PGAN, DistanceOutlierDetector, LabelFlipAttack, TGDAAttack,  # noqa: E402
+                             conjugate_gradient, make_attacker, make_defender, max_loss_labels,
+                             resolve_device, reverse_labels, total_gradient, validation_loss)
+from convexpoison.nn.tgda import _flatten, _unflatten  # noqa: E402
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+F64 = torch.float64
+
+
+def blobs(rng, n=200, d=12, k=3):
+    y = rng.integers(0, k, n)
+    X = np.clip(0.5 + 0.2 * rng.standard_normal((n, d)) + 0.15 * np.eye(k, d)[y], 0, 1)
+    return X, y
+
+
+# --------------------------------------------------------------------------- linear algebra
+def test_conjugate_gradient_matches_direct_solve():
+    g = torch.Generator().manual_seed(0)
+    Q = torch.linalg.qr(torch.randn(30, 30, generator=g, dtype=F64))[0]
+    spd = Q @ torch.diag(torch.linspace(0.1, 5.0, 30, dtype=F64)) @ Q.T
+    ind = Q @ torch.diag(torch.linspace(-2.0, 5.0, 30, dtype=F64) + 0.05) @ Q.T   # indefinite
+    b = torch.randn(30, generator=g, dtype=F64)
+    x, info = conjugate_gradient(lambda v: spd @ v, b, max_iter=100, tol=1e-13)
+    assert torch.allclose(x, torch.linalg.solve(spd, b), atol=1e-9) and not info["negative_curvature"]
+    x, _ = conjugate_gradient(lambda v: spd @ v, b, max_iter=200, tol=1e-13, damping=0.7)
+    assert torch.allclose(x, torch.linalg.solve(spd + 0.7 * torch.eye(30, dtype=F64), b), atol=1e-9)
+    # plain CG stops at negative curvature; CG on the normal equations still solves it
+    _, info = conjugate_gradient(lambda v: ind @ v, b, max_iter=100, tol=1e-13)
+    assert info["negative_curvature"]
+    x, _ = conjugate_gradient(lambda v: ind @ v, b, max_iter=500, tol=1e-14, normal=True)
+    assert torch.allclose(x, torch.linalg.solve(ind, b), atol=1e-6)
+
+
+# --------------------------------------------------------------------------- total gradient
+def _newton_retrain(model, X, y, wd, iters=60):
+    """Exact minimiser of mean CE + wd/2 |w|^2 by damped Newton (independent of the package)."""
+    from torch.func import functional_call
+
+    names = [n for n, _ in model.named_parameters()]
+    like = list(model.parameters())
+    w = _flatten([p.detach() for p in like]).clone()
+
+    def f(wf):
+        out = functional_call(model, dict(zip(names, _unflatten(wf, like))), (X,))
+        return torch.nn.functional.cross_entropy(out, y) + 0.5 * wd * (wf * wf).sum()
+
+    for _ in range(iters):
+        grad = torch.func.grad(f)(w)
+        if grad.norm() < 1e-13:
+            break
+        step = torch.linalg.solve(torch.func.hessian(f)(w), grad)
+        t, f0 = 1.0, f(w)
+        while f(w - t * step) > f0 - 1e-4 * t * (grad @ step) and t > 1e-10:
+            t /= 2
+        w = w - t * step
+    assert grad.norm() < 1e-10
+    with torch.no_grad():
+        for p, val in zip(like, _unflatten(w, like)):
+            p.copy_(val)
+    return model
+
+
+@pytest.mark.parametrize("formulation", ["nonzero-sum", "zero-sum"])
+def test_total_gradient_matches_finite_difference_of_retrained_validation_loss(rng, formulation):
+    X, y = blobs(rng)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    Xtr, ytr, Xv, yv = Xt[:140], yt[:140], Xt[140:], yt[140:]
+    Xp0, yp0 = Xtr[:10], ytr[:10]
+    wd = 1e-2
+    att = make_attacker("mlp", 12, 3, np.zeros(12), np.ones(12), hidden=(16, 16), seed=1).to(F64)
+    dfn = make_defender("lr", 12, 3, seed=0).to(F64)
+
+    def retrained(h, v):
+        th0 = [p.detach().clone() for p in att.parameters()]
+        with torch.no_grad():
+            for p, dv in zip(att.parameters(), _unflatten(v, list(att.parameters()))):
+                p.add_(h * dv)
+            Xp = att(Xp0, yp0)
+        model = _newton_retrain(make_defender("lr", 12, 3, seed=0).to(F64),
+                                torch.cat([Xtr, Xp]), torch.cat([ytr, yp0]), wd)
+        with torch.no_grad():
+            for p, p0 in zip(att.parameters(), th0):
+                p.copy_(p0)
+            if formulation == "zero-sum":
+                out = model(torch.cat([Xtr, Xp]))
+                return float(torch.nn.functional.cross_entropy(out, torch.cat([ytr, yp0]))
+                             + 0.5 * wd * sum((q * q).sum() for q in model.parameters()))
+            return float(validation_loss(model, Xv, yv))
+
+    zero = _flatten([torch.zeros_like(p) for p in att.parameters()])
+    retrained(0.0, zero)
+    with torch.no_grad():
+        Xp = att(Xp0, yp0)
+    _newton_retrain(dfn, torch.cat([Xtr, Xp]), torch.cat([ytr, yp0]), wd)   # w = w*(theta)
+    grads, info = total_gradient(att, dfn, Xtr, ytr, Xp0, yp0, Xv, yv, formulation=formulation,
+                                 weight_decay=wd, cg_iters=300, cg_tol=1e-14, cg_normal=False)
+    D = _flatten(grads)
+    assert info["residual"] < 1e-10 and D.norm() > 0
+    for seed in (3, 4):
+        v = torch.randn(D.shape, dtype=F64, generator=torch.Generator().manual_seed(seed))
+        v /= v.norm()
+        h = 1e-5
+        fd = (retrained(h, v) - retrained(-h, v)) / (2 * h)
+        assert fd == pytest.approx(float(D @ v), rel=1e-5, abs=1e-9)
+    # CG on the normal equations (the default for indefinite Hessians) gives the same direction
+    grads2, _ = total_gradient(att, dfn, Xtr, ytr, Xp0, yp0, Xv, yv, formulation=formulation,
+                               weight_decay=wd, cg_iters=300, cg_tol=1e-14, cg_normal=True)
+    assert torch.allclose(_flatten(grads2), D, rtol=1e-7, atol=1e-12)
+
+
+def test_total_gradient_on_mlp_matches_explicit_hessian_and_jacobian(rng):
+    """On a non-convex defender: -J^T (H + λI)^{-1} grad_w ell from dense matrices."""
+    from torch.func import functional_call, hessian, jacrev
+
+    X, y = blobs(rng, n=60, d=6)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    Xtr, ytr, Xv, yv, Xp0, yp0 = Xt[:40], yt[:40], Xt[40:], yt[40:], Xt[:5], yt[:5]
+    att = make_attacker("mlp", 6, 3, np.zeros(6), np.ones(6), hidden=(8,), seed=1).to(F64)
+    dfn = make_defender("mlp", 6, 3, hidden=(7, 5), seed=2).to(F64)
+    lam = 0.5
+    grads, _ = total_gradient(att, dfn, Xtr, ytr, Xp0, yp0, Xv, yv, cg_iters=400, cg_tol=1e-15,
+                              cg_damping=lam, cg_normal=True)
+    wn = [n for n, _ in dfn.named_parameters()]
+    tn = [n for n, _ in att.named_parameters()]
+    wl, tl = list(dfn.parameters()), list(att.parameters())
+    w0 = _flatten([p.detach() for p in wl])
+    t0 = _flatten([p.detach() for p in tl])
+
+    def f(w, t):
+        Xp = functional_call(att, dict(zip(tn, _unflatten(t, tl))), (Xp0, yp0))
+        out = functional_call(dfn, dict(zip(wn, _unflatten(w, wl))), (torch.cat([Xtr, Xp]),))
+        return torch.nn.functional.cross_entropy(out, torch.cat([ytr, yp0]))
+
+    def ell(w):
+        return torch.nn.functional.cross_entropy(
+            functional_call(dfn, dict(zip(wn, _unflatten(w, wl))), (Xv,)), yv)
+
+    H = hessian(f, argnums=0)(w0, t0) + lam * torch.eye(len(w0), dtype=F64)
+    J = jacrev(torch.func.grad(f, argnums=0), argnums=1)(w0, t0)       # d(grad_w f)/d theta
+    expected = -J.T @ torch.linalg.solve(H, torch.func.grad(ell)(w0))
+    assert torch.allclose(_flatten(grads), expected, rtol=1e-6, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- TGDA runs
+def _tiny_attack(**kw):
+    base = dict(defender="lr", epsilon=0.05, rounds=3, pretrain_epochs=3, autoencoder_epochs=2,
+                attacker_hidden=(32, 32), cg_iters=4, batch_size=100, device="cpu", random_state=0)
+    base.update(kw)
+    return TGDAAttack(**base)
+
+
+def test_tiny_tgda_run_on_mnist10_subset():
+    from convexpoison import load_dataset
+
+    ds = load_dataset("mnist10")
+    X, y = ds.X_train[:300], ds.y_train[:300]
+    t0 = time.perf_counter()
+    att = _tiny_attack(rounds=4, attacker_hidden=None)
+    Xp, yp = att.poison(X, y, lo=ds.domain.lo, hi=ds.domain.hi, n_classes=10)
+    res = att.evaluate(ds.X_test, ds.y_test)
+    assert time.perf_counter() - t0 < 60
+    n_tr = 300 - 90
+    assert Xp.shape == (round(0.05 * n_tr), 784) and len(att.history_) == 4
+    assert np.array_equal(yp, y[att.poison_index_])                    # clean-label: y_p = y
+    assert Xp.min() >= 0 and Xp.max() <= 1
+    assert len(set(att.train_index_) | set(att.val_index_)) == 300
+    assert all(np.isfinite(h["validation_loss"]) and h["grad_norm"] > 0 for h in att.history_)
+    assert 0 <= res["clean_test_error"] <= 1 and res["n_poisons"] == len(yp)
+    # the clean model of the evaluation is the pretrained w_pre (same schedule and seed)
+    Xte = torch.tensor(ds.X_test, dtype=torch.float32)
+    from convexpoison.nn import error_rate
+    assert res["clean_test_error"] == error_rate(att.defender_pre_, Xte, torch.tensor(ds.y_test))
+
+
+@pytest.mark.parametrize("kw", [dict(formulation="zero-sum"), dict(leader="defender", cold_start=True),
+                                dict(defender="cnn", attacker="conv", cg_normal=False, cg_damping=0.1,
+                                     attack_batch_size=40),
+                                dict(attacker_optimizer="sgd", attacker_lr=1.0)])
+def test_tgda_settings_run(rng, kw):
+    X = rng.random((120, 16))
+    y = rng.integers(0, 4, 120)
+    att = _tiny_attack(rounds=2, **kw).fit(X, y, lo=0, hi=1, image_shape=(4, 4), n_classes=4)
+    assert att.X_poison_.shape == (4, 16) and len(att.history_) == 2
+    before = make_attacker(att.attacker, 16, 4, np.zeros(16), np.ones(16), (4, 4), att.attacker_hidden, seed=1)
+    assert not torch.allclose(_flatten(before.parameters()), _flatten(att.attacker_.parameters()).float())
+
+
+def test_binary_labels_round_trip(rng):
+    X = rng.random((80, 10))
+    y = np.where(rng.random(80) < 0.5, -1, 1)
+    att = _tiny_attack(rounds=1).fit(X, y, lo=0, hi=1)
+    assert set(np.unique(att.y_poison_)) <= {-1, 1}
+    assert np.array_equal(att.y_poison_, y[att.poison_index_])
+    Xl, yl = LabelFlipAttack("max-loss", model=att.defender_pre_).poison(X, y, index=att.poison_index_)
+    assert np.array_equal(yl, -y[att.poison_index_])                   # binary: both rules are y -> -y
+
+
+def test_checkpoint_resume_reproduces_the_uninterrupted_run(rng, tmp_path):
+    X, y = blobs(rng, n=100, d=10, k=3)
+    kw = dict(dtype="float64", attacker_hidden=(16,))
+    full = _tiny_attack(rounds=4, **kw).fit(X, y, lo=0, hi=1)
+    ck = tmp_path / "run.pt"
+    _tiny_attack(rounds=2, checkpoint=ck, **kw).fit(X, y, lo=0, hi=1)
+    resumed = _tiny_attack(rounds=4, checkpoint=ck, **kw).fit(X, y, lo=0, hi=1)
+    assert [h["round"] for h in resumed.history_] == [1, 2, 3, 4]
+    assert np.array_equal(resumed.X_poison_, full.X_poison_)
+    for a, b in zip(resumed.defender_.parameters(), full.defender_.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(InputError, match="checkpoint"):
+        _tiny_attack(rounds=4, checkpoint=ck, epsilon=0.1, **kw).fit(X, y, lo=0, hi=1)
+
+
+# --------------------------------------------------------------------------- label flips
+def test_label_flip_rules(rng):
+    y = np.arange(10)
+    r = reverse_labels(y, 10)
+    assert np.all(r != y) and np.array_equal(reverse_labels(r, 10), y)   # every label moves; involution
+    X = torch.tensor(rng.random((50, 6)))
+    yt = torch.tensor(rng.integers(0, 5, 50))
+    model = make_defender("lr", 6, 5, seed=3).to(F64)
+    got = max_loss_labels(model, X, yt)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(X), 1)
+    for i in range(50):                                                  # brute force over labels
+        losses = [(-logp[i, j]).item() if j != yt[i] else -np.inf for j in range(5)]
+        assert got[i] == int(np.argmax(losses)) and got[i] != yt[i]
+    lf = LabelFlipAttack("reverse", epsilon=0.1, n_classes=5, random_state=0)
+    Xp, yp = lf.poison(X.numpy(), yt.numpy())
+    assert len(yp) == 5 and len(set(lf.index_)) == 5
+    assert np.array_equal(yp, 4 - yt.numpy()[lf.index_]) and np.array_equal(Xp, X.numpy()[lf.index_])
+
+
+# --------------------------------------------------------------------------- pGAN
+def test_distance_detector_scores_and_threshold(rng):
+    T = rng.standard_normal((40, 5))
+    det = DistanceOutlierDetector(k=3, s=39, percentile=0.9).fit(T, np.zeros(40, int))
+    # with s = |T| - 1 the trusted scores are exact leave-one-out k-th neighbour distances
+    D = np.linalg.norm(T[:, None] - T[None], axis=2)
+    np.fill_diagonal(D, np.inf)
+    loo = np.sort(D, 1)[:, 2]
+    assert det.threshold_[0] == pytest.approx(np.quantile(loo, 0.9), rel=1e-9)
+    # paper settings: ~5% of fresh genuine points removed, far outliers all removed
+    G = rng.standard_normal((2000, 5))
+    big = DistanceOutlierDetector(k=5, s=20, percentile=0.95, random_state=1).fit(G[:1000], np.zeros(1000, int))
+    fresh = big.keep(G[1000:], np.zeros(1000, int))
+    assert 0.02 < 1 - fresh.mean() < 0.10
+    assert not big.keep(G[:20] + 6.0, np.zeros(20, int)).any()
+
+
+def test_pgan_tiny_run_resumes_exactly(rng, tmp_path):
+    X = rng.random((200, 8))
+    y = np.where(X[:, 0] + 0.2 * rng.standard_normal(200) > 0.5, 1, -1)
+    kw = dict(alpha=0.3, iterations=6, batch_size=32, generator_hidden=(16,), discriminator_hidden=(16,),
+              classifier_hidden=(16,), noise_dim=4, device="cpu", dtype="float64", log_every=2)
+    full = PGAN(**kw).fit(X, y, lo=0, hi=1)
+    Xg, yg = full.generate(7)
+    assert Xg.shape == (7, 8) and np.all(yg == 1) and Xg.min() >= 0 and Xg.max() <= 1
+    assert full.lam_ == pytest.approx(0.9 * np.mean(y == 1))
+    ck = tmp_path / "pgan.pt"
+    PGAN(**{**kw, "iterations": 3}, checkpoint=ck, checkpoint_every=3).fit(X, y, lo=0, hi=1)
+    resumed = PGAN(**kw, checkpoint=ck, checkpoint_every=3).fit(X, y, lo=0, hi=1)
+    assert np.array_equal(resumed.generate(7)[0], Xg)
+
+
+# --------------------------------------------------------------------------- device, imports, CLI
+def test_device_choice():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(InputError, match="--device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="--device"):
+            resolve_device("cuda")
+
+
+def test_only_convexpoison_nn_imports_torch():
+    code = ("import sys, convexpoison, convexpoison.cli as c; c.build_parser(); "
+            "from convexpoison import datasets, training; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    pkg = Path(__import__("convexpoison").__file__).parent
+    for src in pkg.rglob("*.py"):
+        if "nn" in src.relative_to(pkg).parts[:1]:
+            continue
+        text = src.read_text()
+        assert "import torch" not in text and "from torch" not in text, src
+
+
+def test_cli_tgda_json(capsys, tmp_path):
+    from convexpoison.cli import main
+
+    out = tmp_path / "p.npz"
+    rc = main(["attack", "tgda", "--dataset", "mnist10", "--model", "lr", "--epsilon", "0.03",
+               "--n-train", "200", "--rounds", "2", "--pretrain-epochs", "2", "--autoencoder-epochs", "1",
+               "--cg-iters", "2", "--device", "cpu", "--no-progress", "--json", "--out", str(out)])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    for key in ("clean_test_error", "poisoned_test_error", "seconds", "device", "n_poisons", "label_flip"):
+        assert key in res
+    assert res["device"] == "cpu" and set(res["label_flip"]) == {"reverse", "max-loss"}
+    z = np.load(out)
+    assert z["X"].shape == (res["n_poisons"], 784) and np.all(z["weight"] == 1)
+    if not torch.cuda.is_available():
+        assert main(["attack", "tgda", "--dataset", "mnist10", "--device", "cuda", "--json"]) == 2
+        assert "--device" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- acceptance (slow)
+@pytest.mark.slow
+@pytest.mark.parametrize("model,hidden", [("lr", None), ("mlp", "256,256")])
+def test_acceptance_tgda_beats_label_flip_on_mnist10(capsys, model, hidden):
+    """mnist10, ε = 0.03: TGDA's accuracy drop exceeds both label flips' (Lu et al. Table 2)."""
+    from convexpoison.cli import main
+
+    args = ["attack", "tgda", "--dataset", "mnist10", "--model", model, "--epsilon", "0.03",
+            "--device", "auto", "--n-eval", "2", "--rounds", "40" if model == "lr" else "30",
+            "--no-progress", "--json"]
+    if hidden:
+        args += ["--hidden", hidden, "--cg-iters", "8"]
+    assert main(args) == 0
+    res = json.loads(capsys.readouterr().out)
+    flips = res["label_flip"]
+    assert res["accuracy_drop"] > max(f["accuracy_drop"] for f in flips.values())
+
+
+@pytest.mark.slow
+def test_acceptance_pgan_fmnist_two_alphas(capsys):
+    from convexpoison.cli import main
+
+    assert main(["attack", "pgan", "--dataset", "fmnist-sneaker-boot", "--alpha", "0.1,0.9",
+                 "--iterations", "500", "--fractions", "0,0.1,0.2,0.3,0.4", "--no-progress", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    for a in ("0.1", "0.9"):
+        curve = res["per_alpha"][a]["curve"]
+        assert set(curve) == {"0", "0.1", "0.2", "0.3", "0.4"}
+        assert all(0 <= row["test_error"] <= 1 for row in curve.values())
