@@ -1,0 +1,481 @@
+"""The min-max attack (Koh et al. 2021 section 4.3, Algorithm 5; Steinhardt et al. 2017).
+
+Replacing the test loss by the training loss on ``Dc ∪ Dp`` (equations (18)-(20)) turns
+the attacker's bilevel problem into the saddle-point problem (21):
+
+    min_theta  C_R (1 + eps) R(theta) + L(theta; Dc)/N + eps max_{(x,y) in F} l(theta; x, y),
+
+``R = 1/2 (|w|^2 + b^2)`` (the bias is regularised, as in :mod:`convexpoison.training`).
+Algorithm 5 solves it online: at every step the inner maximiser
+(:class:`~convexpoison.programs.inner.InnerMaximizer`) finds the highest-loss feasible
+point ``(x~, y~)`` at the current ``theta``, ``theta`` takes a (sub)gradient step on the
+bracket with ``l(theta; x~, y~)`` in place of the max, and after ``burn_in`` steps the
+point joins ``Dp`` (with ``copies`` copies).  The step is AdaGrad with ``eta = 0.03``
+(Koh et al.'s code; REFERENCE-NOTES §2), or a plain subgradient step ``eta / sqrt(t)``;
+``theta`` starts at the clean model.  Binary models (hinge or logistic loss, labels
+``{-1, +1}``) and the Crammer--Singer multi-class SVM (``multisvm``, labels ``0..k-1``;
+the inner search runs over labels and competing classes, section 5.7) are supported.
+
+**Decoy constraint** (section 4.3.2, equation (22)): with decoy parameters ``theta_d``
+(:mod:`convexpoison.decoys`, Algorithm 3) every point must also satisfy
+``l(theta_d; x, y) <= tau`` (``tau = 0.25``, Appendix B.3), which keeps the poison fitted
+by the model it drives towards and so out of reach of the loss defense.  Without it the
+attack is min-max-basic.  ``decoy="auto"`` generates decoys (binary data), runs the
+attack once per decoy and keeps the one that does most damage under the defenses.
+
+**Integer inputs** (section 3.3): on a domain with integer coordinates the L2 sphere is
+replaced by its LP relaxation (:class:`~convexpoison.integer.ExpectedL2Sphere`), the
+loop runs on continuous points, each with ``repeat_points`` copies, and the result is
+randomly rounded with repeated points (:func:`~convexpoison.integer.integerize`).
+
+**Upper-bound iterate values.**  At every step the loop records
+``U_t = L(theta_t; Dc)/N + eps max_F l(theta_t) + C_R (1 + eps) R(theta_t)``, the bracket
+of (21) at the iterate (Steinhardt et al.'s "min over t of clean loss + eps max loss").
+``min_t U_t`` is an upper bound on the saddle value only as far as the inner maxima are
+exact (they are primal solver values); the certified bound is
+:mod:`convexpoison.upper_bound`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError, SolverFailure
+from ..poisons import PoisonSet
+from ..validation import check_fraction, check_positive
+
+__all__ = ["MinMaxAttack", "MinMaxRun", "MinMaxResult", "loss_and_gradient",
+           "FEASIBLE_FROM_DEFENSE", "DECOY_REPEATS", "DECOY_QUANTILES"]
+
+#: Feasible-set components that stand in for each defense (the loss defense is handled by
+#: the decoy constraint; k-NN and SVD by the attack's concentration, section 3.1).
+FEASIBLE_FROM_DEFENSE = {"l2": "l2", "slab": "slab"}
+
+#: The decoy sweep's default grid (Koh et al.'s MNIST grid, q 0.05-0.25, r <= 25, thinned:
+#: every decoy costs a full run of the attack).
+DECOY_REPEATS = (1, 3, 8, 25)
+DECOY_QUANTILES = (0.05, 0.1, 0.15, 0.2, 0.25)
+
+
+# ----------------------------------------------------------------------- losses
+def loss_and_gradient(model, W, b, X, y):
+    """Mean loss of rows ``(X, y)`` at ``(W, b)`` and its (sub)gradient ``(gW, gb)``.
+
+    ``model``: 'svm' (hinge subgradient ``-y (x, 1)`` where the margin is below 1),
+    'logreg', or 'multisvm' (Crammer--Singer: ``+x`` on the row of the maximising class
+    ``k* = argmax_k 1[k != y] + s_k`` and ``-x`` on row ``y`` when ``k* != y``).
+    """
+    from ..losses import Hinge, Logistic
+
+    X = np.atleast_2d(np.asarray(X, float))
+    y = np.atleast_1d(np.asarray(y))
+    n = X.shape[0]
+    if model == "multisvm":
+        y = y.astype(int)
+        S = X @ W.T + b
+        D = S + 1.0
+        D[np.arange(n), y] -= 1.0
+        kstar = np.argmax(D, axis=1)
+        losses = D[np.arange(n), kstar] - S[np.arange(n), y]
+        A = np.zeros_like(S)
+        act = kstar != y
+        A[np.flatnonzero(act), kstar[act]] += 1.0
+        A[np.flatnonzero(act), y[act]] -= 1.0
+        return float(losses.mean()), A.T @ X / n, A.sum(axis=0) / n
+    loss = Hinge() if model == "svm" else Logistic()
+    yf = y.astype(float)
+    m = yf * (X @ W + float(b))
+    g = loss.derivative(m) * yf
+    return float(loss.value(m).mean()), X.T @ g / n, float(g.sum()) / n
+
+
+# ----------------------------------------------------------------------- results
+@dataclass
+class MinMaxRun:
+    """One run of Algorithm 5 (for one decoy, or none)."""
+
+    poisons: PoisonSet                 # what the defender receives (rounded if integer)
+    continuous: PoisonSet              # the post-burn-in points before rounding
+    model: object                      # the last iterate theta_T (a LinearModel)
+    iterate_values: list               # U_t, t = 1..T
+    max_losses: list                   # inner maxima max_F l(theta_t)
+    clean_losses: list                 # L(theta_t; Dc)/N
+    labels: list                       # label of the point chosen at every step
+    decoy: int | None = None
+    n_solves: int = 0
+    seconds: float = 0.0
+    evaluation: object = None          # defenses.Evaluation
+    per_defense: dict = field(default_factory=dict)
+    eval_score: float = float("nan")
+
+    @property
+    def best_iterate_value(self) -> float:
+        return float(np.min(self.iterate_values)) if self.iterate_values else float("nan")
+
+    def summary(self) -> dict:
+        ev = self.evaluation
+        return {"decoy": self.decoy, "per_defense": dict(self.per_defense),
+                "min_over_defenses": None if ev is None else ev.min_over_defenses,
+                "no_defense_test_error": None if ev is None else ev.no_defense_test_error,
+                "eval_score": self.eval_score, "n_distinct": self.poisons.n_distinct,
+                "best_iterate_value": self.best_iterate_value, "seconds": self.seconds}
+
+
+@dataclass
+class MinMaxResult:
+    best: MinMaxRun
+    runs: list
+    decoys: list
+    clean_test_error: float
+    evaluation: object
+    settings: dict
+    seconds: float = 0.0
+
+    @property
+    def poisons(self) -> PoisonSet:
+        return self.best.poisons
+
+    def to_dict(self) -> dict:
+        ev, run = self.evaluation, self.best
+        ps = run.poisons
+        by_label = {str(int(v)): float(ps.weight[ps.y == v].sum()) for v in np.unique(ps.y)}
+        d = None if run.decoy is None else self.decoys[run.decoy]
+        out = {"clean_test_error": self.clean_test_error,
+               "poisoned_test_error": ev.poisoned_test_error,
+               "no_defense_test_error": ev.no_defense_test_error,
+               "per_defense": dict(ev.per_defense),
+               "min_over_defenses": ev.min_over_defenses,
+               "removed": {k: dict(v) for k, v in ev.removed.items()},
+               "n_poisons": ps.n_poisons, "n_distinct": ps.n_distinct,
+               "poisons_per_label": by_label,
+               "variant": "minmax-basic" if run.decoy is None else "minmax",
+               "decoy": (None if d is None else d.to_dict() if hasattr(d, "to_dict")
+                         else {"index": run.decoy}),
+               "n_decoys": len(self.decoys),
+               "upper_bound_iterates": [float(v) for v in run.iterate_values],
+               "best_iterate_value": run.best_iterate_value,
+               "final_iterate_value": float(run.iterate_values[-1]),
+               "max_loss_iterates": [float(v) for v in run.max_losses],
+               "n_iterations": len(run.iterate_values),
+               "n_inner_solves": run.n_solves,
+               "candidates": [r.summary() for r in self.runs],
+               "seconds": self.seconds}
+        if ev.n_outside_domain is not None:
+            out["n_poisons_outside_domain"] = ev.n_outside_domain
+        out.update(self.settings)
+        return out
+
+
+# ------------------------------------------------------------------------ the attack
+class MinMaxAttack:
+    """The min-max attack (and min-max-basic), binary or multi-class.
+
+    Parameters
+    ----------
+    epsilon : poison budget as a fraction of ``|Dc|`` (``|Dp| = floor(epsilon N)``).
+    reg : the defender's ``C_R`` (default: the dataset's).
+    model : 'svm', 'logreg' or 'multisvm' (default: 'svm' for binary data, 'multisvm'
+        otherwise).
+    defenses : defenses the result is judged under (and decoys are chosen by).
+    feasible : feasible-set components for the points (default: ``domain`` plus those of
+        ``defenses`` among l2, slab; 'svd' can be named).
+    decoy : None / 'none' (min-max-basic), 'auto' (generate decoys, binary data only;
+        multi-class data falls back to min-max-basic), a model with ``.w``, ``.b``, or a
+        list of them.
+    tau : the decoy-loss threshold of equation (22).
+    p : fraction each defense removes per class.
+    quantile : feasible-set thresholds as a quantile of the clean scores (0.9, stricter
+        than the defense's ``1 - p`` so the points survive the refit on ``Dc ∪ Dp``).
+    copies : copies of every post-burn-in point (Koh et al.'s ``att_rep``; default 1, or
+        ``repeat_points`` on an integer domain).
+    burn_in : steps before points are kept (default ``max(1, 0.1/eps - 1)`` times the
+        number of kept steps, Koh et al.'s Enron setting).
+    eta, step : AdaGrad (``'adagrad'``, the default) or ``'subgradient'`` (``eta/sqrt(t)``).
+    integer : use the integer path (LP relaxation, rounding, repeated points) when the
+        domain has integer coordinates.
+    repeat_points : ``r`` of the repeated-points heuristic.
+    random_state : seed of the rounding.
+    use : 'test' (the attacker knows the test set: decoys and the choice among them use
+        it) or 'train' (section 6.1).
+    decoy_repeats, decoy_quantiles, max_decoys : the decoy sweep (``decoy='auto'``).
+    method : inner maximiser, 'auto' (fast exact path when it applies) or 'cvxpy'.
+    screen_tol : training tolerance while comparing decoys; the chosen poison is then
+        evaluated with exact training.
+    """
+
+    def __init__(self, epsilon, reg=None, model=None, defenses=("l2", "slab", "loss", "svd", "knn"),
+                 feasible=None, decoy="auto", tau=0.25, p=0.05, quantile=0.9, copies=None,
+                 burn_in=None, eta=0.03, step="adagrad", integer=True, repeat_points=2,
+                 random_state=0, use="test", decoy_repeats=DECOY_REPEATS,
+                 decoy_quantiles=DECOY_QUANTILES, max_decoys=3, method="auto", solver=None,
+                 screen_tol=1e-6, progress=None):
+        self.epsilon = epsilon
+        self.reg = reg
+        self.model = model
+        self.defenses = defenses
+        self.feasible = feasible
+        self.decoy = decoy
+        self.tau = tau
+        self.p = p
+        self.quantile = quantile
+        self.copies = copies
+        self.burn_in = burn_in
+        self.eta = eta
+        self.step = step
+        self.integer = integer
+        self.repeat_points = repeat_points
+        self.random_state = random_state
+        self.use = use
+        self.decoy_repeats = decoy_repeats
+        self.decoy_quantiles = decoy_quantiles
+        self.max_decoys = max_decoys
+        self.method = method
+        self.solver = solver
+        self.screen_tol = screen_tol
+        self.progress = progress
+
+    # -- helpers -------------------------------------------------------------
+    def _say(self, msg):
+        if self.progress is not None:
+            self.progress(msg)
+
+    def _feasible_names(self, defenses, domain):
+        from ..feasible import COMPONENTS
+
+        if self.feasible is None:
+            names = [FEASIBLE_FROM_DEFENSE[d] for d in defenses if d in FEASIBLE_FROM_DEFENSE]
+        elif isinstance(self.feasible, str):
+            names = [n.strip().lower() for n in self.feasible.split(",") if n.strip()]
+        else:
+            names = [str(n).strip().lower() for n in self.feasible]
+        for n in names:
+            if n not in COMPONENTS or n == "loss":
+                raise InputError(f"feasible: unknown component {n!r}; choose from domain, l2, slab, "
+                                 "svd (the loss defense is handled by the decoy constraint)")
+        if domain is not None and "domain" not in names:
+            names = ["domain"] + names
+        if not names:
+            raise InputError("feasible: the poison points need at least one constraint (a domain)")
+        return list(dict.fromkeys(names))
+
+    def _decoy_models(self, multiclass, Xc, yc, Xt, yt, reg, model, clean):
+        """List of decoy models; ``[None]`` means min-max-basic."""
+        from ..decoys import Decoy, DecoyGenerator
+
+        dec = self.decoy
+        if dec is None or (isinstance(dec, str) and dec.lower() == "none"):
+            return [None], []
+        if isinstance(dec, str):
+            if dec.lower() != "auto":
+                raise InputError(f"decoy: expected 'auto', 'none', a model or a list of models, "
+                                 f"got {dec!r}")
+            if multiclass:
+                self._say("minmax: no decoy generator for multi-class data; running min-max-basic")
+                return [None], []
+            gen = DecoyGenerator(reg, repeats=self.decoy_repeats, quantiles=self.decoy_quantiles,
+                                 use=self.use, model=model, max_decoys=self.max_decoys,
+                                 tol=self.screen_tol)
+            gen.fit(Xc, yc, Xt, yt, clean_model=clean)
+            self._say(f"minmax: {len(gen.candidates_)} decoy candidates, {len(gen.decoys_)} kept")
+            decoys = list(gen.decoys_)
+        else:
+            decoys = list(dec) if isinstance(dec, (list, tuple)) else [dec]
+            if not decoys:
+                raise InputError("decoy: give at least one decoy model")
+        models = [d.model if isinstance(d, Decoy) else d for d in decoys]
+        return models, decoys
+
+    # -- Algorithm 5 -----------------------------------------------------------
+    def run_once(self, inner, clean, Xc, yc, reg, eps, n_total, copies, burn_in, domain,
+                 integer_path, rng) -> MinMaxRun:
+        """Algorithm 5 with the inner maximiser ``inner`` (a decoy or none), from ``clean``."""
+        t0 = time.perf_counter()
+        model = inner.model
+        W = np.array(clean.w, float, copy=True)
+        b = np.array(clean.b, float, copy=True)
+        n_keep = -(-n_total // copies)
+        T = burn_in + n_keep
+        acc_W, acc_b = np.zeros_like(W), np.zeros_like(b)
+        eta = check_positive(self.eta, "eta")
+        U, maxl, cl, labs = [], [], [], []
+        pts, plabs, pw = [], [], []
+        n_solves = 0
+        for t in range(T):
+            res = inner.maximize(W, b)
+            n_solves += res.n_solves
+            Lc, gW, gb = loss_and_gradient(model, W, b, Xc, yc)
+            R = 0.5 * (float(np.sum(W ** 2)) + float(np.sum(b ** 2)))
+            U.append(Lc + eps * max(res.loss, 0.0) + reg * (1 + eps) * R)
+            maxl.append(res.loss)
+            cl.append(Lc)
+            labs.append(res.y)
+            _, pW, pb = loss_and_gradient(model, W, b, res.x[None, :], [res.y])
+            gW = gW + eps * pW + reg * (1 + eps) * W
+            gb = gb + eps * pb + reg * (1 + eps) * b
+            if self.step == "adagrad":
+                acc_W += gW ** 2
+                acc_b += gb ** 2
+                W = W - eta * gW / (np.sqrt(acc_W) + 1e-12)
+                b = b - eta * gb / (np.sqrt(acc_b) + 1e-12)
+            else:
+                W = W - eta / np.sqrt(t + 1) * gW
+                b = b - eta / np.sqrt(t + 1) * gb
+            if t >= burn_in:
+                k = t - burn_in
+                pts.append(res.x)
+                plabs.append(res.y)
+                pw.append(float(copies if k < n_keep - 1 else n_total - copies * (n_keep - 1)))
+        cont = _merge(np.array(pts), np.array(plabs), np.array(pw))
+        if integer_path:
+            from ..integer import integerize
+
+            ps = integerize(cont, domain, repeat=int(self.repeat_points), random_state=rng)
+        elif domain is not None:
+            ps = PoisonSet(domain.clip(cont.X), cont.y, cont.weight)
+        else:
+            ps = cont
+        from ..training import LinearModel
+
+        last = LinearModel(W, b if model == "multisvm" else float(b), model, reg)
+        return MinMaxRun(poisons=ps, continuous=cont, model=last, iterate_values=U,
+                         max_losses=maxl, clean_losses=cl, labels=labs, n_solves=n_solves,
+                         seconds=time.perf_counter() - t0)
+
+    # -- main entry ----------------------------------------------------------
+    def fit(self, data) -> "MinMaxAttack":
+        """Run the attack on a dataset (``X_train``, ``y_train``, ``X_test``, ``y_test``,
+        ``domain``, ``reg``); sets ``result_``, ``poisons_``."""
+        from ..defenses import CleanNeighbours, evaluate, parse_defenses
+        from ..feasible import make_feasible_set
+        from ..integer import relax_for_rounding
+        from ..programs.inner import InnerMaximizer
+        from ..training import train
+
+        t0 = time.perf_counter()
+        eps_req = check_fraction(self.epsilon, "epsilon")
+        reg = check_positive(getattr(data, "reg", None) if self.reg is None else self.reg, "reg")
+        Xc, yc = np.asarray(data.X_train, float), np.asarray(data.y_train)
+        Xt, yt = np.asarray(data.X_test, float), np.asarray(data.y_test)
+        binary = bool(np.all(np.isin(yc, (-1, 1))))
+        model = self.model or ("svm" if binary else "multisvm")
+        if model not in ("svm", "logreg", "multisvm"):
+            raise InputError(f"model: expected svm, logreg or multisvm, got {model!r}")
+        if binary == (model == "multisvm"):
+            kind = "binary" if binary else "multi-class"
+            raise InputError(f"model: {model} does not fit {kind} labels")
+        labels = [-1, 1] if binary else list(range(int(max(yc.max(), yt.max())) + 1))
+        if self.use not in ("test", "train"):
+            raise InputError(f"use: expected 'test' or 'train', got {self.use!r}")
+        if self.step not in ("adagrad", "subgradient"):
+            raise InputError(f"step: expected 'adagrad' or 'subgradient', got {self.step!r}")
+        check_positive(self.tau, "tau", allow_zero=True)
+        defenses = parse_defenses(self.defenses)
+        domain = getattr(data, "domain", None)
+        names = self._feasible_names(defenses, domain)
+        N = Xc.shape[0]
+        n_total = int(np.floor(eps_req * N + 1e-9))
+        if n_total < 1:
+            raise InputError(f"epsilon: {eps_req} x {N} clean points is less than one poison point")
+        eps = n_total / N
+        integer_path = bool(self.integer) and domain is not None and domain.has_integers
+        r = int(self.repeat_points)
+        if r < 1 or r != self.repeat_points:
+            raise InputError(f"repeat_points: must be a positive integer, got {self.repeat_points!r}")
+        copies = self.copies if self.copies is not None else (r if integer_path else 1)
+        if int(copies) != copies or copies < 1:
+            raise InputError(f"copies: must be a positive integer, got {self.copies!r}")
+        copies = int(min(copies, n_total))
+        n_keep = -(-n_total // copies)
+        if self.burn_in is None:
+            burn_in = int(round(max(1.0, 0.1 / eps - 1.0) * n_keep))
+        else:
+            burn_in = int(self.burn_in)
+            if burn_in < 0 or burn_in != self.burn_in:
+                raise InputError(f"burn_in: must be a non-negative integer, got {self.burn_in!r}")
+        check_fraction(self.quantile, "quantile")
+        rng = np.random.default_rng(self.random_state)
+
+        clean = train(Xc, yc, model=model, reg=reg)
+        self.clean_model_ = clean
+        fs = make_feasible_set(names, domain, Xc, yc, quantile=self.quantile)
+        if integer_path:
+            fs = relax_for_rounding(fs, domain)
+        self.feasible_set_ = fs
+        decoy_models, decoys = self._decoy_models(not binary, Xc, yc, Xt, yt, reg, model, clean)
+        self.decoys_ = decoys
+
+        X_eval, y_eval = (None, None) if self.use == "test" else (Xc, yc)
+        screening = len(decoy_models) > 1
+        neighbours = (CleanNeighbours(Xc, yc, k=5) if "knn" in defenses and screening else None)
+        runs, inner = [], None
+        for i, dm in enumerate(decoy_models):
+            if inner is None or dm is None:
+                inner = InnerMaximizer(fs, labels, model=model, decoy=dm, tau=self.tau,
+                                       method=self.method, solver=self.solver)
+            else:
+                inner.set_decoy(dm)
+            self._say(f"minmax: run {i + 1}/{len(decoy_models)} "
+                      f"({'min-max-basic' if dm is None else 'decoy %d' % i}): "
+                      f"{burn_in} burn-in + {n_keep} kept steps, eps={eps:.4g}")
+            run = self.run_once(inner, clean, Xc, yc, reg, eps, n_total, copies, burn_in,
+                                domain, integer_path, rng)
+            run.decoy = None if dm is None else i
+            ev = evaluate(data, run.poisons, defenses=defenses, p=self.p, reg=reg, model=model,
+                          X_eval=X_eval, y_eval=y_eval, clean_model=clean,
+                          clean_neighbours=neighbours,
+                          tol=self.screen_tol if screening else 1e-10)
+            run.evaluation = ev
+            run.per_defense = dict(ev.per_defense)
+            if X_eval is None:
+                run.eval_score = ev.poisoned_test_error
+                run._key = (ev.poisoned_test_error, ev.no_defense_test_error)
+            else:
+                run.eval_score = ev.eval_min_over_defenses
+                run._key = (ev.eval_min_over_defenses, ev.eval_no_defense)
+            self._say(f"minmax: run {i + 1}: min over defenses {ev.poisoned_test_error:.4f} "
+                      f"({', '.join(f'{k} {v:.3f}' for k, v in ev.per_defense.items())}), "
+                      f"best iterate value {run.best_iterate_value:.4f}, {run.seconds:.1f} s")
+            runs.append(run)
+        best = runs[0]
+        for run in runs[1:]:
+            if run._key > best._key:
+                best = run
+        ev = best.evaluation
+        if screening:
+            ev = evaluate(data, best.poisons, defenses=defenses, p=self.p, reg=reg, model=model,
+                          clean_model=clean)
+            best.evaluation = ev
+            best.per_defense = dict(ev.per_defense)
+        best.poisons.meta.update({"attack": "minmax" if best.decoy is not None else "minmax-basic",
+                                  "epsilon": eps_req, "tau": self.tau})
+        settings = {"model": model, "epsilon_used": eps, "tau": self.tau, "copies": copies,
+                    "burn_in": burn_in, "eta": self.eta, "step": self.step,
+                    "feasible": names, "quantile": self.quantile, "use": self.use,
+                    "integer_path": integer_path,
+                    "repeat_points": r if integer_path else None,
+                    "random_state": self.random_state}
+        self.poisons_ = best.poisons
+        self.result_ = MinMaxResult(best, runs, decoys, clean.error(Xt, yt), ev, settings,
+                                    time.perf_counter() - t0)
+        return self
+
+    def poison(self, X=None, y=None):
+        """ART-style ``(X_poison, y_poison)`` with copies expanded (after :meth:`fit`)."""
+        if not hasattr(self, "poisons_"):
+            raise InputError("poison: call fit(data) first (the min-max attack needs Dc, the "
+                             "domain and the defenses)")
+        return self.poisons_.expanded()
+
+
+def _merge(X, y, w, decimals=9) -> PoisonSet:
+    """Rows equal to ``decimals`` places (and of one label) merged, copies added."""
+    if X.size == 0:
+        raise SolverFailure("minmax: no point was kept (burn-in covers every step)",
+                            solver="minmax", status="empty")
+    key = np.hstack([y[:, None].astype(float), np.round(X, decimals)])
+    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    weight = np.zeros(first.size)
+    np.add.at(weight, inv.ravel(), w)
+    return PoisonSet(X[first], y[first], weight)

@@ -1,0 +1,192 @@
+"""convexpoison attack minmax: Koh et al.'s min-max attack (Algorithm 5, decoy constraint (22))."""
+from __future__ import annotations
+
+from ._common import add_dataset, add_defense, add_out, add_reg, load, parse_list, progress
+
+HELP = ("min-max attack (Koh et al. section 4.3): online highest-loss points, decoy constraint, "
+        "integer rounding; binary or multi-class")
+
+
+def add_arguments(p):
+    add_dataset(p)
+    p.add_argument("--epsilon", type=float, required=True,
+                   help="poison budget as a fraction of the clean training set")
+    p.add_argument("--decoy", default="auto",
+                   help="'auto' (generate decoy models; binary data -- multi-class data runs "
+                        "min-max-basic), 'none' (min-max-basic), or a model file (.npz with w, b)")
+    p.add_argument("--tau", type=float, default=0.25,
+                   help="decoy-loss threshold of the constraint l(theta_decoy; x, y) <= tau "
+                        "(default 0.25)")
+    add_defense(p)
+    p.add_argument("--feasible", default=None,
+                   help="feasible-set components among domain,l2,slab,svd (default: domain plus "
+                        "the --defense ones among l2,slab)")
+    p.add_argument("--model", default=None,
+                   help="svm, logreg or multisvm (default: svm for binary data, multisvm otherwise)")
+    known = p.add_mutually_exclusive_group()
+    known.add_argument("--test-known", dest="use", action="store_const", const="test",
+                       help="the attacker knows the test set (default; decoys and their choice use it)")
+    known.add_argument("--train-only", dest="use", action="store_const", const="train",
+                       help="the attacker only knows the training set (section 6.1)")
+    p.set_defaults(use="test")
+    add_reg(p)
+    p.add_argument("--p", type=float, default=0.05, help="fraction each defense removes per class")
+    p.add_argument("--quantile", type=float, default=0.9,
+                   help="feasible-set thresholds: this quantile of the clean scores (default 0.9)")
+    p.add_argument("--copies", type=int, default=None,
+                   help="copies of every kept point (default 1; --repeat-points on integer data)")
+    p.add_argument("--burn-in", type=int, default=None,
+                   help="steps before points are kept (default max(1, 0.1/eps - 1) x kept steps)")
+    p.add_argument("--eta", type=float, default=0.03, help="step size (default 0.03, AdaGrad)")
+    p.add_argument("--step", choices=("adagrad", "subgradient"), default="adagrad",
+                   help="outer update: AdaGrad (default) or subgradient steps eta/sqrt(t)")
+    p.add_argument("--repeat-points", type=int, default=2,
+                   help="integer data: copies of every randomly rounded point (default 2)")
+    p.add_argument("--no-integer", action="store_true",
+                   help="integer data: skip the LP relaxation and rounding (points stay fractional)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the randomised rounding")
+    p.add_argument("--max-decoys", type=int, default=3,
+                   help="--decoy auto: run the attack for at most this many decoys (default 3)")
+    p.add_argument("--decoy-repeats", default=None,
+                   help="--decoy auto: repeat counts r, comma-separated (default 1,3,8,25)")
+    p.add_argument("--decoy-quantiles", default=None,
+                   help="--decoy auto: flip fractions q, comma-separated (default 0.05,...,0.25)")
+    p.add_argument("--method", choices=("auto", "cvxpy"), default="auto",
+                   help="inner maximiser: exact fast path where it applies (default) or always cvxpy")
+    p.add_argument("--solver", default=None, help="conic solver for the inner programs")
+    p.add_argument("--screen-tol", type=float, default=1e-6,
+                   help="training tolerance while comparing decoys; the chosen poison set is "
+                        "re-evaluated exactly (default 1e-6)")
+    add_out(p, "poison set (.npz with X, y, weight)")
+
+
+def _numbers(value, name, cast=float):
+    from ..errors import InputError
+
+    out = []
+    for v in str(value).split(","):
+        v = v.strip()
+        if not v:
+            continue
+        try:
+            f = float(v)
+        except ValueError:
+            raise InputError(f"{name}: not a number: {v!r}") from None
+        if cast is int and f != int(f):
+            raise InputError(f"{name}: give whole numbers, got {v!r}")
+        out.append(cast(f))
+    if not out:
+        raise InputError(f"{name}: give at least one value")
+    return out
+
+
+def _decoy(value, data):
+    import os
+
+    from ..errors import InputError
+    from ..training import LinearModel
+
+    if value.lower() in ("auto", "none"):
+        return value.lower()
+    if not os.path.exists(value):
+        raise InputError(f"--decoy: no such file {value!r} (or give 'auto' / 'none')")
+    m = LinearModel.load(value)
+    import numpy as np
+
+    w = np.asarray(m.w)
+    want = (data.d,) if data.is_binary else (data.n_classes, data.d)
+    if w.shape != want:
+        raise InputError(f"--decoy: the model has w of shape {w.shape}, this dataset needs {want}")
+    return m
+
+
+def run(args):
+    from ..attacks.minmax import DECOY_QUANTILES, DECOY_REPEATS, MinMaxAttack
+    from ..defenses import DEFENSES
+    from ..errors import InputError
+    from .evaluate import check_p
+
+    data, reg = load(args)
+    if not 0 < args.epsilon <= 1:
+        raise InputError(f"--epsilon: must be in (0, 1], got {args.epsilon}")
+    if not args.tau >= 0:
+        raise InputError(f"--tau: must be a non-negative number, got {args.tau}")
+    defenses = parse_list(args.defense, DEFENSES, "--defense")
+    check_p(args.p)
+    if not 0 < args.quantile <= 1:
+        raise InputError(f"--quantile: must be in (0, 1], got {args.quantile}")
+    if args.copies is not None and args.copies < 1:
+        raise InputError(f"--copies: must be at least 1, got {args.copies}")
+    if args.burn_in is not None and args.burn_in < 0:
+        raise InputError(f"--burn-in: must be non-negative, got {args.burn_in}")
+    if not args.eta > 0:
+        raise InputError(f"--eta: must be positive, got {args.eta}")
+    if args.repeat_points < 1:
+        raise InputError(f"--repeat-points: must be at least 1, got {args.repeat_points}")
+    if args.max_decoys < 1:
+        raise InputError(f"--max-decoys: must be at least 1, got {args.max_decoys}")
+    if not 0 < args.screen_tol < 1:
+        raise InputError(f"--screen-tol: must be in (0, 1), got {args.screen_tol}")
+    model = args.model
+    if model is not None:
+        from ._common import check_model_for
+
+        check_model_for(data, model)
+    feasible = None
+    if args.feasible is not None:
+        feasible = parse_list(args.feasible, ["domain", "l2", "slab", "svd"], "--feasible")
+    repeats = (DECOY_REPEATS if args.decoy_repeats is None
+               else _numbers(args.decoy_repeats, "--decoy-repeats", int))
+    quantiles = (DECOY_QUANTILES if args.decoy_quantiles is None
+                 else _numbers(args.decoy_quantiles, "--decoy-quantiles"))
+    if min(repeats) < 1:
+        raise InputError("--decoy-repeats: give positive integers")
+    if min(quantiles) <= 0 or max(quantiles) > 1:
+        raise InputError("--decoy-quantiles: give fractions in (0, 1]")
+    if int(args.epsilon * data.n_train + 1e-9) < 1:
+        raise InputError(f"--epsilon: {args.epsilon} x {data.n_train} training points is less "
+                         "than one poison point")
+    decoy = _decoy(args.decoy, data)
+    attack = MinMaxAttack(args.epsilon, reg=reg, model=model, defenses=defenses,
+                          feasible=feasible, decoy=decoy, tau=args.tau, p=args.p,
+                          quantile=args.quantile, copies=args.copies, burn_in=args.burn_in,
+                          eta=args.eta, step=args.step, integer=not args.no_integer,
+                          repeat_points=args.repeat_points, random_state=args.seed,
+                          use=args.use, decoy_repeats=repeats, decoy_quantiles=quantiles,
+                          max_decoys=args.max_decoys, method=args.method, solver=args.solver,
+                          screen_tol=args.screen_tol, progress=progress)
+    attack.fit(data)
+    res = attack.result_
+    if args.out:
+        res.poisons.save(args.out)
+    from ..solvers import default_solver
+
+    return {"dataset": data.name, "attack": "minmax", "epsilon": args.epsilon, "reg": reg,
+            "defenses": defenses, **res.to_dict(),
+            "decoy_source": args.decoy if isinstance(decoy, str) else "file",
+            "solver": args.solver or default_solver("SOCP"), "status": "optimal",
+            "out": args.out}
+
+
+def show(res):
+    print(f"{res['variant']} attack on {res['dataset']} ({res['model']}): epsilon {res['epsilon']:g}, "
+          f"{res['n_poisons']:g} poison points ({res['n_distinct']} distinct; per label "
+          f"{', '.join(f'{k}: {v:g}' for k, v in res['poisons_per_label'].items())})")
+    if res["variant"] == "minmax":
+        print(f"decoy constraint: loss under the decoy <= {res['tau']:g} "
+              f"({res['n_decoys']} decoys tried)")
+    if res["integer_path"]:
+        print(f"integer data: LP relaxation, randomised rounding, {res['repeat_points']} copies "
+              "of every rounded point")
+    print(f"clean test error        {res['clean_test_error']:.4f}")
+    print(f"no defense              {res['no_defense_test_error']:.4f}")
+    for name, err in res["per_defense"].items():
+        r = res["removed"][name]
+        print(f"{name:10s} {err:10.4f}   (removed {r['poison']:g} poison, {r['clean']:g} clean)")
+    print(f"min over defenses       {res['poisoned_test_error']:.4f}")
+    print(f"iterate values U_t      first {res['upper_bound_iterates'][0]:.4f}, "
+          f"best {res['best_iterate_value']:.4f}, last {res['final_iterate_value']:.4f} "
+          f"({res['n_iterations']} steps, {res['burn_in']} burn-in)")
+    print(f"{res['seconds']:.1f} s")
+    if res.get("out"):
+        print(f"poison set written to {res['out']}")

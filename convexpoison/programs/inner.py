@@ -1,0 +1,349 @@
+"""The inner maximiser of the min-max attack: the highest-loss feasible point.
+
+Koh et al. (2021) section 4.3.1 and Algorithm 5 (Steinhardt et al. 2017); DESIGN §3.5.
+Every step of the min-max attack needs
+
+    (x~, y~) in argmax_{y, x in F_y} l(theta; x, y).
+
+**Binary margin losses** (hinge, logistic): ``l = c(-y s(x))`` with ``c`` increasing, so
+per label the maximiser minimises the margin ``y s(x) = y (w . x + b)`` -- the convex
+program after equation (21),
+
+    minimise_x  y w . x     subject to  x in F_y,
+
+an LP over a box or polytope, an SOCP with the L2 sphere or the SVD residual; the label
+with the smallest margin wins.
+
+**Multi-class** (Crammer--Singer, labels 0..k-1): ``l = max(0, max_{k != y} 1 + s_k(x) -
+s_y(x))``, a maximum of affine functions, so the maximum over ``x`` is the largest of
+``max_{x in F_y} (w_k - w_y) . x + 1 + b_k - b_y`` over the pairs ``(y, k != y)``: one
+program per label ``y`` with the direction ``w_k - w_y`` as its Parameter, re-solved for
+every competing class ``k`` (section 5.7: the attack chooses the labels itself).
+
+**The decoy constraint** (equation (22), section 4.3.2): with decoy parameters
+``theta_d`` the points must also have ``l(theta_d; x, y) <= tau`` (``tau = 0.25``,
+Appendix B.3).  For a binary hinge decoy this is the linear constraint
+``1 - y (w_d . x + b_d) <= tau`` (:class:`~convexpoison.feasible.LossBound` with a fixed
+``tau``); for a Crammer--Singer decoy ``1 + (w_dk - w_dy) . x + b_dk - b_dy <= tau`` for
+every ``k != y``.
+
+Each program is built once per label with ``theta`` (and the decoy) as ``cp.Parameter``s
+(DPP) and re-solved at every step.  Integer coordinates are relaxed: the caller uses the
+LP relaxation of :mod:`convexpoison.integer` and rounds the result.
+
+**Fast path.**  When ``F_y`` is a box, or a box intersected with the L2 sphere, and there
+is no decoy, the maximiser has a closed form (box: a vertex) or an exact ``O(d log d)``
+solution (:func:`box_ball_argmax`: ``x(t) = clip(mu + t g, lo, hi)`` with ``t`` found
+on the sorted breakpoints so that ``||x - mu|| = tau``).  ``method="auto"`` uses it
+(the multi-class attack on MNIST needs 90 programs per step); ``method="cvxpy"`` always
+solves the programs.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import solvers
+from ..errors import InputError, SolverFailure
+from ..feasible import DomainSet, FeasibleSet, L2Sphere, LossBound
+from ..losses import Hinge, Logistic
+
+__all__ = ["InnerResult", "InnerMaximizer", "box_ball_argmax", "margin_loss"]
+
+#: Margin losses of the binary models the attack supports.
+MARGIN_LOSSES = {"svm": Hinge(), "logreg": Logistic()}
+
+
+def margin_loss(model_kind):
+    try:
+        return MARGIN_LOSSES[model_kind]
+    except KeyError:
+        raise InputError(f"model: the inner maximiser supports svm, logreg and multisvm, "
+                         f"got {model_kind!r}") from None
+
+
+# --------------------------------------------------------------------- fast path
+def box_ball_argmax(g, lo, hi, mu, tau):
+    """``argmax g . x`` over ``{lo <= x <= hi, ||x - mu|| <= tau}`` (``mu`` in the box).
+
+    Lagrange: for a multiplier ``1/t`` of the ball, the box maximiser of
+    ``g . x - ||x - mu||^2 / (2t)`` is ``x(t) = clip(mu + t g, lo, hi)``, and
+    ``phi(t) = ||x(t) - mu||`` is non-decreasing (each coordinate moves away from ``mu``
+    until it hits its bound).  If the vertex ``x(inf)`` is inside the ball it is optimal;
+    otherwise the optimum is ``x(t*)`` with ``phi(t*) = tau`` (complementary slackness),
+    found exactly: between consecutive breakpoints ``t_i = (bound_i - mu_i) / g_i``,
+    ``phi(t)^2 = C + t^2 G`` (``C`` the clipped coordinates' squares, ``G`` the free
+    coordinates' ``g_i^2``).  Returns ``x`` (d,).
+    """
+    g = np.asarray(g, float)
+    mu = np.asarray(mu, float)
+    lo = np.asarray(lo, float)
+    hi = np.asarray(hi, float)
+    tau = float(tau)
+    bound = np.where(g > 0, hi, np.where(g < 0, lo, mu))
+    vertex = np.where(g != 0, bound, mu)
+    if tau <= 0:
+        return mu.copy()
+    if np.sum((vertex - mu) ** 2) <= tau ** 2:
+        return vertex
+    nz = g != 0
+    gap = bound[nz] - mu[nz]                   # signed distance to the bound, same sign as g
+    tb = gap / g[nz]                           # breakpoints (>= 0)
+    order = np.argsort(tb, kind="stable")
+    tb, gap2, g2 = tb[order], gap[order] ** 2, g[nz][order] ** 2
+    # before breakpoint j: coordinates order[:j] are clipped, the rest free
+    C = np.concatenate([[0.0], np.cumsum(gap2)])              # clipped part, j = 0..m
+    G = np.concatenate([[g2.sum()], g2.sum() - np.cumsum(g2)])
+    G = np.maximum(G, 0.0)
+    # phi^2 at each breakpoint tb[j] (coordinates 0..j clipped, others free)
+    phi2 = C[1:] + tb ** 2 * G[1:]
+    j = int(np.searchsorted(phi2, tau ** 2, side="left"))    # first breakpoint past tau
+    # on the segment ending at tb[j], coordinates order[:j] are clipped
+    if G[j] <= 0:
+        t = tb[min(j, tb.size - 1)]
+    else:
+        t = np.sqrt(max(tau ** 2 - C[j], 0.0) / G[j])
+    return np.clip(mu + t * g, lo, hi)
+
+
+# ------------------------------------------------------------------------ results
+@dataclass
+class InnerResult:
+    """The highest-loss feasible point at ``theta`` and the values behind the choice.
+
+    ``loss``: its loss at ``theta`` (the inner maximum, a primal value); ``values``: the
+    best value per label (binary: the loss; multi-class: ``max_k 1 + s_k - s_y``);
+    ``competitor``: the class ``k`` that attains the multi-class maximum (None if binary).
+    """
+
+    x: np.ndarray
+    y: int
+    loss: float
+    values: dict = field(default_factory=dict)
+    competitor: int | None = None
+    n_solves: int = 0
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------- the maximiser
+class InnerMaximizer:
+    """``max_{y, x in F_y} l(theta; x, y)`` as DPP programs built once (module docstring).
+
+    Parameters
+    ----------
+    feasible : a fitted :class:`~convexpoison.feasible.FeasibleSet` (``F_y``; use
+        :func:`convexpoison.integer.relax_for_rounding` for integer domains).
+    labels : the labels to search: (-1, +1) for binary models, 0..k-1 for ``multisvm``.
+    model : 'svm' (hinge), 'logreg' (logistic) or 'multisvm' (Crammer--Singer).
+    decoy : decoy parameters (``.w``, ``.b``) for the constraint (22), or None.
+    tau : its threshold (0.25 in Koh et al.).
+    method : 'auto' (fast path when it applies) or 'cvxpy'.
+    solver : the conic solver (default: :mod:`convexpoison.solvers`'s choice).
+    """
+
+    def __init__(self, feasible: FeasibleSet, labels=(-1, 1), model="svm", decoy=None,
+                 tau=0.25, method="auto", solver=None):
+        if not isinstance(feasible, FeasibleSet):
+            raise InputError("feasible: expected a fitted FeasibleSet")
+        self.feasible = feasible
+        self.d = feasible.d
+        self.model = model
+        self.labels = [int(v) for v in labels]
+        if len(self.labels) < 2:
+            raise InputError("labels: the inner maximiser needs at least two labels")
+        self.multiclass = model == "multisvm"
+        if self.multiclass:
+            if sorted(self.labels) != list(range(len(self.labels))):
+                raise InputError("labels: a multi-class model needs labels 0..k-1")
+        else:
+            margin_loss(model)
+            if sorted(self.labels) != [-1, 1]:
+                raise InputError("labels: a binary model needs labels -1, +1")
+        self.k = len(self.labels)
+        if method not in ("auto", "cvxpy"):
+            raise InputError(f"method: expected 'auto' or 'cvxpy', got {method!r}")
+        self.solver = solver
+        self.tau = float(tau)
+        if not np.isfinite(self.tau) or self.tau < 0:
+            raise InputError(f"tau: the decoy loss threshold must be non-negative, got {tau!r}")
+        self.decoy = decoy
+        self._check_decoy(decoy)
+        self.fast = method == "auto" and decoy is None and self._fast_applies()
+        self._programs = {}
+        self._empty = set()               # labels whose feasible set is proven empty
+        if not self.fast:
+            self._build()
+
+    # -- set-up ----------------------------------------------------------------
+    def _check_decoy(self, decoy):
+        if decoy is None:
+            return
+        try:
+            w = np.asarray(decoy.w, float)
+            b = np.asarray(decoy.b, float)
+        except AttributeError:
+            raise InputError("decoy: expected a linear model with .w and .b") from None
+        want = (self.k, self.d) if self.multiclass else (self.d,)
+        if w.shape != want or b.shape != (want[:1] if self.multiclass else ()):
+            raise InputError(f"decoy: expected w of shape {want} for this model, got {w.shape}")
+
+    def _fast_applies(self) -> bool:
+        comps = self.feasible.components
+        dom = self.feasible.domain
+        if dom is None or dom.onehot_groups:
+            return False
+        kinds = [type(c) for c in comps]
+        return (set(kinds) <= {DomainSet, L2Sphere} and DomainSet in kinds
+                and kinds.count(L2Sphere) <= 1)
+
+    def _build(self):
+        import cvxpy as cp
+
+        fs = self.feasible
+        if self.decoy is not None and not self.multiclass:
+            # equation (22) through the feasible-set component (a fixed tau for both labels)
+            self._decoy_comp = LossBound(self.decoy, tau=self.tau)
+        for lab in self.labels:
+            x = fs.variable(f"x_{lab}")
+            g = cp.Parameter(self.d, name=f"direction_{lab}")
+            cons = fs.constraints(x, lab)
+            if self.decoy is not None:
+                cons += self._decoy_constraints(x, lab)
+            prob = cp.Problem(cp.Maximize(g @ x), cons)
+            solvers.assert_dpp(prob, f"inner maximiser (label {lab})")
+            kind = "LP" if prob.is_lp() else "SOCP"
+            self._programs[lab] = (prob, x, g, kind)
+
+    def _decoy_constraints(self, x, lab):
+        import cvxpy as cp
+
+        if not self.multiclass:
+            return self._decoy_comp.constraints(x, lab)
+        # Crammer-Singer decoy loss <= tau: 1 + (w_dk - w_dy) . x + b_dk - b_dy <= tau, k != y
+        W = np.asarray(self.decoy.w, float)
+        b = np.asarray(self.decoy.b, float)
+        others = [k for k in self.labels if k != lab]
+        D = cp.Parameter((len(others), self.d), name=f"decoy_dir_{lab}")
+        e = cp.Parameter(len(others), name=f"decoy_off_{lab}")
+        D.value = W[others] - W[lab]
+        e.value = b[others] - b[lab]
+        self._decoy_params = getattr(self, "_decoy_params", {})
+        self._decoy_params[lab] = (D, e, others)
+        tau = cp.Parameter(nonneg=True, name=f"decoy_tau_{lab}")
+        tau.value = self.tau
+        return [1 + D @ x + e <= tau]
+
+    def set_decoy(self, decoy):
+        """Swap the decoy in place (the programs stay compiled)."""
+        if decoy is None or self.decoy is None:
+            raise InputError("decoy: set_decoy only swaps one decoy for another (build a new "
+                             "maximiser to add or remove the constraint)")
+        self._check_decoy(decoy)
+        self.decoy = decoy
+        if not self.multiclass:
+            self._decoy_comp.set_model(decoy)
+        else:
+            W = np.asarray(decoy.w, float)
+            b = np.asarray(decoy.b, float)
+            for lab, (D, e, others) in self._decoy_params.items():
+                D.value = W[others] - W[lab]
+                e.value = b[others] - b[lab]
+        self._empty = set()
+        return self
+
+    # -- one linear maximisation ------------------------------------------------
+    def argmax_linear(self, lab, direction):
+        """``(x, value)`` maximising ``direction . x`` over ``F_lab`` (and the decoy set);
+        ``(None, -inf)`` when that set is empty (a decoy constraint can empty a label)."""
+        direction = np.asarray(direction, float)
+        if self.fast:
+            dom = self.feasible.domain
+            comps = [c for c in self.feasible.components if isinstance(c, L2Sphere)]
+            if not comps:                      # a box: the best vertex
+                x = np.where(direction > 0, dom.hi, dom.lo)
+            else:
+                sph = comps[0]
+                x = box_ball_argmax(direction, dom.lo, dom.hi, sph.centroids_[lab],
+                                    sph.thresholds_[lab])
+            return x, float(direction @ x)
+        return self._solve_general(lab, direction)
+
+    def _solve_general(self, lab, direction):
+        """``(x, value)``, or ``(None, -inf)`` when ``F_lab`` (with the decoy set) is empty."""
+        import warnings
+
+        if lab in self._empty:
+            return None, -np.inf
+        prob, x, g, kind = self._programs[lab]
+        g.value = direction
+        with warnings.catch_warnings():
+            # "solution may be inaccurate": solvers.solve then moves on to the next solver
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                info = solvers.solve(prob, kind, solver=self.solver)
+            except SolverFailure as exc:
+                if exc.status != "infeasible":
+                    raise
+                # the constraints do not depend on theta: the label stays empty until the
+                # decoy changes
+                self._empty.add(lab)
+                return None, -np.inf
+        if x.value is None:
+            raise SolverFailure("the inner maximiser returned no point", solver=info.solver,
+                                status=info.status)
+        xv = np.asarray(x.value, float)
+        dom = self.feasible.domain
+        if dom is not None:
+            xv = np.clip(xv, dom.lo, dom.hi)
+        return xv, float(info.value)
+
+    # -- the maximiser ---------------------------------------------------------
+    def maximize(self, w, b) -> InnerResult:
+        """The highest-loss feasible point for the model ``(w, b)``."""
+        t0 = time.perf_counter()
+        w = np.asarray(w, float)
+        b = np.asarray(b, float)
+        best, values, n = None, {}, 0
+        if not self.multiclass:
+            loss = margin_loss(self.model)
+            if w.shape != (self.d,):
+                raise InputError(f"w: expected shape ({self.d},), got {w.shape}")
+            for lab in self.labels:
+                x, val = self.argmax_linear(lab, -lab * w)
+                n += 1
+                if x is None:
+                    continue
+                margin = lab * float(b) - val         # y s(x) = y b + y w.x
+                lv = float(loss.value(margin))
+                values[lab] = lv
+                if best is None or lv > best[2]:
+                    best = (x, lab, lv, None)
+        else:
+            if w.shape != (self.k, self.d):
+                raise InputError(f"w: expected shape ({self.k}, {self.d}), got {w.shape}")
+            for lab in self.labels:
+                top = None
+                for k in self.labels:
+                    if k == lab:
+                        continue
+                    x, val = self.argmax_linear(lab, w[k] - w[lab])
+                    n += 1
+                    if x is None:
+                        break                             # F_lab is empty
+                    v = 1.0 + float(b[k] - b[lab]) + val
+                    if top is None or v > top[1]:
+                        top = (x, v, k)
+                if top is None:
+                    continue
+                values[lab] = top[1]
+                if best is None or top[1] > best[2]:
+                    best = (top[0], lab, top[1], top[2])
+        if best is None:
+            why = " under the decoy constraint (try a larger tau)" if self.decoy is not None else ""
+            raise InputError("feasible: every label's feasible set is empty" + why)
+        x, lab, val, comp = best
+        lossval = max(0.0, val) if self.multiclass else val
+        return InnerResult(x=x, y=lab, loss=lossval, values=values, competitor=comp,
+                           n_solves=n, seconds=time.perf_counter() - t0)
