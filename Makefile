@@ -25,3 +25,12 @@ test-slow: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache
+
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet mkdocs
+	$(BIN)/python docs/gen_cli.py
+	$(BIN)/mkdocs build --strict -d site
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet "dask[distributed]"
+	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done

@@ -225,32 +225,60 @@ def _outcome_dict(o, seconds):
 
 
 def _certificates(ctx) -> dict:
-    """Upper bound on damage (DESIGN §3.5) and lower bound on poisons for the target."""
+    """Upper bound on damage (DESIGN §3.5) and lower bounds on poisons for the target.
+
+    Each certificate that cannot be computed records its status instead of a number.
+    """
+    from .feasible import make_feasible_set
+
     data, s, reg = ctx["data"], ctx["settings"], ctx["reg"]
+    X, y = data.X_train, data.y_train
     certs = {}
-    try:
+
+    def attempt(key, fn):
+        try:
+            return fn()
+        except ModuleNotFoundError as exc:
+            return {"status": f"unavailable ({exc.name})"}
+        except Exception as exc:                 # recorded, never a number
+            return {"status": f"failed: {type(exc).__name__}: {exc}"}
+
+    def upper():
         from .upper_bound import certified_upper_bound
 
-        ub = certified_upper_bound(data, s.epsilon, defenses=("l2", "slab"), reg=reg)
-        certs["upper_bound"] = ub.to_dict() if hasattr(ub, "to_dict") else dict(ub)
-    except ModuleNotFoundError as exc:
-        certs["upper_bound"] = {"status": f"unavailable ({exc.name})"}
-    except Exception as exc:
-        certs["upper_bound"] = {"status": f"failed: {type(exc).__name__}: {exc}"}
+        feasible = make_feasible_set(["domain", "l2", "slab"], data.domain, X, y,
+                                     quantile=1 - s.p)
+        ub = certified_upper_bound(feasible, X, y, reg, s.epsilon)
+        return {"upper_bound": ub.upper_bound, "clean_loss": ub.clean_loss,
+                "clean_objective": ctx["clean"].objective_, "status": ub.status,
+                "solver": ub.solver, "seconds": ub.seconds,
+                "feasible_set": "domain, l2, slab (thresholds: clean per-class quantile "
+                                f"{1 - s.p:g})"}
+
+    certs["upper_bound"] = attempt("upper", upper)
     target = ctx.get("target")
     lb = {}
     if ctx.get("mtp_history"):
-        lb["intermediate"] = max(r.lower_bound for r in ctx["mtp_history"])
+        lb["intermediate"] = {"lower_bound": max(r.lower_bound for r in ctx["mtp_history"]),
+                              "method": "best Theorem 4.2 bound over MTP's intermediate models"}
     if target is not None:
-        try:
-            from .programs.minpoison import min_poison_bound
+        def lp():
+            from .programs.minpoison import lp_lower_bound
 
-            res = min_poison_bound(target.model, data.X_train, data.y_train, reg, data.domain)
-            lb["lp"] = res.to_dict() if hasattr(res, "to_dict") else res
-        except ModuleNotFoundError as exc:
-            lb["lp"] = {"status": f"unavailable ({exc.name})"}
-        except Exception as exc:
-            lb["lp"] = {"status": f"failed: {type(exc).__name__}: {exc}"}
+            r = lp_lower_bound(target.model, data.domain, X, y, reg)
+            return {"lower_bound": r.certified, "value": r.value, "status": r.status,
+                    "method": "minimum-poison KKT linear program (DESIGN §3.9)"}
+
+        def optimal():
+            from .certificates_optimal import optimal_lower_bound
+
+            seeds = [ctx["clean"]]
+            r = optimal_lower_bound(target.model, data.domain, X, y, reg, init_models=seeds)
+            return {"lower_bound": r.lower_bound, "value": r.value, "status": r.status,
+                    "method": "optimal Theorem 4.2 bound (Dinkelbach, DESIGN §3.3)"}
+
+        lb["lp"] = attempt("lp", lp)
+        lb["optimal"] = attempt("optimal", optimal)
     certs["lower_bound"] = lb
     return certs
 
@@ -304,12 +332,9 @@ def verdict(results) -> str:
 
 
 def _best_lower_bound(lb):
-    vals = []
-    for v in lb.values():
-        if isinstance(v, (int, float)) and np.isfinite(v):
-            vals.append(v)
-        elif isinstance(v, dict) and isinstance(v.get("lower_bound"), (int, float)):
-            vals.append(v["lower_bound"])
+    """The largest finite certified bound among the methods that produced one."""
+    vals = [v["lower_bound"] for v in lb.values()
+            if isinstance(v.get("lower_bound"), (int, float)) and np.isfinite(v["lower_bound"])]
     return int(max(vals)) if vals else None
 
 

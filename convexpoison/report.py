@@ -44,14 +44,12 @@ def certificate_lines(results):
     elif ub:
         lines.append(f"Upper bound on damage: {ub.get('status', 'not computed')}")
     for method, v in c.get("lower_bound", {}).items():
-        if isinstance(v, dict):
-            if "lower_bound" in v:
-                lines.append(f"Lower bound on poisons for the target ({method}): **{v['lower_bound']}**")
-            else:
-                lines.append(f"Lower bound ({method}): {v.get('status', 'not computed')}")
+        what = v.get("method", method)
+        if "lower_bound" in v:
+            lines.append(f"No poison set with fewer than **{v['lower_bound']}** points makes "
+                         f"training return the target model ({what}).")
         else:
-            lines.append(f"Lower bound on poisons for the target (best over MTP's intermediate "
-                         f"models, Theorem 4.2): **{v}**")
+            lines.append(f"Lower bound ({what}): {v.get('status', 'not computed')}")
     return lines
 
 
