@@ -166,7 +166,7 @@ class MinPoisonResult:
     relaxed_value, relaxed_lower_bound : the convex relaxation's optimum and its proven
         lower bound (for integer domains; equal to ``value`` / ``lower_bound`` otherwise).
     columns : for column generation, the generated (label, role, point, weight) with
-        positive weight.
+        positive weight; ``generated`` every generated (label, role, point).
     """
 
     value: float
@@ -188,6 +188,7 @@ class MinPoisonResult:
     relaxed_value: float = float("nan")
     relaxed_lower_bound: float = float("nan")
     columns: list = field(default_factory=list, repr=False)
+    generated: list = field(default_factory=list, repr=False)
 
     @property
     def alpha(self) -> dict:
@@ -215,7 +216,7 @@ class MinPoisonResult:
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in asdict(self).items()
-               if k not in ("points", "idle_points", "beta", "columns")}
+               if k not in ("points", "idle_points", "beta", "columns", "generated")}
         out["gamma"] = {str(k): float(v) for k, v in self.gamma.items()}
         out["eta"] = {str(k): float(v) for k, v in self.eta.items()}
         return out
@@ -238,6 +239,7 @@ class MinimumPoisonProgram:
     milp_solver : solver of the pricing MILPs ('exact').
     max_rounds, gap : column-generation limits (rounds; relative gap between the
         master's value and the Lagrangian bound).
+    progress : optional callable receiving one line per column-generation round.
 
     Usage::
 
@@ -247,7 +249,7 @@ class MinimumPoisonProgram:
     """
 
     def __init__(self, feasible, reg, *, tol=1e-6, integer="relax", idle=True, solver=None,
-                 milp_solver=None, onehot=True, max_rounds=200, gap=1e-6):
+                 milp_solver=None, onehot=True, max_rounds=200, gap=1e-6, progress=None):
         self.feasible = as_feasible(feasible)
         self.reg = check_positive(reg, "reg")
         self.tol = check_positive(tol, "tol", allow_zero=True)
@@ -256,6 +258,7 @@ class MinimumPoisonProgram:
         self.integer, self.idle, self.solver, self.milp_solver = integer, bool(idle), solver, milp_solver
         self.onehot = bool(onehot)
         self.max_rounds, self.gap = int(max_rounds), float(gap)
+        self.progress = progress
         self.d = self.feasible.d
         self.domain = self.feasible.domain
         comps = self.feasible.components
@@ -511,6 +514,34 @@ class MinimumPoisonProgram:
         xv[self.domain.integer] = np.round(xv[self.domain.integer])
         return info.lower_bound(), xv
 
+    def _roundings(self, frac, label, w, b, role, n=40, seed=0):
+        """Randomised roundings of a fractional point that are feasible integer points on
+        the right side of the target's margin (one category per one-hot group drawn with
+        the fractional values as probabilities; other integer coordinates floor +
+        Bernoulli(fraction), DESIGN §3.7)."""
+        dom = self.domain
+        rng = np.random.default_rng(seed)
+        frac = np.clip(frac, dom.lo, dom.hi)
+        grouped = np.zeros(self.d, bool)
+        for g in dom.onehot_groups:
+            grouped[g] = True
+        other = dom.integer & ~grouped
+        out = []
+        for _ in range(n):
+            x = frac.copy()
+            fl = np.floor(x[other])
+            x[other] = fl + (rng.random(other.sum()) < x[other] - fl)
+            for g in dom.onehot_groups:
+                p = np.clip(frac[g], 0, None)
+                p = p / p.sum() if p.sum() > 0 else np.full(g.size, 1.0 / g.size)
+                x[g] = 0.0
+                x[g[rng.choice(g.size, p=p)]] = 1.0
+            m = label * (x @ w + b)
+            if (m <= 1 if role == "grad" else m >= 1) and self.feasible.contains(x, label, tol=0)[0]:
+                if not any(np.array_equal(x, o) for o in out):
+                    out.append(x)
+        return out
+
     def _dual_bound(self, lam, lo, hi, price_min):
         """Lagrangian bound ``L(lambda) / max(1, -m)`` (see :meth:`_solve_exact`)."""
         Gl = self.G_ @ lam
@@ -573,10 +604,19 @@ class MinimumPoisonProgram:
                 idle_ok[lab] = x
                 if x is not None:
                     cols.append((lab, "idle", x))
-        # round 0 prices with the relaxation's multipliers (seeding the master)
+        # round 0 prices with the relaxation's multipliers (seeding the master), plus
+        # randomised roundings of the relaxation's fractional points (Koh et al. §3.3)
         m, new = self._price_all(lam, ct, idle_ok, cols, seed=True)
         best_lb = self._dual_bound(lam, lo, hi, m)
         cols += new
+        V = self._vars
+        for lab in LABELS:
+            gval = float(V["g"][lab].value)
+            if gval > WEIGHT_EPS * (1.0 + self.n_weight_):
+                frac = np.asarray(V["z"][lab].value, float) / gval
+                for x in self._roundings(frac, lab, w, b, "grad"):
+                    if not any(c[0] == lab and c[1] == "grad" and np.array_equal(c[2], x) for c in cols):
+                        cols.append((lab, "grad", x))
         big = 100.0 * max(1.0, float(np.abs(lam).max()))
         master_val, weights, rounds = np.inf, None, 0
         while rounds < self.max_rounds:
@@ -605,6 +645,10 @@ class MinimumPoisonProgram:
                 master_val, weights = float(np.sum(c.value)), np.asarray(c.value, float)
             m, new = self._price_all(lam, ct, idle_ok, cols)
             best_lb = max(best_lb, self._dual_bound(lam, lo, hi, m))
+            if self.progress is not None:
+                self.progress(f"column generation round {rounds}: {n_col} columns, master "
+                              f"{master_val:.6g} (residual {resid:.2g}), bound {best_lb:.6g}, "
+                              f"{time.perf_counter() - t0:.1f} s")
             if np.isfinite(master_val) and master_val - best_lb <= self.gap * max(1.0, master_val):
                 break
             if not new:
@@ -632,7 +676,8 @@ class MinimumPoisonProgram:
             beta=np.full(len(self.y_), np.nan), n_margin=n_margin, tol=self.tol, exact=True,
             solver="+".join(sorted(used)), status="optimal" if master_val - lb <= self.gap * max(1.0, master_val) + 1e-9 else "gap",
             seconds=time.perf_counter() - t0, iterations=rounds, upper_value=master_val,
-            relaxed_value=relax_value, relaxed_lower_bound=info.lower_bound(), columns=columns)
+            relaxed_value=relax_value, relaxed_lower_bound=info.lower_bound(), columns=columns,
+            generated=list(cols))
 
 
 def lp_lower_bound(target, feasible, X, y, reg, sample_weight=None, **kw) -> MinPoisonResult:

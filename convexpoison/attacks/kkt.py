@@ -1,0 +1,773 @@
+"""The KKT attack (Koh et al. 2021, section 4.2, Algorithms 3 and 4; DESIGN §3.4).
+
+Given decoy parameters ``theta_d = (w_d, b_d)`` (:mod:`convexpoison.decoys`), find poison
+that makes training return ``theta_d``.  Training on ``Dc ∪ Dp`` (DESIGN §2, mean loss
+over ``W = N (1 + eps)`` points plus ``C_R R``, bias regularised) is at ``theta_d`` when
+its (sub)gradient vanishes; multiplied by ``W / N`` the condition reads
+
+    g_c + eps_+ grad l(theta_d; x_+, +1) + eps_- grad l(theta_d; x_-, -1)
+        + (1 + eps) C_R theta_d = 0,          g_c = (1/N) sum_{Dc} grad l(theta_d; x, y),
+
+with all the poison at two points (Theorem 1: two distinct points suffice for a binary
+SVM).  For the hinge loss on its active side (``y s_d(x) <= 1``) the gradient is
+``-y (x, 1)``, so equation (17) in this normalisation is the convex program
+
+    minimise   || g_c + (1 + eps) C_R theta_d - eps_+ (x_+, 1) + eps_- (x_-, 1) ||_2
+    subject to  w_d . x_+ + b_d <= 1,   -(w_d . x_- + b_d) <= 1,
+                x_+ in F_{+1},  x_- in F_{-1},
+
+(an SOCP: the norm is minimised instead of its square -- same minimiser, better scaled).
+``F_y`` intersects the feasible-set components of :mod:`convexpoison.feasible`: the
+domain, the L2 sphere and the slab fitted on ``Dc`` (section 3.2), and the loss-defense
+constraint ``l(theta_d; x, y) <= tau_y`` under the decoy (section 4.2, "Evading the loss
+defense"; ``tau_y`` the quantile of the decoy's losses on ``Dc``).
+
+The program is built once (DPP) with Parameters ``theta_d``, ``g_c``,
+``(1 + eps) C_R theta_d``, ``eps_+`` and ``eps_-`` and re-solved for every
+(decoy, eps_+) pair of the grid (Algorithm 4).  Copy counts are integers: with
+``n = floor(eps N)`` poison points, ``n_+ = round(t n / T)`` (t = 0..T) and
+``n_- = n - n_+``, plus the pair that zeroes the bias coordinate of the residual
+(``eps_+ - eps_- = g_b + (1 + eps) C_R b_d``, Koh et al.'s code); the program is solved
+with exactly ``eps_+- = n_+- / N``, so its residual is that of the poison set returned.
+Integer coordinates (one-hot groups, counts) are fixed by diving: one group at a time,
+to the categories the relaxation weights most, re-solving in between (no mixed-integer
+conic solver is assumed; Suya et al.'s code solved the MISOCP with Gurobi).
+
+Every candidate is judged the way the defender would treat it
+(:func:`convexpoison.defenses.evaluate`): trained on ``Dc ∪ Dp`` under each defense; the
+attack keeps the candidate with the highest minimum-over-defenses error on the
+attacker's evaluation set (the test set when known, ``Dc`` otherwise; section 6.1).
+Optionally (``iterations > 1``, Algorithm 1) the feasible set is refitted on
+``Dc ∪ Dp`` with the best poison so far and the sweep repeated.
+
+The sweep runs in worker processes with ``workers > 1``
+(:func:`convexpoison.parallel.map_tasks`); each task is one (decoy, pair) and depends on
+nothing but its inputs, so the results equal the serial run's.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError, SolverFailure
+from ..losses import Hinge
+from ..poisons import PoisonSet
+from ..validation import check_fraction, check_positive
+
+__all__ = ["KKTProgram", "KKTAttack", "KKTCandidate", "KKTResult", "clean_gradient",
+           "kkt_residual", "epsilon_pairs", "bias_exact_split", "FEASIBLE_FROM_DEFENSE"]
+
+#: Feasible-set components that stand in for each defense ('knn' and 'svd' are evaded by
+#: concentrating the attack, section 3.1; 'svd' can be requested explicitly).
+FEASIBLE_FROM_DEFENSE = {"l2": "l2", "slab": "slab", "loss": "loss"}
+
+
+# ----------------------------------------------------------------------- gradients
+def clean_gradient(model, X, y) -> np.ndarray:
+    """``g_c = (1/N) sum_{Dc} grad_theta hinge(theta; x, y)`` as a vector ``(gw, gb)``.
+
+    The hinge subgradient taken is ``-y (x, 1)`` for margins ``< 1`` and 0 otherwise
+    (:meth:`convexpoison.losses.Hinge.grad_theta`).
+    """
+    gw, gb = Hinge().grad_theta(np.asarray(model.w, float), float(model.b),
+                                np.asarray(X, float), np.asarray(y, float))
+    n = X.shape[0]
+    return np.append(gw, gb) / n
+
+
+def kkt_residual(model, X, y, reg, poisons: PoisonSet, tol=1e-7) -> float:
+    """``(W / N) ||grad of the training objective on Dc ∪ Dp at theta||`` (hinge loss).
+
+    Clean points contribute ``-y (x, 1)`` when their margin is below 1; poison points also
+    when their margin is exactly at 1 (up to ``tol``), where ``-y (x, 1)`` is in the
+    subdifferential -- the choice equation (17) makes for points on the margin.  This is
+    the norm equation (17) minimises; 0 means ``theta`` is an exact minimiser.
+    """
+    X = np.asarray(X, float)
+    N = X.shape[0]
+    theta = np.append(np.asarray(model.w, float), float(model.b))
+    g = clean_gradient(model, X, y)
+    eps = poisons.n_poisons / N
+    if len(poisons):
+        m = poisons.y * (poisons.X @ theta[:-1] + theta[-1])
+        act = (m <= 1 + tol) * poisons.weight / N
+        g = g - np.append(poisons.X.T @ (act * poisons.y), act @ poisons.y)
+    return float(np.linalg.norm(g + (1 + eps) * reg * theta))
+
+
+def bias_exact_split(model, X, y, reg, n_total) -> float:
+    """The real ``n_+`` that zeroes the bias coordinate of the residual of (17).
+
+    That coordinate, ``g_b + (1 + eps) C_R b_d - eps_+ + eps_-``, does not depend on the
+    points, so ``eps_+ - eps_- = g_b + (1 + eps) C_R b_d`` with ``eps_+ + eps_- = eps``
+    (Koh et al.'s code adds this split to the grid).
+    """
+    N = np.asarray(X).shape[0]
+    eps = n_total / N
+    beta = clean_gradient(model, X, y)[-1] + (1 + eps) * reg * float(model.b)
+    return N * (eps + beta) / 2
+
+
+def epsilon_pairs(n_total, grid=6, bias_exact=None) -> list:
+    """Integer splits ``(n_+, n_-)`` of ``n_total`` poison points (Algorithm 4's grid).
+
+    ``n_+ = round(t n_total / grid)`` for ``t = 0..grid``, plus ``bias_exact`` (a real
+    ``n_+``, rounded and clipped) when given; duplicates removed, order kept.
+    """
+    n_total = int(n_total)
+    grid = int(grid)
+    if grid < 1:
+        raise InputError(f"grid: the epsilon grid needs at least 1 step, got {grid}")
+    pos = [int(round(t * n_total / grid)) for t in range(grid + 1)]
+    if bias_exact is not None and np.isfinite(bias_exact):
+        pos.append(int(np.clip(round(float(bias_exact)), 0, n_total)))
+    out = []
+    for n_pos in pos:
+        pair = (n_pos, n_total - n_pos)
+        if pair not in out:
+            out.append(pair)
+    return out
+
+
+# ------------------------------------------------------------------------- the program
+class KKTProgram:
+    """Equation (17) as DPP programs over a fitted :class:`~convexpoison.feasible.FeasibleSet`.
+
+    ``set_decoy(model, X, y)`` loads a decoy (its ``g_c`` on the clean data ``(X, y)``; a
+    loss component of the feasible set is updated and refitted by the caller);
+    ``solve(n_pos, n_neg, N)`` solves for ``eps_+- = n_+- / N`` and returns
+    ``(x_plus, x_minus, residual, status)``.  Integer coordinates of the domain are
+    fixed by diving (:meth:`_dive`).
+
+    Three programs share the variables and Parameters: both points, and one point only
+    -- used when the other label gets no copies, so that an empty (or tight) feasible set
+    of the unused label does not make the split infeasible; the unused point is
+    returned as ``None``.  Each is built on first use.
+    """
+
+    SIDES = ("both", "plus", "minus")
+
+    def __init__(self, feasible, reg, solver=None):
+        import cvxpy as cp
+
+        from .. import solvers
+
+        self.feasible = feasible
+        self.reg = check_positive(reg, "reg")
+        self.solver = solver
+        self._solvers = solvers.candidates("SOCP", solver)[:2]   # preferred, fallback
+        d = self.d = feasible.d
+        self.x_plus = feasible.variable("x_plus")
+        self.x_minus = feasible.variable("x_minus")
+        self.w_d = cp.Parameter(d, name="w_decoy")
+        self.b_d = cp.Parameter(name="b_decoy")
+        self.g_c = cp.Parameter(d + 1, name="g_clean")
+        self.reg_grad = cp.Parameter(d + 1, name="reg_grad")      # (1 + eps) C_R theta_d
+        self.eps_pos = cp.Parameter(nonneg=True, name="eps_plus")
+        self.eps_neg = cp.Parameter(nonneg=True, name="eps_minus")
+        dom = feasible.domain
+        self.integer = (np.zeros(d, bool) if dom is None else dom.integer.copy())
+        if self.integer.any():
+            # with mask = 1 on the integer coordinates they are fixed to the rounded values
+            self.mask = cp.Parameter(d, nonneg=True, name="fix_mask")
+            self.fix_plus = cp.Parameter(d, name="fix_plus")
+            self.fix_minus = cp.Parameter(d, name="fix_minus")
+            self._unfix()
+        for p, v in ((self.w_d, np.zeros(d)), (self.b_d, 0.0), (self.g_c, np.zeros(d + 1)),
+                     (self.reg_grad, np.zeros(d + 1)), (self.eps_pos, 0.0), (self.eps_neg, 0.0)):
+            p.value = v                   # placeholders until set_decoy / solve
+        self._programs = {}
+        self.theta_ = None
+        self._program("both")
+
+    @property
+    def problem(self):
+        """The two-point program (the ``cvxpy.Problem``)."""
+        return self._program("both")[0][1]
+
+    def _unfix(self):
+        zeros = np.zeros(self.d)
+        self.mask.value, self.fix_plus.value, self.fix_minus.value = zeros, zeros, zeros
+
+    def _program(self, side):
+        """The program for ``side`` ('both', 'plus', 'minus'), built and compiled once."""
+        if side in self._programs:
+            return self._programs[side]
+        import cvxpy as cp
+
+        from ..solvers import assert_dpp
+
+        d = self.d
+        xp, xm = self.x_plus, self.x_minus
+        plus, minus = side in ("both", "plus"), side in ("both", "minus")
+        cons = []
+        r_w = self.g_c[:d] + self.reg_grad[:d]
+        r_b = self.g_c[d] + self.reg_grad[d]
+        if plus:
+            cons += self.feasible.constraints(xp, 1)
+            # on the active side of the hinge, so grad l = -y (x, 1)
+            cons += [self.w_d @ xp + self.b_d <= 1]
+            r_w = r_w - self.eps_pos * xp
+            r_b = r_b - self.eps_pos
+        if minus:
+            cons += self.feasible.constraints(xm, -1)
+            cons += [-(self.w_d @ xm + self.b_d) <= 1]
+            r_w = r_w + self.eps_neg * xm
+            r_b = r_b + self.eps_neg
+        if self.integer.any():
+            if plus:
+                cons.append(cp.multiply(self.mask, xp) == self.fix_plus)
+            if minus:
+                cons.append(cp.multiply(self.mask, xm) == self.fix_minus)
+        objective = cp.Minimize(cp.norm(cp.hstack([r_w, cp.reshape(r_b, (1,), order="C")]), 2))
+        # one Problem object per solver: switching solvers on one Problem would evict the
+        # other's compiled (DPP) form
+        progs = [(name, cp.Problem(objective, cons)) for name in self._solvers]
+        assert_dpp(progs[0][1], f"KKT program (17), {side}")
+        self._programs[side] = progs
+        return progs
+
+    def set_decoy(self, model, X, y):
+        """Load decoy ``model``; ``g_c`` is its clean gradient on ``(X, y)`` = ``Dc``."""
+        w = np.asarray(model.w, float)
+        if w.shape != (self.d,):
+            raise InputError(f"decoy: expected a binary model with w of shape ({self.d},)")
+        self.theta_ = np.append(w, float(model.b))
+        self.w_d.value = w
+        self.b_d.value = float(model.b)
+        self.g_c.value = clean_gradient(model, X, y)
+        return self
+
+    def _solve(self, side):
+        """Solve ``side`` with the preferred solver, then (unless infeasibility is proven)
+        with the fallback one.
+
+        ``warm_start=False``: cvxpy would otherwise hand the new data to the solver object
+        of the previous solve (Clarabel keeps its set-up, e.g. the equilibration, from the
+        first data it saw), so an answer would depend on what this process solved before
+        -- enough, in the last digits, to make a parallel sweep differ from the serial one.
+        """
+        import warnings
+
+        from .. import solvers
+
+        last = None
+        for name, prob in self._program(side):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)   # "may be inaccurate"
+                    return solvers.solve(prob, "SOCP", solver=name, fallback=False,
+                                         warm_start=False)
+            except SolverFailure as exc:
+                last = exc
+                if exc.status == "infeasible":
+                    break
+        raise last
+
+    def solve(self, n_pos, n_neg, N):
+        """Solve for ``eps_+ = n_pos / N``, ``eps_- = n_neg / N``.
+
+        Returns ``(x_plus, x_minus, residual, status)`` (a point is ``None`` when its label
+        gets no copies); ``status`` is 'optimal', 'rounded' (integer coordinates fixed and
+        re-solved), 'rounded-unrefined' (that re-solve failed; the rounded relaxation is
+        returned).  Raises :class:`SolverFailure` when the relaxation itself fails
+        (status 'infeasible': no feasible points for this decoy).
+        """
+        if self.theta_ is None:
+            raise InputError("decoy: call set_decoy before solve")
+        if n_pos < 0 or n_neg < 0 or n_pos + n_neg == 0:
+            raise InputError(f"n_pos, n_neg: need non-negative counts, not both 0 (got {n_pos}, {n_neg})")
+        side = "both" if n_pos and n_neg else "plus" if n_pos else "minus"
+        eps_p, eps_n = n_pos / N, n_neg / N
+        self.eps_pos.value, self.eps_neg.value = eps_p, eps_n
+        self.reg_grad.value = (1 + eps_p + eps_n) * self.reg * self.theta_
+        info = self._solve(side)
+        xp = np.asarray(self.x_plus.value, float).copy() if n_pos else None
+        xm = np.asarray(self.x_minus.value, float).copy() if n_neg else None
+        value, status = info.value, "optimal"
+        if self.integer.any():
+            try:
+                xp, xm, value, status = self._dive(side, xp, xm)
+            finally:
+                self._unfix()
+        if value is None:
+            value = self.residual_of(xp, xm, eps_p, eps_n)
+        return xp, xm, float(value), status
+
+    def _dive(self, side, xp, xm, tries=4):
+        """Integer coordinates by diving: fix one one-hot group at a time (both points),
+        re-solving the relaxation in between so later groups and the continuous
+        coordinates adapt; the other integer coordinates are rounded and fixed last.
+
+        A group is fixed to the categories the current relaxation weights most; when that
+        makes the program infeasible, the next most weighted combinations are tried
+        (``tries`` in all).  If none is feasible the remaining coordinates are rounded
+        without re-solving (status 'rounded-unrefined'; the residual is then recomputed
+        from the points).  Returns ``(x_plus, x_minus, value, status)``.
+        """
+        dom = self.feasible.domain
+        mask = np.zeros(self.d)
+        fix = {"p": np.zeros(self.d), "m": np.zeros(self.d)}
+        cur = {"p": xp, "m": xm}
+        act = [k for k in ("p", "m") if cur[k] is not None]
+        value = None
+        steps = [("group", np.asarray(g, int)) for g in dom.onehot_groups]
+        rest = self.integer.copy()
+        for g in dom.onehot_groups:
+            rest[g] = False
+        if rest.any():
+            steps.append(("round", np.flatnonzero(rest)))
+
+        def attempt(idx, vals):
+            m = mask.copy()
+            m[idx] = 1.0
+            fp, fm = fix["p"].copy(), fix["m"].copy()
+            for k, f in (("p", fp), ("m", fm)):
+                if k in vals:
+                    f[idx] = vals[k]
+            self.mask.value, self.fix_plus.value, self.fix_minus.value = m, fp, fm
+            try:
+                info = self._solve(side)
+            except SolverFailure:
+                return None
+            return m, fp, fm, info
+
+        for kind, idx in steps:
+            if kind == "group":
+                # categories by decreasing relaxed weight, per active point; the pairs of
+                # ranks (0, 0), (0, 1), (1, 0), (1, 1), ... in turn
+                order = {k: np.argsort(-cur[k][idx], kind="stable") for k in act}
+                ranks = sorted(((a, b) for a in range(len(idx)) for b in range(len(idx))),
+                               key=lambda c: (max(c), c))
+                options = []
+                for pair in ranks:
+                    vals = {}
+                    for k, r in zip(act, pair):
+                        vals[k] = np.zeros(len(idx))
+                        vals[k][order[k][r]] = 1.0
+                    if not any(all(np.array_equal(o[k], vals[k]) for k in act) for o in options):
+                        options.append(vals)
+                    if len(options) == tries:
+                        break
+            else:
+                vals = {k: np.clip(np.rint(cur[k][idx]), dom.lo[idx], dom.hi[idx]) for k in act}
+                options = [vals]
+            for vals in options:
+                res = attempt(idx, vals)
+                if res is not None:
+                    mask, fix["p"], fix["m"], info = res
+                    value = info.value
+                    for k, var in (("p", self.x_plus), ("m", self.x_minus)):
+                        if k in act:
+                            cur[k] = np.asarray(var.value, float).copy()
+                            cur[k][mask > 0] = fix[k][mask > 0]
+                    break
+            else:
+                # no feasible choice: round everything left and stop re-solving
+                out = {}
+                for k in act:
+                    x = np.clip(cur[k], dom.lo, dom.hi)
+                    x[mask > 0] = fix[k][mask > 0]
+                    out[k] = self._round(x, skip=mask > 0)
+                return out.get("p"), out.get("m"), None, "rounded-unrefined"
+        return cur["p"] if "p" in act else None, cur["m"] if "m" in act else None, \
+            value, "rounded"
+
+    def residual_of(self, xp, xm, eps_p, eps_n) -> float:
+        """The objective of (17) at given points (numpy; ``None`` for an unused point)."""
+        g = self.g_c.value + (1 + eps_p + eps_n) * self.reg * self.theta_
+        if xp is not None:
+            g = g - eps_p * np.append(xp, 1.0)
+        if xm is not None:
+            g = g + eps_n * np.append(xm, 1.0)
+        return float(np.linalg.norm(g))
+
+    def _round(self, x, skip=None):
+        """Integer coordinates: one-hot groups to their largest entry, others to the nearest
+        integer inside the bounds; coordinates in ``skip`` are left as they are."""
+        dom = self.feasible.domain
+        skip = np.zeros(self.d, bool) if skip is None else skip
+        out = np.clip(x, dom.lo, dom.hi)
+        free = self.integer & ~skip
+        out[free] = np.clip(np.rint(out[free]), dom.lo[free], dom.hi[free])
+        for g in dom.onehot_groups:
+            if not skip[g].any():
+                best = g[int(np.argmax(out[g]))]
+                out[g] = 0.0
+                out[best] = 1.0
+        return out
+
+
+# -------------------------------------------------------------------------- results
+@dataclass
+class KKTCandidate:
+    """One (decoy, eps_+) grid point: the poison it gave and how the defender fared."""
+
+    decoy: int
+    iteration: int
+    n_pos: int
+    n_neg: int
+    status: str
+    residual: float = float("nan")            # objective of (17) at the returned points
+    kkt_residual: float = float("nan")        # direct recomputation (kkt_residual())
+    x_plus: np.ndarray | None = field(default=None, repr=False)
+    x_minus: np.ndarray | None = field(default=None, repr=False)
+    per_defense: dict = field(default_factory=dict)       # test error per defense
+    no_defense: float = float("nan")
+    eval_per_defense: dict = field(default_factory=dict)  # attacker's evaluation set
+    eval_no_defense: float = float("nan")
+    removed: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.x_plus is not None or self.x_minus is not None
+
+    @property
+    def min_over_defenses(self) -> float:
+        return min(self.per_defense.values()) if self.per_defense else self.no_defense
+
+    @property
+    def eval_score(self) -> float:
+        """What the attacker maximises: min over defenses of its evaluation-set error."""
+        if not self.ok:
+            return -np.inf
+        return min(self.eval_per_defense.values()) if self.eval_per_defense else self.eval_no_defense
+
+    def poison_set(self) -> PoisonSet:
+        rows = [(x, lab, n) for x, lab, n in ((self.x_plus, 1, self.n_pos),
+                                             (self.x_minus, -1, self.n_neg))
+                if x is not None and n > 0]
+        return PoisonSet(np.vstack([r[0] for r in rows]), np.array([r[1] for r in rows]),
+                         np.array([r[2] for r in rows], float))
+
+    def summary(self) -> dict:
+        return {"decoy": self.decoy, "iteration": self.iteration, "n_pos": self.n_pos,
+                "n_neg": self.n_neg, "status": self.status, "residual": self.residual,
+                "kkt_residual": self.kkt_residual, "per_defense": self.per_defense,
+                "no_defense": self.no_defense, "eval_per_defense": self.eval_per_defense,
+                "eval_score": None if not self.ok else self.eval_score}
+
+
+@dataclass
+class KKTResult:
+    best: KKTCandidate
+    poisons: PoisonSet
+    candidates: list
+    decoys: list
+    clean_test_error: float
+    evaluation: object                  # defenses.Evaluation of the best poison set
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        ev = self.evaluation
+        d = self.decoys[self.best.decoy]
+        return {"clean_test_error": self.clean_test_error,
+                "poisoned_test_error": ev.poisoned_test_error,
+                "no_defense_test_error": ev.no_defense_test_error,
+                "per_defense": dict(ev.per_defense),
+                "min_over_defenses": ev.min_over_defenses,
+                "removed": ev.removed,
+                "n_poisons": self.poisons.n_poisons,
+                "n_pos": self.best.n_pos, "n_neg": self.best.n_neg,
+                "kkt_residual": self.best.kkt_residual,
+                "program_residual": self.best.residual,
+                "point_status": self.best.status,
+                "decoy": d.to_dict() if hasattr(d, "to_dict") else {"index": self.best.decoy},
+                "n_decoys": len(self.decoys),
+                "n_candidates": len(self.candidates),
+                "n_failed": sum(not c.ok for c in self.candidates),
+                "iteration": self.best.iteration,
+                "seconds": self.seconds}
+
+
+# ------------------------------------------------------------------- worker processes
+_STATE = {}
+
+
+def _init_worker(setup):
+    """Per-process state: data, clean model, feasible set fitted on Dc, the program."""
+    from ..feasible import make_feasible_set
+
+    _STATE.clear()
+    _STATE.update(setup)
+    decoy0 = setup["decoys"][0] if setup["decoys"] else None
+    feas = make_feasible_set(setup["feasible"], setup["domain"], setup["Xc"], setup["yc"],
+                             quantile=setup["quantile"], decoy=decoy0)
+    _STATE["feasible_set"] = feas
+    if "knn" in setup["defenses"]:
+        from ..defenses import CleanNeighbours
+
+        _STATE["clean_neighbours"] = CleanNeighbours(setup["Xc"], setup["yc"], k=5)
+    _STATE["refit_key"] = None
+    _STATE["program"] = KKTProgram(feas, setup["reg"], solver=setup["solver"])
+
+
+def _fit_data(refit):
+    """Data the feasible set is fitted on: Dc, or Dc ∪ Dp for a refit (Algorithm 1)."""
+    s = _STATE
+    if refit is None:
+        return s["Xc"], s["yc"], None
+    ps = PoisonSet(*refit)
+    X, y, w, _ = ps.with_clean(s["Xc"], s["yc"])
+    return X, y, w
+
+
+def _run_task(task):
+    """Solve (17) for one (decoy, pair) and evaluate the poison under every defense."""
+    from ..defenses import evaluate
+
+    s = _STATE
+    it, refit, di, n_pos, n_neg = task
+    t0 = time.perf_counter()
+    feas, prog = s["feasible_set"], s["program"]
+    key = (it, None if refit is None else tuple(np.asarray(a).tobytes() for a in refit))
+    X, y, w = _fit_data(refit)
+    if s["refit_key"] != key:
+        gens = [c._generation for c in feas.components]
+        for comp in feas.components:
+            if comp.name != "loss":
+                comp.fit(X, y, sample_weight=w)
+        if gens != [c._generation for c in feas.components]:
+            # a component re-created its Parameters (e.g. a larger SVD rank): rebuild
+            prog = s["program"] = KKTProgram(feas, s["reg"], solver=s["solver"])
+        s["refit_key"] = key
+        s["decoy_key"] = None
+    decoy = s["decoys"][di]
+    if s.get("decoy_key") != di:
+        try:
+            loss = feas["loss"]
+        except KeyError:
+            loss = None
+        if loss is not None:
+            loss.set_model(decoy)
+            loss.fit(X, y, sample_weight=w)
+        prog.set_decoy(decoy, s["Xc"], s["yc"])
+        s["decoy_key"] = di
+    N = s["Xc"].shape[0]
+    cand = KKTCandidate(decoy=di, iteration=it, n_pos=n_pos, n_neg=n_neg, status="")
+    try:
+        xp, xm, value, status = prog.solve(n_pos, n_neg, N)
+    except SolverFailure as exc:
+        cand.status = f"solver: {exc.status}"
+        cand.seconds = time.perf_counter() - t0
+        return cand
+    cand.x_plus, cand.x_minus, cand.residual, cand.status = xp, xm, value, status
+    ps = cand.poison_set()
+    cand.kkt_residual = kkt_residual(decoy, s["Xc"], s["yc"], s["reg"], ps)
+    data = s["data"]
+    ev = evaluate(data, ps, defenses=s["defenses"], p=s["p"], reg=s["reg"],
+                  X_eval=s["X_eval"], y_eval=s["y_eval"], clean_model=s["clean_model"],
+                  clean_neighbours=s.get("clean_neighbours"), tol=s["tol"])
+    cand.per_defense = dict(ev.per_defense)
+    cand.no_defense = ev.no_defense_test_error
+    if s["X_eval"] is None:          # the attacker knows the test set: it is the evaluation set
+        cand.eval_per_defense, cand.eval_no_defense = dict(ev.per_defense), ev.no_defense_test_error
+    else:
+        cand.eval_per_defense, cand.eval_no_defense = dict(ev.eval_per_defense), ev.eval_no_defense
+    cand.removed = ev.removed
+    cand.seconds = time.perf_counter() - t0
+    return cand
+
+
+class _Data:
+    """The few dataset fields the workers need (picklable, no loaders)."""
+
+    def __init__(self, X_train, y_train, X_test, y_test, domain, reg):
+        self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
+        self.domain, self.reg = domain, reg
+
+
+# ------------------------------------------------------------------------ the attack
+class KKTAttack:
+    """The KKT attack with decoys, the epsilon grid and every defense as the judge.
+
+    Parameters
+    ----------
+    epsilon : poison budget as a fraction of ``|Dc|`` (``|Dp| = floor(epsilon N)``).
+    reg : the defender's ``C_R`` (default: the dataset's).
+    defenses : defenses the candidates are judged under (min over them is maximised).
+    feasible : feasible-set components constraining the poison (default: ``domain`` plus
+        those of ``defenses`` among l2, slab, loss).
+    p : fraction each defense removes per class.
+    quantile : feasible-set thresholds as a quantile of the clean scores (0.9, Koh et al.'s
+        code: stricter than the defense's ``1 - p`` so the points survive the refit on
+        ``Dc ∪ Dp``).
+    grid : ``T`` of Algorithm 4 (``T + 1`` splits, plus the bias-exact one).
+    use : 'test' (the attacker knows the test set) or 'train' (section 6.1).
+    repeats, quantiles, max_decoys : the decoy sweep (:class:`~convexpoison.decoys.DecoyGenerator`).
+    decoys : ready-made decoy models (skips the sweep).
+    iterations : rounds of Algorithm 1 (refit the feasible set on ``Dc ∪ Dp``).
+    workers : processes for the sweep (results identical to ``workers=1``).
+    screen_tol : relative duality gap of the trainings during the sweep (decoys and the
+        defended models that judge each candidate).  The chosen poison set is then
+        evaluated again with exact training (gap 1e-10), and that is what is reported.
+    """
+
+    def __init__(self, epsilon, reg=None, defenses=("l2", "slab", "loss", "svd", "knn"),
+                 feasible=None, p=0.05, quantile=0.9, grid=6, use="test", repeats=None,
+                 quantiles=None, max_decoys=None, decoys=None, iterations=1, workers=1,
+                 solver=None, screen_tol=1e-6, progress=None):
+        self.epsilon = epsilon
+        self.reg = reg
+        self.defenses = defenses
+        self.feasible = feasible
+        self.p = p
+        self.quantile = quantile
+        self.grid = grid
+        self.use = use
+        self.repeats = repeats
+        self.quantiles = quantiles
+        self.max_decoys = max_decoys
+        self.decoys = decoys
+        self.iterations = iterations
+        self.workers = workers
+        self.solver = solver
+        self.screen_tol = screen_tol
+        self.progress = progress
+
+    # -- helpers -------------------------------------------------------------
+    def _say(self, msg):
+        if self.progress is not None:
+            self.progress(msg)
+
+    def _feasible_names(self, defenses, domain):
+        from ..feasible import COMPONENTS
+
+        if self.feasible is None:
+            names = [FEASIBLE_FROM_DEFENSE[d] for d in defenses if d in FEASIBLE_FROM_DEFENSE]
+        elif isinstance(self.feasible, str):
+            names = [n.strip().lower() for n in self.feasible.split(",") if n.strip()]
+        else:
+            names = [str(n).strip().lower() for n in self.feasible]
+        for n in names:
+            if n not in COMPONENTS:
+                raise InputError(f"feasible: unknown component {n!r}; choose from {', '.join(COMPONENTS)}")
+        if domain is not None and "domain" not in names:
+            names = ["domain"] + names
+        if not names:
+            raise InputError("feasible: the poison points need at least one constraint (a domain)")
+        return list(dict.fromkeys(names))
+
+    # -- main entry ----------------------------------------------------------
+    def fit(self, data) -> "KKTAttack":
+        """Run the attack on a dataset (``X_train``, ``y_train``, ``X_test``, ``y_test``,
+        ``domain``, ``reg``); sets ``result_``, ``poisons_``, ``decoys_``."""
+        from ..decoys import QUANTILES, REPEATS, DecoyGenerator
+        from ..defenses import evaluate, parse_defenses
+        from ..parallel import check_workers, map_tasks
+        from ..training import train
+
+        t0 = time.perf_counter()
+        eps = check_fraction(self.epsilon, "epsilon")
+        reg = check_positive(getattr(data, "reg", None) if self.reg is None else self.reg, "reg")
+        Xc, yc = np.asarray(data.X_train, float), np.asarray(data.y_train)
+        Xt, yt = np.asarray(data.X_test, float), np.asarray(data.y_test)
+        if not np.all(np.isin(yc, (-1, 1))):
+            raise InputError("data: the KKT attack is for binary labels {-1, +1}")
+        if self.use not in ("test", "train"):
+            raise InputError(f"use: expected 'test' or 'train', got {self.use!r}")
+        defenses = parse_defenses(self.defenses)
+        domain = getattr(data, "domain", None)
+        feas_names = self._feasible_names(defenses, domain)
+        workers = check_workers(self.workers)
+        iterations = int(self.iterations)
+        if iterations < 1:
+            raise InputError("iterations: must be at least 1")
+        N = Xc.shape[0]
+        n_total = int(np.floor(eps * N + 1e-9))
+        if n_total < 1:
+            raise InputError(f"epsilon: {eps} x {N} clean points is less than one poison point")
+        check_fraction(self.quantile, "quantile")
+
+        clean = train(Xc, yc, reg=reg)
+        self.clean_model_ = clean
+        if self.decoys is not None:
+            decoys = list(self.decoys)
+            if not decoys:
+                raise InputError("decoys: give at least one decoy model")
+        else:
+            gen = DecoyGenerator(reg, repeats=self.repeats or REPEATS,
+                                 quantiles=self.quantiles or QUANTILES, use=self.use,
+                                 max_decoys=self.max_decoys, tol=self.screen_tol)
+            gen.fit(Xc, yc, Xt, yt, clean_model=clean)
+            decoys = gen.decoys_
+            self._say(f"kkt: {len(gen.candidates_)} decoy candidates, {len(decoys)} after pruning")
+        self.decoys_ = decoys
+        from ..decoys import Decoy
+
+        models = [dc.model if isinstance(dc, Decoy) else dc for dc in decoys]
+
+        X_eval, y_eval = (None, None) if self.use == "test" else (Xc, yc)
+        setup = {"Xc": Xc, "yc": yc, "reg": reg, "domain": domain, "feasible": feas_names,
+                 "quantile": float(self.quantile), "solver": self.solver,
+                 "decoys": models, "defenses": defenses, "p": float(self.p),
+                 "X_eval": X_eval, "y_eval": y_eval, "clean_model": clean,
+                 "tol": float(self.screen_tol),
+                 "data": _Data(Xc, yc, Xt, yt, domain, reg)}
+        all_cands, refit, best = [], None, None
+        for it in range(iterations):
+            tasks = []
+            for di, m in enumerate(models):
+                bias_pos = bias_exact_split(m, Xc, yc, reg, n_total)
+                for n_pos, n_neg in epsilon_pairs(n_total, self.grid, bias_pos):
+                    tasks.append((it, refit, di, n_pos, n_neg))
+            self._say(f"kkt: iteration {it + 1}: {len(tasks)} (decoy, eps+) candidates on "
+                      f"{workers} worker(s)")
+            cands = map_tasks(_run_task, tasks, workers=workers, initializer=_init_worker,
+                              initargs=(setup,))
+            all_cands += cands
+            it_best = _pick(cands)
+            if it_best is None:
+                break
+            self._say(f"kkt: iteration {it + 1}: best min-over-defenses error "
+                      f"{it_best.eval_score:.4f} (decoy {it_best.decoy}, n+={it_best.n_pos}, "
+                      f"n-={it_best.n_neg})")
+            improved = best is None or _key(it_best) > _key(best)
+            if improved:
+                best = it_best
+            if it + 1 < iterations:
+                ps = best.poison_set()
+                new = (ps.X, ps.y, ps.weight)
+                if refit is not None and all(np.array_equal(a, b) for a, b in zip(new, refit)):
+                    break                      # Algorithm 1: D_p converged
+                refit = new
+        _STATE.clear()
+        if best is None:
+            statuses = sorted({c.status for c in all_cands})
+            raise SolverFailure(f"kkt: no (decoy, eps+) candidate could be solved ({', '.join(statuses)})",
+                                solver=self.solver or "default", status=statuses[0] if statuses else "")
+        poisons = best.poison_set()
+        poisons.meta.update({"attack": "kkt", "epsilon": eps, "use": self.use,
+                             "n_pos": best.n_pos, "n_neg": best.n_neg})
+        ev = evaluate(_Data(Xc, yc, Xt, yt, domain, reg), poisons, defenses=defenses, p=self.p,
+                      reg=reg, clean_model=clean)
+        self.poisons_ = poisons
+        self.result_ = KKTResult(best, poisons, all_cands, decoys, clean.error(Xt, yt), ev,
+                                 time.perf_counter() - t0)
+        return self
+
+    def poison(self, X=None, y=None):
+        """ART-style ``(X_poison, y_poison)`` with copies expanded (after :meth:`fit`)."""
+        if not hasattr(self, "poisons_"):
+            raise InputError("poison: call fit(data) first (the KKT attack needs Dc, the "
+                             "evaluation set and the domain)")
+        return self.poisons_.expanded()
+
+
+def _key(c):
+    """Ranking of candidates: evaluation score, then undefended error, then small residual."""
+    return (c.eval_score, c.eval_no_defense, -c.kkt_residual)
+
+
+def _pick(cands):
+    ok = [c for c in cands if c.ok]
+    if not ok:
+        return None
+    best = ok[0]
+    for c in ok[1:]:
+        if _key(c) > _key(best):
+            best = c
+    return best

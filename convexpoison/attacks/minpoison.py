@@ -1,0 +1,402 @@
+"""Minimum-poison model-targeted attack (the minimum-poison issue; DESIGN §3.9, §3.4).
+
+The minimum-poison program (:mod:`convexpoison.programs.minpoison`) gives the fewest
+*fractional* poison copies that make training return the target ``theta_p`` and a
+certified lower bound.  A real attack needs integer copy counts, so:
+
+1. **Counts.**  Round every slot's weight of the fractional solution (the two
+   gradient-carrying points of Koh et al.'s Theorem 1 and any zero-gradient points) down,
+   up and one further up (an unused slot: 0 or 1 copy); keep the count vectors whose total
+   is at most ``ceil(bound) + max_extra``.
+2. **Locations.**  With the counts fixed, re-optimise the points: the KKT-residual
+   minimisation of Koh et al. §4.2 (DESIGN §3.4) with the decoy ``theta_d = theta_p``
+   (:class:`~convexpoison.programs.minpoison.FixedCountKKT`).  A residual ``r`` bounds the
+   retrained model's distance to the target by ``|r| / (W C_R)`` (strong convexity).
+   Integer domains (``integer='auto'``): the exact program's solution is already made of
+   integer points (column generation), often many distinct ones, so the points are kept
+   and the counts chosen per total by rounding plus a local search
+   (:func:`count_search`).
+3. **Verification.**  Retrain exactly from scratch on ``Dc u Dp``
+   (:func:`convexpoison.training.train`, duality-gap certified) in order of total count and
+   residual; accept the first whose max loss difference
+   ``D(theta, theta_p)`` (:class:`~convexpoison.programs.maxloss.MaxLossDifference`, the
+   MTP stopping rule) is at most ``eps_close``.
+4. **Hybrid (optional).**  If no candidate is close enough, continue with Suya et al.'s
+   MTP (:class:`~convexpoison.attacks.mtp.ModelTargetedPoisoning`) seeded with the best
+   candidate's poison points to finish the last stretch.
+
+ART-style: ``MinimumPoisoning(target, feasible, reg).poison(X, y) -> (X_poison, y_poison)``.
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError, SolverFailure
+from ..poisons import PoisonSet
+from ..programs.minpoison import FixedCountKKT, MinimumPoisonProgram, MinPoisonResult
+from ..training import LinearModel, train
+from ..validation import check_positive, check_weights, check_X, check_y
+
+__all__ = ["MinimumPoisoning", "MinPoisonAttackResult", "count_candidates", "count_search"]
+
+#: Slots (distinct points) beyond which the floor/ceil/ceil+1 product is replaced by
+#: largest-remainder allocations.
+MAX_ENUMERATED_SLOTS = 6
+
+
+@dataclass
+class MinPoisonAttackResult:
+    """What :meth:`MinimumPoisoning.run` found.
+
+    ``poisons`` (integer copies), ``model`` (retrained on ``Dc u Dp``), ``program`` (the
+    fractional optimum and its certificate), ``lower_bound`` (certified integer),
+    ``max_loss_difference`` / ``max_loss_upper_bound`` (``D(model, target)``),
+    ``distance_to_target`` (``|theta - theta_p|_2``), ``residual`` (the fixed-count KKT
+    residual), ``candidates`` (every count vector retrained, in order), ``status``
+    ('eps_close', 'not_close', 'hybrid', 'unattainable').
+    """
+
+    poisons: PoisonSet
+    model: LinearModel | None
+    program: MinPoisonResult
+    lower_bound: float
+    max_loss_difference: float
+    max_loss_upper_bound: float
+    distance_to_target: float
+    residual: float
+    status: str
+    candidates: list = field(default_factory=list)
+    seconds: float = 0.0
+    hybrid: object = None
+
+    @property
+    def n_poisons(self) -> int:
+        return int(round(self.poisons.n_poisons))
+
+
+def count_candidates(weights, limit, max_slots=MAX_ENUMERATED_SLOTS):
+    """Integer count vectors near the fractional ``weights`` with total ``<= limit``.
+
+    Each slot takes ``floor``, ``ceil`` or ``ceil + 1`` of its weight (0 or 1 for an unused
+    slot; the product, for up
+    to ``max_slots`` slots); beyond that, largest-remainder allocations of every total
+    from ``ceil(sum)`` to ``limit``.  Sorted by total (the empty attack included when the
+    weights allow it: a target the clean data already induce needs no poison).
+    """
+    c = np.asarray(weights, float)
+    lo = np.floor(c + 1e-9)
+    if c.size <= max_slots:
+        # an unused slot (weight 0) may take one copy
+        choices = [sorted({lo[k], np.ceil(c[k] - 1e-9), np.ceil(c[k] - 1e-9) + 1}) if c[k] > 0
+                   else [0.0, 1.0] for k in range(c.size)]
+        out = {tuple(v) for v in itertools.product(*choices) if sum(v) <= limit}
+    else:
+        out = set()
+        rem = c - lo
+        order = np.argsort(-rem)
+        for total in range(int(np.ceil(c.sum() - 1e-9)), int(limit) + 1):
+            extra = total - int(lo.sum())
+            if extra < 0:
+                continue
+            v = lo.copy()
+            v[order[:min(extra, c.size)]] += 1
+            v[order[0]] += max(0, extra - c.size)
+            out.add(tuple(v))
+    return sorted((np.array(v) for v in out), key=lambda v: (v.sum(), tuple(np.abs(v - c))))
+
+
+class MinimumPoisoning:
+    """Fewest-points model-targeted poisoning with a matching certificate.
+
+    Parameters
+    ----------
+    target : LinearModel (binary SVM) the attacker wants training to return.
+    feasible : Domain or FeasibleSet (fitted) -- where poison points may lie.
+    reg : the defender's ``C_R``.
+    tol : margin tolerance of the program (reported).
+    eps_close : accept a poison set when ``D(theta, theta_p) <= eps_close``.
+    max_extra : search totals up to ``ceil(lower bound) + max_extra``.
+    per_total : how many candidates (smallest residual first) to retrain per total.
+    integer : 'relax' or 'exact' for the program on integer domains (see the program);
+        'auto' (default): 'exact' where supported -- its integer points make the rounding
+        to integer copies work (a relaxed point is fractional in one-hot coordinates).
+    hybrid : finish with MTP seeded by the best candidate when none is close enough.
+    hybrid_budget : MTP's budget (poison points) in hybrid mode.
+    """
+
+    def __init__(self, target, feasible, reg, *, tol=1e-6, eps_close=0.1, max_extra=2,
+                 per_total=3, integer="auto", solver=None, train_tol=1e-10, hybrid=False,
+                 hybrid_budget=None, progress=False, random_state=0):
+        if not isinstance(target, LinearModel) or not target.is_binary:
+            raise InputError("target: the minimum-poison attack needs a binary linear model")
+        self.target = target
+        self.feasible = feasible
+        self.reg = check_positive(reg, "reg")
+        self.tol = check_positive(tol, "tol", allow_zero=True)
+        self.eps_close = check_positive(eps_close, "eps_close", allow_zero=True)
+        self.max_extra = int(check_positive(max_extra, "max_extra", allow_zero=True))
+        self.per_total = int(check_positive(per_total, "per_total"))
+        self.integer, self.solver, self.train_tol = integer, solver, train_tol
+        self.hybrid, self.hybrid_budget = bool(hybrid), hybrid_budget
+        self.progress, self.random_state = progress, random_state
+
+    # ------------------------------------------------------------------ API
+    def poison(self, X, y):
+        """ART-style: ``(X_poison, y_poison)`` with one row per copy."""
+        return self.run(X, y).poisons.expanded()
+
+    def run(self, X, y, sample_weight=None, X_test=None, y_test=None) -> MinPoisonAttackResult:
+        from ..programs.maxloss import MaxLossDifference
+
+        t0 = time.perf_counter()
+        X = check_X(X, "X")
+        y = check_y(y, len(X), "y")
+        s = check_weights(sample_weight, len(y))
+        if self.target.w.shape != (X.shape[1],):
+            raise InputError(f"target: model has {self.target.w.shape[0]} features, data has {X.shape[1]}")
+        prog = self._program().fit(X, y, s)
+        self.program_ = prog
+        lp = prog.solve(self.target)
+        self._say(f"min-poison program: value {lp.value:.6g}, certified >= {lp.certified} "
+                  f"({lp.solver}, {lp.seconds:.2f} s)")
+        if not np.isfinite(lp.value):
+            return MinPoisonAttackResult(PoisonSet.empty(X.shape[1]), None, lp, lp.certified,
+                                         np.nan, np.nan, np.nan, np.nan, "unattainable",
+                                         seconds=time.perf_counter() - t0)
+        dom = prog.domain
+        self.maxloss_ = MaxLossDifference(
+            self.feasible, integer="exact" if (dom is not None and dom.has_integers
+                                               and prog.kind_ == "LP") else "relax")
+        limit = int(lp.certified) + self.max_extra
+        tried, best = [], None
+        for total, group, labels in self._groups(prog, lp, limit):
+            for res, counts, Xp in group[:self.per_total]:
+                keep = counts > 0
+                ps = PoisonSet(Xp[keep], labels[keep], counts[keep], meta={"attack": "min-poison"})
+                model = self._retrain(X, y, s, ps)
+                ml = self.maxloss_.solve(model, self.target)
+                dist = float(np.linalg.norm(model.theta - self.target.theta))
+                rec = {"n_poisons": total, "counts": counts.tolist(), "residual": res,
+                       "max_loss_difference": float(ml.value),
+                       "max_loss_upper_bound": float(ml.upper_bound), "distance_to_target": dist}
+                tried.append(rec)
+                shown = counts.tolist() if len(counts) <= 8 else f"{int(np.count_nonzero(counts))} points"
+                self._say(f"  {total} poisons {shown}: residual {res:.3g}, "
+                          f"max loss difference {ml.value:.4g}, distance {dist:.3g}")
+                if best is None or ml.value < best[0]:
+                    best = (ml.value, rec, ps, model)
+                if ml.value <= self.eps_close:
+                    break
+            if best is not None and best[0] <= self.eps_close:
+                break
+        if best is None:
+            raise InputError("max_extra: no integer count vector within the allowed total; "
+                             "raise max_extra")
+        _, rec, ps, model = best
+        status = "eps_close" if rec["max_loss_difference"] <= self.eps_close else "not_close"
+        out = MinPoisonAttackResult(
+            ps, model, lp, lp.certified, rec["max_loss_difference"], rec["max_loss_upper_bound"],
+            rec["distance_to_target"], rec["residual"], status, tried)
+        if status == "not_close" and self.hybrid:
+            out = self._hybrid(out, X, y, X_test, y_test)
+        out.seconds = time.perf_counter() - t0
+        return out
+
+    # ------------------------------------------------------------ internals
+    def _program(self):
+        """The program; 'auto' is 'exact' (integer points by column generation) for integer
+        domains where that is supported, else 'relax'."""
+        if self.integer not in ("auto", "relax", "exact"):
+            raise InputError(f"integer: expected 'auto', 'relax' or 'exact', got {self.integer!r}")
+        kw = dict(tol=self.tol, solver=self.solver, progress=self._say if self.progress else None)
+        if self.integer != "auto":
+            return MinimumPoisonProgram(self.feasible, self.reg, integer=self.integer, **kw)
+        try:
+            return MinimumPoisonProgram(self.feasible, self.reg, integer="exact", **kw)
+        except InputError:
+            return MinimumPoisonProgram(self.feasible, self.reg, integer="relax", **kw)
+
+    def _groups(self, prog, lp, limit):
+        """Per total (increasing): candidate ``(residual, counts, points)`` sorted by the
+        KKT residual, and the slots' labels.
+
+        Two-point solutions (continuous points): floor/ceil count vectors, each with the
+        points re-optimised (:class:`FixedCountKKT`).  Column-generation solutions (integer
+        points): the points are kept and the counts chosen per total by rounding and a
+        local search (:func:`count_search`).
+        """
+        if lp.columns:
+            # the solution's points with their weights, then every other generated point
+            pts = [(lab, role, x) for lab, role, x, _ in lp.columns]
+            weights = [wt for *_, wt in lp.columns]
+            for lab, role, x in lp.generated:
+                if not any(l2 == lab and r2 == role and np.array_equal(x, x2) for l2, r2, x2 in pts):
+                    pts.append((lab, role, x)), weights.append(0.0)
+            weights = np.array(weights)
+            labels = np.array([lab for lab, _, _ in pts])
+            X = np.array([x for _, _, x in pts])
+            k = len(lp.columns)
+            for total in range(max(0, int(np.ceil(lp.value - 1e-6))), limit + 1):
+                # the search over the solution's points only, and over all generated points
+                n1, r1 = count_search(prog, pts[:k], weights[:k], total)
+                n1 = np.concatenate([n1, np.zeros(len(pts) - k)])
+                n2, r2 = count_search(prog, pts, weights, total)
+                group = [(r1, n1, X)] + ([(r2, n2, X)] if not np.array_equal(n1, n2) else [])
+                yield total, sorted(group, key=lambda t: t[0]), labels
+            return
+        slots, weights = _slots(lp, prog)
+        kkt = FixedCountKKT(prog, slots, solver=None)
+        labels = np.array([lab for lab, _ in slots])
+        candidates = count_candidates(weights, limit)
+        for total in sorted({int(c.sum()) for c in candidates}):
+            group = []
+            for counts in (c for c in candidates if int(c.sum()) == total):
+                try:
+                    Xp, res, _ = kkt.solve(counts)
+                except SolverFailure:          # e.g. no point on the active side for a label
+                    continue
+                group.append((res, counts, Xp))
+            group.sort(key=lambda t: t[0])
+            yield total, group, labels
+
+    def _retrain(self, X, y, s, ps):
+        Xa, ya, wa, _ = ps.with_clean(X, y, s)
+        return train(Xa, ya, "svm", self.reg, sample_weight=wa, tol=self.train_tol,
+                     random_state=self.random_state)
+
+    def _hybrid(self, res, X, y, X_test, y_test):
+        """Finish with MTP from the min-poison candidate (Suya et al. Algorithm 1)."""
+        budget = self.hybrid_budget
+        mtp = _SeededMTP(res.poisons, self.target, self.feasible, self.reg,
+                         eps_close=self.eps_close, budget=budget,
+                         integer="exact" if self.maxloss_.integer == "exact" else "relax",
+                         progress=self.progress, train_tol=self.train_tol,
+                         random_state=self.random_state)
+        h = mtp.run(X, y, X_test, y_test)
+        last = h.history[-1]
+        ps = PoisonSet(h.poisons_X, h.poisons_y, h.poisons_weight,
+                       meta={"attack": "min-poison + MTP"})
+        return MinPoisonAttackResult(
+            ps, h.model, res.program, res.lower_bound, last.max_loss_difference,
+            last.max_loss_upper_bound, last.distance_to_target, res.residual,
+            "hybrid" if h.stop_reason == "eps_close" else f"hybrid-{h.stop_reason}",
+            res.candidates, hybrid=h)
+
+    def _say(self, msg):
+        if self.progress:
+            print(msg, file=sys.stderr, flush=True)
+
+
+def count_search(prog, points, weights, total):
+    """Integer copies of fixed (integer) points for a given ``total``: round, then a local
+    search over the counts.
+
+    With the clean margin multipliers held at the program's optimum, the KKT residual of
+    counts ``n`` is ``sum_j (n_j - c_j) a_j`` (``a_j`` the column of point ``j``,
+    ``-y (x_j, 1) + C_R theta_p`` or ``C_R theta_p``; ``c`` the fractional optimum, whose
+    residual is 0).  Start from ``floor(c)``, add copies greedily to the column that
+    most reduces ``|r|_2`` until the total is reached, then apply the best one-copy move
+    between two columns while it helps (an exact MILP over the counts proved too slow
+    for CBC at d = 61).  Finally the margin multipliers are re-optimised (bounded least
+    squares).  Returns ``(counts, |r|_2)``.
+    """
+    from scipy.optimize import lsq_linear
+
+    ct = prog._P["ct"].value
+    A = np.zeros((prog.d + 1, len(points)))
+    for j, (lab, role, x) in enumerate(points):
+        A[:, j] = ct + (-lab * np.append(x, 1.0) if role == "grad" else 0.0)
+    c = np.asarray(weights, float)
+    n = np.floor(c + 1e-9)
+    r = A @ (n - c)
+    norms = np.sum(A * A, axis=0)
+    while n.sum() < total:
+        j = int(np.argmin(norms + 2 * (r @ A)))
+        n[j] += 1
+        r += A[:, j]
+    while n.sum() > total:
+        score = np.where(n > 0, norms - 2 * (r @ A), np.inf)
+        j = int(np.argmin(score))
+        n[j] -= 1
+        r -= A[:, j]
+    D = A.T @ A
+    for _ in range(10 * len(points)):
+        ra = r @ A
+        # change of |r|^2 when one copy moves from column i to column j
+        delta = (2 * (ra[None, :] - ra[:, None]) + np.diag(D)[None, :] + np.diag(D)[:, None]
+                 - 2 * D)
+        delta[n <= 0, :] = np.inf
+        np.fill_diagonal(delta, np.inf)
+        i, j = np.unravel_index(int(np.argmin(delta)), delta.shape)
+        if not delta[i, j] < -1e-12 * max(1.0, r @ r):
+            break
+        n[i] -= 1
+        n[j] += 1
+        r += A[:, j] - A[:, i]
+    # the residual with the clean margin multipliers re-optimised
+    P = prog._P
+    lo, free = P["lo"].value, P["free"].value
+    on = np.flatnonzero(free > 0)
+    grad = A - ct[:, None]
+    base = prog.G_.T @ lo + (prog.n_weight_ + n.sum()) * ct + grad @ n
+    if on.size:
+        sol = lsq_linear(prog.G_[on].T, -base, bounds=(0.0, 1.0), method="bvls", tol=1e-12)
+        base = base + prog.G_[on].T @ sol.x
+    return n, float(np.linalg.norm(base))
+
+
+def _slots(lp: MinPoisonResult, prog: MinimumPoisonProgram):
+    """(label, role) slots and their fractional weights from a program solution.
+
+    Slots of weight 0 are added for every (label, role) the solution does not use but the
+    feasible set allows: after rounding, one copy of a freely placed point of the other
+    label, or one zero-gradient copy (it only adds ``C_R theta_p`` to the condition), is
+    often what absorbs the rounding error."""
+    slots, weights = [], []
+    if lp.columns:
+        for lab, role, _x, wt in lp.columns:
+            slots.append((int(lab), role)), weights.append(wt)
+    else:
+        for lab in (1, -1):
+            if lp.points.get(lab) is not None:
+                slots.append((lab, "grad")), weights.append(lp.gamma[lab])
+            if lp.idle_points.get(lab) is not None:
+                slots.append((lab, "idle")), weights.append(lp.eta[lab])
+    for lab in (1, -1):
+        for role in ("grad", "idle"):
+            if (lab, role) not in slots and prog.side_point(lab, role) is not None:
+                slots.append((lab, role)), weights.append(0.0)
+    return slots, np.array(weights, float)
+
+
+def _seeded_mtp_class():
+    from .mtp import ModelTargetedPoisoning
+
+    class SeededMTP(ModelTargetedPoisoning):
+        """MTP whose poison set starts from given points (the hybrid of the issue, part 4).
+
+        :class:`ModelTargetedPoisoning` has no public way to pass initial poisons; this
+        overrides its ``_start`` (without a run directory) -- a public ``initial_poisons``
+        argument there would replace it.
+        """
+
+        def __init__(self, seed, *args, **kw):
+            super().__init__(*args, **kw)
+            self.seed = seed
+
+        def _start(self, X, y):
+            px = np.array(self.seed.X, float)
+            py = np.array(self.seed.y, int)
+            pw = np.array(self.seed.weight, float)
+            return px, py, pw, self._train(X, y, px, py, pw), []
+
+    return SeededMTP
+
+
+def _SeededMTP(seed, *args, **kw):
+    return _seeded_mtp_class()(seed, *args, **kw)

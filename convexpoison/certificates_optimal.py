@@ -1,0 +1,694 @@
+"""The optimal Theorem 4.2 lower bound by Dinkelbach iterations (DESIGN §3.3).
+
+Suya et al. (2021), Theorem 4.2: for every model ``theta``, every poison set that makes
+training on ``Dc u Dp`` return the target ``theta_p`` has ``|Dp| >= c(theta)``,
+
+    c(theta) = num(theta) / den(theta),
+    num(theta) = L(theta_p; Dc) - L(theta; Dc) + N C_R (R(theta_p) - R(theta)),
+    den(theta) = sup_{y, x in F_y} [l(theta; x, y) - l(theta_p; x, y)] + C_R (R(theta) - R(theta_p)),
+
+with ``L`` sums over the clean set (weights count as copies, ``N`` their total), hinge
+loss and ``R = 1/2 (|w|^2 + b^2)`` (the bias is regularised, as in training).  The paper
+evaluates ``c`` at ``theta_c`` (Remark 2) and at MTP's intermediate models (section 4.3);
+this module finds ``sup_theta c(theta)`` itself.
+
+Why it is a tractable problem.  ``num`` is concave in ``theta`` (minus a convex loss sum,
+minus a convex regulariser) and ``den`` convex (a supremum over ``x`` of functions convex
+in ``theta``, plus a convex term), so ``c`` is quasi-concave where ``num > 0`` and
+Dinkelbach's method finds its global maximum:
+
+    t_0 = 0 (or the best known c),   theta_k = argmax_theta  num(theta) - t_k den(theta),
+    t_{k+1} = c(theta_k).
+
+``F(t) = max_theta num - t den`` is convex and non-increasing in ``t``, ``F >= 0`` (take
+``theta = theta_p``: both terms vanish) and ``F(t*) = 0`` at ``t* = sup c``; ``t_k``
+increases monotonically to ``t*`` (with the line search below, in a handful of steps).
+``t*`` equals the optimum of the minimum-poison program (DESIGN §3.9), an independent
+LP the tests compare against: Theorem 4.2 optimised over ``theta`` is tight up to
+fractional copies.
+
+The supremum inside ``den`` as a convex function of ``theta`` (DESIGN §3.1/§3.3).  With
+``a(x) = 1 - y s_theta(x)`` and ``c(x) = 1 - y s_p(x)``,
+``max(0,a) - max(0,c) = max(a - max(0,c), -max(0,c))`` (pieces A and B):
+
+* piece B, ``sup_{x in F_y} -max(0, c) = -max(0, min_{x in F_y} c)``, does not depend on
+  ``theta``: one small program per label, bounded soundly, gives the constant ``kappa_y``;
+* piece A: ``a - max(0,c) = min_{mu in [0,1]} a - mu c``, which is affine in ``x`` for
+  fixed ``(theta, mu)``; ``F_y`` and ``[0,1]`` are compact convex, so by the minimax theorem
+  ``sup_x min_mu = min_mu sup_x`` and
+
+      sup_{x in F_y} a - max(0,c) = min_{mu in [0,1]} (1 - mu) - y b + mu y b_p
+                                     + sigma_{F_y}(y (mu w_p - w)),
+
+  ``sigma_F`` the support function of ``F_y`` -- jointly convex in ``(theta, mu)``, so
+  ``mu_y`` is one more variable of the epigraph.  ``sigma`` of an intersection is bounded
+  by the infimal convolution of the components' support functions (weak duality; equal
+  when the components have a common relative-interior point, e.g. the class centroid
+  inside the L2 sphere and slab): :func:`support_function`.  A box gives a sum of
+  per-coordinate maxima ``max(lo_j g_j, hi_j g_j)``; one-hot groups the simplex's
+  ``max_j g_j``; an L2 sphere ``g.mu + tau |g|``; a slab ``alpha c + s |alpha|`` with
+  ``g = alpha v``; and so on.
+
+Integer and binary coordinates (digits17, adult).  The program uses the convex hull of
+the domain (``integer="relax"``): ``sup_{x integer} <= sup_{x in hull}``, so the relaxed
+denominator is larger and the bound stays valid.  The *reported* certificate at the final
+``theta`` is evaluated separately (below), and for integer domains also with the exact
+mixed-integer denominator (``MaxLossDifference(..., integer="exact")``, proven optimal),
+which is never larger and usually certifies more; both are reported.
+
+Soundness (the proof obligations, met in :func:`certify_at`):
+
+1. The certified number is never the Dinkelbach program's value: at the final ``theta``
+   the supremum is re-bounded by :class:`~convexpoison.programs.maxloss.MaxLossDifference`
+   (closed form with rounding allowance, a tolerance-accounted solver bound, or a proven
+   MILP optimum), the numerator is recomputed in numpy with a floating-point allowance,
+   and the ratio goes through :func:`~convexpoison.certificates.sound_ceil`.  Any
+   ``theta`` at all gives a valid bound, so a Dinkelbach iterate that is only nearly
+   optimal costs tightness, never soundness.
+2. ``target_gap``: the theorem assumes training returns the *exact* minimiser.  When the
+   target is only known to be a ``gamma``-minimiser of the training objective (a model
+   trained to a duality gap ``gamma``, e.g. ``LinearModel.gap_``), multiplying the
+   optimality inequality by ``W = N + |Dp|`` gives
+   ``num(theta) - N gamma <= |Dp| (den(theta) + gamma)``, so
+   ``|Dp| >= (num - N gamma) / (den + gamma)``; ``target_gap=gamma`` certifies that.
+3. A solver that does not report ``optimal`` raises :class:`SolverFailure`: no number.
+
+Where the supremum lies, and the line search.  ``num(theta_p) = den(theta_p) = 0`` (the
+sup of ``l(theta_p) - l(theta_p)`` is 0), ``num`` is concave and ``den`` convex, so along
+a ray ``theta_p + e d`` the slopes ``num/e`` and ``den/e`` are non-increasing and
+non-decreasing in ``e > 0``: **c is non-increasing along every ray leaving theta_p**, and
+``sup c`` is the limit, as ``e -> 0``, of the best ray's ratio of directional derivatives.
+Plain Dinkelbach iterates therefore creep toward ``theta_p`` and gain about half of the
+remaining distance to ``t*`` per iteration.  After each subproblem we evaluate ``c``
+(soundly) along the ray through ``theta_k`` at ``e = 10^0, 10^-1, ...`` until rounding and
+the solvers' certificate slack stop paying, and take the best as ``t_{k+1}`` (it is ``>=
+c(theta_k)``, so the iteration keeps Dinkelbach's monotone convergence).  The reported
+model is that best point -- close to ``theta_p`` by design.
+
+The gap certificate of the last step.  The subproblem's tolerance-accounted optimum
+``gap >= F(t)`` states ``num(theta) <= t den(theta) + gap`` for every ``theta``: any
+``theta`` certifies at most ``t + gap / den(theta)``.  ``upper_estimate = t +
+gap / den(theta_K)`` (``theta_K`` the last subproblem's maximiser) indicates how much is
+left; it is an estimate, not a proof (``den`` can be small near ``theta_p``).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import solvers
+from .certificates import LowerBound, sound_ceil, theorem42
+from .domain import Domain
+from .errors import InputError
+from .feasible import DomainSet, FeasibleSet, L2Sphere, LossBound, Slab, SVDResidual
+from .training import LinearModel, train
+from .validation import check_positive, check_weights, check_X, check_y
+
+__all__ = ["support_function", "domain_sup_bound", "certify_at", "DinkelbachStep", "OptimalLowerBound",
+           "DinkelbachLowerBound", "optimal_lower_bound", "as_feasible"]
+
+_EPS = np.finfo(float).eps
+
+
+# ----------------------------------------------------------------------------- helpers
+def as_feasible(feasible) -> FeasibleSet:
+    """A :class:`FeasibleSet` from a Domain, DomainSet or FeasibleSet."""
+    if isinstance(feasible, Domain):
+        return FeasibleSet([DomainSet(feasible)])
+    if isinstance(feasible, DomainSet):
+        return FeasibleSet([feasible])
+    if isinstance(feasible, FeasibleSet):
+        return feasible
+    raise InputError(f"feasible: expected a Domain or a FeasibleSet, got {type(feasible).__name__}")
+
+
+def _binary_model(model, name, d):
+    if not isinstance(model, LinearModel):
+        try:
+            model = LinearModel(np.asarray(model.w, float), float(np.asarray(model.b).reshape(())))
+        except (AttributeError, TypeError, ValueError):
+            raise InputError(f"{name}: expected a binary linear model with .w and .b") from None
+    if not model.is_binary or np.shape(model.w) != (d,):
+        raise InputError(f"{name}: expected a binary linear model with w of shape ({d},), "
+                         f"got {np.shape(model.w)}")
+    return model
+
+
+def _param(comp, key):
+    p = comp._params.get(key)
+    if p is None or p.value is None:
+        raise InputError(f"feasible: the {comp.name} component is not fitted for {key!r}")
+    return p
+
+
+# ------------------------------------------------------------------ support functions
+def support_function(feasible, label, g, onehot=True):
+    """A convex upper bound on ``sigma_{F_y}(g) = sup_{x in F_y} g.x`` for an affine ``g``.
+
+    Returns ``(expr, constraints)``: ``expr`` is convex in the variables of ``g`` (plus
+    auxiliary variables constrained by ``constraints``) and, minimised over the auxiliary
+    variables, equals the infimal convolution ``min { sum_i sigma_{K_i}(g_i) : sum_i g_i = g }``
+    of the components' support functions.  By weak duality this is ``>= sigma_{F_y}(g)``
+    for every split (so it is always safe in a bound), with equality when the components
+    share a relative-interior point (Slater; DESIGN §3.3).
+
+    Component support functions (``y`` the label):
+
+    * domain ``{lo <= x <= hi, sum_{j in G} x_j = 1}``: ``sum_{j not in groups}
+      max(lo_j g_j, hi_j g_j) + sum_G max_{j in G} g_j`` (exact: each group is a simplex);
+    * L2 sphere ``|x - mu_y| <= tau_y``: ``g.mu_y + tau_y |g|``;
+    * slab ``|v_y.x - c_y| <= s_y``: finite only on ``g = alpha v_y``: ``alpha c_y + s_y |alpha|``;
+    * loss ``1 - y (w_d.x + b_d) <= tau``: finite on ``g = -eta y w_d``, ``eta >= 0``:
+      ``eta (tau - 1 + y b_d)``;
+    * SVD ``|x - V u| <= t_y``: ``t_y |g|`` on ``V^T g = 0``.
+
+    The fitted quantities enter as the components' own Parameters (DPP), so a program
+    built with this stays valid after the components are refitted.
+    """
+    import cvxpy as cp
+
+    fs = as_feasible(feasible)
+    y = int(label)
+    d = fs.d
+    comps = list(fs.components)
+    owner = next((c for c in comps if isinstance(c, DomainSet)), None)
+    if owner is None:
+        owner = next((c for c in comps if isinstance(c, (L2Sphere, SVDResidual))), None)
+    terms, cons, pieces = [], [], []
+    tag = f"{'p' if y > 0 else 'm'}{abs(y)}"
+    for k, comp in enumerate(comps):
+        if comp is owner:
+            continue
+        if isinstance(comp, DomainSet):         # a second domain component: its own split
+            gi = cp.Variable(d, name=f"g_dom{k}_{tag}")
+            terms.append(_sigma_domain(comp.domain, gi, onehot))
+        elif isinstance(comp, L2Sphere):
+            gi = cp.Variable(d, name=f"g_l2_{tag}")
+            terms.append(_param(comp, (y, "mu")) @ gi + _param(comp, (y, "tau")) * cp.norm(gi, 2))
+        elif isinstance(comp, Slab):
+            alpha = cp.Variable(name=f"alpha_slab_{tag}")
+            gi = alpha * _param(comp, (y, "v"))
+            terms.append(_param(comp, (y, "c")) * alpha + _param(comp, (y, "tau")) * cp.abs(alpha))
+        elif isinstance(comp, LossBound):
+            if y not in (-1, 1):
+                raise InputError(f"label: the loss component is binary; got {y}")
+            eta = cp.Variable(nonneg=True, name=f"eta_loss_{tag}")
+            gi = (-y) * eta * _param(comp, "w")
+            terms.append(eta * (_param(comp, (y, "tau")) - 1 + y * _param(comp, "b")))
+        elif isinstance(comp, SVDResidual):
+            gi = cp.Variable(d, name=f"g_svd_{tag}")
+            cons.append(_param(comp, "V").T @ gi == 0)
+            terms.append(_param(comp, (y, "tau")) * cp.norm(gi, 2))
+        else:                                    # pragma: no cover - future components
+            raise InputError(f"feasible: no support function for component {comp.name!r}")
+        pieces.append(gi)
+    residual = g - sum(pieces) if pieces else g
+    if owner is None:
+        # no component takes the residual: it must vanish (sum of splits = g)
+        cons.append(residual == 0)
+    elif isinstance(owner, DomainSet):
+        terms.append(_sigma_domain(owner.domain, residual, onehot))
+    elif isinstance(owner, L2Sphere):
+        terms.append(_param(owner, (y, "mu")) @ residual
+                     + _param(owner, (y, "tau")) * cp.norm(residual, 2))
+    else:                                        # SVDResidual
+        cons.append(_param(owner, "V").T @ residual == 0)
+        terms.append(_param(owner, (y, "tau")) * cp.norm(residual, 2))
+    return sum(terms), cons
+
+
+def _sigma_domain(dom: Domain, g, onehot=True):
+    """``sup { g.x : lo <= x <= hi, one-hot sums = 1 }`` -- exact (box and simplices)."""
+    import cvxpy as cp
+
+    grouped = np.zeros(dom.d, bool)
+    out = 0
+    if onehot:
+        for grp in dom.onehot_groups:
+            grouped[grp] = True
+            out = out + cp.max(g[np.asarray(grp, int)])
+    free = np.flatnonzero(~grouped)
+    if free.size:
+        lo, hi = dom.lo[free], dom.hi[free]
+        gf = g[free] if free.size < dom.d else g
+        out = out + (lo + hi) / 2 @ gf + (hi - lo) / 2 @ cp.abs(gf)
+    return out
+
+
+# ------------------------------------------------------- the relaxed domain closed form
+def _sigma_domain_np(dom: Domain, k, onehot=True):
+    """numpy ``sigma`` of the relaxed domain (box and simplices) and the sum of |terms|."""
+    grouped = np.zeros(dom.d, bool)
+    total, mag = 0.0, 0.0
+    if onehot:
+        for grp in dom.onehot_groups:
+            grouped[grp] = True
+            v = float(np.max(k[grp]))
+            total += v
+            mag += abs(v)
+    free = ~grouped
+    terms = np.maximum(dom.lo[free] * k[free], dom.hi[free] * k[free])
+    return total + float(terms.sum()), mag + float(np.abs(terms).sum())
+
+
+def domain_sup_bound(dom: Domain, model, target, onehot=True, labels=(-1, 1)) -> float:
+    """A proven upper bound on ``sup_{y, x in conv(domain)} hinge(model) - hinge(target)``.
+
+    Weak duality in closed form (DESIGN §3.3): for every ``mu in [0, 1]``,
+    ``sup_x a - max(0, c) <= sup_x a - mu c = a_0 - mu c_0 + sigma(-y w + mu y w_p)``, with
+    ``sigma`` the support function of the box and the one-hot simplices (exact, in numpy);
+    ``g(mu)`` is convex, so a golden-section search finds a ``mu`` whose ``g`` is the
+    supremum up to rounding -- and any ``mu`` gives a valid bound.  Piece B is
+    ``-max(0, c_0 - sigma(y w_p))``.  Unlike a solver's bound it carries no absolute
+    ``1e-7`` slack, only a floating-point allowance, which matters near ``theta_p`` where
+    the supremum itself is ``1e-5`` or less.  For integer coordinates this is the bound of
+    the convex hull (valid; the exact MILP is separate).
+    """
+    w, b = np.asarray(model.w, float), float(model.b)
+    wp, bp = np.asarray(target.w, float), float(target.b)
+    best = -np.inf
+    n = dom.d + 4
+    for y in labels:
+        p, q = -y * w, y * wp
+        a0, c0 = 1.0 - y * b, 1.0 - y * bp
+
+        def g(mu):
+            sig, mag = _sigma_domain_np(dom, p + mu * q, onehot)
+            val = a0 - mu * c0 + sig
+            return val + 4.0 * n * _EPS * (abs(a0) + abs(c0) + mag + 1.0)
+
+        lo, hi = 0.0, 1.0
+        phi = (np.sqrt(5.0) - 1.0) / 2.0
+        m1, m2 = hi - phi * (hi - lo), lo + phi * (hi - lo)
+        g1, g2 = g(m1), g(m2)
+        for _ in range(80):
+            if g1 <= g2:
+                hi, m2, g2 = m2, m1, g1
+                m1 = hi - phi * (hi - lo)
+                g1 = g(m1)
+            else:
+                lo, m1, g1 = m1, m2, g2
+                m2 = lo + phi * (hi - lo)
+                g2 = g(m2)
+        piece_a = min(g(0.0), g(1.0), g1, g2)
+        sig_q, mag_q = _sigma_domain_np(dom, q, onehot)
+        piece_b = -max(0.0, c0 - sig_q - 4.0 * n * _EPS * (abs(c0) + mag_q + 1.0))
+        best = max(best, piece_a, piece_b)
+    return float(best)
+
+
+# ------------------------------------------------------------------ the certificate
+def _numerator_allowance(model, target, X, y, s, reg):
+    """Floating-point allowance on the numpy numerator (sums of ``N`` losses and ``d``
+    squares): a generous multiple of the textbook ``n eps sum|terms|`` bound."""
+    n, d = X.shape
+    mag = (s @ (np.abs(target.losses(X, y)) + np.abs(model.losses(X, y)))
+           + s.sum() * reg * (target.regularizer() + model.regularizer()))
+    # the losses themselves: each margin is a d-term dot product
+    margins = s @ (np.abs(X) @ (np.abs(model.w) + np.abs(target.w)) + abs(model.b) + abs(target.b) + 1)
+    return 4.0 * (n + d + 4) * _EPS * (mag + margins)
+
+
+def certify_at(model, target, X, y, reg, sup_upper_bound, sample_weight=None, target_gap=0.0):
+    """Theorem 4.2 at ``theta = model``, soundly (module docstring, items 1 and 2).
+
+    ``sup_upper_bound`` must be a *proven* upper bound on
+    ``sup_{y, x in F_y} l(model; x, y) - l(target; x, y)``.  Returns a
+    :class:`~convexpoison.certificates.LowerBound` whose ``numerator`` and
+    ``denominator`` are the adjusted ``num - allowance - N gamma`` and
+    ``den + allowance + gamma``.
+
+    Why the floating-point allowances matter: when ``model`` is close to ``target`` both
+    ``num`` and ``den`` shrink to the size of rounding errors and their computed ratio is
+    noise -- :func:`~convexpoison.certificates.theorem42` alone once certified 2 poison
+    points for a target that one point induces (num = 3.1e-14, den = 3.1e-14, a target
+    equal to ``theta_c`` up to rounding; found by the soundness harness).
+    """
+    gamma = check_positive(target_gap, "target_gap", allow_zero=True)
+    s = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    base = theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=s)
+    num = base.numerator - _numerator_allowance(model, target, X, y, s, reg) - s.sum() * gamma
+    # the regulariser difference in the denominator is rounded too (d + 1 squares each)
+    d = np.size(model.theta)
+    den_allow = 4.0 * (d + 4) * _EPS * reg * (model.regularizer() + target.regularizer())
+    den = base.denominator + den_allow + gamma
+    if not np.isfinite(num) or not np.isfinite(den):
+        return LowerBound(float("nan"), 0, float(num), float(den), "not finite")
+    if not num > 0:
+        return LowerBound(float("nan"), 0, float(num), float(den), "non-positive numerator")
+    if not den > 0:
+        return LowerBound(float("inf"), float("inf"), float(num), float(den), "unattainable")
+    c = num / den
+    return LowerBound(float(c), sound_ceil(c), float(num), float(den), "ok")
+
+
+# ------------------------------------------------------------------------- results
+@dataclass
+class DinkelbachStep:
+    """One Dinkelbach iteration: ``theta_k = argmax num - t_k den`` and ``c(theta_k)``."""
+
+    iteration: int
+    t: float                 # t_k
+    value: float             # F(t_k), the subproblem's optimal value
+    value_upper: float       # tolerance-accounted upper bound on F(t_k)
+    bound_value: float       # sound c(theta_k) (nan: nothing certified at theta_k)
+    ray_value: float         # best sound c on the ray theta_p + e (theta_k - theta_p)
+    ray_step: float          # the e that attains it
+    lower_bound: float       # sound_ceil of the best so far
+    solver: str
+    seconds: float
+
+
+@dataclass
+class OptimalLowerBound:
+    """The optimal Theorem 4.2 certificate (see :class:`DinkelbachLowerBound`).
+
+    ``lower_bound`` is the certified integer (0: nothing; ``inf``: no poison set of any
+    size induces the target); ``value`` the real-valued ``c`` at ``model`` it comes from.
+    ``gap`` (a tolerance-accounted upper bound on ``F(t)`` at the last step's ``t``) is the
+    gap certificate: every ``theta`` has ``num(theta) <= t den(theta) + gap``;
+    ``upper_estimate`` is ``t + gap / den`` at the last subproblem's maximiser (an
+    estimate of what is left, not a proof).  For integer domains ``relaxed`` and
+    ``exact`` hold the best certificates with the relaxed and the exact (MILP)
+    denominator (the exact one searched on the ray of the relaxed optimum, see
+    ``_exact_search``); ``lower_bound`` is the larger and ``model`` the ``theta`` it is
+    evaluated at.
+    """
+
+    lower_bound: float
+    value: float
+    model: LinearModel
+    numerator: float
+    denominator: float
+    status: str
+    upper_estimate: float
+    gap: float
+    gap_t: float
+    iterations: list = field(default_factory=list)
+    relaxed: LowerBound | None = None
+    exact: LowerBound | None = None
+    initial: LowerBound | None = None          # the best of the seed models (theta_c, MTP's)
+    denominator_method: str = "relax"
+    solver: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k not in ("model", "iterations",
+                                                                  "relaxed", "exact", "initial")}
+        out["iterations"] = [asdict(s) for s in self.iterations]
+        for k in ("relaxed", "exact", "initial"):
+            v = getattr(self, k)
+            out[k] = None if v is None else v.to_dict()
+        out["w"] = np.asarray(self.model.w).tolist()
+        out["b"] = float(self.model.b)
+        return out
+
+
+# ------------------------------------------------------------------------ the program
+class DinkelbachLowerBound:
+    """``sup_theta c(theta)`` of Suya et al. Theorem 4.2 by Dinkelbach iterations.
+
+    Parameters
+    ----------
+    feasible : Domain or FeasibleSet -- where poison points may lie (``F_y``).
+    reg : the defender's ``C_R``.
+    integer : 'relax' (the convex hull of integer coordinates everywhere), 'exact'
+        (also evaluate the final denominator by the exact MILP; needs a polyhedral
+        feasible set) -- 'auto' is 'exact' for integer domains with a polyhedral set.
+    max_iter : Dinkelbach iterations at most.
+    rtol : stop when an iteration improves ``t`` by less than ``rtol * t``.
+    target_gap : certify for targets that are ``target_gap``-minimisers (module docstring).
+    solver, solver_options : for the Dinkelbach subproblems (``solvers.solve``).
+
+    The subproblem ``max_theta num(theta) - t den(theta)`` is built once with ``t`` a
+    ``cp.Parameter`` (DPP) and re-solved; it is the SVM training program on ``Dc`` with,
+    in addition, ``t`` copies of the attacker's worst point in the support-function form.
+    """
+
+    def __init__(self, feasible, reg, *, integer="auto", max_iter=30, rtol=1e-7,
+                 target_gap=0.0, solver=None, solver_options=None, onehot=True, progress=None):
+        self.feasible = as_feasible(feasible)
+        self.reg = check_positive(reg, "reg")
+        if integer not in ("auto", "relax", "exact"):
+            raise InputError(f"integer: expected 'auto', 'relax' or 'exact', got {integer!r}")
+        self.integer = integer
+        self.max_iter = int(max_iter)
+        if self.max_iter < 1:
+            raise InputError("max_iter: must be a positive integer")
+        self.rtol = check_positive(rtol, "rtol", allow_zero=True)
+        self.target_gap = check_positive(target_gap, "target_gap", allow_zero=True)
+        self.solver = solver
+        self.solver_options = dict(solver_options or {})
+        self.onehot = bool(onehot)
+        self.progress = progress
+
+    # ---------------------------------------------------------------- building
+    def _conic(self):
+        return any(isinstance(c, (L2Sphere, SVDResidual)) for c in self.feasible.components)
+
+    def _use_exact(self):
+        dom = self.feasible.domain
+        has_int = dom is not None and dom.has_integers
+        if self.integer == "relax" or not has_int:
+            return False
+        if self._conic():
+            if self.integer == "exact":
+                raise InputError("integer: 'exact' needs a polyhedral feasible set (a MILP); the "
+                                 "l2/svd components make it a mixed-integer SOCP -- use 'relax'")
+            return False
+        return True
+
+    def _kappa(self, target, label):
+        """Upper bound on piece B, ``sup_{x in F_y} -max(0, 1 - y s_p(x))`` (relaxed set)."""
+        import cvxpy as cp
+
+        dom = self.feasible.domain
+        x = (cp.Variable(self.d_, bounds=[dom.lo.copy(), dom.hi.copy()], name="x_kappa")
+             if dom is not None else cp.Variable(self.d_, name="x_kappa"))
+        cons = []
+        for comp in self.feasible.components:
+            if isinstance(comp, DomainSet):
+                cons += comp.domain.constraints(x, onehot=self.onehot)
+            else:
+                cons += comp.constraints(x, label)
+        prob = cp.Problem(cp.Minimize(1 - label * (target.w @ x + target.b)), cons)
+        info = solvers.solve(prob, "SOCP" if self._conic() else "LP")
+        return -max(0.0, info.lower_bound())
+
+    def _build(self, X, y, s, target):
+        import cvxpy as cp
+
+        d = self.d_
+        C = self.reg
+        w = cp.Variable(d, name="w")
+        b = cp.Variable(name="b")
+        t = cp.Parameter(nonneg=True, name="t")
+        S = cp.Variable(name="sup")               # epigraph of the sup in den
+        cons = []
+        wp, bp = np.asarray(target.w, float), float(target.b)
+        for label in self.labels_:
+            mu = cp.Variable(name=f"mu_{'p' if label > 0 else 'm'}", bounds=[0.0, 1.0])
+            g = label * (mu * wp - w)
+            sig, extra = support_function(self.feasible, label, g, onehot=self.onehot)
+            cons += extra
+            cons += [S >= (1 - mu) - label * b + label * bp * mu + sig,
+                     S >= self.kappa_[label]]
+        Xs = X
+        margins = cp.multiply(y.astype(float), Xs @ w + b)
+        loss = s @ cp.pos(1 - margins)
+        R = 0.5 * (cp.sum_squares(w) + cp.square(b))
+        Np = float(s.sum())
+        Lp = float(s @ target.losses(X, y))
+        Rp = target.regularizer()
+        # num - t den = Lp - L + N C (Rp - R) - t (S + C (R - Rp))
+        obj = (Lp + Np * C * Rp - loss - Np * C * R
+               - t * S - C * (t * R) + (C * Rp) * t)
+        prob = cp.Problem(cp.Maximize(obj), cons)
+        solvers.assert_dpp(prob, "Dinkelbach subproblem")
+        self._prob, self._t, self._w, self._b = prob, t, w, b
+
+    # ----------------------------------------------------------------- solving
+    def _maxloss(self, integer):
+        from .programs.maxloss import MaxLossDifference
+
+        key = f"_ml_{integer}"
+        if getattr(self, key, None) is None:
+            setattr(self, key, MaxLossDifference(self.feasible, integer=integer,
+                                                 onehot=self.onehot))
+        return getattr(self, key)
+
+    def _domain_only(self):
+        return all(isinstance(c, DomainSet) for c in self.feasible.components)
+
+    def sup_upper_bound(self, model, integer="relax"):
+        """Proven upper bound on the supremum in ``den`` at ``model``: the exact MILP
+        (``integer='exact'``), the closed form :func:`domain_sup_bound` for a pure domain,
+        else the max-loss program's tolerance-accounted bound."""
+        if integer == "relax" and self._domain_only():
+            bound = domain_sup_bound(self.feasible.domain, model, self.target_, self.onehot)
+            if not self.feasible.domain.onehot_groups or not self.onehot:
+                # a pure box: the max-loss closed form is as cheap; keep the smaller
+                bound = min(bound, self._maxloss(integer).solve(model, self.target_).upper_bound)
+            return bound
+        return self._maxloss(integer).solve(model, self.target_).upper_bound
+
+    def _certify(self, model, integer="relax"):
+        return certify_at(model, self.target_, self.X_, self.y_, self.reg,
+                          self.sup_upper_bound(model, integer), self.s_, self.target_gap)
+
+    def _say(self, msg):
+        if self.progress:
+            self.progress(msg)
+
+    def fit(self, X, y, target, sample_weight=None, init_models=()):
+        """Run the iterations on clean data ``(X, y)`` toward ``target``.
+
+        ``init_models``: models whose bounds seed ``t_0`` (e.g. ``theta_c`` or MTP's
+        intermediate models); the result is never below the best of them.
+        Sets ``result_`` (an :class:`OptimalLowerBound`) and returns ``self``.
+        """
+        t_start = time.perf_counter()
+        X = check_X(X, "X", d=self.feasible.d)
+        y = check_y(y, len(X), "y")
+        s = check_weights(sample_weight, len(y))
+        self.d_ = X.shape[1]
+        target = _binary_model(target, "target", self.d_)
+        self.X_, self.y_, self.s_, self.target_ = X, y, s, target
+        self.labels_ = (-1, 1)
+        exact = self._use_exact()
+
+        # seeds: theta_c (Remark 2) and the given models, certified with the relaxed den
+        seeds = [train(X, y, "svm", self.reg, sample_weight=s)] + [
+            _binary_model(m, "init_models", self.d_) for m in init_models]
+        best, best_model = None, None
+        for m in seeds:
+            cert = self._certify(m)
+            if best is None or _better(cert, best):
+                best, best_model = cert, m
+        initial = best
+        if best.status == "unattainable":
+            return self._finish(best, best_model, [], initial, float("inf"), 0.0, 0.0, exact,
+                                "", t_start)
+
+        self.kappa_ = {lab: self._kappa(target, lab) for lab in self.labels_}
+        self._build(X, y, s, target)
+        kind = "SOCP" if self._conic() else "QP"
+        t = best.value if best.status == "ok" else 0.0
+        history = []
+        est, solver_used, gap, gap_t = float("inf"), "", float("nan"), float("nan")
+        for k in range(self.max_iter):
+            t0 = time.perf_counter()
+            self._t.value = max(t, 0.0)
+            info = solvers.solve(self._prob, kind, solver=self.solver, **self.solver_options)
+            solver_used = info.solver
+            gap, gap_t = max(info.upper_bound(), 0.0), float(self._t.value)
+            model = LinearModel(np.asarray(self._w.value, float).copy(), float(self._b.value),
+                                "svm", self.reg)
+            cert = self._certify(model)
+            if cert.status == "ok":
+                den_k = cert.denominator
+                est = gap_t + gap / den_k if den_k > 0 else float("inf")
+            ray_cert, ray_model, step = self._ray(model)
+            for c_, m_ in ((cert, model), (ray_cert, ray_model)):
+                if c_ is not None and _better(c_, best):
+                    best, best_model = c_, m_
+            history.append(DinkelbachStep(
+                k, gap_t, float(info.value), gap, cert.value,
+                float("nan") if ray_cert is None else ray_cert.value, step,
+                best.lower_bound, info.solver, time.perf_counter() - t0))
+            self._say(f"Dinkelbach {k}: t={gap_t:.8g}  F(t)={info.value:.3g}  "
+                      f"c(theta_k)={cert.value:.8g}  ray {history[-1].ray_value:.8g} (e={step:g})  "
+                      f"bound {best.lower_bound}")
+            if best.status == "unattainable":
+                break
+            t_new = best.value if best.status == "ok" else 0.0
+            if not t_new > gap_t + self.rtol * max(gap_t, 1.0):
+                break                         # no progress: F(t) is at solver tolerance
+            t = t_new
+        return self._finish(best, best_model, history, initial, est, gap, gap_t, exact,
+                            solver_used, t_start)
+
+    def _ray(self, model, factor=0.1, max_steps=12):
+        """The best sound ``c`` on ``theta_p + e (theta - theta_p)``, ``e = 1, factor, ...``.
+
+        ``c`` is non-increasing in ``e`` (module docstring), so the search walks toward
+        ``theta_p`` and stops when the sound value drops: rounding allowances and the
+        denominator's certificate slack then outweigh the gain.
+        """
+        tp = self.target_.theta
+        delta = model.theta - tp
+        best, best_model, best_e = None, None, float("nan")
+        e = factor
+        for _ in range(max_steps):
+            th = tp + e * delta
+            m = LinearModel(th[:-1].copy(), float(th[-1]), "svm", self.reg)
+            cert = self._certify(m)
+            if best is not None and not _better(cert, best):
+                break
+            if cert.status == "ok" or cert.status == "unattainable":
+                best, best_model, best_e = cert, m, e
+            e *= factor
+        return best, best_model, best_e
+
+    def _exact_search(self, model, factors=(1.0, 10.0, 100.0, 1000.0)):
+        """The exact (MILP) certificate near ``model``, on its ray from ``theta_p``.
+
+        ``model`` sits close to ``theta_p`` (the relaxed optimum is a limit there), where
+        the MILP bound's absolute slack (``1e-7``) is no longer small next to the
+        denominator; ``c`` with the exact denominator is also non-increasing along the ray,
+        so moving a little *away* from ``theta_p`` trades a slightly smaller ratio for a
+        negligible slack.  Returns the best ``(LowerBound, model)`` over ``factors``.
+        """
+        tp = self.target_.theta
+        delta = model.theta - tp
+        best, best_model = None, None
+        for f in factors:
+            th = tp + f * delta
+            m = model if f == 1.0 else LinearModel(th[:-1].copy(), float(th[-1]), "svm", self.reg)
+            cert = self._certify(m, "exact")
+            if best is None or _better(cert, best):
+                best, best_model = cert, m
+            elif best.status == "ok":
+                break                          # past the best trade-off
+        return best, best_model
+
+    def _finish(self, best, model, history, initial, est, gap, gap_t, exact, solver, t_start):
+        relaxed = best
+        exact_cert, exact_model = (self._exact_search(model) if exact and model is not None
+                                   else (None, None))
+        final, final_model = relaxed, model
+        if exact_cert is not None and _better(exact_cert, relaxed):
+            final, final_model = exact_cert, exact_model
+        self.result_ = OptimalLowerBound(
+            lower_bound=final.lower_bound, value=final.value, model=final_model,
+            numerator=final.numerator, denominator=final.denominator, status=final.status,
+            upper_estimate=float(est), gap=float(gap), gap_t=float(gap_t), iterations=history,
+            relaxed=relaxed,
+            exact=exact_cert, initial=initial,
+            denominator_method="exact" if exact else "relax", solver=solver,
+            seconds=time.perf_counter() - t_start)
+        return self
+
+
+def _num_lower(model, est):
+    """A lower bound on ``num(model)`` (the numpy value less its rounding allowance)."""
+    s = est.s_
+    num = (s @ est.target_.losses(est.X_, est.y_) - s @ model.losses(est.X_, est.y_)
+           + s.sum() * est.reg * (est.target_.regularizer() - model.regularizer()))
+    return num - _numerator_allowance(model, est.target_, est.X_, est.y_, s, est.reg)
+
+
+def _better(a: LowerBound, b: LowerBound) -> bool:
+    """``a`` certifies more than ``b`` (unattainable beats everything; nan certifies 0)."""
+    va = a.value if a.status in ("ok", "unattainable") else -np.inf
+    vb = b.value if b.status in ("ok", "unattainable") else -np.inf
+    return va > vb
+
+
+def optimal_lower_bound(target, feasible, X, y, reg, sample_weight=None, init_models=(),
+                        **kw) -> OptimalLowerBound:
+    """One-shot :class:`DinkelbachLowerBound`; returns its :class:`OptimalLowerBound`."""
+    return DinkelbachLowerBound(feasible, reg, **kw).fit(
+        X, y, target, sample_weight=sample_weight, init_models=init_models).result_

@@ -1,0 +1,128 @@
+"""convexpoison attack labelflip: label-flip baselines (Koh et al. Appendix D)."""
+from __future__ import annotations
+
+import time
+
+from ._common import add_dataset, add_defense, add_out, add_reg, load
+
+HELP = "label-flip baseline: add flipped copies of eps*n points of the attacker's pool"
+
+METHODS = ("random", "alfa", "competing")
+
+
+def add_arguments(p):
+    add_dataset(p)
+    p.add_argument("--epsilon", type=float, required=True,
+                   help="poison budget as a fraction of the clean training set")
+    p.add_argument("--method", default="random",
+                   help="random (uniformly chosen pool points), alfa (Koh et al. Appendix D: flips "
+                        "maximising the loss gap, inside the feasible set) or competing "
+                        "(multi-class: the highest-scoring other class, Lu et al. Appendix A.4)")
+    add_defense(p)
+    known = p.add_mutually_exclusive_group()
+    known.add_argument("--test-known", dest="use", action="store_const", const="test",
+                       help="flip points of the test set (default)")
+    known.add_argument("--train-only", dest="use", action="store_const", const="train",
+                       help="flip points of the training set")
+    p.set_defaults(use="test")
+    add_reg(p)
+    p.add_argument("--p", type=float, default=0.05, help="fraction each defense removes per class")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--feasible", default=None,
+                   help="alfa: feasible-set components the flipped points must lie in, among "
+                        "domain,l2,slab,svd (default: domain plus the --defense ones among l2,slab)")
+    p.add_argument("--quantile", type=float, default=0.9,
+                   help="alfa: feasible-set thresholds, this quantile of the clean scores (default 0.9)")
+    p.add_argument("--copies", type=int, default=1,
+                   help="alfa: most copies of one pool point (default 1)")
+    p.add_argument("--max-iter", type=int, default=10,
+                   help="alfa: rounds of the alternating optimisation (default 10)")
+    p.add_argument("--select", default="random",
+                   help="competing: which pool points, random or loss (highest flipped loss)")
+    add_out(p, "poison set (.npz with X, y, weight)")
+
+
+def run(args):
+    from ..attacks.labelflip import RandomLabelFlip
+    from ..defenses import evaluate, parse_defenses
+    from ..errors import InputError
+    from .evaluate import check_p
+
+    data, reg = load(args)
+    if args.method not in METHODS:
+        raise InputError(f"--method: unknown method {args.method!r}; choose from {','.join(METHODS)}")
+    if not 0 < args.epsilon <= 1:
+        raise InputError(f"--epsilon: must be in (0, 1], got {args.epsilon}")
+    try:
+        defenses = parse_defenses(args.defense)
+    except InputError as exc:
+        raise InputError(f"--defense: {str(exc).split(': ', 1)[-1]}") from None
+    check_p(args.p)
+    t0 = time.perf_counter()
+    pool = (data.X_test, data.y_test) if args.use == "test" else (data.X_train, data.y_train)
+    if args.method == "random":
+        attack = RandomLabelFlip(args.epsilon, n_train=data.n_train,
+                                 n_classes=None if data.is_binary else data.n_classes,
+                                 random_state=args.seed)
+        attack.poison(*pool)
+    else:
+        attack = _model_flip(args, data, reg, defenses)
+        attack.fit(data.X_train, data.y_train).poison(*pool)
+    ps = attack.poisons_
+    if ps.n_poisons < 1:
+        raise InputError(f"--epsilon: {args.epsilon} x {data.n_train} training points is less "
+                         "than one poison point")
+    ps.meta.update({"use": args.use, "seed": args.seed})
+    extra = {}
+    if args.method == "alfa":
+        extra = {"alfa_objective": attack.objective_, "alfa_rounds": len(attack.history_),
+                 "feasible": attack.feasible.names if attack.feasible is not None else []}
+    if args.out:
+        ps.save(args.out)
+    model = "svm" if data.is_binary else "multisvm"
+    ev = evaluate(data, ps, defenses=defenses, p=args.p, reg=reg, model=model)
+    return {"dataset": data.name, "attack": "labelflip", "method": args.method,
+            "epsilon": args.epsilon, "reg": reg, "use": args.use, **ev.to_dict(), **extra,
+            "seconds": time.perf_counter() - t0, "out": args.out}
+
+
+def _model_flip(args, data, reg, defenses):
+    """The alfa or competing-label attack configured from the arguments."""
+    from ..attacks.labelflip import AlfaLabelFlip, CompetingLabelFlip
+    from ..errors import InputError
+    from ._common import parse_list, progress
+
+    if args.method == "competing":
+        if args.select not in ("random", "loss"):
+            raise InputError(f"--select: expected random or loss, got {args.select!r}")
+        return CompetingLabelFlip(args.epsilon, reg=reg, n_train=data.n_train, select=args.select,
+                                  random_state=args.seed)
+    if not 0 < args.quantile <= 1:
+        raise InputError(f"--quantile: must be in (0, 1], got {args.quantile}")
+    if args.copies < 1:
+        raise InputError(f"--copies: must be at least 1, got {args.copies}")
+    if args.max_iter < 1:
+        raise InputError(f"--max-iter: must be at least 1, got {args.max_iter}")
+    if args.feasible is None:
+        names = [d for d in defenses if d in ("l2", "slab")]
+    else:
+        names = parse_list(args.feasible, ["domain", "l2", "slab", "svd"], "--feasible")
+    if data.domain is not None and "domain" not in names:
+        names = ["domain"] + names
+    feasible = None
+    if names:
+        from ..feasible import make_feasible_set
+
+        feasible = make_feasible_set(names, data.domain, data.X_train, data.y_train,
+                                     quantile=args.quantile)
+    return AlfaLabelFlip(args.epsilon, reg=reg, model="svm", feasible=feasible,
+                         n_train=data.n_train, copies=args.copies, max_iter=args.max_iter,
+                         random_state=args.seed, progress=progress)
+
+
+def show(res):
+    from .evaluate import show as show_eval
+
+    print(f"{res['method']} label flips on {res['dataset']}: epsilon {res['epsilon']:g}, "
+          f"pool = {res['use']} set")
+    show_eval(res)

@@ -1,0 +1,175 @@
+"""Decoy parameters: models with high test error that poison could plausibly induce.
+
+Koh et al. (2021) section 4.2.1, Algorithm 3 and Appendix B.2.  The attacker trains the
+clean model ``theta_c``, takes the points of its evaluation set that ``theta_c`` fits
+worst, flips their labels, adds ``r`` copies of them to ``Dc`` and retrains: the result
+``theta_decoy`` has high error on the evaluation set while its loss on ``Dc`` stays
+close to the optimum (the bound after Algorithm 3).  Sweeping the repeat count ``r`` and
+the fraction ``q`` of points flipped gives candidates; a candidate is dropped when
+another one has both a higher evaluation error and a lower clean training objective
+(Appendix B.2, "removed all parameters that had lower test error and higher training
+loss than some other candidate").
+
+Which points are "fit worst": the ``q``-quantile of the margins ``y s_c(x)`` over the
+whole evaluation set, pooled over the classes (Koh et al.'s ``generateTheta.m``); the
+points at or below it are flipped.  This is Algorithm 3's ``loss >= gamma`` with
+``gamma`` the ``(1 - q)``-quantile of the losses, written with margins so that the many
+points of zero hinge loss are still ordered.
+
+The evaluation set is a setting (section 6.1): ``use="test"`` -- the attacker knows the
+test set and flips its points (the paper's default); ``use="train"`` -- it only knows
+``Dc`` and flips points of ``Dc``, judging the decoys by their error on ``Dc``.
+
+The clean "training loss" used for pruning is the training objective on ``Dc``
+(mean loss + ``C_R R(theta)``, :func:`convexpoison.training.objective`): what decides
+whether a decoy is attainable by a few poison points.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .validation import check_fraction, check_X, check_y
+
+__all__ = ["Decoy", "DecoyGenerator", "pareto_prune", "REPEATS", "QUANTILES"]
+
+#: Koh et al.'s grid for Enron (Appendix B.2): repeats and flipped fractions.
+REPEATS = (1, 2, 3, 5, 8, 12, 18, 25, 33)
+QUANTILES = tuple(np.round(np.arange(0.05, 0.551, 0.05), 2).tolist())
+USES = ("test", "train")
+
+
+@dataclass
+class Decoy:
+    """One decoy model and how it was made.
+
+    ``eval_error``: 0/1 error on the attacker's evaluation set; ``clean_objective``: the
+    training objective on ``Dc``; ``n_flipped``: distinct points flipped (each added
+    ``repeats`` times).
+    """
+
+    model: object
+    repeats: int
+    quantile: float
+    n_flipped: int
+    eval_error: float
+    clean_objective: float
+
+    @property
+    def w(self):
+        return self.model.w
+
+    @property
+    def b(self):
+        return self.model.b
+
+    def to_dict(self) -> dict:
+        return {"repeats": self.repeats, "quantile": self.quantile, "n_flipped": self.n_flipped,
+                "eval_error": self.eval_error, "clean_objective": self.clean_objective}
+
+
+def pareto_prune(errors, losses) -> np.ndarray:
+    """Keep-mask: drop a candidate when another has a higher error *and* a lower loss.
+
+    Both inequalities strict, as in Appendix B.2; candidates tied in one of the two
+    survive.  O(m^2) comparisons, m the number of candidates (at most a few hundred).
+    """
+    e = np.asarray(errors, float).ravel()
+    L = np.asarray(losses, float).ravel()
+    if e.shape != L.shape:
+        raise InputError("losses: expected one loss per error")
+    dominated = ((e[None, :] > e[:, None]) & (L[None, :] < L[:, None])).any(axis=1)
+    return ~dominated
+
+
+class DecoyGenerator:
+    """Algorithm 3 swept over ``repeats`` x ``quantiles``, then Pareto-pruned.
+
+    Parameters
+    ----------
+    reg : ``C_R`` of the defender's training.
+    repeats : copies of each flipped point (Koh's Enron grid by default).
+    quantiles : fractions ``q`` of the evaluation set flipped.
+    use : 'test' (flip points of the test set, the attacker knows it) or 'train' (flip
+        points of ``Dc``; section 6.1).
+    model : the defender's model ('svm' or 'logreg').
+    prune : drop dominated candidates (Appendix B.2).
+    max_decoys : keep at most this many after pruning: evenly spaced positions of the
+        front sorted by evaluation error, both ends included (``None``: all).
+
+    Attributes after ``fit``: ``clean_model_``, ``candidates_`` (every :class:`Decoy`),
+    ``decoys_`` (the kept ones, by increasing evaluation error).
+    """
+
+    def __init__(self, reg, repeats=REPEATS, quantiles=QUANTILES, use="test", model="svm",
+                 prune=True, max_decoys=None, tol=1e-10):
+        self.reg = reg
+        self.repeats = repeats
+        self.quantiles = quantiles
+        self.use = use
+        self.model = model
+        self.prune = prune
+        self.max_decoys = max_decoys
+        self.tol = tol
+
+    def _check(self):
+        if self.use not in USES:
+            raise InputError(f"use: expected 'test' or 'train', got {self.use!r}")
+        reps = [int(r) for r in np.atleast_1d(self.repeats)]
+        if not reps or min(reps) < 1:
+            raise InputError("repeats: give positive repeat counts")
+        qs = [check_fraction(q, "quantiles") for q in np.atleast_1d(self.quantiles)]
+        if not qs or min(qs) <= 0:
+            raise InputError("quantiles: give fractions in (0, 1]")
+        if self.max_decoys is not None and int(self.max_decoys) < 1:
+            raise InputError("max_decoys: must be at least 1")
+        return reps, qs
+
+    def fit(self, X, y, X_eval=None, y_eval=None, clean_model=None):
+        """Generate the decoys for clean data ``(X, y)`` and the attacker's evaluation set.
+
+        With ``use='test'`` the evaluation set ``(X_eval, y_eval)`` is required (the test
+        set the attacker knows); with ``use='train'`` it is ``(X, y)`` itself.
+        """
+        from .training import objective, train
+
+        reps, qs = self._check()
+        X = check_X(X)
+        y = check_y(y, X.shape[0])
+        if self.use == "train":
+            Xe, ye = X, y
+        else:
+            if X_eval is None or y_eval is None:
+                raise InputError("X_eval: use='test' needs the attacker's test set")
+            Xe = check_X(X_eval, "X_eval", d=X.shape[1])
+            ye = check_y(y_eval, Xe.shape[0], name="y_eval")
+        theta_c = clean_model if clean_model is not None else train(
+            X, y, model=self.model, reg=self.reg, tol=self.tol)
+        self.clean_model_ = theta_c
+        margins = ye * theta_c.decision_function(Xe)
+        cands = []
+        for q in qs:
+            # the q-quantile of the margins, pooled over classes; flip the points at or below
+            gamma = np.quantile(margins, q, method="inverted_cdf")
+            flip = np.flatnonzero(margins <= gamma)
+            Xf, yf = Xe[flip], -ye[flip]
+            for r in reps:
+                Xd = np.vstack([X, Xf])
+                yd = np.concatenate([y, yf])
+                sw = np.concatenate([np.ones(X.shape[0]), np.full(flip.size, float(r))])
+                m = train(Xd, yd, model=self.model, reg=self.reg, sample_weight=sw,
+                          warm_start=theta_c, tol=self.tol)
+                cands.append(Decoy(m, r, float(q), int(flip.size), m.error(Xe, ye),
+                                   objective(m, X, y, reg=self.reg)))
+        self.candidates_ = cands
+        keep = (pareto_prune([c.eval_error for c in cands], [c.clean_objective for c in cands])
+                if self.prune else np.ones(len(cands), bool))
+        kept = sorted((c for c, k in zip(cands, keep) if k),
+                      key=lambda c: (c.eval_error, c.clean_objective))
+        if self.max_decoys is not None and len(kept) > int(self.max_decoys):
+            idx = np.unique(np.round(np.linspace(0, len(kept) - 1, int(self.max_decoys))).astype(int))
+            kept = [kept[i] for i in idx]
+        self.decoys_ = kept
+        return self

@@ -1,0 +1,325 @@
+"""The certified upper bound on the damage of an eps-fraction attack (DESIGN §3.5).
+
+Steinhardt, Koh & Liang (2017), in the form of Koh et al. (2021) section 4.3: the defender
+trains a hinge-loss SVM on ``Dc u Dp`` (``N = |Dc|`` clean points, ``|Dp| <= eps N``
+poison points, each inside the feasible set ``F_y`` -- the domain intersected with the
+sets that survive the defenses, fitted on the clean data and then held fixed).  Write the
+training objective multiplied by ``(N + |Dp|) / N``:
+
+    M(theta; Dp) = L(theta; Dc)/N + L(theta; Dp)/N + C_R (1 + |Dp|/N) R(theta),
+
+``L`` sums of hinge losses, ``R = 1/2 (|w|^2 + b^2)`` (bias regularised, as in training).
+Its minimum over ``theta`` is what the defender attains.  Since ``L(theta; Dp) <= |Dp|
+max_{(x,y) in F} l(theta; x, y)`` and ``R >= 0``, every such ``Dp`` has
+
+    min_theta M(theta; Dp) <= U = min_theta [ L(theta; Dc)/N + eps max_{(x,y) in F} l(theta; x, y)
+                                              + C_R (1 + eps) R(theta) ].
+
+**What is bounded.** For every poison set of at most ``eps N`` points inside ``F``, the
+defender's optimal training objective on ``Dc u Dp`` in the normalisation above (the
+clean loss *sum* divided by ``N``, plus the poison loss sum divided by ``N``, plus
+``C_R (1 + eps) R``) is at most ``U``; in particular the poisoned model's clean
+training loss ``L(theta_hat; Dc)/N`` is at most ``U`` (Steinhardt et al.'s proxy for the
+damage).  Assumptions: exact training (an eps-minimiser can only be below ``U + its
+gap``), the defenses' thresholds fixed from the clean data ("fixed defense" of Steinhardt
+et al.), hinge loss.  For integer domains ``F`` is relaxed to its convex hull (a larger
+set: ``U`` stays an upper bound).
+
+**One convex program.**  ``max_{x in F_y} hinge = max(0, 1 - y b + sigma_{F_y}(-y w))``
+with the support function of ``F_y`` written by
+:func:`convexpoison.certificates_optimal.support_function` (its infimal-convolution form is
+``>= sigma``, so the program's optimum is ``>= U``: still an upper bound).  The outer
+minimum is then one SOCP in ``(w, b)``, built once with ``eps`` a ``cp.Parameter`` (DPP).
+
+**Soundness.**  The reported ``upper_bound`` is *not* the solver's value: it is
+``G(theta_hat)`` -- the bracket above evaluated in numpy at the returned ``theta_hat``,
+with the inner maximum replaced by its proven upper bound (closed form for a box,
+otherwise a tolerance-accounted solver bound) and a floating-point allowance.  Every
+``theta`` gives an upper bound on ``min_theta``, so solver inaccuracy costs tightness,
+never soundness.  ``program_lower_bound`` is the solver's tolerance-accounted lower bound
+on the program's optimum (the bound cannot be improved below it with this ``F``).
+
+**The matching attack.**  ``min_theta max_{p in Delta(F)}`` of the bracket (with ``eps
+E_p l`` for ``eps max l``) is a convex-concave saddle problem.  At the optimum the
+multipliers ``lambda_y`` of the epigraph constraints ``m >= max_x hinge_y`` split ``eps``
+among the labels and the maximisers ``x_y`` at ``theta_hat`` carry the mass: the poison set
+``{(x_y, y) with weight N lambda_y}`` makes training return ``theta_hat`` (when the
+maximisers are unique) and attains ``U`` -- Steinhardt et al.'s candidate attack.
+:meth:`CertifiedUpperBound.poison` returns it with integer copy counts (``floor(eps N)``
+points in all, split by largest remainder).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import solvers
+from .certificates_optimal import as_feasible, support_function
+from .errors import SolverFailure
+from .feasible import DomainSet, L2Sphere, SVDResidual
+from .training import LinearModel, objective, train
+from .validation import check_fraction, check_positive, check_weights, check_X, check_y
+
+__all__ = ["UpperBoundResult", "CertifiedUpperBound", "certified_upper_bound",
+           "max_hinge", "poisoned_training_loss"]
+
+_EPS = np.finfo(float).eps
+
+
+@dataclass
+class UpperBoundResult:
+    """See :class:`CertifiedUpperBound`."""
+
+    upper_bound: float                # sound U (evaluated at model)
+    program_value: float              # the SOCP's optimal value
+    program_lower_bound: float        # tolerance-accounted lower bound on it
+    model: LinearModel                # theta_hat, the minimiser
+    epsilon: float
+    clean_loss: float                 # L(theta_hat; Dc) / N
+    worst_loss: dict                  # label -> proven upper bound on max_{x in F_y} hinge
+    points: dict                      # label -> the maximiser x_y at theta_hat
+    label_fraction: dict              # label -> lambda_y / eps (share of the poison mass)
+    status: str
+    solver: str
+    seconds: float
+    n_clean: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class CertifiedUpperBound:
+    """Steinhardt et al.'s certificate ``U`` for an ``epsilon``-fraction attacker in ``F``.
+
+    Parameters
+    ----------
+    feasible : Domain or fitted FeasibleSet -- ``F_y`` (domain, l2, slab, loss, svd).
+    reg : the defender's ``C_R``.
+    epsilon : poison fraction ``|Dp| / N``.
+    solver, solver_options : for the SOCP (``solvers.solve``).
+
+    After :meth:`fit` (clean data): ``upper_bound_``, ``model_``, ``points_``,
+    ``label_fraction_``, ``result_`` (an :class:`UpperBoundResult`).  The program is
+    built once; :meth:`fit` with a new ``epsilon`` (``set_params``) re-solves it.
+    """
+
+    def __init__(self, feasible, reg, epsilon=0.03, *, solver=None, solver_options=None,
+                 onehot=True):
+        self.feasible = as_feasible(feasible)
+        self.reg = check_positive(reg, "reg")
+        self.epsilon = check_fraction(epsilon, "epsilon")
+        self.solver = solver
+        self.solver_options = dict(solver_options or {})
+        self.onehot = bool(onehot)
+        self._prob = None
+
+    def set_params(self, **kw):
+        for k, v in kw.items():
+            if k == "epsilon":
+                v = check_fraction(v, "epsilon")
+            setattr(self, k, v)
+        return self
+
+    # ---------------------------------------------------------------- building
+    def _build(self, X, y, s):
+        import cvxpy as cp
+
+        d = X.shape[1]
+        w = cp.Variable(d, name="w")
+        b = cp.Variable(name="b")
+        m = cp.Variable(nonneg=True, name="max_hinge")      # max(0, max_y max_x hinge)
+        eps = cp.Parameter(nonneg=True, name="epsilon")
+        cons, label_cons, split_cons = [], {}, {}
+        for lab in (-1, 1):
+            # g_y = -y w through an explicit equality: its multiplier is lambda_y times the
+            # mean of the attacker's optimal distribution on F_y (the saddle point's x_y)
+            g = cp.Variable(d, name=f"g_{'p' if lab > 0 else 'm'}")
+            split_cons[lab] = g == (-lab) * w
+            sig, extra = support_function(self.feasible, lab, g, onehot=self.onehot)
+            cons += extra + [split_cons[lab]]
+            c = m >= 1 - lab * b + sig
+            label_cons[lab] = c
+            cons.append(c)
+        N = float(s.sum())
+        clean = (s / N) @ cp.pos(1 - cp.multiply(y.astype(float), X @ w + b))
+        R = 0.5 * (cp.sum_squares(w) + cp.square(b))
+        obj = clean + eps * m + self.reg * R + self.reg * (eps * R)
+        prob = cp.Problem(cp.Minimize(obj), cons)
+        solvers.assert_dpp(prob, "certified upper bound program")
+        self._prob, self._w, self._b, self._eps = prob, w, b, eps
+        self._label_cons, self._split_cons = label_cons, split_cons
+
+    def _conic(self):
+        return any(isinstance(c, (L2Sphere, SVDResidual)) for c in self.feasible.components)
+
+    # ----------------------------------------------------------------- solving
+    def fit(self, X, y, sample_weight=None):
+        """Solve the program on clean data ``(X, y)`` and certify ``U`` soundly."""
+        t0 = time.perf_counter()
+        X = check_X(X, "X", d=self.feasible.d)
+        y = check_y(y, len(X), "y")
+        s = check_weights(sample_weight, len(y))
+        if self._prob is None or getattr(self, "_shape", None) != (X.shape, id(X)):
+            self._build(X, y, s)
+            self._shape = (X.shape, id(X))
+        self._eps.value = self.epsilon
+        kind = "SOCP" if self._conic() else "QP"
+        info = solvers.solve(self._prob, kind, solver=self.solver, **self.solver_options)
+        model = LinearModel(np.asarray(self._w.value, float).copy(), float(self._b.value),
+                            "svm", self.reg)
+        worst, points = max_hinge(self.feasible, model, onehot=self.onehot,
+                                  _cache=self.__dict__.setdefault("_hinge_cache", {}))
+        N = float(s.sum())
+        clean_sum = float(s @ model.losses(X, y))
+        mag = float(s @ (np.abs(X) @ np.abs(model.w) + abs(model.b) + 1.0))
+        clean_ub = (clean_sum + 4.0 * (len(y) + X.shape[1] + 4) * _EPS * mag) / N
+        worst_all = max(0.0, max(worst.values()))
+        R = model.regularizer()
+        U = clean_ub + self.epsilon * worst_all + self.reg * (1 + self.epsilon) * R
+        U += 8 * _EPS * abs(U)
+        lam = {lab: max(0.0, float(np.asarray(c.dual_value).reshape(())))
+               if c.dual_value is not None else 0.0 for lab, c in self._label_cons.items()}
+        frac = {lab: (v / self.epsilon if self.epsilon > 0 else 0.0) for lab, v in lam.items()}
+        points, attained = self._saddle_points(model, lam, points, worst)
+        self.result_ = UpperBoundResult(
+            upper_bound=float(U), program_value=float(info.value),
+            program_lower_bound=float(info.lower_bound()), model=model, epsilon=self.epsilon,
+            clean_loss=clean_sum / N, worst_loss=worst, points=points, label_fraction=frac,
+            status=info.status, solver=info.solver, seconds=time.perf_counter() - t0, n_clean=N,
+            extra={"attained": attained})
+        self.upper_bound_ = self.result_.upper_bound
+        self.model_ = model
+        self.points_ = points
+        self.label_fraction_ = frac
+        return self
+
+    def _saddle_points(self, model, lam, points, worst):
+        """The attacker's points at the saddle point: ``x_y = -nu_y / lambda_y`` from the
+        multipliers ``nu_y`` of ``g_y = -y w`` (Lagrangian stationarity in ``g_y``:
+        ``-nu_y / lambda_y`` is a subgradient of ``sigma_{F_y}`` at ``-y w``, i.e. a point of
+        ``F_y`` -- the mean of the optimal mixture -- that maximises the hinge at
+        ``theta_hat``).  A single maximiser is not enough when ``theta_hat`` sits at a kink
+        of the max (whole faces of ``F_y`` maximise), which is where minimax optima usually
+        sit.  Falls back to the primal maximiser of :func:`max_hinge` when ``lambda_y`` is
+        negligible or the recovered point is not in ``F_y`` to 1e-6.
+        Returns ``(points, attained)``: ``attained[y]`` is the hinge of ``x_y`` at ``theta_hat``."""
+        dom = self.feasible.domain
+        out, attained = dict(points), {}
+        for lab in (-1, 1):
+            nu = self._split_cons[lab].dual_value
+            if lam[lab] > 1e-9 * max(self.epsilon, 1e-300) and nu is not None:
+                x = -np.asarray(nu, float).ravel() / lam[lab]
+                if dom is not None:
+                    x = np.clip(x, dom.lo, dom.hi)
+                if bool(self.feasible.contains(x, lab, tol=1e-6)[0]):
+                    out[lab] = x
+            attained[lab] = float(max(0.0, 1 - lab * (out[lab] @ model.w + model.b)))
+        return out, attained
+
+    # ------------------------------------------------------------------ attack
+    def poison_weights(self, n_clean=None, integer=True):
+        """``(X_poison, y_poison, weight)`` of the matching attack (module docstring).
+
+        ``integer=True``: ``floor(eps N)`` copies in all, split over the labels by largest
+        remainder of ``eps N lambda_y``; otherwise the fractional weights ``N lambda_y``.
+        """
+        res = self.result_
+        N = res.n_clean if n_clean is None else float(n_clean)
+        labs = [lab for lab in (-1, 1) if lab in res.points]
+        want = np.array([self.epsilon * N * res.label_fraction.get(lab, 0.0) for lab in labs])
+        if integer:
+            total = int(np.floor(min(want.sum(), self.epsilon * N) + 1e-9))
+            base = np.floor(want).astype(int)
+            rest = total - base.sum()
+            order = np.argsort(-(want - base))
+            for i in order[:max(rest, 0)]:
+                base[i] += 1
+            want = base.astype(float)
+        keep = want > 0
+        Xp = np.array([res.points[lab] for lab in labs])[keep]
+        yp = np.array(labs)[keep]
+        return Xp.reshape(-1, self.feasible.d), yp, want[keep]
+
+    def poison(self, X=None, y=None):
+        """ART-style: ``(X_poison, y_poison)`` with one row per copy (after :meth:`fit`)."""
+        Xp, yp, wp = self.poison_weights()
+        reps = np.round(wp).astype(int)
+        return np.repeat(Xp, reps, axis=0), np.repeat(yp, reps)
+
+
+def max_hinge(feasible, model, onehot=True, _cache=None):
+    """Per label, a proven upper bound on ``max_{x in F_y} hinge(model; x, y)`` and a maximiser.
+
+    A pure box has the closed form ``1 - y b + sum_j max(-y w_j lo_j, -y w_j hi_j)`` (plus
+    a rounding allowance); otherwise the linear objective ``-y w.x`` is maximised over the
+    (relaxed) ``F_y`` by a DPP program built once per label and its tolerance-accounted
+    upper bound is used.  Returns ``(bounds, points)``, dicts keyed by label.
+    """
+    import cvxpy as cp
+
+    fs = as_feasible(feasible)
+    w = np.asarray(model.w, float)
+    b = float(model.b)
+    dom = fs.domain
+    comps = fs.components
+    bounds, points = {}, {}
+    pure_box = (len(comps) == 1 and isinstance(comps[0], DomainSet)
+                and not (onehot and dom.onehot_groups))
+    conic = any(isinstance(c, (L2Sphere, SVDResidual)) for c in comps)
+    cache = {} if _cache is None else _cache
+    for lab in (-1, 1):
+        if pure_box:
+            k = -lab * w
+            terms = np.maximum(k * dom.lo, k * dom.hi)
+            val = 1 - lab * b + terms.sum()
+            bounds[lab] = max(0.0, val + 4 * (w.size + 4) * _EPS * (np.abs(terms).sum() + abs(b) + 1))
+            points[lab] = np.where(k > 0, dom.hi, dom.lo)
+            continue
+        key = (lab, tuple((id(c), c._generation) for c in comps))
+        if key not in cache:
+            x = (cp.Variable(fs.d, bounds=[dom.lo.copy(), dom.hi.copy()], name="x")
+                 if dom is not None else cp.Variable(fs.d, name="x"))
+            wpar = cp.Parameter(fs.d, name="w")
+            cons = []
+            for comp in comps:
+                if isinstance(comp, DomainSet):
+                    cons += comp.domain.constraints(x, onehot=onehot)
+                else:
+                    cons += comp.constraints(x, lab)
+            prob = cp.Problem(cp.Maximize((-lab) * (wpar @ x)), cons)
+            solvers.assert_dpp(prob, "max-hinge program")
+            cache[key] = (prob, x, wpar)
+        prob, x, wpar = cache[key]
+        wpar.value = w
+        info = solvers.solve(prob, "SOCP" if conic else "LP")
+        bounds[lab] = max(0.0, 1 - lab * b + info.upper_bound())
+        if x.value is None:
+            raise SolverFailure("the max-hinge program returned no point", solver=info.solver,
+                                status=info.status)
+        xv = np.asarray(x.value, float)
+        points[lab] = np.clip(xv, dom.lo, dom.hi) if dom is not None else xv
+    return bounds, points
+
+
+def poisoned_training_loss(X, y, Xp, yp, wp, reg, sample_weight=None, train_tol=1e-10):
+    """What ``U`` bounds, for a concrete poison set: train on ``Dc u Dp`` and return
+    ``(value, gap, model)`` with ``value = (W / N) * objective`` (``W = N + |Dp|``) =
+    ``L(theta;Dc)/N + L(theta;Dp)/N + C_R (1 + |Dp|/N) R(theta)`` at the trained model
+    and ``gap`` the proven bound on how far ``value`` is above the exact minimum."""
+    X = check_X(X, "X")
+    y = check_y(y, len(X), "y")
+    s = check_weights(sample_weight, len(y))
+    Xp = np.asarray(Xp, float).reshape(-1, X.shape[1])
+    yp = np.asarray(yp).ravel()
+    wp = np.asarray(wp, float).ravel()
+    Xa, ya, sa = np.vstack([X, Xp]), np.concatenate([y, yp]), np.concatenate([s, wp])
+    model = train(Xa, ya, "svm", reg, sample_weight=sa, tol=train_tol)
+    scale = sa.sum() / s.sum()
+    val = objective(model, Xa, ya, sa, reg) * scale
+    gap = max(float(model.gap_), 0.0) * scale
+    return float(val), float(gap), model
+
+
+def certified_upper_bound(feasible, X, y, reg, epsilon, sample_weight=None, **kw) -> UpperBoundResult:
+    """One-shot :class:`CertifiedUpperBound`; returns its :class:`UpperBoundResult`."""
+    return CertifiedUpperBound(feasible, reg, epsilon, **kw).fit(X, y, sample_weight).result_

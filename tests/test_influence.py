@@ -1,0 +1,285 @@
+"""The influence attack: the gradient of (retrain, measure test loss) against finite
+differences, the Hessian-vector products against a dense Hessian, the smoothed training
+against a conic solver and against the hinge SVM (a strong-convexity bound), the
+projection against a second solver, and the attack's invariants (budget, class balance,
+feasibility, monotone objective) on a small problem, plus the command line."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from convexpoison.attacks.influence import (
+    InfluenceAttack, SmoothedObjective, influence_gradient, randomized_round, smoothed_loss,
+    smoothed_loss_gradient, train_smoothed,
+)
+from convexpoison.datasets import from_arrays
+from convexpoison.domain import Domain
+from convexpoison.errors import InputError
+from convexpoison.feasible import make_feasible_set
+from convexpoison.training import train
+
+REG = 0.05
+
+
+def blobs(rng, n, d=4, shift=0.1):
+    y = np.where(rng.random(n) < 0.5, -1, 1)
+    X = 0.5 + 0.15 * rng.standard_normal((n, d)) + shift * y[:, None]
+    return np.clip(X, 0, 1), y
+
+
+@pytest.fixture(scope="module")
+def small():
+    rng = np.random.default_rng(1)
+    Xc, yc = blobs(rng, 60)
+    Xt, yt = blobs(rng, 50)
+    Xp = np.array([[0.4, 0.5, 0.45, 0.6], [0.6, 0.55, 0.5, 0.5]])
+    return Xc, yc, Xt, yt, Xp, np.array([1, -1]), np.array([3.0, 2.0])
+
+
+def union(Xc, yc, Xp, yp, wp):
+    return (np.vstack([Xc, Xp]), np.concatenate([yc, yp]),
+            np.concatenate([np.ones(len(yc)), wp]))
+
+
+@pytest.mark.parametrize("delta", [0.01, 0.1])
+def test_influence_gradient_matches_finite_differences_of_retraining(small, delta):
+    """dL_test/dx_j from equation (10) equals the central difference of
+    x_j -> (retrain on Dc ∪ Dp, mean smoothed test loss) -- the acceptance check."""
+    Xc, yc, Xt, yt, Xp, yp, wp = small
+
+    def retrained_loss(P):
+        theta, _ = train_smoothed(*union(Xc, yc, P, yp, wp)[:2], REG,
+                                  union(Xc, yc, P, yp, wp)[2], delta=delta, tol=1e-12)
+        return smoothed_loss(theta, Xt, yt, delta), theta
+
+    _, theta = retrained_loss(Xp)
+    X, y, s = union(Xc, yc, Xp, yp, wp)
+    obj = SmoothedObjective(X, y, REG, s, delta)
+    g_test = smoothed_loss_gradient(theta, Xt, yt, delta)
+    G, info = influence_gradient(obj, theta, Xp, yp, wp, g_test, rtol=1e-12)
+    assert info["residual"] <= 1e-11
+    h = 1e-5
+    FD = np.zeros_like(G)
+    for j in range(Xp.shape[0]):
+        for k in range(Xp.shape[1]):
+            E = np.zeros_like(Xp)
+            E[j, k] = h
+            FD[j, k] = (retrained_loss(Xp + E)[0] - retrained_loss(Xp - E)[0]) / (2 * h)
+    assert np.abs(FD).max() > 1e-3                     # a non-trivial gradient
+    assert np.abs(G - FD).max() <= 1e-6 * np.abs(FD).max()
+
+
+def test_influence_gradient_tends_to_the_exact_svm_derivative(small):
+    """As delta -> 0 the smoothed influence gradient approaches the finite difference of
+    the *defender's* map: retrain the hinge SVM exactly (duality gap 1e-14), measure the
+    mean hinge test loss."""
+    from convexpoison.losses import Hinge
+
+    Xc, yc, Xt, yt, Xp, yp, wp = small
+
+    def svm(P):
+        X, y, s = union(Xc, yc, P, yp, wp)
+        return train(X, y, reg=REG, sample_weight=s, tol=1e-14)
+
+    h = 1e-6
+    FD = np.zeros_like(Xp)
+    for j in range(Xp.shape[0]):
+        for k in range(Xp.shape[1]):
+            E = np.zeros_like(Xp)
+            E[j, k] = h
+            up, down = svm(Xp + E), svm(Xp - E)
+            FD[j, k] = (Hinge().losses(up.w, up.b, Xt, yt).mean()
+                        - Hinge().losses(down.w, down.b, Xt, yt).mean()) / (2 * h)
+    model = svm(Xp)
+    X, y, s = union(Xc, yc, Xp, yp, wp)
+    errors = []
+    for delta in (1e-2, 1e-4):
+        theta, _ = train_smoothed(X, y, REG, s, delta=delta, theta0=model.theta)
+        obj = SmoothedObjective(X, y, REG, s, delta)
+        G, _ = influence_gradient(obj, theta, Xp, yp, wp,
+                                  smoothed_loss_gradient(theta, Xt, yt, delta), rtol=1e-12)
+        errors.append(np.abs(G - FD).max() / np.abs(FD).max())
+    assert errors[1] < 0.02 and errors[1] < errors[0] < 0.2      # measured: 0.005, 0.08
+
+
+def test_hvp_and_cg_agree_with_the_dense_hessian(small):
+    Xc, yc, Xt, yt, Xp, yp, wp = small
+    X, y, s = union(Xc, yc, Xp, yp, wp)
+    obj = SmoothedObjective(X, y, REG, s, delta=0.05)
+    rng = np.random.default_rng(3)
+    theta = rng.standard_normal(5)
+    obj.at(theta)
+    # dense Hessian written out independently: sum_i c_i phi''(m_i) x~_i x~_i^T + C_R I
+    Xe = np.hstack([X, np.ones((len(y), 1))])
+    m = y * (Xe @ theta)
+    p = 1 / (1 + np.exp(-(1 - m) / 0.05))
+    H = (Xe * (s / s.sum() * p * (1 - p) / 0.05)[:, None]).T @ Xe + REG * np.eye(5)
+    v = rng.standard_normal(5)
+    assert np.allclose(obj.hvp(v), H @ v, rtol=1e-12, atol=1e-12)
+    # and the Hessian is the derivative of the gradient
+    fd = (obj.gradient(theta + 1e-6 * v) - obj.gradient(theta - 1e-6 * v)) / 2e-6
+    assert np.allclose(fd, H @ v, rtol=1e-6, atol=1e-8)
+    u, info = obj.solve(theta, v, rtol=1e-10)
+    assert np.allclose(u, np.linalg.solve(H, v), rtol=1e-8, atol=1e-10)
+    assert info["residual"] <= 1e-9
+
+
+def test_cg_reports_failure_when_it_cannot_converge(small):
+    Xc, yc, *_ = small
+    obj = SmoothedObjective(Xc, yc, REG, delta=0.01)
+    theta, _ = train_smoothed(Xc, yc, REG, delta=0.01)
+    from convexpoison.errors import SolverFailure
+
+    with pytest.raises(SolverFailure):
+        obj.solve(theta, np.arange(1.0, 6.0), rtol=1e-14, maxiter=1)
+
+
+def test_smoothed_training_matches_a_conic_solver(small):
+    """Newton-CG against the same objective solved by cvxpy (exponential cone)."""
+    import cvxpy as cp
+
+    from convexpoison import solvers
+    from convexpoison.losses import SmoothedHinge
+
+    Xc, yc, Xt, yt, Xp, yp, wp = small
+    X, y, s = union(Xc, yc, Xp, yp, wp)
+    delta = 0.1
+    theta, info = train_smoothed(X, y, REG, s, delta=delta)
+    w, b = cp.Variable(4), cp.Variable()
+    loss = SmoothedHinge(delta).cvx(cp.multiply(y.astype(float), X @ w + b))
+    prob = cp.Problem(cp.Minimize((s / s.sum()) @ loss + REG / 2 * (cp.sum_squares(w) + cp.square(b))))
+    ref = solvers.solve(prob, "EXP")
+    assert info["objective"] <= ref.value + 1e-7
+    assert np.allclose(theta, np.append(w.value, b.value), atol=1e-4)
+
+
+def test_smoothed_model_is_within_the_strong_convexity_bound_of_the_svm(small):
+    """hinge <= smoothed <= hinge + delta log 2, so F(theta_delta) - F(theta_svm) <= delta log 2
+    and C_R-strong convexity gives |theta_delta - theta_svm| <= sqrt(2 delta log 2 / C_R)."""
+    Xc, yc, Xt, yt, Xp, yp, wp = small
+    X, y, s = union(Xc, yc, Xp, yp, wp)
+    svm = train(X, y, reg=REG, sample_weight=s)
+    prev = None
+    for delta in (0.1, 0.01, 0.001):
+        theta, _ = train_smoothed(X, y, REG, s, delta=delta, theta0=svm.theta)
+        dist = np.linalg.norm(theta - svm.theta)
+        assert dist <= np.sqrt(2 * delta * np.log(2) / REG) + 1e-8
+        if prev is not None:
+            assert dist < prev                  # converges to the SVM as delta -> 0
+        prev = dist
+
+
+def test_projection_agrees_with_a_second_solver():
+    rng = np.random.default_rng(5)
+    Xc, yc = blobs(rng, 80, d=5)
+    feas = make_feasible_set(["domain", "l2", "slab"], Domain.box(5), Xc, yc, quantile=0.9)
+    far = rng.uniform(0, 1, (3, 5))
+    a = feas.project(far, 1)
+    b = feas.project(far, 1, solver="ECOS")
+    assert np.allclose(a, b, atol=1e-5)
+    assert feas.contains(a, np.ones(3, int), tol=1e-6).all()
+
+
+def test_randomized_round_is_integral_and_unbiased():
+    dom = Domain(np.zeros(3), np.array([16.0, 16.0, 1.0]), integer=np.array([True, True, False]))
+    x = np.array([[3.3, 15.8, 0.37]])
+    rng = np.random.default_rng(0)
+    R = np.vstack([randomized_round(x, dom, rng) for _ in range(4000)])
+    assert np.all(R[:, :2] == np.round(R[:, :2]))
+    assert set(np.unique(R[:, 0])) == {3.0, 4.0}
+    assert np.all(R[:, 2] == 0.37)                      # continuous coordinates untouched
+    assert np.allclose(R.mean(axis=0), x[0], atol=0.03)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(11)
+    Xtr, ytr = blobs(rng, 150, d=5, shift=0.12)
+    Xte, yte = blobs(rng, 100, d=5, shift=0.12)
+    return from_arrays(Xtr, ytr, Xte, yte, domain=Domain.box(5), reg=REG)
+
+
+@pytest.fixture(scope="module")
+def improved(data):
+    return InfluenceAttack(0.1, variant="improved", defenses=("l2", "slab", "loss"),
+                           max_iter=8, random_state=0).fit(data)
+
+
+def test_improved_attack_invariants(data, improved):
+    res = improved.result_
+    ps = res.poisons
+    N = data.n_train
+    n_total = int(np.floor(0.1 * N))
+    assert ps.n_poisons == n_total and ps.n_distinct == 2
+    # weights inversely proportional to the class balance (Appendix B.1)
+    n_neg = int(np.sum(data.y_train == -1))
+    assert ps.weight[ps.y == 1][0] == round(n_total * n_neg / N)
+    # the points stay in the feasible set they were projected on (fitted on Dc)
+    assert improved.feasible_.contains(ps.X, ps.y, tol=1e-5).all()
+    # accepted steps only ever raise the attacker's objective, and the attack helped
+    accepted = [h["objective"] for h in res.history if h["accepted"]]
+    assert accepted and np.all(np.diff([res.initial_objective] + accepted) > 0)
+    assert res.objective > res.initial_objective
+    # the reported objective is the test loss of the model retrained on Dc ∪ Dp
+    theta, _ = train_smoothed(*union(data.X_train, data.y_train, ps.X, ps.y, ps.weight)[:2], REG,
+                              union(data.X_train, data.y_train, ps.X, ps.y, ps.weight)[2])
+    assert smoothed_loss(theta, data.X_test, data.y_test) == pytest.approx(res.objective, rel=1e-6)
+    out = res.to_dict()
+    assert set(out["per_defense"]) == {"l2", "slab", "loss"}
+    assert out["max_cg_residual"] <= 1e-7
+    assert out["clean_test_error"] <= out["no_defense_test_error"] + 0.02
+
+
+def test_basic_attack_moves_separate_points(data):
+    att = InfluenceAttack(0.05, variant="basic", defenses=("l2",), max_iter=2,
+                          random_state=1).fit(data)
+    ps = att.result_.poisons
+    assert ps.n_poisons == int(np.floor(0.05 * data.n_train))
+    assert np.all(ps.weight == 1)
+    assert att.feasible_.contains(ps.X, ps.y, tol=1e-5).all()
+    assert att.feasible_.names == ["domain", "l2"]
+
+
+def test_refit_moves_the_feasible_set_to_clean_plus_poison(data):
+    att = InfluenceAttack(0.1, defenses=("l2",), max_iter=2, refit=True, random_state=0).fit(data)
+    ps = att.result_.poisons
+    l2 = att.feasible_["l2"]
+    if any(h["accepted"] for h in att.result_.history):
+        X, y, w, _ = ps.with_clean(data.X_train, data.y_train)
+        mu = np.average(X[y == 1], axis=0, weights=w[y == 1])
+        assert np.allclose(l2.centroids_[1], mu)
+    else:                                   # nothing accepted: still fitted on Dc
+        assert np.allclose(l2.centroids_[1], data.X_train[data.y_train == 1].mean(axis=0))
+
+
+def test_influence_rejects_bad_input(data):
+    with pytest.raises(InputError, match="variant"):
+        InfluenceAttack(0.1, variant="fancy").fit(data)
+    with pytest.raises(InputError, match="epsilon"):
+        InfluenceAttack(0.001).fit(data)
+    with pytest.raises(InputError, match="feasible"):
+        InfluenceAttack(0.1, feasible="loss").fit(data)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "convexpoison", *args], capture_output=True,
+                          text=True)
+
+
+def test_cli_influence_json(tmp_path):
+    out = tmp_path / "p.npz"
+    r = run_cli("attack", "influence", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                "--defense", "l2,slab", "--max-iter", "2", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    for key in ("clean_test_error", "poisoned_test_error", "n_poisons", "seconds",
+                "per_defense", "solver", "status"):
+        assert key in res
+    assert set(res["per_defense"]) == {"l2", "slab"}
+    f = np.load(out)
+    assert f["X"].shape == (2, 30) and f["weight"].sum() == res["n_poisons"] == 11
+    r = run_cli("attack", "influence", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                "--variant", "fancy", "--json")
+    assert r.returncode == 2 and "--variant" in r.stderr and r.stdout == ""
