@@ -53,6 +53,11 @@ def theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=None) -> 
     ``sup_upper_bound`` must be a proven upper bound on the supremum over the attacker's
     feasible set (a larger denominator only lowers ``c``, so the bound stays sound).
 
+    This is the plain formula; certificates go through
+    :func:`convexpoison.certificates_optimal.certify_at`, which also removes the
+    floating-point rounding of ``num`` and ``den`` (near the target both shrink to rounding
+    level and their computed ratio is noise).
+
     Why a non-positive denominator means "unattainable": with numerator > 0 and
     denominator <= 0, every poison point raises the objective of ``theta`` by no more than
     that of ``theta_p`` while the clean data already favour ``theta``, so ``theta_p`` is

@@ -664,7 +664,8 @@ class DinkelbachLowerBound:
         self.result_ = OptimalLowerBound(
             lower_bound=final.lower_bound, value=final.value, model=final_model,
             numerator=final.numerator, denominator=final.denominator, status=final.status,
-            upper_estimate=float(est), gap=float(gap), gap_t=float(gap_t), iterations=history,
+            upper_estimate=float(max(est, relaxed.value)) if relaxed.status == "ok" else float(est),
+            gap=float(gap), gap_t=float(gap_t), iterations=history,
             relaxed=relaxed,
             exact=exact_cert, initial=initial,
             denominator_method="exact" if exact else "relax", solver=solver,

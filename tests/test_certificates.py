@@ -327,15 +327,19 @@ def test_a_non_optimal_solve_yields_no_certificate():
 
 
 def test_unattainable_target_certifies_infinity():
-    """A target whose denominator is negative everywhere on F can never be induced: here
-    poison points may only sit where the clean model is already confident (a tiny box),
-    while the target moves the boundary far away."""
+    """theta_p = 3 theta_c with poison points confined to a tiny box where theta_c's score
+    is about 0: every such point lowers the objective of theta_c relative to theta_p by
+    more than it could raise it (the regulariser of theta_p is 9 times larger), so no
+    number of points induces theta_p -- the denominator is negative at theta_c."""
     rng = np.random.default_rng(8)
     X, y = clean_data(rng, n=20, d=2)
-    tgt = LinearModel(np.array([-3.0, 0.0]), 1.5, "svm", REG)
-    dom = Domain(np.array([0.0, 0.0]), np.array([0.01, 0.01]))
+    c = train(X, y, "svm", REG)
+    tgt = LinearModel(3 * c.w, 3 * c.b, "svm", REG)
+    x0 = np.array([0.5, (-c.b - 0.5 * c.w[0]) / c.w[1]])       # s_c(x0) = 0
+    dom = Domain(x0 - 1e-3, x0 + 1e-3)
     r = optimal_lower_bound(tgt, dom, X, y, REG)
-    assert r.lower_bound == float("inf") or r.lower_bound >= 1
+    assert r.status == "unattainable" and r.lower_bound == float("inf")
+    assert r.initial.status == "unattainable" and r.denominator < 0
 
 
 # ------------------------------------------------------------- the upper bound

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..certificates import theorem42
+from ..certificates_optimal import certify_at
 from ..errors import InputError
 from ..training import LinearModel, train
 from ..validation import check_positive, check_X, check_y
@@ -141,7 +141,7 @@ class ModelTargetedPoisoning:
         try:
             while True:
                 res = self.maxloss_.solve(model, self.target)
-                bound = theorem42(model, self.target, X, y, self.reg, res.upper_bound)
+                bound = certify_at(model, self.target, X, y, self.reg, res.upper_bound)
                 rec = MTPRecord(
                     iteration=it, n_poisons=float(pw.sum()),
                     max_loss_difference=float(res.value),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from ._common import add_dataset, add_reg, load, progress
 
 HELP = "certified lower bound on the poison points needed to induce a target (Theorem 4.2)"
@@ -104,6 +106,10 @@ def run(args):
         target, subpop = load_target(args.target, data)
     if target.w.shape != (data.d,):
         raise InputError(f"--target: model has {target.w.shape} weights; {data.name} has d={data.d}")
+    target_reg = float(getattr(target, "reg", float("nan")))
+    if np.isfinite(target_reg) and not np.isclose(target_reg, reg, rtol=1e-12, atol=0):
+        progress(f"convexpoison: warning: the target was trained with C_R = {target_reg:g}; "
+                 f"certifying for the defender's C_R = {reg:g} (set --reg to change)")
     feasible = feasible_for(args.feasible, data, reg)
     names = args.feasible if "domain" in args.feasible else "domain," + args.feasible
     say = None if args.no_progress else progress
@@ -112,7 +118,7 @@ def run(args):
     out = {"dataset": data.name, "reg": reg, "method": args.method, "feasible": names,
            "target_test_error": target.error(data.X_test, data.y_test),
            "clean_test_error": clean.error(data.X_test, data.y_test),
-           "target_gap": args.target_gap, "bias_regularized": True}
+           "target_gap": args.target_gap, "target_reg": target_reg, "bias_regularized": True}
     if induced is not None:
         out.update({k: v for k, v in induced.items() if k != "target_gap"})
     if args.method == "intermediate":
