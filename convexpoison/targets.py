@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, SolverFailure
 from .training import LinearModel, objective, train
 from .validation import check_fraction, check_positive
 
@@ -274,7 +274,7 @@ def _check_grid(quantiles, repeats):
 
 def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=QUANTILES,
                      repeats=REPEATS, adaptive=False, stop_at_goal=True, clean_model=None,
-                     tol=1e-10, progress=None) -> list:
+                     tol=1e-10, progress=None, failures=None) -> list:
     """Train the label-flip candidates of Koh et al. Algorithm 3 (or Suya's adaptive variant).
 
     The grid is walked quantile by quantile, repeat counts ascending within each quantile.
@@ -297,6 +297,9 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
         clean loss reaches the best goal-meeting clean loss found so far.  Exact for
         ``adaptive=False`` (the clean loss is nondecreasing in ``r``; module docstring);
         a heuristic cut for the adaptive variant.
+    failures : a list to collect the candidates whose retraining raised
+        :class:`~convexpoison.errors.SolverFailure` (dicts with quantile, repeats, solver,
+        status); the sweep then leaves that quantile and goes on.  ``None``: re-raise.
 
     Returns the list of :class:`Candidate` in the order trained.
     """
@@ -322,8 +325,18 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
             sw = np.ones(n + m)
             sw[n:] = 0.0
             sw[n + flip] = r
-            current = train(Xa, ya, model=model, reg=reg, sample_weight=sw, warm_start=warm, tol=tol)
-            warm = current
+            try:
+                trained = train(Xa, ya, model=model, reg=reg, sample_weight=sw, warm_start=warm,
+                                tol=tol)
+            except SolverFailure as exc:
+                # no exact minimiser, so no attainable target here; heavier copies of the
+                # same quantile would be harder still, so leave this quantile
+                if failures is None:
+                    raise
+                failures.append({"quantile": float(q), "repeats": int(r), "solver": exc.solver,
+                                 "status": exc.status, "message": str(exc)})
+                break
+            current = warm = trained
             if step == 0:
                 first = current
             value, meets = goal(current)
@@ -337,6 +350,13 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
             if stop_at_goal and (meets or cand.clean_loss >= best):
                 break
     return cands
+
+
+def _check_trained(cands, failed):
+    if not cands and failed:
+        f = failed[-1]
+        raise SolverFailure(f"no label-flip candidate could be trained exactly: {f['message']}",
+                            solver=f["solver"], status=f["status"])
 
 
 def select(candidates):
@@ -381,9 +401,11 @@ def _indiscriminate(kind, data, reg, error, quantiles, repeats, use, model, adap
         e = mod.error(Xt, yt)
         return e, e >= error
 
+    failed = []
     cands = label_flip_sweep(X, y, Xp, yp, reg, goal, model=model, quantiles=quantiles,
                              repeats=repeats, adaptive=adaptive, stop_at_goal=stop_at_goal,
-                             clean_model=theta_c, tol=tol, progress=progress)
+                             clean_model=theta_c, tol=tol, progress=progress, failures=failed)
+    _check_trained(cands, failed)
     best = select(cands)
     if best is None:
         top = max(c.goal_value for c in cands)
@@ -398,6 +420,7 @@ def _indiscriminate(kind, data, reg, error, quantiles, repeats, use, model, adap
                 "n_flipped": best.n_flipped, "n_poison": best.n_poison,
                 "flip_source": use, "flip_index": best.flip.tolist(),
                 "flip_weight": best.weight.tolist(), "n_candidates": len(cands),
+                "failed_candidates": failed,
                 "n_train": int(len(y)), "clean_loss_theta_c": objective(theta_c, X, y, reg=reg),
                 "seconds": time.perf_counter() - t0}
     return Target(best.model, kind, settings, best.clean_loss, best.model.error(Xt, yt),
@@ -522,10 +545,12 @@ def subpopulation_targets(data, reg=None, k=20, n_targets=3, random_state=0, lab
             acc = 1.0 - mod.error(Xs, ys)
             return acc, acc <= max_accuracy
 
+        failed = []
         cands = label_flip_sweep(X, y, Xp[pool], yp[pool], reg, goal, model=model,
                                  quantiles=quantiles, repeats=repeats, adaptive=adaptive,
                                  stop_at_goal=stop_at_goal, clean_model=theta_c, tol=tol,
-                                 progress=progress)
+                                 progress=progress, failures=failed)
+        _check_trained(cands, failed)
         best = select(cands)
         met = best is not None
         if not met:
@@ -541,7 +566,8 @@ def subpopulation_targets(data, reg=None, k=20, n_targets=3, random_state=0, lab
                     "n_flipped": best.n_flipped, "n_poison": best.n_poison,
                     "flip_source": use,
                     "flip_index": pool[best.flip].tolist(), "flip_weight": best.weight.tolist(),
-                    "n_candidates": len(cands), "n_train": int(len(y)),
+                    "n_candidates": len(cands), "failed_candidates": failed,
+                    "n_train": int(len(y)),
                     "clean_loss_theta_c": objective(theta_c, X, y, reg=reg),
                     "subpop": sp.to_dict(), "seconds": time.perf_counter() - t1,
                     "seconds_total": time.perf_counter() - t0}

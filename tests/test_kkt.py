@@ -248,6 +248,18 @@ def test_attack_result_is_consistent(data, decoys):
     assert Xp.shape[0] == n_total and set(yp.tolist()) <= {-1, 1}
 
 
+def test_train_only_attacker_judges_on_the_training_set(data, decoys):
+    """Section 6.1: without the test set the candidates are ranked by their error on Dc."""
+    models = [d.model for d in decoys.decoys_[:2]]
+    res = _attack(data, 1, models, use="train", screen_tol=1e-10).result_
+    best = res.best
+    ps = best.poison_set()
+    ev = evaluate(data, ps, X_eval=data.X_train, y_eval=data.y_train)
+    assert best.eval_per_defense == ev.eval_per_defense          # errors on Dc ...
+    assert best.per_defense == ev.per_defense                    # ... and on the test set
+    assert best.eval_score == max(c.eval_score for c in res.candidates if c.ok)
+
+
 def test_iterative_refit_runs(data, decoys):
     models = [d.model for d in decoys.decoys_[:2]]
     res = _attack(data, 1, models, iterations=2).result_

@@ -592,9 +592,9 @@ class KKTAttack:
     feasible : feasible-set components constraining the poison (default: ``domain`` plus
         those of ``defenses`` among l2, slab, loss).
     p : fraction each defense removes per class.
-    quantile : feasible-set thresholds as a quantile of the clean scores (0.9, Koh et al.'s
-        code: stricter than the defense's ``1 - p`` so the points survive the refit on
-        ``Dc ∪ Dp``).
+    quantile : feasible-set thresholds as a quantile of the clean scores (default
+        ``1 - p``: the points the defenses fitted on ``Dc`` keep, section 3.2; Koh et al.'s
+        code used 0.9, stricter, leaving room for the refit on ``Dc ∪ Dp``).
     grid : ``T`` of Algorithm 4 (``T + 1`` splits, plus the bias-exact one).
     use : 'test' (the attacker knows the test set) or 'train' (section 6.1).
     repeats, quantiles, max_decoys : the decoy sweep (:class:`~convexpoison.decoys.DecoyGenerator`).
@@ -607,7 +607,7 @@ class KKTAttack:
     """
 
     def __init__(self, epsilon, reg=None, defenses=("l2", "slab", "loss", "svd", "knn"),
-                 feasible=None, p=0.05, quantile=0.9, grid=6, use="test", repeats=None,
+                 feasible=None, p=0.05, quantile=None, grid=6, use="test", repeats=None,
                  quantiles=None, max_decoys=None, decoys=None, iterations=1, workers=1,
                  solver=None, screen_tol=1e-6, progress=None):
         self.epsilon = epsilon
@@ -680,7 +680,9 @@ class KKTAttack:
         n_total = int(np.floor(eps * N + 1e-9))
         if n_total < 1:
             raise InputError(f"epsilon: {eps} x {N} clean points is less than one poison point")
-        check_fraction(self.quantile, "quantile")
+        quantile = 1.0 - check_fraction(self.p, "p") if self.quantile is None else self.quantile
+        if not 0 < check_fraction(quantile, "quantile"):
+            raise InputError("quantile: must be in (0, 1]")
 
         clean = train(Xc, yc, reg=reg)
         self.clean_model_ = clean
@@ -702,7 +704,7 @@ class KKTAttack:
 
         X_eval, y_eval = (None, None) if self.use == "test" else (Xc, yc)
         setup = {"Xc": Xc, "yc": yc, "reg": reg, "domain": domain, "feasible": feas_names,
-                 "quantile": float(self.quantile), "solver": self.solver,
+                 "quantile": float(quantile), "solver": self.solver,
                  "decoys": models, "defenses": defenses, "p": float(self.p),
                  "X_eval": X_eval, "y_eval": y_eval, "clean_model": clean,
                  "tol": float(self.screen_tol),

@@ -22,8 +22,9 @@ def add_arguments(p):
     p.set_defaults(use="test")
     add_reg(p)
     p.add_argument("--p", type=float, default=0.05, help="fraction each defense removes per class")
-    p.add_argument("--quantile", type=float, default=0.9,
-                   help="feasible-set thresholds: this quantile of the clean scores (default 0.9)")
+    p.add_argument("--quantile", type=float, default=None,
+                   help="feasible-set thresholds: this quantile of the clean scores "
+                        "(default 1 - p: what the defenses fitted on the clean data keep)")
     p.add_argument("--grid", type=int, default=6, help="eps+ grid steps T of Algorithm 4 (default 6)")
     p.add_argument("--repeats", default=None,
                    help="decoy repeat counts r, comma-separated (default 1,2,3,5,8,12,18,25,33)")
@@ -72,7 +73,7 @@ def run(args):
         raise InputError(f"--epsilon: must be in (0, 1], got {args.epsilon}")
     defenses = parse_list(args.defense, DEFENSES, "--defense")
     check_p(args.p)
-    if not 0 < args.quantile <= 1:
+    if args.quantile is not None and not 0 < args.quantile <= 1:
         raise InputError(f"--quantile: must be in (0, 1], got {args.quantile}")
     if args.grid < 1:
         raise InputError(f"--grid: must be at least 1, got {args.grid}")

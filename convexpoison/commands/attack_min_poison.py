@@ -51,29 +51,6 @@ def _finite(v):
     return v if math.isfinite(v) else None
 
 
-def _load_target(path, data):
-    """The target model and, for a subpopulation target, its test rows ``(X, y)``."""
-    from pathlib import Path
-
-    from ..errors import InputError
-    from ..training import LinearModel
-
-    if not Path(path).exists():
-        raise InputError(f"--target: file not found: {path}")
-    try:
-        from ..targets import Target
-    except ImportError:                                   # pragma: no cover
-        return LinearModel.load(path), None
-    t = Target.load(path)
-    sp = getattr(t, "subpop", None)
-    idx = getattr(sp, "test", None)
-    if idx is None and isinstance(sp, dict):
-        idx = sp.get("test")
-    if idx is not None and len(idx):
-        return t.model, (data.X_test[idx], data.y_test[idx])
-    return t.model, None
-
-
 def _count(v):
     v = _finite(v)
     return None if v is None else int(v)
@@ -85,7 +62,7 @@ def run(args):
     from ..errors import InputError
     from ..programs.maxloss import MaxLossDifference
     from ..training import train
-    from .attack_mtp import feasible_for
+    from .attack_mtp import feasible_for, load_target
 
     data, reg = load(args)
     if not data.is_binary:
@@ -97,7 +74,7 @@ def run(args):
             raise InputError(f"--{name.replace('_', '-')}: must be a finite non-negative number, got {v}")
     if args.max_extra < 0:
         raise InputError(f"--max-extra: must be non-negative, got {args.max_extra}")
-    target, subpop = _load_target(args.target, data)
+    target, subpop = load_target(args.target, data)
     if target.w.shape != (data.d,):
         raise InputError(f"--target: model has {target.w.shape} weights; {data.name} has d={data.d}")
     feasible = feasible_for(args.feasible, data, reg)

@@ -23,7 +23,7 @@ def add_arguments(p):
                         "weight) induces, i.e. the model trained on Dc u Dp; the bound is then at "
                         "most |Dp| and n_poisons / lower_bound measures the attack's optimality")
     add_reg(p)
-    p.add_argument("--method", default="optimal", choices=["optimal", "intermediate"],
+    p.add_argument("--method", default="optimal", choices=["optimal", "intermediate", "lp"],
                    help="optimal: Dinkelbach maximisation of c(theta); intermediate: the best "
                         "bound over MTP's intermediate models")
     p.add_argument("--feasible", default="domain",
@@ -143,6 +143,19 @@ def run(args):
         if induced is None:
             out["n_poisons"] = res.n_poisons
             out["ratio"] = (res.n_poisons / lb) if lb and lb != float("inf") else None
+    elif args.method == "lp":
+        # the minimum-poison KKT linear program (DESIGN §3.9): its proven optimum bounds
+        # the number of poisons from below and equals the optimal Theorem 4.2 bound
+        from ..programs.minpoison import lp_lower_bound
+
+        r = lp_lower_bound(target, feasible, data.X_train, data.y_train, reg,
+                           integer="exact" if args.integer == "exact" else "relax",
+                           solver=args.solver)
+        lb = r.certified
+        out.update({"lower_bound": lb, "value": r.value, "lp_lower_bound": r.lower_bound,
+                    "relaxed_lower_bound": r.relaxed_lower_bound, "margin_tol": r.tol,
+                    "upper_bound": None, "status": r.status, "solver": getattr(r, "solver", "")})
+        integer_note = ""
     else:
         est = DinkelbachLowerBound(feasible, reg, integer=args.integer, max_iter=args.max_iter,
                                    target_gap=args.target_gap, solver=args.solver, progress=say)

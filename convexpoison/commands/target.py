@@ -117,7 +117,8 @@ def run(args):
            "clean_loss": target.clean_loss, "clean_total_loss": s["n_train"] * target.clean_loss,
            "clean_loss_theta_c": s["clean_loss_theta_c"], "quantile": s["quantile"],
            "repeats": s["repeats_chosen"], "n_flipped": s["n_flipped"],
-           "n_poison": s["n_poison"], "n_candidates": s["n_candidates"], "use": s["use"],
+           "n_poison": s["n_poison"], "n_candidates": s["n_candidates"],
+           "n_failed": len(s["failed_candidates"]), "use": s["use"],
            "seconds": seconds, "out": args.out}
     if subpop:
         res.update({"subpop_accuracy": target.subpop_accuracy, "goal_met": s["goal_met"],

@@ -67,7 +67,7 @@ from .. import solvers
 from ..certificates import sound_ceil
 from ..domain import Domain
 from ..errors import InputError, SolverFailure
-from ..feasible import DomainSet, FeasibleSet, L2Sphere, LossBound, Slab, SVDResidual
+from ..feasible import DomainSet, FeasibleSet, L2Sphere, SVDResidual
 from ..validation import check_positive, check_weights, check_X, check_y
 
 __all__ = ["MinPoisonResult", "MinimumPoisonProgram", "FixedCountKKT", "margin_partition",
