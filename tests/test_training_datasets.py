@@ -33,7 +33,8 @@ def test_svm_fast_equals_conic_on_bundled_data(name):
 
 @pytest.mark.parametrize("name", ["mnist17", "breast-cancer", "spambase"])
 def test_logreg_fast_equals_conic_on_bundled_data(name):
-    _agree(name, "logreg")
+    fast, _ = _agree(name, "logreg")
+    assert fast.model == "logreg" and fast.gap_ >= 0
 
 
 @pytest.mark.slow
@@ -45,7 +46,8 @@ def test_svm_fast_equals_conic_on_large_bundled_data(name):
 
 @pytest.mark.slow
 def test_multiclass_fast_equals_conic_on_mnist10():
-    _agree("mnist10", "multisvm")
+    fast, data = _agree("mnist10", "multisvm")
+    assert fast.w.shape == (10, data.d)
 
 
 def test_fmnist_clean_error_threshold():
