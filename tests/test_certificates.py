@@ -269,14 +269,16 @@ harness_args = dict(
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**harness_args)
 def test_soundness_harness(seed, d, n, integer, kind, k):
-    _harness_case(seed, d, n, integer, kind, k)
+    r, m = _harness_case(seed, d, n, integer, kind, k)   # asserts soundness inside
+    assert r.lower_bound <= m
 
 
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**harness_args)
 def test_soundness_harness_extended(seed, d, n, integer, kind, k):
-    _harness_case(seed, d, n, integer, kind, k)
+    r, m = _harness_case(seed, d, n, integer, kind, k)   # asserts soundness inside
+    assert r.lower_bound <= m
 
 
 def test_adversarial_single_point_attack_is_certified_tightly():
