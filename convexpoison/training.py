@@ -362,13 +362,19 @@ def _train_cvxpy(X, y, model, reg, s, solver):
     if model == "multisvm":
         k = int(y.max()) + 1
         Wv, bv = cp.Variable((k, d)), cp.Variable(k)
-        S = X @ Wv.T + np.ones((n, 1)) @ cp.reshape(bv, (1, k), order="C")
+        # The scores get their own variable Z (one equality per score) and X enters as a
+        # sparse matrix only once: writing X @ W.T inside both terms of the loss would
+        # duplicate the k*nnz(X) coefficient block and makes mnist10 intractable.
+        import scipy.sparse as sp
+
+        Z = cp.Variable((n, k))
+        scores = [Z == sp.csr_matrix(X) @ Wv.T + np.ones((n, 1)) @ cp.reshape(bv, (1, k), order="C")]
         delta = np.ones((n, k))
         delta[np.arange(n), y] = 0.0
         onehot = 1.0 - delta
-        loss = cp.max(S + delta, axis=1) - cp.sum(cp.multiply(S, onehot), axis=1)
+        loss = cp.max(Z + delta, axis=1) - cp.sum(cp.multiply(Z, onehot), axis=1)
         obj = c @ loss + reg / 2 * (cp.sum_squares(Wv) + cp.sum_squares(bv))
-        prob = cp.Problem(cp.Minimize(obj))
+        prob = cp.Problem(cp.Minimize(obj), scores)
         info = solvers.solve(prob, "QP", solver=solver)
         return LinearModel(Wv.value.copy(), bv.value.copy(), model, reg,
                            objective_=info.value, gap_=float("nan"), method_=info.solver)

@@ -284,6 +284,11 @@ def test_cli_attack_kkt(tmp_path, capsys):
     assert res["poisoned_test_error"] == min(res["per_defense"].values())
     ps = PoisonSet.load(out)
     assert ps.n_poisons == res["n_poisons"] == int(0.03 * 398)
+    # `evaluate` on the saved poison file reproduces the attack's table exactly
+    assert main(["evaluate", "--dataset", "breast-cancer", "--poisons", str(out),
+                 "--defense", "l2,slab,loss", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["per_defense"] == res["per_defense"]
     assert main(["attack", "kkt", "--dataset", "breast-cancer", "--epsilon", "0"]) == 2
     assert "--epsilon" in capsys.readouterr().err
 

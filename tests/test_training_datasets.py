@@ -46,8 +46,21 @@ def test_svm_fast_equals_conic_on_large_bundled_data(name):
 
 @pytest.mark.slow
 def test_multiclass_fast_equals_conic_on_mnist10():
-    fast, data = _agree("mnist10", "multisvm")
-    assert fast.w.shape == (10, data.d)
+    """Crammer--Singer on mnist10.  The interior-point solve's factorisation grows steeply
+    with n (Clarabel: 19 s at n = 500, 173 s at n = 1000 with 7850 weights), so the conic
+    agreement is checked on the first 1000 training digits, and on the full 4000 the fast
+    solver's duality gap -- a proven bound on its distance to the optimum -- is within
+    1e-6 relative (the same tolerance the agreement tests use)."""
+    data = load_dataset("mnist10")
+    X, y = data.X_train[:1000], data.y_train[:1000]
+    fast = train(X, y, "multisvm", data.reg)
+    conic = train(X, y, "multisvm", data.reg, method="cvxpy")
+    f_fast, f_conic = objective(fast, X, y), objective(conic, X, y)
+    assert f_fast == pytest.approx(f_conic, rel=1e-6)
+    assert f_fast - fast.gap_ <= f_conic * (1 + 1e-6)
+    full = train(data.X_train, data.y_train, "multisvm", data.reg)
+    assert full.w.shape == (10, data.d)
+    assert 0 <= full.gap_ <= 1e-6 * objective(full, data.X_train, data.y_train)
 
 
 def test_fmnist_clean_error_threshold():
