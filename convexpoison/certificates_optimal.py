@@ -509,6 +509,52 @@ class DinkelbachLowerBound:
         solvers.assert_dpp(prob, "Dinkelbach subproblem")
         self._prob, self._t, self._w, self._b = prob, t, w, b
 
+    def _set_data(self, X, y, target, sample_weight):
+        X = check_X(X, "X", d=self.feasible.d)
+        y = check_y(y, len(X), "y")
+        s = check_weights(sample_weight, len(y))
+        self.d_ = X.shape[1]
+        target = _binary_model(target, "target", self.d_)
+        self.X_, self.y_, self.s_, self.target_ = X, y, s, target
+        self.labels_ = (-1, 1)
+        return X, y, s, target
+
+    # -------------------------------------------------------------- inspecting
+    @property
+    def kind_(self):
+        """The subproblem's class: an SOCP with the L2 / SVD components, else a QP."""
+        return "SOCP" if self._conic() else "QP"
+
+    def program(self, X, y, target, sample_weight=None):
+        """The Dinkelbach subproblem ``max_theta num(theta) - t den(theta)`` for clean data
+        ``(X, y)`` and ``target``, built (not solved) with its Parameter ``t`` at 0.
+        Building bounds piece B (``kappa_y``, two small programs solved once), which enters
+        as a constant.  :meth:`fit` builds the same program and sets ``t`` to ``t_k`` at
+        iteration ``k`` (``result_.iterations[k].t``, optimal value ``.value``)."""
+        X, y, s, target = self._set_data(X, y, target, sample_weight)
+        self.kappa_ = {lab: self._kappa(target, lab) for lab in self.labels_}
+        self._build(X, y, s, target)
+        self._t.value = 0.0
+        return self._prob
+
+    @property
+    def problem(self):
+        """The subproblem last built by :meth:`program` or :meth:`fit` (variables ``w``,
+        ``b``, ``sup``, ``mu_p``, ``mu_m``; Parameter ``t``)."""
+        if getattr(self, "_prob", None) is None:
+            raise InputError("DinkelbachLowerBound: call program(X, y, target) or fit first "
+                             "(fit builds no program when the target is unattainable)")
+        return self._prob
+
+    def describe(self, X=None, y=None, target=None, sample_weight=None):
+        """A readable summary of the subproblem (built from ``X, y, target`` when given):
+        :func:`convexpoison.programs.summary.describe`."""
+        from .programs.summary import describe
+
+        prob = self.program(X, y, target, sample_weight) if X is not None else self.problem
+        return describe(prob, kind=self.kind_, solver=self.solver,
+                        title="Dinkelbach subproblem (Theorem 4.2)")
+
     # ----------------------------------------------------------------- solving
     def _maxloss(self, integer):
         from .programs.maxloss import MaxLossDifference
@@ -550,13 +596,7 @@ class DinkelbachLowerBound:
         Sets ``result_`` (an :class:`OptimalLowerBound`) and returns ``self``.
         """
         t_start = time.perf_counter()
-        X = check_X(X, "X", d=self.feasible.d)
-        y = check_y(y, len(X), "y")
-        s = check_weights(sample_weight, len(y))
-        self.d_ = X.shape[1]
-        target = _binary_model(target, "target", self.d_)
-        self.X_, self.y_, self.s_, self.target_ = X, y, s, target
-        self.labels_ = (-1, 1)
+        X, y, s, target = self._set_data(X, y, target, sample_weight)
         exact = self._use_exact()
 
         # seeds: theta_c (Remark 2) and the given models, certified with the relaxed den
@@ -574,7 +614,7 @@ class DinkelbachLowerBound:
 
         self.kappa_ = {lab: self._kappa(target, lab) for lab in self.labels_}
         self._build(X, y, s, target)
-        kind = "SOCP" if self._conic() else "QP"
+        kind = self.kind_
         t = best.value if best.status == "ok" else 0.0
         history = []
         est, solver_used, gap, gap_t = float("inf"), "", float("nan"), float("nan")

@@ -57,7 +57,7 @@ import numpy as np
 
 from . import solvers
 from .certificates_optimal import as_feasible, support_function
-from .errors import SolverFailure
+from .errors import InputError, SolverFailure
 from .feasible import DomainSet, L2Sphere, SVDResidual
 from .training import LinearModel, objective, train
 from .validation import check_fraction, check_positive, check_weights, check_X, check_y
@@ -152,10 +152,13 @@ class CertifiedUpperBound:
     def _conic(self):
         return any(isinstance(c, (L2Sphere, SVDResidual)) for c in self.feasible.components)
 
-    # ----------------------------------------------------------------- solving
-    def fit(self, X, y, sample_weight=None):
-        """Solve the program on clean data ``(X, y)`` and certify ``U`` soundly."""
-        t0 = time.perf_counter()
+    # -------------------------------------------------------------- inspecting
+    @property
+    def kind_(self):
+        """The program's class: an SOCP with the L2 / SVD components, else a QP."""
+        return "SOCP" if self._conic() else "QP"
+
+    def _ensure(self, X, y, sample_weight):
         X = check_X(X, "X", d=self.feasible.d)
         y = check_y(y, len(X), "y")
         s = check_weights(sample_weight, len(y))
@@ -163,7 +166,38 @@ class CertifiedUpperBound:
             self._build(X, y, s)
             self._shape = (X.shape, id(X))
         self._eps.value = self.epsilon
-        kind = "SOCP" if self._conic() else "QP"
+        return X, y, s
+
+    def program(self, X, y, sample_weight=None):
+        """The certificate's program for clean data ``(X, y)``, built (not solved) with its
+        Parameter ``epsilon`` set; :meth:`fit` solves this same object (its optimal value
+        is ``result_.program_value``)."""
+        self._ensure(X, y, sample_weight)
+        return self._prob
+
+    @property
+    def problem(self):
+        """The program last built by :meth:`program` or :meth:`fit` (variables ``w``,
+        ``b``, ``max_hinge``, ``g_p``, ``g_m``; Parameter ``epsilon``)."""
+        if self._prob is None:
+            raise InputError("CertifiedUpperBound: call program(X, y) or fit first")
+        return self._prob
+
+    def describe(self, X=None, y=None, sample_weight=None):
+        """A readable summary of the program (built from ``X, y`` when given):
+        :func:`convexpoison.programs.summary.describe`."""
+        from .programs.summary import describe
+
+        prob = self.program(X, y, sample_weight) if X is not None else self.problem
+        return describe(prob, kind=self.kind_, solver=self.solver,
+                        title="certified upper bound (Steinhardt et al.)")
+
+    # ----------------------------------------------------------------- solving
+    def fit(self, X, y, sample_weight=None):
+        """Solve the program on clean data ``(X, y)`` and certify ``U`` soundly."""
+        t0 = time.perf_counter()
+        X, y, s = self._ensure(X, y, sample_weight)
+        kind = self.kind_
         info = solvers.solve(self._prob, kind, solver=self.solver, **self.solver_options)
         model = LinearModel(np.asarray(self._w.value, float).copy(), float(self._b.value),
                             "svm", self.reg)

@@ -216,6 +216,33 @@ class InnerMaximizer:
             kind = "LP" if prob.is_lp() else "SOCP"
             self._programs[lab] = (prob, x, g, kind)
 
+    def program(self, label):
+        """``(problem, x)``: the cvxpy program ``max direction_label . x`` over ``F_label``
+        (and the decoy set) without solving it; its Parameter ``direction_<label>`` is the
+        direction (``-y w`` for a binary model, ``w_k - w_y`` for Crammer--Singer).  On the
+        fast path the programs are built on this first request (the maximiser itself keeps
+        using the closed form)."""
+        lab = int(label)
+        if lab not in self.labels:
+            raise InputError(f"label: expected one of {self.labels}, got {label!r}")
+        if not self._programs:
+            self._build()
+        prob, x, _, _ = self._programs[lab]
+        return prob, x
+
+    def kind(self, label):
+        """The problem class ('LP' or 'SOCP') of :meth:`program` ``(label)``."""
+        self.program(label)
+        return self._programs[int(label)][3]
+
+    def describe(self, label):
+        """A readable summary of :meth:`program` ``(label)``
+        (:func:`convexpoison.programs.summary.describe`)."""
+        from .summary import describe
+
+        return describe(self.program(label), kind=self.kind(label), solver=self.solver,
+                        title=f"inner maximiser, label {int(label):+d}")
+
     def _decoy_constraints(self, x, lab):
         import cvxpy as cp
 

@@ -317,6 +317,15 @@ class MaxLossDifference:
         self._programs[key] = (prob, x)
         return prob, x
 
+    def describe(self, label=-1, piece="A"):
+        """A readable summary of :meth:`program` ``(label, piece)`` (variables, parameters,
+        constraints, solver): :func:`convexpoison.programs.summary.describe`.  With
+        ``method_ == 'closed-form'`` :meth:`solve` uses the closed form instead."""
+        from .summary import describe
+
+        return describe(self.program(label, piece), kind=self.kind_, solver=self.solver,
+                        title=f"max-loss difference, label {int(label):+d}, piece {piece}")
+
     def _variable(self, name):
         """``x`` with the domain's box as declared bounds (DESIGN §8); integer coordinates
         integer for the MILP.  (Built here rather than by ``Domain.variable``, whose

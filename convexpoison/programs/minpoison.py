@@ -382,6 +382,31 @@ class MinimumPoisonProgram:
     def _component_key(self):
         return tuple((id(c), c._generation) for c in self.feasible.components)
 
+    # ------------------------------------------------------------ inspecting
+    @property
+    def problem(self):
+        """The cvxpy program (built by :meth:`fit`; not solved).  Its Parameters ``w_p``,
+        ``b_p``, ``reg_theta_p``, ``beta_lo``, ``beta_free`` hold the target and its margin
+        partition: :meth:`set_target` loads them, then ``solvers.solve(prog.problem,
+        prog.kind_)`` is what :meth:`solve` does for ``integer='relax'``."""
+        if not hasattr(self, "_prob"):
+            raise InputError("MinimumPoisonProgram: call fit(X, y) before asking for the problem")
+        if self._component_key() != self._key:      # a refit re-created parameters
+            self._build()
+        return self._prob
+
+    def describe(self, target=None):
+        """A readable summary of :attr:`problem` (with ``target`` loaded when given):
+        :func:`convexpoison.programs.summary.describe`."""
+        from .summary import describe
+
+        prob = self.problem
+        if target is not None:
+            self.set_target(target)
+            prob = self._prob
+        return describe(prob, kind=self.kind_, solver=self.solver,
+                        title="minimum-poison program")
+
     # -------------------------------------------------------------- solving
     def set_target(self, target):
         if not hasattr(self, "X_"):
@@ -780,12 +805,40 @@ class FixedCountKKT:
         solvers.assert_dpp(self._prob, "fixed-count KKT program")
         self._r, self._xs, self._counts, self._wct, self._beta = r, xs, counts, wct, beta
 
+    @property
+    def problem(self):
+        """The cvxpy program (not solved); :meth:`set_counts` loads its Parameters
+        ``counts`` and ``W_reg_theta_p`` (the target comes from the minimum-poison
+        program's :meth:`~MinimumPoisonProgram.set_target`)."""
+        return self._prob
+
+    def set_counts(self, counts):
+        """Load the copy counts (one per slot) into the program's Parameters."""
+        prog = self.program
+        counts = np.asarray(counts, float)
+        if counts.shape != (len(self.slots),):
+            raise InputError(f"counts: expected {len(self.slots)} counts (one per slot), "
+                             f"got shape {counts.shape}")
+        if prog._P["ct"].value is None:
+            raise InputError("counts: set the target first (MinimumPoisonProgram.set_target)")
+        self._counts.value = counts
+        self._wct.value = (prog.n_weight_ + counts.sum()) * prog._P["ct"].value
+        return self
+
+    def describe(self, counts=None):
+        """A readable summary of :attr:`problem` (``counts`` loaded when given)."""
+        from .summary import describe
+
+        if counts is not None:
+            self.set_counts(counts)
+        n = len(self.slots)
+        return describe(self._prob, kind=self.kind_, solver=self.solver,
+                        title=f"fixed-count KKT program ({n} slot{'s' if n != 1 else ''})")
+
     def solve(self, counts):
         """Points and residual norm for integer ``counts`` (one per slot)."""
         prog = self.program
-        counts = np.asarray(counts, float)
-        self._counts.value = counts
-        self._wct.value = (prog.n_weight_ + counts.sum()) * prog._P["ct"].value
+        self.set_counts(counts)
         info = solvers.solve(self._prob, self.kind_, solver=self.solver)
         X = np.array([np.asarray(x.value, float) for x in self._xs])
         dom = prog.domain
