@@ -6,12 +6,17 @@ data-sanitisation defense, computes the certificates, and writes ``report.md``,
 looked up in :data:`ATTACKS`; one whose module is missing or that fails is recorded as
 such and the audit goes on, so a report is always written.  Every intermediate result is
 written to ``results.json`` as soon as it exists: an interrupted audit keeps what it found.
+
+A progress bar on standard error counts the audit's steps (and each long attack draws
+its own beneath it).  Ctrl-C stops the audit cleanly: the attack that was running keeps
+and evaluates what it had found (its status reads 'interrupted'), ``results.json`` is
+written, and the KeyboardInterrupt goes on to the caller (the command exits with 130).
+The KKT sweep runs on ``workers`` local processes or on a Dask cluster (``scheduler``).
 """
 from __future__ import annotations
 
 import json
 import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +43,8 @@ class AuditSettings:
     quick: bool = True                    # smaller grids so the audit takes minutes
     random_state: int = 0
     command: str = ""
+    workers: int = 1                      # processes for the KKT sweep
+    scheduler: str | None = None          # or a Dask scheduler address for it
 
 
 @dataclass
@@ -74,7 +81,7 @@ def _step_mtp(ctx):
         raise InputError("no target model was produced, so MTP has nothing to aim at")
     budget = int(np.floor(s.epsilon * data.n_train))
     att = ModelTargetedPoisoning(target.model, data.domain, ctx["reg"], eps_close=0.01,
-                                 budget=budget, progress=ctx["progress_bars"],
+                                 budget=budget, progress=ctx["bars"],
                                  run_dir=ctx["out"] / "mtp-run", resume=True)
     res = att.run(data.X_train, data.y_train, data.X_test, data.y_test)
     ctx["mtp_history"] = res.history
@@ -82,7 +89,8 @@ def _step_mtp(ctx):
     return (PoisonSet(res.poisons_X, res.poisons_y, res.poisons_weight),
             {"stop_reason": res.stop_reason, "max_loss_difference": last.max_loss_difference,
              "distance_to_target": last.distance_to_target,
-             "intermediate_lower_bound": res.lower_bound, "iterations": len(res.history)})
+             "intermediate_lower_bound": res.lower_bound, "iterations": len(res.history),
+             "interrupted": res.stop_reason == "interrupted"})
 
 
 def _step_kkt(ctx):
@@ -91,25 +99,29 @@ def _step_kkt(ctx):
     data, s = ctx["data"], ctx["settings"]
     kw = dict(grid=3, max_decoys=3) if s.quick else {}
     att = KKTAttack(s.epsilon, reg=ctx["reg"], defenses=s.defenses, p=s.p, progress=ctx["say"],
+                    workers=s.workers, scheduler=s.scheduler, progress_bar=ctx["bars"],
                     **kw).fit(data)
     res = att.result_
-    return res.poisons, {"kkt_residual": res.best.kkt_residual, "n_candidates": len(res.candidates)}
+    return res.poisons, {"kkt_residual": res.best.kkt_residual, "n_candidates": len(res.candidates),
+                         "interrupted": res.interrupted}
 
 
 def _step_minmax(ctx):
     from .attacks.minmax import MinMaxAttack
 
     data, s = ctx["data"], ctx["settings"]
-    att = MinMaxAttack(s.epsilon, reg=ctx["reg"], random_state=s.random_state).fit(data)
-    return att.poisons_, {}
+    att = MinMaxAttack(s.epsilon, reg=ctx["reg"], random_state=s.random_state,
+                       progress_bar=ctx["bars"]).fit(data)
+    return att.poisons_, {"interrupted": att.result_.interrupted}
 
 
 def _step_influence(ctx):
     from .attacks.influence import InfluenceAttack
 
     data, s = ctx["data"], ctx["settings"]
-    att = InfluenceAttack(s.epsilon, reg=ctx["reg"], random_state=s.random_state).fit(data)
-    return att.poisons_, {}
+    att = InfluenceAttack(s.epsilon, reg=ctx["reg"], random_state=s.random_state,
+                          progress_bar=ctx["bars"]).fit(data)
+    return att.poisons_, {"interrupted": att.result_.interrupted}
 
 
 #: name -> (step, description).  Order: weakest baseline first, as tables show them.
@@ -124,15 +136,21 @@ ATTACKS = {
 
 # ------------------------------------------------------------------- the audit
 def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
-    """Run the audit and write its report; returns the results dictionary."""
+    """Run the audit and write its report; returns the results dictionary.
+
+    ``progress``: True for progress lines on standard error and bars when it is a
+    terminal, False for silence (``--no-progress``).
+    """
     from .datasets import load_dataset
     from .defenses import evaluate, parse_defenses
+    from .parallel import check_scheduler, check_workers
+    from .progress import bar, write
     from .training import train
 
     t_start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    say = (lambda msg: print(f"[audit] {msg}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
+    say = (lambda msg: write(f"[audit] {msg}")) if progress else (lambda m: None)
     data = load_dataset(settings.dataset)
     if not data.is_binary:
         raise InputError(f"--dataset: the audit covers binary datasets; {data.name} has "
@@ -145,6 +163,11 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
     for n in names:
         if n not in ATTACKS:
             raise InputError(f"--attacks: unknown attack {n!r}; choose from {', '.join(ATTACKS)}")
+    check_workers(settings.workers)
+    check_scheduler(settings.scheduler)
+    bars = None if progress else False
+    # steps: clean model, target, each attack, certificates, figures and report
+    steps = bar(len(names) + 4, "audit", bars, unit="step")
 
     results = {"settings": {**settings.__dict__, "defenses": defenses, "reg": reg},
                "dataset": data.summary(), "environment": environment(), "attacks": {},
@@ -153,6 +176,18 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
     def save():
         results["seconds"] = time.perf_counter() - t_start
         (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default))
+
+    with steps:
+        return _run_steps(settings, data, defenses, reg, names, results, save, say, bars, steps,
+                          out, evaluate, train)
+
+
+def _run_steps(settings, data, defenses, reg, names, results, save, say, bars, steps, out,
+               evaluate, train):
+    """The audit's steps, each advancing the ``steps`` bar; results saved after each."""
+    def step_done(name):
+        steps.set_postfix_str(name, refresh=False)
+        steps.update(1)
 
     say(f"training the clean model on {data.name} (n={data.n_train}, d={data.d}, C_R={reg:g})")
     clean = train(data.X_train, data.y_train, "svm", reg)
@@ -163,8 +198,9 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
     results["clean"]["per_defense"] = evaluate(data, None, defenses, p=settings.p, reg=reg,
                                                clean_model=clean).to_dict()["per_defense"]
     save()
+    step_done("clean model")
     ctx = {"data": data, "settings": settings, "reg": reg, "clean": clean, "out": out,
-           "say": say, "progress_bars": progress}
+           "say": say, "bars": bars}
 
     say(f"target model: Koh label-flip heuristic, test error >= {settings.target_error:g}")
     try:
@@ -177,6 +213,7 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
     except (ImportError, ConvexPoisonError) as exc:
         results["target"] = {"status": f"failed: {exc}"}
     save()
+    step_done("target")
 
     for name in names:
         step, description = ATTACKS[name]
@@ -187,6 +224,9 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
             poisons, extra = step(ctx)
             outcome.extra = extra
             outcome.poisons = poisons
+            if extra.get("interrupted"):
+                # Ctrl-C inside the attack: it returned what it had found; keep that, then stop
+                outcome.status = "interrupted"
             outcome.evaluation = evaluate(data, poisons, defenses, p=settings.p, reg=reg,
                                           clean_model=clean).to_dict()
             poisons.save(out / f"poisons-{name}.npz")
@@ -194,18 +234,22 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
             outcome.status = f"unavailable ({exc.name} is not installed in this version)"
         except KeyboardInterrupt:
             outcome.status = "interrupted"
-            results["attacks"][name] = _outcome_dict(outcome, time.perf_counter() - t0)
-            save()
-            raise
         except Exception as exc:  # an attack's failure must not lose the whole audit
             outcome.status = f"failed: {type(exc).__name__}: {exc}"
         results["attacks"][name] = _outcome_dict(outcome, time.perf_counter() - t0)
         ctx.setdefault("outcomes", {})[name] = outcome
         save()
+        if outcome.status == "interrupted":
+            results["status"] = "interrupted"
+            save()
+            say(f"interrupted during {name}; what was found is in {out / 'results.json'}")
+            raise KeyboardInterrupt
+        step_done(name)
 
     say("certificates")
     results["certificates"] = _certificates(ctx)
     save()
+    step_done("certificates")
     say("figures and report")
     results["figures"] = _figures(ctx, results)
     results["verdict"] = verdict(results)
@@ -214,6 +258,7 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
 
     write_reports(results, out)
     save()
+    step_done("report")
     say(f"report written to {out / 'report.md'} and {out / 'report.html'}")
     return results
 

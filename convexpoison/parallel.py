@@ -12,15 +12,47 @@ when running serially -- so it is not pickled with every task.
 
 Workers are started with the ``spawn`` method by default: slower to start than ``fork``
 (each imports the package afresh) but safe with the threads of BLAS and the solvers.
+
+**A Dask cluster** (``scheduler=`` an address such as ``"tcp://10.0.0.5:8786"`` or a
+``dask.distributed.Client``; the optional extra ``convexpoison[dask]``) runs the same
+tasks on its workers.  The initializer's arguments are sent to the cluster once
+(``Client.scatter``) and ``initializer`` runs lazily in each worker process, before the
+first task of this call that lands there (:func:`_dask_call`); tasks within one worker
+process are serialised by a lock, because the per-process state (a compiled cvxpy
+program) is not thread-safe -- give the workers one thread each
+(``dask worker ADDRESS --nthreads 1``) to use every core.
+
+**Ctrl-C** during a sweep: the tasks not yet finished are cancelled and
+:class:`Interrupted` (a ``KeyboardInterrupt``) is raised carrying the results of those
+that did finish, so a caller can keep what was found.
 """
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+import pickle
+import threading
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from .errors import InputError
 
-__all__ = ["map_tasks", "check_workers"]
+__all__ = ["map_tasks", "check_workers", "check_scheduler", "Interrupted"]
+
+#: Seconds to wait for a Dask scheduler given by address before giving up.
+CONNECT_TIMEOUT = 10
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`map_tasks`; ``results`` holds, in task order, the result of
+    every task that finished and ``None`` for the others."""
+
+    def __init__(self, results):
+        super().__init__("interrupted")
+        self.results = results
+
+    @property
+    def n_done(self) -> int:
+        return sum(r is not None for r in self.results)
 
 
 def check_workers(workers) -> int:
@@ -38,29 +70,179 @@ def check_workers(workers) -> int:
     return w
 
 
-def map_tasks(fn, tasks, workers=1, initializer=None, initargs=(), context="spawn") -> list:
-    """``[fn(t) for t in tasks]``, in worker processes when ``workers > 1``.
+def map_tasks(fn, tasks, workers=1, initializer=None, initargs=(), context="spawn",
+              scheduler=None, progress=None) -> list:
+    """``[fn(t) for t in tasks]``, in worker processes or on a Dask cluster.
 
     Parameters
     ----------
     fn : a picklable (module-level) function of one task.
     tasks : iterable of picklable tasks.
-    workers : number of processes; 1 runs everything here, serially.
+    workers : number of local processes; 1 runs everything here, serially.  Ignored when
+        ``scheduler`` is given (the cluster has its own workers).
     initializer, initargs : called as ``initializer(*initargs)`` once per process before
         its first task (in this process too when serial).
-    context : multiprocessing start method for the workers ('spawn', 'forkserver', 'fork').
+    context : multiprocessing start method for local workers ('spawn', 'forkserver', 'fork').
+    scheduler : None (local), or a Dask scheduler address (``"tcp://host:8786"``) or a
+        ``dask.distributed.Client`` to run the tasks on that cluster.
+    progress : a bar of :func:`convexpoison.progress.bar` (anything with ``update(n)``),
+        advanced by one as each task finishes.
 
-    Exceptions raised by ``fn`` propagate (the first one, in task order).
+    Exceptions raised by ``fn`` propagate (the first one, in task order).  Ctrl-C raises
+    :class:`Interrupted` with the results of the tasks that finished.
     """
     tasks = list(tasks)
+    if scheduler is not None:
+        return _map_dask(fn, tasks, initializer, tuple(initargs), scheduler, progress)
     workers = check_workers(workers)
     if workers == 1 or len(tasks) <= 1:
         if initializer is not None:
             initializer(*initargs)
-        return [fn(t) for t in tasks]
+        out = []
+        try:
+            for t in tasks:
+                out.append(fn(t))
+                _advance(progress)
+        except KeyboardInterrupt:
+            raise Interrupted(out + [None] * (len(tasks) - len(out))) from None
+        return out
     import multiprocessing
 
     ctx = multiprocessing.get_context(context)
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                             initializer=initializer, initargs=tuple(initargs)) as pool:
-        return list(pool.map(fn, tasks, chunksize=1))
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                               initializer=initializer, initargs=tuple(initargs))
+    futures = []
+    try:
+        for t in tasks:
+            futures.append(pool.submit(fn, t))
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            _advance(progress, len(done))
+        return [f.result() for f in futures]         # first exception in task order
+    except KeyboardInterrupt:
+        # a worker that got the Ctrl-C too reports a KeyboardInterrupt as its result
+        raise Interrupted(_partial(futures, len(tasks))) from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _partial(futures, n):
+    """Results of the futures that completed normally, None for the rest (``n`` in all)."""
+    return [_finished(f) for f in futures] + [None] * (n - len(futures))
+
+
+def _advance(progress, n=1):
+    if progress is not None and n:
+        progress.update(n)
+
+
+def _finished(future):
+    """The result of a future that completed normally, else None."""
+    if not future.done() or future.cancelled():
+        return None
+    try:
+        return future.result()         # done: no wait (Dask's result(timeout=0) would time out)
+    except BaseException:          # noqa: BLE001 - failed or interrupted task: nothing found
+        return None
+
+
+# ------------------------------------------------------------------------------- Dask
+_DASK_LOCK = threading.Lock()
+_DASK_TOKEN = [None]
+
+
+def _dask_call(fn, initializer, initargs, token, task):
+    """Run on a Dask worker: the initializer once per process and ``map_tasks`` call
+    (``token``), then the task -- under a lock, as the per-process state is shared.
+
+    ``initargs``, ``task`` and the result travel as plain pickles, as they do to and from
+    local worker processes: Dask's own serialisation hands numpy arrays over as views of
+    its message buffers, whose memory alignment differs, and BLAS/SIMD kernels round
+    differently on differently aligned data (measured: solutions differing at 1e-13), so
+    the cluster would not reproduce the serial run bit for bit.
+    """
+    with _DASK_LOCK:
+        if initializer is not None and _DASK_TOKEN[0] != token:
+            initializer(*pickle.loads(initargs))
+            _DASK_TOKEN[0] = token
+        return pickle.dumps(fn(pickle.loads(task)), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def check_scheduler(scheduler):
+    """Validate ``scheduler`` without connecting: None, a ``dask.distributed.Client``, or a
+    well-formed scheduler address (returned stripped).  Raises InputError naming the
+    problem (dask.distributed missing, malformed address)."""
+    if scheduler is None:
+        return None
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise InputError('scheduler: running on a Dask cluster needs dask.distributed; '
+                         'pip install "convexpoison[dask]"') from None
+    if isinstance(scheduler, Client):
+        return scheduler
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise InputError(f"scheduler: expected a Dask scheduler address such as "
+                         f"tcp://127.0.0.1:8786 or a dask.distributed.Client, got {scheduler!r}")
+    address = scheduler.strip()
+    try:
+        # checked before any Client exists: a Client that fails on a malformed address
+        # lingers and stalls the interpreter's exit
+        from distributed.comm.addressing import parse_address, parse_host_port
+        from distributed.comm.registry import get_backend
+
+        scheme, loc = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(loc)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"scheduler: {address!r} is not a Dask scheduler address such as "
+                         f"tcp://127.0.0.1:8786 ({' '.join(str(exc).split())})") from None
+    return address
+
+
+def _client(scheduler):
+    """(client, owned): a Client for an address (closed after use) or the one given."""
+    scheduler = check_scheduler(scheduler)
+    if not isinstance(scheduler, str):
+        return scheduler, False
+    from dask.distributed import Client
+
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False), True
+    except (OSError, ValueError, TypeError) as exc:       # TimeoutError is an OSError
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"scheduler: cannot connect to the Dask scheduler at {scheduler!r} "
+                         f"({msg})") from None
+
+
+def _map_dask(fn, tasks, initializer, initargs, scheduler, progress):
+    client, owned = _client(scheduler)
+    try:
+        if not tasks:
+            return []
+        from dask.distributed import as_completed
+
+        # the (large) initializer arguments travel once per worker, not once per task
+        init = None
+        if initializer is not None:
+            init = client.scatter(pickle.dumps(initargs, protocol=pickle.HIGHEST_PROTOCOL),
+                                  broadcast=True)
+        token = uuid.uuid4().hex
+        futures = []
+        try:
+            for t in tasks:
+                futures.append(client.submit(_dask_call, fn, initializer, init, token,
+                                             pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL),
+                                             pure=False))
+            for _ in as_completed(futures, loop=client.loop):
+                _advance(progress)
+            return [pickle.loads(f.result()) for f in futures]   # first exception in task order
+        except KeyboardInterrupt:
+            results = [None if r is None else pickle.loads(r) for r in _partial(futures, len(tasks))]
+            client.cancel(futures)
+            raise Interrupted(results) from None
+    finally:
+        if owned:
+            client.close()

@@ -329,11 +329,17 @@ class InfluenceResult:
     stop_reason: str
     seconds: float = 0.0
 
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C stopped the ascent; the poison is the best accepted before it."""
+        return self.stop_reason == "interrupted"
+
     def to_dict(self) -> dict:
         ev = self.evaluation
         return {**ev.to_dict(), "variant": self.variant, "n_distinct": self.poisons.n_distinct,
                 "initial_objective": self.initial_objective, "objective": self.objective,
                 "iterations": self.n_iter, "stop_reason": self.stop_reason,
+                "interrupted": self.interrupted,
                 "cg_iterations": int(sum(h.get("cg_iterations", 0) for h in self.history)),
                 "max_cg_residual": max((h.get("cg_residual", 0.0) for h in self.history),
                                        default=0.0),
@@ -368,13 +374,19 @@ class InfluenceAttack:
     n_pos : copies at ``+1`` of the improved attack (default: inverse class balance).
     cg_rtol : relative residual of the CG solve ``H u = g_test``.
     random_state : seed of the label-flip initialisation and the rounding.
+    progress : callable receiving a line of text per step (or None).
+    progress_bar : a bar of the steps on standard error: None (when it is a terminal),
+        True (always), False (never); :mod:`convexpoison.progress`.
+
+    Ctrl-C stops the ascent cleanly: the poison of the last accepted step is evaluated and
+    returned with ``result_.stop_reason == 'interrupted'``.
     """
 
     def __init__(self, epsilon, variant="improved", reg=None,
                  defenses=("l2", "slab", "loss", "svd", "knn"), feasible=None, p=0.05,
                  quantile=0.9, delta=DELTA, step=None, n_steps=4, max_iter=50, patience=2,
                  refit=False, use="test", n_pos=None, cg_rtol=1e-8, solver=None,
-                 random_state=0, progress=None):
+                 random_state=0, progress=None, progress_bar=None):
         self.epsilon = epsilon
         self.variant = variant
         self.reg = reg
@@ -394,6 +406,7 @@ class InfluenceAttack:
         self.solver = solver
         self.random_state = random_state
         self.progress = progress
+        self.progress_bar = progress_bar
 
     def _say(self, msg):
         if self.progress is not None:
@@ -491,6 +504,7 @@ class InfluenceAttack:
         ``domain``, ``reg``); sets ``result_``, ``poisons_``, ``feasible_``."""
         from ..defenses import evaluate, parse_defenses
         from ..feasible import make_feasible_set
+        from ..progress import bar
         from ..training import train
 
         t0 = time.perf_counter()
@@ -539,49 +553,58 @@ class InfluenceAttack:
                   f"({n_total} points), start: test loss {best:.4f}, step {step:.3g}")
         history, fails, stop = [], 0, "max_iter"
         it = 0
-        for it in range(1, int(self.max_iter) + 1):
-            X, y, s = self._retrain_data(Xr, yp, wp)
-            obj = SmoothedObjective(X, y, reg, s, delta=self.delta)
-            g_test = smoothed_loss_gradient(theta, self.Xe_, self.ye_, self.delta)
-            G, cg_info = influence_gradient(obj, theta, Xr, yp, wp, g_test, rtol=self.cg_rtol)
-            gmax = float(np.max(np.linalg.norm(G, axis=1)))
-            rec = {"iteration": it, "cg_iterations": cg_info["iterations"],
-                   "cg_residual": cg_info["residual"], "grad_norm": gmax}
-            if gmax == 0:
-                stop = "zero gradient"
-                history.append({**rec, "accepted": False})
-                break
-            D = G / gmax
-            trial = None
-            for k in range(int(self.n_steps)):
-                eta = step * 0.5 ** k
-                Xn = self._project(Xp + eta * D, yp, feas)
-                Xnr = randomized_round(Xn, domain, rng)
-                th, tinfo = self._retrain(Xnr, yp, wp, theta)
-                sc = self._score(th)
-                if trial is None or sc > trial[0]:
-                    trial = (sc, eta, Xn, Xnr, th, tinfo)
-            sc, eta, Xn, Xnr, th, tinfo = trial
-            accepted = sc > best + 1e-12 * max(1.0, abs(best))
-            rec.update({"step": eta, "objective": sc, "accepted": bool(accepted),
-                        "newton_iterations": tinfo["iterations"]})
-            if accepted:
-                Xp, Xr, theta, best, fails = Xn, Xnr, th, sc, 0
-                step = 2 * eta
-                rec["eval_error"] = self._error(theta)
-                if self.refit:
+        pbar = bar(int(self.max_iter), f"influence-{self.variant}", self.progress_bar, unit="step")
+        try:
+            with pbar:
+                for it in range(1, int(self.max_iter) + 1):
                     X, y, s = self._retrain_data(Xr, yp, wp)
-                    feas.fit(X, y, sample_weight=s)
-            else:
-                fails += 1
-                step = eta * 0.5
-            history.append(rec)
-            self._say(f"influence-{self.variant} step {it}: test loss {sc:.4f} "
-                      f"({'accepted' if accepted else 'rejected'}, step {eta:.3g}, "
-                      f"CG {cg_info['iterations']} it.)")
-            if fails >= int(self.patience):
-                stop = "no improvement"
-                break
+                    obj = SmoothedObjective(X, y, reg, s, delta=self.delta)
+                    g_test = smoothed_loss_gradient(theta, self.Xe_, self.ye_, self.delta)
+                    G, cg_info = influence_gradient(obj, theta, Xr, yp, wp, g_test, rtol=self.cg_rtol)
+                    gmax = float(np.max(np.linalg.norm(G, axis=1)))
+                    rec = {"iteration": it, "cg_iterations": cg_info["iterations"],
+                           "cg_residual": cg_info["residual"], "grad_norm": gmax}
+                    if gmax == 0:
+                        stop = "zero gradient"
+                        history.append({**rec, "accepted": False})
+                        break
+                    D = G / gmax
+                    trial = None
+                    for k in range(int(self.n_steps)):
+                        eta = step * 0.5 ** k
+                        Xn = self._project(Xp + eta * D, yp, feas)
+                        Xnr = randomized_round(Xn, domain, rng)
+                        th, tinfo = self._retrain(Xnr, yp, wp, theta)
+                        sc = self._score(th)
+                        if trial is None or sc > trial[0]:
+                            trial = (sc, eta, Xn, Xnr, th, tinfo)
+                    sc, eta, Xn, Xnr, th, tinfo = trial
+                    accepted = sc > best + 1e-12 * max(1.0, abs(best))
+                    rec.update({"step": eta, "objective": sc, "accepted": bool(accepted),
+                                "newton_iterations": tinfo["iterations"]})
+                    if accepted:
+                        Xp, Xr, theta, best, fails = Xn, Xnr, th, sc, 0
+                        step = 2 * eta
+                        rec["eval_error"] = self._error(theta)
+                        if self.refit:
+                            X, y, s = self._retrain_data(Xr, yp, wp)
+                            feas.fit(X, y, sample_weight=s)
+                    else:
+                        fails += 1
+                        step = eta * 0.5
+                    history.append(rec)
+                    pbar.set_postfix(loss=f"{best:.4g}", step=f"{eta:.3g}", refresh=False)
+                    pbar.update(1)
+                    self._say(f"influence-{self.variant} step {it}: test loss {sc:.4f} "
+                              f"({'accepted' if accepted else 'rejected'}, step {eta:.3g}, "
+                              f"CG {cg_info['iterations']} it.)")
+                    if fails >= int(self.patience):
+                        stop = "no improvement"
+                        break
+        except KeyboardInterrupt:
+            # the user's stop: Xr, theta and best change together only on an accepted step
+            stop = "interrupted"
+            self._say(f"influence-{self.variant}: interrupted; keeping the last accepted step")
         poisons = PoisonSet(Xr, yp, wp, {"attack": "influence", "variant": self.variant,
                                          "epsilon": eps, "delta": self.delta}).compact()
         self._say(f"influence-{self.variant}: evaluating under {','.join(defenses)}")

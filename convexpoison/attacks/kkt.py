@@ -40,9 +40,11 @@ attacker's evaluation set (the test set when known, ``Dc`` otherwise; section 6.
 Optionally (``iterations > 1``, Algorithm 1) the feasible set is refitted on
 ``Dc ∪ Dp`` with the best poison so far and the sweep repeated.
 
-The sweep runs in worker processes with ``workers > 1``
-(:func:`convexpoison.parallel.map_tasks`); each task is one (decoy, pair) and depends on
-nothing but its inputs, so the results equal the serial run's.
+The sweep runs in worker processes with ``workers > 1``, or on a Dask cluster with
+``scheduler`` (:func:`convexpoison.parallel.map_tasks`); each task is one (decoy, pair)
+and depends on nothing but its inputs, so the results equal the serial run's.  A progress
+bar counts the finished tasks; Ctrl-C stops the sweep and the attack returns the best
+candidate among those that finished (``result_.interrupted``).
 """
 from __future__ import annotations
 
@@ -460,6 +462,7 @@ class KKTResult:
     clean_test_error: float
     evaluation: object                  # defenses.Evaluation of the best poison set
     seconds: float = 0.0
+    interrupted: bool = False           # Ctrl-C: the best of the candidates that finished
 
     def to_dict(self) -> dict:
         ev = self.evaluation
@@ -480,6 +483,7 @@ class KKTResult:
                 "n_candidates": len(self.candidates),
                 "n_failed": sum(not c.ok for c in self.candidates),
                 "iteration": self.best.iteration,
+                "interrupted": self.interrupted,
                 "seconds": self.seconds}
 
 
@@ -601,6 +605,11 @@ class KKTAttack:
     decoys : ready-made decoy models (skips the sweep).
     iterations : rounds of Algorithm 1 (refit the feasible set on ``Dc ∪ Dp``).
     workers : processes for the sweep (results identical to ``workers=1``).
+    scheduler : a Dask scheduler address or ``dask.distributed.Client``: run the sweep on
+        that cluster instead (results identical to the serial run; ``workers`` unused).
+    progress : callable receiving a line of text per stage (or None).
+    progress_bar : the sweep's bar on standard error: None (when it is a terminal),
+        True (always), False (never); :mod:`convexpoison.progress`.
     screen_tol : relative duality gap of the trainings during the sweep (decoys and the
         defended models that judge each candidate).  The chosen poison set is then
         evaluated again with exact training (gap 1e-10), and that is what is reported.
@@ -609,7 +618,8 @@ class KKTAttack:
     def __init__(self, epsilon, reg=None, defenses=("l2", "slab", "loss", "svd", "knn"),
                  feasible=None, p=0.05, quantile=None, grid=6, use="test", repeats=None,
                  quantiles=None, max_decoys=None, decoys=None, iterations=1, workers=1,
-                 solver=None, screen_tol=1e-6, progress=None):
+                 solver=None, screen_tol=1e-6, progress=None, scheduler=None,
+                 progress_bar=None):
         self.epsilon = epsilon
         self.reg = reg
         self.defenses = defenses
@@ -627,6 +637,8 @@ class KKTAttack:
         self.solver = solver
         self.screen_tol = screen_tol
         self.progress = progress
+        self.scheduler = scheduler
+        self.progress_bar = progress_bar
 
     # -- helpers -------------------------------------------------------------
     def _say(self, msg):
@@ -657,7 +669,8 @@ class KKTAttack:
         ``domain``, ``reg``); sets ``result_``, ``poisons_``, ``decoys_``."""
         from ..decoys import QUANTILES, REPEATS, DecoyGenerator
         from ..defenses import evaluate, parse_defenses
-        from ..parallel import check_workers, map_tasks
+        from ..parallel import Interrupted, check_scheduler, check_workers, map_tasks
+        from ..progress import bar
         from ..training import train
 
         t0 = time.perf_counter()
@@ -673,6 +686,7 @@ class KKTAttack:
         domain = getattr(data, "domain", None)
         feas_names = self._feasible_names(defenses, domain)
         workers = check_workers(self.workers)
+        check_scheduler(self.scheduler)            # a bad address fails now, not after the decoys
         iterations = int(self.iterations)
         if iterations < 1:
             raise InputError("iterations: must be at least 1")
@@ -709,20 +723,31 @@ class KKTAttack:
                  "X_eval": X_eval, "y_eval": y_eval, "clean_model": clean,
                  "tol": float(self.screen_tol),
                  "data": _Data(Xc, yc, Xt, yt, domain, reg)}
-        all_cands, refit, best = [], None, None
+        all_cands, refit, best, interrupted = [], None, None, False
+        where = "on the Dask cluster" if self.scheduler is not None else f"on {workers} worker(s)"
         for it in range(iterations):
             tasks = []
             for di, m in enumerate(models):
                 bias_pos = bias_exact_split(m, Xc, yc, reg, n_total)
                 for n_pos, n_neg in epsilon_pairs(n_total, self.grid, bias_pos):
                     tasks.append((it, refit, di, n_pos, n_neg))
-            self._say(f"kkt: iteration {it + 1}: {len(tasks)} (decoy, eps+) candidates on "
-                      f"{workers} worker(s)")
-            cands = map_tasks(_run_task, tasks, workers=workers, initializer=_init_worker,
-                              initargs=(setup,))
+            self._say(f"kkt: iteration {it + 1}: {len(tasks)} (decoy, eps+) candidates {where}")
+            with bar(len(tasks), f"kkt sweep {it + 1}/{iterations}", self.progress_bar,
+                     unit="task") as pbar:
+                try:
+                    cands = map_tasks(_run_task, tasks, workers=workers, initializer=_init_worker,
+                                      initargs=(setup,), scheduler=self.scheduler, progress=pbar)
+                except Interrupted as exc:
+                    # Ctrl-C: keep the candidates that finished (the user's stop, not a failure)
+                    cands = [c for c in exc.results if c is not None]
+                    interrupted = True
+                    self._say(f"kkt: interrupted after {len(cands)} of {len(tasks)} candidates")
             all_cands += cands
             it_best = _pick(cands)
             if it_best is None:
+                if interrupted and best is None:
+                    _STATE.clear()
+                    raise KeyboardInterrupt          # nothing was found before the Ctrl-C
                 break
             self._say(f"kkt: iteration {it + 1}: best min-over-defenses error "
                       f"{it_best.eval_score:.4f} (decoy {it_best.decoy}, n+={it_best.n_pos}, "
@@ -730,6 +755,8 @@ class KKTAttack:
             improved = best is None or _key(it_best) > _key(best)
             if improved:
                 best = it_best
+            if interrupted:
+                break
             if it + 1 < iterations:
                 ps = best.poison_set()
                 new = (ps.X, ps.y, ps.weight)
@@ -748,7 +775,7 @@ class KKTAttack:
                       reg=reg, clean_model=clean)
         self.poisons_ = poisons
         self.result_ = KKTResult(best, poisons, all_cands, decoys, clean.error(Xt, yt), ev,
-                                 time.perf_counter() - t0)
+                                 time.perf_counter() - t0, interrupted)
         return self
 
     def poison(self, X=None, y=None):

@@ -109,6 +109,7 @@ class MinMaxRun:
     evaluation: object = None          # defenses.Evaluation
     per_defense: dict = field(default_factory=dict)
     eval_score: float = float("nan")
+    interrupted: bool = False          # Ctrl-C: the points kept before it (fewer than eps N)
 
     @property
     def best_iterate_value(self) -> float:
@@ -132,6 +133,7 @@ class MinMaxResult:
     evaluation: object
     settings: dict
     seconds: float = 0.0
+    interrupted: bool = False          # Ctrl-C: the best of what was found before it
 
     @property
     def poisons(self) -> PoisonSet:
@@ -161,6 +163,7 @@ class MinMaxResult:
                "n_iterations": len(run.iterate_values),
                "n_inner_solves": run.n_solves,
                "candidates": [r.summary() for r in self.runs],
+               "interrupted": self.interrupted,
                "seconds": self.seconds}
         if ev.n_outside_domain is not None:
             out["n_poisons_outside_domain"] = ev.n_outside_domain
@@ -203,6 +206,14 @@ class MinMaxAttack:
     method : inner maximiser, 'auto' (fast exact path when it applies) or 'cvxpy'.
     screen_tol : training tolerance while comparing decoys; the chosen poison is then
         evaluated with exact training.
+    progress : callable receiving a line of text per run (or None).
+    progress_bar : a bar of the iterations on standard error: None (when it is a
+        terminal), True (always), False (never); :mod:`convexpoison.progress`.
+
+    Ctrl-C stops the iterations cleanly: the run keeps the points of the steps after the
+    burn-in that finished (fewer than ``epsilon N`` of them), the remaining decoys are
+    skipped, and the best run so far is returned with ``result_.interrupted`` set.  If no
+    point had been kept yet, the KeyboardInterrupt propagates.
     """
 
     def __init__(self, epsilon, reg=None, model=None, defenses=("l2", "slab", "loss", "svd", "knn"),
@@ -210,7 +221,7 @@ class MinMaxAttack:
                  burn_in=None, eta=0.03, step="adagrad", integer=True, repeat_points=2,
                  random_state=0, use="test", decoy_repeats=DECOY_REPEATS,
                  decoy_quantiles=DECOY_QUANTILES, max_decoys=3, method="auto", solver=None,
-                 screen_tol=1e-6, progress=None):
+                 screen_tol=1e-6, progress=None, progress_bar=None):
         self.epsilon = epsilon
         self.reg = reg
         self.model = model
@@ -235,6 +246,7 @@ class MinMaxAttack:
         self.solver = solver
         self.screen_tol = screen_tol
         self.progress = progress
+        self.progress_bar = progress_bar
 
     # -- helpers -------------------------------------------------------------
     def _say(self, msg):
@@ -289,8 +301,13 @@ class MinMaxAttack:
 
     # -- Algorithm 5 -----------------------------------------------------------
     def run_once(self, inner, clean, Xc, yc, reg, eps, n_total, copies, burn_in, domain,
-                 integer_path, rng) -> MinMaxRun:
-        """Algorithm 5 with the inner maximiser ``inner`` (a decoy or none), from ``clean``."""
+                 integer_path, rng, bar=None) -> MinMaxRun:
+        """Algorithm 5 with the inner maximiser ``inner`` (a decoy or none), from ``clean``.
+
+        ``bar`` (a :func:`convexpoison.progress.bar`) advances by one per step.  Ctrl-C ends
+        the loop: the run holds the points kept so far (``interrupted``); with none kept
+        the KeyboardInterrupt propagates.
+        """
         t0 = time.perf_counter()
         model = inner.model
         W = np.array(clean.w, float, copy=True)
@@ -302,31 +319,42 @@ class MinMaxAttack:
         U, maxl, cl, labs = [], [], [], []
         pts, plabs, pw = [], [], []
         n_solves = 0
-        for t in range(T):
-            res = inner.maximize(W, b)
-            n_solves += res.n_solves
-            Lc, gW, gb = loss_and_gradient(model, W, b, Xc, yc)
-            R = 0.5 * (float(np.sum(W ** 2)) + float(np.sum(b ** 2)))
-            U.append(Lc + eps * max(res.loss, 0.0) + reg * (1 + eps) * R)
-            maxl.append(res.loss)
-            cl.append(Lc)
-            labs.append(res.y)
-            _, pW, pb = loss_and_gradient(model, W, b, res.x[None, :], [res.y])
-            gW = gW + eps * pW + reg * (1 + eps) * W
-            gb = gb + eps * pb + reg * (1 + eps) * b
-            if self.step == "adagrad":
-                acc_W += gW ** 2
-                acc_b += gb ** 2
-                W = W - eta * gW / (np.sqrt(acc_W) + 1e-12)
-                b = b - eta * gb / (np.sqrt(acc_b) + 1e-12)
-            else:
-                W = W - eta / np.sqrt(t + 1) * gW
-                b = b - eta / np.sqrt(t + 1) * gb
-            if t >= burn_in:
-                k = t - burn_in
-                pts.append(res.x)
-                plabs.append(res.y)
-                pw.append(float(copies if k < n_keep - 1 else n_total - copies * (n_keep - 1)))
+        interrupted = False
+        try:
+            for t in range(T):
+                res = inner.maximize(W, b)
+                n_solves += res.n_solves
+                Lc, gW, gb = loss_and_gradient(model, W, b, Xc, yc)
+                R = 0.5 * (float(np.sum(W ** 2)) + float(np.sum(b ** 2)))
+                U.append(Lc + eps * max(res.loss, 0.0) + reg * (1 + eps) * R)
+                maxl.append(res.loss)
+                cl.append(Lc)
+                labs.append(res.y)
+                _, pW, pb = loss_and_gradient(model, W, b, res.x[None, :], [res.y])
+                gW = gW + eps * pW + reg * (1 + eps) * W
+                gb = gb + eps * pb + reg * (1 + eps) * b
+                if self.step == "adagrad":
+                    acc_W += gW ** 2
+                    acc_b += gb ** 2
+                    W = W - eta * gW / (np.sqrt(acc_W) + 1e-12)
+                    b = b - eta * gb / (np.sqrt(acc_b) + 1e-12)
+                else:
+                    W = W - eta / np.sqrt(t + 1) * gW
+                    b = b - eta / np.sqrt(t + 1) * gb
+                if t >= burn_in:
+                    k = t - burn_in
+                    pts.append(res.x)
+                    plabs.append(res.y)
+                    pw.append(float(copies if k < n_keep - 1 else n_total - copies * (n_keep - 1)))
+                if bar is not None:
+                    bar.update(1)
+        except KeyboardInterrupt:
+            # the user's stop: keep the points of the finished steps
+            k = min(len(pts), len(plabs), len(pw))
+            del pts[k:], plabs[k:], pw[k:]
+            if not pts:
+                raise                       # nothing kept yet: nothing to return
+            interrupted = True
         cont = _merge(np.array(pts), np.array(plabs), np.array(pw))
         if integer_path:
             from ..integer import integerize
@@ -341,7 +369,7 @@ class MinMaxAttack:
         last = LinearModel(W, b if model == "multisvm" else float(b), model, reg)
         return MinMaxRun(poisons=ps, continuous=cont, model=last, iterate_values=U,
                          max_losses=maxl, clean_losses=cl, labels=labs, n_solves=n_solves,
-                         seconds=time.perf_counter() - t0)
+                         seconds=time.perf_counter() - t0, interrupted=interrupted)
 
     # -- main entry ----------------------------------------------------------
     def fit(self, data) -> "MinMaxAttack":
@@ -351,6 +379,7 @@ class MinMaxAttack:
         from ..feasible import make_feasible_set
         from ..integer import relax_for_rounding
         from ..programs.inner import InnerMaximizer
+        from ..progress import bar
         from ..training import train
 
         t0 = time.perf_counter()
@@ -409,35 +438,49 @@ class MinMaxAttack:
         X_eval, y_eval = (None, None) if self.use == "test" else (Xc, yc)
         screening = len(decoy_models) > 1
         neighbours = (CleanNeighbours(Xc, yc, k=5) if "knn" in defenses and screening else None)
-        runs, inner = [], None
-        for i, dm in enumerate(decoy_models):
-            if inner is None or dm is None:
-                inner = InnerMaximizer(fs, labels, model=model, decoy=dm, tau=self.tau,
-                                       method=self.method, solver=self.solver)
-            else:
-                inner.set_decoy(dm)
-            self._say(f"minmax: run {i + 1}/{len(decoy_models)} "
-                      f"({'min-max-basic' if dm is None else 'decoy %d' % i}): "
-                      f"{burn_in} burn-in + {n_keep} kept steps, eps={eps:.4g}")
-            run = self.run_once(inner, clean, Xc, yc, reg, eps, n_total, copies, burn_in,
-                                domain, integer_path, rng)
-            run.decoy = None if dm is None else i
-            ev = evaluate(data, run.poisons, defenses=defenses, p=self.p, reg=reg, model=model,
-                          X_eval=X_eval, y_eval=y_eval, clean_model=clean,
-                          clean_neighbours=neighbours,
-                          tol=self.screen_tol if screening else 1e-10)
-            run.evaluation = ev
-            run.per_defense = dict(ev.per_defense)
-            if X_eval is None:
-                run.eval_score = ev.poisoned_test_error
-                run._key = (ev.poisoned_test_error, ev.no_defense_test_error)
-            else:
-                run.eval_score = ev.eval_min_over_defenses
-                run._key = (ev.eval_min_over_defenses, ev.eval_no_defense)
-            self._say(f"minmax: run {i + 1}: min over defenses {ev.poisoned_test_error:.4f} "
-                      f"({', '.join(f'{k} {v:.3f}' for k, v in ev.per_defense.items())}), "
-                      f"best iterate value {run.best_iterate_value:.4f}, {run.seconds:.1f} s")
-            runs.append(run)
+        runs, inner, interrupted = [], None, False
+        pbar = bar((burn_in + n_keep) * len(decoy_models), "minmax", self.progress_bar, unit="step")
+        try:
+            for i, dm in enumerate(decoy_models):
+                try:
+                    if inner is None or dm is None:
+                        inner = InnerMaximizer(fs, labels, model=model, decoy=dm, tau=self.tau,
+                                               method=self.method, solver=self.solver)
+                    else:
+                        inner.set_decoy(dm)
+                    self._say(f"minmax: run {i + 1}/{len(decoy_models)} "
+                              f"({'min-max-basic' if dm is None else 'decoy %d' % i}): "
+                              f"{burn_in} burn-in + {n_keep} kept steps, eps={eps:.4g}")
+                    run = self.run_once(inner, clean, Xc, yc, reg, eps, n_total, copies, burn_in,
+                                        domain, integer_path, rng, bar=pbar)
+                    run.decoy = None if dm is None else i
+                    ev = evaluate(data, run.poisons, defenses=defenses, p=self.p, reg=reg, model=model,
+                                  X_eval=X_eval, y_eval=y_eval, clean_model=clean,
+                                  clean_neighbours=neighbours,
+                                  tol=self.screen_tol if screening else 1e-10)
+                    run.evaluation = ev
+                    run.per_defense = dict(ev.per_defense)
+                    if X_eval is None:
+                        run.eval_score = ev.poisoned_test_error
+                        run._key = (ev.poisoned_test_error, ev.no_defense_test_error)
+                    else:
+                        run.eval_score = ev.eval_min_over_defenses
+                        run._key = (ev.eval_min_over_defenses, ev.eval_no_defense)
+                    self._say(f"minmax: run {i + 1}: min over defenses {ev.poisoned_test_error:.4f} "
+                              f"({', '.join(f'{k} {v:.3f}' for k, v in ev.per_defense.items())}), "
+                              f"best iterate value {run.best_iterate_value:.4f}, {run.seconds:.1f} s")
+                    runs.append(run)
+                except KeyboardInterrupt:
+                    # Ctrl-C outside the steps (or before any point was kept): the runs so far
+                    if not runs:
+                        raise
+                    interrupted = True
+                if interrupted or runs[-1].interrupted:
+                    interrupted = True
+                    self._say(f"minmax: interrupted; keeping the best of {len(runs)} run(s)")
+                    break
+        finally:
+            pbar.close()
         best = runs[0]
         for run in runs[1:]:
             if run._key > best._key:
@@ -458,7 +501,7 @@ class MinMaxAttack:
                     "random_state": self.random_state}
         self.poisons_ = best.poisons
         self.result_ = MinMaxResult(best, runs, decoys, clean.error(Xt, yt), ev, settings,
-                                    time.perf_counter() - t0)
+                                    time.perf_counter() - t0, interrupted)
         return self
 
     def poison(self, X=None, y=None):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 
 from ..certificates_optimal import certify_at
 from ..errors import InputError
+from ..progress import bar as progress_bar
 from ..training import LinearModel, train
 from ..validation import check_positive, check_X, check_y
 
@@ -86,12 +86,19 @@ class ModelTargetedPoisoning:
     integer : 'exact' (MILP; integer points) or 'relax' for integer/binary domains.
     run_dir : directory for the incremental record (resume with ``resume=True``).
     max_iter : hard cap on iterations (safety net; default 100000).
+    progress : the progress bar on standard error (iterations, rate, the current max loss
+        difference and poison count; an ETA when there is a budget): None (only when
+        standard error is a terminal), True (always), False (never).
+
+    Ctrl-C stops the run cleanly: the result holds the poison found so far
+    (``stop_reason == 'interrupted'``) and ``run_dir`` holds every completed iteration,
+    so ``resume=True`` continues it.
     """
 
     def __init__(self, target, feasible, reg, *, eps_close=0.1, budget=None, copies=1,
                  goal_accuracy=None, goal_set="test", integer="exact", solver=None,
                  run_dir=None, resume=False, max_iter=100000, train_tol=1e-10,
-                 progress=True, random_state=0):
+                 progress=None, random_state=0):
         if not isinstance(target, LinearModel) or not target.is_binary:
             raise InputError("target: MTP needs a binary linear model (w of shape (d,), scalar b)")
         self.target = target
@@ -137,7 +144,10 @@ class ModelTargetedPoisoning:
         t_start = time.perf_counter() - (history[-1].seconds if history else 0.0)
         stop = ""
         it = len(history)
-        bar = _Progress(self.progress, self.eps_close)
+        # iterations until the budget is spent (the ETA); open-ended without a budget
+        total = (None if self.budget is None
+                 else it + max(0, int(np.ceil((self.budget - pw.sum()) / self.copies))) + 1)
+        bar = progress_bar(total, "MTP", self.progress, initial=it)
         try:
             while True:
                 res = self.maxloss_.solve(model, self.target)
@@ -154,10 +164,14 @@ class ModelTargetedPoisoning:
                 history.append(rec)
                 stop = self._stop_reason(rec)
                 if not stop:
-                    px, py, pw = _add_point(px, py, pw, res.x, res.y, self.copies)
-                    model = self._train(X, y, px, py, pw, warm=model)
+                    # committed together, so a Ctrl-C during training leaves a consistent pair
+                    nx, ny, nw = _add_point(px, py, pw, res.x, res.y, self.copies)
+                    model = self._train(X, y, nx, ny, nw, warm=model)
+                    px, py, pw = nx, ny, nw
                 self._save(rec, px, py, pw, model, stop)
-                bar.update(rec)
+                bar.set_postfix(maxloss=f"{rec.max_loss_difference:.4g}", goal=f"{self.eps_close:g}",
+                                poisons=f"{pw.sum():.0f}", bound=rec.lower_bound, refresh=False)
+                bar.update(1)
                 it += 1
                 if stop:
                     break
@@ -264,28 +278,3 @@ def _acc(model, X, y):
     if X is None or y is None or len(y) == 0:
         return float("nan")
     return 1.0 - model.error(X, y)
-
-
-class _Progress:
-    """A one-line progress display on standard error (rate and max loss difference)."""
-
-    def __init__(self, enabled, eps):
-        self.enabled = enabled and sys.stderr is not None
-        self.t0 = time.perf_counter()
-        self.eps = eps
-        self.n = 0
-
-    def update(self, rec):
-        if not self.enabled:
-            return
-        self.n += 1
-        rate = self.n / max(time.perf_counter() - self.t0, 1e-9)
-        sys.stderr.write(f"\rMTP it {rec.iteration:5d}  poisons {rec.n_poisons:7.0f}  "
-                         f"maxloss {rec.max_loss_difference:9.4f} (goal {self.eps:g})  "
-                         f"bound {rec.lower_bound:>6}  {rate:6.2f} it/s ")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled and self.n:
-            sys.stderr.write("\n")
-            sys.stderr.flush()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from ..errors import InputError
 
@@ -60,5 +59,26 @@ def parse_list(value, allowed, name):
 
 
 def progress(msg):
-    """A line of progress on standard error (standard output is kept for results)."""
-    print(msg, file=sys.stderr, flush=True)
+    """A line of progress on standard error (standard output is kept for results), printed
+    above any progress bar that is showing."""
+    from ..progress import write
+
+    write(msg)
+
+
+def add_scheduler(p):
+    """``--scheduler``: run the command's sweep on a Dask cluster (beside ``--workers``)."""
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the sweep on the Dask cluster at this scheduler address "
+                        "(e.g. tcp://127.0.0.1:8786; needs the 'dask' extra) instead of "
+                        "local worker processes; results equal the serial run's")
+
+
+def add_no_progress(p):
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines or bars on standard error")
+
+
+def bars(args):
+    """The ``progress_bar`` setting for ``--no-progress``: off, or on when stderr is a terminal."""
+    return False if getattr(args, "no_progress", False) else None

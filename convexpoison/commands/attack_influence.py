@@ -1,7 +1,8 @@
 """convexpoison attack influence: Koh et al.'s influence attack (section 4.1, Algorithm 2)."""
 from __future__ import annotations
 
-from ._common import add_dataset, add_defense, add_out, add_reg, load, parse_list, progress
+from ._common import (add_dataset, add_defense, add_no_progress, add_out, add_reg, bars, load,
+                      parse_list, progress)
 
 HELP = ("influence attack (Koh et al. section 4.1): projected gradient ascent on the test loss "
         "with inverse-Hessian products")
@@ -47,6 +48,7 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="random seed (initial label flips, rounding)")
     p.add_argument("--solver", default=None, help="conic solver for the projections")
     add_out(p, "poison set (.npz with X, y, weight)")
+    add_no_progress(p)
 
 
 def run(args):
@@ -87,7 +89,8 @@ def run(args):
                              delta=args.delta, step=args.step, n_steps=args.n_steps,
                              max_iter=args.max_iter, patience=args.patience, refit=args.refit,
                              use=args.use, solver=args.solver, random_state=args.seed,
-                             progress=progress)
+                             progress=None if args.no_progress else progress,
+                             progress_bar=bars(args))
     attack.fit(data)
     res = attack.result_
     if args.out:

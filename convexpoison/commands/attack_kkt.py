@@ -1,7 +1,8 @@
 """convexpoison attack kkt: Koh et al.'s KKT attack with decoy parameters (Algorithms 3, 4)."""
 from __future__ import annotations
 
-from ._common import add_dataset, add_defense, add_out, add_reg, load, parse_list, progress
+from ._common import (add_dataset, add_defense, add_no_progress, add_out, add_reg, add_scheduler,
+                      bars, load, parse_list, progress)
 
 HELP = "KKT attack (Koh et al. section 4.2): decoys, the eps+/eps- grid, judged under every defense"
 
@@ -35,11 +36,13 @@ def add_arguments(p):
     p.add_argument("--iterations", type=int, default=1,
                    help="rounds of Algorithm 1 (refit the feasible set on clean + poison)")
     p.add_argument("--workers", type=int, default=1, help="worker processes for the sweep")
+    add_scheduler(p)
     p.add_argument("--solver", default=None, help="conic solver for the KKT program")
     p.add_argument("--screen-tol", type=float, default=1e-6,
                    help="training tolerance (relative duality gap) while judging candidates; "
                         "the chosen poison set is re-evaluated exactly (default 1e-6)")
     add_out(p, "poison set (.npz with X, y, weight)")
+    add_no_progress(p)
 
 
 def _floats(value, name):
@@ -107,7 +110,8 @@ def run(args):
                        quantile=args.quantile, grid=args.grid, use=args.use, repeats=repeats,
                        quantiles=quantiles, max_decoys=args.max_decoys,
                        iterations=args.iterations, workers=args.workers, solver=args.solver,
-                       screen_tol=args.screen_tol, progress=progress)
+                       screen_tol=args.screen_tol, scheduler=args.scheduler,
+                       progress=None if args.no_progress else progress, progress_bar=bars(args))
     attack.fit(data)
     res = attack.result_
     if args.out:
@@ -117,7 +121,8 @@ def run(args):
     return {"dataset": data.name, "attack": "kkt", "epsilon": args.epsilon, "reg": reg,
             "use": args.use, "defenses": defenses,
             **res.to_dict(), "solver": args.solver or default_solver("SOCP"),
-            "status": "optimal", "workers": args.workers, "out": args.out}
+            "status": "optimal", "workers": args.workers,
+            "scheduler": args.scheduler, "out": args.out}
 
 
 def show(res):
@@ -131,6 +136,7 @@ def show(res):
         print(f"{name:10s} {err:10.4f}   (removed {r['poison']:g} poison, {r['clean']:g} clean)")
     print(f"min over defenses       {res['poisoned_test_error']:.4f}")
     print(f"KKT residual            {res['kkt_residual']:.4g}")
-    print(f"{res['n_candidates']} candidates from {res['n_decoys']} decoys in {res['seconds']:.1f} s")
+    print(f"{res['n_candidates']} candidates from {res['n_decoys']} decoys in {res['seconds']:.1f} s"
+          + (" (interrupted: the best of those that finished)" if res.get("interrupted") else ""))
     if res.get("out"):
         print(f"poison set written to {res['out']}")

@@ -1,7 +1,8 @@
 """convexpoison attack minmax: Koh et al.'s min-max attack (Algorithm 5, decoy constraint (22))."""
 from __future__ import annotations
 
-from ._common import add_dataset, add_defense, add_out, add_reg, load, parse_list, progress
+from ._common import (add_dataset, add_defense, add_no_progress, add_out, add_reg, bars, load,
+                      parse_list, progress)
 
 HELP = ("min-max attack (Koh et al. section 4.3): online highest-loss points, decoy constraint, "
         "integer rounding; binary or multi-class")
@@ -58,6 +59,7 @@ def add_arguments(p):
                    help="training tolerance while comparing decoys; the chosen poison set is "
                         "re-evaluated exactly (default 1e-6)")
     add_out(p, "poison set (.npz with X, y, weight)")
+    add_no_progress(p)
 
 
 def _numbers(value, name, cast=float):
@@ -154,7 +156,8 @@ def run(args):
                           repeat_points=args.repeat_points, random_state=args.seed,
                           use=args.use, decoy_repeats=repeats, decoy_quantiles=quantiles,
                           max_decoys=args.max_decoys, method=args.method, solver=args.solver,
-                          screen_tol=args.screen_tol, progress=progress)
+                          screen_tol=args.screen_tol,
+                          progress=None if args.no_progress else progress, progress_bar=bars(args))
     attack.fit(data)
     res = attack.result_
     if args.out:

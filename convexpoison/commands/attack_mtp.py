@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_dataset, add_reg, load, parse_list, progress
+from ._common import add_dataset, add_reg, bars, load, parse_list, progress
 
 HELP = "model-targeted poisoning (Suya et al. Algorithm 1) with Theorem 4.2 bounds"
 
@@ -90,7 +90,7 @@ def run(args):
         target, feasible_for(args.feasible, data, reg), reg, eps_close=args.eps_close,
         budget=args.budget, copies=args.copies, goal_accuracy=args.goal_accuracy,
         goal_set=args.goal_set, integer=args.integer, run_dir=run_dir, resume=args.resume,
-        max_iter=args.max_iter, progress=not args.no_progress)
+        max_iter=args.max_iter, progress=bars(args))
     res = attack.run(data.X_train, data.y_train, data.X_test, data.y_test, subpop)
     seconds = time.perf_counter() - t0
     last = res.history[-1]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from ._common import add_dataset, progress
+from ._common import add_dataset, bars, progress
 from .attack_tgda import import_nn, load_data, save_poisons
 
 HELP = "pGAN poisoning (Muñoz-González et al. 2019) evaluated against an outlier detector (needs torch)"
@@ -89,7 +89,8 @@ def run(args):
                          batch_size=args.batch_size, d_steps=args.d_steps, c_steps=args.c_steps,
                          g_steps=args.g_steps, g_lr=args.g_lr, d_lr=args.d_lr, c_lr=args.c_lr,
                          epsilon=max(eps, 1e-6), device=device, dtype=args.dtype,
-                         random_state=args.seed, checkpoint=ckpt, progress=say, log_every=100)
+                         random_state=args.seed, checkpoint=ckpt, progress=say, log_every=100,
+                         progress_bar=bars(args))
         attack.fit(X, y, lo=data.domain.lo, hi=data.domain.hi, image_shape=data.image_shape,
                    n_classes=data.n_classes)
         curve = nn.evaluate_pgan(attack, X, y, data.X_test, data.y_test, fractions=grid, n_runs=args.runs,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from ._common import add_dataset, progress
+from ._common import add_dataset, bars, progress
 
 HELP = "TGDA poisoning of a neural network (Lu et al. 2022) vs label-flip baselines (needs torch)"
 
@@ -126,7 +126,7 @@ def run(args):
         cg_damping=args.cg_damping, cg_normal=not args.cg_plain, formulation=args.formulation,
         leader=args.leader, cold_start=args.cold_start, weight_decay=args.weight_decay,
         val_fraction=args.val_fraction, device=device, dtype=args.dtype, random_state=args.seed,
-        checkpoint=args.checkpoint, progress=say)
+        checkpoint=args.checkpoint, progress=say, progress_bar=bars(args))
     attack.fit(X, y, lo=data.domain.lo, hi=data.domain.hi, image_shape=data.image_shape,
                n_classes=data.n_classes)
     res = attack.evaluate(data.X_test, data.y_test, n_eval=args.n_eval)
@@ -157,6 +157,7 @@ def run(args):
         "autoencoder_mse": attack.autoencoder_mse_,
         "formulation": args.formulation, "leader": args.leader,
         "seconds": time.perf_counter() - t0, "seconds_pretrain": attack.seconds_["pretrain"],
+        "interrupted": attack.interrupted_,
         "seconds_attack": attack.seconds_["attack"], "device": nn.describe(device),
         "status": "done", "out": args.out, "checkpoint": args.checkpoint,
     }

@@ -1,7 +1,7 @@
 """convexpoison audit: every attack against every defense, certificates, and a report."""
 import sys
 
-from ._common import add_defense, add_reg
+from ._common import add_defense, add_no_progress, add_reg, add_scheduler
 
 HELP = "audit a model's defensibility: attacks x defenses, certificates, report"
 
@@ -21,7 +21,9 @@ def add_arguments(p):
                    help="test error of the target model MTP and the lower bound aim at")
     p.add_argument("--full", action="store_true", help="the papers' full grids (slower)")
     p.add_argument("--out", default="out/audit", help="output directory (default out/audit)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--workers", type=int, default=1, help="worker processes for the KKT sweep")
+    add_scheduler(p)
+    add_no_progress(p)
 
 
 def run(args):
@@ -38,7 +40,8 @@ def run(args):
         defenses=tuple(parse_list(args.defense, ["l2", "slab", "loss", "svd", "knn"], "--defense")),
         reg=args.reg, target_error=check_fraction(args.target_error, "--target-error"),
         attacks=None if args.attacks is None else tuple(parse_list(args.attacks, list(ATTACKS), "--attacks")),
-        quick=not args.full, command="convexpoison " + " ".join(sys.argv[1:]))
+        quick=not args.full, command="convexpoison " + " ".join(sys.argv[1:]),
+        workers=args.workers, scheduler=args.scheduler)
     res = run_audit(settings, args.out, progress=not args.no_progress)
     worst = [a for a in res["attacks"].values() if a.get("status") == "ok"]
     return {"dataset": res["dataset"]["name"], "verdict": res["verdict"],

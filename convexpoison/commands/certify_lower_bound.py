@@ -125,7 +125,7 @@ def run(args):
         from ..attacks.mtp import ModelTargetedPoisoning
 
         attack = ModelTargetedPoisoning(target, feasible, reg, eps_close=args.eps_close,
-                                        budget=args.budget, progress=say is not None,
+                                        budget=args.budget, progress=None if say else False,
                                         integer="relax" if args.integer == "relax" else "exact")
         res = attack.run(data.X_train, data.y_train, data.X_test, data.y_test, subpop)
         best = max(res.history, key=lambda r: (r.lower_bound, r.bound_value)) if res.history else None

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from ..progress import bar
 from ..validation import check_X
 from .checkpoint import fingerprint, generator_state, load_checkpoint, restore_generator, save_checkpoint
 from .device import as_tensor, generator, resolve_device, resolve_dtype, seeded_init
@@ -185,8 +186,11 @@ class PGAN:
         One-sided label smoothing target for genuine points (0.9).
     epsilon : float
         Poison fraction used by :meth:`poison`.
-    device, dtype, random_state, checkpoint, checkpoint_every, progress : as in
+    device, dtype, random_state, checkpoint, checkpoint_every, progress, progress_bar : as in
         :class:`~convexpoison.nn.tgda.TGDAAttack`.
+
+    Ctrl-C during training stops cleanly: the networks are kept as they stand
+    (``interrupted_`` is True); the checkpoint holds the last saved iteration.
     """
 
     def __init__(self, alpha=0.1, lam=None, poison_class=None, classifier="mlp", noise_dim=100,
@@ -194,7 +198,8 @@ class PGAN:
                  classifier_hidden=(1024, 512), dropout=0.5, negative_slope=0.1, iterations=1000,
                  batch_size=200, d_steps=4, c_steps=4, g_steps=1, g_lr=1e-4, d_lr=1e-3, c_lr=1e-3,
                  momentum=0.9, smooth_to=0.9, epsilon=0.2, device="auto", dtype="float32",
-                 random_state=0, checkpoint=None, checkpoint_every=100, progress=None, log_every=50):
+                 random_state=0, checkpoint=None, checkpoint_every=100, progress=None, log_every=50,
+                 progress_bar=None):
         self.alpha = alpha
         self.lam = lam
         self.poison_class = poison_class
@@ -223,9 +228,11 @@ class PGAN:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.log_every = log_every
+        self.progress_bar = progress_bar
 
     def settings(self):
-        skip = {"checkpoint", "checkpoint_every", "progress", "iterations", "device", "log_every"}
+        skip = {"checkpoint", "checkpoint_every", "progress", "progress_bar", "iterations", "device",
+                "log_every"}
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()
                 if not k.endswith("_") and k not in skip}
 
@@ -311,53 +318,62 @@ class PGAN:
             if state is not None:
                 _restore_global_rng(state, dev)
             t0 = time.perf_counter()
-            for it in range(start + 1, int(self.iterations) + 1):
-                self.generator_.train(), self.discriminator_.train(), self.classifier_.train()
-                for _ in range(int(self.d_steps)):
-                    z = torch.randn(m, self.noise_dim, generator=gen, device=dev, dtype=dt)
-                    xr = X_cls[torch.randint(X_cls.shape[0], (m,), generator=gen, device=dev)]
-                    with torch.no_grad():
-                        xf = self.generator_(z)
-                    loss_d = a * (F.binary_cross_entropy_with_logits(self.discriminator_(xr), ones)
-                                  + F.binary_cross_entropy_with_logits(self.discriminator_(xf), zeros))
-                    opt_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    opt_d.step()
-                for _ in range(int(self.c_steps)):
-                    z = torch.randn(m, self.noise_dim, generator=gen, device=dev, dtype=dt)
-                    idx = torch.randint(n, (m,), generator=gen, device=dev)
-                    with torch.no_grad():
-                        xf = self.generator_(z)
-                    loss_c = (1 - a) * (lam * cross_entropy(self.classifier_(xf), y_pois)
-                                        + (1 - lam) * cross_entropy(self.classifier_(Xt[idx]), yt[idx],
-                                                                    smooth_to=s))
-                    opt_c.zero_grad(set_to_none=True)
-                    loss_c.backward()
-                    opt_c.step()
-                for _ in range(int(self.g_steps)):
-                    z = torch.randn(m, self.noise_dim, generator=gen, device=dev, dtype=dt)
-                    xf = self.generator_(z)
-                    # non-saturating form of α log(1 - D(G(z))): minimise -α log D(G(z))
-                    loss_g = (a * F.binary_cross_entropy_with_logits(self.discriminator_(xf), torch.ones_like(zeros))
-                              - (1 - a) * cross_entropy(self.classifier_(xf), y_pois))
-                    opt_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    opt_g.step()
-                if it % int(self.log_every) == 0 or it == int(self.iterations):
-                    rec = {"iteration": it, "loss_d": loss_d.item() if self.d_steps else float("nan"),
-                           "loss_c": loss_c.item() if self.c_steps else float("nan"),
-                           "loss_g": loss_g.item() if self.g_steps else float("nan")}
-                    self.history_.append(rec)
-                    self._say(f"pgan α={a:g}: iteration {it}/{self.iterations}: D {rec['loss_d']:.4f}, "
-                              f"C {rec['loss_c']:.4f}, G {rec['loss_g']:.4f}")
-                if self.checkpoint and (it % int(self.checkpoint_every) == 0 or it == int(self.iterations)):
-                    save_checkpoint(self.checkpoint, {
-                        "fingerprint": fp, "iteration": it, "generator": self.generator_.state_dict(),
-                        "discriminator": self.discriminator_.state_dict(),
-                        "classifier": self.classifier_.state_dict(), "opt_g": opt_g.state_dict(),
-                        "opt_d": opt_d.state_dict(), "opt_c": opt_c.state_dict(),
-                        "rng": generator_state(gen), "history": self.history_, **_global_rng(dev),
-                        "seconds": self.seconds_ + time.perf_counter() - t0})
+            self.interrupted_ = False
+            try:
+                with bar(int(self.iterations), f"pgan α={a:g}", self.progress_bar, unit="it",
+                         initial=start) as pbar:
+                    for it in range(start + 1, int(self.iterations) + 1):
+                        self.generator_.train(), self.discriminator_.train(), self.classifier_.train()
+                        for _ in range(int(self.d_steps)):
+                            z = torch.randn(m, self.noise_dim, generator=gen, device=dev, dtype=dt)
+                            xr = X_cls[torch.randint(X_cls.shape[0], (m,), generator=gen, device=dev)]
+                            with torch.no_grad():
+                                xf = self.generator_(z)
+                            loss_d = a * (F.binary_cross_entropy_with_logits(self.discriminator_(xr), ones)
+                                          + F.binary_cross_entropy_with_logits(self.discriminator_(xf), zeros))
+                            opt_d.zero_grad(set_to_none=True)
+                            loss_d.backward()
+                            opt_d.step()
+                        for _ in range(int(self.c_steps)):
+                            z = torch.randn(m, self.noise_dim, generator=gen, device=dev, dtype=dt)
+                            idx = torch.randint(n, (m,), generator=gen, device=dev)
+                            with torch.no_grad():
+                                xf = self.generator_(z)
+                            loss_c = (1 - a) * (lam * cross_entropy(self.classifier_(xf), y_pois)
+                                                + (1 - lam) * cross_entropy(self.classifier_(Xt[idx]), yt[idx],
+                                                                            smooth_to=s))
+                            opt_c.zero_grad(set_to_none=True)
+                            loss_c.backward()
+                            opt_c.step()
+                        for _ in range(int(self.g_steps)):
+                            z = torch.randn(m, self.noise_dim, generator=gen, device=dev, dtype=dt)
+                            xf = self.generator_(z)
+                            # non-saturating form of α log(1 - D(G(z))): minimise -α log D(G(z))
+                            loss_g = (a * F.binary_cross_entropy_with_logits(self.discriminator_(xf), torch.ones_like(zeros))
+                                      - (1 - a) * cross_entropy(self.classifier_(xf), y_pois))
+                            opt_g.zero_grad(set_to_none=True)
+                            loss_g.backward()
+                            opt_g.step()
+                        if it % int(self.log_every) == 0 or it == int(self.iterations):
+                            rec = {"iteration": it, "loss_d": loss_d.item() if self.d_steps else float("nan"),
+                                   "loss_c": loss_c.item() if self.c_steps else float("nan"),
+                                   "loss_g": loss_g.item() if self.g_steps else float("nan")}
+                            self.history_.append(rec)
+                            self._say(f"pgan α={a:g}: iteration {it}/{self.iterations}: D {rec['loss_d']:.4f}, "
+                                      f"C {rec['loss_c']:.4f}, G {rec['loss_g']:.4f}")
+                        if self.checkpoint and (it % int(self.checkpoint_every) == 0 or it == int(self.iterations)):
+                            save_checkpoint(self.checkpoint, {
+                                "fingerprint": fp, "iteration": it, "generator": self.generator_.state_dict(),
+                                "discriminator": self.discriminator_.state_dict(),
+                                "classifier": self.classifier_.state_dict(), "opt_g": opt_g.state_dict(),
+                                "opt_d": opt_d.state_dict(), "opt_c": opt_c.state_dict(),
+                                "rng": generator_state(gen), "history": self.history_, **_global_rng(dev),
+                                "seconds": self.seconds_ + time.perf_counter() - t0})
+                        pbar.update(1)
+            except KeyboardInterrupt:
+                # the user's stop: keep the networks as they stand
+                self.interrupted_ = True
+                self._say(f"pgan α={a:g}: interrupted; keeping the networks as they stand")
         self.seconds_ += time.perf_counter() - t0
         self.generator_.eval(), self.discriminator_.eval(), self.classifier_.eval()
         return self
