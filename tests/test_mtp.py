@@ -107,3 +107,30 @@ def test_bad_settings_are_named(small):
         ModelTargetedPoisoning(target, data.domain, reg, goal_set="train")
     with pytest.raises(InputError, match="copies"):
         ModelTargetedPoisoning(target, data.domain, reg, copies=0)
+
+
+def test_initial_poisons_start_the_run_where_they_leave_the_model(small):
+    data, reg, target, _ = small
+    kw = dict(eps_close=0.05, progress=False, max_iter=3000)
+    full = ModelTargetedPoisoning(target, data.domain, reg, **kw).run(data.X_train, data.y_train)
+    # starting from MTP's own final set: the induced model is already eps-close, nothing added
+    again = ModelTargetedPoisoning(
+        target, data.domain, reg,
+        initial_poisons=(full.poisons_X, full.poisons_y, full.poisons_weight), **kw,
+    ).run(data.X_train, data.y_train)
+    assert again.stop_reason == "eps_close" and len(again.history) == 1
+    assert again.n_poisons == full.n_poisons
+    np.testing.assert_array_equal(again.poisons_X, full.poisons_X)
+    # starting from a prefix: the run keeps those points and adds to them
+    head = ModelTargetedPoisoning(target, data.domain, reg, budget=10, **kw).run(
+        data.X_train, data.y_train)
+    cont = ModelTargetedPoisoning(
+        target, data.domain, reg, initial_poisons=(head.poisons_X, head.poisons_y,
+                                                   head.poisons_weight), **kw,
+    ).run(data.X_train, data.y_train)
+    assert cont.stop_reason == "eps_close"
+    np.testing.assert_array_equal(cont.poisons_X[: len(head.poisons_X)], head.poisons_X)
+    assert head.n_poisons < cont.n_poisons
+    with pytest.raises(InputError, match="initial_poisons"):
+        ModelTargetedPoisoning(target, data.domain, reg, initial_poisons=(np.zeros((2, 3)),
+                               np.array([1, -1])), **kw).run(data.X_train, data.y_train)

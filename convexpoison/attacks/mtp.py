@@ -86,6 +86,11 @@ class ModelTargetedPoisoning:
     integer : 'exact' (MILP; integer points) or 'relax' for integer/binary domains.
     run_dir : directory for the incremental record (resume with ``resume=True``).
     max_iter : hard cap on iterations (safety net; default 100000).
+    initial_poisons : a :class:`~convexpoison.poisons.PoisonSet` (or ``(X, y)`` /
+        ``(X, y, weight)``) the poison set starts from instead of the empty set -- e.g. the
+        minimum-poison LP's integer attack, which MTP then refines (Algorithm 1 converges
+        from any start: Theorem 4.1 only needs the loop's max-loss-difference steps).
+        Ignored when a run is resumed from ``run_dir``.
     progress : the progress bar on standard error (iterations, rate, the current max loss
         difference and poison count; an ETA when there is a budget): None (only when
         standard error is a terminal), True (always), False (never).
@@ -98,7 +103,7 @@ class ModelTargetedPoisoning:
     def __init__(self, target, feasible, reg, *, eps_close=0.1, budget=None, copies=1,
                  goal_accuracy=None, goal_set="test", integer="exact", solver=None,
                  run_dir=None, resume=False, max_iter=100000, train_tol=1e-10,
-                 progress=None, random_state=0):
+                 progress=None, random_state=0, initial_poisons=None):
         if not isinstance(target, LinearModel) or not target.is_binary:
             raise InputError("target: MTP needs a binary linear model (w of shape (d,), scalar b)")
         self.target = target
@@ -117,6 +122,7 @@ class ModelTargetedPoisoning:
         self.train_tol = train_tol
         self.progress = progress
         self.random_state = random_state
+        self.initial_poisons = initial_poisons
 
     # ------------------------------------------------------------------ API
     def poison(self, X, y, X_test=None, y_test=None, subpop=None):
@@ -202,9 +208,26 @@ class ModelTargetedPoisoning:
         return train(Xa, ya, "svm", self.reg, sample_weight=wa, warm_start=warm,
                      tol=self.train_tol, random_state=self.random_state)
 
+    def _initial(self, d):
+        """The starting poison set: empty, or ``initial_poisons`` validated."""
+        if self.initial_poisons is None:
+            return np.zeros((0, d)), np.zeros(0, int), np.zeros(0)
+        from ..poisons import PoisonSet
+
+        init = self.initial_poisons
+        if not isinstance(init, PoisonSet):
+            if not isinstance(init, (tuple, list)) or len(init) not in (2, 3):
+                raise InputError("initial_poisons: expected a PoisonSet or a tuple (X, y[, weight])")
+            init = PoisonSet(*init)
+        if init.X.shape[1] != d:
+            raise InputError(f"initial_poisons: points have {init.X.shape[1]} features, "
+                             f"the data has {d}")
+        if not set(np.unique(init.y).tolist()) <= {-1, 1}:
+            raise InputError("initial_poisons: labels must be -1 or +1")
+        return (np.array(init.X, float), np.array(init.y, int), np.array(init.weight, float))
+
     def _start(self, X, y):
-        d = X.shape[1]
-        px, py, pw = np.zeros((0, d)), np.zeros(0, int), np.zeros(0)
+        px, py, pw = self._initial(X.shape[1])
         if self.run_dir is not None:
             state = self.run_dir / "state.npz"
             if self.resume and state.exists():
