@@ -82,6 +82,62 @@ def svm_dcd(X, y, U, alpha, theta, tol, max_epochs, seed):
 
 
 @njit(cache=True)
+def svm_dcd_active(X, y, U, alpha, theta, qdiag, active, pg_tol, max_sweeps, seed):
+    """Dual coordinate descent restricted to the rows ``active`` (shrinking).
+
+    The same coordinate steps as :func:`svm_dcd`, but only over the rows that are free
+    (``0 < alpha_i < U_i``) or violate optimality -- liblinear's shrinking (Hsieh et al.
+    2008, section 3.2).  After a warm start (MTP appends one poison row) that set holds a
+    few hundred of the ``n`` rows, so a sweep costs a fraction of an epoch.  Stops when
+    the largest projected-gradient violation met during a sweep is at most ``pg_tol``.
+    Returns ``(sweeps, max violation of the last sweep)``.  The caller checks optimality
+    on *all* rows (the duality gap) afterwards.
+    """
+    d = X.shape[1]
+    order = active.copy()
+    np.random.seed(seed)
+    sweeps = 0
+    pgmax = np.inf
+    while sweeps < max_sweeps:
+        np.random.shuffle(order)
+        pgmax = 0.0
+        for k in range(order.shape[0]):
+            i = order[k]
+            if U[i] == 0.0:
+                continue
+            s = theta[d]
+            for j in range(d):
+                s += theta[j] * X[i, j]
+            g = y[i] * s - 1.0
+            a_old = alpha[i]
+            if a_old <= 0.0:
+                pg = min(g, 0.0)
+            elif a_old >= U[i]:
+                pg = max(g, 0.0)
+            else:
+                pg = g
+            if abs(pg) > pgmax:
+                pgmax = abs(pg)
+            if pg == 0.0:
+                continue
+            a_new = a_old - g / qdiag[i]
+            if a_new < 0.0:
+                a_new = 0.0
+            elif a_new > U[i]:
+                a_new = U[i]
+            delta = (a_new - a_old) * y[i]
+            if delta != 0.0:
+                alpha[i] = a_new
+                for j in range(d):
+                    theta[j] += delta * X[i, j]
+                theta[d] += delta
+        sweeps += 1
+        if pgmax <= pg_tol:
+            break
+    return sweeps, pgmax
+
+
+@njit(cache=True)
 def _cs_primal_dual(X, y, U, alpha, W):
     """Crammer--Singer primal ``1/2|W|^2 + sum U_i loss_i`` and dual value.
 

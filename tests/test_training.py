@@ -105,3 +105,29 @@ def test_integer_domain_variable_gives_exact_milp():
     # x1 continuous takes what x0 (integer, worth less) leaves; one-hot picks coordinate 2
     assert info.value == pytest.approx(2.5 + 2.0)
     assert x.value[2] == pytest.approx(1) and x.value[3] == pytest.approx(0)
+
+
+def test_shrinking_and_polish_are_exact_on_ill_conditioned_weighted_problems():
+    """Tiny C_R and rows weighted up to 1000 (MTP's poison copies) make the dual box huge
+    and coordinate descent slow; the shrinking rounds, the polish and the full-epoch
+    fallback must still reach the optimum (an independent conic solve), warm or cold."""
+    rng = np.random.default_rng(0)
+    for case in range(12):
+        n, d = int(rng.integers(30, 200)), int(rng.integers(2, 25))
+        X = rng.random((n, d))
+        y = np.where(X @ rng.normal(size=d) + rng.normal(scale=0.5, size=n)
+                     > np.median(X @ rng.normal(size=d)), 1, -1)
+        if len(set(y)) < 2:
+            continue
+        reg = 10 ** rng.uniform(-4, -1)
+        s = np.ones(n)
+        s[rng.choice(n, size=3, replace=False)] = [10.0, 100.0, 1000.0]
+        prev = train(X, y, "svm", reg, sample_weight=s)
+        for _ in range(3):                      # MTP-like appends, warm-started
+            X = np.vstack([X, rng.random((1, d))])
+            y, s = np.append(y, rng.choice([-1, 1])), np.append(s, rng.choice([1.0, 50.0]))
+            prev = train(X, y, "svm", reg, sample_weight=s, warm_start=prev)
+        conic = train(X, y, "svm", reg, sample_weight=s, method="cvxpy")
+        f_fast, f_conic = objective(prev, X, y, s, reg), objective(conic, X, y, s, reg)
+        assert f_fast == pytest.approx(f_conic, rel=1e-6), case
+        assert 0 <= prev.gap_ <= 1e-10 * f_fast * 1.0001
