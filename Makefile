@@ -31,6 +31,13 @@ docs: $(STAMP)
 	$(BIN)/python docs/gen_cli.py
 	$(BIN)/mkdocs build --strict -d site
 
+# Benchmarks (bench/README.md): each script prints its table and writes bench/results/NAME.json;
+# files starting with "_" are helpers, not benchmarks.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet "dask[distributed]"
-	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+	mkdir -p bench/results
+	for f in bench/*.py; do \
+	  case $$(basename $$f) in _*) continue;; esac; \
+	  echo "== $$f"; \
+	  OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python $$f || exit 1; \
+	done
