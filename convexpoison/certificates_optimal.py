@@ -102,7 +102,7 @@ from . import solvers
 from .certificates import LowerBound, sound_ceil, theorem42
 from .domain import Domain
 from .errors import InputError
-from .feasible import DomainSet, FeasibleSet, L2Sphere, LossBound, Slab, SVDResidual
+from .feasible import DomainSet, L2Sphere, LossBound, Slab, SVDResidual, as_feasible
 from .training import LinearModel, train
 from .validation import check_positive, check_weights, check_X, check_y
 
@@ -113,17 +113,6 @@ _EPS = np.finfo(float).eps
 
 
 # ----------------------------------------------------------------------------- helpers
-def as_feasible(feasible) -> FeasibleSet:
-    """A :class:`FeasibleSet` from a Domain, DomainSet or FeasibleSet."""
-    if isinstance(feasible, Domain):
-        return FeasibleSet([DomainSet(feasible)])
-    if isinstance(feasible, DomainSet):
-        return FeasibleSet([feasible])
-    if isinstance(feasible, FeasibleSet):
-        return feasible
-    raise InputError(f"feasible: expected a Domain or a FeasibleSet, got {type(feasible).__name__}")
-
-
 def _binary_model(model, name, d):
     if not isinstance(model, LinearModel):
         try:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from .targets import ModelFields, flip_set
 from .validation import check_fraction, check_X, check_y
 
 __all__ = ["Decoy", "DecoyGenerator", "pareto_prune", "REPEATS", "QUANTILES"]
@@ -42,7 +43,7 @@ USES = ("test", "train")
 
 
 @dataclass
-class Decoy:
+class Decoy(ModelFields):
     """One decoy model and how it was made.
 
     ``eval_error``: 0/1 error on the attacker's evaluation set; ``clean_objective``: the
@@ -56,14 +57,6 @@ class Decoy:
     n_flipped: int
     eval_error: float
     clean_objective: float
-
-    @property
-    def w(self):
-        return self.model.w
-
-    @property
-    def b(self):
-        return self.model.b
 
     def to_dict(self) -> dict:
         return {"repeats": self.repeats, "quantile": self.quantile, "n_flipped": self.n_flipped,
@@ -152,8 +145,7 @@ class DecoyGenerator:
         cands = []
         for q in qs:
             # the q-quantile of the margins, pooled over classes; flip the points at or below
-            gamma = np.quantile(margins, q, method="inverted_cdf")
-            flip = np.flatnonzero(margins <= gamma)
+            flip = flip_set(margins, q)
             Xf, yf = Xe[flip], -ye[flip]
             for r in reps:
                 Xd = np.vstack([X, Xf])

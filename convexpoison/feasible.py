@@ -64,7 +64,8 @@ from .validation import check_fraction, check_positive, check_weights, check_X, 
 
 __all__ = [
     "Component", "DomainSet", "L2Sphere", "Slab", "SVDResidual", "LossBound", "FeasibleSet",
-    "make_feasible_set", "quantile_thresholds", "svd_rank", "COMPONENTS",
+    "make_feasible_set", "quantile_thresholds", "svd_rank", "COMPONENTS", "FEASIBLE_FROM_DEFENSE",
+    "feasible_names", "as_feasible",
 ]
 
 
@@ -78,6 +79,17 @@ def _cp():
 def _fmt_label(y) -> str:
     y = int(y)
     return f"{y:+d}" if y in (-1, 1) else str(y)
+
+
+def _int_label(y) -> int:
+    """One label as an int (a float with an integer value is accepted)."""
+    try:
+        yi = int(y)
+    except (TypeError, ValueError):
+        raise InputError(f"y: expected an integer label, got {y!r}") from None
+    if yi != y:
+        raise InputError(f"y: expected an integer label, got {y!r}")
+    return yi
 
 
 def _check_labels(y, n, name="y") -> np.ndarray:
@@ -187,6 +199,14 @@ class Component:
         self._params = {}
         self._generation += 1
 
+    def __setstate__(self, state):
+        # cvxpy numbers Parameters from a per-process counter and an unpickled Parameter keeps
+        # its number: in another process (a worker, a Dask task) it would share it with
+        # Parameters made there, and a program holding both mistakes one for the other.
+        # Fresh Parameters with the same shape, attributes and value avoid that.
+        self.__dict__.update(state)
+        self._params = {k: _fresh_param(p) for k, p in state.get("_params", {}).items()}
+
     # -- fitted state ----------------------------------------------------------
     @property
     def labels(self):
@@ -195,12 +215,7 @@ class Component:
     def _check_label(self, y) -> int:
         if not hasattr(self, "thresholds_"):
             raise InputError(f"{self.name}: call fit(X, y) before using the component")
-        try:
-            yi = int(y)
-        except (TypeError, ValueError):
-            raise InputError(f"y: expected an integer label, got {y!r}") from None
-        if yi != y:
-            raise InputError(f"y: expected an integer label, got {y!r}")
+        yi = _int_label(y)
         if yi not in self.thresholds_:
             known = ", ".join(_fmt_label(v) for v in self.labels)
             raise InputError(f"y: label {_fmt_label(yi)} was not seen when fitting {self.name} (labels: {known})")
@@ -257,6 +272,12 @@ class Component:
     def __repr__(self):
         keys = [k for k in ("quantile", "rel_error", "tau") if hasattr(self, k)]
         return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in keys)})"
+
+
+def _fresh_param(p):
+    """A new Parameter like ``p`` (shape, name, sign attributes, value)."""
+    flags = {k: True for k, v in p.attributes.items() if v is True}
+    return _cp().Parameter(p.shape, name=p.name(), value=p.value, **flags)
 
 
 def _as_point(x, d):
@@ -323,13 +344,7 @@ class DomainSet(Component):
 
     def _check_label(self, y) -> int:
         # the domain does not depend on the label: any integer label is accepted, fitted or not
-        try:
-            yi = int(y)
-        except (TypeError, ValueError):
-            raise InputError(f"y: expected an integer label, got {y!r}") from None
-        if yi != y:
-            raise InputError(f"y: expected an integer label, got {y!r}")
-        return yi
+        return _int_label(y)
 
     def threshold_of(self, y) -> np.ndarray:
         return np.zeros(np.atleast_1d(np.asarray(y)).shape[0])
@@ -360,6 +375,22 @@ class _CentroidComponent(Component):
         super().__init__()
         self.quantile = quantile
 
+    def _start(self, X, y, sample_weight):
+        """Checked ``(X, y, weights)`` at the start of ``fit``."""
+        _check_quantile(self.quantile)
+        X, y = _check_Xy(X, y)
+        return X, y, check_weights(sample_weight, X.shape[0])
+
+    def _by_class(self, X, y, score):
+        """Scores of the rows of ``X``: ``score(X_y, y)`` on the rows of each label ``y``."""
+        X, y = _check_Xy(X, y, d=self.d)
+        out = np.empty(X.shape[0])
+        for v in np.unique(y):
+            self._check_centroid(v)
+            m = y == v
+            out[m] = score(X[m], int(v))
+        return out
+
     def _fit_centroids(self, X, y, w):
         if getattr(self, "d_", None) not in (None, X.shape[1]):
             self._reset_params()  # a different dimension: programs must be rebuilt
@@ -387,22 +418,14 @@ class L2Sphere(_CentroidComponent):
     name = "l2"
 
     def fit(self, X, y, sample_weight=None):
-        _check_quantile(self.quantile)
-        X, y = _check_Xy(X, y)
-        w = check_weights(sample_weight, X.shape[0])
+        X, y, w = self._start(X, y, sample_weight)
         self._fit_centroids(X, y, w)
         for lab, mu in self.centroids_.items():
             self._param((lab, "mu"), (self.d_,)).value = mu
         return self._finish(X, y, w)
 
     def score(self, X, y) -> np.ndarray:
-        X, y = _check_Xy(X, y, d=self.d)
-        out = np.empty(X.shape[0])
-        for v in np.unique(y):
-            self._check_centroid(v)
-            m = y == v
-            out[m] = np.linalg.norm(X[m] - self.centroids_[int(v)], axis=1)
-        return out
+        return self._by_class(X, y, lambda Xv, v: np.linalg.norm(Xv - self.centroids_[v], axis=1))
 
     def _constraints(self, x, y, scale):
         cp = _cp()
@@ -423,9 +446,7 @@ class Slab(_CentroidComponent):
     name = "slab"
 
     def fit(self, X, y, sample_weight=None):
-        _check_quantile(self.quantile)
-        X, y = _check_Xy(X, y)
-        w = check_weights(sample_weight, X.shape[0])
+        X, y, w = self._start(X, y, sample_weight)
         labels = np.unique(y)
         if labels.size < 2:
             raise InputError("y: the slab defense needs at least two classes")
@@ -444,13 +465,8 @@ class Slab(_CentroidComponent):
         return self._finish(X, y, w)
 
     def score(self, X, y) -> np.ndarray:
-        X, y = _check_Xy(X, y, d=self.d)
-        out = np.empty(X.shape[0])
-        for v in np.unique(y):
-            self._check_centroid(v)
-            m = y == v
-            out[m] = np.abs((X[m] - self.centroids_[int(v)]) @ self.directions_[int(v)])
-        return out
+        return self._by_class(
+            X, y, lambda Xv, v: np.abs((Xv - self.centroids_[v]) @ self.directions_[v]))
 
     def _constraints(self, x, y, scale):
         cp = _cp()
@@ -610,6 +626,37 @@ class LossBound(Component):
 #: Component constructors by name (the names used by ``--defense`` lists).
 COMPONENTS = {"domain": DomainSet, "l2": L2Sphere, "slab": Slab, "svd": SVDResidual, "loss": LossBound}
 
+#: Feasible-set components that stand in for each defense by default ('knn' and 'svd' are
+#: evaded by concentrating the attack, Koh et al. section 3.1; 'svd' can be named).
+FEASIBLE_FROM_DEFENSE = {"l2": "l2", "slab": "slab", "loss": "loss"}
+
+
+def feasible_names(feasible, defenses, domain, exclude=(), note="") -> list:
+    """The component names an attack constrains its poison points with.
+
+    ``feasible``: None (the components of ``defenses`` in :data:`FEASIBLE_FROM_DEFENSE`),
+    a comma-separated string or a list of names.  Names in ``exclude`` are refused like
+    unknown ones (an attack that handles that defense otherwise; ``note`` says how, in the
+    message).  ``domain`` (when not None) is always included, first; duplicates dropped.
+    """
+    if feasible is None:
+        names = [FEASIBLE_FROM_DEFENSE[d] for d in defenses
+                 if d in FEASIBLE_FROM_DEFENSE and d not in exclude]
+    elif isinstance(feasible, str):
+        names = [n.strip().lower() for n in feasible.split(",") if n.strip()]
+    else:
+        names = [str(n).strip().lower() for n in feasible]
+    for n in names:
+        if n not in COMPONENTS or n in exclude:
+            allowed = ", ".join(c for c in COMPONENTS if c not in exclude)
+            raise InputError(f"feasible: unknown component {n!r}; choose from {allowed}"
+                             + (f" ({note})" if note else ""))
+    if domain is not None and "domain" not in names:
+        names = ["domain"] + names
+    if not names:
+        raise InputError("feasible: the poison points need at least one constraint (a domain)")
+    return list(dict.fromkeys(names))
+
 
 # ---------------------------------------------------------------------------- intersection
 class FeasibleSet:
@@ -636,6 +683,13 @@ class FeasibleSet:
 
     def __repr__(self):
         return f"FeasibleSet([{', '.join(map(repr, self.components))}])"
+
+    def __getstate__(self):
+        # the projection programs are a cache over the components' Parameters, which are
+        # re-created on unpickling (Component.__setstate__): rebuilt on first use
+        state = dict(self.__dict__)
+        state.pop("_projectors", None)
+        return state
 
     @property
     def d(self) -> int:
@@ -763,6 +817,18 @@ class FeasibleSet:
             solvers.solve(prob, "SOCP", solver=solver)
             out[i] = x.value
         return out
+
+
+def as_feasible(feasible) -> FeasibleSet:
+    """A :class:`FeasibleSet` from a Domain (the pure box component), a DomainSet or a
+    FeasibleSet (returned as it is)."""
+    if isinstance(feasible, Domain):
+        return FeasibleSet([DomainSet(feasible)])
+    if isinstance(feasible, DomainSet):
+        return FeasibleSet([feasible])
+    if isinstance(feasible, FeasibleSet):
+        return feasible
+    raise InputError(f"feasible: expected a Domain or a FeasibleSet, got {type(feasible).__name__}")
 
 
 def make_feasible_set(names, domain, X, y, quantile=0.95, decoy=None, tau=None,

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError, SolverFailure
+from .poisons import _json_default
 from .training import LinearModel, objective, train
 from .validation import check_fraction, check_positive
 
@@ -76,6 +77,19 @@ BINARY_MODELS = ("svm", "logreg")
 
 
 # --------------------------------------------------------------------------- results
+class ModelFields:
+    """``w`` and ``b`` of the wrapped ``model``: the record passes for the model itself
+    (targets here, decoys in :mod:`convexpoison.decoys`)."""
+
+    @property
+    def w(self):
+        return self.model.w
+
+    @property
+    def b(self):
+        return self.model.b
+
+
 @dataclass
 class Candidate:
     """One retrained model of a label-flip sweep.
@@ -146,7 +160,7 @@ class Subpopulation:
 
 
 @dataclass
-class Target:
+class Target(ModelFields):
     """A target model and everything that made it.
 
     Attributes
@@ -172,14 +186,6 @@ class Target:
     subpop_accuracy: float | None = None
     clean_test_error: float = float("nan")
     candidates: list = field(default_factory=list, repr=False)
-
-    @property
-    def w(self):
-        return self.model.w
-
-    @property
-    def b(self):
-        return self.model.b
 
     def summary(self) -> dict:
         out = {"kind": self.kind, "clean_loss": self.clean_loss,
@@ -235,14 +241,6 @@ class Target:
             return cls(model, str(f["kind"]), settings, float(f["clean_loss"]),
                        float(f["test_error"]), subpop, None if np.isnan(acc) else acc,
                        float(f["clean_test_error"]))
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 # --------------------------------------------------------------------------- the sweep

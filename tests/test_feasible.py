@@ -404,3 +404,26 @@ def test_make_feasible_set_names(data):
     assert fs.names == ["l2", "slab"]
     assert fs["l2"].quantile == 0.9 and set(fs.thresholds_["slab"]) == {-1, 1}
     assert np.array_equal(fs.contains(X, y), fs["l2"].contains(X, y) & fs["slab"].contains(X, y))
+
+
+def test_unpickled_feasible_set_has_fresh_parameters():
+    """A pickled set (sent to a worker process) comes back with new cvxpy Parameters --
+    an unpickled Parameter would otherwise keep its per-process id and collide with
+    Parameters made in the receiving process -- holding the same values, so it projects
+    exactly like the original."""
+    import pickle
+
+    rng = np.random.default_rng(5)
+    y = np.where(rng.random(60) < 0.5, -1, 1)
+    X = rng.random((60, 4)) + 0.2 * y[:, None]
+    fs = make_feasible_set(["domain", "l2", "slab", "svd"], Domain.box(4, lo=-1, hi=2), X, y)
+    fs.project(X[:1], 1)                                   # fills the projection cache
+    copy = pickle.loads(pickle.dumps(fs))
+    old = {k: p for c in fs.components for k, p in c._params.items()}
+    new = {k: p for c in copy.components for k, p in c._params.items()}
+    assert old.keys() == new.keys() and old
+    assert not {p.id for p in old.values()} & {p.id for p in new.values()}
+    for k in old:
+        np.testing.assert_array_equal(old[k].value, new[k].value)
+        assert old[k].attributes == new[k].attributes
+    np.testing.assert_array_equal(copy.project(X[:3], -1), fs.project(X[:3], -1))

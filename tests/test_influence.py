@@ -283,3 +283,27 @@ def test_cli_influence_json(tmp_path):
     r = run_cli("attack", "influence", "--dataset", "breast-cancer", "--epsilon", "0.03",
                 "--variant", "fancy", "--json")
     assert r.returncode == 2 and "--variant" in r.stderr and r.stdout == ""
+
+
+def test_ready_feasible_set_is_used_as_is(data):
+    """``feasible=`` a FeasibleSet from make_feasible_set: fitted on Dc with the attack's
+    quantile it gives exactly the attack's own poison; fitted tighter (quantile 0.5) it
+    keeps its thresholds and every point lies inside it, which the attack's own looser
+    set does not force."""
+    X, y = data.X_train, data.y_train
+    kw = dict(defenses=("l2", "slab"), max_iter=4, progress_bar=False)
+    own = InfluenceAttack(0.1, feasible="l2,slab", quantile=0.9, **kw).fit(data)
+    fs = make_feasible_set(["domain", "l2", "slab"], data.domain, X, y, quantile=0.9)
+    ready = InfluenceAttack(0.1, feasible=fs, **kw).fit(data)
+    assert ready.feasible_ is fs
+    for a, b in ((own.poisons_.X, ready.poisons_.X), (own.poisons_.y, ready.poisons_.y),
+                 (own.poisons_.weight, ready.poisons_.weight)):
+        np.testing.assert_array_equal(a, b)
+
+    tight = make_feasible_set(["domain", "l2"], data.domain, X, y, quantile=0.5)
+    before = tight.thresholds_
+    ps = InfluenceAttack(0.1, feasible=tight, **kw).fit(data).poisons_
+    assert tight.thresholds_ == before
+    assert tight.contains(ps.X, ps.y).all()
+    loose = InfluenceAttack(0.1, feasible="l2", **kw).fit(data).poisons_
+    assert not tight.contains(loose.X, loose.y).all()

@@ -15,6 +15,7 @@ from convexpoison.datasets import from_arrays
 from convexpoison.decoys import DecoyGenerator, pareto_prune
 from convexpoison.defenses import evaluate
 from convexpoison.domain import Domain
+from convexpoison.errors import InputError
 from convexpoison.feasible import make_feasible_set
 from convexpoison.parallel import map_tasks
 from convexpoison.poisons import PoisonSet
@@ -305,3 +306,36 @@ def test_kkt_beats_random_label_flips_under_defenses():
         lf.poison(data.X_test, data.y_test)
         flips.append(evaluate(data, lf.poisons_).min_over_defenses)
     assert res.evaluation.min_over_defenses > max(flips)
+
+
+def _same_poisons(a, b):
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.y, b.y)
+    np.testing.assert_array_equal(a.weight, b.weight)
+
+
+def test_ready_feasible_set_is_used_as_is(data, decoys):
+    """``feasible=`` a FeasibleSet from make_feasible_set: fitted on Dc with the attack's
+    quantile it gives exactly the attack's own result; fitted tighter (quantile 0.5) it
+    is not refitted -- its thresholds stay and every poison point lies inside it, which
+    the attack's own looser set does not force."""
+    models = [d.model for d in decoys.decoys_[:2]]
+    names = ["domain", "l2", "slab"]
+    kw = dict(defenses=("l2", "slab"), progress_bar=False)
+    own = _attack(data, 1, models, feasible=names, quantile=0.9, **kw).result_
+    fs = make_feasible_set(names, data.domain, data.X_train, data.y_train, quantile=0.9)
+    ready = _attack(data, 1, models, feasible=fs, **kw).result_
+    _same_poisons(own.poisons, ready.poisons)
+    assert own.to_dict()["per_defense"] == ready.to_dict()["per_defense"]
+
+    tight = make_feasible_set(["domain", "l2"], data.domain, data.X_train, data.y_train,
+                              quantile=0.5)
+    before = tight.thresholds_
+    res = _attack(data, 1, models, feasible=tight, **kw).result_
+    assert tight.thresholds_ == before
+    assert tight.contains(res.poisons.X, res.poisons.y).all()
+    loose = _attack(data, 1, models, feasible=["domain", "l2"], **kw).result_
+    assert not tight.contains(loose.poisons.X, loose.poisons.y).all()
+    with pytest.raises(InputError, match="feasible: the feasible set is for 2 features"):
+        box = make_feasible_set(["domain"], Domain.box(2), np.zeros((2, 2)), [-1, 1])
+        _attack(data, 1, models, feasible=box, **kw)

@@ -285,3 +285,28 @@ def test_cli_json_and_poison_file(tmp_path, capsys):
     assert "--tau" in capsys.readouterr().err
     assert main(["attack", "minmax", "--dataset", "digits17", "--epsilon", "0.03", "--decoy",
                  str(tmp_path / "missing.npz"), "--json"]) == 2
+
+
+def test_ready_feasible_set_is_used_as_is(binary):
+    """``feasible=`` a FeasibleSet from make_feasible_set: fitted on Dc with the attack's
+    quantile it gives exactly the attack's own poison; fitted tighter (quantile 0.5) every
+    point lies inside it (the attack's own looser set does not force that); a set with
+    a loss component or of another dimension is refused."""
+    X, y = binary.X_train, binary.y_train
+    kw = dict(decoy=None, defenses="l2,slab", burn_in=20, progress_bar=False)
+    own = MinMaxAttack(0.05, feasible="l2,slab", quantile=0.9, **kw).fit(binary)
+    fs = make_feasible_set(["domain", "l2", "slab"], binary.domain, X, y, quantile=0.9)
+    ready = MinMaxAttack(0.05, feasible=fs, **kw).fit(binary)
+    for a, b in ((own.poisons_.X, ready.poisons_.X), (own.poisons_.y, ready.poisons_.y),
+                 (own.poisons_.weight, ready.poisons_.weight)):
+        np.testing.assert_array_equal(a, b)
+    assert ready.result_.to_dict()["feasible"] == ["domain", "l2", "slab"]
+
+    tight = make_feasible_set(["domain", "l2"], binary.domain, X, y, quantile=0.5)
+    ps = MinMaxAttack(0.05, feasible=tight, **kw).fit(binary).poisons_
+    assert tight.contains(ps.X, ps.y).all()
+    loose = MinMaxAttack(0.05, feasible="l2", **kw).fit(binary).poisons_
+    assert not tight.contains(loose.X, loose.y).all()
+    with_loss = make_feasible_set(["l2", "loss"], None, X, y, decoy=train(X, y, reg=REG))
+    with pytest.raises(InputError, match="'loss'"):
+        MinMaxAttack(0.05, feasible=with_loss, **kw).fit(binary)

@@ -78,9 +78,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, SolverFailure
+from ..feasible import FEASIBLE_FROM_DEFENSE as _FROM_DEFENSE
 from ..losses import SmoothedHinge
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive, check_weights, check_X, check_y
+from ._common import Attack, fitted, poison_count
 
 __all__ = ["DELTA", "SmoothedObjective", "train_smoothed", "smoothed_loss",
            "smoothed_loss_gradient", "influence_gradient", "randomized_round", "InfluenceAttack",
@@ -91,8 +93,9 @@ DELTA = 0.01
 
 #: Feasible-set components standing in for each defense.  Koh et al. (section 5.1) take
 #: the L2 and slab feasible sets for the influence attack and rely on concentration
-#: against the loss, SVD and k-NN defenses ('svd' can be requested explicitly).
-FEASIBLE_FROM_DEFENSE = {"l2": "l2", "slab": "slab"}
+#: against the loss, SVD and k-NN defenses ('svd' can be requested explicitly): the shared
+#: mapping (:data:`convexpoison.feasible.FEASIBLE_FROM_DEFENSE`) without 'loss'.
+FEASIBLE_FROM_DEFENSE = {k: v for k, v in _FROM_DEFENSE.items() if k != "loss"}
 
 
 # --------------------------------------------------------------------------- the objective
@@ -347,7 +350,7 @@ class InfluenceResult:
 
 
 # ------------------------------------------------------------------------------ the attack
-class InfluenceAttack:
+class InfluenceAttack(Attack):
     """Projected gradient ascent on the test loss (Algorithm 2 and its improvements).
 
     Parameters
@@ -358,7 +361,10 @@ class InfluenceAttack:
     reg : the defender's ``C_R`` (default: the dataset's).
     defenses : defenses the result is evaluated under; those among l2, slab give the
         feasible set unless ``feasible`` names it.
-    feasible : feasible-set components (default: ``domain`` plus l2/slab of ``defenses``).
+    feasible : feasible-set components (default: ``domain`` plus l2/slab of ``defenses``),
+        or a ready fitted :class:`~convexpoison.feasible.FeasibleSet` without a loss
+        component, used as it is instead of being fitted on ``Dc`` (``quantile`` is then
+        unused; ``refit=True`` refits it).
     p : fraction each defense removes per class (evaluation).
     quantile : feasible-set thresholds as a quantile of the clean scores (0.9 as in Koh et
         al.'s code: stricter than the defense's ``1 - p`` so the points survive the
@@ -408,31 +414,10 @@ class InfluenceAttack:
         self.progress = progress
         self.progress_bar = progress_bar
 
-    def _say(self, msg):
-        if self.progress is not None:
-            self.progress(msg)
+    _name = "influence"
+    _needs = "Dc, the evaluation set and the domain"
 
     # -- set-up ---------------------------------------------------------------
-    def _feasible_names(self, defenses, domain):
-        from ..feasible import COMPONENTS
-
-        if self.feasible is None:
-            names = [FEASIBLE_FROM_DEFENSE[d] for d in defenses if d in FEASIBLE_FROM_DEFENSE]
-        elif isinstance(self.feasible, str):
-            names = [n.strip().lower() for n in self.feasible.split(",") if n.strip()]
-        else:
-            names = [str(n).strip().lower() for n in self.feasible]
-        for n in names:
-            if n not in COMPONENTS or n == "loss":
-                allowed = ", ".join(c for c in COMPONENTS if c != "loss")
-                raise InputError(f"feasible: {n!r} is not a component the influence attack can "
-                                 f"use; choose from {allowed}")
-        if domain is not None and "domain" not in names:
-            names = ["domain"] + names
-        if not names:
-            raise InputError("feasible: the poison points need at least one constraint (a domain)")
-        return list(dict.fromkeys(names))
-
     def _initial_poison(self, Xc, yc, n_total, feas, rng):
         """Label flips of ``Dc`` that lie in the feasible set (Appendix B.1)."""
         flipped = -yc
@@ -503,39 +488,31 @@ class InfluenceAttack:
         """Run the attack on a dataset (``X_train``, ``y_train``, ``X_test``, ``y_test``,
         ``domain``, ``reg``); sets ``result_``, ``poisons_``, ``feasible_``."""
         from ..defenses import evaluate, parse_defenses
-        from ..feasible import make_feasible_set
         from ..progress import bar
         from ..training import train
 
         t0 = time.perf_counter()
-        eps = check_fraction(self.epsilon, "epsilon")
         if self.variant not in ("improved", "basic"):
             raise InputError(f"variant: expected 'improved' or 'basic', got {self.variant!r}")
-        reg = self.reg_ = check_positive(getattr(data, "reg", None) if self.reg is None
-                                         else self.reg, "reg")
+        eps, reg, Xc, yc, Xt, yt = self._data(data)
+        self.reg_ = reg
         check_positive(self.delta, "delta")
-        Xc, yc = np.asarray(data.X_train, float), np.asarray(data.y_train)
-        Xt, yt = np.asarray(data.X_test, float), np.asarray(data.y_test)
-        if not np.all(np.isin(yc, (-1, 1))):
-            raise InputError("data: the influence attack is for binary labels {-1, +1}")
-        if self.use not in ("test", "train"):
-            raise InputError(f"use: expected 'test' or 'train', got {self.use!r}")
+        self._check_use()
         for name in ("max_iter", "patience", "n_steps"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
         defenses = parse_defenses(self.defenses)
         domain = getattr(data, "domain", None)
-        N = Xc.shape[0]
-        n_total = int(np.floor(eps * N + 1e-9))
-        if n_total < 1:
-            raise InputError(f"epsilon: {eps} x {N} clean points is less than one poison point")
+        n_total = poison_count(eps, Xc.shape[0])
         check_fraction(self.quantile, "quantile")
         rng = np.random.default_rng(self.random_state)
         self.Xc_, self.yc_ = Xc, yc
         self.Xe_, self.ye_ = (Xt, yt) if self.use == "test" else (Xc, yc)
 
-        names = self._feasible_names(defenses, domain)
-        feas = self.feasible_ = make_feasible_set(names, domain, Xc, yc, quantile=self.quantile)
+        feasible = self._feasible(defenses, domain, Xc.shape[1], ("loss",),
+                                  "the influence attack evades the loss defense by "
+                                  "concentrating its points")
+        feas = self.feasible_ = fitted(feasible, domain, Xc, yc, self.quantile)
         clean = self.clean_model_ = train(Xc, yc, reg=reg)
 
         Xp, yp, wp = self._initial_poison(Xc, yc, n_total, feas, rng)

@@ -54,16 +54,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError, SolverFailure
+from ..feasible import FEASIBLE_FROM_DEFENSE, FeasibleSet
 from ..losses import Hinge
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive
+from ._common import Attack, poison_count
 
 __all__ = ["KKTProgram", "KKTAttack", "KKTCandidate", "KKTResult", "clean_gradient",
            "kkt_residual", "epsilon_pairs", "bias_exact_split", "FEASIBLE_FROM_DEFENSE"]
 
 #: Feasible-set components that stand in for each defense ('knn' and 'svd' are evaded by
-#: concentrating the attack, section 3.1; 'svd' can be requested explicitly).
-FEASIBLE_FROM_DEFENSE = {"l2": "l2", "slab": "slab", "loss": "loss"}
+#: concentrating the attack, section 3.1; 'svd' can be requested explicitly): all of
+#: :data:`convexpoison.feasible.FEASIBLE_FROM_DEFENSE`, imported above.
 
 
 # ----------------------------------------------------------------------- gradients
@@ -492,20 +494,27 @@ _STATE = {}
 
 
 def _init_worker(setup):
-    """Per-process state: data, clean model, feasible set fitted on Dc, the program."""
+    """Per-process state: data, clean model, feasible set fitted on Dc (or the ready one
+    given), the program."""
     from ..feasible import make_feasible_set
 
     _STATE.clear()
     _STATE.update(setup)
-    decoy0 = setup["decoys"][0] if setup["decoys"] else None
-    feas = make_feasible_set(setup["feasible"], setup["domain"], setup["Xc"], setup["yc"],
-                             quantile=setup["quantile"], decoy=decoy0)
+    ready = isinstance(setup["feasible"], FeasibleSet)
+    if ready:
+        feas = setup["feasible"]
+    else:
+        decoy0 = setup["decoys"][0] if setup["decoys"] else None
+        feas = make_feasible_set(setup["feasible"], setup["domain"], setup["Xc"], setup["yc"],
+                                 quantile=setup["quantile"], decoy=decoy0)
     _STATE["feasible_set"] = feas
     if "knn" in setup["defenses"]:
         from ..defenses import CleanNeighbours
 
         _STATE["clean_neighbours"] = CleanNeighbours(setup["Xc"], setup["yc"], k=5)
-    _STATE["refit_key"] = None
+    # a ready set counts as fitted for the first iteration: it is used as it is (only its
+    # loss component follows the decoys); later iterations refit it (Algorithm 1)
+    _STATE["refit_key"] = (0, None) if ready else None
     _STATE["program"] = KKTProgram(feas, setup["reg"], solver=setup["solver"])
 
 
@@ -585,7 +594,7 @@ class _Data:
 
 
 # ------------------------------------------------------------------------ the attack
-class KKTAttack:
+class KKTAttack(Attack):
     """The KKT attack with decoys, the epsilon grid and every defense as the judge.
 
     Parameters
@@ -594,7 +603,11 @@ class KKTAttack:
     reg : the defender's ``C_R`` (default: the dataset's).
     defenses : defenses the candidates are judged under (min over them is maximised).
     feasible : feasible-set components constraining the poison (default: ``domain`` plus
-        those of ``defenses`` among l2, slab, loss).
+        those of ``defenses`` among l2, slab, loss), or a ready fitted
+        :class:`~convexpoison.feasible.FeasibleSet` (e.g. from
+        :func:`~convexpoison.feasible.make_feasible_set`), used as it is instead of being
+        fitted on ``Dc`` (``quantile`` is then unused); its loss component, if any, is
+        pointed at each decoy and refitted, and ``iterations > 1`` refits it on ``Dc ∪ Dp``.
     p : fraction each defense removes per class.
     quantile : feasible-set thresholds as a quantile of the clean scores (default
         ``1 - p``: the points the defenses fitted on ``Dc`` keep, section 3.2; Koh et al.'s
@@ -640,28 +653,8 @@ class KKTAttack:
         self.scheduler = scheduler
         self.progress_bar = progress_bar
 
-    # -- helpers -------------------------------------------------------------
-    def _say(self, msg):
-        if self.progress is not None:
-            self.progress(msg)
-
-    def _feasible_names(self, defenses, domain):
-        from ..feasible import COMPONENTS
-
-        if self.feasible is None:
-            names = [FEASIBLE_FROM_DEFENSE[d] for d in defenses if d in FEASIBLE_FROM_DEFENSE]
-        elif isinstance(self.feasible, str):
-            names = [n.strip().lower() for n in self.feasible.split(",") if n.strip()]
-        else:
-            names = [str(n).strip().lower() for n in self.feasible]
-        for n in names:
-            if n not in COMPONENTS:
-                raise InputError(f"feasible: unknown component {n!r}; choose from {', '.join(COMPONENTS)}")
-        if domain is not None and "domain" not in names:
-            names = ["domain"] + names
-        if not names:
-            raise InputError("feasible: the poison points need at least one constraint (a domain)")
-        return list(dict.fromkeys(names))
+    _name = "KKT"
+    _needs = "Dc, the evaluation set and the domain"
 
     # -- main entry ----------------------------------------------------------
     def fit(self, data) -> "KKTAttack":
@@ -674,26 +667,18 @@ class KKTAttack:
         from ..training import train
 
         t0 = time.perf_counter()
-        eps = check_fraction(self.epsilon, "epsilon")
-        reg = check_positive(getattr(data, "reg", None) if self.reg is None else self.reg, "reg")
-        Xc, yc = np.asarray(data.X_train, float), np.asarray(data.y_train)
-        Xt, yt = np.asarray(data.X_test, float), np.asarray(data.y_test)
-        if not np.all(np.isin(yc, (-1, 1))):
-            raise InputError("data: the KKT attack is for binary labels {-1, +1}")
-        if self.use not in ("test", "train"):
-            raise InputError(f"use: expected 'test' or 'train', got {self.use!r}")
+        eps, reg, Xc, yc, Xt, yt = self._data(data)
+        self._check_use()
         defenses = parse_defenses(self.defenses)
         domain = getattr(data, "domain", None)
-        feas_names = self._feasible_names(defenses, domain)
+        feas_names = self._feasible(defenses, domain, Xc.shape[1])
         workers = check_workers(self.workers)
         check_scheduler(self.scheduler)            # a bad address fails now, not after the decoys
         iterations = int(self.iterations)
         if iterations < 1:
             raise InputError("iterations: must be at least 1")
         N = Xc.shape[0]
-        n_total = int(np.floor(eps * N + 1e-9))
-        if n_total < 1:
-            raise InputError(f"epsilon: {eps} x {N} clean points is less than one poison point")
+        n_total = poison_count(eps, N)
         quantile = 1.0 - check_fraction(self.p, "p") if self.quantile is None else self.quantile
         if not 0 < check_fraction(quantile, "quantile"):
             raise InputError("quantile: must be in (0, 1]")
@@ -777,13 +762,6 @@ class KKTAttack:
         self.result_ = KKTResult(best, poisons, all_cands, decoys, clean.error(Xt, yt), ev,
                                  time.perf_counter() - t0, interrupted)
         return self
-
-    def poison(self, X=None, y=None):
-        """ART-style ``(X_poison, y_poison)`` with copies expanded (after :meth:`fit`)."""
-        if not hasattr(self, "poisons_"):
-            raise InputError("poison: call fit(data) first (the KKT attack needs Dc, the "
-                             "evaluation set and the domain)")
-        return self.poisons_.expanded()
 
 
 def _key(c):

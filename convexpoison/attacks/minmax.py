@@ -43,15 +43,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError, SolverFailure
+from ..feasible import FEASIBLE_FROM_DEFENSE as _FROM_DEFENSE
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive
+from ._common import Attack, fitted, poison_count
 
 __all__ = ["MinMaxAttack", "MinMaxRun", "MinMaxResult", "loss_and_gradient",
            "FEASIBLE_FROM_DEFENSE", "DECOY_REPEATS", "DECOY_QUANTILES"]
 
 #: Feasible-set components that stand in for each defense (the loss defense is handled by
 #: the decoy constraint; k-NN and SVD by the attack's concentration, section 3.1).
-FEASIBLE_FROM_DEFENSE = {"l2": "l2", "slab": "slab"}
+#: The shared mapping (:data:`convexpoison.feasible.FEASIBLE_FROM_DEFENSE`) without 'loss'.
+FEASIBLE_FROM_DEFENSE = {k: v for k, v in _FROM_DEFENSE.items() if k != "loss"}
 
 #: The decoy sweep's default grid (Koh et al.'s MNIST grid, q 0.05-0.25, r <= 25, thinned:
 #: every decoy costs a full run of the attack).
@@ -172,7 +175,7 @@ class MinMaxResult:
 
 
 # ------------------------------------------------------------------------ the attack
-class MinMaxAttack:
+class MinMaxAttack(Attack):
     """The min-max attack (and min-max-basic), binary or multi-class.
 
     Parameters
@@ -183,7 +186,9 @@ class MinMaxAttack:
         otherwise).
     defenses : defenses the result is judged under (and decoys are chosen by).
     feasible : feasible-set components for the points (default: ``domain`` plus those of
-        ``defenses`` among l2, slab; 'svd' can be named).
+        ``defenses`` among l2, slab; 'svd' can be named), or a ready fitted
+        :class:`~convexpoison.feasible.FeasibleSet` without a loss component, used as it
+        is instead of being fitted on ``Dc`` (``quantile`` is then unused).
     decoy : None / 'none' (min-max-basic), 'auto' (generate decoys, binary data only;
         multi-class data falls back to min-max-basic), a model with ``.w``, ``.b``, or a
         list of them.
@@ -248,30 +253,13 @@ class MinMaxAttack:
         self.progress = progress
         self.progress_bar = progress_bar
 
+    _name = "min-max"
+    _needs = "Dc, the domain and the defenses"
+    #: the loss defense is handled by the decoy constraint, not by a component
+    _exclude = ("loss",)
+    _why = "the loss defense is handled by the decoy constraint"
+
     # -- helpers -------------------------------------------------------------
-    def _say(self, msg):
-        if self.progress is not None:
-            self.progress(msg)
-
-    def _feasible_names(self, defenses, domain):
-        from ..feasible import COMPONENTS
-
-        if self.feasible is None:
-            names = [FEASIBLE_FROM_DEFENSE[d] for d in defenses if d in FEASIBLE_FROM_DEFENSE]
-        elif isinstance(self.feasible, str):
-            names = [n.strip().lower() for n in self.feasible.split(",") if n.strip()]
-        else:
-            names = [str(n).strip().lower() for n in self.feasible]
-        for n in names:
-            if n not in COMPONENTS or n == "loss":
-                raise InputError(f"feasible: unknown component {n!r}; choose from domain, l2, slab, "
-                                 "svd (the loss defense is handled by the decoy constraint)")
-        if domain is not None and "domain" not in names:
-            names = ["domain"] + names
-        if not names:
-            raise InputError("feasible: the poison points need at least one constraint (a domain)")
-        return list(dict.fromkeys(names))
-
     def _decoy_models(self, multiclass, Xc, yc, Xt, yt, reg, model, clean):
         """List of decoy models; ``[None]`` means min-max-basic."""
         from ..decoys import Decoy, DecoyGenerator
@@ -376,17 +364,13 @@ class MinMaxAttack:
         """Run the attack on a dataset (``X_train``, ``y_train``, ``X_test``, ``y_test``,
         ``domain``, ``reg``); sets ``result_``, ``poisons_``."""
         from ..defenses import CleanNeighbours, evaluate, parse_defenses
-        from ..feasible import make_feasible_set
         from ..integer import relax_for_rounding
         from ..programs.inner import InnerMaximizer
         from ..progress import bar
         from ..training import train
 
         t0 = time.perf_counter()
-        eps_req = check_fraction(self.epsilon, "epsilon")
-        reg = check_positive(getattr(data, "reg", None) if self.reg is None else self.reg, "reg")
-        Xc, yc = np.asarray(data.X_train, float), np.asarray(data.y_train)
-        Xt, yt = np.asarray(data.X_test, float), np.asarray(data.y_test)
+        eps_req, reg, Xc, yc, Xt, yt = self._data(data, binary=False)
         binary = bool(np.all(np.isin(yc, (-1, 1))))
         model = self.model or ("svm" if binary else "multisvm")
         if model not in ("svm", "logreg", "multisvm"):
@@ -395,18 +379,15 @@ class MinMaxAttack:
             kind = "binary" if binary else "multi-class"
             raise InputError(f"model: {model} does not fit {kind} labels")
         labels = [-1, 1] if binary else list(range(int(max(yc.max(), yt.max())) + 1))
-        if self.use not in ("test", "train"):
-            raise InputError(f"use: expected 'test' or 'train', got {self.use!r}")
+        self._check_use()
         if self.step not in ("adagrad", "subgradient"):
             raise InputError(f"step: expected 'adagrad' or 'subgradient', got {self.step!r}")
         check_positive(self.tau, "tau", allow_zero=True)
         defenses = parse_defenses(self.defenses)
         domain = getattr(data, "domain", None)
-        names = self._feasible_names(defenses, domain)
+        feasible = self._feasible(defenses, domain, Xc.shape[1], self._exclude, self._why)
         N = Xc.shape[0]
-        n_total = int(np.floor(eps_req * N + 1e-9))
-        if n_total < 1:
-            raise InputError(f"epsilon: {eps_req} x {N} clean points is less than one poison point")
+        n_total = poison_count(eps_req, N)
         eps = n_total / N
         integer_path = bool(self.integer) and domain is not None and domain.has_integers
         r = int(self.repeat_points)
@@ -428,7 +409,8 @@ class MinMaxAttack:
 
         clean = train(Xc, yc, model=model, reg=reg)
         self.clean_model_ = clean
-        fs = make_feasible_set(names, domain, Xc, yc, quantile=self.quantile)
+        fs = fitted(feasible, domain, Xc, yc, self.quantile)
+        names = fs.names
         if integer_path:
             fs = relax_for_rounding(fs, domain)
         self.feasible_set_ = fs
@@ -503,13 +485,6 @@ class MinMaxAttack:
         self.result_ = MinMaxResult(best, runs, decoys, clean.error(Xt, yt), ev, settings,
                                     time.perf_counter() - t0, interrupted)
         return self
-
-    def poison(self, X=None, y=None):
-        """ART-style ``(X_poison, y_poison)`` with copies expanded (after :meth:`fit`)."""
-        if not hasattr(self, "poisons_"):
-            raise InputError("poison: call fit(data) first (the min-max attack needs Dc, the "
-                             "domain and the defenses)")
-        return self.poisons_.expanded()
 
 
 def _merge(X, y, w, decimals=9) -> PoisonSet:

@@ -1,8 +1,10 @@
 """convexpoison attack influence: Koh et al.'s influence attack (section 4.1, Algorithm 2)."""
 from __future__ import annotations
 
-from ._common import (add_dataset, add_defense, add_no_progress, add_out, add_reg, bars, load,
-                      parse_list, progress)
+from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, add_out, add_p,
+                      add_quantile, add_reg, add_use, check_at_least, check_binary, check_budget,
+                      check_epsilon, check_quantile, fit_attack, load, parse_feasible, parse_list,
+                      reporting, show_errors, show_out, solver_fields)
 
 HELP = ("influence attack (Koh et al. section 4.1): projected gradient ascent on the test loss "
         "with inverse-Hessian products")
@@ -14,8 +16,7 @@ def add_arguments(p):
     from ..attacks.influence import DELTA
 
     add_dataset(p)
-    p.add_argument("--epsilon", type=float, required=True,
-                   help="poison budget as a fraction of the clean training set")
+    add_epsilon(p)
     add_defense(p)
     p.add_argument("--variant", default="improved",
                    help="improved (two concentrated points, default) or basic "
@@ -23,16 +24,11 @@ def add_arguments(p):
     p.add_argument("--feasible", default=None,
                    help="feasible-set components for the poison points among domain,l2,slab,svd "
                         "(default: domain plus the --defense ones among l2,slab)")
-    known = p.add_mutually_exclusive_group()
-    known.add_argument("--test-known", dest="use", action="store_const", const="test",
-                       help="the attacker knows the test set (default; Koh et al. section 5)")
-    known.add_argument("--train-only", dest="use", action="store_const", const="train",
-                       help="the attacker ascends the training loss instead (section 6.1)")
-    p.set_defaults(use="test")
+    add_use(p, "the attacker knows the test set (default; Koh et al. section 5)",
+            "the attacker ascends the training loss instead (section 6.1)")
     add_reg(p)
-    p.add_argument("--p", type=float, default=0.05, help="fraction each defense removes per class")
-    p.add_argument("--quantile", type=float, default=0.9,
-                   help="feasible-set thresholds: this quantile of the clean scores (default 0.9)")
+    add_p(p)
+    add_quantile(p)
     p.add_argument("--delta", type=float, default=DELTA,
                    help=f"smoothing of the hinge for the derivatives (default {DELTA})")
     p.add_argument("--step", type=float, default=None,
@@ -58,63 +54,39 @@ def run(args):
     from .evaluate import check_p
 
     data, reg = load(args)
-    if not data.is_binary:
-        raise InputError(f"--dataset: the influence attack is for binary datasets; {data.name} "
-                         f"has {data.n_classes} classes")
+    check_binary(data, "influence")
     if args.variant not in VARIANTS:
         raise InputError(f"--variant: unknown variant {args.variant!r}; choose from "
                          f"{','.join(VARIANTS)}")
-    if not 0 < args.epsilon <= 1:
-        raise InputError(f"--epsilon: must be in (0, 1], got {args.epsilon}")
+    check_epsilon(args.epsilon)
     defenses = parse_list(args.defense, DEFENSES, "--defense")
     check_p(args.p)
-    if not 0 < args.quantile <= 1:
-        raise InputError(f"--quantile: must be in (0, 1], got {args.quantile}")
+    check_quantile(args.quantile)
     if not args.delta > 0:
         raise InputError(f"--delta: must be positive, got {args.delta}")
     if args.step is not None and not args.step > 0:
         raise InputError(f"--step: must be positive, got {args.step}")
-    for flag in ("n_steps", "max_iter", "patience"):
-        if getattr(args, flag) < 1:
-            raise InputError(f"--{flag.replace('_', '-')}: must be at least 1, "
-                             f"got {getattr(args, flag)}")
-    feasible = None
-    if args.feasible is not None:
-        feasible = parse_list(args.feasible, ["domain", "l2", "slab", "svd"], "--feasible")
-    if int(args.epsilon * data.n_train + 1e-9) < 1:
-        raise InputError(f"--epsilon: {args.epsilon} x {data.n_train} training points is less "
-                         "than one poison point")
+    check_at_least(args, "n_steps", "max_iter", "patience")
+    feasible = parse_feasible(args)
+    check_budget(args.epsilon, data)
     attack = InfluenceAttack(args.epsilon, variant=args.variant, reg=reg, defenses=defenses,
                              feasible=feasible, p=args.p, quantile=args.quantile,
                              delta=args.delta, step=args.step, n_steps=args.n_steps,
                              max_iter=args.max_iter, patience=args.patience, refit=args.refit,
                              use=args.use, solver=args.solver, random_state=args.seed,
-                             progress=None if args.no_progress else progress,
-                             progress_bar=bars(args))
-    attack.fit(data)
-    res = attack.result_
-    if args.out:
-        res.poisons.save(args.out)
-    from ..solvers import default_solver
-
+                             **reporting(args))
+    res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "influence", "epsilon": args.epsilon, "reg": reg,
             "use": args.use, "defenses": defenses, "feasible": attack.feasible_.names,
             "delta": args.delta, "refit": bool(args.refit), **res.to_dict(),
-            "solver": args.solver or default_solver("SOCP"), "status": "optimal",
-            "seed": args.seed, "out": args.out}
+            **solver_fields(args), "seed": args.seed, "out": args.out}
 
 
 def show(res):
     print(f"influence attack ({res['variant']}) on {res['dataset']}: epsilon {res['epsilon']:g} "
           f"({res['n_poisons']:g} poison points at {res['n_distinct']} distinct rows), "
           f"attacker knows the {res['use']} set")
-    print(f"clean test error        {res['clean_test_error']:.4f}")
-    print(f"no defense              {res['no_defense_test_error']:.4f}")
-    for name, err in res["per_defense"].items():
-        r = res["removed"][name]
-        print(f"{name:10s} {err:10.4f}   (removed {r['poison']:g} poison, {r['clean']:g} clean)")
-    print(f"min over defenses       {res['poisoned_test_error']:.4f}")
+    show_errors(res)
     print(f"attacker's test loss    {res['initial_objective']:.4f} -> {res['objective']:.4f} "
           f"in {res['iterations']} steps ({res['stop_reason']}), {res['seconds']:.1f} s")
-    if res.get("out"):
-        print(f"poison set written to {res['out']}")
+    show_out(res)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import time
 
-from ._common import add_dataset, add_defense, add_out, add_reg, load
+from ._common import (add_dataset, add_defense, add_epsilon, add_out, add_p, add_quantile, add_reg,
+                      add_use, check_at_least, check_epsilon, check_quantile, load)
 
 HELP = "label-flip baseline: add flipped copies of eps*n points of the attacker's pool"
 
@@ -12,27 +13,21 @@ METHODS = ("random", "alfa", "competing")
 
 def add_arguments(p):
     add_dataset(p)
-    p.add_argument("--epsilon", type=float, required=True,
-                   help="poison budget as a fraction of the clean training set")
+    add_epsilon(p)
     p.add_argument("--method", default="random",
                    help="random (uniformly chosen pool points), alfa (Koh et al. Appendix D: flips "
                         "maximising the loss gap, inside the feasible set) or competing "
                         "(multi-class: the highest-scoring other class, Lu et al. Appendix A.4)")
     add_defense(p)
-    known = p.add_mutually_exclusive_group()
-    known.add_argument("--test-known", dest="use", action="store_const", const="test",
-                       help="flip points of the test set (default)")
-    known.add_argument("--train-only", dest="use", action="store_const", const="train",
-                       help="flip points of the training set")
-    p.set_defaults(use="test")
+    add_use(p, "flip points of the test set (default)", "flip points of the training set")
     add_reg(p)
-    p.add_argument("--p", type=float, default=0.05, help="fraction each defense removes per class")
+    add_p(p)
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--feasible", default=None,
                    help="alfa: feasible-set components the flipped points must lie in, among "
                         "domain,l2,slab,svd (default: domain plus the --defense ones among l2,slab)")
-    p.add_argument("--quantile", type=float, default=0.9,
-                   help="alfa: feasible-set thresholds, this quantile of the clean scores (default 0.9)")
+    add_quantile(p, 0.9, "alfa: feasible-set thresholds, this quantile of the clean scores "
+                         "(default 0.9)")
     p.add_argument("--copies", type=int, default=1,
                    help="alfa: most copies of one pool point (default 1)")
     p.add_argument("--max-iter", type=int, default=10,
@@ -51,8 +46,7 @@ def run(args):
     data, reg = load(args)
     if args.method not in METHODS:
         raise InputError(f"--method: unknown method {args.method!r}; choose from {','.join(METHODS)}")
-    if not 0 < args.epsilon <= 1:
-        raise InputError(f"--epsilon: must be in (0, 1], got {args.epsilon}")
+    check_epsilon(args.epsilon)
     try:
         defenses = parse_defenses(args.defense)
     except InputError as exc:
@@ -90,23 +84,18 @@ def _model_flip(args, data, reg, defenses):
     """The alfa or competing-label attack configured from the arguments."""
     from ..attacks.labelflip import AlfaLabelFlip, CompetingLabelFlip
     from ..errors import InputError
-    from ._common import parse_list, progress
+    from ._common import parse_feasible, progress
 
     if args.method == "competing":
         if args.select not in ("random", "loss"):
             raise InputError(f"--select: expected random or loss, got {args.select!r}")
         return CompetingLabelFlip(args.epsilon, reg=reg, n_train=data.n_train, select=args.select,
                                   random_state=args.seed)
-    if not 0 < args.quantile <= 1:
-        raise InputError(f"--quantile: must be in (0, 1], got {args.quantile}")
-    if args.copies < 1:
-        raise InputError(f"--copies: must be at least 1, got {args.copies}")
-    if args.max_iter < 1:
-        raise InputError(f"--max-iter: must be at least 1, got {args.max_iter}")
-    if args.feasible is None:
+    check_quantile(args.quantile)
+    check_at_least(args, "copies", "max_iter")
+    names = parse_feasible(args)
+    if names is None:
         names = [d for d in defenses if d in ("l2", "slab")]
-    else:
-        names = parse_list(args.feasible, ["domain", "l2", "slab", "svd"], "--feasible")
     if data.domain is not None and "domain" not in names:
         names = ["domain"] + names
     feasible = None

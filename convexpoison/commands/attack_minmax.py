@@ -1,8 +1,10 @@
 """convexpoison attack minmax: Koh et al.'s min-max attack (Algorithm 5, decoy constraint (22))."""
 from __future__ import annotations
 
-from ._common import (add_dataset, add_defense, add_no_progress, add_out, add_reg, bars, load,
-                      parse_list, progress)
+from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, add_out, add_p,
+                      add_quantile, add_reg, add_use, check_at_least, check_budget, check_epsilon,
+                      check_quantile, fit_attack, load, numbers, parse_feasible, parse_list,
+                      reporting, show_errors, show_out, solver_fields)
 
 HELP = ("min-max attack (Koh et al. section 4.3): online highest-loss points, decoy constraint, "
         "integer rounding; binary or multi-class")
@@ -10,8 +12,7 @@ HELP = ("min-max attack (Koh et al. section 4.3): online highest-loss points, de
 
 def add_arguments(p):
     add_dataset(p)
-    p.add_argument("--epsilon", type=float, required=True,
-                   help="poison budget as a fraction of the clean training set")
+    add_epsilon(p)
     p.add_argument("--decoy", default="auto",
                    help="'auto' (generate decoy models; binary data -- multi-class data runs "
                         "min-max-basic), 'none' (min-max-basic), or a model file (.npz with w, b)")
@@ -24,16 +25,11 @@ def add_arguments(p):
                         "the --defense ones among l2,slab)")
     p.add_argument("--model", default=None,
                    help="svm, logreg or multisvm (default: svm for binary data, multisvm otherwise)")
-    known = p.add_mutually_exclusive_group()
-    known.add_argument("--test-known", dest="use", action="store_const", const="test",
-                       help="the attacker knows the test set (default; decoys and their choice use it)")
-    known.add_argument("--train-only", dest="use", action="store_const", const="train",
-                       help="the attacker only knows the training set (section 6.1)")
-    p.set_defaults(use="test")
+    add_use(p, "the attacker knows the test set (default; decoys and their choice use it)",
+            "the attacker only knows the training set (section 6.1)")
     add_reg(p)
-    p.add_argument("--p", type=float, default=0.05, help="fraction each defense removes per class")
-    p.add_argument("--quantile", type=float, default=0.9,
-                   help="feasible-set thresholds: this quantile of the clean scores (default 0.9)")
+    add_p(p)
+    add_quantile(p)
     p.add_argument("--copies", type=int, default=None,
                    help="copies of every kept point (default 1; --repeat-points on integer data)")
     p.add_argument("--burn-in", type=int, default=None,
@@ -60,26 +56,6 @@ def add_arguments(p):
                         "re-evaluated exactly (default 1e-6)")
     add_out(p, "poison set (.npz with X, y, weight)")
     add_no_progress(p)
-
-
-def _numbers(value, name, cast=float):
-    from ..errors import InputError
-
-    out = []
-    for v in str(value).split(","):
-        v = v.strip()
-        if not v:
-            continue
-        try:
-            f = float(v)
-        except ValueError:
-            raise InputError(f"{name}: not a number: {v!r}") from None
-        if cast is int and f != int(f):
-            raise InputError(f"{name}: give whole numbers, got {v!r}")
-        out.append(cast(f))
-    if not out:
-        raise InputError(f"{name}: give at least one value")
-    return out
 
 
 def _decoy(value, data):
@@ -109,24 +85,18 @@ def run(args):
     from .evaluate import check_p
 
     data, reg = load(args)
-    if not 0 < args.epsilon <= 1:
-        raise InputError(f"--epsilon: must be in (0, 1], got {args.epsilon}")
+    check_epsilon(args.epsilon)
     if not args.tau >= 0:
         raise InputError(f"--tau: must be a non-negative number, got {args.tau}")
     defenses = parse_list(args.defense, DEFENSES, "--defense")
     check_p(args.p)
-    if not 0 < args.quantile <= 1:
-        raise InputError(f"--quantile: must be in (0, 1], got {args.quantile}")
-    if args.copies is not None and args.copies < 1:
-        raise InputError(f"--copies: must be at least 1, got {args.copies}")
+    check_quantile(args.quantile)
+    check_at_least(args, "copies")
     if args.burn_in is not None and args.burn_in < 0:
         raise InputError(f"--burn-in: must be non-negative, got {args.burn_in}")
     if not args.eta > 0:
         raise InputError(f"--eta: must be positive, got {args.eta}")
-    if args.repeat_points < 1:
-        raise InputError(f"--repeat-points: must be at least 1, got {args.repeat_points}")
-    if args.max_decoys < 1:
-        raise InputError(f"--max-decoys: must be at least 1, got {args.max_decoys}")
+    check_at_least(args, "repeat_points", "max_decoys")
     if not 0 < args.screen_tol < 1:
         raise InputError(f"--screen-tol: must be in (0, 1), got {args.screen_tol}")
     model = args.model
@@ -134,20 +104,16 @@ def run(args):
         from ._common import check_model_for
 
         check_model_for(data, model)
-    feasible = None
-    if args.feasible is not None:
-        feasible = parse_list(args.feasible, ["domain", "l2", "slab", "svd"], "--feasible")
+    feasible = parse_feasible(args)
     repeats = (DECOY_REPEATS if args.decoy_repeats is None
-               else _numbers(args.decoy_repeats, "--decoy-repeats", int))
+               else numbers(args.decoy_repeats, "--decoy-repeats", int))
     quantiles = (DECOY_QUANTILES if args.decoy_quantiles is None
-                 else _numbers(args.decoy_quantiles, "--decoy-quantiles"))
+                 else numbers(args.decoy_quantiles, "--decoy-quantiles"))
     if min(repeats) < 1:
         raise InputError("--decoy-repeats: give positive integers")
     if min(quantiles) <= 0 or max(quantiles) > 1:
         raise InputError("--decoy-quantiles: give fractions in (0, 1]")
-    if int(args.epsilon * data.n_train + 1e-9) < 1:
-        raise InputError(f"--epsilon: {args.epsilon} x {data.n_train} training points is less "
-                         "than one poison point")
+    check_budget(args.epsilon, data)
     decoy = _decoy(args.decoy, data)
     attack = MinMaxAttack(args.epsilon, reg=reg, model=model, defenses=defenses,
                           feasible=feasible, decoy=decoy, tau=args.tau, p=args.p,
@@ -156,19 +122,12 @@ def run(args):
                           repeat_points=args.repeat_points, random_state=args.seed,
                           use=args.use, decoy_repeats=repeats, decoy_quantiles=quantiles,
                           max_decoys=args.max_decoys, method=args.method, solver=args.solver,
-                          screen_tol=args.screen_tol,
-                          progress=None if args.no_progress else progress, progress_bar=bars(args))
-    attack.fit(data)
-    res = attack.result_
-    if args.out:
-        res.poisons.save(args.out)
-    from ..solvers import default_solver
-
+                          screen_tol=args.screen_tol, **reporting(args))
+    res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "minmax", "epsilon": args.epsilon, "reg": reg,
             "defenses": defenses, **res.to_dict(),
             "decoy_source": args.decoy if isinstance(decoy, str) else "file",
-            "solver": args.solver or default_solver("SOCP"), "status": "optimal",
-            "out": args.out}
+            **solver_fields(args), "out": args.out}
 
 
 def show(res):
@@ -181,15 +140,9 @@ def show(res):
     if res["integer_path"]:
         print(f"integer data: LP relaxation, randomised rounding, {res['repeat_points']} copies "
               "of every rounded point")
-    print(f"clean test error        {res['clean_test_error']:.4f}")
-    print(f"no defense              {res['no_defense_test_error']:.4f}")
-    for name, err in res["per_defense"].items():
-        r = res["removed"][name]
-        print(f"{name:10s} {err:10.4f}   (removed {r['poison']:g} poison, {r['clean']:g} clean)")
-    print(f"min over defenses       {res['poisoned_test_error']:.4f}")
+    show_errors(res)
     print(f"iterate values U_t      first {res['upper_bound_iterates'][0]:.4f}, "
           f"best {res['best_iterate_value']:.4f}, last {res['final_iterate_value']:.4f} "
           f"({res['n_iterations']} steps, {res['burn_in']} burn-in)")
     print(f"{res['seconds']:.1f} s")
-    if res.get("out"):
-        print(f"poison set written to {res['out']}")
+    show_out(res)

@@ -47,6 +47,9 @@ def add_arguments(p):
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint prefix: CHECKPOINT.alpha<α>.pt per α, saved every 100 iterations")
     p.add_argument("--out", default=None, help="poison set (first α, --epsilon) as .npz with X, y, weight")
+    p.add_argument("--figure", default=None,
+                   help="PNG of test error and detector removal rates against the poison fraction, "
+                        "one line per α (the paper's Figures 2 and 4)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -115,6 +118,13 @@ def run(args):
         save_poisons(args.out, Xp, yp)
         if say:
             say(f"poison set written to {args.out}")
+    if args.figure:
+        from ..plots import pgan_curves
+
+        pgan_curves(per_alpha, args.figure, title=f"pGAN on {data.name} ({args.model}), "
+                    f"{args.iterations} iterations, {args.runs} run(s)")
+        if say:
+            say(f"figure written to {args.figure}")
     return {
         "dataset": data.name, "model": args.model, "epsilon": eps, "alpha": alphas,
         "defense": "none" if args.no_defense else
@@ -124,7 +134,7 @@ def run(args):
         "poisoned_test_error": curve[f"{eps:g}"]["test_error"],
         "per_alpha": per_alpha, "runs": args.runs, "iterations": args.iterations,
         "seconds": time.perf_counter() - t0, "device": nn.describe(device), "status": "done",
-        "out": args.out,
+        "out": args.out, "figure": args.figure,
     }
 
 

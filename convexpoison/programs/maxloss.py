@@ -62,9 +62,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import solvers
-from ..domain import Domain
 from ..errors import InputError, SolverFailure
-from ..feasible import DomainSet, FeasibleSet, L2Sphere, SVDResidual
+from ..feasible import DomainSet, L2Sphere, SVDResidual, as_feasible
 
 __all__ = ["MaxLossResult", "MaxLossDifference", "LogisticMaxLoss", "max_loss_difference",
            "loss_distance", "box_max_loss_difference"]
@@ -120,16 +119,6 @@ def _theta(model, name, d=None):
     if not (np.all(np.isfinite(w)) and np.isfinite(b)):
         raise InputError(f"{name}: w and b must be finite")
     return w, b
-
-
-def _as_feasible(feasible) -> FeasibleSet:
-    if isinstance(feasible, Domain):
-        return FeasibleSet([DomainSet(feasible)])
-    if isinstance(feasible, DomainSet):
-        return FeasibleSet([feasible])
-    if isinstance(feasible, FeasibleSet):
-        return feasible
-    raise InputError(f"feasible: expected a Domain or a FeasibleSet, got {type(feasible).__name__}")
 
 
 def _check_labels(labels):
@@ -248,7 +237,7 @@ class MaxLossDifference:
 
     def __init__(self, feasible, labels=(-1, 1), integer="relax", solver=None, method="auto",
                  onehot=True):
-        self.feasible = _as_feasible(feasible)
+        self.feasible = as_feasible(feasible)
         self.labels = _check_labels(labels)
         if integer not in ("relax", "exact"):
             raise InputError(f"integer: expected 'relax' or 'exact', got {integer!r}")
@@ -437,7 +426,7 @@ class LogisticMaxLoss:
 
     def __init__(self, feasible, labels=(-1, 1), n_starts=10, max_iter=2000, lr=0.1,
                  tol=1e-7, random_state=0, round_integers=True):
-        self.feasible = _as_feasible(feasible)
+        self.feasible = as_feasible(feasible)
         self.labels = _check_labels(labels)
         self.n_starts = int(n_starts)
         self.max_iter = int(max_iter)

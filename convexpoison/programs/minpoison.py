@@ -65,9 +65,8 @@ import numpy as np
 
 from .. import solvers
 from ..certificates import sound_ceil
-from ..domain import Domain
 from ..errors import InputError, SolverFailure
-from ..feasible import DomainSet, FeasibleSet, L2Sphere, SVDResidual
+from ..feasible import DomainSet, L2Sphere, SVDResidual, as_feasible
 from ..validation import check_positive, check_weights, check_X, check_y
 
 __all__ = ["MinPoisonResult", "MinimumPoisonProgram", "FixedCountKKT", "margin_partition",
@@ -79,17 +78,6 @@ WEIGHT_EPS = 1e-9
 
 
 # ------------------------------------------------------------------------ helpers
-def as_feasible(feasible) -> FeasibleSet:
-    """A Domain or FeasibleSet as a FeasibleSet (a Domain is the pure box component)."""
-    if isinstance(feasible, Domain):
-        return FeasibleSet([DomainSet(feasible)])
-    if isinstance(feasible, DomainSet):
-        return FeasibleSet([feasible])
-    if isinstance(feasible, FeasibleSet):
-        return feasible
-    raise InputError(f"feasible: expected a Domain or FeasibleSet, got {type(feasible).__name__}")
-
-
 def _theta(model, d):
     try:
         w = np.asarray(model.w, dtype=float)
