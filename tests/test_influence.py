@@ -307,3 +307,15 @@ def test_ready_feasible_set_is_used_as_is(data):
     assert tight.contains(ps.X, ps.y).all()
     loose = InfluenceAttack(0.1, feasible="l2", **kw).fit(data).poisons_
     assert not tight.contains(loose.X, loose.y).all()
+
+
+def test_restarts_keep_the_start_with_the_highest_attacker_objective(data):
+    """The first start of ``n_init = 3`` is the ``n_init = 1`` run (same random stream), so
+    keeping the best final objective can only match or beat it."""
+    kw = dict(variant="improved", defenses=("l2", "slab"), max_iter=3, random_state=0)
+    one = InfluenceAttack(0.1, **kw).fit(data).result_
+    three = InfluenceAttack(0.1, n_init=3, **kw).fit(data).result_
+    assert three.objective >= one.objective
+    assert three.poisons.n_poisons == one.poisons.n_poisons
+    with pytest.raises(InputError, match="n_init"):
+        InfluenceAttack(0.1, n_init=0, **kw).fit(data)

@@ -41,6 +41,9 @@ def add_arguments(p):
                    help="stop after this many consecutive steps without improvement (default 2)")
     p.add_argument("--refit", action="store_true",
                    help="refit the feasible set on clean + poison after every step (iterative)")
+    p.add_argument("--restarts", type=int, default=1,
+                   help="random starts; keep the one with the highest final attacker "
+                        "objective (default 1; ~10 recommended for the concentrated variant)")
     p.add_argument("--seed", type=int, default=0, help="random seed (initial label flips, rounding)")
     p.add_argument("--solver", default=None, help="conic solver for the projections")
     add_out(p, "poison set (.npz with X, y, weight)")
@@ -66,7 +69,7 @@ def run(args):
         raise InputError(f"--delta: must be positive, got {args.delta}")
     if args.step is not None and not args.step > 0:
         raise InputError(f"--step: must be positive, got {args.step}")
-    check_at_least(args, "n_steps", "max_iter", "patience")
+    check_at_least(args, "n_steps", "max_iter", "patience", "restarts")
     feasible = parse_feasible(args)
     check_budget(args.epsilon, data)
     attack = InfluenceAttack(args.epsilon, variant=args.variant, reg=reg, defenses=defenses,
@@ -74,11 +77,12 @@ def run(args):
                              delta=args.delta, step=args.step, n_steps=args.n_steps,
                              max_iter=args.max_iter, patience=args.patience, refit=args.refit,
                              use=args.use, solver=args.solver, random_state=args.seed,
-                             **reporting(args))
+                             n_init=args.restarts, **reporting(args))
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "influence", "epsilon": args.epsilon, "reg": reg,
             "use": args.use, "defenses": defenses, "feasible": attack.feasible_.names,
-            "delta": args.delta, "refit": bool(args.refit), **res.to_dict(),
+            "delta": args.delta, "refit": bool(args.refit), "restarts": args.restarts,
+            **res.to_dict(),
             **solver_fields(args), "seed": args.seed, "out": args.out}
 
 
