@@ -68,6 +68,12 @@ def test_resume_gives_the_same_poison_set(small, tmp_path):
     assert np.array_equal(resumed.poisons_X, full.poisons_X)
     assert np.array_equal(resumed.poisons_weight, full.poisons_weight)
     assert len(resumed.history) == len(full.history)
+    # settings.json says which settings made which iterations
+    settings = json.loads((tmp_path / "b" / "settings.json").read_text())
+    assert settings["budget"] is None
+    first, second = settings["segments"]
+    assert first["from_iteration"] == 0 and first["budget"] == full.n_poisons // 2
+    assert second["from_iteration"] == len(part.history) - 1 and second["budget"] is None
 
 
 def test_refuses_to_overwrite_a_previous_run(small, tmp_path):

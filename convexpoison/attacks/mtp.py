@@ -231,7 +231,9 @@ class ModelTargetedPoisoning:
         if self.run_dir is not None:
             state = self.run_dir / "state.npz"
             if self.resume and state.exists():
-                return self._load(state, X, y)
+                start = self._load(state, X, y)
+                self._write_settings(resumed_at=len(start[4]))
+                return start
             if not self.resume and (self.run_dir / "history.jsonl").exists():
                 raise InputError(f"run_dir: {self.run_dir} holds a previous run; pass resume=True "
                                  "(--resume) to continue it or choose another directory")
@@ -245,8 +247,21 @@ class ModelTargetedPoisoning:
                 "integer": self.integer, "reg": self.reg, "train_tol": self.train_tol,
                 "bias_regularized": True, "random_state": self.random_state}
 
-    def _write_settings(self):
-        (self.run_dir / "settings.json").write_text(json.dumps(self.settings(), indent=1))
+    def _write_settings(self, resumed_at=None):
+        """The current settings on top; a resumed run with other settings (a larger
+        budget, fewer copies) adds ``{"from_iteration": k, ...}`` to ``segments``, so the
+        file says which settings produced which iterations."""
+        path = self.run_dir / "settings.json"
+        now = self.settings()
+        segments = []
+        if resumed_at is not None and path.exists():
+            old = json.loads(path.read_text())
+            segments = old.get("segments") or [{"from_iteration": 0, **{
+                k: v for k, v in old.items() if k != "segments"}}]
+            if all(segments[-1].get(k) == v for k, v in now.items()):
+                return                        # same settings: nothing new to record
+        segments.append({"from_iteration": resumed_at or 0, **now})
+        path.write_text(json.dumps({**now, "segments": segments}, indent=1))
 
     def _save(self, rec, px, py, pw, model, stop=""):
         if self.run_dir is None:
