@@ -295,8 +295,12 @@ def _numerator_allowance(model, target, X, y, s, reg):
     n, d = X.shape
     mag = (s @ (np.abs(target.losses(X, y)) + np.abs(model.losses(X, y)))
            + s.sum() * reg * (target.regularizer() + model.regularizer()))
-    # the losses themselves: each margin is a d-term dot product
-    margins = s @ (np.abs(X) @ (np.abs(model.w) + np.abs(target.w)) + abs(model.b) + abs(target.b) + 1)
+    # the losses themselves: each margin is a d-term dot product, |x_i|.|w| <= |x_i|_2 |w|_2
+    # (Cauchy-Schwarz; looser than sum_j |x_ij w_j| but it needs no copy |X| of the data,
+    # which MTP would otherwise allocate at every iteration)
+    rows = np.sqrt(np.einsum("ij,ij->i", X, X))
+    margins = s @ (rows * (np.linalg.norm(model.w) + np.linalg.norm(target.w))
+                   + abs(model.b) + abs(target.b) + 1)
     return 4.0 * (n + d + 4) * _EPS * (mag + margins)
 
 
