@@ -191,6 +191,15 @@ def test_tiny_tgda_run_on_mnist10_subset():
     Xte = torch.tensor(ds.X_test, dtype=torch.float32)
     from convexpoison.nn import error_rate
     assert res["clean_test_error"] == error_rate(att.defender_pre_, Xte, torch.tensor(ds.y_test))
+    # a shared cache (the CLI's label-flip baselines) changes no number and holds the clean
+    # error per seed; a later call takes its clean errors from it instead of retraining
+    cache = {}
+    r2 = att.evaluate(ds.X_test, ds.y_test, n_eval=2, cache=cache)
+    assert r2 == att.evaluate(ds.X_test, ds.y_test, n_eval=2)
+    assert list(cache.values()) == r2["clean_errors"] and len(cache) == 2
+    seeds = sorted(cache)
+    r3 = att.evaluate(ds.X_test, ds.y_test, n_eval=2, cache={seeds[0]: cache[seeds[0]], seeds[1]: 0.5})
+    assert r3["clean_errors"] == [r2["clean_errors"][0], 0.5]
 
 
 @pytest.mark.parametrize("kw", [dict(formulation="zero-sum"), dict(leader="defender", cold_start=True),
@@ -324,6 +333,26 @@ def test_cli_tgda_json(capsys, tmp_path):
     if not torch.cuda.is_available():
         assert main(["attack", "tgda", "--dataset", "mnist10", "--device", "cuda", "--json"]) == 2
         assert "--device" in capsys.readouterr().err
+
+
+def test_cli_pgan_writes_figure(capsys, tmp_path):
+    """--figure writes a PNG of Figures 2 and 4 with one line per α, from the JSON's curves."""
+    from matplotlib.image import imread
+
+    from convexpoison.cli import main
+
+    fig = tmp_path / "pgan.png"
+    rc = main(["attack", "pgan", "--dataset", "fmnist-sneaker-boot", "--n-train", "400", "--alpha", "0.1,0.9",
+               "--iterations", "2", "--batch-size", "32", "--hidden", "16", "--per-class", "40",
+               "--eval-epochs", "2", "--fractions", "0,0.2", "--device", "cpu", "--no-progress", "--json",
+               "--figure", str(fig)])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["figure"] == str(fig) and set(res["per_alpha"]) == {"0.1", "0.9"}
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = imread(fig)
+    assert img.shape[:2] == (round(3.4 * 110), 9 * 110)          # figsize x dpi of plots.pgan_curves
+    assert img[..., :3].std() > 0.05                              # not a blank canvas
 
 
 # --------------------------------------------------------------------------- acceptance (slow)

@@ -129,14 +129,16 @@ def run(args):
         checkpoint=args.checkpoint, progress=say, progress_bar=bars(args))
     attack.fit(X, y, lo=data.domain.lo, hi=data.domain.hi, image_shape=data.image_shape,
                n_classes=data.n_classes)
-    res = attack.evaluate(data.X_test, data.y_test, n_eval=args.n_eval)
+    clean_cache = {}               # clean retrainings per seed, shared with the label-flip baselines
+    res = attack.evaluate(data.X_test, data.y_test, n_eval=args.n_eval, cache=clean_cache)
     if say:
         say(f"tgda: test error {res['clean_test_error']:.4f} -> {res['poisoned_test_error']:.4f}")
     flips = {}
     for rule in baselines:
         lf = nn.LabelFlipAttack(rule, n_classes=data.n_classes, model=attack.defender_pre_)
         Xl, yl = lf.poison(X, y, index=attack.poison_index_)
-        r = attack.evaluate(data.X_test, data.y_test, n_eval=args.n_eval, X_poison=Xl, y_poison=yl)
+        r = attack.evaluate(data.X_test, data.y_test, n_eval=args.n_eval, X_poison=Xl, y_poison=yl,
+                            cache=clean_cache)
         flips[rule] = {"poisoned_test_error": r["poisoned_test_error"], "accuracy_drop": r["accuracy_drop"],
                        "poisoned_errors": r["poisoned_errors"]}
         if say:

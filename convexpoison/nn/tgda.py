@@ -516,13 +516,14 @@ class TGDAAttack:
         return self.X_poison_, self.y_poison_
 
     # ------------------------------------------------------------------ stage (3)
-    def evaluate(self, X_test, y_test, n_eval=1, X_poison=None, y_poison=None):
+    def evaluate(self, X_test, y_test, n_eval=1, X_poison=None, y_poison=None, cache=None):
         """Retrain ``F`` from scratch on ``D_tr`` and on ``D_tr ∪ D_p``; test errors.
 
         Both trainings use the pretraining schedule and the same seeds (initialisation
         and batch order), averaged over ``n_eval`` seeds; the first clean model is
         ``w_pre`` itself.  ``X_poison``/``y_poison`` evaluate another poison set (e.g. a
-        label-flip baseline) under the identical protocol.
+        label-flip baseline) under the identical protocol; pass the same ``cache`` dict
+        to such calls so that they share the clean retrainings instead of repeating them.
         """
         if not hasattr(self, "spec_"):
             raise InputError("evaluate: call fit first")
@@ -530,7 +531,7 @@ class TGDAAttack:
                                 self.X_poison_ if X_poison is None else X_poison,
                                 self.y_poison_ if y_poison is None else y_poison,
                                 X_test, y_test, self.binary_, n_eval=n_eval, seed=int(self.random_state),
-                                clean_model=self.defender_pre_)
+                                clean_model=self.defender_pre_, cache=cache)
 
 
 def evaluate_poisons(spec, X_tr, y_tr, X_poison, y_poison, X_test, y_test, binary=False, n_eval=1,
