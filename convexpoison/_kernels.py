@@ -34,6 +34,39 @@ def _svm_primal_dual(X, y, U, alpha, theta):
 
 
 @njit(cache=True)
+def _coordinate_step(X, y, U, alpha, theta, qdiag, i):
+    """One exact coordinate step on ``alpha_i`` (Hsieh et al. 2008, Algorithm 1): minimise
+    the dual in ``alpha_i`` over ``[0, U_i]`` and update ``theta``.  Returns the magnitude of
+    the projected gradient before the step (0 when ``alpha_i`` is already optimal)."""
+    d = X.shape[1]
+    s = theta[d]
+    for j in range(d):
+        s += theta[j] * X[i, j]
+    g = y[i] * s - 1.0
+    a_old = alpha[i]
+    if a_old <= 0.0:
+        pg = min(g, 0.0)
+    elif a_old >= U[i]:
+        pg = max(g, 0.0)
+    else:
+        pg = g
+    if pg == 0.0:
+        return 0.0
+    a_new = a_old - g / qdiag[i]
+    if a_new < 0.0:
+        a_new = 0.0
+    elif a_new > U[i]:
+        a_new = U[i]
+    delta = (a_new - a_old) * y[i]
+    if delta != 0.0:
+        alpha[i] = a_new
+        for j in range(d):
+            theta[j] += delta * X[i, j]
+        theta[d] += delta
+    return abs(pg)
+
+
+@njit(cache=True)
 def svm_dcd(X, y, U, alpha, theta, tol, max_epochs, seed):
     """Dual coordinate descent for ``min 1/2|theta|^2 + sum_i U_i max(0, 1 - y_i theta.(x_i,1))``.
 
@@ -60,22 +93,7 @@ def svm_dcd(X, y, U, alpha, theta, tol, max_epochs, seed):
             i = order[k]
             if U[i] == 0.0 and alpha[i] == 0.0:
                 continue
-            s = theta[d]
-            for j in range(d):
-                s += theta[j] * X[i, j]
-            g = y[i] * s - 1.0
-            a_old = alpha[i]
-            a_new = a_old - g / qdiag[i]
-            if a_new < 0.0:
-                a_new = 0.0
-            elif a_new > U[i]:
-                a_new = U[i]
-            delta = (a_new - a_old) * y[i]
-            if delta != 0.0:
-                alpha[i] = a_new
-                for j in range(d):
-                    theta[j] += delta * X[i, j]
-                theta[d] += delta
+            _coordinate_step(X, y, U, alpha, theta, qdiag, i)
         epoch += 1
         primal, dual = _svm_primal_dual(X, y, U, alpha, theta)
     return epoch, primal, dual
@@ -93,7 +111,6 @@ def svm_dcd_active(X, y, U, alpha, theta, qdiag, active, pg_tol, max_sweeps, see
     Returns ``(sweeps, max violation of the last sweep)``.  The caller checks optimality
     on *all* rows (the duality gap) afterwards.
     """
-    d = X.shape[1]
     order = active.copy()
     np.random.seed(seed)
     sweeps = 0
@@ -105,32 +122,9 @@ def svm_dcd_active(X, y, U, alpha, theta, qdiag, active, pg_tol, max_sweeps, see
             i = order[k]
             if U[i] == 0.0:
                 continue
-            s = theta[d]
-            for j in range(d):
-                s += theta[j] * X[i, j]
-            g = y[i] * s - 1.0
-            a_old = alpha[i]
-            if a_old <= 0.0:
-                pg = min(g, 0.0)
-            elif a_old >= U[i]:
-                pg = max(g, 0.0)
-            else:
-                pg = g
-            if abs(pg) > pgmax:
-                pgmax = abs(pg)
-            if pg == 0.0:
-                continue
-            a_new = a_old - g / qdiag[i]
-            if a_new < 0.0:
-                a_new = 0.0
-            elif a_new > U[i]:
-                a_new = U[i]
-            delta = (a_new - a_old) * y[i]
-            if delta != 0.0:
-                alpha[i] = a_new
-                for j in range(d):
-                    theta[j] += delta * X[i, j]
-                theta[d] += delta
+            pg = _coordinate_step(X, y, U, alpha, theta, qdiag, i)
+            if pg > pgmax:
+                pgmax = pg
         sweeps += 1
         if pgmax <= pg_tol:
             break

@@ -22,6 +22,13 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path):
+    """Lay out, write the PNG and free the figure (every plot ends this way)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def mtp_convergence(history, path, title="MTP convergence"):
     """Two panels: max loss difference and Euclidean distance to the target vs poisons."""
     plt = _plt()
@@ -36,9 +43,7 @@ def mtp_convergence(history, path, title="MTP convergence"):
         ax.set_xlabel("number of poison points")
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
 
 
@@ -57,9 +62,7 @@ def lower_bound_curve(history, path, title="Certified lower bound (Theorem 4.2)"
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
 
 
@@ -75,9 +78,7 @@ def error_vs_epsilon(eps, errors, path, epsilon=None, title="Test error against 
     ax.set_ylabel("test error (%)")
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
 
 
@@ -95,9 +96,7 @@ def poison_images(poisons, image_shape, path, title="poison points", max_images=
         ax.imshow(X[i].reshape(image_shape), cmap="gray", vmin=0, vmax=max(1.0, X.max()))
         ax.set_title(f"y={int(y[i]):+d} x{w[i]:g}", fontsize=7)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
 
 
@@ -135,9 +134,7 @@ def pgan_curves(per_alpha, path, title="pGAN against the outlier detector"):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
 
 
@@ -159,7 +156,5 @@ def tgda_drops(rows, path, title="Accuracy drop on mnist10, ε = 0.03"):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
