@@ -42,6 +42,17 @@ class LowerBound:
     def to_dict(self):
         return asdict(self)
 
+    @classmethod
+    def from_ratio(cls, num, den) -> "LowerBound":
+        """The bound ``num / den`` with the cases of Theorem 4.2: nothing certified when
+        the numerator is not positive, unattainable when the denominator is not."""
+        if not num > 0:
+            return cls(float("nan"), 0, float(num), float(den), "non-positive numerator")
+        if not den > 0:
+            return cls(float("inf"), float("inf"), float(num), float(den), "unattainable")
+        c = num / den
+        return cls(float(c), sound_ceil(c), float(num), float(den), "ok")
+
 
 def theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=None) -> LowerBound:
     """Suya et al. Theorem 4.2 at ``theta = model`` for target ``theta_p = target``:
@@ -68,9 +79,4 @@ def theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=None) -> 
     num = (s @ target.losses(X, y) - s @ model.losses(X, y)
            + n_clean * reg * (target.regularizer() - model.regularizer()))
     den = sup_upper_bound + reg * (model.regularizer() - target.regularizer())
-    if not num > 0:
-        return LowerBound(float("nan"), 0, float(num), float(den), "non-positive numerator")
-    if not den > 0:
-        return LowerBound(float("inf"), float("inf"), float(num), float(den), "unattainable")
-    c = num / den
-    return LowerBound(float(c), sound_ceil(c), float(num), float(den), "ok")
+    return LowerBound.from_ratio(num, den)

@@ -99,7 +99,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import solvers
-from .certificates import LowerBound, sound_ceil, theorem42
+from .certificates import LowerBound, theorem42
 from .domain import Domain
 from .errors import InputError
 from .feasible import DomainSet, L2Sphere, LossBound, Slab, SVDResidual, as_feasible
@@ -329,12 +329,7 @@ def certify_at(model, target, X, y, reg, sup_upper_bound, sample_weight=None, ta
     den = base.denominator + den_allow + gamma
     if not np.isfinite(num) or not np.isfinite(den):
         return LowerBound(float("nan"), 0, float(num), float(den), "not finite")
-    if not num > 0:
-        return LowerBound(float("nan"), 0, float(num), float(den), "non-positive numerator")
-    if not den > 0:
-        return LowerBound(float("inf"), float("inf"), float(num), float(den), "unattainable")
-    c = num / den
-    return LowerBound(float(c), sound_ceil(c), float(num), float(den), "ok")
+    return LowerBound.from_ratio(num, den)
 
 
 # ------------------------------------------------------------------------- results
