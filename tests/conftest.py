@@ -7,8 +7,10 @@ def rng():
     return np.random.default_rng(0)
 
 
-def make_blobs(rng, n=120, d=5, sep=1.0):
-    """Two overlapping Gaussian classes in [0, 1]^d-ish, labels in {-1, +1}."""
+def make_blobs(rng, n=120, d=5, sep=1.0, shift=None):
+    """Two overlapping Gaussian classes in [0, 1]^d-ish, labels in {-1, +1}; the class
+    means are ``0.5 -/+ shift`` (default ``0.1 * sep``)."""
     y = np.where(rng.random(n) < 0.5, -1, 1)
-    X = 0.5 + 0.15 * rng.standard_normal((n, d)) + 0.1 * sep * y[:, None]
+    shift = 0.1 * sep if shift is None else shift
+    X = 0.5 + 0.15 * rng.standard_normal((n, d)) + shift * y[:, None]
     return np.clip(X, 0, 1), y

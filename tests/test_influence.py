@@ -20,13 +20,13 @@ from convexpoison.errors import InputError
 from convexpoison.feasible import make_feasible_set
 from convexpoison.training import train
 
+from conftest import make_blobs
+
 REG = 0.05
 
 
 def blobs(rng, n, d=4, shift=0.1):
-    y = np.where(rng.random(n) < 0.5, -1, 1)
-    X = 0.5 + 0.15 * rng.standard_normal((n, d)) + shift * y[:, None]
-    return np.clip(X, 0, 1), y
+    return make_blobs(rng, n, d=d, shift=shift)
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,13 @@ from convexpoison.domain import Domain
 from convexpoison.programs.inner import InnerMaximizer
 from convexpoison.progress import bar, enabled_for
 
+from conftest import make_blobs
+
 REG = 0.05
 
 
 def blobs(rng, n, d=4, shift=0.1):
-    y = np.where(rng.random(n) < 0.5, -1, 1)
-    X = 0.5 + 0.15 * rng.standard_normal((n, d)) + shift * y[:, None]
-    return np.clip(X, 0, 1), y
+    return make_blobs(rng, n, d=d, shift=shift)
 
 
 @pytest.fixture(scope="module")
