@@ -34,6 +34,19 @@ def _svm_primal_dual(X, y, U, alpha, theta):
 
 
 @njit(cache=True)
+def _qdiag(X):
+    """``|(x_i, 1)|^2`` for every row: the diagonal of the dual's Hessian (bias included)."""
+    n, d = X.shape
+    qdiag = np.empty(n)
+    for i in range(n):
+        q = 1.0
+        for j in range(d):
+            q += X[i, j] * X[i, j]
+        qdiag[i] = q
+    return qdiag
+
+
+@njit(cache=True)
 def _coordinate_step(X, y, U, alpha, theta, qdiag, i):
     """One exact coordinate step on ``alpha_i`` (Hsieh et al. 2008, Algorithm 1): minimise
     the dual in ``alpha_i`` over ``[0, U_i]`` and update ``theta``.  Returns the magnitude of
@@ -76,13 +89,8 @@ def svm_dcd(X, y, U, alpha, theta, tol, max_epochs, seed):
     Stops when ``primal - dual <= tol * max(primal, 1e-12)``.  Returns
     ``(epochs, primal, dual)``.
     """
-    n, d = X.shape
-    qdiag = np.empty(n)
-    for i in range(n):
-        q = 1.0
-        for j in range(d):
-            q += X[i, j] * X[i, j]
-        qdiag[i] = q
+    n = X.shape[0]
+    qdiag = _qdiag(X)
     order = np.arange(n)
     np.random.seed(seed)
     primal, dual = _svm_primal_dual(X, y, U, alpha, theta)
@@ -176,12 +184,7 @@ def cs_dcd(X, y, U, alpha, W, tol, max_epochs, seed):
     """
     n, d = X.shape
     k = W.shape[0]
-    qdiag = np.empty(n)
-    for i in range(n):
-        q = 1.0
-        for j in range(d):
-            q += X[i, j] * X[i, j]
-        qdiag[i] = q
+    qdiag = _qdiag(X)
     order = np.arange(n)
     np.random.seed(seed)
     B = np.empty(k)
