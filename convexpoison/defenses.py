@@ -263,29 +263,42 @@ class Defense:
         return f"{type(self).__name__}(p={self.p!r})"
 
 
-class L2Defense(Defense):
+class _ComponentDefense(Defense):
+    """A defense whose score is that of a feasible-set component fitted on ``D``: the
+    defense removes what the component's set would exclude (one score, two uses)."""
+
+    def _component(self):
+        raise NotImplementedError
+
+    def _scores(self, X, y, w):
+        comp = self._component()
+        comp.fit(X, y, sample_weight=w)
+        self._fitted(comp)
+        return comp.score(X, y)
+
+    def _fitted(self, comp):
+        """Hook to keep fitted state of the component (the SVD rank)."""
+
+
+class L2Defense(_ComponentDefense):
     """Distance to the class centroid (the score of :class:`~convexpoison.feasible.L2Sphere`)."""
 
     name = "l2"
 
-    def _scores(self, X, y, w):
-        comp = L2Sphere(self._quantile())
-        comp.fit(X, y, sample_weight=w)
-        return comp.score(X, y)
+    def _component(self):
+        return L2Sphere(self._quantile())
 
 
-class SlabDefense(Defense):
+class SlabDefense(_ComponentDefense):
     """Projection on the centroid difference (:class:`~convexpoison.feasible.Slab`)."""
 
     name = "slab"
 
-    def _scores(self, X, y, w):
-        comp = Slab(self._quantile())
-        comp.fit(X, y, sample_weight=w)
-        return comp.score(X, y)
+    def _component(self):
+        return Slab(self._quantile())
 
 
-class SVDDefense(Defense):
+class SVDDefense(_ComponentDefense):
     """Residual out of the top singular subspace (:class:`~convexpoison.feasible.SVDResidual`)."""
 
     name = "svd"
@@ -294,11 +307,11 @@ class SVDDefense(Defense):
         super().__init__(p)
         self.rel_error = rel_error
 
-    def _scores(self, X, y, w):
-        comp = SVDResidual(self._quantile(), rel_error=self.rel_error)
-        comp.fit(X, y, sample_weight=w)
+    def _component(self):
+        return SVDResidual(self._quantile(), rel_error=self.rel_error)
+
+    def _fitted(self, comp):
         self.rank_ = comp.rank_
-        return comp.score(X, y)
 
 
 class LossDefense(Defense):
