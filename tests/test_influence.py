@@ -283,6 +283,9 @@ def test_cli_influence_json(tmp_path):
     r = run_cli("attack", "influence", "--dataset", "breast-cancer", "--epsilon", "0.03",
                 "--variant", "fancy", "--json")
     assert r.returncode == 2 and "--variant" in r.stderr and r.stdout == ""
+    r = run_cli("attack", "influence", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                "--anticipate", "svd,lossy", "--json")
+    assert r.returncode == 2 and "--anticipate" in r.stderr and r.stdout == ""
 
 
 def test_ready_feasible_set_is_used_as_is(data):
@@ -319,3 +322,32 @@ def test_restarts_keep_the_start_with_the_highest_attacker_objective(data):
     assert three.poisons.n_poisons == one.poisons.n_poisons
     with pytest.raises(InputError, match="n_init"):
         InfluenceAttack(0.1, n_init=0, **kw).fit(data)
+
+
+def test_anticipated_defenses_objective_is_the_lowest_defended_test_loss(data):
+    """With ``anticipate`` the attacker's objective is, recomputed independently, the
+    lowest over the anticipated defenses of the smoothed test loss of the model trained on
+    what each defense keeps of ``Dc ∪ Dp`` (the loss defense scoring with the undefended
+    smoothed model)."""
+    from convexpoison.defenses import make_defense
+    from convexpoison.training import LinearModel
+
+    att = InfluenceAttack(0.1, defenses=("l2", "slab", "svd"), anticipate=("svd", "loss"),
+                          max_iter=4, random_state=0, progress_bar=False).fit(data)
+    res = att.result_
+    ps = res.poisons
+    X, y, s = union(data.X_train, data.y_train, ps.X, ps.y, ps.weight)
+    theta, _ = train_smoothed(X, y, REG, s, tol=1e-12)
+    losses = {}
+    for name in ("svd", "loss"):
+        kw = ({"base_model": LinearModel(w=theta[:-1], b=float(theta[-1]), reg=REG)}
+              if name == "loss" else {})
+        kept = make_defense(name, p=0.05, **kw).sanitize(X, y, s)
+        th, _ = train_smoothed(X[kept > 0], y[kept > 0], REG, kept[kept > 0], tol=1e-12)
+        losses[name] = smoothed_loss(th, data.X_test, data.y_test)
+    assert min(losses.values()) == pytest.approx(res.objective, rel=1e-6)
+    assert smoothed_loss(theta, data.X_test, data.y_test) != pytest.approx(res.objective, rel=1e-6)
+    assert {h["defense"] for h in res.history} <= {"svd", "loss"}
+    assert ps.meta["anticipate"] == "svd,loss"
+    with pytest.raises(InputError, match="unknown defense"):
+        InfluenceAttack(0.1, anticipate="sv").fit(data)

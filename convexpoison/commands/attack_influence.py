@@ -41,6 +41,10 @@ def add_arguments(p):
                    help="stop after this many consecutive steps without improvement (default 2)")
     p.add_argument("--refit", action="store_true",
                    help="refit the feasible set on clean + poison after every step (iterative)")
+    p.add_argument("--anticipate", default=None,
+                   help="defenses (among l2,slab,loss,svd,knn) the attacker's model of training "
+                        "applies: maximise the lowest test loss over them (default: none, "
+                        "Koh et al.'s attack against an undefended learner)")
     p.add_argument("--restarts", type=int, default=1,
                    help="random starts; keep the one with the highest final attacker "
                         "objective (default 1; ~10 recommended for the concentrated variant)")
@@ -71,17 +75,19 @@ def run(args):
         raise InputError(f"--step: must be positive, got {args.step}")
     check_at_least(args, "n_steps", "max_iter", "patience", "restarts")
     feasible = parse_feasible(args)
+    anticipate = parse_list(args.anticipate, DEFENSES, "--anticipate") if args.anticipate else []
     check_budget(args.epsilon, data)
     attack = InfluenceAttack(args.epsilon, variant=args.variant, reg=reg, defenses=defenses,
                              feasible=feasible, p=args.p, quantile=args.quantile,
                              delta=args.delta, step=args.step, n_steps=args.n_steps,
                              max_iter=args.max_iter, patience=args.patience, refit=args.refit,
                              use=args.use, solver=args.solver, random_state=args.seed,
-                             n_init=args.restarts, **reporting(args))
+                             n_init=args.restarts, anticipate=anticipate, **reporting(args))
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "influence", "epsilon": args.epsilon, "reg": reg,
             "use": args.use, "defenses": defenses, "feasible": attack.feasible_.names,
             "delta": args.delta, "refit": bool(args.refit), "restarts": args.restarts,
+            "anticipate": anticipate,
             **res.to_dict(),
             **solver_fields(args), "seed": args.seed, "out": args.out}
 
