@@ -357,16 +357,15 @@ def test_cli_pgan_writes_figure(capsys, tmp_path):
 
 # --------------------------------------------------------------------------- acceptance (slow)
 @pytest.mark.slow
-@pytest.mark.parametrize("model,hidden", [("lr", None), ("mlp", "256,256")])
-def test_acceptance_tgda_beats_label_flip_on_mnist10(capsys, model, hidden):
-    """mnist10, ε = 0.03: TGDA's accuracy drop exceeds both label flips' (Lu et al. Table 2)."""
+@pytest.mark.parametrize("model", ["lr", "mlp"])
+def test_acceptance_tgda_beats_label_flip_on_mnist10(capsys, model):
+    """mnist10, ε = 0.03, default settings (the MLP is the full-size 784-784 one; about
+    15 minutes on one CPU thread): TGDA's accuracy drop, averaged over 4 retraining seeds,
+    exceeds both label flips' (Lu et al. Table 2)."""
     from convexpoison.cli import main
 
     args = ["attack", "tgda", "--dataset", "mnist10", "--model", model, "--epsilon", "0.03",
-            "--device", "auto", "--n-eval", "2", "--rounds", "40" if model == "lr" else "30",
-            "--no-progress", "--json"]
-    if hidden:
-        args += ["--hidden", hidden, "--cg-iters", "8"]
+            "--device", "auto", "--n-eval", "4", "--no-progress", "--json"]
     assert main(args) == 0
     res = json.loads(capsys.readouterr().out)
     flips = res["label_flip"]

@@ -17,7 +17,7 @@ def add_arguments(p):
     p.add_argument("--rounds", type=int, default=40, help="rounds T of Algorithm 1 (default 40)")
     p.add_argument("--attacker-steps", type=int, default=1, help="m: total-gradient steps per round")
     p.add_argument("--defender-steps", type=int, default=20, help="n: defender GD steps per round")
-    p.add_argument("--attacker-lr", type=float, default=1e-4, help="α (default 1e-4 with adam)")
+    p.add_argument("--attacker-lr", type=float, default=3e-5, help="α (default 3e-5 with adam)")
     p.add_argument("--attacker-optimizer", default="adam", choices=["adam", "sgd"],
                    help="adam (default) or sgd = Algorithm 1's plain ascent step")
     p.add_argument("--defender-lr", type=float, default=0.1, help="β (default 0.1)")

@@ -206,9 +206,14 @@ class TGDAAttack:
     attacker_optimizer : {"adam", "sgd"}
         ``sgd`` is Algorithm 1's plain ascent ``theta += α D_theta ell``; ``adam`` (default)
         feeds the same total gradient to Adam (step ``α`` per coordinate).  Measured on
-        mnist10 with 40 rounds: plain ascent either barely moved the poisons (α <= 30) or
-        saturated the attacker's sigmoid output within 10 rounds, after which the total
-        gradient vanished (α = 1000); Adam at α = 1e-4 moved them steadily.  (The authors
+        mnist10 with 40 rounds (docs/nn.md): plain ascent either barely moved the poisons
+        (α <= 30) or collapsed the attacker onto one output image for every input (α >=
+        100), after which the total gradient vanished; Adam moves them steadily, but at
+        α >= 1e-4 it too collapses the MLP attacker within a few rounds (Adam moves every
+        weight of its 784-wide layers by about α per step whatever the gradient's size),
+        and the collapsed poisons hurt the full-size MLP defender less than a label flip.
+        The default α = 3e-5 keeps the poisons recognisably derived from their sources
+        and beat both label flips with both the LR and the MLP defender.  (The authors
         run 12 000 ascent steps; a CPU run affords tens.)
     pretrain_epochs, pretrain_lr, batch_size : the defender's schedule for pretraining
         and for the final retraining (paper: 100 epochs, 0.1, batch 1000).
@@ -259,7 +264,7 @@ class TGDAAttack:
     """
 
     def __init__(self, defender="lr", attacker="mlp", epsilon=0.03, rounds=40, attacker_steps=1,
-                 defender_steps=20, attacker_lr=1e-4, defender_lr=0.1, pretrain_epochs=100,
+                 defender_steps=20, attacker_lr=3e-5, defender_lr=0.1, pretrain_epochs=100,
                  pretrain_lr=0.1, batch_size=1000, attack_batch_size=None, autoencoder_epochs=100,
                  autoencoder_lr=1e-3, hidden=None, attacker_hidden=None, cg_iters=16, cg_tol=1e-10,
                  cg_damping=0.0, cg_normal=True, formulation="nonzero-sum", leader="attacker",
