@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -152,7 +153,13 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
         opts.update(options)
         t0 = time.perf_counter()
         try:
-            problem.solve(solver=name, verbose=verbose, **opts)
+            with warnings.catch_warnings():
+                # cvxpy warns "Solution may be inaccurate" with status optimal_inaccurate,
+                # which is not accepted here: the next solver is tried, and a failure
+                # reports every status, so the warning would only repeat it
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate",
+                                        category=UserWarning)
+                problem.solve(solver=name, verbose=verbose, **opts)
             status = str(problem.status)
         except cp.error.SolverError as exc:
             status = f"solver error: {str(exc).splitlines()[0]}"

@@ -471,15 +471,10 @@ class InfluenceAttack(Attack):
 
     def _project(self, X, y, feas):
         """Rows of ``X`` projected onto ``F_y`` of their labels (a DPP QP per label)."""
-        import warnings
-
         out = np.empty_like(X)
         for lab in np.unique(y):
             m = y == lab
-            with warnings.catch_warnings():
-                # "solution may be inaccurate": solvers.solve then falls back to the next solver
-                warnings.simplefilter("ignore", UserWarning)
-                out[m] = feas.project(X[m], int(lab), solver=self.solver)
+            out[m] = feas.project(X[m], int(lab), solver=self.solver)
         return out
 
     # -- the attacker's model ---------------------------------------------------

@@ -253,17 +253,13 @@ class KKTProgram:
         first data it saw), so an answer would depend on what this process solved before
         -- enough, in the last digits, to make a parallel sweep differ from the serial one.
         """
-        import warnings
-
         from .. import solvers
 
         last = None
         for name, prob in self._program(side):
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)   # "may be inaccurate"
-                    return solvers.solve(prob, "SOCP", solver=name, fallback=False,
-                                         warm_start=False)
+                return solvers.solve(prob, "SOCP", solver=name, fallback=False,
+                                     warm_start=False)
             except SolverFailure as exc:
                 last = exc
                 if exc.status == "infeasible":

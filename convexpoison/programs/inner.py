@@ -299,24 +299,19 @@ class InnerMaximizer:
 
     def _solve_general(self, lab, direction):
         """``(x, value)``, or ``(None, -inf)`` when ``F_lab`` (with the decoy set) is empty."""
-        import warnings
-
         if lab in self._empty:
             return None, -np.inf
         prob, x, g, kind = self._programs[lab]
         g.value = direction
-        with warnings.catch_warnings():
-            # "solution may be inaccurate": solvers.solve then moves on to the next solver
-            warnings.simplefilter("ignore", UserWarning)
-            try:
-                info = solvers.solve(prob, kind, solver=self.solver)
-            except SolverFailure as exc:
-                if exc.status != "infeasible":
-                    raise
-                # the constraints do not depend on theta: the label stays empty until the
-                # decoy changes
-                self._empty.add(lab)
-                return None, -np.inf
+        try:
+            info = solvers.solve(prob, kind, solver=self.solver)
+        except SolverFailure as exc:
+            if exc.status != "infeasible":
+                raise
+            # the constraints do not depend on theta: the label stays empty until the
+            # decoy changes
+            self._empty.add(lab)
+            return None, -np.inf
         if x.value is None:
             raise SolverFailure("the inner maximiser returned no point", solver=info.solver,
                                 status=info.status)
