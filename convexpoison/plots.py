@@ -6,7 +6,9 @@
   (Suya et al. Figure 5) beside the number of poisons used;
 * :func:`pgan_curves` -- pGAN's test error and detector removal rates against the
   poison fraction (Muñoz-González et al. Figures 2 and 4);
-* :func:`tgda_drops` -- accuracy drops of TGDA and the label flips (Lu et al. Table 2).
+* :func:`tgda_drops` -- accuracy drops of TGDA and the label flips (Lu et al. Table 2);
+* :func:`tgda_poisons` -- TGDA's poisons under the training points they were made from
+  (Lu et al. Figure 3).
 """
 from __future__ import annotations
 
@@ -156,5 +158,27 @@ def tgda_drops(rows, path, title="Accuracy drop on mnist10, ε = 0.03"):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(title, fontsize=10)
+    _save(plt, fig, path)
+    return path
+
+
+def tgda_poisons(sources, poisons, labels, image_shape, path, title="TGDA poisons", max_images=12):
+    """The first poisons under the training points ``D_p^0`` the attacker made them from,
+    with their (kept) labels: whether they still look like training data (Lu et al.
+    Figure 3) or the attacker collapsed onto one image (docs/nn.md)."""
+    plt = _plt()
+    n = min(int(max_images), len(labels))
+    hi = max(1.0, float(np.max(sources[:n])), float(np.max(poisons[:n])))
+    fig, axes = plt.subplots(2, n, figsize=(1.1 * n, 2.7), squeeze=False)
+    for j in range(n):
+        for i, X in enumerate((sources, poisons)):
+            ax = axes[i, j]
+            ax.imshow(np.asarray(X[j]).reshape(image_shape), cmap="gray", vmin=0, vmax=hi)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, j].set_title(f"y={labels[j]}", fontsize=7)
+    axes[0, 0].set_ylabel("source", fontsize=8)
+    axes[1, 0].set_ylabel("poison", fontsize=8)
+    fig.suptitle(title, fontsize=9)
     _save(plt, fig, path)
     return path

@@ -322,9 +322,15 @@ def test_cli_tgda_json(capsys, tmp_path):
     out = tmp_path / "p.npz"
     rc = main(["attack", "tgda", "--dataset", "mnist10", "--model", "lr", "--epsilon", "0.03",
                "--n-train", "200", "--rounds", "2", "--pretrain-epochs", "2", "--autoencoder-epochs", "1",
-               "--cg-iters", "2", "--device", "cpu", "--no-progress", "--json", "--out", str(out)])
+               "--cg-iters", "2", "--device", "cpu", "--no-progress", "--json", "--out", str(out),
+               "--figure", str(tmp_path / "poisons.png")])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
+    from matplotlib.image import imread
+
+    img = imread(res["figure"])                       # two rows: sources over poisons
+    assert img.shape[:2] == (round(2.7 * 110), round(1.1 * res["n_poisons"] * 110))   # figsize x dpi
+    assert img[..., :3].std() > 0.05
     for key in ("clean_test_error", "poisoned_test_error", "seconds", "device", "n_poisons", "label_flip"):
         assert key in res
     assert res["device"] == "cpu" and set(res["label_flip"]) == {"reverse", "max-loss"}

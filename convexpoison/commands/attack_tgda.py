@@ -48,6 +48,9 @@ def add_arguments(p):
     p.add_argument("--checkpoint", default=None,
                    help="save attacker/defender state here every round; resume if it exists")
     p.add_argument("--out", default=None, help="poison set file (.npz with X, y, weight)")
+    p.add_argument("--figure", default=None,
+                   help="PNG of the first poisons under the training points they were made "
+                        "from (Lu et al. Figure 3)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -105,6 +108,8 @@ def run(args):
     nn.set_threads(args.threads)
     device = nn.resolve_device(args.device)
     data, X, y = load_data(args)
+    if args.figure and data.image_shape is None:
+        raise InputError(f"--figure: {data.name} has no image shape to draw poisons with")
     say = None if args.no_progress else progress
     baselines = [] if args.baselines.strip().lower() == "none" else parse_list(
         args.baselines, list(nn.FLIP_RULES), "--baselines")
@@ -147,6 +152,14 @@ def run(args):
         save_poisons(args.out, attack.X_poison_, attack.y_poison_)
         if say:
             say(f"poison set written to {args.out}")
+    if args.figure:
+        from ..plots import tgda_poisons
+
+        tgda_poisons(X[attack.poison_index_], attack.X_poison_, attack.y_poison_, data.image_shape,
+                     args.figure, title=f"TGDA poisons on {data.name} ({args.model} defender, "
+                     f"attacker step {args.attacker_lr:g}, {len(attack.history_)} rounds)")
+        if say:
+            say(f"figure written to {args.figure}")
     last = attack.history_[-1] if attack.history_ else {}
     return {
         "dataset": data.name, "model": args.model, "attacker": args.attacker, "epsilon": args.epsilon,
@@ -161,5 +174,5 @@ def run(args):
         "seconds": time.perf_counter() - t0, "seconds_pretrain": attack.seconds_["pretrain"],
         "interrupted": attack.interrupted_,
         "seconds_attack": attack.seconds_["attack"], "device": nn.describe(device),
-        "status": "done", "out": args.out, "checkpoint": args.checkpoint,
+        "status": "done", "out": args.out, "checkpoint": args.checkpoint, "figure": args.figure,
     }
