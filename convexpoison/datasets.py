@@ -31,9 +31,12 @@ import numpy as np
 
 from .domain import Domain
 from .errors import InputError
-from .validation import check_X, check_y
+from .validation import check_positive, check_X, check_y
 
-#: C_R used when ``data/reg.json`` (written by ``data/choose_reg.py``) has no entry.
+#: C_R used when ``data/reg.json`` (written by ``data/choose_reg.py``) has no entry.  With
+#: :data:`DEFAULT_REG` this is the only place a default C_R is written: library functions
+#: take ``reg`` explicitly, and the boundary (the command line, problem files, the audit,
+#: an attack's ``reg=None``) resolves it once with :func:`resolve_reg`.
 FALLBACK_REG = 0.09
 
 #: Bundled datasets: name -> one-line description.
@@ -117,6 +120,20 @@ class Dataset:
     def __repr__(self) -> str:
         return (f"Dataset({self.name!r}, n_train={self.n_train}, n_test={self.n_test}, "
                 f"d={self.d}, classes={self.n_classes}, reg={self.reg})")
+
+
+def resolve_reg(reg, data=None) -> float:
+    """The defender's ``C_R``: ``reg`` when given, else the dataset's default ``data.reg``.
+
+    The one function that chooses a default ``C_R`` (the value comes from the datasets'
+    registry, :data:`DEFAULT_REG`); the result is checked to be a finite positive number.
+    Raises :class:`InputError` naming ``reg`` when neither is available.
+    """
+    if reg is None:
+        reg = getattr(data, "reg", None)
+        if reg is None:
+            raise InputError("reg: give the regularisation C_R (the data has no default)")
+    return check_positive(reg, "reg")
 
 
 # --------------------------------------------------------------------------- data folder
@@ -304,11 +321,7 @@ def from_arrays(X_train, y_train, X_test=None, y_test=None, domain=None, reg=FAL
             inside = domain.contains(X)
             if not inside.all():
                 raise InputError(f"{part}: row {int(np.argmin(inside))} lies outside the domain")
-    if reg is None:
-        reg = FALLBACK_REG
-    reg = float(reg)
-    if not np.isfinite(reg) or reg <= 0:
-        raise InputError(f"reg: must be a positive number, got {reg!r}")
+    reg = check_positive(FALLBACK_REG if reg is None else reg, "reg")
     if classes is None:
         if is_bin:
             classes = ["-1", "+1"]

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .datasets import resolve_reg
 from .errors import InputError
 from .feasible import L2Sphere, Slab, SVDResidual
 from .poisons import PoisonSet
@@ -318,12 +319,13 @@ class LossDefense(Defense):
     """Loss under the model trained on all of ``D`` (no sanitisation).
 
     ``base_model``: that model when the caller already has it (the evaluation trains it
-    anyway as the "no defense" model); otherwise ``fit`` trains it.
+    anyway as the "no defense" model); otherwise ``fit`` trains it with ``model`` and
+    ``reg`` (``C_R``, required then).
     """
 
     name = "loss"
 
-    def __init__(self, p=0.05, model="svm", reg=0.09, base_model=None):
+    def __init__(self, p=0.05, model="svm", reg=None, base_model=None):
         super().__init__(p)
         self.model = model
         self.reg = reg
@@ -334,6 +336,9 @@ class LossDefense(Defense):
         if base is None:
             from .training import train
 
+            if self.reg is None:
+                raise InputError("reg: the loss defense trains its model: give reg (C_R) or "
+                                 "base_model")
             base = train(X, y, model=self.model, reg=self.reg, sample_weight=w)
         self.base_model_ = base
         return base.losses(X, y)
@@ -492,9 +497,7 @@ def evaluate(data, poisons: PoisonSet | None, defenses=DEFENSES, p=0.05, reg=Non
 
     t0 = time.perf_counter()
     Xc, yc, Xt, yt = _split(data)
-    reg = getattr(data, "reg", None) if reg is None else reg
-    if reg is None:
-        raise InputError("reg: give the regularisation C_R (the data has no default)")
+    reg = resolve_reg(reg, data)
     names = parse_defenses(defenses)
     poisons = PoisonSet.empty(Xc.shape[1]) if poisons is None else poisons
     if not isinstance(poisons, PoisonSet):

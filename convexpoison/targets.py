@@ -55,10 +55,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .datasets import resolve_reg
 from .errors import InputError, SolverFailure
 from .poisons import _json_default
 from .training import LinearModel, objective, train
-from .validation import check_fraction, check_positive
+from .validation import check_fraction
 
 __all__ = ["Target", "Candidate", "Subpopulation", "koh_target", "improved_target",
            "subpopulation_targets", "find_subpopulations", "label_flip_sweep", "select",
@@ -371,8 +372,7 @@ def _prepare(data, reg, model):
         raise InputError(f"model: target models are for binary svm or logreg, got {model!r}")
     if not data.is_binary:
         raise InputError(f"dataset: {data.name} is not binary; targets need labels in {{-1, +1}}")
-    reg = data.reg if reg is None else check_positive(reg, "reg")
-    return reg
+    return resolve_reg(reg, data)
 
 
 def _check_use(use):

@@ -42,7 +42,8 @@ class LinearModel:
     w : (d,) for binary models, (k, d) for multi-class.
     b : float for binary models, (k,) for multi-class.
     model : 'svm', 'logreg' or 'multisvm'.
-    reg : the regularisation ``C_R``.
+    reg : the regularisation ``C_R`` the model was trained with (NaN for a model given by
+        its parameters only, e.g. a target read from a file without it).
     objective_ : the training objective at ``(w, b)``.
     gap_ : a proven bound on ``objective_ - optimum`` (duality gap, or
         ``|grad|^2 / (2 C_R)`` by strong convexity for logistic regression).
@@ -52,7 +53,7 @@ class LinearModel:
     w: np.ndarray
     b: np.ndarray | float
     model: str = "svm"
-    reg: float = 0.09
+    reg: float = float("nan")
     bias_regularized: bool = BIAS_REGULARIZED
     objective_: float = float("nan")
     gap_: float = float("nan")
@@ -133,14 +134,20 @@ def _check_model(model):
 
 
 def objective(model: LinearModel, X, y, sample_weight=None, reg=None) -> float:
-    """The training objective ``(1/W) sum s_i loss_i + C_R R(theta)`` of ``model`` on data."""
-    reg = model.reg if reg is None else reg
+    """The training objective ``(1/W) sum s_i loss_i + C_R R(theta)`` of ``model`` on data
+    (``reg``: ``C_R``, by default the one ``model`` was trained with)."""
+    if reg is None:
+        if not np.isfinite(model.reg):
+            raise InputError("reg: the model does not record the C_R it was trained with; "
+                             "give reg")
+        reg = model.reg
+    reg = check_positive(reg, "reg")
     s = check_weights(sample_weight, len(X))
     return float(s @ model.losses(X, y) / s.sum() + reg * model.regularizer())
 
 
 # ------------------------------------------------------------------- training
-def train(X, y, model="svm", reg=0.09, sample_weight=None, *, warm_start=None,
+def train(X, y, model="svm", reg=None, sample_weight=None, *, warm_start=None,
           method="fast", tol=1e-10, max_epochs=100000, solver=None, random_state=0) -> LinearModel:
     """Train the defender's model exactly.
 
@@ -148,7 +155,8 @@ def train(X, y, model="svm", reg=0.09, sample_weight=None, *, warm_start=None,
     ----------
     X : (n, d) array; y : labels in {-1, +1} (binary models) or 0..k-1 (``multisvm``).
     model : 'svm' (hinge), 'logreg' (logistic) or 'multisvm' (Crammer--Singer).
-    reg : ``C_R`` > 0.
+    reg : ``C_R`` > 0, required (no default here: the dataset's default is resolved at the
+        boundary, :func:`convexpoison.datasets.resolve_reg`).
     sample_weight : per-row copies ``s_i >= 0`` (default 1).
     warm_start : a previous :class:`LinearModel` trained on a prefix of these rows (the
         MTP loop appends poison rows): its dual variables seed the new solve.
@@ -160,6 +168,8 @@ def train(X, y, model="svm", reg=0.09, sample_weight=None, *, warm_start=None,
     n, d = X.shape
     binary = model != "multisvm"
     y = check_y(y, n, binary=binary)
+    if reg is None:
+        raise InputError("reg: give the regularisation C_R (e.g. the dataset's data.reg)")
     reg = check_positive(reg, "reg")
     s = check_weights(sample_weight, n)
     if method == "cvxpy":

@@ -153,7 +153,7 @@ def test_multiclass_decoy_constraint(rng):
     res = inner.maximize(rng.standard_normal((k, d)), rng.standard_normal(k))
     assert multiclass_hinge(decoy.w, decoy.b, res.x[None], np.array([res.y]))[0] <= 0.25 + 1e-6
     with pytest.raises(InputError, match="decoy"):
-        binary_decoy = train(X[y < 2], np.where(y[y < 2] == 1, 1, -1))
+        binary_decoy = train(X[y < 2], np.where(y[y < 2] == 1, 1, -1), reg=REG)
         InnerMaximizer(fs, range(k), model="multisvm", decoy=binary_decoy)
 
 

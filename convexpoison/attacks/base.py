@@ -35,6 +35,7 @@ import hashlib
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ..datasets import resolve_reg
 from ..errors import InputError
 from ..validation import check_positive
 
@@ -170,5 +171,4 @@ class PoisoningAttack(BaseEstimator):
 
     def _reg(self, data) -> float:
         """The defender's ``C_R``: the ``reg`` parameter, or the dataset's when it is None."""
-        reg = getattr(self, "reg", None)
-        return check_positive(data.reg if reg is None else reg, "reg")
+        return resolve_reg(getattr(self, "reg", None), data)
