@@ -143,20 +143,6 @@ class Domain:
             kw["integer"] = [tuple(int(j) for j in np.flatnonzero(self.integer))]
         return cp.Variable(self.d, **kw)
 
-    # -------------------------------------------------------------- (de)serialise
-    def to_dict(self) -> dict:
-        return {"lo": self.lo.tolist(), "hi": self.hi.tolist(),
-                "integer": np.flatnonzero(self.integer).tolist(),
-                "onehot_groups": [g.tolist() for g in self.onehot_groups]}
-
-    @classmethod
-    def from_dict(cls, dct) -> "Domain":
-        d = len(dct["lo"])
-        integer = np.zeros(d, bool)
-        integer[np.asarray(dct.get("integer", []), int)] = True
-        return cls(np.array(dct["lo"]), np.array(dct["hi"]), integer=integer,
-                   onehot_groups=[np.array(g) for g in dct.get("onehot_groups", [])])
-
     def summary(self) -> dict:
         """Short description used by ``convexpoison datasets``."""
         return {"kind": self.kind,

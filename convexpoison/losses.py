@@ -51,11 +51,6 @@ class MarginLoss:
             g = g * sample_weight
         return X.T @ g, float(g.sum())
 
-    def grad_x(self, w, b, X, y):
-        """Per-point ``d loss / dx`` (rows), used by gradient-based attacks."""
-        g = self.derivative(self.margins(w, b, X, y)) * y
-        return g[:, None] * np.asarray(w)[None, :]
-
 
 class Hinge(MarginLoss):
     name = "hinge"
@@ -124,14 +119,3 @@ def multiclass_hinge(W, b, X, y):
     delta = np.ones_like(S)
     delta[np.arange(n), y] = 0.0
     return (S + delta).max(axis=1) - S[np.arange(n), y]
-
-
-LOSSES = {"hinge": Hinge, "logistic": Logistic, "smoothed-hinge": SmoothedHinge}
-
-
-def get_loss(name, **kw) -> MarginLoss:
-    """Loss by name: 'hinge', 'logistic' or 'smoothed-hinge'."""
-    try:
-        return LOSSES[name](**kw)
-    except KeyError:
-        raise InputError(f"loss: unknown loss {name!r}; choose one of {sorted(LOSSES)}") from None
