@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .targets import ModelFields, flip_set
-from .validation import check_fraction, check_X, check_y
+from .targets import ModelFields, check_grid, label_flip_sweep
+from .validation import check_X, check_y
 
 __all__ = ["Decoy", "DecoyGenerator", "pareto_prune", "REPEATS", "QUANTILES"]
 
@@ -110,15 +110,9 @@ class DecoyGenerator:
     def _check(self):
         if self.use not in USES:
             raise InputError(f"use: expected 'test' or 'train', got {self.use!r}")
-        reps = [int(r) for r in np.atleast_1d(self.repeats)]
-        if not reps or min(reps) < 1:
-            raise InputError("repeats: give positive repeat counts")
-        qs = [check_fraction(q, "quantiles") for q in np.atleast_1d(self.quantiles)]
-        if not qs or min(qs) <= 0:
-            raise InputError("quantiles: give fractions in (0, 1]")
         if self.max_decoys is not None and int(self.max_decoys) < 1:
             raise InputError("max_decoys: must be at least 1")
-        return reps, qs
+        return check_grid(self.quantiles, self.repeats)
 
     def fit(self, X, y, X_eval=None, y_eval=None, clean_model=None):
         """Generate the decoys for clean data ``(X, y)`` and the attacker's evaluation set.
@@ -126,9 +120,9 @@ class DecoyGenerator:
         With ``use='test'`` the evaluation set ``(X_eval, y_eval)`` is required (the test
         set the attacker knows); with ``use='train'`` it is ``(X, y)`` itself.
         """
-        from .training import objective, train
+        from .training import train
 
-        reps, qs = self._check()
+        qs, reps = self._check()
         X = check_X(X)
         y = check_y(y, X.shape[0])
         if self.use == "train":
@@ -141,20 +135,15 @@ class DecoyGenerator:
         theta_c = clean_model if clean_model is not None else train(
             X, y, model=self.model, reg=self.reg, tol=self.tol)
         self.clean_model_ = theta_c
-        margins = ye * theta_c.decision_function(Xe)
-        cands = []
-        for q in qs:
-            # the q-quantile of the margins, pooled over classes; flip the points at or below
-            flip = flip_set(margins, q)
-            Xf, yf = Xe[flip], -ye[flip]
-            for r in reps:
-                Xd = np.vstack([X, Xf])
-                yd = np.concatenate([y, yf])
-                sw = np.concatenate([np.ones(X.shape[0]), np.full(flip.size, float(r))])
-                m = train(Xd, yd, model=self.model, reg=self.reg, sample_weight=sw,
-                          warm_start=theta_c, tol=self.tol)
-                cands.append(Decoy(m, r, float(q), int(flip.size), m.error(Xe, ye),
-                                   objective(m, X, y, reg=self.reg)))
+        # Koh's sweep (Algorithm 3) over the whole grid: no goal, so no early stop; the
+        # flip set of each q is the q-quantile of the margins under theta_c
+        # (targets.flip_set), given r copies
+        swept = label_flip_sweep(X, y, Xe, ye, self.reg, lambda m: (m.error(Xe, ye), False),
+                                 model=self.model, quantiles=qs, repeats=reps,
+                                 stop_at_goal=False, clean_model=theta_c, tol=self.tol)
+        swept.sort(key=lambda c: (c.quantile, c.repeats))
+        cands = [Decoy(c.model, c.repeats, c.quantile, c.n_flipped, c.goal_value, c.clean_loss)
+                 for c in swept]
         self.candidates_ = cands
         keep = (pareto_prune([c.eval_error for c in cands], [c.clean_objective for c in cands])
                 if self.prune else np.ones(len(cands), bool))

@@ -257,7 +257,7 @@ def flip_set(margins, q) -> np.ndarray:
     return np.flatnonzero(margins <= gamma)
 
 
-def _check_grid(quantiles, repeats):
+def check_grid(quantiles, repeats):
     qs = [check_fraction(q, "quantiles") for q in np.atleast_1d(quantiles)]
     if not qs or min(qs) <= 0:
         raise InputError("quantiles: give fractions in (0, 1]")
@@ -302,7 +302,7 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
 
     Returns the list of :class:`Candidate` in the order trained.
     """
-    qs, reps = _check_grid(quantiles, repeats)
+    qs, reps = check_grid(quantiles, repeats)
     n, m = len(y), len(y_pool)
     y_pool = np.asarray(y_pool)
     Xa = np.vstack([X, X_pool])

@@ -89,6 +89,7 @@ import numpy as np
 
 from ..errors import InputError, SolverFailure
 from ..feasible import FEASIBLE_FROM_DEFENSE as _FROM_DEFENSE
+from ..integer import randomized_round
 from ..losses import SmoothedHinge
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive, check_weights, check_X, check_y
@@ -298,26 +299,14 @@ def influence_gradient(objective, theta, Xp, yp, wp, g_test, rtol=1e-8):
     return G, info
 
 
-def randomized_round(X, domain, rng):
-    """Vanilla randomised rounding of the integer coordinates (Koh et al. section 3.3):
-    ``ceil(x)`` with probability ``x - floor(x)``, else ``floor(x)``; a one-hot group is
-    sampled in proportion to its (clipped) entries.  Continuous coordinates are kept."""
+def _rounded(X, domain, rng):
+    """The poison rows the defender sees: integer coordinates randomly rounded
+    (:func:`convexpoison.integer.randomized_round`, Koh et al. section 3.3); on a domain
+    without integer coordinates the rows as they are (the projection already put them in
+    the domain)."""
     if domain is None or not domain.has_integers:
         return X
-    X = np.clip(np.array(X, float, copy=True), domain.lo, domain.hi)
-    ints = domain.integer.copy()
-    for g in domain.onehot_groups:
-        ints[g] = False
-        for row in X:
-            p = np.maximum(row[g], 0.0)
-            p = p / p.sum() if p.sum() > 0 else np.full(len(g), 1.0 / len(g))
-            row[g] = 0.0
-            row[g[rng.choice(len(g), p=p)]] = 1.0
-    if ints.any():
-        Z = X[:, ints]
-        low = np.floor(Z)
-        X[:, ints] = low + (rng.random(Z.shape) < (Z - low))
-    return X
+    return randomized_round(X, domain, rng)
 
 
 # ------------------------------------------------------------------------------ results
@@ -532,7 +521,7 @@ class InfluenceAttack(Attack):
         from ..progress import bar
 
         Xp, yp, wp = self._initial_poison(Xc, yc, n_total, feas, rng)
-        Xr = randomized_round(Xp, domain, rng)
+        Xr = _rounded(Xp, domain, rng)
         theta, _, fit = self._retrain(Xr, yp, wp, clean.theta)
         best = self._score(theta)
         initial = best
@@ -567,7 +556,7 @@ class InfluenceAttack(Attack):
                     for k in range(int(self.n_steps)):
                         eta = step * 0.5 ** k
                         Xn = self._project(Xp + eta * D, yp, feas)
-                        Xnr = randomized_round(Xn, domain, rng)
+                        Xnr = _rounded(Xn, domain, rng)
                         th, tinfo, tfit = self._retrain(Xnr, yp, wp, theta)
                         sc = self._score(th)
                         if trial is None or sc > trial[0]:
