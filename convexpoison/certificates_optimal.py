@@ -104,7 +104,7 @@ from .domain import Domain
 from .errors import InputError
 from .feasible import DomainSet, L2Sphere, LossBound, Slab, SVDResidual, as_feasible
 from .training import LinearModel, train
-from .validation import check_positive, check_weights, check_X, check_y
+from .validation import check_binary_model, check_positive, check_weights, check_X, check_y
 
 __all__ = ["support_function", "domain_sup_bound", "certify_at", "DinkelbachStep", "OptimalLowerBound",
            "DinkelbachLowerBound", "optimal_lower_bound", "as_feasible"]
@@ -114,15 +114,8 @@ _EPS = np.finfo(float).eps
 
 # ----------------------------------------------------------------------------- helpers
 def _binary_model(model, name, d):
-    if not isinstance(model, LinearModel):
-        try:
-            model = LinearModel(np.asarray(model.w, float), float(np.asarray(model.b).reshape(())))
-        except (AttributeError, TypeError, ValueError):
-            raise InputError(f"{name}: expected a binary linear model with .w and .b") from None
-    if not model.is_binary or np.shape(model.w) != (d,):
-        raise InputError(f"{name}: expected a binary linear model with w of shape ({d},), "
-                         f"got {np.shape(model.w)}")
-    return model
+    w, b = check_binary_model(model, name, d)
+    return model if isinstance(model, LinearModel) else LinearModel(w, b)
 
 
 def _param(comp, key):

@@ -60,7 +60,8 @@ import numpy as np
 from .domain import Domain
 from .errors import InputError, SolverFailure
 from .losses import Hinge
-from .validation import check_fraction, check_positive, check_weights, check_X, check_y
+from .validation import (check_binary_model, check_fraction, check_positive, check_weights,
+                         check_X, check_y)
 
 __all__ = [
     "Component", "DomainSet", "L2Sphere", "Slab", "SVDResidual", "LossBound", "FeasibleSet",
@@ -571,13 +572,7 @@ class LossBound(Component):
             self._set_thresholds({-1: self.tau, 1: self.tau})
 
     def set_model(self, model):
-        try:
-            w = np.asarray(model.w, dtype=float)
-            b = float(np.asarray(model.b, dtype=float).reshape(()))
-        except (AttributeError, TypeError, ValueError):
-            raise InputError("model: the loss component needs a binary linear model with .w (d,) and scalar .b") from None
-        if w.ndim != 1 or not np.all(np.isfinite(w)) or not np.isfinite(b):
-            raise InputError(f"model: the loss component needs a binary model, w of shape (d,), got {w.shape}")
+        w, b = check_binary_model(model, "model")
         if getattr(self, "d_", None) not in (None, w.size):
             self._reset_params()  # a different dimension: programs must be rebuilt
             self.d_ = w.size

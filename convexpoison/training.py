@@ -128,9 +128,17 @@ class LinearModel:
                    gap_=float(f["gap"]) if "gap" in f else float("nan"))
 
 
-def _check_model(model):
+def check_model_kind(model, name="model", data=None):
+    """``model`` names one of :data:`MODELS` and, given a dataset, one that fits its labels
+    (``svm``/``logreg`` for binary sets, ``multisvm`` for multi-class ones)."""
     if model not in MODELS:
-        raise InputError(f"model: unknown model {model!r}; choose one of {', '.join(MODELS)}")
+        raise InputError(f"{name}: unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    if data is None:
+        return
+    if data.is_binary and model == "multisvm":
+        raise InputError(f"{name}: {data.name} is binary; use svm or logreg")
+    if not data.is_binary and model != "multisvm":
+        raise InputError(f"{name}: {data.name} has {data.n_classes} classes; use multisvm")
 
 
 def objective(model: LinearModel, X, y, sample_weight=None, reg=None) -> float:
@@ -163,7 +171,7 @@ def train(X, y, model="svm", reg=None, sample_weight=None, *, warm_start=None,
     method : 'fast' (dual coordinate descent / Newton-CG) or 'cvxpy' (conic solve).
     tol : relative duality-gap tolerance of the fast method.
     """
-    _check_model(model)
+    check_model_kind(model)
     X = check_X(X)
     n, d = X.shape
     binary = model != "multisvm"

@@ -82,3 +82,27 @@ def check_fraction(value, name) -> float:
     if v > 1:
         raise InputError(f"{name}: must be a fraction in [0, 1], got {value!r}")
     return v
+
+
+def check_binary_model(model, name="model", d=None) -> tuple:
+    """``(w, b)`` of a binary linear model: an object with ``.w`` of shape ``(d,)`` and a
+    scalar ``.b``, both finite (a :class:`~convexpoison.training.LinearModel` or any
+    model given by its parameters), as a float array and a float.
+
+    The one check of a binary model argument (targets, decoys, the models compared by the
+    max-loss-difference program, the loss-defense component).
+    """
+    try:
+        w = np.asarray(model.w, dtype=float)
+        b = np.asarray(model.b, dtype=float)
+    except (AttributeError, TypeError, ValueError):
+        raise InputError(f"{name}: expected a binary linear model with .w (d,) and scalar .b") from None
+    if w.ndim != 1 or b.size != 1 or not getattr(model, "is_binary", True):
+        raise InputError(f"{name}: expected a binary linear model, w of shape (d,) and a scalar b; "
+                         f"got w {w.shape}, b {b.shape}")
+    if d is not None and w.size != d:
+        raise InputError(f"{name}: w has {w.size} coordinates but the data has {d}")
+    b = float(b.reshape(()))
+    if not (np.all(np.isfinite(w)) and np.isfinite(b)):
+        raise InputError(f"{name}: w and b must be finite")
+    return w, b

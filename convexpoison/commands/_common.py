@@ -38,14 +38,9 @@ def load(args):
 
 
 def check_model_for(data, model):
-    from ..training import MODELS
+    from ..training import check_model_kind
 
-    if model not in MODELS:
-        raise InputError(f"--model: unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    if data.is_binary and model == "multisvm":
-        raise InputError(f"--model: {data.name} is binary; use svm or logreg")
-    if not data.is_binary and model != "multisvm":
-        raise InputError(f"--model: {data.name} has {data.n_classes} classes; use multisvm")
+    check_model_kind(model, "--model", data)
 
 
 def parse_list(value, allowed, name):

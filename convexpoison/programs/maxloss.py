@@ -64,6 +64,7 @@ import numpy as np
 from .. import solvers
 from ..errors import InputError, SolverFailure
 from ..feasible import DomainSet, L2Sphere, SVDResidual, as_feasible
+from ..validation import check_binary_model
 
 __all__ = ["MaxLossResult", "MaxLossDifference", "LogisticMaxLoss", "max_loss_difference",
            "loss_distance", "box_max_loss_difference"]
@@ -103,24 +104,6 @@ class MaxLossResult:
 
 
 # ------------------------------------------------------------------------ helpers
-def _theta(model, name, d=None):
-    """``(w, b)`` of a binary linear model as a float vector and a float."""
-    try:
-        w = np.asarray(model.w, dtype=float)
-        b = np.asarray(model.b, dtype=float)
-    except (AttributeError, TypeError, ValueError):
-        raise InputError(f"{name}: expected a binary linear model with .w (d,) and scalar .b") from None
-    if w.ndim != 1 or b.size != 1:
-        raise InputError(f"{name}: expected a binary linear model, w of shape (d,) and a scalar b; "
-                         f"got w {w.shape}, b {b.shape}")
-    if d is not None and w.size != d:
-        raise InputError(f"{name}: w has {w.size} coordinates but the feasible set has {d}")
-    b = float(b.reshape(()))
-    if not (np.all(np.isfinite(w)) and np.isfinite(b)):
-        raise InputError(f"{name}: w and b must be finite")
-    return w, b
-
-
 def _check_labels(labels):
     try:
         labs = tuple(int(v) for v in np.atleast_1d(labels))
@@ -334,8 +317,8 @@ class MaxLossDifference:
     def solve(self, model1, model2) -> MaxLossResult:
         """Maximise ``hinge(model1) - hinge(model2)`` over the labels and ``F_y``."""
         t0 = time.perf_counter()
-        w1, b1 = _theta(model1, "model1", self.d)
-        w2, b2 = _theta(model2, "model2", self.d)
+        w1, b1 = check_binary_model(model1, "model1", self.d)
+        w2, b2 = check_binary_model(model2, "model2", self.d)
         per, points, used, statuses = {}, {}, set(), set()
         if self.method_ == "closed-form":
             dom = self.domain
@@ -465,8 +448,8 @@ class LogisticMaxLoss:
         from scipy.special import expit
 
         t0 = time.perf_counter()
-        w1, b1 = _theta(model1, "model1", self.d)
-        w2, b2 = _theta(model2, "model2", self.d)
+        w1, b1 = check_binary_model(model1, "model1", self.d)
+        w2, b2 = check_binary_model(model2, "model2", self.d)
         rng = np.random.default_rng(self.random_state)
         per, points = {}, {}
         for y in self.labels:

@@ -67,7 +67,7 @@ from .. import solvers
 from ..certificates import sound_ceil
 from ..errors import InputError, SolverFailure
 from ..feasible import DomainSet, L2Sphere, SVDResidual, as_feasible
-from ..validation import check_positive, check_weights, check_X, check_y
+from ..validation import check_binary_model, check_positive, check_weights, check_X, check_y
 
 __all__ = ["MinPoisonResult", "MinimumPoisonProgram", "FixedCountKKT", "margin_partition",
            "kkt_residual", "as_feasible", "lp_lower_bound"]
@@ -78,20 +78,6 @@ WEIGHT_EPS = 1e-9
 
 
 # ------------------------------------------------------------------------ helpers
-def _theta(model, d):
-    try:
-        w = np.asarray(model.w, dtype=float)
-        b = np.asarray(model.b, dtype=float)
-    except AttributeError:
-        raise InputError("target: expected a binary linear model with .w and .b") from None
-    if w.shape != (d,) or b.size != 1:
-        raise InputError(f"target: expected w of shape ({d},) and a scalar b, got {w.shape}, {b.shape}")
-    b = float(b.reshape(()))
-    if not (np.all(np.isfinite(w)) and np.isfinite(b)):
-        raise InputError("target: w and b must be finite")
-    return w, b
-
-
 def margin_partition(w, b, X, y, tol):
     """Bounds on the clean points' subgradient multipliers under ``theta_p = (w, b)``.
 
@@ -117,7 +103,7 @@ def kkt_residual(target, X, y, reg, poisons_X, poisons_y, poisons_w, sample_weig
     """
     from scipy.optimize import lsq_linear
 
-    w, b = _theta(target, X.shape[1])
+    w, b = check_binary_model(target, "target", X.shape[1])
     s = check_weights(sample_weight, len(y))
     Xa = np.vstack([X, poisons_X]) if len(poisons_y) else X
     ya = np.concatenate([y, poisons_y]).astype(float)
@@ -401,7 +387,7 @@ class MinimumPoisonProgram:
             raise InputError("MinimumPoisonProgram: call fit(X, y) before solve")
         if self._component_key() != self._key:      # a refit re-created parameters
             self._build()
-        w, b = _theta(target, self.d)
+        w, b = check_binary_model(target, "target", self.d)
         lo, hi = margin_partition(w, b, self.X_, self.y_, self.tol)
         P = self._P
         P["w"].value, P["b"].value = w, b
