@@ -127,14 +127,36 @@ def test_improved_refinds_points_under_the_updated_model(bc):
 
 @pytest.mark.parametrize("error", [0.10, pytest.param(0.15, marks=pytest.mark.slow)])
 def test_improved_target_has_lower_clean_loss_on_mnist17(error):
-    # Suya et al. Table 4: at the same error goal the adaptive process finds a target much
-    # closer to theta_c (measured here: 0.2547 -> 0.1552 at 10%, 0.3688 -> 0.2665 at 15%)
+    # Suya et al. Appendix C.1 (Table 4): at the same error goal the adaptive process finds a
+    # valid target with a lower clean loss than Koh et al.'s; their MNIST 1-7 targets at 15%
+    # error have total clean losses 5428.4 (Koh) and 4641.6 (improved).  Every number the
+    # test compares is recomputed here by hand, independently of the sweep's bookkeeping.
     data = load_dataset("mnist17")
-    clean = train(data.X_train, data.y_train, reg=data.reg)
+    X, y, Xt, yt, reg = data.X_train, data.y_train, data.X_test, data.y_test, data.reg
+    clean = train(X, y, reg=reg)
     koh = koh_target(data, error=error, clean_model=clean)
     imp = improved_target(data, error=error, clean_model=clean)
-    assert koh.test_error >= error and imp.test_error >= error
-    assert imp.clean_loss < 0.9 * koh.clean_loss
+
+    def objective_by_hand(w, b, Xa, ya, s):
+        hinge = np.maximum(0.0, 1.0 - ya * (Xa @ w + b))
+        return s @ hinge / s.sum() + reg / 2 * (w @ w + b * b)
+
+    for t in (koh, imp):
+        w, b = np.asarray(t.model.w), float(t.model.b)
+        # its clean loss (mean hinge on Dc + C_R R) and test error
+        assert t.clean_loss == pytest.approx(objective_by_hand(w, b, X, y, np.ones(len(y))),
+                                             rel=1e-12)
+        assert t.test_error == np.mean(np.where(Xt @ w + b >= 0, 1, -1) != yt) >= error
+        # attainable: the minimiser of the training objective on Dc plus its recorded flipped
+        # test points, up to the proven duality gaps (a fresh training from a cold start)
+        idx, wts = np.asarray(t.settings["flip_index"]), np.asarray(t.settings["flip_weight"])
+        Xa, ya = np.vstack([X, Xt[idx]]), np.concatenate([y, -yt[idx]])
+        s = np.concatenate([np.ones(len(y)), wts])
+        fresh = train(Xa, ya, reg=reg, sample_weight=s)
+        assert (objective_by_hand(w, b, Xa, ya, s) - objective_by_hand(
+            np.asarray(fresh.w), float(fresh.b), Xa, ya, s)) <= t.model.gap_ + fresh.gap_ + 1e-12
+    # at least the reduction Suya et al. report (4641.6 / 5428.4 = 0.855)
+    assert imp.clean_loss < 4641.6 / 5428.4 * koh.clean_loss
 
 
 # ------------------------------------------------------------------- subpopulations
