@@ -1,13 +1,13 @@
 """Compiled inner loops of the exact training methods (numba).
 
 These are the only loops in the package that Python would make too slow: MTP retrains
-the defender's model thousands of times (DESIGN §8), so each retraining is a dual
+the defender's model thousands of times (docs/training.md), so each retraining is a dual
 coordinate descent resumed from the previous dual variables.  Both solvers stop on the
 *duality gap*, a proven bound on the distance to the optimum of the objective.
 
 Bias regularisation: the bias is appended to ``w`` as a feature of constant value 1 and
 regularised with it, ``R(theta) = 1/2 (|w|^2 + b^2)`` -- the convention of liblinear and
-of Suya et al.'s code (DESIGN §2).
+of Suya et al.'s code (docs/training.md).
 """
 import numpy as np
 from numba import njit

@@ -110,7 +110,7 @@ class Dataset:
         return int(max(self.y_train.max(), self.y_test.max(initial=0))) + 1
 
     def summary(self) -> dict:
-        """Fields shown by ``convexpoison datasets`` (DESIGN §7 names)."""
+        """Fields shown by ``convexpoison datasets`` (docs/cli.md)."""
         return {"name": self.name, "n_train": self.n_train, "n_test": self.n_test,
                 "d": self.d, "classes": self.n_classes, "binary": self.is_binary,
                 "class_names": list(self.classes), "domain": self.domain.summary(),

@@ -1,6 +1,6 @@
 """Data-sanitisation defenses and the evaluation of a poison set against them.
 
-Koh et al. (2021), section 2.2 (DESIGN §5): a defender
+Koh et al. (2021), section 2.2 (docs/defenses.md): a defender
 
 1. fits anomaly-detector parameters ``beta = B(D)`` on the data it received,
    ``D = Dc ∪ Dp``;

@@ -1,6 +1,7 @@
 """Input domains: where a (poison) point may lie before any defense is considered.
 
-A :class:`Domain` is the set ``X`` of DESIGN §2: per-coordinate bounds ``lo <= x <= hi``,
+A :class:`Domain` is the input set ``X`` (Suya et al. 2021 section 2; Koh et al. 2021
+section 3.3 for integer data): per-coordinate bounds ``lo <= x <= hi``,
 optionally with integer coordinates (pixel intensities, word counts) and one-hot groups
 of binary coordinates (categorical features of tabular data).  It is the first
 component of every feasible set (see :mod:`convexpoison.feasible`).
@@ -116,7 +117,7 @@ class Domain:
 
         With ``scale`` (a non-negative scalar expression, e.g. a weight ``gamma``) the
         constraints describe the cone ``x in scale * conv(X)`` used by perspective
-        formulations (min-poison LP, DESIGN §3.9).  One-hot groups give
+        formulations (the minimum-poison LP, docs/minpoison.md).  One-hot groups give
         ``sum(x[g]) == scale`` when ``onehot`` is true.  Integrality is not expressed
         here: it belongs to the variable (see :meth:`variable`).
         """
@@ -131,7 +132,8 @@ class Domain:
         """A cvxpy variable of shape (d,) with the box as declared bounds.
 
         Declaring bounds on the variable matters: cvxpy 1.9's bound propagation
-        otherwise mis-handles ``pos(affine)`` on some LP/MILP solvers (DESIGN §8).
+        otherwise mis-handles ``pos(affine)`` on some LP/MILP solvers (docs/interactive.md,
+        "Solver facts").
         With ``integer=True`` the integer coordinates become integer (binary ones
         boolean) variables, giving the exact mixed-integer program.
         """

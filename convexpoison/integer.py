@@ -1,6 +1,6 @@
 """Integer inputs: LP relaxation of the L2 defense, randomised rounding, repeated points.
 
-Koh et al. (2021) section 3.3 (after Steinhardt et al. 2017); DESIGN §3.7.  Attacks work
+Koh et al. (2021) section 3.3 (after Steinhardt et al. 2017); docs/integer.md.  Attacks work
 with continuous points; on a domain with integer coordinates (pixel intensities, word
 counts, one-hot categories) the continuous poison is turned into integer poison in three
 steps, usable by every attack:
@@ -175,8 +175,8 @@ class ExpectedL2Sphere(L2Sphere):
             n_int = int(integer.sum())
             kw = {}
             if scale is None:
-                # bounds on the epigraph variable (DESIGN §8: bounded variables keep
-                # cvxpy 1.9's LP/MILP interfaces exact)
+                # bounds on the epigraph variable (bounded variables keep cvxpy 1.9's
+                # LP/MILP interfaces exact: docs/interactive.md, "Solver facts")
                 lo, hi = dom.lo[integer], dom.hi[integer]
                 top = np.maximum(lo ** 2, hi ** 2)
                 bot = np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(lo ** 2, hi ** 2))

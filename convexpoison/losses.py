@@ -1,4 +1,4 @@
-"""Per-point losses of linear models, as margin functions (DESIGN §2).
+"""Per-point losses of linear models, as margin functions (docs/training.md).
 
 A binary loss is a function ``phi`` of the margin ``m = y * s(x)``, ``s(x) = w.x + b``:
 

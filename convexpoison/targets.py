@@ -1,4 +1,5 @@
-"""Target models: the model an adversary wants the defender to learn (DESIGN §4).
+"""Target models: the model an adversary wants the defender to learn (Koh et al. 2021
+Algorithm 3; Suya et al. 2021 Appendix C.1 and section 5).
 
 Model-targeted poisoning (Suya et al. 2021, Algorithm 1) and the KKT attack (Koh et al.
 2021, section 4.2) start from a *target* ``theta_p`` that meets the attacker's goal.  By
@@ -199,7 +200,7 @@ class Target(ModelFields):
 
     # ------------------------------------------------------------------ files
     def save(self, path):
-        """One ``.npz``: ``w``, ``b`` (the model file format of DESIGN §7, readable by
+        """One ``.npz``: ``w``, ``b`` (the model file format of docs/training.md, readable by
         :meth:`LinearModel.load`), the model metadata, JSON ``settings`` and the
         subpopulation's index arrays."""
         m = self.model

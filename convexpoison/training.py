@@ -1,4 +1,4 @@
-"""The defender's training: structural ERM with exact minimisers (DESIGN §2).
+"""The defender's training: structural ERM with exact minimisers (docs/training.md).
 
     theta(D) = argmin_theta  (1/W) sum_i s_i loss(theta; x_i, y_i) + C_R R(theta)
 
@@ -106,7 +106,8 @@ class LinearModel:
 
     # ----------------------------------------------------------------- files
     def save(self, path):
-        """Write the model file of DESIGN §7: an ``.npz`` with ``w`` and ``b`` (plus metadata)."""
+        """Write a model file (docs/training.md, "Model files"): an ``.npz`` with ``w`` and
+        ``b`` (plus metadata)."""
         np.savez(path, w=np.asarray(self.w), b=np.asarray(self.b), model=self.model,
                  reg=self.reg, bias_regularized=self.bias_regularized,
                  objective=self.objective_, gap=self.gap_)

@@ -1,4 +1,4 @@
-"""Target models (DESIGN §4): goals met, selection rule, exact retraining, files, errors."""
+"""Target models (Koh et al. Algorithm 3, Suya et al. Appendix C.1): goals met, selection rule, exact retraining, files, errors."""
 import json
 
 import numpy as np
@@ -216,7 +216,7 @@ def test_save_load_roundtrip(bc, tmp_path):
     assert u.clean_loss == t.clean_loss and u.subpop_accuracy == t.subpop_accuracy
     assert np.array_equal(u.subpop.train, t.subpop.train)
     assert np.array_equal(u.subpop["test"], t.subpop.test) and np.array_equal(u.subpop[1], t.subpop.test)
-    # the model file of DESIGN §7: w and b, readable as a plain model
+    # a model file (docs/training.md): w and b, readable as a plain model
     m = LinearModel.load(path)
     assert np.array_equal(m.w, t.model.w) and m.b == t.model.b and m.reg == data.reg
     # and a plain model file reads as a Target without settings
