@@ -33,13 +33,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..attacks.base import PoisoningAttack, check_epsilon, n_poisons
 from ..errors import InputError
+from ..poisons import PoisonSet
 from ..progress import bar
 from ..validation import check_X
 from .checkpoint import fingerprint, generator_state, load_checkpoint, restore_generator, save_checkpoint
 from .device import as_tensor, generator, resolve_device, resolve_dtype
 from .models import (ATTACKERS, DefenderSpec, decode_labels, encode_labels, error_rate,
                      make_attacker, pretrain_autoencoder, to_index)
+from .result import NNAttackResult
 
 FORMULATIONS = ("nonzero-sum", "zero-sum")
 LEADERS = ("attacker", "defender")
@@ -183,8 +186,14 @@ def total_gradient(attacker, defender, X_tr, y_tr, X_p0, y_p0, X_v=None, y_v=Non
 
 
 # --------------------------------------------------------------------------- the attack
-class TGDAAttack:
+class TGDAAttack(PoisoningAttack):
     """TGDA poisoning attack with Lu et al.'s three-stage protocol (Algorithm 1, section 4.2).
+
+    An attack of the package's contract (:mod:`convexpoison.attacks.base`):
+    ``TGDAAttack(...).fit(data)`` runs stages (1) and (2) on a
+    :class:`~convexpoison.datasets.Dataset` (the poisons' box is its domain, ``cnn`` and
+    ``conv`` networks read its ``image_shape``, the number of classes is its
+    ``n_classes``); ``poisons_`` holds the poisons and :meth:`evaluate` runs stage (3).
 
     Parameters
     ----------
@@ -194,7 +203,9 @@ class TGDAAttack:
         The attacker network ``L`` (fully connected for MNIST-like data, a convolutional
         autoencoder for images).
     epsilon : float
-        Poison fraction: ``|D_p| = round(ε·|D_tr|)``.
+        Poison fraction of ``D_tr`` (the clean rows left after holding out ``D_v``):
+        ``|D_p| = n_poisons(ε, |D_tr|)``, i.e. ``floor(ε·|D_tr|)``
+        (:func:`convexpoison.attacks.base.n_poisons`).
     rounds : int
         ``T``, rounds of Algorithm 1 (the paper: 200 epochs of its minibatches).
     attacker_steps, defender_steps : int
@@ -255,13 +266,19 @@ class TGDAAttack:
 
     Attributes (after :meth:`fit`)
     -------------------------------
+    poisons_ : :class:`~convexpoison.poisons.PoisonSet` of the poisons ``L_theta(D_p^0)``
+        (one copy each; labels those of their sources, in the data's convention).
+    result_ : :class:`~convexpoison.nn.result.NNAttackResult`; ``status`` is ``"done"`` or
+        ``"interrupted"``.
     attacker_, defender_, defender_pre_ : the trained networks (``defender_pre_`` is
         ``F`` with ``w_pre``, trained on ``D_tr`` only).
-    X_poison_, y_poison_ : the poison set (numpy; labels in the caller's convention).
     train_index_, val_index_, poison_index_ : rows of the input forming ``D_tr``, ``D_v``, ``D_p^0``.
     history_ : list of per-round dicts.
     device_ : torch.device.
     """
+
+    _name = "TGDA"
+    _needs = "the clean training data, its domain and a validation split"
 
     def __init__(self, defender="lr", attacker="mlp", epsilon=0.03, rounds=40, attacker_steps=1,
                  defender_steps=20, attacker_lr=3e-5, defender_lr=0.1, pretrain_epochs=100,
@@ -315,8 +332,7 @@ class TGDAAttack:
             raise InputError(f"--attacker-optimizer: expected sgd or adam, got {self.attacker_optimizer!r}")
         if self.attacker not in ATTACKERS:
             raise InputError(f"--attacker: expected one of {', '.join(ATTACKERS)}, got {self.attacker!r}")
-        if not (0 < float(self.epsilon) <= 1):
-            raise InputError(f"--epsilon: must be in (0, 1], got {self.epsilon!r}")
+        check_epsilon(self.epsilon)
         if not (0 < float(self.val_fraction) < 1):
             raise InputError(f"val_fraction: must be in (0, 1), got {self.val_fraction!r}")
         for name in ("rounds", "attacker_steps", "defender_steps", "pretrain_epochs",
@@ -334,26 +350,17 @@ class TGDAAttack:
         skip = {"checkpoint", "progress", "progress_bar", "rounds", "device"}
         return {k: v for k, v in vars(self).items() if not k.endswith("_") and k not in skip}
 
-    def _say(self, msg):
-        if self.progress is not None:
-            self.progress(msg)
-
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, lo=None, hi=None, image_shape=None, n_classes=None):
-        """Run stages (1) and (2) on the training data ``(X, y)``.
-
-        ``y`` is {-1, +1} or 0..k-1; ``lo``/``hi`` bound the poisons (default: the range of
-        ``X``); ``image_shape`` is needed by ``cnn``/``conv`` networks.
-        """
+    def _fit(self, data):
+        """Stages (1) and (2) on ``data`` (a resolved :class:`~convexpoison.datasets.Dataset`:
+        labels {-1, +1} or 0..k-1; the poisons' box is ``data.domain``)."""
         self._check()
-        X = check_X(X, "X")
+        X, y = data.X_train, data.y_train
         y_idx, self.binary_ = encode_labels(y)
-        if y_idx.shape[0] != X.shape[0]:
-            raise InputError(f"y: expected {X.shape[0]} labels, got {y_idx.shape[0]}")
         n, d = X.shape
-        k = int(n_classes) if n_classes is not None else max(2, int(y_idx.max()) + 1)
-        lo = np.full(d, X.min()) if lo is None else np.broadcast_to(np.asarray(lo, float), (d,))
-        hi = np.full(d, X.max()) if hi is None else np.broadcast_to(np.asarray(hi, float), (d,))
+        k = max(2, int(data.n_classes))
+        image_shape = data.image_shape
+        lo, hi = data.domain.lo, data.domain.hi
         dev = self.device_ = resolve_device(self.device)
         dt = resolve_dtype(self.dtype)
         seed = int(self.random_state)
@@ -366,7 +373,7 @@ class TGDAAttack:
             raise InputError(f"X: {n} rows are too few for a {self.val_fraction:.0%} validation split")
         self.val_index_, self.train_index_ = perm[:n_val], perm[n_val:]
         n_tr = len(self.train_index_)
-        n_p = max(1, int(round(float(self.epsilon) * n_tr)))
+        n_p = n_poisons(self.epsilon, n_tr)
         self.poison_index_ = self.train_index_[:n_p]
         Xt = as_tensor(X, dev, dt)
         yt = torch.as_tensor(y_idx, device=dev)
@@ -440,9 +447,18 @@ class TGDAAttack:
         with torch.no_grad():
             self.attacker_.eval()
             Xp = self.attacker_(self.X_p0_, self.y_p0_)
-        self.X_poison_ = Xp.detach().cpu().numpy().astype(np.float64)
-        self.y_poison_ = decode_labels(self.y_p0_.cpu().numpy(), self.binary_)
-        return self
+        # the sigmoid box output lies in [lo, hi] up to float32 rounding of lo and width;
+        # the clip removes that rounding (it changes no float32 value the defender sees)
+        Xp = np.clip(Xp.detach().cpu().numpy().astype(np.float64), lo, hi)
+        yp = decode_labels(self.y_p0_.cpu().numpy(), self.binary_)
+        self.poisons_ = PoisonSet(Xp, yp, meta={"attack": "tgda", "epsilon": float(self.epsilon),
+                                                "n_clean": int(n_tr)})
+        last = self.history_[-1] if self.history_ else {}
+        self.result_ = NNAttackResult("TGDA", "interrupted" if self.interrupted_ else "done", {
+            "rounds": len(self.history_), "n_train": int(n_tr), "n_validation": int(n_val),
+            "n_poisons": int(n_p), "final_validation_loss": last.get("validation_loss"),
+            "autoencoder_mse": float(self.autoencoder_mse_),
+            "seconds_pretrain": self.seconds_["pretrain"], "seconds_attack": self.seconds_["attack"]})
 
     def _save(self, t, fp, gen):
         if not self.checkpoint:
@@ -514,12 +530,6 @@ class TGDAAttack:
                 "grad_norm": info.get("grad_norm", 0.0), "cg_iterations": info.get("iterations", 0),
                 "cg_residual": info.get("residual", 0.0)}
 
-    # ------------------------------------------------------------------ ART-style interface
-    def poison(self, X, y, **fit_kw):
-        """Fit on ``(X, y)`` and return the poison set ``(X_poison, y_poison)``."""
-        self.fit(X, y, **fit_kw)
-        return self.X_poison_, self.y_poison_
-
     # ------------------------------------------------------------------ stage (3)
     def evaluate(self, X_test, y_test, n_eval=1, X_poison=None, y_poison=None, cache=None):
         """Retrain ``F`` from scratch on ``D_tr`` and on ``D_tr ∪ D_p``; test errors.
@@ -530,11 +540,11 @@ class TGDAAttack:
         label-flip baseline) under the identical protocol; pass the same ``cache`` dict
         to such calls so that they share the clean retrainings instead of repeating them.
         """
-        if not hasattr(self, "spec_"):
+        if not hasattr(self, "poisons_"):
             raise InputError("evaluate: call fit first")
         return evaluate_poisons(self.spec_, self.X_tr_, self.y_tr_,
-                                self.X_poison_ if X_poison is None else X_poison,
-                                self.y_poison_ if y_poison is None else y_poison,
+                                self.poisons_.X if X_poison is None else X_poison,
+                                self.poisons_.y if y_poison is None else y_poison,
                                 X_test, y_test, self.binary_, n_eval=n_eval, seed=int(self.random_state),
                                 clean_model=self.defender_pre_, cache=cache)
 
