@@ -411,12 +411,22 @@ def test_acceptance_tgda_beats_label_flip_on_mnist10(capsys, model):
 
 @pytest.mark.slow
 def test_acceptance_pgan_fmnist_two_alphas(capsys):
+    """fmnist-sneaker-boot, paper settings, 500 iterations per α (docs/nn.md "Measured
+    results": at 400 and at 2000 iterations the detector removed far more α = 0.1 poisons
+    than α = 0.9 ones -- 100% against 4-7%, 64-67% against 0% -- and 3-6% of genuine
+    points; the clean MLP's test error was 4.90%)."""
     from convexpoison.cli import main
 
     assert main(["attack", "pgan", "--dataset", "fmnist-sneaker-boot", "--alpha", "0.1,0.9",
                  "--iterations", "500", "--fractions", "0,0.1,0.2,0.3,0.4", "--no-progress", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    for a in ("0.1", "0.9"):
-        curve = res["per_alpha"][a]["curve"]
-        assert set(curve) == {"0", "0.1", "0.2", "0.3", "0.4"}
-        assert all(0 <= row["test_error"] <= 1 for row in curve.values())
+    assert res["n_poisons"] == 200 and res["status"] == "done"    # floor(0.2 x 1000 substitutions)
+    fractions = ("0.1", "0.2", "0.3", "0.4")
+    low, high = (res["per_alpha"][a]["curve"] for a in ("0.1", "0.9"))
+    for curve in (low, high):
+        assert set(curve) == {"0", *fractions}
+        assert curve["0"]["test_error"] < 0.10                     # chance is 0.5
+        # the detector's threshold is the 95th percentile of genuine scores
+        assert all(0.01 < row["genuine_removed"] < 0.12 for row in curve.values())
+    # α trades detectability for damage: the α = 0.1 poisons are the easier to detect
+    assert all(low[f]["poisons_removed"] > high[f]["poisons_removed"] + 0.2 for f in fractions)
