@@ -262,6 +262,29 @@ def test_checkpoint_resume_reproduces_the_uninterrupted_run(rng, tmp_path):
         _tiny_attack(rounds=4, checkpoint=ck, epsilon=0.1, **kw).fit(data)
 
 
+def test_interrupted_run_reports_its_status(rng):
+    """Ctrl-C (here raised by the progress callback after round 2 / iteration 2) keeps the
+    poisons of the networks as they stand, and result_ says the run was interrupted."""
+    def stop_at(tag):
+        def progress(msg):
+            if tag in msg:
+                raise KeyboardInterrupt
+        return progress
+
+    X, y = blobs(rng, n=100, d=10, k=3)
+    data = unit_box(X, y)
+    att = _tiny_attack(rounds=4, attacker_hidden=(16,), progress=stop_at("round 2/")).fit(data)
+    assert att.result_.to_dict()["status"] == "interrupted" and att.result_.to_dict()["rounds"] == 2
+    assert att.poisons_.n_poisons == 3                                   # floor(0.05 x 70)
+    done = _tiny_attack(rounds=4, attacker_hidden=(16,)).fit(data)
+    assert done.result_.status == "done" and len(done.history_) == 4
+    pg = PGAN(iterations=6, batch_size=16, noise_dim=4, generator_hidden=(8,), discriminator_hidden=(8,),
+              classifier_hidden=(8,), device="cpu", log_every=1, epsilon=0.1,
+              progress=stop_at("iteration 3/")).fit(data)
+    assert pg.result_.status == "interrupted" and pg.poisons_.n_poisons == 10
+    assert pg.result_.to_dict()["iterations"] == 3                      # stopped while logging the 3rd
+
+
 # --------------------------------------------------------------------------- label flips
 def test_label_flip_rules(rng):
     y = np.arange(10)

@@ -367,6 +367,7 @@ class PGAN(PoisoningAttack):
                             opt_g.zero_grad(set_to_none=True)
                             loss_g.backward()
                             opt_g.step()
+                        done = it
                         if it % int(self.log_every) == 0 or it == int(self.iterations):
                             rec = {"iteration": it, "loss_d": loss_d.item() if self.d_steps else float("nan"),
                                    "loss_c": loss_c.item() if self.c_steps else float("nan"),
@@ -383,7 +384,6 @@ class PGAN(PoisoningAttack):
                                 "rng": generator_state(gen), "history": self.history_, **_global_rng(dev),
                                 "seconds": self.seconds_ + time.perf_counter() - t0})
                         pbar.update(1)
-                        done = it
             except KeyboardInterrupt:
                 # the user's stop: keep the networks as they stand
                 self.interrupted_ = True
