@@ -19,11 +19,13 @@ from convexpoison.errors import InputError
 from convexpoison.poisons import PoisonSet
 
 
-def check_attack(attack, data, budget_exact=True, fit_kw=None):
+def check_attack(attack, data, budget_exact=True, fit_kw=None, n_clean=None):
     """Run every contract check of ``attack`` (unfitted) on ``data`` (a Dataset); return
     the fitted attack.  ``budget_exact``: the total copy count must equal
     ``n_poisons(attack.epsilon, n)`` (False for attacks whose size is not set by epsilon,
-    e.g. the minimum-poison attack; their size must then be positive)."""
+    e.g. the minimum-poison attack; their size must then be positive).  ``n_clean``: the
+    ``n`` that epsilon is a fraction of, when it is not ``data.n_train`` (TGDA's is the
+    training part left after holding out its validation set, Lu et al. section 4.2)."""
     fit_kw = fit_kw or {}
     assert isinstance(attack, PoisoningAttack)
     params = attack.get_params()
@@ -43,7 +45,8 @@ def check_attack(attack, data, budget_exact=True, fit_kw=None):
     assert len(ps) > 0 and ps.d == data.d
     assert np.all(data.domain.contains(ps.X)), "every poison lies in the domain"
     if budget_exact:
-        assert ps.n_poisons == n_poisons(params["epsilon"], data.n_train)
+        n = data.n_train if n_clean is None else n_clean
+        assert ps.n_poisons == n_poisons(params["epsilon"], n)
     else:
         assert ps.n_poisons > 0
     d = attack.result_.to_dict()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from ._common import add_dataset, bars, progress
-from .attack_tgda import import_nn, load_data, save_poisons
+from .attack_tgda import import_nn, load_data
 
 HELP = "pGAN poisoning (Muñoz-González et al. 2019) evaluated against an outlier detector (needs torch)"
 
@@ -67,6 +67,8 @@ def _floats(value, name, lo, hi):
 
 def run(args):
     nn = import_nn()
+    from ..attacks.base import check_epsilon, n_poisons
+    from ..poisons import PoisonSet
     from .attack_tgda import _hidden
 
     t0 = time.perf_counter()
@@ -74,9 +76,10 @@ def run(args):
     device = nn.resolve_device(args.device)
     alphas = _floats(args.alpha, "--alpha", 0.0, 1.0)
     fractions = _floats(args.fractions, "--fractions", 0.0, 0.5)
-    eps = _floats(args.epsilon, "--epsilon", 0.0, 0.5)[0]
+    eps = check_epsilon(_floats(args.epsilon, "--epsilon", 0.0, 0.5)[0], "--epsilon")
     hidden = _hidden(args.hidden)
-    data, X, y = load_data(args)
+    data = load_data(args)
+    X, y = data.X_train, data.y_train
     say = None if args.no_progress else progress
     grid = sorted(set(fractions) | {0.0, eps})
     spec = nn.DefenderSpec(args.model, data.d, data.n_classes, data.image_shape, hidden,
@@ -91,11 +94,10 @@ def run(args):
                          discriminator_hidden=hidden, classifier_hidden=hidden, iterations=args.iterations,
                          batch_size=args.batch_size, d_steps=args.d_steps, c_steps=args.c_steps,
                          g_steps=args.g_steps, g_lr=args.g_lr, d_lr=args.d_lr, c_lr=args.c_lr,
-                         epsilon=max(eps, 1e-6), device=device, dtype=args.dtype,
+                         epsilon=eps, device=device, dtype=args.dtype,
                          random_state=args.seed, checkpoint=ckpt, progress=say, log_every=100,
                          progress_bar=bars(args))
-        attack.fit(X, y, lo=data.domain.lo, hi=data.domain.hi, image_shape=data.image_shape,
-                   n_classes=data.n_classes)
+        attack.fit(data)
         curve = nn.evaluate_pgan(attack, X, y, data.X_test, data.y_test, fractions=grid, n_runs=args.runs,
                                  n_per_class=args.per_class, spec=spec, detector=detector,
                                  defense=not args.no_defense, random_state=args.seed, progress=say)
@@ -105,6 +107,7 @@ def run(args):
             "curve": {k: v for k, v in curve.items() if float(k) in fractions or float(k) == 0.0},
             "poisoned_test_error": at_eps["test_error"], "poisons_removed": at_eps["poisons_removed"],
             "genuine_removed": at_eps["genuine_removed"], "seconds_training": attack.seconds_,
+            "status": attack.result_.status,
             "seconds": time.perf_counter() - ta}
         if first is None:
             first = (attack, curve)
@@ -112,10 +115,11 @@ def run(args):
     import numpy as np
 
     n_cls_train = sum(min(args.per_class, int(np.sum(y == c)) // 2) for c in np.unique(y))
-    n_poisons = int(round(eps * n_cls_train))        # substitutions in the classifier's training set
+    n_subst = n_poisons(eps, n_cls_train)          # substitutions in the classifier's training set
     if args.out:
-        Xp, yp = attack.generate(max(1, n_poisons))
-        save_poisons(args.out, Xp, yp)
+        # --epsilon is a fraction of the evaluated classifier's training set, not of the
+        # whole training data that attack.poisons_ is sized by
+        PoisonSet(*attack.generate(n_subst), meta=attack.poisons_.meta).save(args.out)
         if say:
             say(f"poison set written to {args.out}")
     if args.figure:
@@ -129,11 +133,12 @@ def run(args):
         "dataset": data.name, "model": args.model, "epsilon": eps, "alpha": alphas,
         "defense": "none" if args.no_defense else
         f"distance k={args.neighbours}, s={args.sample}, percentile {args.percentile}",
-        "n_poisons": n_poisons,
+        "n_poisons": n_subst,
         "clean_test_error": curve["0"]["test_error"],
         "poisoned_test_error": curve[f"{eps:g}"]["test_error"],
         "per_alpha": per_alpha, "runs": args.runs, "iterations": args.iterations,
-        "seconds": time.perf_counter() - t0, "device": nn.describe(device), "status": "done",
+        "seconds": time.perf_counter() - t0, "device": nn.describe(device),
+        "status": "interrupted" if any(r["status"] == "interrupted" for r in per_alpha.values()) else "done",
         "out": args.out, "figure": args.figure,
     }
 

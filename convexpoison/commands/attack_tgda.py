@@ -81,22 +81,18 @@ def import_nn():
 
 
 def load_data(args):
+    """The ``--dataset``, its training set cut to the first ``--n-train`` rows when given."""
+    from dataclasses import replace
+
     from ..datasets import load_dataset
     from ..errors import InputError
 
     data = load_dataset(args.dataset)
-    X, y = data.X_train, data.y_train
     if args.n_train is not None:
         if args.n_train < 10:
             raise InputError(f"--n-train: need at least 10 rows, got {args.n_train}")
-        X, y = X[:args.n_train], y[:args.n_train]
-    return data, X, y
-
-
-def save_poisons(path, X, y):
-    import numpy as np
-
-    np.savez_compressed(path, X=np.asarray(X, float), y=np.asarray(y, int), weight=np.ones(len(y)))
+        data = replace(data, X_train=data.X_train[:args.n_train], y_train=data.y_train[:args.n_train])
+    return data
 
 
 def run(args):
@@ -107,14 +103,14 @@ def run(args):
     t0 = time.perf_counter()
     nn.set_threads(args.threads)
     device = nn.resolve_device(args.device)
-    data, X, y = load_data(args)
+    data = load_data(args)
     if args.figure and data.image_shape is None:
         raise InputError(f"--figure: {data.name} has no image shape to draw poisons with")
     say = None if args.no_progress else progress
     baselines = [] if args.baselines.strip().lower() == "none" else parse_list(
         args.baselines, list(nn.FLIP_RULES), "--baselines")
     attack_batch = args.attack_batch_size
-    n_tr = len(y) - int(round(args.val_fraction * len(y)))
+    n_tr = data.n_train - int(round(args.val_fraction * data.n_train))
     if attack_batch is None and n_tr > 10000:
         attack_batch = 1000
         if say:
@@ -132,30 +128,29 @@ def run(args):
         leader=args.leader, cold_start=args.cold_start, weight_decay=args.weight_decay,
         val_fraction=args.val_fraction, device=device, dtype=args.dtype, random_state=args.seed,
         checkpoint=args.checkpoint, progress=say, progress_bar=bars(args))
-    attack.fit(X, y, lo=data.domain.lo, hi=data.domain.hi, image_shape=data.image_shape,
-               n_classes=data.n_classes)
+    attack.fit(data)
     clean_cache = {}               # clean retrainings per seed, shared with the label-flip baselines
     res = attack.evaluate(data.X_test, data.y_test, n_eval=args.n_eval, cache=clean_cache)
     if say:
         say(f"tgda: test error {res['clean_test_error']:.4f} -> {res['poisoned_test_error']:.4f}")
     flips = {}
     for rule in baselines:
-        lf = nn.LabelFlipAttack(rule, n_classes=data.n_classes, model=attack.defender_pre_)
-        Xl, yl = lf.poison(X, y, index=attack.poison_index_)
-        r = attack.evaluate(data.X_test, data.y_test, n_eval=args.n_eval, X_poison=Xl, y_poison=yl,
-                            cache=clean_cache)
+        # the flip of the rows TGDA's poisons are made from, evaluated under the same protocol
+        lf = nn.LabelFlipAttack(rule, model=attack.defender_pre_, index=attack.poison_index_).fit(data)
+        r = attack.evaluate(data.X_test, data.y_test, n_eval=args.n_eval, X_poison=lf.poisons_.X,
+                            y_poison=lf.poisons_.y, cache=clean_cache)
         flips[rule] = {"poisoned_test_error": r["poisoned_test_error"], "accuracy_drop": r["accuracy_drop"],
                        "poisoned_errors": r["poisoned_errors"]}
         if say:
             say(f"label flip ({rule}): test error {r['clean_test_error']:.4f} -> {r['poisoned_test_error']:.4f}")
     if args.out:
-        save_poisons(args.out, attack.X_poison_, attack.y_poison_)
+        attack.poisons_.save(args.out)
         if say:
             say(f"poison set written to {args.out}")
     if args.figure:
         from ..plots import tgda_poisons
 
-        tgda_poisons(X[attack.poison_index_], attack.X_poison_, attack.y_poison_, data.image_shape,
+        tgda_poisons(data.X_train[attack.poison_index_], attack.poisons_.X, attack.poisons_.y, data.image_shape,
                      args.figure, title=f"TGDA poisons on {data.name} ({args.model} defender, "
                      f"attacker step {args.attacker_lr:g}, {len(attack.history_)} rounds)")
         if say:
@@ -163,7 +158,7 @@ def run(args):
     last = attack.history_[-1] if attack.history_ else {}
     return {
         "dataset": data.name, "model": args.model, "attacker": args.attacker, "epsilon": args.epsilon,
-        "n_poisons": int(len(attack.y_poison_)), "n_train": int(len(attack.train_index_)),
+        "n_poisons": int(attack.poisons_.n_poisons), "n_train": int(len(attack.train_index_)),
         "n_validation": int(len(attack.val_index_)),
         "clean_test_error": res["clean_test_error"], "poisoned_test_error": res["poisoned_test_error"],
         "accuracy_drop": res["accuracy_drop"], "clean_errors": res["clean_errors"],
@@ -174,5 +169,5 @@ def run(args):
         "seconds": time.perf_counter() - t0, "seconds_pretrain": attack.seconds_["pretrain"],
         "interrupted": attack.interrupted_,
         "seconds_attack": attack.seconds_["attack"], "device": nn.describe(device),
-        "status": "done", "out": args.out, "checkpoint": args.checkpoint, "figure": args.figure,
+        "status": attack.result_.status, "out": args.out, "checkpoint": args.checkpoint, "figure": args.figure,
     }

@@ -1,9 +1,9 @@
 """Where the networks run: the device choice, threads, dtypes and seeded generators.
 
-The backend runs on a GPU when one is present and on the CPU otherwise (DESIGN §1).
-Nothing in :mod:`convexpoison.nn` names a device itself: every function takes the
-``torch.device`` chosen here and creates its tensors on it, so the same code runs
-unchanged on a CUDA machine.
+The backend runs on a GPU when one is present and on the CPU otherwise (docs/nn.md,
+"Devices").  Nothing in :mod:`convexpoison.nn` names a device itself: every function
+takes the ``torch.device`` chosen here and creates its tensors on it, so the same code
+runs unchanged on a CUDA machine.
 """
 from __future__ import annotations
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..attacks.base import PoisoningAttack, check_epsilon, n_poisons
 from ..errors import InputError
-from ..validation import check_X
+from ..poisons import PoisonSet
 from .device import as_tensor
-from .models import encode_labels, decode_labels
+from .models import decode_labels, encode_labels
+from .result import NNAttackResult
 
 FLIP_RULES = ("reverse", "max-loss")
 
@@ -50,44 +52,65 @@ def max_loss_labels(model, X, y, batch_size=4096):
     return torch.cat(out) if out else y.clone()
 
 
-class LabelFlipAttack:
-    """ART-style label-flip attack: ``poison(X, y) -> (X_poison, y_poison)``.
+class LabelFlipAttack(PoisoningAttack):
+    """Label-flip poisoning of a multi-class network: copies of training points with flipped labels.
+
+    An attack of the package's contract (:mod:`convexpoison.attacks.base`):
+    ``LabelFlipAttack(rule, ...).fit(data)`` sets ``poisons_`` to copies of the chosen
+    rows of ``data`` (a :class:`~convexpoison.datasets.Dataset`; its ``n_classes`` is the
+    number of classes) with their labels flipped, and ``poison(X, y)`` returns them as
+    ``(X_poison, y_poison)``.
 
     Parameters
     ----------
     rule : {"reverse", "max-loss"}
     epsilon : float
-        ``|D_p| = round(ε·N)`` points are copied with flipped labels.
+        Poison fraction: ``n_poisons(ε, N) = floor(ε·N)`` rows drawn at random are copied
+        (:func:`convexpoison.attacks.base.n_poisons`).
     model : torch module, optional
-        The clean model whose losses drive ``max-loss``.
-    n_classes : int, optional
-        Number of classes (default: inferred from the labels).
+        The clean model whose losses drive ``max-loss`` (needed for it on more than two
+        classes).
+    index : array of row numbers, optional
+        Flip exactly these rows instead of a random draw (TGDA's label-flip baselines flip
+        the rows TGDA's poisons are made from); ``epsilon`` then sets nothing.
     random_state : int
-        Which rows are flipped when ``index`` is not given to :meth:`poison`.
+        Which rows are drawn when ``index`` is None.
     device : torch.device, optional (default: the model's device, else CPU)
+
+    Attributes (after :meth:`fit`)
+    -------------------------------
+    poisons_ : :class:`~convexpoison.poisons.PoisonSet` (one copy of each flipped row).
+    index_ : the rows of the training data that were copied.
+    result_ : :class:`~convexpoison.nn.result.NNAttackResult` (status ``"done"``).
     """
 
-    def __init__(self, rule="reverse", epsilon=0.03, model=None, n_classes=None, random_state=0,
+    _name = "label-flip"
+    _needs = "the clean training data"
+
+    def __init__(self, rule="reverse", epsilon=0.03, model=None, index=None, random_state=0,
                  device=None):
         self.rule = rule
         self.epsilon = epsilon
         self.model = model
-        self.n_classes = n_classes
+        self.index = index
         self.random_state = random_state
         self.device = device
 
-    def poison(self, X, y, index=None):
-        """Copies of ``X[index]`` with flipped labels (labels in the caller's convention)."""
+    def _fit(self, data):
         if self.rule not in FLIP_RULES:
             raise InputError(f"--flip: expected one of {', '.join(FLIP_RULES)}, got {self.rule!r}")
-        X = check_X(X, "X")
-        y_idx, binary = encode_labels(y)
+        check_epsilon(self.epsilon)
+        X = data.X_train
+        y_idx, binary = encode_labels(data.y_train)
         n = X.shape[0]
-        k = int(self.n_classes) if self.n_classes else max(2, int(y_idx.max()) + 1)
-        if index is None:
-            n_p = max(1, int(round(float(self.epsilon) * n)))
-            index = np.random.default_rng(self.random_state).choice(n, size=min(n_p, n), replace=False)
-        index = np.asarray(index, np.int64)
+        k = max(2, int(data.n_classes))
+        if self.index is None:
+            index = np.random.default_rng(self.random_state).choice(
+                n, size=n_poisons(self.epsilon, n), replace=False)
+        else:
+            index = np.asarray(self.index, np.int64).ravel()
+            if index.size == 0 or index.min() < 0 or index.max() >= n:
+                raise InputError(f"index: expected row numbers in 0..{n - 1}")
         if self.rule == "reverse" or k == 2:
             flipped = reverse_labels(y_idx[index], k)
         else:
@@ -98,4 +121,9 @@ class LabelFlipAttack:
             flipped = max_loss_labels(self.model, as_tensor(X[index], dev, dt),
                                       torch.as_tensor(y_idx[index], device=dev)).cpu().numpy()
         self.index_ = index
-        return X[index].copy(), decode_labels(flipped, binary)
+        self.poisons_ = PoisonSet(X[index].copy(), decode_labels(flipped, binary),
+                                  meta={"attack": f"nn-labelflip-{self.rule}",
+                                        "epsilon": float(self.epsilon)})
+        self.result_ = NNAttackResult("label-flip", "done", {
+            "rule": self.rule, "n_poisons": int(len(index)),
+            "changed": int(np.count_nonzero(flipped != y_idx[index]))})

@@ -302,15 +302,6 @@ def error_rate(model, X, y, batch_size=4096):
     return wrong / max(1, X.shape[0])
 
 
-@torch.no_grad()
-def per_example_loss(model, X, y, batch_size=4096):
-    """Cross-entropy of every row (for the highest-loss label flip)."""
-    model.eval()
-    out = [F.cross_entropy(model(X[i:i + batch_size]), y[i:i + batch_size], reduction="none")
-           for i in range(0, X.shape[0], batch_size)]
-    return torch.cat(out)
-
-
 def pretrain_autoencoder(attacker, X, y, epochs=100, lr=1e-3, batch_size=1000, gen=None):
     """Lu et al. section 4.2 (1): pretrain ``L`` to reconstruct ``D_tr`` from ``(x, y)``.
 
@@ -335,15 +326,6 @@ def pretrain_autoencoder(attacker, X, y, epochs=100, lr=1e-3, batch_size=1000, g
         last = total / max(1, count)
     attacker.eval()
     return last
-
-
-def flat_params(module):
-    """All parameters of ``module`` as one detached vector."""
-    return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
-
-
-def n_params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 # --------------------------------------------------------------------------- defender spec

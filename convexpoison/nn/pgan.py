@@ -35,12 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..attacks.base import PoisoningAttack, check_epsilon, n_poisons
 from ..errors import InputError
+from ..poisons import PoisonSet
 from ..progress import bar
 from ..validation import check_X
 from .checkpoint import fingerprint, generator_state, load_checkpoint, restore_generator, save_checkpoint
 from .device import as_tensor, generator, resolve_device, resolve_dtype, seeded_init
 from .models import DefenderSpec, cross_entropy, encode_labels, error_rate, to_index
+from .result import NNAttackResult
 
 
 # --------------------------------------------------------------------------- networks
@@ -165,8 +168,15 @@ def _restore_global_rng(state, dev):
         torch.cuda.set_rng_state(state["cuda_rng"].cpu(), dev)
 
 
-class PGAN:
+class PGAN(PoisoningAttack):
     """pGAN poisoning attack (Muñoz-González et al. 2019, eq. 3, Algorithm 1 of Appendix A).
+
+    An attack of the package's contract (:mod:`convexpoison.attacks.base`):
+    ``PGAN(...).fit(data)`` trains ``G``, ``D`` and ``C`` on a
+    :class:`~convexpoison.datasets.Dataset` (generated points lie in its domain's box; a
+    ``cnn`` classifier reads its ``image_shape``; the number of classes is its
+    ``n_classes``) and sets ``poisons_`` to ``n_poisons(epsilon, n_train)`` generated
+    points (:meth:`generate` draws any number more).
 
     Parameters
     ----------
@@ -185,13 +195,18 @@ class PGAN:
     smooth_to : float
         One-sided label smoothing target for genuine points (0.9).
     epsilon : float
-        Poison fraction used by :meth:`poison`.
+        Poison fraction of the clean training set: ``fit`` generates
+        ``n_poisons(ε, N) = floor(ε·N)`` points (:func:`convexpoison.attacks.base.n_poisons`).
     device, dtype, random_state, checkpoint, checkpoint_every, progress, progress_bar : as in
         :class:`~convexpoison.nn.tgda.TGDAAttack`.
 
     Ctrl-C during training stops cleanly: the networks are kept as they stand
-    (``interrupted_`` is True); the checkpoint holds the last saved iteration.
+    (``interrupted_`` is True, ``result_.status`` is ``"interrupted"``); the checkpoint
+    holds the last saved iteration.
     """
+
+    _name = "pGAN"
+    _needs = "the clean training data and its domain"
 
     def __init__(self, alpha=0.1, lam=None, poison_class=None, classifier="mlp", noise_dim=100,
                  generator_hidden=(784, 1024), discriminator_hidden=(1024, 512),
@@ -236,30 +251,28 @@ class PGAN:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()
                 if not k.endswith("_") and k not in skip}
 
-    def _say(self, msg):
-        if self.progress is not None:
-            self.progress(msg)
-
     def _check(self):
         if not (0 <= float(self.alpha) <= 1):
             raise InputError(f"--alpha: must be in [0, 1], got {self.alpha!r}")
         if self.lam is not None and not (0 <= float(self.lam) <= 1):
             raise InputError(f"--lam: must be in [0, 1], got {self.lam!r}")
-        if not (0 < float(self.epsilon) < 1):
-            raise InputError(f"--epsilon: must be in (0, 1), got {self.epsilon!r}")
+        check_epsilon(self.epsilon)
         for name in ("iterations", "batch_size", "d_steps", "c_steps", "g_steps", "noise_dim"):
             v = getattr(self, name)
             if int(v) != v or v < 0 or (name in ("batch_size", "noise_dim") and v < 1):
                 raise InputError(f"--{name.replace('_', '-')}: must be a non-negative integer, got {v!r}")
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, lo=None, hi=None, image_shape=None, n_classes=None):
-        """Train ``G``, ``D`` and ``C`` on the genuine data ``(X, y)``."""
+    def _fit(self, data):
+        """Train ``G``, ``D`` and ``C`` on the genuine data of ``data`` (a resolved
+        :class:`~convexpoison.datasets.Dataset`), then generate ``poisons_``."""
         self._check()
-        X = check_X(X, "X")
+        X, y = data.X_train, data.y_train
         y_idx, self.binary_ = encode_labels(y)
         n, d = X.shape
-        k = int(n_classes) if n_classes is not None else max(2, int(y_idx.max()) + 1)
+        n_p = n_poisons(self.epsilon, n)
+        k = max(2, int(data.n_classes))
+        image_shape = data.image_shape
         self.n_classes_ = k
         yp = k - 1 if self.poison_class is None else int(to_index([self.poison_class], self.binary_)[0])
         if not 0 <= yp < k:
@@ -270,8 +283,7 @@ class PGAN:
         if prior == 0:
             raise InputError(f"--poison-class: no training point has label {self.poison_label_}")
         self.lam_ = 0.9 * prior if self.lam is None else float(self.lam)
-        lo = np.full(d, X.min()) if lo is None else np.broadcast_to(np.asarray(lo, float), (d,))
-        hi = np.full(d, X.max()) if hi is None else np.broadcast_to(np.asarray(hi, float), (d,))
+        lo, hi = self.lo_, self.hi_ = data.domain.lo, data.domain.hi
         dev = self.device_ = resolve_device(self.device)
         dt = resolve_dtype(self.dtype)
         seed = int(self.random_state)
@@ -319,6 +331,7 @@ class PGAN:
                 _restore_global_rng(state, dev)
             t0 = time.perf_counter()
             self.interrupted_ = False
+            done = start                               # iterations completed
             try:
                 with bar(int(self.iterations), f"pgan α={a:g}", self.progress_bar, unit="it",
                          initial=start) as pbar:
@@ -354,6 +367,7 @@ class PGAN:
                             opt_g.zero_grad(set_to_none=True)
                             loss_g.backward()
                             opt_g.step()
+                        done = it
                         if it % int(self.log_every) == 0 or it == int(self.iterations):
                             rec = {"iteration": it, "loss_d": loss_d.item() if self.d_steps else float("nan"),
                                    "loss_c": loss_c.item() if self.c_steps else float("nan"),
@@ -376,7 +390,15 @@ class PGAN:
                 self._say(f"pgan α={a:g}: interrupted; keeping the networks as they stand")
         self.seconds_ += time.perf_counter() - t0
         self.generator_.eval(), self.discriminator_.eval(), self.classifier_.eval()
-        return self
+        Xg, yg = self.generate(n_p)
+        self.poisons_ = PoisonSet(Xg, yg, meta={"attack": "pgan", "epsilon": float(self.epsilon),
+                                                "alpha": float(self.alpha)})
+        last = self.history_[-1] if self.history_ else {}
+        self.result_ = NNAttackResult("pGAN", "interrupted" if self.interrupted_ else "done", {
+            "iterations": int(done), "lam": float(self.lam_),
+            "poison_label": int(self.poison_label_), "n_poisons": int(n_p),
+            "final_losses": {key: last[key] for key in ("loss_d", "loss_c", "loss_g") if key in last},
+            "seconds": float(self.seconds_)})
 
     @torch.no_grad()
     def generate(self, n, seed=None):
@@ -390,12 +412,10 @@ class PGAN:
         out = [self.generator_(torch.randn(min(4096, n - i), self.noise_dim, generator=g, device=dev, dtype=dt))
                for i in range(0, int(n), 4096)]
         X = torch.cat(out).cpu().numpy().astype(np.float64) if out else np.zeros((0, self.generator_.out.out_features))
+        # the tanh box output lies in [lo, hi] up to the float32 rounding of lo and width;
+        # the clip removes that rounding (no change on a [0, 1] box)
+        X = np.clip(X, self.lo_, self.hi_)
         return X, np.full(X.shape[0], self.poison_label_, dtype=np.int64)
-
-    def poison(self, X, y, **fit_kw):
-        """Fit on ``(X, y)`` and return ``round(ε·N)`` generated poisons ``(X_poison, y_poison)``."""
-        self.fit(X, y, **fit_kw)
-        return self.generate(max(1, int(round(float(self.epsilon) * len(X)))))
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -405,7 +425,7 @@ def evaluate_pgan(attack, X, y, X_test, y_test, fractions=(0.0, 0.1, 0.2, 0.3, 0
 
     Per run: draw ``n_per_class`` genuine points per class to fit the outlier detector
     and ``n_per_class`` others to train a fresh classifier; for each poison fraction
-    ``p`` replace ``round(p·|S|)`` genuine points *of the poisoning class* by generated
+    ``p`` replace ``n_poisons(p, |S|) = floor(p·|S|)`` genuine points *of the poisoning class* by generated
     ones ("to preserve the ratio between classes we substitute genuine samples"), remove
     what the detector flags, train the classifier from scratch, and measure the test
     error.  Returns per fraction the mean test error, the fraction of poisons removed
@@ -439,7 +459,7 @@ def evaluate_pgan(attack, X, y, X_test, y_test, fractions=(0.0, 0.1, 0.2, 0.3, 0
                 X[trusted], y[trusted])
         cls_rows = np.flatnonzero(y[train] == attack.poison_label_)
         for p in fractions:
-            n_poison = int(round(float(p) * len(train)))
+            n_poison = n_poisons(p, len(train)) if p > 0 else 0
             if n_poison > len(cls_rows):
                 raise InputError(f"--fractions: {p} needs {n_poison} substitutions but the poisoning "
                                  f"class has {len(cls_rows)} training points")
