@@ -161,6 +161,9 @@ class ModelTargetedPoisoning(PoisoningAttack):
     # ------------------------------------------------------------------ API
     def _check(self, data):
         """The settings checked and resolved against ``data`` (stored with a trailing ``_``)."""
+        if self.target is None:
+            raise InputError(f"target: no target model was given, so {self._name} has nothing "
+                             "to aim at")
         if not isinstance(self.target, LinearModel) or not self.target.is_binary:
             raise InputError(f"target: {self._name} needs a binary linear model (w of shape "
                              "(d,), scalar b)")
