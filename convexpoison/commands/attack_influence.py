@@ -88,8 +88,7 @@ def run(args):
             "use": args.use, "defenses": defenses, "feasible": attack.feasible_.names,
             "delta": args.delta, "refit": bool(args.refit), "restarts": args.restarts,
             "anticipate": anticipate,
-            **res.to_dict(),
-            **solver_fields(args), "seed": args.seed, "out": args.out}
+            **solver_fields(args), **res.to_dict(), "seed": args.seed, "out": args.out}
 
 
 def show(res):
