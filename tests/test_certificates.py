@@ -435,7 +435,6 @@ def bc_files(tmp_path_factory):
     """A target (high-loss test points flipped) and an MTP poison set on breast-cancer."""
     from convexpoison.attacks.mtp import ModelTargetedPoisoning
     from convexpoison.datasets import load_dataset
-    from convexpoison.poisons import PoisonSet
 
     ds = load_dataset("breast-cancer")
     c = train(ds.X_train, ds.y_train, "svm", ds.reg)
