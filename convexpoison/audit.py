@@ -263,10 +263,15 @@ def _outcome_dict(o, seconds):
 
 def _scalars(result, evaluation) -> dict:
     """An attack's own result (``result_.to_dict()``, its ``status`` first) without what
-    the audit's evaluation already reports and without lists (histories, iterates)."""
+    the audit's evaluation already reports, without lists (histories, iterates) and with
+    a number that is not finite (an accuracy never measured) as null: strict JSON."""
     out = {"status": result["status"]}
-    out.update({k: v for k, v in result.items() if k not in evaluation
-                and (v is None or isinstance(v, (str, bool, int, float, np.generic)))})
+    for k, v in result.items():
+        if k in evaluation or not (v is None or isinstance(v, (str, bool, int, float, np.generic))):
+            continue
+        if isinstance(v, (float, np.floating)) and not np.isfinite(v):
+            v = None
+        out[k] = v
     return out
 
 

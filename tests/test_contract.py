@@ -109,3 +109,12 @@ def test_audit_builds_every_attack_through_the_contract(tmp_path, data, target):
     idx = np.arange(100)
     mtp.fit(data.X_train[idx], data.y_train[idx], domain=data.domain)
     assert mtp.budget_ == 29 and mtp.result_.status == "eps_close"
+
+
+def test_audit_keeps_each_attacks_own_status_as_strict_json():
+    from convexpoison.audit import _scalars
+
+    result = {"status": "budget", "n_poisons": 7, "subpop_accuracy": float("nan"),
+              "history": [1, 2], "per_defense": {"l2": 0.1}, "min_over_defenses": 0.2}
+    out = _scalars(result, {"min_over_defenses": 0.3, "per_defense": {}})
+    assert out == {"status": "budget", "n_poisons": 7, "subpop_accuracy": None}
