@@ -70,8 +70,8 @@ def one(ds, tg, name, eps_close, cap, subpop=None):
         for k, ph in enumerate(phases):
             att = ModelTargetedPoisoning(tg.model, ds.domain, ds.reg, eps_close=eps_close,
                                          goal_set=goal_set, run_dir=Path(tmp) / "run",
-                                         resume=k > 0, progress=False, **ph)
-            res = att.run(X, y, ds.X_test, ds.y_test, subpop=subpop)
+                                         resume=k > 0, progress_bar=False, **ph)
+            res = att.fit(ds, subpop=subpop).result_
             if res.stop_reason == "eps_close":
                 break
     t_mtp = time.perf_counter() - t0
@@ -87,7 +87,7 @@ def one(ds, tg, name, eps_close, cap, subpop=None):
     capped = res.stop_reason != "eps_close"
     ob = opt.lower_bound
     return {"run": name, "dataset": ds.name, "eps_close": eps_close, "budget_cap": cap,
-            "phases": phases, "distinct_points": len(res.poisons_y),
+            "phases": phases, "distinct_points": len(res.poisons),
             "stop_reason": res.stop_reason, "capped": capped, "iterations": len(res.history),
             "n_poisons": n, "final_max_loss_difference": last.max_loss_difference,
             "final_test_accuracy": last.test_accuracy,

@@ -160,7 +160,7 @@ def package_run(X, y, Xt, yt, target, domain, reg, n_iter, copies):
     from convexpoison.attacks.mtp import ModelTargetedPoisoning
 
     att = ModelTargetedPoisoning(target, domain, reg, eps_close=0.0, copies=copies,
-                                 max_iter=n_iter, progress=False)
+                                 max_iter=n_iter, progress_bar=False)
     # record the point each iteration adds and the time spent training, by wrapping the
     # instance's training step (the run itself is untouched)
     seq, t_train, prev = [], [0.0], [np.zeros(0)]
@@ -181,7 +181,7 @@ def package_run(X, y, Xt, yt, target, domain, reg, n_iter, copies):
 
     att._train = timed_train
     t0 = time.perf_counter()
-    res = att.run(X, y, Xt, yt)
+    res = att.fit(X, y, X_test=Xt, y_test=yt).result_
     total = time.perf_counter() - t0
     return {"seconds": total, "train_seconds": t_train[0],
             "search_and_rest_seconds": total - t_train[0],

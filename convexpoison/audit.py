@@ -1,9 +1,10 @@
-"""The main job: audit how much an epsilon-fraction poisoner can hurt a model (DESIGN §1.3).
+"""The main job: audit how much an epsilon-fraction poisoner can hurt a model (docs/audit.md).
 
 :func:`run_audit` trains the clean model, runs every available attack against every
 data-sanitisation defense, computes the certificates, and writes ``report.md``,
 ``report.html``, ``results.json`` and figures into an output directory.  Attacks are
-looked up in :data:`ATTACKS`; one whose module is missing or that fails is recorded as
+looked up in :data:`ATTACKS` and all run through the attack contract
+(:mod:`convexpoison.attacks.base`: ``fit(data)``, ``poisons_``, ``result_``); one whose module is missing or that fails is recorded as
 such and the audit goes on, so a report is always written.  Every intermediate result is
 written to ``results.json`` as soon as it exists: an interrupted audit keeps what it found.
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .defenses import DEFENSES
 from .errors import ConvexPoisonError, InputError
 
 DEFAULT_DATASET = "mnist17"
@@ -35,7 +37,7 @@ class AuditSettings:
     dataset: str = DEFAULT_DATASET
     model: str = "svm"
     epsilon: float = 0.03
-    defenses: tuple = ("l2", "slab", "loss", "svd", "knn")
+    defenses: tuple = DEFENSES
     p: float = 0.05
     reg: float | None = None
     target_error: float = 0.10
@@ -57,84 +59,70 @@ class AttackOutcome:
     poisons: object = None
 
 
-# ----------------------------------------------------------------- attack steps
-# Each step takes (ctx) and returns (PoisonSet, extra dict).  ``ctx`` holds the data,
-# the clean model, the settings and what earlier steps found (the target, MTP history).
+# ----------------------------------------------------------------------- attacks
+@dataclass(frozen=True)
+class AuditAttack:
+    """One attack of the audit: an attack class of the contract
+    (:class:`~convexpoison.attacks.base.PoisoningAttack`, named by module and class so a
+    missing module makes the attack 'unavailable', not the audit), what the report calls
+    it, the settings the audit always gives it (``params``) and those of quick mode
+    (``quick``)."""
 
-def _step_labelflip(ctx):
-    from .attacks.labelflip import RandomLabelFlip
-    from .poisons import PoisonSet
+    module: str
+    cls: str
+    description: str
+    params: dict = field(default_factory=dict)
+    quick: dict = field(default_factory=dict)
 
-    data, s = ctx["data"], ctx["settings"]
-    att = RandomLabelFlip(s.epsilon, n_train=data.n_train, random_state=s.random_state)
-    Xp, yp = att.poison(data.X_train, data.y_train)
-    return PoisonSet(Xp, yp).compact(), {"method": "random label flips of training points"}
+    def attack_class(self):
+        import importlib
 
-
-def _step_mtp(ctx):
-    """MTP toward the strongest target, with the budget of an epsilon-fraction attacker."""
-    from .attacks.mtp import ModelTargetedPoisoning
-    from .poisons import PoisonSet
-
-    data, s, target = ctx["data"], ctx["settings"], ctx.get("target")
-    if target is None:
-        raise InputError("no target model was produced, so MTP has nothing to aim at")
-    budget = int(np.floor(s.epsilon * data.n_train))
-    att = ModelTargetedPoisoning(target.model, data.domain, ctx["reg"], eps_close=0.01,
-                                 budget=budget, progress=ctx["bars"],
-                                 run_dir=ctx["out"] / "mtp-run", resume=True)
-    res = att.run(data.X_train, data.y_train, data.X_test, data.y_test)
-    ctx["mtp_history"] = res.history
-    last = res.history[-1]
-    return (PoisonSet(res.poisons_X, res.poisons_y, res.poisons_weight),
-            {"stop_reason": res.stop_reason, "max_loss_difference": last.max_loss_difference,
-             "distance_to_target": last.distance_to_target,
-             "intermediate_lower_bound": res.lower_bound, "iterations": len(res.history),
-             "interrupted": res.stop_reason == "interrupted"})
+        return getattr(importlib.import_module(self.module, __package__), self.cls)
 
 
-def _step_kkt(ctx):
-    from .attacks.kkt import KKTAttack
-
-    data, s = ctx["data"], ctx["settings"]
-    kw = dict(grid=3, max_decoys=3) if s.quick else {}
-    att = KKTAttack(s.epsilon, reg=ctx["reg"], defenses=s.defenses, p=s.p, progress=ctx["say"],
-                    workers=s.workers, scheduler=s.scheduler, progress_bar=ctx["bars"],
-                    **kw).fit(data)
-    res = att.result_
-    return res.poisons, {"kkt_residual": res.best.kkt_residual, "n_candidates": len(res.candidates),
-                         "interrupted": res.interrupted}
-
-
-def _step_minmax(ctx):
-    from .attacks.minmax import MinMaxAttack
-
-    data, s = ctx["data"], ctx["settings"]
-    att = MinMaxAttack(s.epsilon, reg=ctx["reg"], random_state=s.random_state,
-                       progress_bar=ctx["bars"]).fit(data)
-    return att.poisons_, {"interrupted": att.result_.interrupted}
-
-
-def _step_influence(ctx):
-    from .attacks.influence import InfluenceAttack
-
-    data, s = ctx["data"], ctx["settings"]
+#: name -> the attack.  Order: weakest baseline first, as tables show them.  Every attack
+#: is built the same way (:func:`build_attack`): its parameters here plus the audit's
+#: common settings it has a parameter for (epsilon, reg, target, defenses, ...).
+ATTACKS = {
+    "labelflip": AuditAttack(".attacks.labelflip", "RandomLabelFlip",
+                             "random label flips (baseline)", {"use": "train"}),
+    "mtp": AuditAttack(".attacks.mtp", "ModelTargetedPoisoning",
+                       "model-targeted poisoning toward the Koh target (Suya et al.)",
+                       {"eps_close": 0.01, "resume": True}),
+    "kkt": AuditAttack(".attacks.kkt", "KKTAttack",
+                       "KKT attack with decoys (Koh et al. Algorithm 4)",
+                       quick={"grid": 3, "max_decoys": 3}),
+    "minmax": AuditAttack(".attacks.minmax", "MinMaxAttack",
+                          "min-max attack (Koh et al. Algorithm 5)"),
     # quick: 15 steps of 3 trial lengths (mnist17: the same objective as 50 x 4 at a third
     # of the time -- the ascent has flattened out by then)
-    kw = dict(max_iter=15, n_steps=3) if s.quick else {}
-    att = InfluenceAttack(s.epsilon, reg=ctx["reg"], random_state=s.random_state,
-                          progress_bar=ctx["bars"], **kw).fit(data)
-    return att.poisons_, {"interrupted": att.result_.interrupted}
-
-
-#: name -> (step, description).  Order: weakest baseline first, as tables show them.
-ATTACKS = {
-    "labelflip": (_step_labelflip, "random label flips (baseline)"),
-    "mtp": (_step_mtp, "model-targeted poisoning toward the Koh target (Suya et al.)"),
-    "kkt": (_step_kkt, "KKT attack with decoys (Koh et al. Algorithm 4)"),
-    "minmax": (_step_minmax, "min-max attack (Koh et al. Algorithm 5)"),
-    "influence": (_step_influence, "influence attack (Koh et al. Algorithm 2)"),
+    "influence": AuditAttack(".attacks.influence", "InfluenceAttack",
+                             "influence attack (Koh et al. Algorithm 2)",
+                             quick={"max_iter": 15, "n_steps": 3}),
 }
+
+
+def common_settings(ctx, name) -> dict:
+    """What the audit gives every attack that has a parameter of that name."""
+    s = ctx["settings"]
+    target = ctx.get("target")
+    return {"epsilon": s.epsilon, "reg": ctx["reg"], "random_state": s.random_state,
+            "defenses": tuple(s.defenses), "p": s.p, "workers": s.workers,
+            "scheduler": s.scheduler, "progress": ctx["say"], "progress_bar": ctx["bars"],
+            "target": None if target is None else target.model,
+            "run_dir": ctx["out"] / f"{name}-run"}
+
+
+def build_attack(name, ctx):
+    """The attack ``name`` of :data:`ATTACKS`, unfitted, with the audit's settings."""
+    spec = ATTACKS[name]
+    cls = spec.attack_class()
+    keys = set(cls().get_params())
+    params = {k: v for k, v in common_settings(ctx, name).items() if k in keys}
+    params.update(spec.params)
+    if ctx["settings"].quick:
+        params.update(spec.quick)
+    return cls(**params)
 
 
 # ------------------------------------------------------------------- the audit
@@ -219,19 +207,20 @@ def _run_steps(settings, data, defenses, reg, names, results, save, say, bars, s
     step_done("target")
 
     for name in names:
-        step, description = ATTACKS[name]
-        say(f"attack {name}: {description}")
+        say(f"attack {name}: {ATTACKS[name].description}")
         t0 = time.perf_counter()
         outcome = AttackOutcome(name, "ok")
         try:
-            poisons, extra = step(ctx)
-            outcome.extra = extra
+            attack = build_attack(name, ctx).fit(data)
+            ctx.setdefault("fitted", {})[name] = attack
+            poisons = attack.poisons_
             outcome.poisons = poisons
-            if extra.get("interrupted"):
-                # Ctrl-C inside the attack: it returned what it had found; keep that, then stop
-                outcome.status = "interrupted"
             outcome.evaluation = evaluate(data, poisons, defenses, p=settings.p, reg=reg,
                                           clean_model=clean).to_dict()
+            outcome.extra = _scalars(attack.result_.to_dict(), outcome.evaluation)
+            if outcome.extra["status"] == "interrupted":
+                # Ctrl-C inside the attack: it returned what it had found; keep that, then stop
+                outcome.status = "interrupted"
             poisons.save(out / f"poisons-{name}.npz")
         except ModuleNotFoundError as exc:
             outcome.status = f"unavailable ({exc.name} is not installed in this version)"
@@ -268,12 +257,32 @@ def _run_steps(settings, data, defenses, reg, names, results, save, say, bars, s
 
 def _outcome_dict(o, seconds):
     d = {"status": o.status, "seconds": seconds, **o.evaluation, "extra": o.extra}
-    d["description"] = ATTACKS[o.name][1]
+    d["description"] = ATTACKS[o.name].description
     return d
 
 
+def _scalars(result, evaluation) -> dict:
+    """An attack's own result (``result_.to_dict()``, its ``status`` first) without what
+    the audit's evaluation already reports, without lists (histories, iterates) and with
+    a number that is not finite (an accuracy never measured) as null: strict JSON."""
+    out = {"status": result["status"]}
+    for k, v in result.items():
+        if k in evaluation or not (v is None or isinstance(v, (str, bool, int, float, np.generic))):
+            continue
+        if isinstance(v, (float, np.floating)) and not np.isfinite(v):
+            v = None
+        out[k] = v
+    return out
+
+
+def _mtp_history(ctx):
+    """MTP's iterations when the audit ran it (its intermediate models' bounds, figures)."""
+    mtp = ctx.get("fitted", {}).get("mtp")
+    return None if mtp is None else mtp.result_.history
+
+
 def _certificates(ctx) -> dict:
-    """Upper bound on damage (DESIGN §3.5) and lower bounds on poisons for the target.
+    """Upper bound on damage (docs/upper-bound.md) and lower bounds on poisons for the target.
 
     Each certificate that cannot be computed records its status instead of a number.
     """
@@ -306,8 +315,8 @@ def _certificates(ctx) -> dict:
     certs["upper_bound"] = attempt("upper", upper)
     target = ctx.get("target")
     lb = {}
-    if ctx.get("mtp_history"):
-        lb["intermediate"] = {"lower_bound": max(r.lower_bound for r in ctx["mtp_history"]),
+    if _mtp_history(ctx):
+        lb["intermediate"] = {"lower_bound": max(r.lower_bound for r in _mtp_history(ctx)),
                               "method": "best Theorem 4.2 bound over MTP's intermediate models"}
     if target is not None:
         def lp():
@@ -315,7 +324,7 @@ def _certificates(ctx) -> dict:
 
             r = lp_lower_bound(target.model, data.domain, X, y, reg)
             return {"lower_bound": r.certified, "value": r.value, "status": r.status,
-                    "method": "minimum-poison KKT linear program (DESIGN §3.9)"}
+                    "method": "minimum-poison KKT linear program (docs/minpoison.md)"}
 
         def optimal():
             from .certificates_optimal import optimal_lower_bound
@@ -323,7 +332,7 @@ def _certificates(ctx) -> dict:
             seeds = [ctx["clean"]]
             r = optimal_lower_bound(target.model, data.domain, X, y, reg, init_models=seeds)
             return {"lower_bound": r.lower_bound, "value": r.value, "status": r.status,
-                    "method": "optimal Theorem 4.2 bound (Dinkelbach, DESIGN §3.3)"}
+                    "method": "optimal Theorem 4.2 bound (Dinkelbach, docs/lower-bound.md)"}
 
         lb["lp"] = attempt("lp", lp)
         lb["optimal"] = attempt("optimal", optimal)
@@ -336,7 +345,7 @@ def _figures(ctx, results) -> dict:
 
     out, data = ctx["out"], ctx["data"]
     figs = {}
-    hist = ctx.get("mtp_history")
+    hist = _mtp_history(ctx)
     if hist:
         figs["mtp_convergence"] = Path(plots.mtp_convergence(hist, out / "mtp-convergence.png")).name
         figs["lower_bound"] = Path(plots.lower_bound_curve(hist, out / "lower-bound.png")).name

@@ -7,7 +7,7 @@ poison points ``|Dp|`` is ``weight.sum()`` (:attr:`PoisonSet.n_poisons`).  Train
 treats a row of weight ``k`` exactly as ``k`` copies (``sample_weight`` in
 :func:`convexpoison.training.train`), and so do the defenses (:mod:`convexpoison.defenses`).
 
-Files (DESIGN §7): an ``.npz`` with arrays ``X``, ``y`` and ``weight``; every command that
+Files (docs/cli.md): an ``.npz`` with arrays ``X``, ``y`` and ``weight``; every command that
 takes a poison set reads the same format.
 """
 from __future__ import annotations
@@ -114,7 +114,7 @@ class PoisonSet:
 
     # ------------------------------------------------------------------ files
     def save(self, path):
-        """Write the poison-set file of DESIGN §7: ``.npz`` with ``X``, ``y``, ``weight``."""
+        """Write the poison-set file (docs/cli.md): ``.npz`` with ``X``, ``y``, ``weight``."""
         extra = {}
         if self.meta:
             import json

@@ -169,7 +169,7 @@ def test_optimal_bound_is_at_least_the_best_mtp_intermediate_bound():
     c = train(X, y, "svm", REG)
     idx = np.argsort(y * (X @ c.w + c.b))[:4]
     tgt, _ = induced_target(X, y, X[idx], -y[idx], np.full(4, 2.0))
-    res = ModelTargetedPoisoning(tgt, dom, REG, eps_close=0.01, progress=False).run(X, y)
+    res = ModelTargetedPoisoning(tgt, dom, REG, eps_close=0.01, progress_bar=False).fit(X, y).result_
     best_inter = max(rec.bound_value for rec in res.history if np.isfinite(rec.bound_value))
     r = optimal_lower_bound(tgt, dom, X, y, REG)
     assert r.value >= best_inter * (1 - 1e-9)
@@ -413,11 +413,11 @@ def test_mtp_poisons_inside_f_stay_below_the_upper_bound():
     c = train(X, y, "svm", REG)
     tgt = LinearModel(c.w * 0.2, -c.b, "svm", REG)
     res = ModelTargetedPoisoning(tgt, fs, REG, eps_close=0.0, budget=eps * len(y),
-                                 integer="relax", progress=False).run(X, y)
-    assert 0 < res.poisons_weight.sum() <= eps * len(y)
+                                 integer="relax", progress_bar=False).fit(X, y).result_
+    assert 0 < res.poisons.weight.sum() <= eps * len(y)
     U = CertifiedUpperBound(fs, REG, eps).fit(X, y).upper_bound_
-    val, gap, _ = poisoned_training_loss(X, y, res.poisons_X, res.poisons_y,
-                                         res.poisons_weight, REG)
+    val, gap, _ = poisoned_training_loss(X, y, res.poisons.X, res.poisons.y,
+                                         res.poisons.weight, REG)
     assert val - gap <= U
 
 
@@ -435,7 +435,6 @@ def bc_files(tmp_path_factory):
     """A target (high-loss test points flipped) and an MTP poison set on breast-cancer."""
     from convexpoison.attacks.mtp import ModelTargetedPoisoning
     from convexpoison.datasets import load_dataset
-    from convexpoison.poisons import PoisonSet
 
     ds = load_dataset("breast-cancer")
     c = train(ds.X_train, ds.y_train, "svm", ds.reg)
@@ -444,9 +443,9 @@ def bc_files(tmp_path_factory):
               "svm", ds.reg, sample_weight=np.r_[np.ones(len(ds.y_train)), 2 * np.ones(20)])
     d = tmp_path_factory.mktemp("cert")
     t.save(d / "target.npz")
-    r = ModelTargetedPoisoning(t, ds.domain, ds.reg, eps_close=0.1, progress=False).run(
-        ds.X_train, ds.y_train)
-    PoisonSet(r.poisons_X, r.poisons_y, r.poisons_weight).save(d / "poisons.npz")
+    r = ModelTargetedPoisoning(t, ds.domain, ds.reg, eps_close=0.1, progress_bar=False).fit(
+        ds.X_train, ds.y_train).result_
+    r.poisons.save(d / "poisons.npz")
     return d, r
 
 

@@ -202,22 +202,23 @@ def test_poison_set_roundtrip_and_validation(tmp_path):
 def test_random_label_flip():
     rng = np.random.default_rng(0)
     X, y = rng.random((50, 3)), np.where(rng.random(50) < 0.5, -1, 1)
-    att = RandomLabelFlip(0.1, n_train=200, random_state=7)
-    Xp, yp = att.poison(X, y)
+    Xc, yc = rng.random((200, 3)), np.where(rng.random(200) < 0.5, -1, 1)   # n = 200
+    att = RandomLabelFlip(0.1, random_state=7).fit(Xc, yc, X_test=X, y_test=y)   # pool: X
+    Xp, yp = att.poison(Xc, yc)
+    drawn = np.sort(att.indices_)                       # poisons_ rows by pool index
     assert Xp.shape == (20, 3)                          # floor(0.1 * 200) points
-    np.testing.assert_array_equal(yp, -y[att.indices_])
-    np.testing.assert_array_equal(Xp, X[att.indices_])
+    np.testing.assert_array_equal(yp, -y[drawn])
+    np.testing.assert_array_equal(Xp, X[drawn])
     assert len(set(att.indices_.tolist())) == 20        # without replacement while possible
     assert att.poisons_.n_poisons == 20
-    Xp2, _ = RandomLabelFlip(0.1, n_train=200, random_state=7).poison(X, y)
+    Xp2, _ = RandomLabelFlip(0.1, random_state=7).fit(Xc, yc, X_test=X, y_test=y).poison(Xc, yc)
     np.testing.assert_array_equal(Xp, Xp2)              # seeded
     # more flips than pool points: drawn with replacement, copies become weights
-    big = RandomLabelFlip(0.5, n_train=200, random_state=1)
-    big.poison(X, y)
+    big = RandomLabelFlip(0.5, random_state=1).fit(Xc, yc, X_test=X, y_test=y)
     assert big.poisons_.n_poisons == 100 and len(big.poisons_) <= 50
     # multi-class: a flipped label is another class
     yk = rng.integers(0, 4, 50)
-    att = RandomLabelFlip(0.2, random_state=0)
+    att = RandomLabelFlip(0.2, use="train", random_state=0).fit(X, yk)
     _, ykp = att.poison(X, yk)
     assert np.all(ykp != yk[att.indices_]) and ykp.max() < 4
 

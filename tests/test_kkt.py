@@ -245,7 +245,7 @@ def test_attack_result_is_consistent(data, decoys):
     out = res.to_dict()
     assert out["kkt_residual"] == pytest.approx(
         kkt_residual(models[best.decoy], data.X_train, data.y_train, REG, res.poisons))
-    Xp, yp = att.poison()
+    Xp, yp = att.poison(data.X_train, data.y_train)
     assert Xp.shape[0] == n_total and set(yp.tolist()) <= {-1, 1}
 
 
@@ -302,8 +302,7 @@ def test_kkt_beats_random_label_flips_under_defenses():
     res = KKTAttack(0.05, max_decoys=8).fit(data).result_
     flips = []
     for seed in range(5):
-        lf = RandomLabelFlip(0.05, n_train=data.n_train, random_state=seed)
-        lf.poison(data.X_test, data.y_test)
+        lf = RandomLabelFlip(0.05, random_state=seed).fit(data)
         flips.append(evaluate(data, lf.poisons_).min_over_defenses)
     assert res.evaluation.min_over_defenses > max(flips)
 

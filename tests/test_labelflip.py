@@ -67,25 +67,25 @@ def test_competing_flip_budget_and_selection():
     rng = np.random.default_rng(1)
     X, y = three_classes(rng, 120)
     Xp, yp = three_classes(rng, 30)
-    att = CompetingLabelFlip(0.1, reg=REG, select="loss").fit(X, y)
-    Xo, yo = att.poison(Xp, yp)
+    att = CompetingLabelFlip(0.1, reg=REG, select="loss").fit(X, y, X_test=Xp, y_test=yp)
+    Xo, yo = att.poison(X, y)
     assert len(yo) == 12 == att.poisons_.n_poisons
     flipped = competing_labels(att.model_, Xp, yp)
     assert np.array_equal(yo, flipped[att.indices_])
     # 'loss' takes the flips with the highest clean loss
     losses = att.model_.losses(Xp, flipped)
     assert losses[att.indices_].min() >= np.sort(losses)[-12] - 1e-12
-    rnd = CompetingLabelFlip(0.1, reg=REG, random_state=0).fit(X, y)
-    Xr, yr = rnd.poison(Xp, yp)
+    rnd = CompetingLabelFlip(0.1, reg=REG, random_state=0).fit(X, y, X_test=Xp, y_test=yp)
+    Xr, yr = rnd.poison(X, y)
     assert len(set(rnd.indices_.tolist())) == 12           # without replacement
     with pytest.raises(InputError, match="select"):
-        CompetingLabelFlip(0.1, select="worst").fit(X, y).poison(Xp, yp)
+        CompetingLabelFlip(0.1, select="worst").fit(X, y, X_test=Xp, y_test=yp)
 
 
 def test_alfa_objective_is_the_loss_gap_of_the_retrained_model(binary):
     Xc, yc, Xp, yp = binary
-    att = AlfaLabelFlip(0.08, reg=REG, tol=1e-10).fit(Xc, yc)
-    Xo, yo = att.poison(Xp, yp)
+    att = AlfaLabelFlip(0.08, reg=REG, tol=1e-10).fit(Xc, yc, X_test=Xp, y_test=yp)
+    Xo, yo = att.poison(Xc, yc)
     ps = att.poisons_
     assert ps.n_poisons == 8 == len(yo) and np.all(ps.weight == 1)
     assert np.array_equal(ps.y, -yp[att.indices_])          # flipped pool points
@@ -101,8 +101,8 @@ def test_alfa_beats_random_selections_and_brute_force_bounds_it(binary):
     selections of the same pool (a sign error in the gap would pick the worst ones)."""
     Xc, yc, Xp, yp = binary
     pool_X, pool_y = Xp[:8], yp[:8]
-    att = AlfaLabelFlip(0.03, reg=REG, tol=1e-10).fit(Xc, yc)      # 3 points
-    att.poison(pool_X, pool_y)
+    att = AlfaLabelFlip(0.03, reg=REG, tol=1e-10).fit(Xc, yc, X_test=pool_X,   # 3 points
+                                                      y_test=pool_y)
     clean = att.clean_model_
     values = []
     for sel in combinations(range(8), 3):
@@ -118,8 +118,7 @@ def test_alfa_beats_random_selections_and_brute_force_bounds_it(binary):
 def test_alfa_respects_the_feasible_set_and_copies(binary):
     Xc, yc, Xp, yp = binary
     feas = make_feasible_set(["domain", "l2", "slab"], Domain.box(4), Xc, yc, quantile=0.9)
-    att = AlfaLabelFlip(0.2, reg=REG, feasible=feas, copies=2).fit(Xc, yc)
-    att.poison(Xp, yp)
+    att = AlfaLabelFlip(0.2, reg=REG, feasible=feas, copies=2).fit(Xc, yc, X_test=Xp, y_test=yp)
     ps = att.poisons_
     assert feas.contains(ps.X, ps.y).all()
     outside = ~feas.contains(Xp, -yp)
@@ -127,8 +126,7 @@ def test_alfa_respects_the_feasible_set_and_copies(binary):
     n_ok = int((~outside).sum())
     assert ps.n_poisons == 20 and ps.weight.max() <= max(2, int(np.ceil(20 / n_ok)))
     # a pool smaller than the budget: copies are raised to fit it
-    small = AlfaLabelFlip(0.2, reg=REG).fit(Xc, yc)
-    small.poison(Xp[:4], yp[:4])
+    small = AlfaLabelFlip(0.2, reg=REG).fit(Xc, yc, X_test=Xp[:4], y_test=yp[:4])
     assert small.poisons_.n_poisons == 20 and small.poisons_.weight.max() == 5
 
 
@@ -136,8 +134,7 @@ def test_alfa_multiclass_uses_competing_labels():
     rng = np.random.default_rng(4)
     X, y = three_classes(rng, 90)
     Xp, yp = three_classes(rng, 30)
-    att = AlfaLabelFlip(0.1, reg=REG, max_iter=3, tol=1e-10).fit(X, y)
-    att.poison(Xp, yp)
+    att = AlfaLabelFlip(0.1, reg=REG, max_iter=3, tol=1e-10).fit(X, y, X_test=Xp, y_test=yp)
     ps = att.poisons_
     assert att.clean_model_.model == "multisvm" and ps.n_poisons == 9
     assert np.array_equal(ps.y, competing_labels(att.clean_model_, Xp, yp)[att.indices_])
@@ -150,15 +147,28 @@ def test_alfa_input_errors(binary):
     with pytest.raises(InputError, match="fit"):
         AlfaLabelFlip(0.1).poison(Xp, yp)
     with pytest.raises(InputError, match="epsilon"):
-        AlfaLabelFlip(1.5, reg=REG).fit(Xc, yc).poison(Xp, yp)
+        AlfaLabelFlip(1.5, reg=REG).fit(Xc, yc, X_test=Xp, y_test=yp)
     with pytest.raises(InputError, match="model"):
-        AlfaLabelFlip(0.1, reg=REG, model="tree").fit(Xc, yc)
+        AlfaLabelFlip(0.1, reg=REG, model="tree").fit(Xc, yc, X_test=Xp, y_test=yp)
+    # names are fitted on Dc: the same flips as the fitted set of the same names
+    feas = make_feasible_set(["domain", "l2", "slab"], Domain.box(4), Xc, yc, quantile=0.9)
+    a = AlfaLabelFlip(0.2, reg=REG, feasible=feas).fit(Xc, yc, X_test=Xp, y_test=yp)
+    b = AlfaLabelFlip(0.2, reg=REG, feasible=["domain", "l2", "slab"]).fit(
+        Xc, yc, X_test=Xp, y_test=yp, domain=Domain.box(4))
+    np.testing.assert_array_equal(a.indices_, b.indices_)
 
 
 def test_random_flip_still_works(binary):
     Xc, yc, Xp, yp = binary
-    Xo, yo = RandomLabelFlip(0.1, n_train=100, random_state=0).poison(Xp, yp)
-    assert len(yo) == 10
+    att = RandomLabelFlip(0.1, random_state=0).fit(Xc, yc, X_test=Xp, y_test=yp)
+    Xo, yo = att.poison(Xc, yc)
+    assert len(yo) == 10 and len(set(att.indices_.tolist())) == 10
+    drawn = np.sort(att.indices_)                       # poisons_ rows: by pool index
+    np.testing.assert_array_equal(yo, -yp[drawn])       # flipped pool (test) points
+    np.testing.assert_array_equal(Xo, Xp[drawn])
+    # the training set as the pool
+    tr = RandomLabelFlip(0.1, use="train", random_state=0).fit(Xc, yc, X_test=Xp, y_test=yp)
+    np.testing.assert_array_equal(tr.poisons_.expanded()[1], -yc[np.sort(tr.indices_)])
 
 
 def run_cli(*args):

@@ -204,7 +204,7 @@ def test_iterate_values_are_above_the_saddle_value(binary):
     assert d["variant"] == "minmax-basic" and len(d["upper_bound_iterates"]) == 60 + 6
     assert binary.domain.contains(res.poisons.X).all()
     assert att.feasible_set_.contains(res.best.continuous.X, res.best.continuous.y, tol=1e-6).all()
-    Xp, yp = att.poison()
+    Xp, yp = att.poison(binary.X_train, binary.y_train)
     assert Xp.shape == (6, 4) and set(yp) <= {-1, 1}
 
 

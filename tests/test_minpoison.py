@@ -272,7 +272,7 @@ def test_integer_attack_reaches_target_verified_by_conic_training():
 
     X, y, Xp, yp, wp, target = instance(81, N=20, d=3, m=5)
     att = MinimumPoisoning(target, Domain.box(3), REG, eps_close=0.05)
-    res = att.run(X, y)
+    res = att.fit(X, y).result_
     assert res.status == "eps_close"
     assert res.n_poisons <= res.lower_bound + 2
     assert np.allclose(res.poisons.weight, np.round(res.poisons.weight))
@@ -296,7 +296,7 @@ def test_integer_attack_on_binary_domain_uses_integer_points():
     d = 4
     dom = Domain(np.zeros(d), np.ones(d), integer=np.ones(d, bool))
     X, y, Xp, yp, wp, target = instance(73, N=20, d=d, m=4, domain=dom, integer_points=True)
-    res = MinimumPoisoning(target, dom, REG, eps_close=0.1).run(X, y)
+    res = MinimumPoisoning(target, dom, REG, eps_close=0.1).fit(X, y).result_
     assert res.program.columns                       # the exact program was used
     assert np.all(dom.contains(res.poisons.X))
     assert res.n_poisons <= res.lower_bound + 2
@@ -316,11 +316,11 @@ def test_hybrid_continues_with_mtp():
     att = MinimumPoisoning(target, Domain.box(2), REG, eps_close=0.0, max_extra=0,
                            per_total=1, hybrid=True, hybrid_budget=None)
     base = MinimumPoisoning(target, Domain.box(2), REG, eps_close=0.0, max_extra=0,
-                            per_total=1).run(X, y)
+                            per_total=1).fit(X, y).result_
     if base.max_loss_difference <= 0:
         pytest.skip("the rounded attack is already exact")
     att.hybrid_budget = base.n_poisons + 3
-    res = att.run(X, y)
+    res = att.fit(X, y).result_
     assert res.status.startswith("hybrid")
     assert res.hybrid.history[0].n_poisons == base.n_poisons   # MTP started from the seed
     assert res.n_poisons >= base.n_poisons
@@ -391,7 +391,7 @@ def test_mnist17_acceptance():
                        "svm", 0.09, sample_weight=np.concatenate([np.ones(len(y)),
                                                                  np.full(len(idx), 8.0)]))
     assert target.error(data.X_test, data.y_test) >= 0.1
-    res = MinimumPoisoning(target, data.domain, 0.09).run(X, y)
+    res = MinimumPoisoning(target, data.domain, 0.09).fit(X, y).result_
     assert res.status == "eps_close" and res.max_loss_difference <= 0.1
     assert res.n_poisons <= res.lower_bound + 2
     model = retrain(X, y, res.poisons, tol=1e-12)

@@ -31,17 +31,17 @@ def small():
 
 def test_mtp_converges_and_is_reproduced_by_independent_training(small, tmp_path):
     data, reg, target, n_star = small
-    att = ModelTargetedPoisoning(target, data.domain, reg, eps_close=0.05, progress=False,
+    att = ModelTargetedPoisoning(target, data.domain, reg, eps_close=0.05, progress_bar=False,
                                  run_dir=tmp_path / "run", max_iter=3000)
-    res = att.run(data.X_train, data.y_train, data.X_test, data.y_test)
+    res = att.fit(data).result_
     h = res.history
     assert res.stop_reason == "eps_close"
     assert h[-1].max_loss_difference <= 0.05 < h[0].max_loss_difference
     assert h[-1].max_loss_difference < 0.1 * h[0].max_loss_difference
     # retrain from scratch with an independent (conic) solver: same model, still close
-    Xa = np.vstack([data.X_train, res.poisons_X])
-    ya = np.append(data.y_train, res.poisons_y)
-    wa = np.append(np.ones(data.n_train), res.poisons_weight)
+    Xa = np.vstack([data.X_train, res.poisons.X])
+    ya = np.append(data.y_train, res.poisons.y)
+    wa = np.append(np.ones(data.n_train), res.poisons.weight)
     ind = train(Xa, ya, "svm", reg, sample_weight=wa, method="cvxpy")
     assert max_loss_difference(ind, target, data.domain).upper_bound <= 0.05 + 1e-4
     # Theorem 4.2: no attack needs fewer points than certified -- MTP's own set works
@@ -55,18 +55,17 @@ def test_mtp_converges_and_is_reproduced_by_independent_training(small, tmp_path
 
 def test_resume_gives_the_same_poison_set(small, tmp_path):
     data, reg, target, _ = small
-    kw = dict(eps_close=0.05, progress=False, max_iter=3000)
-    full = ModelTargetedPoisoning(target, data.domain, reg, run_dir=tmp_path / "a", **kw).run(
-        data.X_train, data.y_train)
+    kw = dict(eps_close=0.05, progress_bar=False, max_iter=3000)
+    full = ModelTargetedPoisoning(target, data.domain, reg, run_dir=tmp_path / "a", **kw).fit(data).result_
     # stop a run midway (a budget), then resume it without the budget
     part = ModelTargetedPoisoning(target, data.domain, reg, run_dir=tmp_path / "b",
-                                  budget=full.n_poisons // 2, **kw).run(data.X_train, data.y_train)
+                                  budget=full.n_poisons // 2, **kw).fit(data).result_
     assert part.stop_reason == "budget" and part.n_poisons < full.n_poisons
     resumed = ModelTargetedPoisoning(target, data.domain, reg, run_dir=tmp_path / "b",
-                                     resume=True, **kw).run(data.X_train, data.y_train)
+                                     resume=True, **kw).fit(data).result_
     assert resumed.n_poisons == full.n_poisons
-    assert np.array_equal(resumed.poisons_X, full.poisons_X)
-    assert np.array_equal(resumed.poisons_weight, full.poisons_weight)
+    assert np.array_equal(resumed.poisons.X, full.poisons.X)
+    assert np.array_equal(resumed.poisons.weight, full.poisons.weight)
     assert len(resumed.history) == len(full.history)
     # settings.json says which settings made which iterations
     settings = json.loads((tmp_path / "b" / "settings.json").read_text())
@@ -78,10 +77,10 @@ def test_resume_gives_the_same_poison_set(small, tmp_path):
 
 def test_refuses_to_overwrite_a_previous_run(small, tmp_path):
     data, reg, target, _ = small
-    kw = dict(eps_close=0.05, progress=False, budget=3, run_dir=tmp_path / "r")
-    ModelTargetedPoisoning(target, data.domain, reg, **kw).run(data.X_train, data.y_train)
+    kw = dict(eps_close=0.05, progress_bar=False, budget=3, run_dir=tmp_path / "r")
+    ModelTargetedPoisoning(target, data.domain, reg, **kw).fit(data).result_
     with pytest.raises(InputError, match="resume"):
-        ModelTargetedPoisoning(target, data.domain, reg, **kw).run(data.X_train, data.y_train)
+        ModelTargetedPoisoning(target, data.domain, reg, **kw).fit(data).result_
 
 
 def test_theorem42_on_a_tiny_instance_never_exceeds_a_working_poison_set():
@@ -110,33 +109,36 @@ def test_sound_ceil_never_rounds_up_float_noise():
 def test_bad_settings_are_named(small):
     data, reg, target, _ = small
     with pytest.raises(InputError, match="goal_set"):
-        ModelTargetedPoisoning(target, data.domain, reg, goal_set="train")
+        ModelTargetedPoisoning(target, data.domain, reg, goal_set="train").fit(data)
     with pytest.raises(InputError, match="copies"):
-        ModelTargetedPoisoning(target, data.domain, reg, copies=0)
+        ModelTargetedPoisoning(target, data.domain, reg, copies=0).fit(data)
+    with pytest.raises(InputError, match="budget"):
+        ModelTargetedPoisoning(target, data.domain, reg, budget=5, epsilon=0.1).fit(data)
+    with pytest.raises(InputError, match="target"):
+        ModelTargetedPoisoning(None).fit(data)
 
 
 def test_initial_poisons_start_the_run_where_they_leave_the_model(small):
     data, reg, target, _ = small
-    kw = dict(eps_close=0.05, progress=False, max_iter=3000)
-    full = ModelTargetedPoisoning(target, data.domain, reg, **kw).run(data.X_train, data.y_train)
+    kw = dict(eps_close=0.05, progress_bar=False, max_iter=3000)
+    full = ModelTargetedPoisoning(target, data.domain, reg, **kw).fit(data).result_
     # starting from MTP's own final set: the induced model is already eps-close, nothing added
     again = ModelTargetedPoisoning(
         target, data.domain, reg,
-        initial_poisons=(full.poisons_X, full.poisons_y, full.poisons_weight), **kw,
-    ).run(data.X_train, data.y_train)
+        initial_poisons=(full.poisons.X, full.poisons.y, full.poisons.weight), **kw,
+    ).fit(data).result_
     assert again.stop_reason == "eps_close" and len(again.history) == 1
     assert again.n_poisons == full.n_poisons
-    np.testing.assert_array_equal(again.poisons_X, full.poisons_X)
+    np.testing.assert_array_equal(again.poisons.X, full.poisons.X)
     # starting from a prefix: the run keeps those points and adds to them
-    head = ModelTargetedPoisoning(target, data.domain, reg, budget=10, **kw).run(
-        data.X_train, data.y_train)
+    head = ModelTargetedPoisoning(target, data.domain, reg, budget=10, **kw).fit(data).result_
     cont = ModelTargetedPoisoning(
-        target, data.domain, reg, initial_poisons=(head.poisons_X, head.poisons_y,
-                                                   head.poisons_weight), **kw,
-    ).run(data.X_train, data.y_train)
+        target, data.domain, reg, initial_poisons=(head.poisons.X, head.poisons.y,
+                                                   head.poisons.weight), **kw,
+    ).fit(data).result_
     assert cont.stop_reason == "eps_close"
-    np.testing.assert_array_equal(cont.poisons_X[: len(head.poisons_X)], head.poisons_X)
+    np.testing.assert_array_equal(cont.poisons.X[: len(head.poisons.X)], head.poisons.X)
     assert head.n_poisons < cont.n_poisons
     with pytest.raises(InputError, match="initial_poisons"):
         ModelTargetedPoisoning(target, data.domain, reg, initial_poisons=(np.zeros((2, 3)),
-                               np.array([1, -1])), **kw).run(data.X_train, data.y_train)
+                               np.array([1, -1])), **kw).fit(data).result_

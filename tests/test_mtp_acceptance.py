@@ -47,17 +47,17 @@ def test_adult_subpopulation_mtp(adult, adult_targets, i, tmp_path):
     sub = (d.X_test[t.subpop.test], d.y_test[t.subpop.test])
     run_dir = tmp_path / "run"
     first = ModelTargetedPoisoning(t.model, d.domain, d.reg, eps_close=0.01, goal_set="subpop",
-                                   run_dir=run_dir, progress=False, **PHASE1)
-    assert first.run(d.X_train, d.y_train, d.X_test, d.y_test, sub).stop_reason in ("budget", "eps_close")
+                                   run_dir=run_dir, progress_bar=False, **PHASE1)
+    assert first.fit(d, subpop=sub).result_.stop_reason in ("budget", "eps_close")
     attack = ModelTargetedPoisoning(t.model, d.domain, d.reg, eps_close=0.01, copies=1,
-                                    goal_set="subpop", run_dir=run_dir, resume=True, progress=False)
-    res = attack.run(d.X_train, d.y_train, d.X_test, d.y_test, sub)
+                                    goal_set="subpop", run_dir=run_dir, resume=True, progress_bar=False)
+    res = attack.fit(d, subpop=sub).result_
     assert res.stop_reason == "eps_close"
     assert res.history[-1].max_loss_difference <= 0.01
     # the induced model, retrained from scratch (no warm start), misclassifies the subpopulation
-    Xa = np.vstack([d.X_train, res.poisons_X])
-    ya = np.concatenate([d.y_train, res.poisons_y])
-    wa = np.concatenate([np.ones(d.n_train), res.poisons_weight])
+    Xa = np.vstack([d.X_train, res.poisons.X])
+    ya = np.concatenate([d.y_train, res.poisons.y])
+    wa = np.concatenate([np.ones(d.n_train), res.poisons.weight])
     induced = train(Xa, ya, "svm", d.reg, sample_weight=wa, tol=1e-12)
     assert 1.0 - induced.error(*sub) <= 0.02
     assert res.history[-1].subpop_accuracy <= 0.02
@@ -83,8 +83,8 @@ def mnist_targets():
 
 def _mtp(d, target):
     attack = ModelTargetedPoisoning(target.model, d.domain, d.reg, eps_close=0.1, copies=1,
-                                    progress=False)
-    return attack.run(d.X_train, d.y_train, d.X_test, d.y_test)
+                                    progress_bar=False)
+    return attack.fit(d).result_
 
 
 def test_table4_improved_target_lower_clean_loss(mnist_targets):

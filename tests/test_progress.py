@@ -170,7 +170,7 @@ def test_mtp_bar_shows_max_loss_difference_and_poisons(data, capfd):
     yt = np.append(data.y_train, -data.y_test[:10])
     target = train(Xt, yt, "svm", REG, sample_weight=np.append(np.ones(data.n_train), np.full(10, 2.0)))
     res = ModelTargetedPoisoning(target, data.domain, REG, eps_close=0.0, budget=4,
-                                 progress=True).run(data.X_train, data.y_train)
+                                 progress_bar=True).fit(data).result_
     err = capfd.readouterr().err
     n = len(res.history)
     assert res.stop_reason == "budget" and n == 5          # 4 points, then the budget stop

@@ -55,8 +55,8 @@ def test_every_attack_stays_below_the_certified_upper_bound(name):
     # the certificate's own maximisers (Steinhardt's candidate attack) come closest
     Xp, yp, wp = ub.poison_weights()
     assert achieved(PoisonSet(Xp, yp, wp)) <= U
-    flips = RandomLabelFlip(EPS, n_train=data.n_train, random_state=0)
-    assert achieved(PoisonSet(*flips.poison(X, y)).compact()) <= U
+    flips = RandomLabelFlip(EPS, use="train", random_state=0).fit(data)
+    assert achieved(flips.poisons_) <= U
     for attack_name, make in _attacks().items():
         ps = make(reg).fit(data).poisons_
         assert achieved(ps) <= U, attack_name

@@ -39,7 +39,11 @@ from ..datasets import resolve_reg
 from ..errors import InputError
 from ..validation import check_positive
 
-__all__ = ["PoisoningAttack", "n_poisons", "check_epsilon", "as_dataset", "data_fingerprint"]
+__all__ = ["PoisoningAttack", "n_poisons", "check_epsilon", "as_dataset", "data_fingerprint",
+           "DEFAULT_EPSILON"]
+
+#: The poison fraction of an attack constructed without one (Koh et al.'s 3%).
+DEFAULT_EPSILON = 0.03
 
 #: The range of an attacker's poison fraction, in words (messages and ``--help`` say it so).
 EPSILON_RANGE = "0 < epsilon <= 1 (a fraction of the clean training points; 1 adds as many poison points as there are clean ones)"
@@ -125,22 +129,25 @@ class PoisoningAttack(BaseEstimator):
     _needs = "the clean training data and the domain"
 
     # ------------------------------------------------------------------ the contract
-    def fit(self, data, y=None, *, domain=None, X_test=None, y_test=None):
+    def fit(self, data, y=None, *, domain=None, X_test=None, y_test=None, **fit_params):
         """Run the attack on a :class:`~convexpoison.datasets.Dataset` (or ``X, y`` with an
         optional ``domain`` and evaluation set); return ``self``.
+
+        ``fit_params``: further data an attack documents in its ``_fit`` (e.g. the
+        model-targeted attacks' ``subpop``), passed on as keyword arguments.
 
         Sets ``poisons_`` (a :class:`~convexpoison.poisons.PoisonSet`), ``result_``,
         ``n_features_in_`` and ``data_fingerprint_``.
         """
         dataset = as_dataset(data, y, domain=domain, X_test=X_test, y_test=y_test)
-        self._fit(dataset)
+        self._fit(dataset, **fit_params)
         if not hasattr(self, "poisons_"):
             raise NotImplementedError(f"{type(self).__name__}._fit must set poisons_")
         self.n_features_in_ = dataset.d
         self.data_fingerprint_ = data_fingerprint(dataset.X_train, dataset.y_train)
         return self
 
-    def _fit(self, data):
+    def _fit(self, data, **fit_params):
         raise NotImplementedError
 
     def poison(self, x, y=None):

@@ -1,7 +1,7 @@
-"""The influence attack (Koh et al. 2021, section 4.1, Algorithm 2, Appendix B.1; DESIGN §3.6).
+"""The influence attack (Koh et al. 2021, section 4.1, Algorithm 2, Appendix B.1).
 
 Projected gradient ascent on the attacker's test loss over the poison features.  The
-defender trains on ``Dc ∪ Dp`` (DESIGN §2: weighted mean loss plus ``C_R R(theta)``, bias
+defender trains on ``Dc ∪ Dp`` (docs/training.md: weighted mean loss plus ``C_R R(theta)``, bias
 regularised), so the test loss depends on a poison point ``x_j`` only through the
 trained parameters ``theta^``; by the implicit-function theorem (equation (10))
 
@@ -87,13 +87,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..defenses import DEFENSES
 from ..errors import InputError, SolverFailure
 from ..feasible import FEASIBLE_FROM_DEFENSE as _FROM_DEFENSE
 from ..integer import randomized_round
 from ..losses import SmoothedHinge
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive, check_weights, check_X, check_y
-from ._common import Attack, fitted, poison_count
+from ._common import check_use, clean_arrays, fitted, resolve_feasible
+from .base import DEFAULT_EPSILON, PoisoningAttack
 
 __all__ = ["DELTA", "SmoothedObjective", "train_smoothed", "smoothed_loss",
            "smoothed_loss_gradient", "influence_gradient", "randomized_round", "InfluenceAttack",
@@ -336,9 +338,14 @@ class InfluenceResult:
         """Ctrl-C stopped the ascent; the poison is the best accepted before it."""
         return self.stop_reason == "interrupted"
 
+    @property
+    def status(self) -> str:
+        """Why the ascent stopped: 'max_iter', 'no improvement', 'zero gradient' or 'interrupted'."""
+        return self.stop_reason
+
     def to_dict(self) -> dict:
         ev = self.evaluation
-        return {**ev.to_dict(), "variant": self.variant, "n_distinct": self.poisons.n_distinct,
+        return {**ev.to_dict(), "status": self.status, "variant": self.variant, "n_distinct": self.poisons.n_distinct,
                 "initial_objective": self.initial_objective, "objective": self.objective,
                 "iterations": self.n_iter, "stop_reason": self.stop_reason,
                 "interrupted": self.interrupted,
@@ -349,19 +356,21 @@ class InfluenceResult:
 
 
 # ------------------------------------------------------------------------------ the attack
-class InfluenceAttack(Attack):
+class InfluenceAttack(PoisoningAttack):
     """Projected gradient ascent on the test loss (Algorithm 2 and its improvements).
 
     Parameters
     ----------
-    epsilon : poison budget as a fraction of ``|Dc|`` (``|Dp| = floor(epsilon N)``).
+    epsilon : poison budget as a fraction of ``|Dc|``
+        (``|Dp| =`` :func:`~convexpoison.attacks.base.n_poisons`).
     variant : 'improved' (two concentrated points, section 4.1.2) or 'basic'
         (``epsilon N`` separate points, influence-basic).
     n_init : random starts; the one with the highest final attacker objective (smoothed
         test loss) is kept.  Default 1; about 10 concentrated starts cost one basic run.
     reg : the defender's ``C_R`` (default: the dataset's).
-    defenses : defenses the result is evaluated under; those among l2, slab give the
-        feasible set unless ``feasible`` names it.
+    defenses : names of the defenses the result is evaluated under (default
+        :data:`~convexpoison.defenses.DEFENSES`); those among l2, slab give the feasible set
+        unless ``feasible`` names it.
     feasible : feasible-set components (default: ``domain`` plus l2/slab of ``defenses``),
         or a ready fitted :class:`~convexpoison.feasible.FeasibleSet` without a loss
         component, used as it is instead of being fitted on ``Dc`` (``quantile`` is then
@@ -392,8 +401,8 @@ class InfluenceAttack(Attack):
     returned with ``result_.stop_reason == 'interrupted'``.
     """
 
-    def __init__(self, epsilon, variant="improved", reg=None,
-                 defenses=("l2", "slab", "loss", "svd", "knn"), feasible=None, p=0.05,
+    def __init__(self, epsilon=DEFAULT_EPSILON, variant="improved", reg=None,
+                 defenses=DEFENSES, feasible=None, p=0.05,
                  quantile=0.9, delta=DELTA, step=None, n_steps=4, max_iter=50, patience=2,
                  refit=False, use="test", n_pos=None, cg_rtol=1e-8, solver=None,
                  random_state=0, progress=None, progress_bar=None, n_init=1, anticipate=()):
@@ -594,9 +603,9 @@ class InfluenceAttack(Attack):
         return {"Xr": Xr, "yp": yp, "wp": wp, "history": history, "initial": initial,
                 "best": best, "it": it, "stop": stop}
 
-    def fit(self, data) -> "InfluenceAttack":
-        """Run the attack on a dataset (``X_train``, ``y_train``, ``X_test``, ``y_test``,
-        ``domain``, ``reg``); sets ``result_``, ``poisons_``, ``feasible_``."""
+    def _fit(self, data):
+        """The ascent on a dataset (``n_init`` starts); sets ``result_``, ``poisons_``,
+        ``feasible_``, ``clean_model_``."""
         from ..defenses import evaluate, parse_defenses
         from ..progress import bar
         from ..training import train
@@ -604,24 +613,25 @@ class InfluenceAttack(Attack):
         t0 = time.perf_counter()
         if self.variant not in ("improved", "basic"):
             raise InputError(f"variant: expected 'improved' or 'basic', got {self.variant!r}")
-        eps, reg, Xc, yc, Xt, yt = self._data(data)
+        n_total = self._budget(data)
+        eps, reg = float(self.epsilon), self._reg(data)
+        Xc, yc, Xt, yt = clean_arrays(data, self._name)
         self.reg_ = reg
         check_positive(self.delta, "delta")
-        self._check_use()
+        check_use(self.use)
         for name in ("max_iter", "patience", "n_steps"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
         defenses = parse_defenses(self.defenses)
-        domain = getattr(data, "domain", None)
-        n_total = poison_count(eps, Xc.shape[0])
+        domain = data.domain
         check_fraction(self.quantile, "quantile")
         rng = np.random.default_rng(self.random_state)
         self.Xc_, self.yc_ = Xc, yc
         self.Xe_, self.ye_ = (Xt, yt) if self.use == "test" else (Xc, yc)
 
-        feasible = self._feasible(defenses, domain, Xc.shape[1], ("loss",),
-                                  "the influence attack evades the loss defense by "
-                                  "concentrating its points")
+        feasible = resolve_feasible(self.feasible, self._name, defenses, domain, Xc.shape[1],
+                                    ("loss",), "the influence attack evades the loss defense "
+                                    "by concentrating its points")
         feas = self.feasible_ = fitted(feasible, domain, Xc, yc, self.quantile)
         clean = self.clean_model_ = train(Xc, yc, reg=reg)
         self.anticipate_ = parse_defenses(self.anticipate) if self.anticipate else []

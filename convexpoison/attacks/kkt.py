@@ -1,7 +1,7 @@
-"""The KKT attack (Koh et al. 2021, section 4.2, Algorithms 3 and 4; DESIGN §3.4).
+"""The KKT attack (Koh et al. 2021, section 4.2, equation (17), Algorithms 3 and 4).
 
 Given decoy parameters ``theta_d = (w_d, b_d)`` (:mod:`convexpoison.decoys`), find poison
-that makes training return ``theta_d``.  Training on ``Dc ∪ Dp`` (DESIGN §2, mean loss
+that makes training return ``theta_d``.  Training on ``Dc ∪ Dp`` (docs/training.md: mean loss
 over ``W = N (1 + eps)`` points plus ``C_R R``, bias regularised) is at ``theta_d`` when
 its (sub)gradient vanishes; multiplied by ``W / N`` the condition reads
 
@@ -54,11 +54,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError, SolverFailure
+from ..defenses import DEFENSES
 from ..feasible import FEASIBLE_FROM_DEFENSE, FeasibleSet
 from ..losses import Hinge
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive
-from ._common import Attack, poison_count
+from ._common import check_use, clean_arrays, resolve_feasible
+from .base import DEFAULT_EPSILON, PoisoningAttack
 
 __all__ = ["KKTProgram", "KKTAttack", "KKTCandidate", "KKTResult", "clean_gradient",
            "kkt_residual", "epsilon_pairs", "bias_exact_split", "FEASIBLE_FROM_DEFENSE"]
@@ -462,10 +464,15 @@ class KKTResult:
     seconds: float = 0.0
     interrupted: bool = False           # Ctrl-C: the best of the candidates that finished
 
+    @property
+    def status(self) -> str:
+        """'interrupted' (Ctrl-C), else the solver status of the chosen candidate's points."""
+        return "interrupted" if self.interrupted else self.best.status
+
     def to_dict(self) -> dict:
         ev = self.evaluation
         d = self.decoys[self.best.decoy]
-        return {"clean_test_error": self.clean_test_error,
+        return {"status": self.status, "clean_test_error": self.clean_test_error,
                 "poisoned_test_error": ev.poisoned_test_error,
                 "no_defense_test_error": ev.no_defense_test_error,
                 "per_defense": dict(ev.per_defense),
@@ -590,14 +597,16 @@ class _Data:
 
 
 # ------------------------------------------------------------------------ the attack
-class KKTAttack(Attack):
+class KKTAttack(PoisoningAttack):
     """The KKT attack with decoys, the epsilon grid and every defense as the judge.
 
     Parameters
     ----------
-    epsilon : poison budget as a fraction of ``|Dc|`` (``|Dp| = floor(epsilon N)``).
+    epsilon : poison budget as a fraction of ``|Dc|``
+        (``|Dp| =`` :func:`~convexpoison.attacks.base.n_poisons`).
     reg : the defender's ``C_R`` (default: the dataset's).
-    defenses : defenses the candidates are judged under (min over them is maximised).
+    defenses : names of the defenses the candidates are judged under (min over them is
+        maximised; default :data:`~convexpoison.defenses.DEFENSES`).
     feasible : feasible-set components constraining the poison (default: ``domain`` plus
         those of ``defenses`` among l2, slab, loss), or a ready fitted
         :class:`~convexpoison.feasible.FeasibleSet` (e.g. from
@@ -624,7 +633,7 @@ class KKTAttack(Attack):
         evaluated again with exact training (gap 1e-10), and that is what is reported.
     """
 
-    def __init__(self, epsilon, reg=None, defenses=("l2", "slab", "loss", "svd", "knn"),
+    def __init__(self, epsilon=DEFAULT_EPSILON, reg=None, defenses=DEFENSES,
                  feasible=None, p=0.05, quantile=None, grid=6, use="test", repeats=None,
                  quantiles=None, max_decoys=None, decoys=None, iterations=1, workers=1,
                  solver=None, screen_tol=1e-6, progress=None, scheduler=None,
@@ -653,9 +662,8 @@ class KKTAttack(Attack):
     _needs = "Dc, the evaluation set and the domain"
 
     # -- main entry ----------------------------------------------------------
-    def fit(self, data) -> "KKTAttack":
-        """Run the attack on a dataset (``X_train``, ``y_train``, ``X_test``, ``y_test``,
-        ``domain``, ``reg``); sets ``result_``, ``poisons_``, ``decoys_``."""
+    def _fit(self, data):
+        """The sweep on a dataset; sets ``result_``, ``poisons_``, ``clean_model_``, ``decoys_``."""
         from ..decoys import QUANTILES, REPEATS, DecoyGenerator
         from ..defenses import evaluate, parse_defenses
         from ..parallel import Interrupted, check_scheduler, check_workers, map_tasks
@@ -663,18 +671,18 @@ class KKTAttack(Attack):
         from ..training import train
 
         t0 = time.perf_counter()
-        eps, reg, Xc, yc, Xt, yt = self._data(data)
-        self._check_use()
+        n_total = self._budget(data)
+        eps, reg = float(self.epsilon), self._reg(data)
+        Xc, yc, Xt, yt = clean_arrays(data, self._name)
+        check_use(self.use)
         defenses = parse_defenses(self.defenses)
-        domain = getattr(data, "domain", None)
-        feas_names = self._feasible(defenses, domain, Xc.shape[1])
+        domain = data.domain
+        feas_names = resolve_feasible(self.feasible, self._name, defenses, domain, Xc.shape[1])
         workers = check_workers(self.workers)
         check_scheduler(self.scheduler)            # a bad address fails now, not after the decoys
         iterations = int(self.iterations)
         if iterations < 1:
             raise InputError("iterations: must be at least 1")
-        N = Xc.shape[0]
-        n_total = poison_count(eps, N)
         quantile = 1.0 - check_fraction(self.p, "p") if self.quantile is None else self.quantile
         if not 0 < check_fraction(quantile, "quantile"):
             raise InputError("quantile: must be in (0, 1]")

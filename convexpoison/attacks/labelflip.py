@@ -1,4 +1,4 @@
-"""Label-flip baselines (Koh et al. 2021, Appendix D; DESIGN §3.8).
+"""Label-flip baselines (Koh et al. 2021, Appendix D; Lu et al. Appendix A.4).
 
 A label-flip attacker cannot move points: it adds points of a pool it is given (the
 test set when the attacker knows it, otherwise its own training data) with their labels
@@ -12,73 +12,108 @@ is its highest-scoring competing class under the clean model (:func:`competing_l
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from ..errors import InputError
 from ..poisons import PoisonSet
-from ..validation import check_fraction, check_X, check_y
+from ..validation import check_X, check_y
+from ._common import check_use
+from .base import DEFAULT_EPSILON, PoisoningAttack
 
-__all__ = ["RandomLabelFlip", "AlfaLabelFlip", "CompetingLabelFlip", "competing_labels"]
+__all__ = ["RandomLabelFlip", "AlfaLabelFlip", "CompetingLabelFlip", "LabelFlipResult",
+           "competing_labels"]
 
 
-class RandomLabelFlip:
-    """Flip the labels of ``epsilon * n`` randomly chosen points of the attacker's pool.
+@dataclass
+class LabelFlipResult:
+    """What a label-flip attack found: the poison set, the pool rows it flipped
+    (``indices``, into the pool of ``use``), and why it stopped (``status``: 'completed';
+    alfa: 'converged' when its selection repeated, else 'max_iter')."""
+
+    poisons: PoisonSet
+    method: str
+    use: str
+    indices: np.ndarray
+    status: str = "completed"
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "method": self.method, "use": self.use,
+                "n_poisons": self.poisons.n_poisons, "n_distinct": self.poisons.n_distinct,
+                **self.extra}
+
+
+class _LabelFlip(PoisoningAttack):
+    """What the label flips share: the pool (``use``) and the budget."""
+
+    _needs = "the clean training data (the budget and the pool refer to it)"
+
+    def _pool(self, data):
+        """The attacker's pool ``(X, y, binary)``: the test set or the training set."""
+        check_use(self.use)
+        X, y = (data.X_test, data.y_test) if self.use == "test" else (data.X_train, data.y_train)
+        if X is None or len(y) == 0:
+            raise InputError(f"use: the dataset has no {self.use} set to flip points of")
+        return _pool(X, y, d=data.d)
+
+    def _result(self, poisons, idx, status="completed", **extra):
+        self.indices_ = idx
+        self.poisons_ = poisons
+        self.result_ = LabelFlipResult(poisons, poisons.meta.get("method", ""), self.use, idx,
+                                       status, extra)
+
+
+class RandomLabelFlip(_LabelFlip):
+    """Flip the labels of ``n_poisons(epsilon, n)`` randomly chosen points of the attacker's pool.
 
     Parameters
     ----------
-    epsilon : poison budget as a fraction of ``n``.
-    n_train : ``n`` = ``|Dc|``, the size the budget refers to (``|Dp| = floor(epsilon n)``,
-        Koh et al. section 3); default: the size of the pool passed to :meth:`poison`.
-    n_classes : for multi-class labels 0..k-1 (default ``max(y) + 1``); a flipped label is
+    epsilon : poison budget as a fraction of ``n = |Dc|`` (the training set of ``fit``;
+        :func:`~convexpoison.attacks.base.n_poisons`).
+    use : the pool: 'test' (the attacker knows the test set; default) or 'train'.
+    n_classes : for multi-class labels 0..k-1 (default: the dataset's); a flipped label is
         drawn uniformly among the other classes.  Binary labels {-1, +1} are negated.
     random_state : seed or ``numpy.random.Generator``.
 
     Points are drawn without replacement while the pool is large enough, with
-    replacement otherwise.  ``poisons_`` (a :class:`~convexpoison.poisons.PoisonSet`, one
-    row per distinct point with its copy count) and ``indices_`` are set by
-    :meth:`poison`.
+    replacement otherwise.  ``poisons_`` (one row per distinct point with its copy count),
+    ``indices_`` (the pool rows drawn) and ``result_`` are set by ``fit``.
     """
 
-    def __init__(self, epsilon, n_train=None, n_classes=None, random_state=None):
+    _name = "random label-flip"
+
+    def __init__(self, epsilon=DEFAULT_EPSILON, use="test", n_classes=None, random_state=None):
         self.epsilon = epsilon
-        self.n_train = n_train
+        self.use = use
         self.n_classes = n_classes
         self.random_state = random_state
 
-    def poison(self, X, y):
-        """``(X_poison, y_poison)``: the chosen pool points with flipped labels."""
-        eps = check_fraction(self.epsilon, "epsilon")
-        X = check_X(X)
+    def _fit(self, data):
+        count = self._budget(data)
+        eps = float(self.epsilon)
+        X, y, binary = self._pool(data)
         n_pool = X.shape[0]
-        y = np.asarray(y).ravel()
-        binary = bool(np.all(np.isin(y, (-1, 1))))
-        y = check_y(y, n_pool, binary=binary)
-        n = n_pool if self.n_train is None else int(self.n_train)
-        if n < 1:
-            raise InputError(f"n_train: must be positive, got {self.n_train!r}")
-        count = int(np.floor(eps * n + 1e-9))
         rng = np.random.default_rng(self.random_state)
         idx = rng.choice(n_pool, size=count, replace=count > n_pool)
+        meta = {"attack": "labelflip", "method": "random", "epsilon": eps}
         if binary:
             y_flip = -y[idx]
         else:
-            k = int(y.max()) + 1 if self.n_classes is None else int(self.n_classes)
+            k = data.n_classes if self.n_classes is None else int(self.n_classes)
             if k < 2 or y.max() >= k:
                 raise InputError(f"n_classes: need at least 2 classes covering the labels, got {k}")
             y_flip = (y[idx] + rng.integers(1, k, size=count)) % k
-        self.indices_ = idx
-        # one row per distinct pool point, its copies as the weight
-        uniq, first, inv = np.unique(idx, return_index=True, return_inverse=True)
-        weight = np.bincount(inv, minlength=uniq.size).astype(float)
-        if binary or count == 0:
-            self.poisons_ = PoisonSet(X[uniq], y_flip[first] if count else np.zeros(0, int),
-                                      weight, {"attack": "labelflip", "method": "random",
-                                               "epsilon": eps})
+        if binary:
+            # one row per distinct pool point, its copies as the weight
+            uniq, first, inv = np.unique(idx, return_index=True, return_inverse=True)
+            weight = np.bincount(inv, minlength=uniq.size).astype(float)
+            ps = PoisonSet(X[uniq], y_flip[first], weight, meta)
         else:
             # multi-class: copies of one point may get different labels; keep rows apart
-            self.poisons_ = PoisonSet(X[idx], y_flip, np.ones(count),
-                                      {"attack": "labelflip", "method": "random", "epsilon": eps})
-        return X[idx].copy(), y_flip
+            ps = PoisonSet(X[idx], y_flip, np.ones(count), meta)
+        self._result(ps, idx)
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,55 +143,44 @@ def _pool(X, y, d=None):
     return X, check_y(y, X.shape[0], binary=binary), binary
 
 
-def _budget(epsilon, n_train, n_pool_default):
-    eps = check_fraction(epsilon, "epsilon")
-    n = n_pool_default if n_train is None else int(n_train)
-    if n < 1:
-        raise InputError(f"n_train: must be positive, got {n_train!r}")
-    return eps, int(np.floor(eps * n + 1e-9))
-
-
-class CompetingLabelFlip:
+class CompetingLabelFlip(_LabelFlip):
     """Multi-class label flips by the highest competing score (Lu et al. Appendix A.4).
 
-    ``fit(X, y)`` trains the clean model on ``Dc`` (a Crammer--Singer SVM for labels
-    0..k-1, a binary SVM for {-1, +1}) unless ``model`` is given; ``poison(X, y)`` takes
-    ``floor(epsilon n)`` points of the attacker's pool and relabels each with its competing
-    class under the clean model.  ``select='random'`` draws the points uniformly (without
-    replacement while the pool allows); ``select='loss'`` takes those whose flipped
-    label has the highest loss under the clean model (the label-flip heuristic of Koh et
-    al. section 4.2.1).  ``poisons_``, ``indices_`` are set by :meth:`poison`.
+    ``fit(data)`` trains the clean model on ``Dc`` (a Crammer--Singer SVM for labels
+    0..k-1, a binary SVM for {-1, +1}) unless ``model`` is given, takes
+    ``n_poisons(epsilon, n)`` points of the attacker's pool (``use``) and relabels each
+    with its competing class under the clean model.  ``select='random'`` draws the points
+    uniformly (without replacement while the pool allows); ``select='loss'`` takes those
+    whose flipped label has the highest loss under the clean model (the highest-loss
+    label-flip heuristic of Koh et al. section 4.2.1).  Sets ``poisons_``, ``indices_``,
+    ``model_`` and ``result_``.
     """
 
-    def __init__(self, epsilon, reg=0.09, model=None, n_train=None, select="random",
-                 random_state=None):
+    _name = "competing label-flip"
+
+    def __init__(self, epsilon=DEFAULT_EPSILON, reg=None, model=None, use="test",
+                 select="random", random_state=None):
         self.epsilon = epsilon
         self.reg = reg
         self.model = model
-        self.n_train = n_train
+        self.use = use
         self.select = select
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def _fit(self, data):
         from ..training import train
 
-        X, y, binary = _pool(X, y)
-        self.n_train_ = X.shape[0]
-        self.model_ = self.model if self.model is not None else train(
-            X, y, model="svm" if binary else "multisvm", reg=self.reg)
-        return self
-
-    def poison(self, X, y):
-        """``(X_poison, y_poison)``: pool points relabelled with their competing class."""
-        if not hasattr(self, "model_"):
-            if self.model is None:
-                raise InputError("model: call fit(X_train, y_train) or give a clean model")
-            self.model_ = self.model
+        count = self._budget(data)
+        eps = float(self.epsilon)
         if self.select not in ("random", "loss"):
             raise InputError(f"select: expected 'random' or 'loss', got {self.select!r}")
-        X, y, _ = _pool(X, y)
-        n_default = getattr(self, "n_train_", X.shape[0])
-        eps, count = _budget(self.epsilon, self.n_train, n_default)
+        X, y, _ = self._pool(data)
+        if self.model is not None:
+            self.model_ = self.model
+        else:
+            Xc, yc, binary = _pool(data.X_train, data.y_train)
+            self.model_ = train(Xc, yc, model="svm" if binary else "multisvm",
+                                reg=self._reg(data))
         y_flip = competing_labels(self.model_, X, y)
         rng = np.random.default_rng(self.random_state)
         if self.select == "random":
@@ -165,16 +189,14 @@ class CompetingLabelFlip:
             loss = self.model_.losses(X, y_flip)
             order = np.argsort(-loss, kind="stable")
             idx = np.resize(order, count)            # cycles through the pool if too small
-        self.indices_ = idx
         uniq, inv = np.unique(idx, return_inverse=True)
         weight = np.bincount(inv, minlength=uniq.size).astype(float)
-        self.poisons_ = PoisonSet(X[uniq], y_flip[uniq], weight,
-                                  {"attack": "labelflip", "method": "competing",
-                                   "select": self.select, "epsilon": eps})
-        return X[idx].copy(), y_flip[idx]
+        self._result(PoisonSet(X[uniq], y_flip[uniq], weight,
+                               {"attack": "labelflip", "method": "competing",
+                                "select": self.select, "epsilon": eps}), idx)
 
 
-class AlfaLabelFlip:
+class AlfaLabelFlip(_LabelFlip):
     """Adapted alfa (Koh et al. 2021 Appendix D; Xiao et al. 2012).
 
     alfa adds the flipped pool points whose flipped labels have a high loss under the clean
@@ -201,56 +223,62 @@ class AlfaLabelFlip:
 
     Parameters
     ----------
-    epsilon : budget fraction of ``n`` (``n`` = ``|Dc|`` from :meth:`fit`, or ``n_train``).
-    reg : ``C_R``; model : 'svm' or 'logreg' (binary) -- multi-class data uses 'multisvm'.
-    feasible : fitted FeasibleSet the flipped points must lie in.
+    epsilon : budget fraction of ``n = |Dc|`` (:func:`~convexpoison.attacks.base.n_poisons`).
+    reg : ``C_R`` (default: the dataset's); model : 'svm' or 'logreg' (binary) --
+        multi-class data uses 'multisvm'.
+    feasible : where the flipped points must lie: None (no constraint), feasible-set
+        component names (fitted on ``Dc`` at the ``quantile`` of the clean scores) or a
+        fitted :class:`~convexpoison.feasible.FeasibleSet`.
+    quantile : feasible-set thresholds when ``feasible`` gives names (default 0.9).
+    use : the pool: 'test' (the attacker knows the test set; default) or 'train'.
     copies : most copies of one pool point (1: distinct points, as in Xiao et al.; raised
         when the feasible pool is too small for the budget).
     tol : relative duality gap of the retrainings inside the alternation (screening).
     """
 
-    def __init__(self, epsilon, reg=0.09, model="svm", feasible=None, n_train=None, copies=1,
-                 max_iter=10, tol=1e-6, random_state=None, progress=None):
+    _name = "alfa label-flip"
+
+    def __init__(self, epsilon=DEFAULT_EPSILON, reg=None, model="svm", feasible=None,
+                 quantile=0.9, use="test", copies=1, max_iter=10, tol=1e-6, random_state=None,
+                 progress=None):
         self.epsilon = epsilon
         self.reg = reg
         self.model = model
         self.feasible = feasible
-        self.n_train = n_train
+        self.quantile = quantile
+        self.use = use
         self.copies = copies
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
         self.progress = progress
 
-    def fit(self, X, y):
-        """Learn the clean model ``theta*`` on ``Dc = (X, y)``."""
+    def _fit(self, data):
+        """The clean model ``theta*`` on ``Dc``, then the alternation over the pool."""
         from ..training import train
 
-        X, y, binary = _pool(X, y)
-        self.binary_ = binary
-        self.model_name_ = self.model if binary else "multisvm"
-        if binary and self.model_name_ not in ("svm", "logreg"):
+        count = self._budget(data)
+        eps = float(self.epsilon)
+        reg = self._reg(data)
+        Xc, yc, binary = _pool(data.X_train, data.y_train)
+        model_name = self.model if binary else "multisvm"
+        if binary and model_name not in ("svm", "logreg"):
             raise InputError(f"model: expected 'svm' or 'logreg' for binary data, got {self.model!r}")
-        self.X_, self.y_ = X, y
-        self.clean_model_ = train(X, y, model=self.model_name_, reg=self.reg)
-        return self
-
-    def poison(self, X, y):
-        """``(X_poison, y_poison)`` from the pool ``(X, y)`` (rows repeated by their copies)."""
-        from ..training import train
-
-        if not hasattr(self, "clean_model_"):
-            raise InputError("AlfaLabelFlip: call fit(X_train, y_train) before poison")
-        X, y, binary = _pool(X, y, d=self.X_.shape[1])
-        if binary != self.binary_:
-            raise InputError("y: the pool's labels are not of the kind the clean data has")
-        eps, count = _budget(self.epsilon, self.n_train, self.X_.shape[0])
         if int(self.max_iter) < 1:
             raise InputError(f"max_iter: must be at least 1, got {self.max_iter}")
-        clean = self.clean_model_
+        X, y, _ = self._pool(data)
+        feasible = self.feasible
+        if feasible is not None and not hasattr(feasible, "contains"):
+            from ..feasible import make_feasible_set
+            from ..validation import check_fraction
+
+            if not 0 < check_fraction(self.quantile, "quantile"):
+                raise InputError("quantile: must be in (0, 1]")
+            feasible = make_feasible_set(feasible, data.domain, Xc, yc, quantile=self.quantile)
+        self.feasible_ = feasible
+        clean = self.clean_model_ = train(Xc, yc, model=model_name, reg=reg)
         y_flip = competing_labels(clean, X, y)
-        ok = np.ones(X.shape[0], bool) if self.feasible is None else \
-            self.feasible.contains(X, y_flip)
+        ok = np.ones(X.shape[0], bool) if feasible is None else feasible.contains(X, y_flip)
         pool = np.flatnonzero(ok)
         if count > 0 and pool.size == 0:
             raise InputError("feasible: no flipped pool point lies in the feasible set")
@@ -259,7 +287,7 @@ class AlfaLabelFlip:
             raise InputError(f"copies: must be at least 1, got {self.copies}")
         Xs, ys = X[pool], y_flip[pool]
         clean_loss = clean.losses(Xs, ys)
-        n = self.X_.shape[0]
+        n = Xc.shape[0]
 
         def select(gap):
             order = np.lexsort((-clean_loss, -gap))           # by gap, ties by clean loss
@@ -273,25 +301,25 @@ class AlfaLabelFlip:
             return q
 
         q = select(clean_loss)                # first round: assume zero poisoned loss
-        best, history, seen = None, [], set()
+        best, history, seen, status = None, [], set(), "max_iter"
         for it in range(1, int(self.max_iter) + 1):
             key = q.tobytes()
             if key in seen:
+                status = "converged"
                 break
             seen.add(key)
             keep = q > 0
-            Xt = np.vstack([self.X_, Xs[keep]])
-            yt = np.concatenate([self.y_, ys[keep]])
+            Xt = np.vstack([Xc, Xs[keep]])
+            yt = np.concatenate([yc, ys[keep]])
             s = np.concatenate([np.ones(n), q[keep]])
-            model = train(Xt, yt, model=self.model_name_, reg=self.reg, sample_weight=s,
+            model = train(Xt, yt, model=model_name, reg=reg, sample_weight=s,
                           tol=self.tol, warm_start=clean)       # clean rows come first
             poisoned_loss = model.losses(Xs, ys)
             gap = clean_loss - poisoned_loss
             value = float(q @ gap)               # L(theta*; Dp) - L(theta^; Dp) for this Dp
             history.append({"iteration": it, "objective": value,
                             "n_distinct": int(keep.sum())})
-            if self.progress is not None:
-                self.progress(f"alfa round {it}: loss gap {value:.4g}")
+            self._say(f"alfa round {it}: loss gap {value:.4g}")
             if best is None or value > best[0]:
                 best = (value, q.copy())
             q = select(gap)
@@ -299,7 +327,7 @@ class AlfaLabelFlip:
         keep = q > 0
         self.history_ = history
         self.objective_ = value
-        self.indices_ = pool[keep]
-        self.poisons_ = PoisonSet(Xs[keep], ys[keep], q[keep],
-                                  {"attack": "labelflip", "method": "alfa", "epsilon": eps})
-        return np.repeat(Xs[keep], q[keep].astype(int), axis=0), np.repeat(ys[keep], q[keep].astype(int))
+        self._result(PoisonSet(Xs[keep], ys[keep], q[keep],
+                               {"attack": "labelflip", "method": "alfa", "epsilon": eps}),
+                     pool[keep], status, alfa_objective=value, alfa_rounds=len(history),
+                     feasible=[] if feasible is None else list(feasible.names))

@@ -42,11 +42,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..defenses import DEFENSES
 from ..errors import InputError, SolverFailure
 from ..feasible import FEASIBLE_FROM_DEFENSE as _FROM_DEFENSE
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive
-from ._common import Attack, fitted, poison_count
+from ._common import check_use, clean_arrays, fitted, resolve_feasible
+from .base import DEFAULT_EPSILON, PoisoningAttack
 
 __all__ = ["MinMaxAttack", "MinMaxRun", "MinMaxResult", "loss_and_gradient",
            "FEASIBLE_FROM_DEFENSE", "DECOY_REPEATS", "DECOY_QUANTILES"]
@@ -142,12 +144,17 @@ class MinMaxResult:
     def poisons(self) -> PoisonSet:
         return self.best.poisons
 
+    @property
+    def status(self) -> str:
+        """'interrupted' (Ctrl-C: fewer points than the budget) or 'completed' (every step ran)."""
+        return "interrupted" if self.interrupted else "completed"
+
     def to_dict(self) -> dict:
         ev, run = self.evaluation, self.best
         ps = run.poisons
         by_label = {str(int(v)): float(ps.weight[ps.y == v].sum()) for v in np.unique(ps.y)}
         d = None if run.decoy is None else self.decoys[run.decoy]
-        out = {"clean_test_error": self.clean_test_error,
+        out = {"status": self.status, "clean_test_error": self.clean_test_error,
                "poisoned_test_error": ev.poisoned_test_error,
                "no_defense_test_error": ev.no_defense_test_error,
                "per_defense": dict(ev.per_defense),
@@ -175,16 +182,18 @@ class MinMaxResult:
 
 
 # ------------------------------------------------------------------------ the attack
-class MinMaxAttack(Attack):
+class MinMaxAttack(PoisoningAttack):
     """The min-max attack (and min-max-basic), binary or multi-class.
 
     Parameters
     ----------
-    epsilon : poison budget as a fraction of ``|Dc|`` (``|Dp| = floor(epsilon N)``).
+    epsilon : poison budget as a fraction of ``|Dc|``
+        (``|Dp| =`` :func:`~convexpoison.attacks.base.n_poisons`).
     reg : the defender's ``C_R`` (default: the dataset's).
     model : 'svm', 'logreg' or 'multisvm' (default: 'svm' for binary data, 'multisvm'
         otherwise).
-    defenses : defenses the result is judged under (and decoys are chosen by).
+    defenses : names of the defenses the result is judged under (and decoys are chosen
+        by; default :data:`~convexpoison.defenses.DEFENSES`).
     feasible : feasible-set components for the points (default: ``domain`` plus those of
         ``defenses`` among l2, slab; 'svd' can be named), or a ready fitted
         :class:`~convexpoison.feasible.FeasibleSet` without a loss component, used as it
@@ -221,7 +230,7 @@ class MinMaxAttack(Attack):
     point had been kept yet, the KeyboardInterrupt propagates.
     """
 
-    def __init__(self, epsilon, reg=None, model=None, defenses=("l2", "slab", "loss", "svd", "knn"),
+    def __init__(self, epsilon=DEFAULT_EPSILON, reg=None, model=None, defenses=DEFENSES,
                  feasible=None, decoy="auto", tau=0.25, p=0.05, quantile=0.9, copies=None,
                  burn_in=None, eta=0.03, step="adagrad", integer=True, repeat_points=2,
                  random_state=0, use="test", decoy_repeats=DECOY_REPEATS,
@@ -360,9 +369,9 @@ class MinMaxAttack(Attack):
                          seconds=time.perf_counter() - t0, interrupted=interrupted)
 
     # -- main entry ----------------------------------------------------------
-    def fit(self, data) -> "MinMaxAttack":
-        """Run the attack on a dataset (``X_train``, ``y_train``, ``X_test``, ``y_test``,
-        ``domain``, ``reg``); sets ``result_``, ``poisons_``."""
+    def _fit(self, data):
+        """Algorithm 5 on a dataset (once per decoy); sets ``result_``, ``poisons_``,
+        ``clean_model_``, ``feasible_set_``, ``decoys_``."""
         from ..defenses import CleanNeighbours, evaluate, parse_defenses
         from ..integer import relax_for_rounding
         from ..programs.inner import InnerMaximizer
@@ -370,7 +379,9 @@ class MinMaxAttack(Attack):
         from ..training import train
 
         t0 = time.perf_counter()
-        eps_req, reg, Xc, yc, Xt, yt = self._data(data, binary=False)
+        n_total = self._budget(data)
+        eps_req, reg = float(self.epsilon), self._reg(data)
+        Xc, yc, Xt, yt = clean_arrays(data, self._name, binary=False)
         binary = bool(np.all(np.isin(yc, (-1, 1))))
         model = self.model or ("svm" if binary else "multisvm")
         if model not in ("svm", "logreg", "multisvm"):
@@ -379,15 +390,15 @@ class MinMaxAttack(Attack):
             kind = "binary" if binary else "multi-class"
             raise InputError(f"model: {model} does not fit {kind} labels")
         labels = [-1, 1] if binary else list(range(int(max(yc.max(), yt.max())) + 1))
-        self._check_use()
+        check_use(self.use)
         if self.step not in ("adagrad", "subgradient"):
             raise InputError(f"step: expected 'adagrad' or 'subgradient', got {self.step!r}")
         check_positive(self.tau, "tau", allow_zero=True)
         defenses = parse_defenses(self.defenses)
-        domain = getattr(data, "domain", None)
-        feasible = self._feasible(defenses, domain, Xc.shape[1], self._exclude, self._why)
+        domain = data.domain
+        feasible = resolve_feasible(self.feasible, self._name, defenses, domain, Xc.shape[1],
+                                    self._exclude, self._why)
         N = Xc.shape[0]
-        n_total = poison_count(eps_req, N)
         eps = n_total / N
         integer_path = bool(self.integer) and domain is not None and domain.has_integers
         r = int(self.repeat_points)

@@ -1,4 +1,4 @@
-"""Minimum-poison model-targeted attack (the minimum-poison issue; DESIGN §3.9, §3.4).
+"""Minimum-poison model-targeted attack (docs/minpoison.md).
 
 The minimum-poison program (:mod:`convexpoison.programs.minpoison`) gives the fewest
 *fractional* poison copies that make training return the target ``theta_p`` and a
@@ -9,7 +9,7 @@ certified lower bound.  A real attack needs integer copy counts, so:
    up and one further up (an unused slot: 0 or 1 copy); keep the count vectors whose total
    is at most ``ceil(bound) + max_extra``.
 2. **Locations.**  With the counts fixed, re-optimise the points: the KKT-residual
-   minimisation of Koh et al. §4.2 (DESIGN §3.4) with the decoy ``theta_d = theta_p``
+   minimisation of Koh et al. section 4.2 (equation (17)) with the decoy ``theta_d = theta_p``
    (:class:`~convexpoison.programs.minpoison.FixedCountKKT`).  A residual ``r`` bounds the
    retrained model's distance to the target by ``|r| / (W C_R)`` (strong convexity).
    Integer domains (``integer='auto'``): the exact program's solution is already made of
@@ -25,12 +25,12 @@ certified lower bound.  A real attack needs integer copy counts, so:
    MTP (:class:`~convexpoison.attacks.mtp.ModelTargetedPoisoning`) seeded with the best
    candidate's poison points to finish the last stretch.
 
-ART-style: ``MinimumPoisoning(target, feasible, reg).poison(X, y) -> (X_poison, y_poison)``.
+The attack follows the contract of :mod:`convexpoison.attacks.base`:
+``MinimumPoisoning(target).fit(data).poisons_`` (docs/attacks.md).
 """
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -41,6 +41,7 @@ from ..poisons import PoisonSet
 from ..programs.minpoison import FixedCountKKT, MinimumPoisonProgram, MinPoisonResult
 from ..training import LinearModel, train
 from ..validation import check_positive, check_weights, check_X, check_y
+from .base import PoisoningAttack
 
 __all__ = ["MinimumPoisoning", "MinPoisonAttackResult", "count_candidates", "count_search"]
 
@@ -51,7 +52,7 @@ MAX_ENUMERATED_SLOTS = 6
 
 @dataclass
 class MinPoisonAttackResult:
-    """What :meth:`MinimumPoisoning.run` found.
+    """What :class:`MinimumPoisoning` found (its ``result_``).
 
     ``poisons`` (integer copies), ``model`` (retrained on ``Dc u Dp``), ``program`` (the
     fractional optimum and its certificate), ``lower_bound`` (certified integer),
@@ -77,6 +78,16 @@ class MinPoisonAttackResult:
     @property
     def n_poisons(self) -> int:
         return int(round(self.poisons.n_poisons))
+
+    def to_dict(self) -> dict:
+        """The attack's outcome as JSON-friendly numbers (``status`` as above)."""
+        lp = self.program
+        return {"status": self.status, "n_poisons": self.n_poisons if self.model is not None else None,
+                "distinct_points": int(len(self.poisons)), "lower_bound": self.lower_bound,
+                "lp_value": lp.value, "max_loss_difference": self.max_loss_difference,
+                "max_loss_upper_bound": self.max_loss_upper_bound,
+                "distance_to_target": self.distance_to_target, "kkt_residual": self.residual,
+                "n_candidates": len(self.candidates), "seconds": self.seconds}
 
 
 def count_candidates(weights, limit, max_slots=MAX_ENUMERATED_SLOTS):
@@ -110,14 +121,16 @@ def count_candidates(weights, limit, max_slots=MAX_ENUMERATED_SLOTS):
     return sorted((np.array(v) for v in out), key=lambda v: (v.sum(), tuple(np.abs(v - c))))
 
 
-class MinimumPoisoning:
+class MinimumPoisoning(PoisoningAttack):
     """Fewest-points model-targeted poisoning with a matching certificate.
 
     Parameters
     ----------
-    target : LinearModel (binary SVM) the attacker wants training to return.
-    feasible : Domain or FeasibleSet (fitted) -- where poison points may lie.
-    reg : the defender's ``C_R``.
+    target : LinearModel (binary SVM) the attacker wants training to return (required;
+        checked in ``fit``).
+    feasible : Domain or FeasibleSet (fitted) -- where poison points may lie (default: the
+        dataset's domain).
+    reg : the defender's ``C_R`` (default: the dataset's).
     tol : margin tolerance of the program (reported).
     eps_close : accept a poison set when ``D(theta, theta_p) <= eps_close``.
     max_extra : search totals up to ``ceil(lower bound) + max_extra``.
@@ -127,35 +140,53 @@ class MinimumPoisoning:
         to integer copies work (a relaxed point is fractional in one-hot coordinates).
     hybrid : finish with MTP seeded by the best candidate when none is close enough.
     hybrid_budget : MTP's budget (poison points) in hybrid mode.
+    progress : callable receiving a line of text per stage (or None).
+
+    The number of poison points is what the attack finds (no ``epsilon``): ``poisons_``
+    holds the integer attack, ``result_`` the program's certificate and the retrained
+    candidates.  ``fit(data, sample_weight=w)`` weights the clean points.
     """
 
-    def __init__(self, target, feasible, reg, *, tol=1e-6, eps_close=0.1, max_extra=2,
-                 per_total=3, integer="auto", solver=None, train_tol=1e-10, hybrid=False,
-                 hybrid_budget=None, progress=False, random_state=0):
-        if not isinstance(target, LinearModel) or not target.is_binary:
-            raise InputError("target: the minimum-poison attack needs a binary linear model")
+    _name = "minimum-poison"
+    _needs = "the clean training data and the target model"
+
+    def __init__(self, target=None, feasible=None, reg=None, *, tol=1e-6, eps_close=0.1,
+                 max_extra=2, per_total=3, integer="auto", solver=None, train_tol=1e-10,
+                 hybrid=False, hybrid_budget=None, progress=None, random_state=0):
         self.target = target
         self.feasible = feasible
-        self.reg = check_positive(reg, "reg")
-        self.tol = check_positive(tol, "tol", allow_zero=True)
-        self.eps_close = check_positive(eps_close, "eps_close", allow_zero=True)
-        self.max_extra = int(check_positive(max_extra, "max_extra", allow_zero=True))
-        self.per_total = int(check_positive(per_total, "per_total"))
-        self.integer, self.solver, self.train_tol = integer, solver, train_tol
-        self.hybrid, self.hybrid_budget = bool(hybrid), hybrid_budget
-        self.progress, self.random_state = progress, random_state
+        self.reg = reg
+        self.tol = tol
+        self.eps_close = eps_close
+        self.max_extra = max_extra
+        self.per_total = per_total
+        self.integer = integer
+        self.solver = solver
+        self.train_tol = train_tol
+        self.hybrid = hybrid
+        self.hybrid_budget = hybrid_budget
+        self.progress = progress
+        self.random_state = random_state
 
     # ------------------------------------------------------------------ API
-    def poison(self, X, y):
-        """ART-style: ``(X_poison, y_poison)`` with one row per copy."""
-        return self.run(X, y).poisons.expanded()
+    def _fit(self, data, sample_weight=None):
+        self.result_ = res = self._run(data, sample_weight)
+        self.poisons_ = res.poisons
 
-    def run(self, X, y, sample_weight=None, X_test=None, y_test=None) -> MinPoisonAttackResult:
+    def _run(self, data, sample_weight) -> MinPoisonAttackResult:
         from ..programs.maxloss import MaxLossDifference
 
         t0 = time.perf_counter()
-        X = check_X(X, "X")
-        y = check_y(y, len(X), "y")
+        if not isinstance(self.target, LinearModel) or not self.target.is_binary:
+            raise InputError("target: the minimum-poison attack needs a binary linear model")
+        self.reg_ = self._reg(data)
+        self.tol_ = check_positive(self.tol, "tol", allow_zero=True)
+        self.eps_close_ = check_positive(self.eps_close, "eps_close", allow_zero=True)
+        self.max_extra_ = int(check_positive(self.max_extra, "max_extra", allow_zero=True))
+        self.per_total_ = int(check_positive(self.per_total, "per_total"))
+        self.feasible_ = data.domain if self.feasible is None else self.feasible
+        X = check_X(data.X_train, "X")
+        y = check_y(data.y_train, len(X), "y")
         s = check_weights(sample_weight, len(y))
         if self.target.w.shape != (X.shape[1],):
             raise InputError(f"target: model has {self.target.w.shape[0]} features, data has {X.shape[1]}")
@@ -170,12 +201,12 @@ class MinimumPoisoning:
                                          seconds=time.perf_counter() - t0)
         dom = prog.domain
         self.maxloss_ = MaxLossDifference(
-            self.feasible, integer="exact" if (dom is not None and dom.has_integers
+            self.feasible_, integer="exact" if (dom is not None and dom.has_integers
                                                and prog.kind_ == "LP") else "relax")
-        limit = int(lp.certified) + self.max_extra
+        limit = int(lp.certified) + self.max_extra_
         tried, best = [], None
         for total, group, labels in self._groups(prog, lp, limit):
-            for res, counts, Xp in group[:self.per_total]:
+            for res, counts, Xp in group[:self.per_total_]:
                 keep = counts > 0
                 ps = PoisonSet(Xp[keep], labels[keep], counts[keep], meta={"attack": "min-poison"})
                 model = self._retrain(X, y, s, ps)
@@ -190,20 +221,20 @@ class MinimumPoisoning:
                           f"max loss difference {ml.value:.4g}, distance {dist:.3g}")
                 if best is None or ml.value < best[0]:
                     best = (ml.value, rec, ps, model)
-                if ml.value <= self.eps_close:
+                if ml.value <= self.eps_close_:
                     break
-            if best is not None and best[0] <= self.eps_close:
+            if best is not None and best[0] <= self.eps_close_:
                 break
         if best is None:
             raise InputError("max_extra: no integer count vector within the allowed total; "
                              "raise max_extra")
         _, rec, ps, model = best
-        status = "eps_close" if rec["max_loss_difference"] <= self.eps_close else "not_close"
+        status = "eps_close" if rec["max_loss_difference"] <= self.eps_close_ else "not_close"
         out = MinPoisonAttackResult(
             ps, model, lp, lp.certified, rec["max_loss_difference"], rec["max_loss_upper_bound"],
             rec["distance_to_target"], rec["residual"], status, tried)
         if status == "not_close" and self.hybrid:
-            out = self._hybrid(out, X, y, X_test, y_test)
+            out = self._hybrid(out, data)
         out.seconds = time.perf_counter() - t0
         return out
 
@@ -213,13 +244,13 @@ class MinimumPoisoning:
         domains where that is supported, else 'relax'."""
         if self.integer not in ("auto", "relax", "exact"):
             raise InputError(f"integer: expected 'auto', 'relax' or 'exact', got {self.integer!r}")
-        kw = dict(tol=self.tol, solver=self.solver, progress=self._say if self.progress else None)
+        kw = dict(tol=self.tol_, solver=self.solver, progress=self.progress)
         if self.integer != "auto":
-            return MinimumPoisonProgram(self.feasible, self.reg, integer=self.integer, **kw)
+            return MinimumPoisonProgram(self.feasible_, self.reg_, integer=self.integer, **kw)
         try:
-            return MinimumPoisonProgram(self.feasible, self.reg, integer="exact", **kw)
+            return MinimumPoisonProgram(self.feasible_, self.reg_, integer="exact", **kw)
         except InputError:
-            return MinimumPoisonProgram(self.feasible, self.reg, integer="relax", **kw)
+            return MinimumPoisonProgram(self.feasible_, self.reg_, integer="relax", **kw)
 
     def _groups(self, prog, lp, limit):
         """Per total (increasing): candidate ``(residual, counts, points)`` sorted by the
@@ -266,30 +297,28 @@ class MinimumPoisoning:
 
     def _retrain(self, X, y, s, ps):
         Xa, ya, wa, _ = ps.with_clean(X, y, s)
-        return train(Xa, ya, "svm", self.reg, sample_weight=wa, tol=self.train_tol,
+        return train(Xa, ya, "svm", self.reg_, sample_weight=wa, tol=self.train_tol,
                      random_state=self.random_state)
 
-    def _hybrid(self, res, X, y, X_test, y_test):
+    def _hybrid(self, res, data):
         """Finish with MTP from the min-poison candidate (Suya et al. Algorithm 1)."""
-        budget = self.hybrid_budget
-        mtp = _SeededMTP(res.poisons, self.target, self.feasible, self.reg,
-                         eps_close=self.eps_close, budget=budget,
-                         integer="exact" if self.maxloss_.integer == "exact" else "relax",
-                         progress=self.progress, train_tol=self.train_tol,
-                         random_state=self.random_state)
-        h = mtp.run(X, y, X_test, y_test)
+        from .mtp import ModelTargetedPoisoning
+
+        mtp = ModelTargetedPoisoning(
+            self.target, self.feasible_, self.reg_, eps_close=self.eps_close_,
+            budget=self.hybrid_budget,
+            integer="exact" if self.maxloss_.integer == "exact" else "relax",
+            progress_bar=None if self.progress else False, train_tol=self.train_tol,
+            random_state=self.random_state, initial_poisons=res.poisons).fit(data)
+        h = mtp.result_
         last = h.history[-1]
-        ps = PoisonSet(h.poisons_X, h.poisons_y, h.poisons_weight,
+        ps = PoisonSet(h.poisons.X, h.poisons.y, h.poisons.weight,
                        meta={"attack": "min-poison + MTP"})
         return MinPoisonAttackResult(
             ps, h.model, res.program, res.lower_bound, last.max_loss_difference,
             last.max_loss_upper_bound, last.distance_to_target, res.residual,
             "hybrid" if h.stop_reason == "eps_close" else f"hybrid-{h.stop_reason}",
             res.candidates, hybrid=h)
-
-    def _say(self, msg):
-        if self.progress:
-            print(msg, file=sys.stderr, flush=True)
 
 
 def count_search(prog, points, weights, total):
@@ -372,31 +401,3 @@ def _slots(lp: MinPoisonResult, prog: MinimumPoisonProgram):
             if (lab, role) not in slots and prog.side_point(lab, role) is not None:
                 slots.append((lab, role)), weights.append(0.0)
     return slots, np.array(weights, float)
-
-
-def _seeded_mtp_class():
-    from .mtp import ModelTargetedPoisoning
-
-    class SeededMTP(ModelTargetedPoisoning):
-        """MTP whose poison set starts from given points (the hybrid of the issue, part 4).
-
-        :class:`ModelTargetedPoisoning` has no public way to pass initial poisons; this
-        overrides its ``_start`` (without a run directory) -- a public ``initial_poisons``
-        argument there would replace it.
-        """
-
-        def __init__(self, seed, *args, **kw):
-            super().__init__(*args, **kw)
-            self.seed = seed
-
-        def _start(self, X, y):
-            px = np.array(self.seed.X, float)
-            py = np.array(self.seed.y, int)
-            pw = np.array(self.seed.weight, float)
-            return px, py, pw, self._train(X, y, px, py, pw), []
-
-    return SeededMTP
-
-
-def _SeededMTP(seed, *args, **kw):
-    return _seeded_mtp_class()(seed, *args, **kw)

@@ -1,9 +1,9 @@
-"""Model-targeted poisoning, MTP (Suya et al. 2021, Algorithm 1; DESIGN §3.2).
+"""Model-targeted poisoning, MTP (Suya et al. 2021, Algorithm 1).
 
 Loop::
 
     theta_t = train(Dc u Dp)                                  (warm-started, exact)
-    (x*, y*) = argmax_{(x,y) in F} l(theta_t; x, y) - l(theta_p; x, y)   (DESIGN §3.1)
+    (x*, y*) = argmax_{(x,y) in F} l(theta_t; x, y) - l(theta_p; x, y)   (docs/maxloss.md)
     Dp = Dp + copies * {(x*, y*)}
 
 until ``D(theta_t, theta_p) <= eps_close``, the budget is spent, or an accuracy goal is
@@ -28,16 +28,18 @@ import numpy as np
 
 from ..certificates_optimal import certify_at
 from ..errors import InputError
+from ..poisons import PoisonSet
 from ..progress import bar as progress_bar
 from ..training import LinearModel, train
 from ..validation import check_positive, check_X, check_y
+from .base import PoisoningAttack
 
 STATE_VERSION = 1
 
 
 @dataclass
 class MTPRecord:
-    """One iteration of Algorithm 1 (DESIGN §3.2)."""
+    """One iteration of Algorithm 1 (Suya et al. 2021)."""
 
     iteration: int
     n_poisons: float                # copies added so far (before this iteration's point)
@@ -53,33 +55,59 @@ class MTPRecord:
 
 @dataclass
 class MTPResult:
-    poisons_X: np.ndarray
-    poisons_y: np.ndarray
-    poisons_weight: np.ndarray
+    """What :class:`ModelTargetedPoisoning` found: the poison set, the model trained on
+    ``Dc ∪ Dp``, one :class:`MTPRecord` per iteration and why the loop stopped."""
+
+    poisons: PoisonSet
     model: LinearModel
     history: list = field(default_factory=list)
     stop_reason: str = ""
 
     @property
     def n_poisons(self) -> int:
-        return int(round(self.poisons_weight.sum()))
+        return int(round(self.poisons.n_poisons))
 
     @property
     def lower_bound(self) -> float:
         """Best Theorem 4.2 bound over theta_c and every intermediate model."""
         return max([r.lower_bound for r in self.history], default=0)
 
+    @property
+    def status(self) -> str:
+        """Why the loop stopped: 'eps_close', 'budget', 'goal', 'max_iter' or 'interrupted'."""
+        return self.stop_reason
 
-class ModelTargetedPoisoning:
+    def to_dict(self) -> dict:
+        last = self.history[-1] if self.history else None
+        out = {"status": self.status, "stop_reason": self.stop_reason,
+               "n_poisons": self.n_poisons, "distinct_points": len(self.poisons),
+               "iterations": len(self.history), "lower_bound": self.lower_bound,
+               "bound_method": "intermediate (Theorem 4.2)"}
+        if last is not None:
+            out.update({"max_loss_difference": last.max_loss_difference,
+                        "max_loss_upper_bound": last.max_loss_upper_bound,
+                        "distance_to_target": last.distance_to_target,
+                        "test_accuracy": last.test_accuracy,
+                        "subpop_accuracy": last.subpop_accuracy})
+        return out
+
+
+class ModelTargetedPoisoning(PoisoningAttack):
     """Suya et al.'s online attack toward a target model ``theta_p``.
 
     Parameters
     ----------
-    target : LinearModel -- the model the adversary wants training to return.
-    feasible : Domain or FeasibleSet -- where poison points may lie.
-    reg : the defender's ``C_R`` (training objective of DESIGN §2).
+    target : LinearModel -- the binary model the adversary wants training to return
+        (required; checked in ``fit``).
+    feasible : Domain or FeasibleSet -- where poison points may lie (default: the
+        dataset's domain).
+    reg : the defender's ``C_R`` (training objective of docs/training.md; default: the
+        dataset's).
+    epsilon : stop when ``n_poisons(epsilon, n)`` poison copies were added (an
+        ``epsilon``-fraction attacker, :func:`~convexpoison.attacks.base.n_poisons`).
+    budget : stop when this many poison copies were added (give ``budget`` or
+        ``epsilon``, not both; neither: no budget).
     eps_close : stop when the max loss difference is at most this.
-    budget : stop when this many poison copies were added (None: no budget).
     copies : copies of each point added per iteration.
     goal_accuracy, goal_set : stop when accuracy on ``goal_set`` ('test' or 'subpop')
         falls to ``goal_accuracy`` or below.
@@ -91,73 +119,94 @@ class ModelTargetedPoisoning:
         minimum-poison LP's integer attack, which MTP then refines (Algorithm 1 converges
         from any start: Theorem 4.1 only needs the loop's max-loss-difference steps).
         Ignored when a run is resumed from ``run_dir``.
-    progress : the progress bar on standard error (iterations, rate, the current max loss
-        difference and poison count; an ETA when there is a budget): None (only when
+    progress_bar : the progress bar on standard error (iterations, rate, the current max
+        loss difference and poison count; an ETA when there is a budget): None (only when
         standard error is a terminal), True (always), False (never).
 
+    ``fit(data, subpop=(X_sub, y_sub))``: the attacker's subpopulation, whose accuracy is
+    recorded per iteration (and can be the goal); the test accuracy is recorded on the
+    dataset's test set.
+
     Ctrl-C stops the run cleanly: the result holds the poison found so far
-    (``stop_reason == 'interrupted'``) and ``run_dir`` holds every completed iteration,
+    (``result_.status == 'interrupted'``) and ``run_dir`` holds every completed iteration,
     so ``resume=True`` continues it.
     """
 
-    def __init__(self, target, feasible, reg, *, eps_close=0.1, budget=None, copies=1,
-                 goal_accuracy=None, goal_set="test", integer="exact", solver=None,
-                 run_dir=None, resume=False, max_iter=100000, train_tol=1e-10,
-                 progress=None, random_state=0, initial_poisons=None):
-        if not isinstance(target, LinearModel) or not target.is_binary:
-            raise InputError("target: MTP needs a binary linear model (w of shape (d,), scalar b)")
+    _name = "MTP"
+    _needs = "the clean training data and the target model"
+
+    def __init__(self, target=None, feasible=None, reg=None, *, epsilon=None, budget=None,
+                 eps_close=0.1, copies=1, goal_accuracy=None, goal_set="test",
+                 integer="exact", solver=None, run_dir=None, resume=False, max_iter=100000,
+                 train_tol=1e-10, progress_bar=None, random_state=0, initial_poisons=None):
         self.target = target
         self.feasible = feasible
-        self.reg = check_positive(reg, "reg")
-        self.eps_close = check_positive(eps_close, "eps_close", allow_zero=True)
-        self.budget = None if budget is None else check_positive(budget, "budget")
-        self.copies = int(check_positive(copies, "copies"))
-        if goal_set not in ("test", "subpop"):
-            raise InputError(f"goal_set: must be 'test' or 'subpop', got {goal_set!r}")
-        self.goal_accuracy, self.goal_set = goal_accuracy, goal_set
-        self.integer, self.solver = integer, solver
-        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.reg = reg
+        self.epsilon = epsilon
+        self.budget = budget
+        self.eps_close = eps_close
+        self.copies = copies
+        self.goal_accuracy = goal_accuracy
+        self.goal_set = goal_set
+        self.integer = integer
+        self.solver = solver
+        self.run_dir = run_dir
         self.resume = resume
-        self.max_iter = int(max_iter)
+        self.max_iter = max_iter
         self.train_tol = train_tol
-        self.progress = progress
+        self.progress_bar = progress_bar
         self.random_state = random_state
         self.initial_poisons = initial_poisons
 
     # ------------------------------------------------------------------ API
-    def poison(self, X, y, X_test=None, y_test=None, subpop=None):
-        """ART-style entry point: returns ``(X_poison, y_poison)`` (one row per copy)."""
-        res = self.run(X, y, X_test, y_test, subpop)
-        reps = np.round(res.poisons_weight).astype(int)
-        return np.repeat(res.poisons_X, reps, axis=0), np.repeat(res.poisons_y, reps)
+    def _check(self, data):
+        """The settings checked and resolved against ``data`` (stored with a trailing ``_``)."""
+        if self.target is None:
+            raise InputError(f"target: no target model was given, so {self._name} has nothing "
+                             "to aim at")
+        if not isinstance(self.target, LinearModel) or not self.target.is_binary:
+            raise InputError(f"target: {self._name} needs a binary linear model (w of shape "
+                             "(d,), scalar b)")
+        if self.target.w.shape != (data.d,):
+            raise InputError(f"target: model has {self.target.w.shape[0]} features, data has "
+                             f"{data.d}")
+        self.reg_ = self._reg(data)
+        self.eps_close_ = check_positive(self.eps_close, "eps_close", allow_zero=True)
+        if self.epsilon is not None and self.budget is not None:
+            raise InputError("budget: give budget (a number of points) or epsilon (a fraction), "
+                             "not both")
+        self.budget_ = (float(self._budget(data)) if self.epsilon is not None
+                        else None if self.budget is None
+                        else check_positive(self.budget, "budget"))
+        self.copies_ = int(check_positive(self.copies, "copies"))
+        if self.goal_set not in ("test", "subpop"):
+            raise InputError(f"goal_set: must be 'test' or 'subpop', got {self.goal_set!r}")
+        self.feasible_ = data.domain if self.feasible is None else self.feasible
+        self.run_dir_ = None if self.run_dir is None else Path(self.run_dir)
+        self.max_iter_ = int(self.max_iter)
 
-    def run(self, X, y, X_test=None, y_test=None, subpop=None) -> MTPResult:
-        """Run Algorithm 1 on clean data ``(X, y)``.
-
-        ``X_test, y_test`` give the test accuracy recorded per iteration; ``subpop`` is a
-        pair ``(X_sub, y_sub)`` of the attacker's subpopulation (its accuracy is recorded
-        and can be the goal).
-        """
+    def _fit(self, data, subpop=None):
+        """Algorithm 1 on the clean data of ``data``; ``subpop``: a pair ``(X_sub, y_sub)``
+        of the attacker's subpopulation (its accuracy is recorded and can be the goal)."""
         from ..programs.maxloss import MaxLossDifference
 
-        X = check_X(X, "X")
-        y = check_y(y, len(X), "y")
-        d = X.shape[1]
-        if self.target.w.shape != (d,):
-            raise InputError(f"target: model has {self.target.w.shape[0]} features, data has {d}")
-        self.maxloss_ = MaxLossDifference(self.feasible, integer=self.integer, solver=self.solver)
+        self._check(data)
+        X = check_X(data.X_train, "X")
+        y = check_y(data.y_train, len(X), "y")
+        X_test, y_test = data.X_test, data.y_test
+        self.maxloss_ = MaxLossDifference(self.feasible_, integer=self.integer, solver=self.solver)
         px, py, pw, model, history = self._start(X, y)
         t_start = time.perf_counter() - (history[-1].seconds if history else 0.0)
         stop = ""
         it = len(history)
         # iterations until the budget is spent (the ETA); open-ended without a budget
-        total = (None if self.budget is None
-                 else it + max(0, int(np.ceil((self.budget - pw.sum()) / self.copies))) + 1)
-        bar = progress_bar(total, "MTP", self.progress, initial=it)
+        total = (None if self.budget_ is None
+                 else it + max(0, int(np.ceil((self.budget_ - pw.sum()) / self.copies_))) + 1)
+        bar = progress_bar(total, "MTP", self.progress_bar, initial=it)
         try:
             while True:
                 res = self.maxloss_.solve(model, self.target)
-                bound = certify_at(model, self.target, X, y, self.reg, res.upper_bound)
+                bound = certify_at(model, self.target, X, y, self.reg_, res.upper_bound)
                 rec = MTPRecord(
                     iteration=it, n_poisons=float(pw.sum()),
                     max_loss_difference=float(res.value),
@@ -171,11 +220,11 @@ class ModelTargetedPoisoning:
                 stop = self._stop_reason(rec)
                 if not stop:
                     # committed together, so a Ctrl-C during training leaves a consistent pair
-                    nx, ny, nw = _add_point(px, py, pw, res.x, res.y, self.copies)
+                    nx, ny, nw = _add_point(px, py, pw, res.x, res.y, self.copies_)
                     model = self._train(X, y, nx, ny, nw, warm=model)
                     px, py, pw = nx, ny, nw
                 self._save(rec, px, py, pw, model, stop)
-                bar.set_postfix(maxloss=f"{rec.max_loss_difference:.4g}", goal=f"{self.eps_close:g}",
+                bar.set_postfix(maxloss=f"{rec.max_loss_difference:.4g}", goal=f"{self.eps_close_:g}",
                                 poisons=f"{pw.sum():.0f}", bound=rec.lower_bound, refresh=False)
                 bar.update(1)
                 it += 1
@@ -185,19 +234,20 @@ class ModelTargetedPoisoning:
             stop = "interrupted"          # everything so far is on disk: resume later
         finally:
             bar.close()
-        return MTPResult(px, py, pw, model, history, stop)
+        self.poisons_ = PoisonSet(px, py, pw, {"attack": "mtp"})
+        self.result_ = MTPResult(self.poisons_, model, history, stop)
 
     # ------------------------------------------------------------ internals
     def _stop_reason(self, rec):
-        if rec.max_loss_difference <= self.eps_close:
+        if rec.max_loss_difference <= self.eps_close_:
             return "eps_close"
-        if self.budget is not None and rec.n_poisons >= self.budget:
+        if self.budget_ is not None and rec.n_poisons >= self.budget_:
             return "budget"
         if self.goal_accuracy is not None:
             acc = rec.test_accuracy if self.goal_set == "test" else rec.subpop_accuracy
             if acc <= self.goal_accuracy:
                 return "goal"
-        if rec.iteration >= self.max_iter:
+        if rec.iteration >= self.max_iter_:
             return "max_iter"
         return ""
 
@@ -205,15 +255,13 @@ class ModelTargetedPoisoning:
         Xa = np.vstack([X, px]) if len(px) else X
         ya = np.concatenate([y, py]) if len(py) else y
         wa = np.concatenate([np.ones(len(y)), pw])
-        return train(Xa, ya, "svm", self.reg, sample_weight=wa, warm_start=warm,
+        return train(Xa, ya, "svm", self.reg_, sample_weight=wa, warm_start=warm,
                      tol=self.train_tol, random_state=self.random_state)
 
     def _initial(self, d):
         """The starting poison set: empty, or ``initial_poisons`` validated."""
         if self.initial_poisons is None:
             return np.zeros((0, d)), np.zeros(0, int), np.zeros(0)
-        from ..poisons import PoisonSet
-
         init = self.initial_poisons
         if not isinstance(init, PoisonSet):
             if not isinstance(init, (tuple, list)) or len(init) not in (2, 3):
@@ -228,30 +276,30 @@ class ModelTargetedPoisoning:
 
     def _start(self, X, y):
         px, py, pw = self._initial(X.shape[1])
-        if self.run_dir is not None:
-            state = self.run_dir / "state.npz"
+        if self.run_dir_ is not None:
+            state = self.run_dir_ / "state.npz"
             if self.resume and state.exists():
                 start = self._load(state, X, y)
                 self._write_settings(resumed_at=len(start[4]))
                 return start
-            if not self.resume and (self.run_dir / "history.jsonl").exists():
-                raise InputError(f"run_dir: {self.run_dir} holds a previous run; pass resume=True "
+            if not self.resume and (self.run_dir_ / "history.jsonl").exists():
+                raise InputError(f"run_dir: {self.run_dir_} holds a previous run; pass resume=True "
                                  "(--resume) to continue it or choose another directory")
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.run_dir_.mkdir(parents=True, exist_ok=True)
             self._write_settings()
         return px, py, pw, self._train(X, y, px, py, pw), []
 
     def settings(self) -> dict:
-        return {"eps_close": self.eps_close, "budget": self.budget, "copies": self.copies,
+        return {"eps_close": self.eps_close_, "budget": self.budget_, "copies": self.copies_,
                 "goal_accuracy": self.goal_accuracy, "goal_set": self.goal_set,
-                "integer": self.integer, "reg": self.reg, "train_tol": self.train_tol,
+                "integer": self.integer, "reg": self.reg_, "train_tol": self.train_tol,
                 "bias_regularized": True, "random_state": self.random_state}
 
     def _write_settings(self, resumed_at=None):
         """The current settings on top; a resumed run with other settings (a larger
         budget, fewer copies) adds ``{"from_iteration": k, ...}`` to ``segments``, so the
         file says which settings produced which iterations."""
-        path = self.run_dir / "settings.json"
+        path = self.run_dir_ / "settings.json"
         now = self.settings()
         segments = []
         if resumed_at is not None and path.exists():
@@ -264,30 +312,30 @@ class ModelTargetedPoisoning:
         path.write_text(json.dumps({**now, "segments": segments}, indent=1))
 
     def _save(self, rec, px, py, pw, model, stop=""):
-        if self.run_dir is None:
+        if self.run_dir_ is None:
             return
         # history first, then the state: a crash in between leaves one extra history line,
         # which _load drops (the state says how many iterations are complete)
-        with open(self.run_dir / "history.jsonl", "a") as f:
+        with open(self.run_dir_ / "history.jsonl", "a") as f:
             f.write(json.dumps(asdict(rec)) + "\n")
             f.flush()
         alpha, W = model.dual_
-        tmp = self.run_dir / "state.tmp.npz"
+        tmp = self.run_dir_ / "state.tmp.npz"
         np.savez(tmp, version=STATE_VERSION, X=px, y=py, weight=pw, w=model.w, b=model.b,
                  alpha=alpha, W=W, objective=model.objective_, gap=model.gap_,
                  iteration=rec.iteration + 1, stop=stop)
-        os.replace(tmp, self.run_dir / "state.npz")
+        os.replace(tmp, self.run_dir_ / "state.npz")
 
     def _load(self, path, X, y):
         f = np.load(path)
         n_done = int(f["iteration"])
-        lines = (self.run_dir / "history.jsonl").read_text().splitlines()
+        lines = (self.run_dir_ / "history.jsonl").read_text().splitlines()
         history = [MTPRecord(**json.loads(line)) for line in lines[:n_done] if line.strip()]
         if len(history) != n_done:
-            raise InputError(f"run_dir: {self.run_dir} is inconsistent (state at iteration "
+            raise InputError(f"run_dir: {self.run_dir_} is inconsistent (state at iteration "
                              f"{n_done}, history has {len(history)} lines)")
         # the saved iterate itself (not a retraining): the resumed run continues bit for bit
-        model = LinearModel(np.array(f["w"]), float(f["b"]), "svm", self.reg,
+        model = LinearModel(np.array(f["w"]), float(f["b"]), "svm", self.reg_,
                             objective_=float(f["objective"]), gap_=float(f["gap"]),
                             method_="dcd", dual_=(np.array(f["alpha"]), float(f["W"])))
         px, py, pw = np.array(f["X"]), np.array(f["y"]).astype(int), np.array(f["weight"])
@@ -296,7 +344,7 @@ class ModelTargetedPoisoning:
             # recomputes it and stops again unless the new settings (a larger budget, a
             # smaller eps_close) let the run go on.
             history, n_done = history[:-1], n_done - 1
-        with open(self.run_dir / "history.jsonl", "w") as fh:
+        with open(self.run_dir_ / "history.jsonl", "w") as fh:
             fh.writelines(line + "\n" for line in lines[:n_done])
         return px, py, pw, model, history
 

@@ -14,6 +14,7 @@ VARIANTS = ("improved", "basic")
 
 def add_arguments(p):
     from ..attacks.influence import DELTA
+    from ..defenses import DEFENSES
 
     add_dataset(p)
     add_epsilon(p)
@@ -42,7 +43,7 @@ def add_arguments(p):
     p.add_argument("--refit", action="store_true",
                    help="refit the feasible set on clean + poison after every step (iterative)")
     p.add_argument("--anticipate", default=None,
-                   help="defenses (among l2,slab,loss,svd,knn) the attacker's model of training "
+                   help=f"defenses (among {','.join(DEFENSES)}) the attacker's model of training "
                         "applies: maximise the lowest test loss over them (default: none, "
                         "Koh et al.'s attack against an undefended learner)")
     p.add_argument("--restarts", type=int, default=1,
@@ -88,8 +89,7 @@ def run(args):
             "use": args.use, "defenses": defenses, "feasible": attack.feasible_.names,
             "delta": args.delta, "refit": bool(args.refit), "restarts": args.restarts,
             "anticipate": anticipate,
-            **res.to_dict(),
-            **solver_fields(args), "seed": args.seed, "out": args.out}
+            **solver_fields(args), **res.to_dict(), "seed": args.seed, "out": args.out}
 
 
 def show(res):

@@ -80,7 +80,7 @@ def run(args):
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "kkt", "epsilon": args.epsilon, "reg": reg,
             "use": args.use, "defenses": defenses,
-            **res.to_dict(), **solver_fields(args), "workers": args.workers,
+            **solver_fields(args), **res.to_dict(), "workers": args.workers,
             "scheduler": args.scheduler, "out": args.out}
 
 

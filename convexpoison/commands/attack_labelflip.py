@@ -38,39 +38,27 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..attacks.labelflip import RandomLabelFlip
     from ..defenses import evaluate, parse_defenses
     from ..errors import InputError
+    from ._common import check_budget
     from .evaluate import check_p
 
     data, reg = load(args)
     if args.method not in METHODS:
         raise InputError(f"--method: unknown method {args.method!r}; choose from {','.join(METHODS)}")
     check_epsilon(args.epsilon)
+    check_budget(args.epsilon, data)
     try:
         defenses = parse_defenses(args.defense)
     except InputError as exc:
         raise InputError(f"--defense: {str(exc).split(': ', 1)[-1]}") from None
     check_p(args.p)
     t0 = time.perf_counter()
-    pool = (data.X_test, data.y_test) if args.use == "test" else (data.X_train, data.y_train)
-    if args.method == "random":
-        attack = RandomLabelFlip(args.epsilon, n_train=data.n_train,
-                                 n_classes=None if data.is_binary else data.n_classes,
-                                 random_state=args.seed)
-        attack.poison(*pool)
-    else:
-        attack = _model_flip(args, data, reg, defenses)
-        attack.fit(data.X_train, data.y_train).poison(*pool)
+    attack = _attack(args, data, reg, defenses).fit(data)
     ps = attack.poisons_
-    if ps.n_poisons < 1:
-        raise InputError(f"--epsilon: {args.epsilon} x {data.n_train} training points is less "
-                         "than one poison point")
     ps.meta.update({"use": args.use, "seed": args.seed})
-    extra = {}
-    if args.method == "alfa":
-        extra = {"alfa_objective": attack.objective_, "alfa_rounds": len(attack.history_),
-                 "feasible": attack.feasible.names if attack.feasible is not None else []}
+    extra = {k: v for k, v in attack.result_.to_dict().items()
+             if k not in ("method", "use", "n_poisons", "n_distinct")}
     if args.out:
         ps.save(args.out)
     model = "svm" if data.is_binary else "multisvm"
@@ -80,16 +68,20 @@ def run(args):
             "seconds": time.perf_counter() - t0, "out": args.out}
 
 
-def _model_flip(args, data, reg, defenses):
-    """The alfa or competing-label attack configured from the arguments."""
-    from ..attacks.labelflip import AlfaLabelFlip, CompetingLabelFlip
+def _attack(args, data, reg, defenses):
+    """The label-flip attack of ``--method`` configured from the arguments (unfitted)."""
+    from ..attacks.labelflip import AlfaLabelFlip, CompetingLabelFlip, RandomLabelFlip
     from ..errors import InputError
     from ._common import parse_feasible, progress
 
+    if args.method == "random":
+        return RandomLabelFlip(args.epsilon, use=args.use,
+                               n_classes=None if data.is_binary else data.n_classes,
+                               random_state=args.seed)
     if args.method == "competing":
         if args.select not in ("random", "loss"):
             raise InputError(f"--select: expected random or loss, got {args.select!r}")
-        return CompetingLabelFlip(args.epsilon, reg=reg, n_train=data.n_train, select=args.select,
+        return CompetingLabelFlip(args.epsilon, reg=reg, use=args.use, select=args.select,
                                   random_state=args.seed)
     check_quantile(args.quantile)
     check_at_least(args, "copies", "max_iter")
@@ -98,15 +90,9 @@ def _model_flip(args, data, reg, defenses):
         names = [d for d in defenses if d in ("l2", "slab")]
     if data.domain is not None and "domain" not in names:
         names = ["domain"] + names
-    feasible = None
-    if names:
-        from ..feasible import make_feasible_set
-
-        feasible = make_feasible_set(names, data.domain, data.X_train, data.y_train,
-                                     quantile=args.quantile)
-    return AlfaLabelFlip(args.epsilon, reg=reg, model="svm", feasible=feasible,
-                         n_train=data.n_train, copies=args.copies, max_iter=args.max_iter,
-                         random_state=args.seed, progress=progress)
+    return AlfaLabelFlip(args.epsilon, reg=reg, model="svm", feasible=names or None,
+                         quantile=args.quantile, use=args.use, copies=args.copies,
+                         max_iter=args.max_iter, random_state=args.seed, progress=progress)
 
 
 def show(res):

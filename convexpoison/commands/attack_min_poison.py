@@ -1,5 +1,5 @@
 """convexpoison attack min-poison: the fewest poison points that induce a target, with the
-matching certificate (the minimum-poison program, DESIGN §3.9).
+matching certificate (the minimum-poison program, docs/minpoison.md).
 
 Reports the program's certified lower bound (``lower_bound``: no poison set of fewer
 points makes exact training return the target), the integer attack found from it
@@ -77,15 +77,15 @@ def run(args):
     target, subpop = load_target(args.target, data)
     if target.w.shape != (data.d,):
         raise InputError(f"--target: model has {target.w.shape} weights; {data.name} has d={data.d}")
-    feasible = feasible_for(args.feasible, data, reg)
+    feasible = feasible_for(args.feasible, data)
     t0 = time.perf_counter()
     X, y = data.X_train, data.y_train
     clean = train(X, y, "svm", reg)
     attack = MinimumPoisoning(target, feasible, reg, tol=args.tol, eps_close=args.eps_close,
                               max_extra=args.max_extra, integer=args.integer, solver=args.solver,
                               hybrid=args.hybrid, hybrid_budget=args.budget,
-                              progress=not args.no_progress)
-    res = attack.run(X, y, X_test=data.X_test, y_test=data.y_test)
+                              progress=None if args.no_progress else progress).fit(data)
+    res = attack.result_
     lp = res.program
     # Theorem 4.2 at theta_c (Suya et al. Remark 2) beside the program's bound
     ml = MaxLossDifference(feasible, integer="relax").solve(clean, target)
@@ -131,7 +131,7 @@ def run(args):
         if math.isfinite(lp.value) and opt.value and math.isfinite(opt.value):
             out["lp_vs_optimal_relative"] = float((lp.value - opt.value) / max(abs(lp.value), 1.0))
     if args.out and res.model is not None:
-        res.poisons.save(args.out)
+        attack.poisons_.save(args.out)
         progress(f"poison set written to {args.out}")
     out["out"] = args.out
     out["seconds"] = time.perf_counter() - t0

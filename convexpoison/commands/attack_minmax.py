@@ -125,9 +125,9 @@ def run(args):
                           screen_tol=args.screen_tol, **reporting(args))
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "minmax", "epsilon": args.epsilon, "reg": reg,
-            "defenses": defenses, **res.to_dict(),
+            "defenses": defenses, **solver_fields(args), **res.to_dict(),
             "decoy_source": args.decoy if isinstance(decoy, str) else "file",
-            **solver_fields(args), "out": args.out}
+            "out": args.out}
 
 
 def show(res):

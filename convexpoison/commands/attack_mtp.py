@@ -59,7 +59,7 @@ def load_target(path, data):
     return LinearModel.load(path), subpop
 
 
-def feasible_for(names, data, reg):
+def feasible_for(names, data):
     from ..feasible import make_feasible_set
 
     names = parse_list(names, ["domain", "l2", "slab", "svd"], "--feasible")
@@ -74,7 +74,6 @@ def run(args):
 
     from ..attacks.mtp import ModelTargetedPoisoning
     from ..errors import InputError
-    from ..poisons import PoisonSet
     from ..training import train
 
     data, reg = load(args)
@@ -87,13 +86,12 @@ def run(args):
     t0 = time.perf_counter()
     clean = train(data.X_train, data.y_train, "svm", reg)
     attack = ModelTargetedPoisoning(
-        target, feasible_for(args.feasible, data, reg), reg, eps_close=args.eps_close,
+        target, feasible_for(args.feasible, data), reg, eps_close=args.eps_close,
         budget=args.budget, copies=args.copies, goal_accuracy=args.goal_accuracy,
         goal_set=args.goal_set, integer=args.integer, run_dir=run_dir, resume=args.resume,
-        max_iter=args.max_iter, progress=bars(args))
-    res = attack.run(data.X_train, data.y_train, data.X_test, data.y_test, subpop)
+        max_iter=args.max_iter, progress_bar=bars(args)).fit(data, subpop=subpop)
+    res = attack.result_
     seconds = time.perf_counter() - t0
-    last = res.history[-1]
     figures = []
     if args.figures and res.history:
         from ..plots import lower_bound_curve, mtp_convergence
@@ -102,20 +100,21 @@ def run(args):
         figures = [str(mtp_convergence(res.history, f"{base}-convergence.png")),
                    str(lower_bound_curve(res.history, f"{base}-lower-bound.png"))]
     if args.out:
-        PoisonSet(res.poisons_X, res.poisons_y, res.poisons_weight).save(args.out)
+        attack.poisons_.save(args.out)
         progress(f"poison set written to {args.out}")
+    summary = res.to_dict()
     return {
         "dataset": data.name, "reg": reg, "n_poisons": res.n_poisons,
-        "distinct_points": int(len(res.poisons_y)),
-        "max_loss_difference": last.max_loss_difference,
-        "max_loss_upper_bound": last.max_loss_upper_bound,
-        "distance_to_target": last.distance_to_target,
-        "lower_bound": res.lower_bound, "bound_method": "intermediate (Theorem 4.2)",
+        "distinct_points": summary["distinct_points"],
+        "max_loss_difference": summary["max_loss_difference"],
+        "max_loss_upper_bound": summary["max_loss_upper_bound"],
+        "distance_to_target": summary["distance_to_target"],
+        "lower_bound": res.lower_bound, "bound_method": summary["bound_method"],
         "clean_test_error": clean.error(data.X_test, data.y_test),
         "poisoned_test_error": res.model.error(data.X_test, data.y_test),
         "target_test_error": target.error(data.X_test, data.y_test),
-        "subpop_accuracy": last.subpop_accuracy, "iterations": len(res.history),
-        "stop_reason": res.stop_reason, "status": "optimal", "solver": attack.maxloss_.solver_name
-        if hasattr(attack.maxloss_, "solver_name") else "", "seconds": seconds,
+        "subpop_accuracy": summary["subpop_accuracy"], "iterations": len(res.history),
+        "stop_reason": res.stop_reason, "status": res.status,
+        "solver": getattr(attack.maxloss_, "solver_name", ""), "seconds": seconds,
         "run_dir": run_dir, "figures": figures, "out": args.out,
     }

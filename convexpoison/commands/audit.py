@@ -27,17 +27,16 @@ def add_arguments(p):
 
 
 def run(args):
+    from ..attacks.base import check_epsilon
     from ..audit import ATTACKS, AuditSettings, run_audit
-    from ..errors import InputError
+    from ..defenses import DEFENSES
     from ..validation import check_fraction
     from ._common import parse_list
 
-    eps = check_fraction(args.epsilon, "--epsilon")
-    if eps == 0:
-        raise InputError("--epsilon: must be positive")
+    eps = check_epsilon(args.epsilon, "--epsilon")
     settings = AuditSettings(
         dataset=args.dataset, model=args.model, epsilon=eps,
-        defenses=tuple(parse_list(args.defense, ["l2", "slab", "loss", "svd", "knn"], "--defense")),
+        defenses=tuple(parse_list(args.defense, DEFENSES, "--defense")),
         reg=args.reg, target_error=check_fraction(args.target_error, "--target-error"),
         attacks=None if args.attacks is None else tuple(parse_list(args.attacks, list(ATTACKS), "--attacks")),
         quick=not args.full, command="convexpoison " + " ".join(sys.argv[1:]),

@@ -110,7 +110,7 @@ def run(args):
     if np.isfinite(target_reg) and not np.isclose(target_reg, reg, rtol=1e-12, atol=0):
         progress(f"convexpoison: warning: the target was trained with C_R = {target_reg:g}; "
                  f"certifying for the defender's C_R = {reg:g} (set --reg to change)")
-    feasible = feasible_for(args.feasible, data, reg)
+    feasible = feasible_for(args.feasible, data)
     names = args.feasible if "domain" in args.feasible else "domain," + args.feasible
     say = None if args.no_progress else progress
     t0 = time.perf_counter()
@@ -125,9 +125,9 @@ def run(args):
         from ..attacks.mtp import ModelTargetedPoisoning
 
         attack = ModelTargetedPoisoning(target, feasible, reg, eps_close=args.eps_close,
-                                        budget=args.budget, progress=None if say else False,
+                                        budget=args.budget, progress_bar=None if say else False,
                                         integer="relax" if args.integer == "relax" else "exact")
-        res = attack.run(data.X_train, data.y_train, data.X_test, data.y_test, subpop)
+        res = attack.fit(data, subpop=subpop).result_
         best = max(res.history, key=lambda r: (r.lower_bound, r.bound_value)) if res.history else None
         lb = res.lower_bound
         out.update({

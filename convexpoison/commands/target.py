@@ -1,4 +1,4 @@
-"""convexpoison target: build the target model an attacker wants (DESIGN §4, §7).
+"""convexpoison target: build the target model an attacker wants (docs/mtp.md).
 
 ``--method koh`` (Koh et al. Algorithm 3 with Suya et al.'s lowest-clean-loss selection),
 ``improved`` (Suya et al. Appendix C.1) or ``subpop`` (ClusterMatch subpopulation, Suya et
