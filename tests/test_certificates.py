@@ -1,11 +1,11 @@
-"""Certificates (DESIGN §3.3, §3.5): the optimal Theorem 4.2 bound, exact integer
+"""Certificates (docs/lower-bound.md, docs/upper-bound.md): the optimal Theorem 4.2 bound, exact integer
 denominators, Steinhardt et al.'s upper bound, and a soundness harness.
 
 What would be false if the code were wrong:
 
 * support functions: the infimal-convolution form equals a direct maximisation over F;
 * the Dinkelbach optimum equals the minimum-poison program's optimum (an independent LP,
-  DESIGN §3.9) and dominates c at thousands of random models; c is non-increasing along
+  docs/minpoison.md) and dominates c at thousands of random models; c is non-increasing along
   rays leaving theta_p (the theorem behind the line search);
 * it is never below MTP's best intermediate bound;
 * soundness (hypothesis): targets made by training on Dc u D* -- the certificate never
@@ -23,16 +23,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convexpoison import solvers
-from convexpoison.certificates import theorem42
-from convexpoison.certificates_optimal import (
-    certify_at, domain_sup_bound, optimal_lower_bound, support_function,
+from convexpoison.certificates.optimal import optimal_lower_bound
+from convexpoison.certificates.theorem42 import certify_at, domain_sup_bound, theorem42
+from convexpoison.certificates.upper_bound import (
+    CertifiedUpperBound, max_hinge, poisoned_training_loss,
 )
 from convexpoison.domain import Domain
 from convexpoison.errors import SolverFailure
-from convexpoison.feasible import FeasibleSet, LossBound, make_feasible_set
+from convexpoison.feasible import FeasibleSet, LossBound, as_feasible, make_feasible_set
 from convexpoison.programs.maxloss import MaxLossDifference
 from convexpoison.training import LinearModel, train
-from convexpoison.upper_bound import CertifiedUpperBound, max_hinge, poisoned_training_loss
 
 REG = 0.09
 
@@ -84,7 +84,7 @@ def test_support_function_equals_direct_maximum(rng):
         for lab in (-1, 1):
             for _ in range(3):
                 g = rng.standard_normal(3)
-                expr, cons = support_function(feas, lab, cp.Constant(g))
+                expr, cons = feas.support_function(lab, cp.Constant(g))
                 dual = solvers.solve(cp.Problem(cp.Minimize(expr), cons), "SOCP").value
                 x = feas.variable()
                 primal = solvers.solve(cp.Problem(cp.Maximize(g @ x), feas.constraints(x, lab)),
@@ -97,7 +97,7 @@ def test_support_function_of_one_hot_domain_is_exact():
 
     dom = Domain(np.zeros(5), np.ones(5), integer=[0, 0, 1, 1, 1], onehot_groups=[[2, 3, 4]])
     g = np.array([0.3, -0.7, 0.2, -0.1, 0.9])
-    expr, cons = support_function(dom, 1, cp.Constant(g))
+    expr, cons = as_feasible(dom).support_function(1, cp.Constant(g))
     val = solvers.solve(cp.Problem(cp.Minimize(expr), cons), "LP").value
     assert val == pytest.approx(0.3 + 0.0 + 0.9, abs=1e-8)   # x = (1, 0, 0, 0, 1)
 
@@ -378,14 +378,14 @@ def test_matching_attack_attains_u_and_concrete_attacks_stay_below():
     ub = CertifiedUpperBound(fs, REG, eps).fit(X, y)
     U = ub.upper_bound_
     # the maximisers lie in F, and the fractional saddle attack reaches U (tightness)
-    Xp, yp, wp = ub.poison_weights(integer=False)
+    Xp, yp, wp = ub.matching_attack(integer=False)
     assert np.all(fs.contains(Xp, yp))
     assert wp.sum() == pytest.approx(eps * N, rel=1e-6)
     val, gap, _ = poisoned_training_loss(X, y, Xp, yp, wp, REG)
     assert val - gap <= U
     assert val >= U * (1 - 1e-5)
     # integer copies of the maximisers
-    Xp, yp, wp = ub.poison_weights()
+    Xp, yp, wp = ub.matching_attack()
     assert wp.sum() <= eps * N
     val, gap, _ = poisoned_training_loss(X, y, Xp, yp, wp, REG)
     assert val - gap <= U
@@ -515,7 +515,7 @@ def test_mnist17_upper_bound_dominates_the_matching_attack():
     fs = make_feasible_set(["domain", "l2", "slab"], ds.domain, ds.X_train, ds.y_train)
     ub = CertifiedUpperBound(fs, ds.reg, 0.03).fit(ds.X_train, ds.y_train)
     for integer in (False, True):
-        Xp, yp, wp = ub.poison_weights(integer=integer)
+        Xp, yp, wp = ub.matching_attack(integer=integer)
         val, gap, _ = poisoned_training_loss(ds.X_train, ds.y_train, Xp, yp, wp, ds.reg)
         assert val - gap <= ub.upper_bound_
 

@@ -161,7 +161,7 @@ def test_contains_agrees_with_constraint_values(data, name):
 
 
 def test_projection_second_solver(data):
-    """The projection through Clarabel agrees with ECOS (DESIGN §8: compare solvers)."""
+    """The projection through Clarabel agrees with ECOS (compare solvers: docs/install.md)."""
     X, y = data
     fs = FeasibleSet(list(components(X, y).values()))
     P = probe_points(np.random.default_rng(7), X, y, 1, m=9)

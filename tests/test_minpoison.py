@@ -328,7 +328,7 @@ def test_hybrid_continues_with_mtp():
 
 # ------------------------------------------------------------------ comparison, CLI
 def test_agrees_with_optimal_theorem42_bound():
-    opt = pytest.importorskip("convexpoison.certificates_optimal")
+    opt = pytest.importorskip("convexpoison.certificates.optimal")
     X, y, Xp, yp, wp, target = instance(91, N=20, d=3, m=4)
     res = MinimumPoisonProgram(Domain.box(3), REG).fit(X, y).solve(target)
     o = opt.optimal_lower_bound(target, Domain.box(3), X, y, REG)
@@ -396,6 +396,6 @@ def test_mnist17_acceptance():
     assert res.n_poisons <= res.lower_bound + 2
     model = retrain(X, y, res.poisons, tol=1e-12)
     assert np.linalg.norm(model.theta - target.theta) <= res.distance_to_target + 1e-6
-    opt = pytest.importorskip("convexpoison.certificates_optimal")
+    opt = pytest.importorskip("convexpoison.certificates.optimal")
     o = opt.optimal_lower_bound(target, data.domain, X, y, 0.09)
     assert abs(o.value - res.program.value) <= 1e-3 * res.program.value
