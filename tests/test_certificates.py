@@ -174,7 +174,11 @@ def test_optimal_bound_is_at_least_the_best_mtp_intermediate_bound():
     r = optimal_lower_bound(tgt, dom, X, y, REG)
     assert r.value >= best_inter * (1 - 1e-9)
     assert r.lower_bound >= res.lower_bound
-    assert r.value > 1.05 * best_inter                     # usually strictly better
+    # and it is the optimum: the independent minimum-poison LP reaches the same value
+    from convexpoison.programs.minpoison import MinimumPoisonProgram
+
+    mp = MinimumPoisonProgram(dom, REG).fit(X, y).solve(tgt)
+    assert r.value == pytest.approx(mp.value, rel=1e-4)
 
 
 def test_default_solver_agrees_with_a_second_solver():
@@ -342,6 +346,10 @@ def test_unattainable_target_certifies_infinity():
     r = optimal_lower_bound(tgt, dom, X, y, REG)
     assert r.status == "unattainable" and r.lower_bound == float("inf")
     assert r.initial.status == "unattainable" and r.denominator < 0
+    # in JSON: no number of points (null, with the reason); no subproblem was solved
+    out = r.certificate().to_dict()
+    assert out["lower_bound"] is None and out["lower_bound_reason"].startswith("unattainable")
+    assert out["upper_bound"] is None and out["status"] == "not solved"
 
 
 # ------------------------------------------------------------- the upper bound
@@ -450,21 +458,48 @@ def bc_files(tmp_path_factory):
     return d, r
 
 
-def test_cli_lower_bound_optimal_and_intermediate(capsys, bc_files):
+def _check_bound_fields(res, kind):
+    """One meaning per JSON field, in every certify command: ``lower_bound`` is a certified
+    number of poison points (an integer) or null with a reason; ``upper_bound`` a certified
+    damage value (a number, with the quantity it bounds) or null with a reason."""
+    lb, ub = res["lower_bound"], res["upper_bound"]
+    if kind == "lower":
+        assert isinstance(lb, int) and not isinstance(lb, bool) and lb >= 0
+        assert "lower_bound_reason" not in res
+        assert ub is None and "damage" in res["upper_bound_reason"]
+    else:
+        assert lb is None and "number of poison points" in res["lower_bound_reason"]
+        assert isinstance(ub, float) and res["upper_bound_quantity"]
+        assert "upper_bound_reason" not in res
+    # no other field claims to be a bound under a near-identical name
+    assert not {"lower_bound_meaning", "upper_bound_meaning"} & set(res)
+
+
+def test_cli_lower_bound_methods_agree_and_report_their_solver(capsys, bc_files):
+    from convexpoison.certificates.base import sound_ceil
+
     d, mtp = bc_files
-    code, out, _ = _cli(capsys, "certify", "lower-bound", "--dataset", "breast-cancer",
-                        "--target", str(d / "target.npz"), "--json", "--no-progress")
-    assert code == 0
-    opt = json.loads(out)
-    for key in ("lower_bound", "upper_bound", "seconds", "status", "statement", "value"):
-        assert key in opt
-    assert opt["status"] == "optimal" and opt["lower_bound"] >= opt["theta_c_bound"]
-    code, out, _ = _cli(capsys, "certify", "lower-bound", "--dataset", "breast-cancer",
-                        "--target", str(d / "target.npz"), "--method", "intermediate",
-                        "--json", "--no-progress")
-    assert code == 0
-    inter = json.loads(out)
+    runs = {}
+    for method in ("optimal", "lp", "intermediate"):
+        code, out, _ = _cli(capsys, "certify", "lower-bound", "--dataset", "breast-cancer",
+                            "--target", str(d / "target.npz"), "--method", method, "--json",
+                            "--no-progress")
+        assert code == 0
+        runs[method] = res = json.loads(out)
+        _check_bound_fields(res, "lower")
+        for key in ("seconds", "status", "statement", "value", "solver"):
+            assert key in res
+        assert res["method"] == method and str(res["lower_bound"]) in res["statement"]
+    opt, lp, inter = runs["optimal"], runs["lp"], runs["intermediate"]
+    # the solver and status are the Dinkelbach subproblem's own (the default QP solver)
+    assert opt["solver"] == solvers.default_solver("QP") and opt["status"] == "optimal"
+    assert opt["lower_bound"] == sound_ceil(opt["value"]) >= opt["theta_c_bound"]
+    # two independent programs for one number: the optimal Theorem 4.2 bound and the LP
+    assert opt["value"] == pytest.approx(lp["value"], rel=1e-3)
+    assert abs(opt["lower_bound"] - lp["lower_bound"]) <= 1
+    # the intermediate bound is MTP's own, and never above the optimum
     assert inter["lower_bound"] == mtp.lower_bound
+    assert inter["mtp_n_poisons"] == mtp.n_poisons
     assert opt["lower_bound"] >= inter["lower_bound"]
 
 
@@ -485,13 +520,21 @@ def test_cli_upper_bound(capsys, tmp_path):
                         "--no-progress", "--out", str(out_file))
     assert code == 0
     res = json.loads(out)
-    for key in ("lower_bound", "upper_bound", "seconds", "status", "statement"):
+    _check_bound_fields(res, "upper")
+    for key in ("seconds", "status", "statement", "solver"):
         assert key in res
-    assert res["status"] == "optimal"
-    assert res["lower_bound"] <= res["upper_bound"]
+    assert res["attack_value"] <= res["upper_bound"]
     assert res["n_poisons"] <= 0.03 * 398
     f = np.load(out_file)
     assert f["weight"].sum() == res["n_poisons"]
+    # the matching attack's value, recomputed by training on Dc u Dp independently
+    from convexpoison.datasets import load_dataset
+
+    ds = load_dataset("breast-cancer")
+    val, gap, _ = poisoned_training_loss(ds.X_train, ds.y_train, f["X"], f["y"], f["weight"],
+                                         ds.reg)
+    assert val == pytest.approx(res["attack_value"], rel=1e-9)
+    assert val - gap <= res["upper_bound"]
 
 
 def test_cli_bad_input_exits_2(capsys, bc_files):

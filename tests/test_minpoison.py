@@ -21,9 +21,9 @@ import pytest
 
 from convexpoison.domain import Domain
 from convexpoison.feasible import DomainSet, FeasibleSet, L2Sphere
-from convexpoison.programs.minpoison import (
-    MinimumPoisonProgram, kkt_residual, margin_partition,
-)
+from convexpoison.poisons import PoisonSet
+from convexpoison.programs.kkt import kkt_residual
+from convexpoison.programs.minpoison import MinimumPoisonProgram, margin_partition
 from convexpoison.training import LinearModel, train
 
 REG = 0.09
@@ -63,7 +63,7 @@ def test_bound_sound_and_two_points_attain_the_target():
         X, y, Xp, yp, wp, target = instance(seed, N=N, d=d, m=1 + seed % 5)
         dom = dom_cache.setdefault(d, Domain.box(d))
         # D* itself satisfies the KKT condition at the target (the target is exact)
-        assert np.linalg.norm(kkt_residual(target, X, y, REG, Xp, yp, wp, tol=1e-7)) < 1e-6
+        assert np.linalg.norm(kkt_residual(target, X, y, REG, PoisonSet(Xp, yp, wp), tol=1e-7)) < 1e-6
         res = MinimumPoisonProgram(dom, REG).fit(X, y).solve(target)
         assert res.status == "optimal"
         assert res.value <= wp.sum() * (1 + 1e-7) + 1e-7, (seed, res.value, wp.sum())

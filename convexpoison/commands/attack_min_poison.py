@@ -77,7 +77,7 @@ def run(args):
     target, subpop = load_target(args.target, data)
     if target.w.shape != (data.d,):
         raise InputError(f"--target: model has {target.w.shape} weights; {data.name} has d={data.d}")
-    feasible = feasible_for(args.feasible, data, reg)
+    feasible = feasible_for(args.feasible, data)
     t0 = time.perf_counter()
     X, y = data.X_train, data.y_train
     clean = train(X, y, "svm", reg)

@@ -59,7 +59,7 @@ def load_target(path, data):
     return LinearModel.load(path), subpop
 
 
-def feasible_for(names, data, reg):
+def feasible_for(names, data):
     from ..feasible import make_feasible_set
 
     names = parse_list(names, ["domain", "l2", "slab", "svd"], "--feasible")
@@ -87,7 +87,7 @@ def run(args):
     t0 = time.perf_counter()
     clean = train(data.X_train, data.y_train, "svm", reg)
     attack = ModelTargetedPoisoning(
-        target, feasible_for(args.feasible, data, reg), reg, eps_close=args.eps_close,
+        target, feasible_for(args.feasible, data), reg, eps_close=args.eps_close,
         budget=args.budget, copies=args.copies, goal_accuracy=args.goal_accuracy,
         goal_set=args.goal_set, integer=args.integer, run_dir=run_dir, resume=args.resume,
         max_iter=args.max_iter, progress=bars(args))

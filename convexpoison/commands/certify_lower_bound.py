@@ -99,7 +99,7 @@ def run(args):
     if np.isfinite(target_reg) and not np.isclose(target_reg, reg, rtol=1e-12, atol=0):
         progress(f"convexpoison: warning: the target was trained with C_R = {target_reg:g}; "
                  f"certifying for the defender's C_R = {reg:g} (set --reg to change)")
-    feasible = feasible_for(args.feasible, data, reg)
+    feasible = feasible_for(args.feasible, data)
     names = args.feasible if "domain" in args.feasible else "domain," + args.feasible
     say = None if args.no_progress else progress
     t0 = time.perf_counter()
