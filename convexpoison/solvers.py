@@ -7,7 +7,7 @@ back), and turns any status other than ``optimal`` into a
 :class:`~convexpoison.errors.SolverFailure` that carries the solver's status -- so a
 certificate is never computed from an inaccurate or failed solve.
 
-Why these defaults (measured with cvxpy 1.9.3; docs/install.md lists the solvers):
+Why these defaults (measured with cvxpy 1.9.3):
 
 * cvxpy 1.9's HiGHS / SciPy / SCIP / CBC routes return silently wrong optima on programs
   with ``pos(affine)`` in unbounded variables, so they are *not* used for LPs; Clarabel

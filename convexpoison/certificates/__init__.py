@@ -14,7 +14,8 @@ damage quantity, a ``statement`` of exactly what is covered):
 The cvxpy programs they solve live in :mod:`convexpoison.programs`.
 """
 from .base import CEIL_SLACK, Certificate, sound_ceil
-from .theorem42 import LowerBound, certify_at, domain_sup_bound, lower_bound_statement, theorem42
+# (the function theorem42 is not re-exported: it would shadow the module of that name)
+from .theorem42 import LowerBound, certify_at, domain_sup_bound, lower_bound_statement
 from .optimal import DinkelbachLowerBound, DinkelbachStep, OptimalLowerBound, optimal_lower_bound
 from .upper_bound import (
     CertifiedUpperBound, UpperBoundResult, certified_upper_bound, max_hinge,
@@ -22,7 +23,7 @@ from .upper_bound import (
 )
 from .lp import lp_certificate, lp_lower_bound
 
-__all__ = ["Certificate", "sound_ceil", "CEIL_SLACK", "LowerBound", "theorem42", "certify_at",
+__all__ = ["Certificate", "sound_ceil", "CEIL_SLACK", "LowerBound", "certify_at",
            "domain_sup_bound", "lower_bound_statement", "DinkelbachLowerBound", "DinkelbachStep",
            "OptimalLowerBound", "optimal_lower_bound", "CertifiedUpperBound", "UpperBoundResult",
            "certified_upper_bound", "max_hinge", "poisoned_training_loss",

@@ -1,24 +1,17 @@
 """Equation (17) of Koh et al. (2021), the KKT attack's program, and the KKT residual.
 
-Given decoy parameters ``theta_d = (w_d, b_d)``, the KKT attack (section 4.2, Algorithms 3
-and 4; :mod:`convexpoison.attacks.kkt`, docs/kkt.md) looks for poison that makes training
-return ``theta_d``.  Training on ``Dc ∪ Dp`` (mean hinge loss over ``W = N (1 + eps)``
-points plus ``C_R R``, bias regularised; docs/training.md) is at ``theta_d`` when its
-(sub)gradient vanishes; multiplied by ``W / N`` the condition reads
-
-    g_c + eps_+ grad l(theta_d; x_+, +1) + eps_- grad l(theta_d; x_-, -1)
-        + (1 + eps) C_R theta_d = 0,          g_c = (1/N) sum_{Dc} grad l(theta_d; x, y),
-
-with all the poison at two points (Theorem 1: two distinct points suffice for a binary
-SVM).  For the hinge loss on its active side (``y s_d(x) <= 1``) the gradient is
-``-y (x, 1)``, so equation (17) in this normalisation is the convex program
+The KKT attack (section 4.2, Algorithms 3 and 4; :mod:`convexpoison.attacks.kkt`,
+docs/kkt.md) looks for poison that makes training return decoy parameters ``theta_d =
+(w_d, b_d)``: the training (sub)gradient at ``theta_d`` must vanish with all the poison at
+two points (Theorem 1).  Multiplied by ``W / N`` (``W = N (1 + eps)``) and with the hinge
+gradient ``-y (x, 1)`` on the active side, that is equation (17) as the convex program
 
     minimise   || g_c + (1 + eps) C_R theta_d - eps_+ (x_+, 1) + eps_- (x_-, 1) ||_2
-    subject to  w_d . x_+ + b_d <= 1,   -(w_d . x_- + b_d) <= 1,
-                x_+ in F_{+1},  x_- in F_{-1},
+    subject to  w_d . x_+ + b_d <= 1,   -(w_d . x_- + b_d) <= 1,   x_+- in F_{+-1},
 
-(an SOCP: the norm is minimised instead of its square -- same minimiser, better scaled),
-``F_y`` a fitted :class:`~convexpoison.feasible.FeasibleSet`.  :class:`KKTProgram` builds it
+with ``g_c = (1/N) sum_{Dc} grad l(theta_d; x, y)`` (:func:`clean_gradient`) and ``F_y`` a
+fitted :class:`~convexpoison.feasible.FeasibleSet` (an SOCP: the norm is minimised instead
+of its square -- same minimiser, better scaled).  :class:`KKTProgram` builds it
 once (DPP) with Parameters ``theta_d``, ``g_c``, ``(1 + eps) C_R theta_d``, ``eps_+`` and
 ``eps_-``; integer coordinates are fixed by diving (no mixed-integer conic solver is
 assumed; Suya et al.'s code solved the MISOCP with Gurobi).
