@@ -575,3 +575,30 @@ def test_digits17_integer_lower_bound_is_sound_for_an_induced_model():
                               np.array([7.0]), ds.reg)
     r = optimal_lower_bound(tgt, ds.domain, ds.X_train, ds.y_train, ds.reg, target_gap=gap)
     assert r.relaxed.lower_bound <= r.lower_bound <= 7
+
+
+def test_every_certificate_reports_one_result_type_with_one_meaning_per_field():
+    """Theorem 4.2 at a model, the optimal bound, the LP bound and the upper bound all
+    become a Certificate whose lower_bound counts poison points and whose upper_bound
+    bounds damage -- and the numbers are the ones their own results hold."""
+    from convexpoison.certificates.base import Certificate
+    from convexpoison.certificates.lp import lp_certificate, lp_lower_bound
+
+    X, y, tgt, gap, dom = small_instance()
+    clean = train(X, y, "svm", REG)
+    at_clean = certify_at(clean, tgt, X, y, REG, domain_sup_bound(dom, clean, tgt))
+    opt = optimal_lower_bound(tgt, dom, X, y, REG)
+    lp = lp_lower_bound(tgt, dom, X, y, REG)
+    Xu, yu, fs, _ = upper_instance()
+    up = CertifiedUpperBound(fs, REG, 0.05).fit(Xu, yu).result_
+    certs = {"theorem42": at_clean.certificate(), "optimal": opt.certificate(),
+             "lp": lp_certificate(lp), "upper_bound": up.certificate()}
+    for method, cert in certs.items():
+        assert isinstance(cert, Certificate) and cert.method == method
+        _check_bound_fields(cert.to_dict(), "upper" if method == "upper_bound" else "lower")
+    assert certs["theorem42"].lower_bound == at_clean.lower_bound
+    assert certs["optimal"].lower_bound == opt.lower_bound
+    assert certs["lp"].lower_bound == lp.certified
+    assert certs["upper_bound"].upper_bound == up.upper_bound
+    assert certs["optimal"].status == "optimal" == certs["lp"].status
+    assert certs["upper_bound"].status == "optimal"

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..feasible import DomainSet
 from ..validation import check_positive
-from .base import sound_ceil
+from .base import Certificate, sound_ceil
 
 __all__ = ["LowerBound", "theorem42", "certify_at", "domain_sup_bound", "lower_bound_statement"]
 
@@ -42,6 +42,14 @@ class LowerBound:
 
     def to_dict(self):
         return asdict(self)
+
+    def certificate(self, statement="") -> Certificate:
+        """This bound as a :class:`~convexpoison.certificates.base.Certificate` (the
+        theorem's case in ``details``; the solver is the supremum bound's, not known here)."""
+        return Certificate(method="theorem42", statement=statement,
+                           lower_bound=self.lower_bound, value=self.value,
+                           details={"bound_status": self.status, "numerator": self.numerator,
+                                    "denominator": self.denominator})
 
     @classmethod
     def from_ratio(cls, num, den) -> "LowerBound":
