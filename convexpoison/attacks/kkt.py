@@ -57,7 +57,7 @@ from ..errors import InputError, SolverFailure
 from ..feasible import FEASIBLE_FROM_DEFENSE, FeasibleSet
 from ..poisons import PoisonSet
 from ..programs.kkt import KKTProgram, clean_gradient, kkt_residual
-from ..validation import check_fraction, check_positive
+from ..validation import check_fraction
 from ._common import Attack, poison_count
 
 __all__ = ["KKTProgram", "KKTAttack", "KKTCandidate", "KKTResult", "clean_gradient",
