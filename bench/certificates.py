@@ -8,7 +8,7 @@ grid) -- report
 * ``n_poisons``: poison points MTP added (one copy per iteration, the package default);
 * the best intermediate lower bound: Theorem 4.2 at every MTP model (Suya et al. 4.3);
 * the optimal lower bound: ``sup_theta c(theta)`` by Dinkelbach iterations
-  (:func:`convexpoison.certificates_optimal.optimal_lower_bound`, seeded with the clean
+  (:func:`convexpoison.certificates.optimal.optimal_lower_bound`, seeded with the clean
   model and MTP's last model);
 * ratios ``n_poisons / optimal`` (goal <= 1.10; Suya et al. report 1.12-2.0 for their
   bound) and ``intermediate / optimal``, and the seconds of each part.
@@ -53,7 +53,7 @@ DINKELBACH_MAX_ITER = {"fmnist-sneaker-boot": 2}
 
 def one(ds, tg, name, eps_close, cap, subpop=None):
     from convexpoison.attacks.mtp import ModelTargetedPoisoning
-    from convexpoison.certificates_optimal import optimal_lower_bound
+    from convexpoison.certificates.optimal import optimal_lower_bound
     from convexpoison.training import train
 
     X, y = ds.X_train, ds.y_train

@@ -117,7 +117,7 @@ def bench_inner(ds, clean, target):
 
 
 def bench_kkt(ds):
-    from convexpoison.attacks.kkt import KKTProgram
+    from convexpoison.programs.kkt import KKTProgram
     from convexpoison.feasible import make_feasible_set
 
     X, y = ds.X_train, ds.y_train
@@ -175,7 +175,7 @@ def bench_dinkelbach(ds, clean, target):
     build, later steps re-solve with the new t.  Fresh: the same t values in new
     instances (fit with max_iter=1 seeded at that t through init_models is not exposed,
     so the fresh cost is the cost of a whole new one-step fit)."""
-    from convexpoison.certificates_optimal import DinkelbachLowerBound
+    from convexpoison.certificates.optimal import DinkelbachLowerBound
 
     X, y = ds.X_train, ds.y_train
     t0 = time.perf_counter()
@@ -201,7 +201,7 @@ def bench_dinkelbach(ds, clean, target):
 
 def bench_upper(ds):
     from convexpoison.feasible import make_feasible_set
-    from convexpoison.upper_bound import CertifiedUpperBound
+    from convexpoison.certificates.upper_bound import CertifiedUpperBound
 
     X, y = ds.X_train, ds.y_train
     feas = make_feasible_set(["domain", "l2", "slab"], ds.domain, X, y, quantile=0.95)

@@ -301,7 +301,7 @@ def _certificates(ctx) -> dict:
             return {"status": f"failed: {type(exc).__name__}: {exc}"}
 
     def upper():
-        from .upper_bound import certified_upper_bound
+        from .certificates.upper_bound import certified_upper_bound
 
         feasible = make_feasible_set(["domain", "l2", "slab"], data.domain, X, y,
                                      quantile=1 - s.p)
@@ -320,14 +320,14 @@ def _certificates(ctx) -> dict:
                               "method": "best Theorem 4.2 bound over MTP's intermediate models"}
     if target is not None:
         def lp():
-            from .programs.minpoison import lp_lower_bound
+            from .certificates.lp import lp_lower_bound
 
             r = lp_lower_bound(target.model, data.domain, X, y, reg)
             return {"lower_bound": r.certified, "value": r.value, "status": r.status,
                     "method": "minimum-poison KKT linear program (docs/minpoison.md)"}
 
         def optimal():
-            from .certificates_optimal import optimal_lower_bound
+            from .certificates.optimal import optimal_lower_bound
 
             seeds = [ctx["clean"]]
             r = optimal_lower_bound(target.model, data.domain, X, y, reg, init_models=seeds)

@@ -1,6 +1,6 @@
 """Feasible-set components: where a poison point can sit without being sanitised away.
 
-A feasible set ``F_y`` (DESIGN §2, §5; Koh et al. 2021 §2.2) is the input domain
+A feasible set ``F_y`` (Koh et al. 2021 §2.2; docs/defenses.md) is the input domain
 intersected with the sets of points that survive each data-sanitisation defense.  Each
 defense gives a point ``(x, y)`` a *score*; it removes the points whose score exceeds a
 per-class *threshold*, the ``quantile`` (= 1 - p, p the fraction removed, 5% by default)
@@ -32,7 +32,7 @@ and :class:`FeasibleSet`, their intersection.  Every component offers
   once stays valid and is re-solved without recompilation (DPP).
 * With ``scale`` (a non-negative scalar cvxpy expression ``gamma``, typically a
   Variable) the constraints describe the cone ``x in gamma * F_y`` (perspective; used by
-  the minimum-poison LP, DESIGN §3.9).  Every fitted quantity enters as a *single*
+  the minimum-poison LP, docs/minpoison.md).  Every fitted quantity enters as a *single*
   Parameter multiplied by ``gamma`` or ``x`` (parameter x parameter-free is DPP); products
   of fitted quantities (``v . mu``) are stored as Parameters of their own.  ``scale`` must
   therefore be parameter-free (a Variable or a constant).  ``x in gamma * F`` implies
@@ -40,6 +40,9 @@ and :class:`FeasibleSet`, their intersection.  Every component offers
   ``gamma >= 0``.
 * ``check_dpp(x, y, scale=None)`` -- asserts every constraint is DCP under DPP rules
   (``constraints`` runs it too unless ``check=False``).
+* ``support(y, g=None, onehot=True)`` -- the support function ``sigma_{K_y}(g) = sup_{x in
+  K_y} g.x`` of the component's set as a convex cvxpy expression (each component writes its
+  own; :meth:`FeasibleSet.support_function` combines them for the intersection).
 
 Thresholds (:func:`quantile_thresholds`): the threshold of class ``y`` is the smallest
 score ``s`` with at least a ``quantile`` fraction of the class's weight at scores ``<= s``
@@ -57,6 +60,7 @@ import warnings
 
 import numpy as np
 
+from . import solvers
 from .domain import Domain
 from .errors import InputError, SolverFailure
 from .losses import Hinge
@@ -180,6 +184,11 @@ class Component:
     """Base class of the feasible-set components (see the module docstring)."""
 
     name = "component"
+    #: the constraints are second-order cones (an L2 norm), not linear
+    conic = False
+    #: ``sigma(g)`` is finite for every ``g``: the component can take the remainder of a
+    #: split ``g = sum_i g_i`` in :meth:`FeasibleSet.support_function`
+    full_support = False
 
     def __init__(self):
         self._params = {}
@@ -261,6 +270,25 @@ class Component:
     def _constraints(self, x, y, scale):
         raise NotImplementedError
 
+    def _fitted(self, key):
+        """The Parameter under ``key``, which must hold a value (the component is fitted)."""
+        p = self._params.get(key)
+        if p is None or p.value is None:
+            raise InputError(f"feasible: the {self.name} component is not fitted for {key!r}")
+        return p
+
+    def support(self, y, g=None, onehot=True, name=None):
+        """The support function ``sigma_{K_y}(g) = sup_{x in K_y} g.x`` of this component.
+
+        Returns ``(g, expr, constraints)``: ``expr`` is convex in ``g`` (and in auxiliary
+        variables bound by ``constraints``).  With ``g=None`` the component makes its own
+        ``g`` (a Variable called ``name``, or the parametrisation of the subspace where its
+        ``sigma`` is finite), the form :meth:`FeasibleSet.support_function` splits a
+        vector with.  The fitted quantities enter as the component's Parameters (DPP), so a
+        program built with this stays valid after a refit.
+        """
+        raise InputError(f"feasible: no support function for component {self.name!r}")
+
     def check_dpp(self, x=None, y=None, scale=None) -> bool:
         """Assert that the constraints for ``x`` (default a fresh Variable) are DPP."""
         cp = _cp()
@@ -307,11 +335,15 @@ def _as_scale(scale):
 
 
 def _assert_dpp(cons, what):
-    for c in cons:
-        if not c.is_dcp(dpp=True):
-            raise InputError(
-                f"x/scale: the {what} constraints are not DPP (do x or scale contain cvxpy "
-                "Parameters? multiply parameters only by parameter-free expressions)")
+    solvers.assert_dpp(cons, f"x/scale: the constraint set of the {what} component",
+                       hint="do x or scale contain cvxpy Parameters? multiply parameters only "
+                            "by parameter-free expressions")
+
+
+def _split_variable(g, d, name):
+    import cvxpy as cp
+
+    return cp.Variable(d, name=name) if g is None else g
 
 
 def _mul(scale, p):
@@ -367,6 +399,45 @@ class DomainSet(Component):
 
     def _constraints(self, x, y, scale):
         return self.domain.constraints(x, scale=scale)
+
+    full_support = True
+
+    def support(self, y, g=None, onehot=True, name=None):
+        """``sum_{j not in groups} max(lo_j g_j, hi_j g_j) + sum_G max_{j in G} g_j`` --
+        exact: the box is a product of intervals and each one-hot group a simplex (with
+        ``onehot=False`` the groups are plain box coordinates, a relaxation)."""
+        import cvxpy as cp
+
+        g = _split_variable(g, self.d_, name)
+        dom = self.domain
+        grouped = np.zeros(dom.d, bool)
+        out = 0
+        if onehot:
+            for grp in dom.onehot_groups:
+                grouped[grp] = True
+                out = out + cp.max(g[np.asarray(grp, int)])
+        free = np.flatnonzero(~grouped)
+        if free.size:
+            lo, hi = dom.lo[free], dom.hi[free]
+            gf = g[free] if free.size < dom.d else g
+            out = out + (lo + hi) / 2 @ gf + (hi - lo) / 2 @ cp.abs(gf)
+        return g, out, []
+
+    def support_value(self, k, onehot=True):
+        """numpy ``sigma(k)`` of the relaxed domain (box and simplices), with the sum of the
+        absolute values of its terms (for a floating-point allowance)."""
+        dom = self.domain
+        grouped = np.zeros(dom.d, bool)
+        total, mag = 0.0, 0.0
+        if onehot:
+            for grp in dom.onehot_groups:
+                grouped[grp] = True
+                v = float(np.max(k[grp]))
+                total += v
+                mag += abs(v)
+        free = ~grouped
+        terms = np.maximum(dom.lo[free] * k[free], dom.hi[free] * k[free])
+        return total + float(terms.sum()), mag + float(np.abs(terms).sum())
 
 
 class _CentroidComponent(Component):
@@ -433,6 +504,15 @@ class L2Sphere(_CentroidComponent):
         mu, tau = self._params[(y, "mu")], self._params[(y, "tau")]
         return [cp.norm(x - _mul(scale, mu), 2) <= _mul(scale, tau)]
 
+    conic = True
+    full_support = True
+
+    def support(self, y, g=None, onehot=True, name=None):
+        """``g.mu_y + tau_y |g|`` (the ball ``|x - mu_y| <= tau_y``)."""
+        cp = _cp()
+        g = _split_variable(g, self.d, name)
+        return g, self._fitted((y, "mu")) @ g + self._fitted((y, "tau")) * cp.norm(g, 2), []
+
 
 class Slab(_CentroidComponent):
     """Slab defense: score ``|v_y . (x - mu_y)|``.
@@ -473,6 +553,16 @@ class Slab(_CentroidComponent):
         cp = _cp()
         v, c, s = (self._params[(y, k)] for k in ("v", "c", "tau"))
         return [cp.abs(v @ x - _mul(scale, c)) <= _mul(scale, s)]
+
+    def support(self, y, g=None, onehot=True, name=None):
+        """Finite only on ``g = alpha v_y``: ``alpha c_y + s_y |alpha|``, ``alpha`` a new
+        Variable (the slab has no support function for a general ``g``)."""
+        cp = _cp()
+        if g is not None:
+            raise InputError("feasible: the slab's support function is finite only along v_y")
+        alpha = cp.Variable(name=name)
+        g = alpha * self._fitted((y, "v"))
+        return g, self._fitted((y, "c")) * alpha + self._fitted((y, "tau")) * cp.abs(alpha), []
 
 
 class SVDResidual(Component):
@@ -549,6 +639,16 @@ class SVDResidual(Component):
         u = cp.Variable(self.capacity_, name=f"svd_u_{_fmt_label(y)}")
         return [cp.norm(x - V @ u, 2) <= _mul(scale, t)]
 
+    conic = True
+    full_support = True
+
+    def support(self, y, g=None, onehot=True, name=None):
+        """``t_y |g|`` on ``V^T g = 0`` (``+inf`` off it: ``u`` is free)."""
+        cp = _cp()
+        g = _split_variable(g, self.d, name)
+        return (g, self._fitted((y, "tau")) * cp.norm(g, 2),
+                [self._fitted("V").T @ g == 0])
+
 
 class LossBound(Component):
     """Loss defense through a decoy model ``theta_d = (w_d, b_d)`` (binary, hinge).
@@ -616,6 +716,19 @@ class LossBound(Component):
         w, b, t = self._params["w"], self._params["b"], self._params[(y, "tau")]
         one = 1.0 if scale is None else scale
         return [one - y * (w @ x + _mul(scale, b)) <= _mul(scale, t)]
+
+    def support(self, y, g=None, onehot=True, name=None):
+        """Finite on ``g = -eta y w_d``, ``eta >= 0``: ``eta (tau_y - 1 + y b_d)`` (the
+        half-space ``1 - y (w_d.x + b_d) <= tau_y``); ``eta`` a new Variable."""
+        cp = _cp()
+        if g is not None:
+            raise InputError("feasible: the loss component's support function is finite only "
+                             "along -y w_d")
+        if y not in (-1, 1):
+            raise InputError(f"label: the loss component is binary; got {y}")
+        eta = cp.Variable(nonneg=True, name=name)
+        g = (-y) * eta * self._fitted("w")
+        return g, eta * (self._fitted((y, "tau")) - 1 + y * self._fitted("b")), []
 
 
 #: Component constructors by name (the names used by ``--defense`` lists).
@@ -707,6 +820,70 @@ class FeasibleSet:
         return {c.name: dict(c.thresholds_) for c in self.components if hasattr(c, "thresholds_")}
 
     @property
+    def conic(self) -> bool:
+        """Some component is a second-order cone (L2, SVD): programs over ``F`` are SOCPs."""
+        return any(c.conic for c in self.components)
+
+    def hull_constraints(self, x, label, onehot=True) -> list:
+        """The constraints of ``conv(F_y)`` for ``x`` (a Variable that carries the domain's
+        box as bounds): the domain's relaxed constraints (its one-hot sums with ``onehot``)
+        and every other component's."""
+        cons = []
+        for comp in self.components:
+            if isinstance(comp, DomainSet):
+                cons += comp.domain.constraints(x, onehot=onehot)
+            else:
+                cons += comp.constraints(x, label)
+        return cons
+
+    def hull_variable(self, name="x"):
+        """A continuous Variable of shape (d,) with the domain's box as bounds (integer
+        coordinates relaxed), for programs over ``conv(F_y)``."""
+        cp = _cp()
+        dom = self.domain
+        return (cp.Variable(self.d, bounds=[dom.lo.copy(), dom.hi.copy()], name=name)
+                if dom is not None else cp.Variable(self.d, name=name))
+
+    def support_function(self, label, g, onehot=True):
+        """A convex upper bound on ``sigma_{F_y}(g) = sup_{x in F_y} g.x`` for an affine ``g``.
+
+        Returns ``(expr, constraints)``: ``expr`` is convex in the variables of ``g`` (plus
+        auxiliary variables constrained by ``constraints``) and, minimised over the auxiliary
+        variables, equals the infimal convolution ``min { sum_i sigma_{K_i}(g_i) : sum_i g_i
+        = g }`` of the components' support functions (:meth:`Component.support`).  By weak
+        duality this is ``>= sigma_{F_y}(g)`` for every split (so it is always safe in a
+        bound), with equality when the components share a relative-interior point (Slater;
+        Rockafellar, Convex Analysis, Corollary 16.4.1; docs/lower-bound.md).  The domain
+        (else an L2 sphere or SVD component) takes the remainder ``g - sum_i g_i``.
+        """
+        y = int(label)
+        comps = list(self.components)
+        owner = next((c for c in comps if isinstance(c, DomainSet)), None)
+        if owner is None:
+            owner = next((c for c in comps if c.full_support), None)
+        terms, cons, pieces = [], [], []
+        tag = f"{'p' if y > 0 else 'm'}{abs(y)}"
+        names = {"domain": "g_dom{k}_{tag}", "l2": "g_l2_{tag}", "slab": "alpha_slab_{tag}",
+                 "loss": "eta_loss_{tag}", "svd": "g_svd_{tag}"}
+        for k, comp in enumerate(comps):
+            if comp is owner:
+                continue
+            name = names.get(comp.name, "g_{name}{k}_{tag}").format(k=k, tag=tag, name=comp.name)
+            gi, term, extra = comp.support(y, None, onehot=onehot, name=name)
+            cons += extra
+            terms.append(term)
+            pieces.append(gi)
+        residual = g - sum(pieces) if pieces else g
+        if owner is None:
+            # no component takes the remainder: it must vanish (sum of splits = g)
+            cons.append(residual == 0)
+        else:
+            _, term, extra = owner.support(y, residual, onehot=onehot)
+            cons += extra
+            terms.append(term)
+        return sum(terms), cons
+
+    @property
     def labels(self) -> list:
         labs = set()
         for c in self.components:
@@ -761,8 +938,6 @@ class FeasibleSet:
         coordinates are relaxed (the convex constraints are checked).
         """
         cp = _cp()
-        from . import solvers
-
         labels = self.labels if labels is None else [int(v) for v in np.atleast_1d(labels)]
         if not labels:
             raise InputError("labels: no labels to check (fit the feasible set or name the labels)")
@@ -770,20 +945,14 @@ class FeasibleSet:
         for lab in labels:
             x = self.variable()
             prob = cp.Problem(cp.Minimize(0), self.constraints(x, lab))
-            last = None
-            for name in solvers.candidates("SOCP"):
-                try:
-                    solvers.solve(prob, "SOCP", solver=name, fallback=False)
-                except SolverFailure as exc:
-                    last = exc
-                    if exc.status == "infeasible":
-                        raise InputError(f"feasible set for label {_fmt_label(lab)} is empty: "
-                                         + " ∩ ".join(self.names)) from None
-                    continue
-                out[lab] = np.asarray(x.value, dtype=float).copy()
-                break
-            else:
-                raise last
+            try:
+                solvers.solve(prob, "SOCP", stop_if_infeasible=True)
+            except SolverFailure as exc:
+                if exc.status == "infeasible":
+                    raise InputError(f"feasible set for label {_fmt_label(lab)} is empty: "
+                                     + " ∩ ".join(self.names)) from None
+                raise
+            out[lab] = np.asarray(x.value, dtype=float).copy()
         return out
 
     # -- projection (a DPP QP per label, built once) ---------------------------
@@ -791,11 +960,9 @@ class FeasibleSet:
         """Euclidean projection of rows of ``X`` onto the convex constraints of ``F_y``.
 
         One DPP program per label is built on first use and re-solved for every row and
-        after refits.  Integrality is not enforced (round afterwards, DESIGN §3.7).
+        after refits.  Integrality is not enforced (round afterwards, docs/integer.md).
         """
         cp = _cp()
-        from . import solvers
-
         X = _check_points(X, self.d)
         lab = int(y)
         key = (lab, tuple(c._generation for c in self.components), tuple(map(id, self.components)))

@@ -134,21 +134,36 @@ def default_solver(kind: str) -> str:
 
 
 def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
-          verbose: bool = False, **options) -> SolveInfo:
+          verbose: bool = False, stop_if_infeasible: bool = False, **options) -> SolveInfo:
     """Solve a cvxpy ``problem`` of class ``kind`` ('LP', 'QP', 'SOCP', 'EXP', 'MILP').
 
     Tries the preferred solvers in order (only the named one when ``solver`` is given,
     or the first when ``fallback`` is false).  Raises :class:`SolverFailure` with the
     last solver's status unless one returns ``optimal``.
+
+    ``problem`` may also be a dict ``{solver name: Problem}`` holding one copy of the same
+    program per solver (a program re-solved many times keeps one compiled DPP form per
+    solver: switching solvers on one Problem would evict the other's); the solvers tried
+    are then its keys, in order.  ``stop_if_infeasible``: a solver that *proves*
+    infeasibility ends the fall-back (the failure's status is then ``infeasible``), for
+    callers that treat an empty feasible set as an answer rather than a solver fault.
     """
     import cvxpy as cp
 
     tried = []
-    names = candidates(kind, solver)
+    if isinstance(problem, dict):
+        problems = dict(problem)
+        names = list(problems)
+        if not names:
+            raise InputError("problem: an empty {solver: Problem} dict")
+    else:
+        names = candidates(kind, solver)
+        problems = dict.fromkeys(names, problem)
     if not fallback:
         names = names[:1]
     last_status, last_name = "not run", names[0]
     for name in names:
+        problem = problems[name]
         opts = dict(TOLERANCES.get(name, {}))
         opts.update(options)
         t0 = time.perf_counter()
@@ -170,11 +185,22 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
         last_status, last_name = status, name
         if status in _EXACT_STATUSES:
             return SolveInfo(name, status, float(problem.value), seconds)
+        if stop_if_infeasible and status == "infeasible":
+            break
     raise SolverFailure(f"no solver reached an optimal solution ({', '.join(tried)})",
                         solver=last_name, status=last_status)
 
 
-def assert_dpp(problem, what="program"):
-    """Every program is built once with parameters and re-solved: check it is DPP."""
-    if not problem.is_dcp(dpp=True):
-        raise AssertionError(f"{what} is not DCP under DPP rules; it would be recompiled every solve")
+def assert_dpp(program, what="program", hint=""):
+    """Check that a program (a cvxpy ``Problem``, or a list of constraints) is DPP.
+
+    Every program in convexpoison is built once with Parameters and re-solved; one that is
+    not DCP under DPP rules would be recompiled at every solve (or not be solvable with
+    its Parameters at all).  Raises :class:`InputError` naming ``what`` (and ``hint``: how
+    the caller's input can cause it) -- the one DPP check of the package.
+    """
+    items = program if isinstance(program, (list, tuple)) else [program]
+    for item in items:
+        if not item.is_dcp(dpp=True):
+            raise InputError(f"{what} is not DCP under DPP rules; it would be recompiled at "
+                             f"every solve" + (f" ({hint})" if hint else ""))

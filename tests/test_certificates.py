@@ -1,11 +1,11 @@
-"""Certificates (DESIGN §3.3, §3.5): the optimal Theorem 4.2 bound, exact integer
+"""Certificates (docs/lower-bound.md, docs/upper-bound.md): the optimal Theorem 4.2 bound, exact integer
 denominators, Steinhardt et al.'s upper bound, and a soundness harness.
 
 What would be false if the code were wrong:
 
 * support functions: the infimal-convolution form equals a direct maximisation over F;
 * the Dinkelbach optimum equals the minimum-poison program's optimum (an independent LP,
-  DESIGN §3.9) and dominates c at thousands of random models; c is non-increasing along
+  docs/minpoison.md) and dominates c at thousands of random models; c is non-increasing along
   rays leaving theta_p (the theorem behind the line search);
 * it is never below MTP's best intermediate bound;
 * soundness (hypothesis): targets made by training on Dc u D* -- the certificate never
@@ -23,16 +23,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convexpoison import solvers
-from convexpoison.certificates import theorem42
-from convexpoison.certificates_optimal import (
-    certify_at, domain_sup_bound, optimal_lower_bound, support_function,
+from convexpoison.certificates.optimal import optimal_lower_bound
+from convexpoison.certificates.theorem42 import certify_at, domain_sup_bound, theorem42
+from convexpoison.certificates.upper_bound import (
+    CertifiedUpperBound, max_hinge, poisoned_training_loss,
 )
 from convexpoison.domain import Domain
 from convexpoison.errors import SolverFailure
-from convexpoison.feasible import FeasibleSet, LossBound, make_feasible_set
+from convexpoison.feasible import FeasibleSet, LossBound, as_feasible, make_feasible_set
 from convexpoison.programs.maxloss import MaxLossDifference
 from convexpoison.training import LinearModel, train
-from convexpoison.upper_bound import CertifiedUpperBound, max_hinge, poisoned_training_loss
 
 REG = 0.09
 
@@ -84,7 +84,7 @@ def test_support_function_equals_direct_maximum(rng):
         for lab in (-1, 1):
             for _ in range(3):
                 g = rng.standard_normal(3)
-                expr, cons = support_function(feas, lab, cp.Constant(g))
+                expr, cons = feas.support_function(lab, cp.Constant(g))
                 dual = solvers.solve(cp.Problem(cp.Minimize(expr), cons), "SOCP").value
                 x = feas.variable()
                 primal = solvers.solve(cp.Problem(cp.Maximize(g @ x), feas.constraints(x, lab)),
@@ -97,7 +97,7 @@ def test_support_function_of_one_hot_domain_is_exact():
 
     dom = Domain(np.zeros(5), np.ones(5), integer=[0, 0, 1, 1, 1], onehot_groups=[[2, 3, 4]])
     g = np.array([0.3, -0.7, 0.2, -0.1, 0.9])
-    expr, cons = support_function(dom, 1, cp.Constant(g))
+    expr, cons = as_feasible(dom).support_function(1, cp.Constant(g))
     val = solvers.solve(cp.Problem(cp.Minimize(expr), cons), "LP").value
     assert val == pytest.approx(0.3 + 0.0 + 0.9, abs=1e-8)   # x = (1, 0, 0, 0, 1)
 
@@ -174,7 +174,11 @@ def test_optimal_bound_is_at_least_the_best_mtp_intermediate_bound():
     r = optimal_lower_bound(tgt, dom, X, y, REG)
     assert r.value >= best_inter * (1 - 1e-9)
     assert r.lower_bound >= res.lower_bound
-    assert r.value > 1.05 * best_inter                     # usually strictly better
+    # and it is the optimum: the independent minimum-poison LP reaches the same value
+    from convexpoison.programs.minpoison import MinimumPoisonProgram
+
+    mp = MinimumPoisonProgram(dom, REG).fit(X, y).solve(tgt)
+    assert r.value == pytest.approx(mp.value, rel=1e-4)
 
 
 def test_default_solver_agrees_with_a_second_solver():
@@ -342,6 +346,10 @@ def test_unattainable_target_certifies_infinity():
     r = optimal_lower_bound(tgt, dom, X, y, REG)
     assert r.status == "unattainable" and r.lower_bound == float("inf")
     assert r.initial.status == "unattainable" and r.denominator < 0
+    # in JSON: no number of points (null, with the reason); no subproblem was solved
+    out = r.certificate().to_dict()
+    assert out["lower_bound"] is None and out["lower_bound_reason"].startswith("unattainable")
+    assert out["upper_bound"] is None and out["status"] == "not solved"
 
 
 # ------------------------------------------------------------- the upper bound
@@ -378,14 +386,14 @@ def test_matching_attack_attains_u_and_concrete_attacks_stay_below():
     ub = CertifiedUpperBound(fs, REG, eps).fit(X, y)
     U = ub.upper_bound_
     # the maximisers lie in F, and the fractional saddle attack reaches U (tightness)
-    Xp, yp, wp = ub.poison_weights(integer=False)
+    Xp, yp, wp = ub.matching_attack(integer=False)
     assert np.all(fs.contains(Xp, yp))
     assert wp.sum() == pytest.approx(eps * N, rel=1e-6)
     val, gap, _ = poisoned_training_loss(X, y, Xp, yp, wp, REG)
     assert val - gap <= U
     assert val >= U * (1 - 1e-5)
     # integer copies of the maximisers
-    Xp, yp, wp = ub.poison_weights()
+    Xp, yp, wp = ub.matching_attack()
     assert wp.sum() <= eps * N
     val, gap, _ = poisoned_training_loss(X, y, Xp, yp, wp, REG)
     assert val - gap <= U
@@ -449,21 +457,48 @@ def bc_files(tmp_path_factory):
     return d, r
 
 
-def test_cli_lower_bound_optimal_and_intermediate(capsys, bc_files):
+def _check_bound_fields(res, kind):
+    """One meaning per JSON field, in every certify command: ``lower_bound`` is a certified
+    number of poison points (an integer) or null with a reason; ``upper_bound`` a certified
+    damage value (a number, with the quantity it bounds) or null with a reason."""
+    lb, ub = res["lower_bound"], res["upper_bound"]
+    if kind == "lower":
+        assert isinstance(lb, int) and not isinstance(lb, bool) and lb >= 0
+        assert "lower_bound_reason" not in res
+        assert ub is None and "damage" in res["upper_bound_reason"]
+    else:
+        assert lb is None and "number of poison points" in res["lower_bound_reason"]
+        assert isinstance(ub, float) and res["upper_bound_quantity"]
+        assert "upper_bound_reason" not in res
+    # no other field claims to be a bound under a near-identical name
+    assert not {"lower_bound_meaning", "upper_bound_meaning"} & set(res)
+
+
+def test_cli_lower_bound_methods_agree_and_report_their_solver(capsys, bc_files):
+    from convexpoison.certificates.base import sound_ceil
+
     d, mtp = bc_files
-    code, out, _ = _cli(capsys, "certify", "lower-bound", "--dataset", "breast-cancer",
-                        "--target", str(d / "target.npz"), "--json", "--no-progress")
-    assert code == 0
-    opt = json.loads(out)
-    for key in ("lower_bound", "upper_bound", "seconds", "status", "statement", "value"):
-        assert key in opt
-    assert opt["status"] == "optimal" and opt["lower_bound"] >= opt["theta_c_bound"]
-    code, out, _ = _cli(capsys, "certify", "lower-bound", "--dataset", "breast-cancer",
-                        "--target", str(d / "target.npz"), "--method", "intermediate",
-                        "--json", "--no-progress")
-    assert code == 0
-    inter = json.loads(out)
+    runs = {}
+    for method in ("optimal", "lp", "intermediate"):
+        code, out, _ = _cli(capsys, "certify", "lower-bound", "--dataset", "breast-cancer",
+                            "--target", str(d / "target.npz"), "--method", method, "--json",
+                            "--no-progress")
+        assert code == 0
+        runs[method] = res = json.loads(out)
+        _check_bound_fields(res, "lower")
+        for key in ("seconds", "status", "statement", "value", "solver"):
+            assert key in res
+        assert res["method"] == method and str(res["lower_bound"]) in res["statement"]
+    opt, lp, inter = runs["optimal"], runs["lp"], runs["intermediate"]
+    # the solver and status are the Dinkelbach subproblem's own (the default QP solver)
+    assert opt["solver"] == solvers.default_solver("QP") and opt["status"] == "optimal"
+    assert opt["lower_bound"] == sound_ceil(opt["value"]) >= opt["theta_c_bound"]
+    # two independent programs for one number: the optimal Theorem 4.2 bound and the LP
+    assert opt["value"] == pytest.approx(lp["value"], rel=1e-3)
+    assert abs(opt["lower_bound"] - lp["lower_bound"]) <= 1
+    # the intermediate bound is MTP's own, and never above the optimum
     assert inter["lower_bound"] == mtp.lower_bound
+    assert inter["mtp_n_poisons"] == mtp.n_poisons
     assert opt["lower_bound"] >= inter["lower_bound"]
 
 
@@ -484,13 +519,21 @@ def test_cli_upper_bound(capsys, tmp_path):
                         "--no-progress", "--out", str(out_file))
     assert code == 0
     res = json.loads(out)
-    for key in ("lower_bound", "upper_bound", "seconds", "status", "statement"):
+    _check_bound_fields(res, "upper")
+    for key in ("seconds", "status", "statement", "solver"):
         assert key in res
-    assert res["status"] == "optimal"
-    assert res["lower_bound"] <= res["upper_bound"]
+    assert res["attack_value"] <= res["upper_bound"]
     assert res["n_poisons"] <= 0.03 * 398
     f = np.load(out_file)
     assert f["weight"].sum() == res["n_poisons"]
+    # the matching attack's value, recomputed by training on Dc u Dp independently
+    from convexpoison.datasets import load_dataset
+
+    ds = load_dataset("breast-cancer")
+    val, gap, _ = poisoned_training_loss(ds.X_train, ds.y_train, f["X"], f["y"], f["weight"],
+                                         ds.reg)
+    assert val == pytest.approx(res["attack_value"], rel=1e-9)
+    assert val - gap <= res["upper_bound"]
 
 
 def test_cli_bad_input_exits_2(capsys, bc_files):
@@ -514,7 +557,7 @@ def test_mnist17_upper_bound_dominates_the_matching_attack():
     fs = make_feasible_set(["domain", "l2", "slab"], ds.domain, ds.X_train, ds.y_train)
     ub = CertifiedUpperBound(fs, ds.reg, 0.03).fit(ds.X_train, ds.y_train)
     for integer in (False, True):
-        Xp, yp, wp = ub.poison_weights(integer=integer)
+        Xp, yp, wp = ub.matching_attack(integer=integer)
         val, gap, _ = poisoned_training_loss(ds.X_train, ds.y_train, Xp, yp, wp, ds.reg)
         assert val - gap <= ub.upper_bound_
 
@@ -531,3 +574,30 @@ def test_digits17_integer_lower_bound_is_sound_for_an_induced_model():
                               np.array([7.0]), ds.reg)
     r = optimal_lower_bound(tgt, ds.domain, ds.X_train, ds.y_train, ds.reg, target_gap=gap)
     assert r.relaxed.lower_bound <= r.lower_bound <= 7
+
+
+def test_every_certificate_reports_one_result_type_with_one_meaning_per_field():
+    """Theorem 4.2 at a model, the optimal bound, the LP bound and the upper bound all
+    become a Certificate whose lower_bound counts poison points and whose upper_bound
+    bounds damage -- and the numbers are the ones their own results hold."""
+    from convexpoison.certificates.base import Certificate
+    from convexpoison.certificates.lp import lp_certificate, lp_lower_bound
+
+    X, y, tgt, gap, dom = small_instance()
+    clean = train(X, y, "svm", REG)
+    at_clean = certify_at(clean, tgt, X, y, REG, domain_sup_bound(dom, clean, tgt))
+    opt = optimal_lower_bound(tgt, dom, X, y, REG)
+    lp = lp_lower_bound(tgt, dom, X, y, REG)
+    Xu, yu, fs, _ = upper_instance()
+    up = CertifiedUpperBound(fs, REG, 0.05).fit(Xu, yu).result_
+    certs = {"theorem42": at_clean.certificate(), "optimal": opt.certificate(),
+             "lp": lp_certificate(lp), "upper_bound": up.certificate()}
+    for method, cert in certs.items():
+        assert isinstance(cert, Certificate) and cert.method == method
+        _check_bound_fields(cert.to_dict(), "upper" if method == "upper_bound" else "lower")
+    assert certs["theorem42"].lower_bound == at_clean.lower_bound
+    assert certs["optimal"].lower_bound == opt.lower_bound
+    assert certs["lp"].lower_bound == lp.certified
+    assert certs["upper_bound"].upper_bound == up.upper_bound
+    assert certs["optimal"].status == "optimal" == certs["lp"].status
+    assert certs["upper_bound"].status == "optimal"

@@ -161,7 +161,7 @@ def test_contains_agrees_with_constraint_values(data, name):
 
 
 def test_projection_second_solver(data):
-    """The projection through Clarabel agrees with ECOS (DESIGN §8: compare solvers)."""
+    """The projection through Clarabel agrees with ECOS (compare solvers: docs/install.md)."""
     X, y = data
     fs = FeasibleSet(list(components(X, y).values()))
     P = probe_points(np.random.default_rng(7), X, y, 1, m=9)
@@ -269,6 +269,11 @@ def test_constraints_reject_non_dpp_and_bad_inputs(data):
     p = cp.Parameter(nonneg=True, value=1.0)
     with pytest.raises(InputError, match="DPP"):
         comps["l2"].constraints(x, 1, scale=p)  # parameter x parameter
+    # the one DPP check (solvers.assert_dpp) raises the same error for a whole program
+    from convexpoison import solvers
+
+    with pytest.raises(InputError, match="DPP"):
+        solvers.assert_dpp(cp.Problem(cp.Minimize(p * p * cp.sum(x)), [x >= 0]), "test program")
     with pytest.raises(InputError, match="shape"):
         comps["slab"].constraints(cp.Variable(3), 1)
     with pytest.raises(InputError, match="label 3"):
@@ -387,6 +392,25 @@ def test_infeasible_combination_names_components(data):
     assert fs.contains(pts[-1][None], -1, tol=1e-6)[0]
     # without the loss component the +1 set is not empty
     assert 1 in FeasibleSet(fs.components[:2]).check_nonempty([1])
+    # the fall-back (solvers.solve) stops at the first solver that proves infeasibility,
+    # and without stop_if_infeasible it tries every solver of the class in turn
+    from convexpoison import solvers
+    from convexpoison.errors import SolverFailure
+
+    xv = fs.variable()
+    prob = cp.Problem(cp.Minimize(0), fs.constraints(xv, 1))
+    with pytest.raises(SolverFailure) as stop:
+        solvers.solve(prob, "SOCP", stop_if_infeasible=True)
+    with pytest.raises(SolverFailure) as every:
+        solvers.solve(prob, "SOCP")
+    assert stop.value.status == "infeasible" and str(stop.value).count("=") == 1
+    assert str(every.value).count("=") == len(solvers.candidates("SOCP")) > 1
+    # one Problem per solver: the dict's keys are the solvers tried, in order
+    copies = {name: cp.Problem(cp.Minimize(0), fs.constraints(xv, 1)) for name in ("ECOS", "SCS")}
+    with pytest.raises(SolverFailure) as per_solver:
+        solvers.solve(copies, "SOCP")
+    assert "ECOS=" in str(per_solver.value) and "SCS=" in str(per_solver.value)
+    assert "CLARABEL" not in str(per_solver.value)
 
 
 def test_make_feasible_set_names(data):

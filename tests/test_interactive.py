@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from convexpoison import load_dataset, solvers, train
-from convexpoison.certificates_optimal import DinkelbachLowerBound
+from convexpoison.certificates.optimal import DinkelbachLowerBound
 from convexpoison.errors import InputError
 from convexpoison.feasible import make_feasible_set
 from convexpoison.programs import ProgramSummary, describe, problem_class
@@ -31,7 +31,7 @@ from convexpoison.programs.maxloss import MaxLossDifference
 from convexpoison.programs.minpoison import FixedCountKKT, MinimumPoisonProgram
 from convexpoison.targets import koh_target
 from convexpoison.training import objective
-from convexpoison.upper_bound import CertifiedUpperBound
+from convexpoison.certificates.upper_bound import CertifiedUpperBound
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "interactive.md"
 

@@ -7,9 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from convexpoison.attacks.kkt import (
-    KKTAttack, KKTProgram, bias_exact_split, clean_gradient, epsilon_pairs, kkt_residual,
-)
+from convexpoison.attacks.kkt import KKTAttack, bias_exact_split, epsilon_pairs
 from convexpoison.attacks.labelflip import RandomLabelFlip
 from convexpoison.datasets import from_arrays
 from convexpoison.decoys import DecoyGenerator, pareto_prune
@@ -19,6 +17,7 @@ from convexpoison.errors import InputError
 from convexpoison.feasible import make_feasible_set
 from convexpoison.parallel import map_tasks
 from convexpoison.poisons import PoisonSet
+from convexpoison.programs.kkt import KKTProgram, clean_gradient, kkt_residual
 
 REG = 0.05
 
@@ -44,8 +43,14 @@ def decoys(data):
     return gen
 
 
+def eq17_residual(model, X, y, ps):
+    """kkt_residual in equation (17)'s normalisation (the summed objective's over N)."""
+    r = kkt_residual(model, X, y, REG, ps, tol=1e-7, subgradient="equation17")
+    return np.linalg.norm(r) / len(y)
+
+
 def direct_gradient(theta, Xc, yc, Xp, yp, wp, reg):
-    """(W/N) x gradient of the training objective of DESIGN §2 at theta, written out:
+    """(W/N) x gradient of the training objective (docs/training.md) at theta, written out:
     (1/W) [sum_clean dl + sum_poison w_j dl_j] + C_R theta, hinge subgradient -y(x,1) on
     the active side (poison points on the margin count as active)."""
     N = len(yc)
@@ -86,7 +91,7 @@ def test_program_residual_is_the_training_gradient_at_the_decoy(data, decoys):
             g = direct_gradient(theta, data.X_train, data.y_train, Xp, yp, wp, REG)
             assert value == pytest.approx(np.linalg.norm(g), rel=1e-6, abs=1e-9)
             ps = PoisonSet(Xp, yp, wp)
-            assert kkt_residual(model, data.X_train, data.y_train, REG, ps) == pytest.approx(
+            assert eq17_residual(model, data.X_train, data.y_train, ps) == pytest.approx(
                 np.linalg.norm(g), rel=1e-6, abs=1e-9)
             # the points lie in their feasible sets (the constraints the defenses impose)
             assert feas.contains(Xp, yp, tol=1e-6).all()
@@ -113,7 +118,7 @@ def test_program_optimum_beats_every_feasible_pair(data, decoys):
     for xp in pos[:15]:
         for xm in neg[:15]:
             ps = PoisonSet(np.vstack([xp, xm]), [1, -1], [3, 5])
-            assert value <= kkt_residual(model, X, y, REG, ps) + 1e-7
+            assert value <= eq17_residual(model, X, y, ps) + 1e-7
 
 
 def test_second_solver_agrees(data, decoys):
@@ -156,7 +161,7 @@ def test_integer_domain_points_are_rounded_into_the_domain():
         assert dom.contains(ps.X, tol=1e-7).all()
         # fixed by diving and re-solved: the integral points still satisfy every constraint
         assert feas.contains(ps.X, ps.y, tol=1e-6).all()
-        assert value == pytest.approx(kkt_residual(model, ds.X_train, ds.y_train, REG, ps), rel=1e-6)
+        assert value == pytest.approx(eq17_residual(model, ds.X_train, ds.y_train, ps), rel=1e-6)
 
 
 def test_bias_exact_split_zeroes_the_bias_coordinate(data, decoys):
@@ -243,8 +248,12 @@ def test_attack_result_is_consistent(data, decoys):
     ev = evaluate(data, res.poisons)
     assert ev.per_defense == res.to_dict()["per_defense"] == best.per_defense
     out = res.to_dict()
-    assert out["kkt_residual"] == pytest.approx(
-        kkt_residual(models[best.decoy], data.X_train, data.y_train, REG, res.poisons))
+    # the reported residual is the training gradient at the decoy, written out in numpy
+    ps = res.poisons
+    dec = models[best.decoy]
+    g = direct_gradient(np.append(dec.w, dec.b), data.X_train, data.y_train, ps.X, ps.y,
+                        ps.weight, REG)
+    assert out["kkt_residual"] == pytest.approx(np.linalg.norm(g), rel=1e-9, abs=1e-12)
     Xp, yp = att.poison(data.X_train, data.y_train)
     assert Xp.shape[0] == n_total and set(yp.tolist()) <= {-1, 1}
 

@@ -1,4 +1,4 @@
-"""Max-loss-difference programs (DESIGN §3.1): the closed form against brute force with a
+"""Max-loss-difference programs (docs/maxloss.md): the closed form against brute force with a
 proven grid error bound, the closed form against LPs solved by two solvers (random d = 20
 and a mnist17 pair), box ∩ L2 sphere against a grid, MILP (HiGHS and CBC) against
 exhaustive enumeration, relaxation >= MILP, negative distances, DPP re-solves, the

@@ -186,7 +186,7 @@ def test_loss_and_subgradient(rng, model):
 def test_iterate_values_are_above_the_saddle_value(binary):
     """Every U_t = F(theta_t) >= min_theta F = the certified program's optimum (21), and
     >= the clean training objective at theta_t; the loop gets within reach of the optimum."""
-    from convexpoison.upper_bound import CertifiedUpperBound
+    from convexpoison.certificates.upper_bound import CertifiedUpperBound
 
     att = MinMaxAttack(0.05, decoy=None, defenses="l2,slab", burn_in=60, progress=None)
     att.fit(binary)

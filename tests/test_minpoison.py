@@ -21,9 +21,9 @@ import pytest
 
 from convexpoison.domain import Domain
 from convexpoison.feasible import DomainSet, FeasibleSet, L2Sphere
-from convexpoison.programs.minpoison import (
-    MinimumPoisonProgram, kkt_residual, margin_partition,
-)
+from convexpoison.poisons import PoisonSet
+from convexpoison.programs.kkt import kkt_residual
+from convexpoison.programs.minpoison import MinimumPoisonProgram, margin_partition
 from convexpoison.training import LinearModel, train
 
 REG = 0.09
@@ -63,7 +63,7 @@ def test_bound_sound_and_two_points_attain_the_target():
         X, y, Xp, yp, wp, target = instance(seed, N=N, d=d, m=1 + seed % 5)
         dom = dom_cache.setdefault(d, Domain.box(d))
         # D* itself satisfies the KKT condition at the target (the target is exact)
-        assert np.linalg.norm(kkt_residual(target, X, y, REG, Xp, yp, wp, tol=1e-7)) < 1e-6
+        assert np.linalg.norm(kkt_residual(target, X, y, REG, PoisonSet(Xp, yp, wp), tol=1e-7)) < 1e-6
         res = MinimumPoisonProgram(dom, REG).fit(X, y).solve(target)
         assert res.status == "optimal"
         assert res.value <= wp.sum() * (1 + 1e-7) + 1e-7, (seed, res.value, wp.sum())
@@ -328,7 +328,7 @@ def test_hybrid_continues_with_mtp():
 
 # ------------------------------------------------------------------ comparison, CLI
 def test_agrees_with_optimal_theorem42_bound():
-    opt = pytest.importorskip("convexpoison.certificates_optimal")
+    opt = pytest.importorskip("convexpoison.certificates.optimal")
     X, y, Xp, yp, wp, target = instance(91, N=20, d=3, m=4)
     res = MinimumPoisonProgram(Domain.box(3), REG).fit(X, y).solve(target)
     o = opt.optimal_lower_bound(target, Domain.box(3), X, y, REG)
@@ -396,6 +396,6 @@ def test_mnist17_acceptance():
     assert res.n_poisons <= res.lower_bound + 2
     model = retrain(X, y, res.poisons, tol=1e-12)
     assert np.linalg.norm(model.theta - target.theta) <= res.distance_to_target + 1e-6
-    opt = pytest.importorskip("convexpoison.certificates_optimal")
+    opt = pytest.importorskip("convexpoison.certificates.optimal")
     o = opt.optimal_lower_bound(target, data.domain, X, y, 0.09)
     assert abs(o.value - res.program.value) <= 1e-3 * res.program.value

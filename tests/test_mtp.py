@@ -6,7 +6,8 @@ import pytest
 
 from convexpoison import Domain, load_dataset, train
 from convexpoison.attacks.mtp import ModelTargetedPoisoning
-from convexpoison.certificates import sound_ceil, theorem42
+from convexpoison.certificates.base import sound_ceil
+from convexpoison.certificates.theorem42 import theorem42
 from convexpoison.errors import InputError
 from convexpoison.programs.maxloss import max_loss_difference
 

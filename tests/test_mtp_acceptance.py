@@ -4,14 +4,14 @@ Slow (minutes to tens of minutes): run with ``pytest -m slow tests/test_mtp_acce
 The same code paths as the commands recorded in docs/mtp.md ("Measured results"): the
 targets of :mod:`convexpoison.targets`, :class:`ModelTargetedPoisoning` on the bare domain
 with exact (MILP) max-loss points, and the Dinkelbach optimal bound of
-:mod:`convexpoison.certificates_optimal` for the model the poisons induce.
+:mod:`convexpoison.certificates.optimal` for the model the poisons induce.
 """
 import numpy as np
 import pytest
 
 from convexpoison import load_dataset, train
 from convexpoison.attacks.mtp import ModelTargetedPoisoning
-from convexpoison.certificates_optimal import optimal_lower_bound
+from convexpoison.certificates.optimal import optimal_lower_bound
 from convexpoison.targets import improved_target, koh_target, subpopulation_targets
 
 pytestmark = pytest.mark.slow

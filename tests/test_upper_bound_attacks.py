@@ -1,4 +1,4 @@
-"""Issue 4 acceptance: the certified upper bound ``U`` (Steinhardt et al. 2017, DESIGN §3.5)
+"""Issue 4 acceptance: the certified upper bound ``U`` (Steinhardt et al. 2017, docs/upper-bound.md)
 stays above the training loss that every attack of the package actually reaches.
 
 On mnist17 and spambase at eps = 0.03 with F = domain ∩ L2 ∩ slab (thresholds: the 0.95
@@ -13,7 +13,7 @@ import pytest
 from convexpoison import load_dataset
 from convexpoison.feasible import make_feasible_set
 from convexpoison.poisons import PoisonSet
-from convexpoison.upper_bound import CertifiedUpperBound, poisoned_training_loss
+from convexpoison.certificates.upper_bound import CertifiedUpperBound, poisoned_training_loss
 
 EPS = 0.03
 NAMES = ("domain", "l2", "slab")
@@ -53,7 +53,7 @@ def test_every_attack_stays_below_the_certified_upper_bound(name):
         return value
 
     # the certificate's own maximisers (Steinhardt's candidate attack) come closest
-    Xp, yp, wp = ub.poison_weights()
+    Xp, yp, wp = ub.matching_attack()
     assert achieved(PoisonSet(Xp, yp, wp)) <= U
     flips = RandomLabelFlip(EPS, use="train", random_state=0).fit(data)
     assert achieved(flips.poisons_) <= U

@@ -607,7 +607,6 @@ class InfluenceAttack(PoisoningAttack):
         """The ascent on a dataset (``n_init`` starts); sets ``result_``, ``poisons_``,
         ``feasible_``, ``clean_model_``."""
         from ..defenses import evaluate, parse_defenses
-        from ..progress import bar
         from ..training import train
 
         t0 = time.perf_counter()

@@ -56,11 +56,11 @@ import numpy as np
 from ..errors import InputError, SolverFailure
 from ..defenses import DEFENSES
 from ..feasible import FEASIBLE_FROM_DEFENSE, FeasibleSet
-from ..losses import Hinge
 from ..poisons import PoisonSet
-from ..validation import check_fraction, check_positive
+from ..validation import check_fraction
 from ._common import check_use, clean_arrays, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
+from ..programs.kkt import KKTProgram, clean_gradient, kkt_residual
 
 __all__ = ["KKTProgram", "KKTAttack", "KKTCandidate", "KKTResult", "clean_gradient",
            "kkt_residual", "epsilon_pairs", "bias_exact_split", "FEASIBLE_FROM_DEFENSE"]
@@ -71,38 +71,6 @@ __all__ = ["KKTProgram", "KKTAttack", "KKTCandidate", "KKTResult", "clean_gradie
 
 
 # ----------------------------------------------------------------------- gradients
-def clean_gradient(model, X, y) -> np.ndarray:
-    """``g_c = (1/N) sum_{Dc} grad_theta hinge(theta; x, y)`` as a vector ``(gw, gb)``.
-
-    The hinge subgradient taken is ``-y (x, 1)`` for margins ``< 1`` and 0 otherwise
-    (:meth:`convexpoison.losses.Hinge.grad_theta`).
-    """
-    gw, gb = Hinge().grad_theta(np.asarray(model.w, float), float(model.b),
-                                np.asarray(X, float), np.asarray(y, float))
-    n = X.shape[0]
-    return np.append(gw, gb) / n
-
-
-def kkt_residual(model, X, y, reg, poisons: PoisonSet, tol=1e-7) -> float:
-    """``(W / N) ||grad of the training objective on Dc ∪ Dp at theta||`` (hinge loss).
-
-    Clean points contribute ``-y (x, 1)`` when their margin is below 1; poison points also
-    when their margin is exactly at 1 (up to ``tol``), where ``-y (x, 1)`` is in the
-    subdifferential -- the choice equation (17) makes for points on the margin.  This is
-    the norm equation (17) minimises; 0 means ``theta`` is an exact minimiser.
-    """
-    X = np.asarray(X, float)
-    N = X.shape[0]
-    theta = np.append(np.asarray(model.w, float), float(model.b))
-    g = clean_gradient(model, X, y)
-    eps = poisons.n_poisons / N
-    if len(poisons):
-        m = poisons.y * (poisons.X @ theta[:-1] + theta[-1])
-        act = (m <= 1 + tol) * poisons.weight / N
-        g = g - np.append(poisons.X.T @ (act * poisons.y), act @ poisons.y)
-    return float(np.linalg.norm(g + (1 + eps) * reg * theta))
-
-
 def bias_exact_split(model, X, y, reg, n_total) -> float:
     """The real ``n_+`` that zeroes the bias coordinate of the residual of (17).
 
@@ -135,271 +103,6 @@ def epsilon_pairs(n_total, grid=6, bias_exact=None) -> list:
         if pair not in out:
             out.append(pair)
     return out
-
-
-# ------------------------------------------------------------------------- the program
-class KKTProgram:
-    """Equation (17) as DPP programs over a fitted :class:`~convexpoison.feasible.FeasibleSet`.
-
-    ``set_decoy(model, X, y)`` loads a decoy (its ``g_c`` on the clean data ``(X, y)``; a
-    loss component of the feasible set is updated and refitted by the caller);
-    ``solve(n_pos, n_neg, N)`` solves for ``eps_+- = n_+- / N`` and returns
-    ``(x_plus, x_minus, residual, status)``.  Integer coordinates of the domain are
-    fixed by diving (:meth:`_dive`).
-
-    Three programs share the variables and Parameters: both points, and one point only
-    -- used when the other label gets no copies, so that an empty (or tight) feasible set
-    of the unused label does not make the split infeasible; the unused point is
-    returned as ``None``.  Each is built on first use.
-    """
-
-    SIDES = ("both", "plus", "minus")
-
-    def __init__(self, feasible, reg, solver=None):
-        import cvxpy as cp
-
-        from .. import solvers
-
-        self.feasible = feasible
-        self.reg = check_positive(reg, "reg")
-        self.solver = solver
-        self._solvers = solvers.candidates("SOCP", solver)[:2]   # preferred, fallback
-        d = self.d = feasible.d
-        self.x_plus = feasible.variable("x_plus")
-        self.x_minus = feasible.variable("x_minus")
-        self.w_d = cp.Parameter(d, name="w_decoy")
-        self.b_d = cp.Parameter(name="b_decoy")
-        self.g_c = cp.Parameter(d + 1, name="g_clean")
-        self.reg_grad = cp.Parameter(d + 1, name="reg_grad")      # (1 + eps) C_R theta_d
-        self.eps_pos = cp.Parameter(nonneg=True, name="eps_plus")
-        self.eps_neg = cp.Parameter(nonneg=True, name="eps_minus")
-        dom = feasible.domain
-        self.integer = (np.zeros(d, bool) if dom is None else dom.integer.copy())
-        if self.integer.any():
-            # with mask = 1 on the integer coordinates they are fixed to the rounded values
-            self.mask = cp.Parameter(d, nonneg=True, name="fix_mask")
-            self.fix_plus = cp.Parameter(d, name="fix_plus")
-            self.fix_minus = cp.Parameter(d, name="fix_minus")
-            self._unfix()
-        for p, v in ((self.w_d, np.zeros(d)), (self.b_d, 0.0), (self.g_c, np.zeros(d + 1)),
-                     (self.reg_grad, np.zeros(d + 1)), (self.eps_pos, 0.0), (self.eps_neg, 0.0)):
-            p.value = v                   # placeholders until set_decoy / solve
-        self._programs = {}
-        self.theta_ = None
-        self._program("both")
-
-    @property
-    def problem(self):
-        """The two-point program (the ``cvxpy.Problem``)."""
-        return self._program("both")[0][1]
-
-    def _unfix(self):
-        zeros = np.zeros(self.d)
-        self.mask.value, self.fix_plus.value, self.fix_minus.value = zeros, zeros, zeros
-
-    def _program(self, side):
-        """The program for ``side`` ('both', 'plus', 'minus'), built and compiled once."""
-        if side in self._programs:
-            return self._programs[side]
-        import cvxpy as cp
-
-        from ..solvers import assert_dpp
-
-        d = self.d
-        xp, xm = self.x_plus, self.x_minus
-        plus, minus = side in ("both", "plus"), side in ("both", "minus")
-        cons = []
-        r_w = self.g_c[:d] + self.reg_grad[:d]
-        r_b = self.g_c[d] + self.reg_grad[d]
-        if plus:
-            cons += self.feasible.constraints(xp, 1)
-            # on the active side of the hinge, so grad l = -y (x, 1)
-            cons += [self.w_d @ xp + self.b_d <= 1]
-            r_w = r_w - self.eps_pos * xp
-            r_b = r_b - self.eps_pos
-        if minus:
-            cons += self.feasible.constraints(xm, -1)
-            cons += [-(self.w_d @ xm + self.b_d) <= 1]
-            r_w = r_w + self.eps_neg * xm
-            r_b = r_b + self.eps_neg
-        if self.integer.any():
-            if plus:
-                cons.append(cp.multiply(self.mask, xp) == self.fix_plus)
-            if minus:
-                cons.append(cp.multiply(self.mask, xm) == self.fix_minus)
-        objective = cp.Minimize(cp.norm(cp.hstack([r_w, cp.reshape(r_b, (1,), order="C")]), 2))
-        # one Problem object per solver: switching solvers on one Problem would evict the
-        # other's compiled (DPP) form
-        progs = [(name, cp.Problem(objective, cons)) for name in self._solvers]
-        assert_dpp(progs[0][1], f"KKT program (17), {side}")
-        self._programs[side] = progs
-        return progs
-
-    def set_decoy(self, model, X, y):
-        """Load decoy ``model``; ``g_c`` is its clean gradient on ``(X, y)`` = ``Dc``."""
-        w = np.asarray(model.w, float)
-        if w.shape != (self.d,):
-            raise InputError(f"decoy: expected a binary model with w of shape ({self.d},)")
-        self.theta_ = np.append(w, float(model.b))
-        self.w_d.value = w
-        self.b_d.value = float(model.b)
-        self.g_c.value = clean_gradient(model, X, y)
-        return self
-
-    def _solve(self, side):
-        """Solve ``side`` with the preferred solver, then (unless infeasibility is proven)
-        with the fallback one.
-
-        ``warm_start=False``: cvxpy would otherwise hand the new data to the solver object
-        of the previous solve (Clarabel keeps its set-up, e.g. the equilibration, from the
-        first data it saw), so an answer would depend on what this process solved before
-        -- enough, in the last digits, to make a parallel sweep differ from the serial one.
-        """
-        from .. import solvers
-
-        last = None
-        for name, prob in self._program(side):
-            try:
-                return solvers.solve(prob, "SOCP", solver=name, fallback=False,
-                                     warm_start=False)
-            except SolverFailure as exc:
-                last = exc
-                if exc.status == "infeasible":
-                    break
-        raise last
-
-    def solve(self, n_pos, n_neg, N):
-        """Solve for ``eps_+ = n_pos / N``, ``eps_- = n_neg / N``.
-
-        Returns ``(x_plus, x_minus, residual, status)`` (a point is ``None`` when its label
-        gets no copies); ``status`` is 'optimal', 'rounded' (integer coordinates fixed and
-        re-solved), 'rounded-unrefined' (that re-solve failed; the rounded relaxation is
-        returned).  Raises :class:`SolverFailure` when the relaxation itself fails
-        (status 'infeasible': no feasible points for this decoy).
-        """
-        if self.theta_ is None:
-            raise InputError("decoy: call set_decoy before solve")
-        if n_pos < 0 or n_neg < 0 or n_pos + n_neg == 0:
-            raise InputError(f"n_pos, n_neg: need non-negative counts, not both 0 (got {n_pos}, {n_neg})")
-        side = "both" if n_pos and n_neg else "plus" if n_pos else "minus"
-        eps_p, eps_n = n_pos / N, n_neg / N
-        self.eps_pos.value, self.eps_neg.value = eps_p, eps_n
-        self.reg_grad.value = (1 + eps_p + eps_n) * self.reg * self.theta_
-        info = self._solve(side)
-        xp = np.asarray(self.x_plus.value, float).copy() if n_pos else None
-        xm = np.asarray(self.x_minus.value, float).copy() if n_neg else None
-        value, status = info.value, "optimal"
-        if self.integer.any():
-            try:
-                xp, xm, value, status = self._dive(side, xp, xm)
-            finally:
-                self._unfix()
-        if value is None:
-            value = self.residual_of(xp, xm, eps_p, eps_n)
-        return xp, xm, float(value), status
-
-    def _dive(self, side, xp, xm, tries=4):
-        """Integer coordinates by diving: fix one one-hot group at a time (both points),
-        re-solving the relaxation in between so later groups and the continuous
-        coordinates adapt; the other integer coordinates are rounded and fixed last.
-
-        A group is fixed to the categories the current relaxation weights most; when that
-        makes the program infeasible, the next most weighted combinations are tried
-        (``tries`` in all).  If none is feasible the remaining coordinates are rounded
-        without re-solving (status 'rounded-unrefined'; the residual is then recomputed
-        from the points).  Returns ``(x_plus, x_minus, value, status)``.
-        """
-        dom = self.feasible.domain
-        mask = np.zeros(self.d)
-        fix = {"p": np.zeros(self.d), "m": np.zeros(self.d)}
-        cur = {"p": xp, "m": xm}
-        act = [k for k in ("p", "m") if cur[k] is not None]
-        value = None
-        steps = [("group", np.asarray(g, int)) for g in dom.onehot_groups]
-        rest = self.integer.copy()
-        for g in dom.onehot_groups:
-            rest[g] = False
-        if rest.any():
-            steps.append(("round", np.flatnonzero(rest)))
-
-        def attempt(idx, vals):
-            m = mask.copy()
-            m[idx] = 1.0
-            fp, fm = fix["p"].copy(), fix["m"].copy()
-            for k, f in (("p", fp), ("m", fm)):
-                if k in vals:
-                    f[idx] = vals[k]
-            self.mask.value, self.fix_plus.value, self.fix_minus.value = m, fp, fm
-            try:
-                info = self._solve(side)
-            except SolverFailure:
-                return None
-            return m, fp, fm, info
-
-        for kind, idx in steps:
-            if kind == "group":
-                # categories by decreasing relaxed weight, per active point; the pairs of
-                # ranks (0, 0), (0, 1), (1, 0), (1, 1), ... in turn
-                order = {k: np.argsort(-cur[k][idx], kind="stable") for k in act}
-                ranks = sorted(((a, b) for a in range(len(idx)) for b in range(len(idx))),
-                               key=lambda c: (max(c), c))
-                options = []
-                for pair in ranks:
-                    vals = {}
-                    for k, r in zip(act, pair):
-                        vals[k] = np.zeros(len(idx))
-                        vals[k][order[k][r]] = 1.0
-                    if not any(all(np.array_equal(o[k], vals[k]) for k in act) for o in options):
-                        options.append(vals)
-                    if len(options) == tries:
-                        break
-            else:
-                vals = {k: np.clip(np.rint(cur[k][idx]), dom.lo[idx], dom.hi[idx]) for k in act}
-                options = [vals]
-            for vals in options:
-                res = attempt(idx, vals)
-                if res is not None:
-                    mask, fix["p"], fix["m"], info = res
-                    value = info.value
-                    for k, var in (("p", self.x_plus), ("m", self.x_minus)):
-                        if k in act:
-                            cur[k] = np.asarray(var.value, float).copy()
-                            cur[k][mask > 0] = fix[k][mask > 0]
-                    break
-            else:
-                # no feasible choice: round everything left and stop re-solving
-                out = {}
-                for k in act:
-                    x = np.clip(cur[k], dom.lo, dom.hi)
-                    x[mask > 0] = fix[k][mask > 0]
-                    out[k] = self._round(x, skip=mask > 0)
-                return out.get("p"), out.get("m"), None, "rounded-unrefined"
-        return cur["p"] if "p" in act else None, cur["m"] if "m" in act else None, \
-            value, "rounded"
-
-    def residual_of(self, xp, xm, eps_p, eps_n) -> float:
-        """The objective of (17) at given points (numpy; ``None`` for an unused point)."""
-        g = self.g_c.value + (1 + eps_p + eps_n) * self.reg * self.theta_
-        if xp is not None:
-            g = g - eps_p * np.append(xp, 1.0)
-        if xm is not None:
-            g = g + eps_n * np.append(xm, 1.0)
-        return float(np.linalg.norm(g))
-
-    def _round(self, x, skip=None):
-        """Integer coordinates: one-hot groups to their largest entry, others to the nearest
-        integer inside the bounds; coordinates in ``skip`` are left as they are."""
-        dom = self.feasible.domain
-        skip = np.zeros(self.d, bool) if skip is None else skip
-        out = np.clip(x, dom.lo, dom.hi)
-        free = self.integer & ~skip
-        out[free] = np.clip(np.rint(out[free]), dom.lo[free], dom.hi[free])
-        for g in dom.onehot_groups:
-            if not skip[g].any():
-                best = g[int(np.argmax(out[g]))]
-                out[g] = 0.0
-                out[best] = 1.0
-        return out
 
 
 # -------------------------------------------------------------------------- results
@@ -572,7 +275,9 @@ def _run_task(task):
         return cand
     cand.x_plus, cand.x_minus, cand.residual, cand.status = xp, xm, value, status
     ps = cand.poison_set()
-    cand.kkt_residual = kkt_residual(decoy, s["Xc"], s["yc"], s["reg"], ps)
+    # equation (17)'s normalisation: the summed-objective residual over the clean count
+    cand.kkt_residual = float(np.linalg.norm(kkt_residual(
+        decoy, s["Xc"], s["yc"], s["reg"], ps, tol=1e-7, subgradient="equation17"))) / len(s["yc"])
     data = s["data"]
     ev = evaluate(data, ps, defenses=s["defenses"], p=s["p"], reg=s["reg"],
                   X_eval=s["X_eval"], y_eval=s["y_eval"], clean_model=s["clean_model"],

@@ -33,7 +33,7 @@ randomly rounded with repeated points (:func:`~convexpoison.integer.integerize`)
 of (21) at the iterate (Steinhardt et al.'s "min over t of clean loss + eps max loss").
 ``min_t U_t`` is an upper bound on the saddle value only as far as the inner maxima are
 exact (they are primal solver values); the certified bound is
-:mod:`convexpoison.upper_bound`.
+:mod:`convexpoison.certificates.upper_bound`.
 """
 from __future__ import annotations
 

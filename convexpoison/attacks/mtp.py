@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..certificates_optimal import certify_at
+from ..certificates.theorem42 import certify_at
 from ..errors import InputError
 from ..poisons import PoisonSet
 from ..progress import bar as progress_bar

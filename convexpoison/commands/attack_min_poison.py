@@ -58,7 +58,7 @@ def _count(v):
 
 def run(args):
     from ..attacks.minpoison import MinimumPoisoning
-    from ..certificates import theorem42
+    from ..certificates.theorem42 import theorem42
     from ..errors import InputError
     from ..programs.maxloss import MaxLossDifference
     from ..training import train
@@ -122,7 +122,7 @@ def run(args):
         out["subpop_accuracy"] = {"clean": acc(clean, *subpop), "target": acc(target, *subpop),
                                   "poisoned": acc(res.model, *subpop)}
     if args.optimal:
-        from ..certificates_optimal import optimal_lower_bound
+        from ..certificates.optimal import optimal_lower_bound
 
         progress("Dinkelbach-optimal Theorem 4.2 bound ...")
         opt = optimal_lower_bound(target, feasible, X, y, reg)

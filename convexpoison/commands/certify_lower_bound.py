@@ -1,8 +1,15 @@
 """convexpoison certify lower-bound: Suya et al. Theorem 4.2 for a target model.
 
 ``--method optimal`` (default) maximises ``c(theta)`` globally by Dinkelbach iterations
-(:mod:`convexpoison.certificates_optimal`); ``--method intermediate`` runs MTP toward the
-target and reports the best bound over its intermediate models (Suya et al. section 4.3).
+(:mod:`convexpoison.certificates.optimal`); ``--method intermediate`` runs MTP toward the
+target and reports the best bound over its intermediate models (Suya et al. section 4.3,
+:mod:`convexpoison.certificates.theorem42`); ``--method lp`` the minimum-poison program's
+proven optimum (:mod:`convexpoison.certificates.lp`).
+
+The JSON is a :class:`~convexpoison.certificates.base.Certificate`: ``lower_bound`` is the
+certified minimum number of poison points (an integer; null with ``lower_bound_reason``
+when no poison set of any size induces the target); ``upper_bound`` is null (these
+certificates bound no damage).  What MTP used is ``mtp_n_poisons`` (an attack, not a proof).
 """
 from __future__ import annotations
 
@@ -42,25 +49,6 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true")
 
 
-def _statement(data, reg, feasible_names, lb, target_gap, integer_note):
-    if lb == float("inf"):
-        head = "No poison set of any size"
-    elif lb <= 0:
-        return ("Nothing is certified: Theorem 4.2 gives no positive bound for this target "
-                "(its numerator is not positive at any model found).")
-    else:
-        head = f"No poison set of fewer than {int(lb)} points"
-    gap = ("" if target_gap == 0 else
-           f" (or to within {target_gap:g} of its training objective's optimum)")
-    return (f"{head}, each point inside {feasible_names} of {data.name}, added to the "
-            f"{data.n_train} clean training points, makes exact training of the hinge-loss SVM "
-            f"(objective (1/W) sum loss + C_R/2 (|w|^2 + b^2), bias regularised, C_R = {reg:g}) "
-            f"return the target model{gap}.  Suya et al. Theorem 4.2; the supremum over poison "
-            f"points is a proven upper bound (closed form, exact MILP, or solver bound with "
-            f"relative+absolute slack 1e-7), the ratio rounded up after a 1e-9 relative "
-            f"shave.{integer_note}")
-
-
 def _induced_target(path, data, reg):
     """The model trained (exactly, to a proven duality gap) on ``Dc u Dp``."""
     from pathlib import Path
@@ -82,7 +70,8 @@ def _induced_target(path, data, reg):
 
 
 def run(args):
-    from ..certificates_optimal import DinkelbachLowerBound
+    from ..certificates import Certificate, DinkelbachLowerBound, certify_at, lower_bound_statement
+    from ..certificates.lp import lp_certificate, lp_lower_bound
     from ..errors import InputError
     from ..training import train
     from .attack_mtp import feasible_for, load_target
@@ -115,12 +104,13 @@ def run(args):
     say = None if args.no_progress else progress
     t0 = time.perf_counter()
     clean = train(data.X_train, data.y_train, "svm", reg)
-    out = {"dataset": data.name, "reg": reg, "method": args.method, "feasible": names,
+    out = {"dataset": data.name, "reg": reg, "feasible": names,
            "target_test_error": target.error(data.X_test, data.y_test),
            "clean_test_error": clean.error(data.X_test, data.y_test),
            "target_gap": args.target_gap, "target_reg": target_reg, "bias_regularized": True}
     if induced is not None:
         out.update({k: v for k, v in induced.items() if k != "target_gap"})
+    integer_note, where = "", f"{names} of {data.name}"
     if args.method == "intermediate":
         from ..attacks.mtp import ModelTargetedPoisoning
 
@@ -130,58 +120,48 @@ def run(args):
         res = attack.fit(data, subpop=subpop).result_
         best = max(res.history, key=lambda r: (r.lower_bound, r.bound_value)) if res.history else None
         lb = res.lower_bound
-        out.update({
-            "lower_bound": lb, "value": None if best is None else best.bound_value,
-            "upper_bound": res.n_poisons,
-            "upper_bound_meaning": "poison points MTP used to reach the target within "
-                                   f"max-loss difference {args.eps_close:g} (an attack, not a proof)",
-            "mtp_n_poisons": res.n_poisons, "iterations": len(res.history),
-            "stop_reason": res.stop_reason,
-            "max_loss_difference": res.history[-1].max_loss_difference if res.history else None,
-            "status": "optimal", "solver": ""})
-        integer_note = ""
+        cert = Certificate(
+            method="intermediate", statement="", lower_bound=lb,
+            value=None if best is None else best.bound_value,
+            # MTP raises on any max-loss solve that is not optimal (or a closed form)
+            status="optimal" if res.history else "not solved",
+            details={"mtp_n_poisons": res.n_poisons,
+                     "mtp_n_poisons_meaning": "poison points MTP used to reach the target within "
+                                              f"max-loss difference {args.eps_close:g} (an "
+                                              "attack, not a proof)",
+                     "iterations": len(res.history), "stop_reason": res.stop_reason,
+                     "max_loss_difference": (res.history[-1].max_loss_difference
+                                             if res.history else None)})
         if induced is None:
             out["n_poisons"] = res.n_poisons
             out["ratio"] = (res.n_poisons / lb) if lb and lb != float("inf") else None
     elif args.method == "lp":
-        # the minimum-poison KKT linear program (DESIGN §3.9): its proven optimum bounds
-        # the number of poisons from below and equals the optimal Theorem 4.2 bound
-        from ..programs.minpoison import lp_lower_bound
-
+        # the minimum-poison KKT linear program (docs/minpoison.md): its proven optimum
+        # bounds the number of poisons from below and equals the optimal Theorem 4.2 bound
         r = lp_lower_bound(target, feasible, data.X_train, data.y_train, reg,
                            integer="exact" if args.integer == "exact" else "relax",
                            solver=args.solver)
-        lb = r.certified
-        out.update({"lower_bound": lb, "value": r.value, "lp_lower_bound": r.lower_bound,
-                    "relaxed_lower_bound": r.relaxed_lower_bound, "margin_tol": r.tol,
-                    "upper_bound": None, "status": r.status, "solver": getattr(r, "solver", "")})
-        integer_note = ""
+        cert = lp_certificate(r)
+        lb = cert.lower_bound
     else:
         est = DinkelbachLowerBound(feasible, reg, integer=args.integer, max_iter=args.max_iter,
                                    target_gap=args.target_gap, solver=args.solver, progress=say)
         r = est.fit(data.X_train, data.y_train, target).result_
-        lb = r.lower_bound
-        integer_note = ""
+        cert = r.certificate()
+        lb = cert.lower_bound
         if r.exact is not None:
             integer_note = (f"  Integer coordinates: relaxed denominator certifies "
                             f"{r.relaxed.lower_bound}, exact MILP denominator {r.exact.lower_bound}.")
-        out.update({
-            "lower_bound": lb, "value": r.value,
-            "upper_bound": None,
-            "upper_bound_meaning": "none proven by this method; upper_estimate is the "
-                                   "Dinkelbach estimate of sup c (not a proof)",
-            "upper_estimate": r.upper_estimate, "gap": r.gap, "gap_t": r.gap_t,
-            "numerator": r.numerator, "denominator": r.denominator,
+        cert.details.update({
+            "upper_estimate_meaning": "the Dinkelbach estimate of sup c (not a proof)",
             "iterations": len(r.iterations),
             "iteration_log": [{"t": s.t, "F": s.value, "c": s.bound_value, "ray_c": s.ray_value,
                                "bound": s.lower_bound} for s in r.iterations],
             "initial_bound": None if r.initial is None else r.initial.lower_bound,
             "lower_bound_relaxed": None if r.relaxed is None else r.relaxed.lower_bound,
             "lower_bound_exact": None if r.exact is None else r.exact.lower_bound,
-            "denominator_method": r.denominator_method,
-            "status": "optimal", "solver": r.solver, "bound_status": r.status})
+        })
     # Remark 2: the bound at theta_c, for comparison
-    from ..certificates_optimal import certify_at
     from ..programs.maxloss import MaxLossDifference
 
     ml = MaxLossDifference(feasible, integer="relax").solve(clean, target)
@@ -194,13 +174,16 @@ def run(args):
         if lb != float("inf") and lb > n:          # impossible for a sound certificate
             raise RuntimeError(f"certificate {lb} exceeds the size {n} of a poison set that "
                                "induces the target: a soundness bug, please report it")
-    out["seconds"] = time.perf_counter() - t0
-    out["statement"] = _statement(data, reg, names, lb, args.target_gap, integer_note)
-    return out
+    cert.seconds = time.perf_counter() - t0
+    cert.statement = lower_bound_statement(
+        lb, where, data.n_train, reg, args.target_gap, integer_note,
+        method=("the minimum-poison KKT program's proven optimum (docs/minpoison.md)"
+                if args.method == "lp" else "Suya et al. Theorem 4.2"))
+    return {**cert.to_dict(), **out}
 
 
 def show(res):
-    lb = res["lower_bound"]
+    lb = res["lower_bound"] if res["lower_bound"] is not None else res["lower_bound_reason"]
     print(f"certified lower bound ({res['method']}): {lb}")
     if res.get("value") is not None:
         print(f"  c(theta) = {res['value']:.6g}; at theta_c (Remark 2): {res['theta_c_bound']}")

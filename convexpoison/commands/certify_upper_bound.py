@@ -1,9 +1,13 @@
 """convexpoison certify upper-bound: Steinhardt et al.'s bound on an eps-fraction attack.
 
-One convex program (:mod:`convexpoison.upper_bound`) gives ``U``, an upper bound on the
-training loss any attacker adding ``eps N`` points inside the defended feasible set can
-force; its maximisers form the matching attack, whose achieved loss is reported as
-``lower_bound`` (what an actual attack reaches), so the worst case lies in between.
+One convex program (:mod:`convexpoison.certificates.upper_bound`) gives ``U``, an upper
+bound on the training loss any attacker adding ``eps N`` points inside the defended feasible
+set can force; its maximisers form the matching attack, whose achieved loss is reported as
+``attack_value`` (what an actual attack reaches), so the worst case lies in between.
+
+The JSON is a :class:`~convexpoison.certificates.base.Certificate`: ``upper_bound`` is ``U``
+(the quantity in ``upper_bound_quantity``); ``lower_bound`` is null (this certificate does
+not bound the number of poison points).
 """
 from __future__ import annotations
 
@@ -36,7 +40,9 @@ def run(args):
     from ..feasible import make_feasible_set
     from ..poisons import PoisonSet
     from ..training import train
-    from ..upper_bound import CertifiedUpperBound, poisoned_training_loss
+    from ..certificates.upper_bound import (
+        CertifiedUpperBound, poisoned_training_loss, upper_bound_statement,
+    )
 
     data, reg = load(args)
     if not data.is_binary:
@@ -56,7 +62,7 @@ def run(args):
         f"F = domain{''.join(',' + n for n in names)})")
     ub = CertifiedUpperBound(feasible, reg, args.epsilon, solver=args.solver).fit(X, y)
     r = ub.result_
-    Xp, yp, wp = ub.poison_weights()
+    Xp, yp, wp = ub.matching_attack()
     say(f"U = {r.upper_bound:.6g}; evaluating the matching attack ({int(wp.sum())} points)")
     achieved, gap, model = poisoned_training_loss(X, y, Xp, yp, wp, reg)
     clean = train(X, y, "svm", reg)
@@ -65,40 +71,31 @@ def run(args):
                                     "epsilon": args.epsilon}).save(args.out)
         say(f"poison set written to {args.out}")
     n_max = int(round(args.epsilon * data.n_train, 9) // 1)
-    statement = (
-        f"For every poison set of at most eps*N = {args.epsilon * data.n_train:g} points "
-        f"(eps = {args.epsilon:g}, N = {data.n_train}) lying inside F = domain"
-        f"{''.join(' ∩ ' + n for n in names)} (thresholds: {args.quantile:g} quantile of the "
-        f"clean data, held fixed), the defender's exactly trained hinge-loss SVM "
-        f"(C_R = {reg:g}, bias regularised) satisfies L(theta;Dc)/N + L(theta;Dp)/N + "
-        f"C_R (1+eps)/2 (|w|^2+b^2) <= {r.upper_bound:.6g}; in particular its clean training "
-        f"loss (1/N) sum hinge <= {r.upper_bound:.6g}.  Steinhardt et al. (2017) bound, one "
-        f"convex program, evaluated at the returned model with proven inner maxima "
-        f"(solver bound + 1e-7 slack).  The matching attack ({int(wp.sum())} points) reaches "
-        f"{achieved:.6g}.")
+    where = (f"domain{''.join(' ∩ ' + n for n in names)} (thresholds: {args.quantile:g} "
+             f"quantile of the clean data, held fixed)")
+    cert = r.certificate(upper_bound_statement(r.upper_bound, args.epsilon, data.n_train, where,
+                                               reg, int(wp.sum()), achieved))
+    cert.seconds = time.perf_counter() - t0
     return {
-        "dataset": data.name, "reg": reg, "epsilon": args.epsilon, "defense": names,
-        "quantile": args.quantile, "upper_bound": r.upper_bound,
-        "lower_bound": achieved,
-        "lower_bound_meaning": "training loss reached by the matching attack (an attack, "
-                               "not a proof of worst case)",
-        "program_value": r.program_value, "program_lower_bound": r.program_lower_bound,
-        "clean_loss_at_minimiser": r.clean_loss,
+        **cert.to_dict(),
+        "dataset": data.name, "reg": reg, "defense": names, "quantile": args.quantile,
+        "attack_value": achieved,
+        "attack_value_meaning": "the same quantity reached by the matching attack (an "
+                                "attack, not a proof of worst case)",
         "clean_objective": clean.objective_ * 1.0,
         "worst_case_loss": {str(k): v for k, v in r.worst_loss.items()},
         "label_fraction": {str(k): v for k, v in r.label_fraction.items()},
         "n_poisons": int(wp.sum()), "max_poisons": n_max,
         "poisoned_test_error": model.error(data.X_test, data.y_test),
         "clean_test_error": clean.error(data.X_test, data.y_test),
-        "status": r.status, "solver": r.solver, "seconds": time.perf_counter() - t0,
-        "statement": statement, "out": args.out,
+        "out": args.out,
     }
 
 
 def show(res):
     print(f"certified upper bound U = {res['upper_bound']:.6g}  (eps = {res['epsilon']:g}, "
           f"defense: {','.join(res['defense']) or 'none'})")
-    print(f"  matching attack ({res['n_poisons']} points) reaches {res['lower_bound']:.6g}; "
+    print(f"  matching attack ({res['n_poisons']} points) reaches {res['attack_value']:.6g}; "
           f"test error {res['poisoned_test_error']:.4f} (clean {res['clean_test_error']:.4f})")
     print(f"  {res['seconds']:.1f} s, {res['solver']} {res['status']}")
     print(res["statement"])

@@ -1,6 +1,6 @@
 """The inner maximiser of the min-max attack: the highest-loss feasible point.
 
-Koh et al. (2021) section 4.3.1 and Algorithm 5 (Steinhardt et al. 2017); DESIGN §3.5.
+Koh et al. (2021) section 4.3.1 and Algorithm 5 (Steinhardt et al. 2017); docs/minmax.md.
 Every step of the min-max attack needs
 
     (x~, y~) in argmax_{y, x in F_y} l(theta; x, y).

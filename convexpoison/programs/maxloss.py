@@ -1,4 +1,4 @@
-"""Max-loss-difference search and the loss-based distance (DESIGN §3.1).
+"""Max-loss-difference search and the loss-based distance (docs/maxloss.md).
 
 Suya et al. (2021), Algorithm 1 line 4, picks the poison point
 
@@ -17,13 +17,13 @@ With ``a(x) = 1 - y s_1(x)`` and ``c(x) = 1 - y s_2(x)`` (both affine in ``x``)
 because ``max(0, a) = max(a, 0)`` and subtracting ``max(0, c)`` distributes over the max.
 Both pieces are concave in ``x``, so per label the maximum is the larger of two convex
 programs: an LP over a box or polytope, an SOCP when an L2 sphere or SVD residual is part
-of ``F_y`` (DESIGN §3.1).  The difference is *not* non-negative in general (for instance
+of ``F_y`` (docs/maxloss.md).  The difference is *not* non-negative in general (for instance
 when ``theta_2`` has larger losses everywhere), and piece B is what makes the value exact
 then: it is ``-max(0, min_x c)``.  Suya et al.'s code solves the same two cases as
 LPs restricted to ``y s_1 <= 1 <= y s_2`` and ``y s_1, y s_2 <= 1`` (REFERENCE-NOTES §1);
 the two-piece form covers all four sign patterns without case constraints.
 
-Pure boxes have a closed form (DESIGN §3.3).  ``a - max(0, c) = min_{mu in [0,1]} a - mu c``
+Pure boxes have a closed form (docs/lower-bound.md).  ``a - max(0, c) = min_{mu in [0,1]} a - mu c``
 and, the box and ``[0, 1]`` being compact convex sets and ``a - mu c`` bilinear, the
 minimax theorem swaps ``sup_x`` and ``min_mu``:
 
@@ -43,9 +43,10 @@ an upper bound; the reported ``upper_bound`` adds a floating-point rounding allo
 This is the fast path MTP calls thousands of times at ``d = 784``.
 
 Integer coordinates (digits17's pixels, adult's one-hot groups): ``integer="exact"``
-solves the mixed-integer LP (HiGHS, zero MIP gap, every variable bounded -- DESIGN §8);
-``integer="relax"`` solves the LP relaxation, an upper bound that is valid for
-certificates, whose maximiser may be fractional (a heuristic point for attacks).  With
+solves the mixed-integer LP (HiGHS, zero MIP gap, every variable bounded -- the solver
+notes in convexpoison/solvers.py); ``integer="relax"`` solves the LP relaxation, an upper
+bound that is valid for certificates, whose maximiser may be fractional (a heuristic point
+for attacks).  With
 ``onehot=False`` the one-hot equalities are dropped, as in Suya et al.'s Adult runs.
 
 Logistic loss
@@ -198,7 +199,7 @@ def box_max_loss_difference(w1, b1, w2, b2, lo, hi, y):
 
 # ----------------------------------------------------------------------- the programs
 class MaxLossDifference:
-    """``max_{y, x in F_y} hinge(theta_1; x, y) - hinge(theta_2; x, y)`` (DESIGN §3.1).
+    """``max_{y, x in F_y} hinge(theta_1; x, y) - hinge(theta_2; x, y)`` (docs/maxloss.md).
 
     Parameters
     ----------
@@ -278,7 +279,7 @@ class MaxLossDifference:
             else:
                 cons += comp.constraints(x, int(label))
         # t = max(0, c) through its epigraph; t is bounded below (t >= 0) and the domain
-        # bounds x, which keeps cvxpy 1.9's bound propagation exact (DESIGN §8)
+        # bounds x, which keeps cvxpy 1.9's bound propagation exact (the solver notes in convexpoison/solvers.py)
         t = cp.Variable(name=f"t_{piece}", nonneg=True)
         a = 1 - y * (P["w1"] @ x + P["b1"])
         c = 1 - y * (P["w2"] @ x + P["b2"])
@@ -299,7 +300,7 @@ class MaxLossDifference:
                         title=f"max-loss difference, label {int(label):+d}, piece {piece}")
 
     def _variable(self, name):
-        """``x`` with the domain's box as declared bounds (DESIGN §8); integer coordinates
+        """``x`` with the domain's box as declared bounds (solver notes in convexpoison/solvers.py); integer coordinates
         integer for the MILP.  (Built here rather than by ``Domain.variable``, whose
         ``integer=[(j,), ...]`` index list cvxpy 1.9 rejects for a 1-D variable: it wants
         one tuple of index arrays, ``[(j1, j2, ...)]``.)"""

@@ -1,5 +1,5 @@
 """The minimum-poison program: the fewest poison points that make training return a target
-(DESIGN §3.9; the minimum-poison issue).  Beyond the source papers.
+(docs/minpoison.md).  Beyond the source papers.
 
 Why it is a linear program
 --------------------------
@@ -41,7 +41,7 @@ target-dependent margin partition as Parameters, ``beta = lo + (hi - lo) delta``
 (``1, 1`` inside the margin, ``0, 1`` on it, ``0, 0`` outside).  A new target or a refit of
 the feasible-set components is a re-solve without recompilation.
 
-Integer coordinates (DESIGN §3.7).  ``integer="relax"`` uses the convex relaxation (box,
+Integer coordinates (docs/integer.md).  ``integer="relax"`` uses the convex relaxation (box,
 one-hot sums) -- a valid bound; with an L2 component and integer coordinates the
 perspective of Koh et al.'s linear relaxation ``sum_j f(x_j) - 2 mu.x + |mu|^2 <= tau^2``,
 ``f(x) = max_k (2k+1) x - k(k+1)`` (``= x^2`` at integers, so integer points satisfy it)
@@ -54,7 +54,10 @@ whatever round it stops at.
 
 Certificate.  ``lower_bound`` is a proven lower bound on the program's optimum: the
 tolerance-accounted ``SolveInfo.lower_bound()`` of the LP (or the Lagrangian bound of
-column generation); ``certified`` is its :func:`~convexpoison.certificates.sound_ceil`.
+column generation); ``certified`` is its :func:`~convexpoison.certificates.base.sound_ceil`.
+The certificate built on it is :func:`convexpoison.certificates.lp.lp_lower_bound`.  The
+KKT residual of a realised poison set is :func:`convexpoison.programs.kkt.kkt_residual`
+(``subgradient="smallest"``).
 """
 from __future__ import annotations
 
@@ -64,13 +67,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .. import solvers
-from ..certificates import sound_ceil
+from ..certificates.base import sound_ceil
 from ..errors import InputError, SolverFailure
 from ..feasible import DomainSet, L2Sphere, SVDResidual, as_feasible
 from ..validation import check_binary_model, check_positive, check_weights, check_X, check_y
 
 __all__ = ["MinPoisonResult", "MinimumPoisonProgram", "FixedCountKKT", "margin_partition",
-           "kkt_residual", "as_feasible", "lp_lower_bound"]
+           "as_feasible"]
 
 LABELS = (1, -1)
 #: Weights below this (relative to 1 + N) are treated as zero when realising a solution.
@@ -90,33 +93,6 @@ def margin_partition(w, b, X, y, tol):
     lo = inside.astype(float)
     hi = (inside | on).astype(float)
     return lo, hi
-
-
-def kkt_residual(target, X, y, reg, poisons_X, poisons_y, poisons_w, sample_weight=None,
-                 tol=0.0):
-    """``W`` times the smallest subgradient of the training objective at ``target``.
-
-    The clean and poison points on the margin (``|y s - 1| <= tol``) get the multiplier
-    in ``[0, 1]`` that minimises the norm (a bounded least-squares problem).  With
-    ``tol = 0`` this is exact, and by ``C_R``-strong convexity the model trained on
-    ``Dc u Dp`` lies within ``|residual| / (W C_R)`` of the target.
-    """
-    from scipy.optimize import lsq_linear
-
-    w, b = check_binary_model(target, "target", X.shape[1])
-    s = check_weights(sample_weight, len(y))
-    Xa = np.vstack([X, poisons_X]) if len(poisons_y) else X
-    ya = np.concatenate([y, poisons_y]).astype(float)
-    sa = np.concatenate([s, poisons_w])
-    lo, hi = margin_partition(w, b, Xa, ya, tol)
-    G = -(sa * ya)[:, None] * np.hstack([Xa, np.ones((len(ya), 1))])       # rows s_i grad_i
-    W = sa.sum()
-    base = G[lo == 1].sum(axis=0) + W * reg * np.append(w, b)
-    free = (hi == 1) & (lo == 0)
-    if not free.any():
-        return base
-    sol = lsq_linear(G[free].T, -base, bounds=(0.0, 1.0), method="bvls", tol=1e-14)
-    return base + G[free].T @ sol.x
 
 
 @dataclass
@@ -198,7 +174,7 @@ class MinPoisonResult:
 
 # ------------------------------------------------------------------------ the LP
 class MinimumPoisonProgram:
-    """The minimum-poison program (DESIGN §3.9) for fixed clean data and feasible set.
+    """The minimum-poison program (docs/minpoison.md) for fixed clean data and feasible set.
 
     Parameters
     ----------
@@ -245,7 +221,7 @@ class MinimumPoisonProgram:
                                  "component makes pricing a mixed-integer SOCP -- use 'relax'")
             if any(isinstance(c, L2Sphere) for c in comps) and not self.domain.integer.all():
                 raise InputError("integer: 'exact' with the l2 component needs every coordinate "
-                                 "integer (then it is linear, DESIGN §3.7) -- use 'relax'")
+                                 "integer (then it is linear, docs/integer.md) -- use 'relax'")
         self.kind_ = "SOCP" if self.conic_ else "LP"
 
     # -------------------------------------------------------------- fitting
@@ -517,7 +493,7 @@ class MinimumPoisonProgram:
         """Randomised roundings of a fractional point that are feasible integer points on
         the right side of the target's margin (one category per one-hot group drawn with
         the fractional values as probabilities; other integer coordinates floor +
-        Bernoulli(fraction), DESIGN §3.7)."""
+        Bernoulli(fraction), docs/integer.md)."""
         dom = self.domain
         rng = np.random.default_rng(seed)
         frac = np.clip(frac, dom.lo, dom.hi)
@@ -679,13 +655,6 @@ class MinimumPoisonProgram:
             generated=list(cols))
 
 
-def lp_lower_bound(target, feasible, X, y, reg, sample_weight=None, **kw) -> MinPoisonResult:
-    """One-shot :class:`MinimumPoisonProgram` (e.g. for ``certify lower-bound --method lp``):
-    ``.certified`` is the certified integer, ``.lower_bound`` / ``.value`` the real bound
-    and the optimum; keyword arguments go to the program (``tol``, ``integer``, ``solver``)."""
-    return MinimumPoisonProgram(feasible, reg, **kw).fit(X, y, sample_weight).solve(target)
-
-
 def _clean_multipliers(P, n):
     """``beta = lo + (hi - lo) * delta`` with ``delta in [0, 1]``.
 
@@ -707,7 +676,7 @@ def _heaviest(columns, lab, role):
 
 # ------------------------------------------------------- fixed counts (attack)
 class FixedCountKKT:
-    """KKT-residual minimisation with the copy counts fixed (DESIGN §3.4 with ``theta_d = theta_p``).
+    """KKT-residual minimisation with the copy counts fixed (Koh et al. 2021 equation (17) with ``theta_d = theta_p``; docs/kkt.md).
 
     Slots ``k`` hold ``n_k`` copies of a point ``x_k in F_{y_k}``; a 'grad' slot is on the
     active side of the margin (``y s_p(x) <= 1``, gradient ``-y (x, 1)``), an 'idle' slot

@@ -1,4 +1,4 @@
-"""A readable summary of a cvxpy program, for notebooks and the REPL (DESIGN §1, use 1).
+"""A readable summary of a cvxpy program, for notebooks and the REPL (docs/interactive.md).
 
 Every attack and certificate on a convex model is a ``cvxpy.Problem`` that users may get
 hold of (``MaxLossDifference.program``, ``InnerMaximizer.program``,

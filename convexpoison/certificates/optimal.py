@@ -1,4 +1,4 @@
-"""The optimal Theorem 4.2 lower bound by Dinkelbach iterations (DESIGN §3.3).
+"""The optimal Theorem 4.2 lower bound by Dinkelbach iterations (docs/lower-bound.md).
 
 Suya et al. (2021), Theorem 4.2: for every model ``theta``, every poison set that makes
 training on ``Dc u Dp`` return the target ``theta_p`` has ``|Dp| >= c(theta)``,
@@ -23,11 +23,11 @@ Dinkelbach's method finds its global maximum:
 ``F(t) = max_theta num - t den`` is convex and non-increasing in ``t``, ``F >= 0`` (take
 ``theta = theta_p``: both terms vanish) and ``F(t*) = 0`` at ``t* = sup c``; ``t_k``
 increases monotonically to ``t*`` (with the line search below, in a handful of steps).
-``t*`` equals the optimum of the minimum-poison program (DESIGN §3.9), an independent
+``t*`` equals the optimum of the minimum-poison program (docs/minpoison.md), an independent
 LP the tests compare against: Theorem 4.2 optimised over ``theta`` is tight up to
 fractional copies.
 
-The supremum inside ``den`` as a convex function of ``theta`` (DESIGN §3.1/§3.3).  With
+The supremum inside ``den`` as a convex function of ``theta`` (docs/lower-bound.md).  With
 ``a(x) = 1 - y s_theta(x)`` and ``c(x) = 1 - y s_p(x)``,
 ``max(0,a) - max(0,c) = max(a - max(0,c), -max(0,c))`` (pieces A and B):
 
@@ -44,7 +44,8 @@ The supremum inside ``den`` as a convex function of ``theta`` (DESIGN §3.1/§3.
   ``mu_y`` is one more variable of the epigraph.  ``sigma`` of an intersection is bounded
   by the infimal convolution of the components' support functions (weak duality; equal
   when the components have a common relative-interior point, e.g. the class centroid
-  inside the L2 sphere and slab): :func:`support_function`.  A box gives a sum of
+  inside the L2 sphere and slab): :meth:`convexpoison.feasible.FeasibleSet.support_function`,
+  each component writing its own (:meth:`convexpoison.feasible.Component.support`).  A box gives a sum of
   per-coordinate maxima ``max(lo_j g_j, hi_j g_j)``; one-hot groups the simplex's
   ``max_j g_j``; an L2 sphere ``g.mu + tau |g|``; a slab ``alpha c + s |alpha|`` with
   ``g = alpha v``; and so on.
@@ -56,13 +57,14 @@ denominator is larger and the bound stays valid.  The *reported* certificate at 
 mixed-integer denominator (``MaxLossDifference(..., integer="exact")``, proven optimal),
 which is never larger and usually certifies more; both are reported.
 
-Soundness (the proof obligations, met in :func:`certify_at`):
+Soundness (the proof obligations, met in
+:func:`convexpoison.certificates.theorem42.certify_at`):
 
 1. The certified number is never the Dinkelbach program's value: at the final ``theta``
    the supremum is re-bounded by :class:`~convexpoison.programs.maxloss.MaxLossDifference`
    (closed form with rounding allowance, a tolerance-accounted solver bound, or a proven
    MILP optimum), the numerator is recomputed in numpy with a floating-point allowance,
-   and the ratio goes through :func:`~convexpoison.certificates.sound_ceil`.  Any
+   and the ratio goes through :func:`~convexpoison.certificates.base.sound_ceil`.  Any
    ``theta`` at all gives a valid bound, so a Dinkelbach iterate that is only nearly
    optimal costs tightness, never soundness.
 2. ``target_gap``: the theorem assumes training returns the *exact* minimiser.  When the
@@ -98,231 +100,21 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import solvers
-from .certificates import LowerBound, theorem42
-from .domain import Domain
-from .errors import InputError
-from .feasible import DomainSet, L2Sphere, LossBound, Slab, SVDResidual, as_feasible
-from .training import LinearModel, train
-from .validation import check_binary_model, check_positive, check_weights, check_X, check_y
+from ..errors import InputError
+from ..feasible import DomainSet, as_feasible
+from ..programs.dinkelbach import DinkelbachSubproblem
+from ..training import LinearModel, train
+from ..validation import check_binary_model, check_positive, check_weights, check_X, check_y
+from .base import Certificate
+from .theorem42 import LowerBound, certify_at, domain_sup_bound
 
-__all__ = ["support_function", "domain_sup_bound", "certify_at", "DinkelbachStep", "OptimalLowerBound",
-           "DinkelbachLowerBound", "optimal_lower_bound", "as_feasible"]
-
-_EPS = np.finfo(float).eps
+__all__ = ["DinkelbachStep", "OptimalLowerBound", "DinkelbachLowerBound", "optimal_lower_bound"]
 
 
 # ----------------------------------------------------------------------------- helpers
 def _binary_model(model, name, d):
     w, b = check_binary_model(model, name, d)
     return model if isinstance(model, LinearModel) else LinearModel(w, b)
-
-
-def _param(comp, key):
-    p = comp._params.get(key)
-    if p is None or p.value is None:
-        raise InputError(f"feasible: the {comp.name} component is not fitted for {key!r}")
-    return p
-
-
-# ------------------------------------------------------------------ support functions
-def support_function(feasible, label, g, onehot=True):
-    """A convex upper bound on ``sigma_{F_y}(g) = sup_{x in F_y} g.x`` for an affine ``g``.
-
-    Returns ``(expr, constraints)``: ``expr`` is convex in the variables of ``g`` (plus
-    auxiliary variables constrained by ``constraints``) and, minimised over the auxiliary
-    variables, equals the infimal convolution ``min { sum_i sigma_{K_i}(g_i) : sum_i g_i = g }``
-    of the components' support functions.  By weak duality this is ``>= sigma_{F_y}(g)``
-    for every split (so it is always safe in a bound), with equality when the components
-    share a relative-interior point (Slater; DESIGN §3.3).
-
-    Component support functions (``y`` the label):
-
-    * domain ``{lo <= x <= hi, sum_{j in G} x_j = 1}``: ``sum_{j not in groups}
-      max(lo_j g_j, hi_j g_j) + sum_G max_{j in G} g_j`` (exact: each group is a simplex);
-    * L2 sphere ``|x - mu_y| <= tau_y``: ``g.mu_y + tau_y |g|``;
-    * slab ``|v_y.x - c_y| <= s_y``: finite only on ``g = alpha v_y``: ``alpha c_y + s_y |alpha|``;
-    * loss ``1 - y (w_d.x + b_d) <= tau``: finite on ``g = -eta y w_d``, ``eta >= 0``:
-      ``eta (tau - 1 + y b_d)``;
-    * SVD ``|x - V u| <= t_y``: ``t_y |g|`` on ``V^T g = 0``.
-
-    The fitted quantities enter as the components' own Parameters (DPP), so a program
-    built with this stays valid after the components are refitted.
-    """
-    import cvxpy as cp
-
-    fs = as_feasible(feasible)
-    y = int(label)
-    d = fs.d
-    comps = list(fs.components)
-    owner = next((c for c in comps if isinstance(c, DomainSet)), None)
-    if owner is None:
-        owner = next((c for c in comps if isinstance(c, (L2Sphere, SVDResidual))), None)
-    terms, cons, pieces = [], [], []
-    tag = f"{'p' if y > 0 else 'm'}{abs(y)}"
-    for k, comp in enumerate(comps):
-        if comp is owner:
-            continue
-        if isinstance(comp, DomainSet):         # a second domain component: its own split
-            gi = cp.Variable(d, name=f"g_dom{k}_{tag}")
-            terms.append(_sigma_domain(comp.domain, gi, onehot))
-        elif isinstance(comp, L2Sphere):
-            gi = cp.Variable(d, name=f"g_l2_{tag}")
-            terms.append(_param(comp, (y, "mu")) @ gi + _param(comp, (y, "tau")) * cp.norm(gi, 2))
-        elif isinstance(comp, Slab):
-            alpha = cp.Variable(name=f"alpha_slab_{tag}")
-            gi = alpha * _param(comp, (y, "v"))
-            terms.append(_param(comp, (y, "c")) * alpha + _param(comp, (y, "tau")) * cp.abs(alpha))
-        elif isinstance(comp, LossBound):
-            if y not in (-1, 1):
-                raise InputError(f"label: the loss component is binary; got {y}")
-            eta = cp.Variable(nonneg=True, name=f"eta_loss_{tag}")
-            gi = (-y) * eta * _param(comp, "w")
-            terms.append(eta * (_param(comp, (y, "tau")) - 1 + y * _param(comp, "b")))
-        elif isinstance(comp, SVDResidual):
-            gi = cp.Variable(d, name=f"g_svd_{tag}")
-            cons.append(_param(comp, "V").T @ gi == 0)
-            terms.append(_param(comp, (y, "tau")) * cp.norm(gi, 2))
-        else:                                    # pragma: no cover - future components
-            raise InputError(f"feasible: no support function for component {comp.name!r}")
-        pieces.append(gi)
-    residual = g - sum(pieces) if pieces else g
-    if owner is None:
-        # no component takes the residual: it must vanish (sum of splits = g)
-        cons.append(residual == 0)
-    elif isinstance(owner, DomainSet):
-        terms.append(_sigma_domain(owner.domain, residual, onehot))
-    elif isinstance(owner, L2Sphere):
-        terms.append(_param(owner, (y, "mu")) @ residual
-                     + _param(owner, (y, "tau")) * cp.norm(residual, 2))
-    else:                                        # SVDResidual
-        cons.append(_param(owner, "V").T @ residual == 0)
-        terms.append(_param(owner, (y, "tau")) * cp.norm(residual, 2))
-    return sum(terms), cons
-
-
-def _sigma_domain(dom: Domain, g, onehot=True):
-    """``sup { g.x : lo <= x <= hi, one-hot sums = 1 }`` -- exact (box and simplices)."""
-    import cvxpy as cp
-
-    grouped = np.zeros(dom.d, bool)
-    out = 0
-    if onehot:
-        for grp in dom.onehot_groups:
-            grouped[grp] = True
-            out = out + cp.max(g[np.asarray(grp, int)])
-    free = np.flatnonzero(~grouped)
-    if free.size:
-        lo, hi = dom.lo[free], dom.hi[free]
-        gf = g[free] if free.size < dom.d else g
-        out = out + (lo + hi) / 2 @ gf + (hi - lo) / 2 @ cp.abs(gf)
-    return out
-
-
-# ------------------------------------------------------- the relaxed domain closed form
-def _sigma_domain_np(dom: Domain, k, onehot=True):
-    """numpy ``sigma`` of the relaxed domain (box and simplices) and the sum of |terms|."""
-    grouped = np.zeros(dom.d, bool)
-    total, mag = 0.0, 0.0
-    if onehot:
-        for grp in dom.onehot_groups:
-            grouped[grp] = True
-            v = float(np.max(k[grp]))
-            total += v
-            mag += abs(v)
-    free = ~grouped
-    terms = np.maximum(dom.lo[free] * k[free], dom.hi[free] * k[free])
-    return total + float(terms.sum()), mag + float(np.abs(terms).sum())
-
-
-def domain_sup_bound(dom: Domain, model, target, onehot=True, labels=(-1, 1)) -> float:
-    """A proven upper bound on ``sup_{y, x in conv(domain)} hinge(model) - hinge(target)``.
-
-    Weak duality in closed form (DESIGN §3.3): for every ``mu in [0, 1]``,
-    ``sup_x a - max(0, c) <= sup_x a - mu c = a_0 - mu c_0 + sigma(-y w + mu y w_p)``, with
-    ``sigma`` the support function of the box and the one-hot simplices (exact, in numpy);
-    ``g(mu)`` is convex, so a golden-section search finds a ``mu`` whose ``g`` is the
-    supremum up to rounding -- and any ``mu`` gives a valid bound.  Piece B is
-    ``-max(0, c_0 - sigma(y w_p))``.  Unlike a solver's bound it carries no absolute
-    ``1e-7`` slack, only a floating-point allowance, which matters near ``theta_p`` where
-    the supremum itself is ``1e-5`` or less.  For integer coordinates this is the bound of
-    the convex hull (valid; the exact MILP is separate).
-    """
-    w, b = np.asarray(model.w, float), float(model.b)
-    wp, bp = np.asarray(target.w, float), float(target.b)
-    best = -np.inf
-    n = dom.d + 4
-    for y in labels:
-        p, q = -y * w, y * wp
-        a0, c0 = 1.0 - y * b, 1.0 - y * bp
-
-        def g(mu):
-            sig, mag = _sigma_domain_np(dom, p + mu * q, onehot)
-            val = a0 - mu * c0 + sig
-            return val + 4.0 * n * _EPS * (abs(a0) + abs(c0) + mag + 1.0)
-
-        lo, hi = 0.0, 1.0
-        phi = (np.sqrt(5.0) - 1.0) / 2.0
-        m1, m2 = hi - phi * (hi - lo), lo + phi * (hi - lo)
-        g1, g2 = g(m1), g(m2)
-        for _ in range(80):
-            if g1 <= g2:
-                hi, m2, g2 = m2, m1, g1
-                m1 = hi - phi * (hi - lo)
-                g1 = g(m1)
-            else:
-                lo, m1, g1 = m1, m2, g2
-                m2 = lo + phi * (hi - lo)
-                g2 = g(m2)
-        piece_a = min(g(0.0), g(1.0), g1, g2)
-        sig_q, mag_q = _sigma_domain_np(dom, q, onehot)
-        piece_b = -max(0.0, c0 - sig_q - 4.0 * n * _EPS * (abs(c0) + mag_q + 1.0))
-        best = max(best, piece_a, piece_b)
-    return float(best)
-
-
-# ------------------------------------------------------------------ the certificate
-def _numerator_allowance(model, target, X, y, s, reg):
-    """Floating-point allowance on the numpy numerator (sums of ``N`` losses and ``d``
-    squares): a generous multiple of the textbook ``n eps sum|terms|`` bound."""
-    n, d = X.shape
-    mag = (s @ (np.abs(target.losses(X, y)) + np.abs(model.losses(X, y)))
-           + s.sum() * reg * (target.regularizer() + model.regularizer()))
-    # the losses themselves: each margin is a d-term dot product, |x_i|.|w| <= |x_i|_2 |w|_2
-    # (Cauchy-Schwarz; looser than sum_j |x_ij w_j| but it needs no copy |X| of the data,
-    # which MTP would otherwise allocate at every iteration)
-    rows = np.sqrt(np.einsum("ij,ij->i", X, X))
-    margins = s @ (rows * (np.linalg.norm(model.w) + np.linalg.norm(target.w))
-                   + abs(model.b) + abs(target.b) + 1)
-    return 4.0 * (n + d + 4) * _EPS * (mag + margins)
-
-
-def certify_at(model, target, X, y, reg, sup_upper_bound, sample_weight=None, target_gap=0.0):
-    """Theorem 4.2 at ``theta = model``, soundly (module docstring, items 1 and 2).
-
-    ``sup_upper_bound`` must be a *proven* upper bound on
-    ``sup_{y, x in F_y} l(model; x, y) - l(target; x, y)``.  Returns a
-    :class:`~convexpoison.certificates.LowerBound` whose ``numerator`` and
-    ``denominator`` are the adjusted ``num - allowance - N gamma`` and
-    ``den + allowance + gamma``.
-
-    Why the floating-point allowances matter: when ``model`` is close to ``target`` both
-    ``num`` and ``den`` shrink to the size of rounding errors and their computed ratio is
-    noise -- :func:`~convexpoison.certificates.theorem42` alone once certified 2 poison
-    points for a target that one point induces (num = 3.1e-14, den = 3.1e-14, a target
-    equal to ``theta_c`` up to rounding; found by the soundness harness).
-    """
-    gamma = check_positive(target_gap, "target_gap", allow_zero=True)
-    s = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-    base = theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=s)
-    num = base.numerator - _numerator_allowance(model, target, X, y, s, reg) - s.sum() * gamma
-    # the regulariser difference in the denominator is rounded too (d + 1 squares each)
-    d = np.size(model.theta)
-    den_allow = 4.0 * (d + 4) * _EPS * reg * (model.regularizer() + target.regularizer())
-    den = base.denominator + den_allow + gamma
-    if not np.isfinite(num) or not np.isfinite(den):
-        return LowerBound(float("nan"), 0, float(num), float(den), "not finite")
-    return LowerBound.from_ratio(num, den)
 
 
 # ------------------------------------------------------------------------- results
@@ -373,6 +165,7 @@ class OptimalLowerBound:
     initial: LowerBound | None = None          # the best of the seed models (theta_c, MTP's)
     denominator_method: str = "relax"
     solver: str = ""
+    solver_status: str = ""        # the last subproblem's status ('not solved': none was)
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -385,6 +178,19 @@ class OptimalLowerBound:
         out["w"] = np.asarray(self.model.w).tolist()
         out["b"] = float(self.model.b)
         return out
+
+    def certificate(self, statement="") -> Certificate:
+        """This bound as a :class:`~convexpoison.certificates.base.Certificate`: the
+        certified integer as ``lower_bound``, the theorem's case and the Dinkelbach
+        diagnostics in ``details``, the last subproblem's solver and status."""
+        return Certificate(
+            method="optimal", statement=statement, lower_bound=self.lower_bound,
+            value=self.value, solver=self.solver, status=self.solver_status,
+            seconds=self.seconds,
+            details={"bound_status": self.status, "numerator": self.numerator,
+                     "denominator": self.denominator, "upper_estimate": self.upper_estimate,
+                     "gap": self.gap, "gap_t": self.gap_t,
+                     "denominator_method": self.denominator_method})
 
 
 # ------------------------------------------------------------------------ the program
@@ -427,7 +233,7 @@ class DinkelbachLowerBound:
 
     # ---------------------------------------------------------------- building
     def _conic(self):
-        return any(isinstance(c, (L2Sphere, SVDResidual)) for c in self.feasible.components)
+        return self.feasible.conic
 
     def _use_exact(self):
         dom = self.feasible.domain
@@ -441,54 +247,11 @@ class DinkelbachLowerBound:
             return False
         return True
 
-    def _kappa(self, target, label):
-        """Upper bound on piece B, ``sup_{x in F_y} -max(0, 1 - y s_p(x))`` (relaxed set)."""
-        import cvxpy as cp
-
-        dom = self.feasible.domain
-        x = (cp.Variable(self.d_, bounds=[dom.lo.copy(), dom.hi.copy()], name="x_kappa")
-             if dom is not None else cp.Variable(self.d_, name="x_kappa"))
-        cons = []
-        for comp in self.feasible.components:
-            if isinstance(comp, DomainSet):
-                cons += comp.domain.constraints(x, onehot=self.onehot)
-            else:
-                cons += comp.constraints(x, label)
-        prob = cp.Problem(cp.Minimize(1 - label * (target.w @ x + target.b)), cons)
-        info = solvers.solve(prob, "SOCP" if self._conic() else "LP")
-        return -max(0.0, info.lower_bound())
-
     def _build(self, X, y, s, target):
-        import cvxpy as cp
-
-        d = self.d_
-        C = self.reg
-        w = cp.Variable(d, name="w")
-        b = cp.Variable(name="b")
-        t = cp.Parameter(nonneg=True, name="t")
-        S = cp.Variable(name="sup")               # epigraph of the sup in den
-        cons = []
-        wp, bp = np.asarray(target.w, float), float(target.b)
-        for label in self.labels_:
-            mu = cp.Variable(name=f"mu_{'p' if label > 0 else 'm'}", bounds=[0.0, 1.0])
-            g = label * (mu * wp - w)
-            sig, extra = support_function(self.feasible, label, g, onehot=self.onehot)
-            cons += extra
-            cons += [S >= (1 - mu) - label * b + label * bp * mu + sig,
-                     S >= self.kappa_[label]]
-        Xs = X
-        margins = cp.multiply(y.astype(float), Xs @ w + b)
-        loss = s @ cp.pos(1 - margins)
-        R = 0.5 * (cp.sum_squares(w) + cp.square(b))
-        Np = float(s.sum())
-        Lp = float(s @ target.losses(X, y))
-        Rp = target.regularizer()
-        # num - t den = Lp - L + N C (Rp - R) - t (S + C (R - Rp))
-        obj = (Lp + Np * C * Rp - loss - Np * C * R
-               - t * S - C * (t * R) + (C * Rp) * t)
-        prob = cp.Problem(cp.Maximize(obj), cons)
-        solvers.assert_dpp(prob, "Dinkelbach subproblem")
-        self._prob, self._t, self._w, self._b = prob, t, w, b
+        self.subproblem_ = sub = DinkelbachSubproblem(self.feasible, self.reg, X, y, s, target,
+                                                      onehot=self.onehot)
+        self.kappa_ = sub.kappa
+        self._prob, self._t, self._w, self._b = sub.problem, sub.t, sub.w, sub.b
 
     def _set_data(self, X, y, target, sample_weight):
         X = check_X(X, "X", d=self.feasible.d)
@@ -508,14 +271,13 @@ class DinkelbachLowerBound:
 
     def program(self, X, y, target, sample_weight=None):
         """The Dinkelbach subproblem ``max_theta num(theta) - t den(theta)`` for clean data
-        ``(X, y)`` and ``target``, built (not solved) with its Parameter ``t`` at 0.
+        ``(X, y)`` and ``target`` (:class:`convexpoison.programs.dinkelbach.DinkelbachSubproblem`),
+        built (not solved) with its Parameter ``t`` at 0.
         Building bounds piece B (``kappa_y``, two small programs solved once), which enters
         as a constant.  :meth:`fit` builds the same program and sets ``t`` to ``t_k`` at
         iteration ``k`` (``result_.iterations[k].t``, optimal value ``.value``)."""
         X, y, s, target = self._set_data(X, y, target, sample_weight)
-        self.kappa_ = {lab: self._kappa(target, lab) for lab in self.labels_}
         self._build(X, y, s, target)
-        self._t.value = 0.0
         return self._prob
 
     @property
@@ -530,7 +292,7 @@ class DinkelbachLowerBound:
     def describe(self, X=None, y=None, target=None, sample_weight=None):
         """A readable summary of the subproblem (built from ``X, y, target`` when given):
         :func:`convexpoison.programs.summary.describe`."""
-        from .programs.summary import describe
+        from ..programs.summary import describe
 
         prob = self.program(X, y, target, sample_weight) if X is not None else self.problem
         return describe(prob, kind=self.kind_, solver=self.solver,
@@ -538,7 +300,7 @@ class DinkelbachLowerBound:
 
     # ----------------------------------------------------------------- solving
     def _maxloss(self, integer):
-        from .programs.maxloss import MaxLossDifference
+        from ..programs.maxloss import MaxLossDifference
 
         key = f"_ml_{integer}"
         if getattr(self, key, None) is None:
@@ -591,19 +353,17 @@ class DinkelbachLowerBound:
         initial = best
         if best.status == "unattainable":
             return self._finish(best, best_model, [], initial, float("inf"), 0.0, 0.0, exact,
-                                "", t_start)
+                                "", t_start, "not solved")
 
-        self.kappa_ = {lab: self._kappa(target, lab) for lab in self.labels_}
         self._build(X, y, s, target)
-        kind = self.kind_
         t = best.value if best.status == "ok" else 0.0
         history = []
         est, solver_used, gap, gap_t = float("inf"), "", float("nan"), float("nan")
+        solver_status = "not solved"
         for k in range(self.max_iter):
             t0 = time.perf_counter()
-            self._t.value = max(t, 0.0)
-            info = solvers.solve(self._prob, kind, solver=self.solver, **self.solver_options)
-            solver_used = info.solver
+            info = self.subproblem_.solve(t, solver=self.solver, **self.solver_options)
+            solver_used, solver_status = info.solver, info.status
             gap, gap_t = max(info.upper_bound(), 0.0), float(self._t.value)
             model = LinearModel(np.asarray(self._w.value, float).copy(), float(self._b.value),
                                 "svm", self.reg)
@@ -629,7 +389,7 @@ class DinkelbachLowerBound:
                 break                         # no progress: F(t) is at solver tolerance
             t = t_new
         return self._finish(best, best_model, history, initial, est, gap, gap_t, exact,
-                            solver_used, t_start)
+                            solver_used, t_start, solver_status)
 
     def _ray(self, model, factor=0.1, max_steps=12):
         """The best sound ``c`` on ``theta_p + e (theta - theta_p)``, ``e = 1, factor, ...``.
@@ -675,7 +435,8 @@ class DinkelbachLowerBound:
                 break                          # past the best trade-off
         return best, best_model
 
-    def _finish(self, best, model, history, initial, est, gap, gap_t, exact, solver, t_start):
+    def _finish(self, best, model, history, initial, est, gap, gap_t, exact, solver, t_start,
+                solver_status):
         relaxed = best
         exact_cert, exact_model = (self._exact_search(model) if exact and model is not None
                                    else (None, None))
@@ -690,16 +451,8 @@ class DinkelbachLowerBound:
             relaxed=relaxed,
             exact=exact_cert, initial=initial,
             denominator_method="exact" if exact else "relax", solver=solver,
-            seconds=time.perf_counter() - t_start)
+            solver_status=solver_status, seconds=time.perf_counter() - t_start)
         return self
-
-
-def _num_lower(model, est):
-    """A lower bound on ``num(model)`` (the numpy value less its rounding allowance)."""
-    s = est.s_
-    num = (s @ est.target_.losses(est.X_, est.y_) - s @ model.losses(est.X_, est.y_)
-           + s.sum() * est.reg * (est.target_.regularizer() - model.regularizer()))
-    return num - _numerator_allowance(model, est.target_, est.X_, est.y_, s, est.reg)
 
 
 def _better(a: LowerBound, b: LowerBound) -> bool:

@@ -1,4 +1,4 @@
-"""The certified upper bound on the damage of an eps-fraction attack (DESIGN §3.5).
+"""The certified upper bound on the damage of an eps-fraction attack (docs/upper-bound.md).
 
 Steinhardt, Koh & Liang (2017), in the form of Koh et al. (2021) section 4.3: the defender
 trains a hinge-loss SVM on ``Dc u Dp`` (``N = |Dc|`` clean points, ``|Dp| <= eps N``
@@ -27,9 +27,10 @@ set: ``U`` stays an upper bound).
 
 **One convex program.**  ``max_{x in F_y} hinge = max(0, 1 - y b + sigma_{F_y}(-y w))``
 with the support function of ``F_y`` written by
-:func:`convexpoison.certificates_optimal.support_function` (its infimal-convolution form is
-``>= sigma``, so the program's optimum is ``>= U``: still an upper bound).  The outer
-minimum is then one SOCP in ``(w, b)``, built once with ``eps`` a ``cp.Parameter`` (DPP).
+:meth:`convexpoison.feasible.FeasibleSet.support_function` (its infimal-convolution form
+is ``>= sigma``, so the program's optimum is ``>= U``: still an upper bound).  The outer
+minimum is then one SOCP in ``(w, b)``, built once with ``eps`` a ``cp.Parameter`` (DPP):
+:class:`convexpoison.programs.upper_bound.UpperBoundProgram`.
 
 **Soundness.**  The reported ``upper_bound`` is *not* the solver's value: it is
 ``G(theta_hat)`` -- the bracket above evaluated in numpy at the returned ``theta_hat``,
@@ -45,8 +46,9 @@ multipliers ``lambda_y`` of the epigraph constraints ``m >= max_x hinge_y`` spli
 among the labels and the maximisers ``x_y`` at ``theta_hat`` carry the mass: the poison set
 ``{(x_y, y) with weight N lambda_y}`` makes training return ``theta_hat`` (when the
 maximisers are unique) and attains ``U`` -- Steinhardt et al.'s candidate attack.
-:meth:`CertifiedUpperBound.poison` returns it with integer copy counts (``floor(eps N)``
-points in all, split by largest remainder).
+:meth:`CertifiedUpperBound.matching_attack` returns it with integer copy counts
+(``floor(eps N)`` points in all, split by largest remainder).  It is a by-product of the
+certificate, not an attack object (:mod:`convexpoison.attacks.minmax` is the attack).
 """
 from __future__ import annotations
 
@@ -55,15 +57,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import solvers
-from .certificates_optimal import as_feasible, support_function
-from .errors import InputError, SolverFailure
-from .feasible import DomainSet, L2Sphere, SVDResidual
-from .training import LinearModel, objective, train
-from .validation import check_fraction, check_positive, check_weights, check_X, check_y
+from ..errors import InputError, SolverFailure
+from ..feasible import DomainSet, as_feasible
+from ..programs.upper_bound import UpperBoundProgram, WorstHingeProgram
+from ..training import LinearModel, objective, train
+from ..validation import check_fraction, check_positive, check_weights, check_X, check_y
+from .base import Certificate
 
 __all__ = ["UpperBoundResult", "CertifiedUpperBound", "certified_upper_bound",
-           "max_hinge", "poisoned_training_loss"]
+           "max_hinge", "poisoned_training_loss", "upper_bound_statement", "QUANTITY"]
+
+#: What ``upper_bound`` bounds (the certificate's damage quantity).
+QUANTITY = ("the defender's optimal training objective on Dc u Dp normalised by the clean "
+            "count N: L(theta;Dc)/N + L(theta;Dp)/N + C_R (1+eps)/2 (|w|^2+b^2), hence also "
+            "the poisoned model's clean training loss (1/N) sum hinge")
 
 _EPS = np.finfo(float).eps
 
@@ -86,6 +93,33 @@ class UpperBoundResult:
     seconds: float
     n_clean: float = 0.0
     extra: dict = field(default_factory=dict)
+
+    def certificate(self, statement="") -> Certificate:
+        """This bound as a :class:`~convexpoison.certificates.base.Certificate`
+        (``upper_bound`` = ``U``; no bound on the number of points)."""
+        return Certificate(
+            method="upper_bound", statement=statement, upper_bound=self.upper_bound,
+            value=self.program_value, quantity=QUANTITY, solver=self.solver,
+            status=self.status, seconds=self.seconds,
+            details={"program_value": self.program_value,
+                     "program_lower_bound": self.program_lower_bound,
+                     "clean_loss_at_minimiser": self.clean_loss, "epsilon": self.epsilon})
+
+
+def upper_bound_statement(upper_bound, epsilon, n_clean, where, reg, attack_points=None,
+                          attack_value=None):
+    """What the certified ``U`` proves, in one paragraph (``where``: the feasible set and
+    its thresholds in words)."""
+    tail = ("" if attack_points is None else
+            f"  The matching attack ({attack_points} points) reaches {attack_value:.6g}.")
+    return (
+        f"For every poison set of at most eps*N = {epsilon * n_clean:g} points "
+        f"(eps = {epsilon:g}, N = {n_clean}) lying inside F = {where}, the defender's exactly "
+        f"trained hinge-loss SVM (C_R = {reg:g}, bias regularised) satisfies L(theta;Dc)/N + "
+        f"L(theta;Dp)/N + C_R (1+eps)/2 (|w|^2+b^2) <= {upper_bound:.6g}; in particular its "
+        f"clean training loss (1/N) sum hinge <= {upper_bound:.6g}.  Steinhardt et al. (2017) "
+        f"bound, one convex program, evaluated at the returned model with proven inner "
+        f"maxima (solver bound + 1e-7 slack).{tail}")
 
 
 class CertifiedUpperBound:
@@ -122,35 +156,13 @@ class CertifiedUpperBound:
 
     # ---------------------------------------------------------------- building
     def _build(self, X, y, s):
-        import cvxpy as cp
-
-        d = X.shape[1]
-        w = cp.Variable(d, name="w")
-        b = cp.Variable(name="b")
-        m = cp.Variable(nonneg=True, name="max_hinge")      # max(0, max_y max_x hinge)
-        eps = cp.Parameter(nonneg=True, name="epsilon")
-        cons, label_cons, split_cons = [], {}, {}
-        for lab in (-1, 1):
-            # g_y = -y w through an explicit equality: its multiplier is lambda_y times the
-            # mean of the attacker's optimal distribution on F_y (the saddle point's x_y)
-            g = cp.Variable(d, name=f"g_{'p' if lab > 0 else 'm'}")
-            split_cons[lab] = g == (-lab) * w
-            sig, extra = support_function(self.feasible, lab, g, onehot=self.onehot)
-            cons += extra + [split_cons[lab]]
-            c = m >= 1 - lab * b + sig
-            label_cons[lab] = c
-            cons.append(c)
-        N = float(s.sum())
-        clean = (s / N) @ cp.pos(1 - cp.multiply(y.astype(float), X @ w + b))
-        R = 0.5 * (cp.sum_squares(w) + cp.square(b))
-        obj = clean + eps * m + self.reg * R + self.reg * (eps * R)
-        prob = cp.Problem(cp.Minimize(obj), cons)
-        solvers.assert_dpp(prob, "certified upper bound program")
-        self._prob, self._w, self._b, self._eps = prob, w, b, eps
-        self._label_cons, self._split_cons = label_cons, split_cons
+        self.program_ = prog = UpperBoundProgram(self.feasible, self.reg, X, y, s,
+                                                 onehot=self.onehot)
+        self._prob, self._w, self._b, self._eps = prog.problem, prog.w, prog.b, prog.epsilon
+        self._label_cons, self._split_cons = prog.label_cons, prog.split_cons
 
     def _conic(self):
-        return any(isinstance(c, (L2Sphere, SVDResidual)) for c in self.feasible.components)
+        return self.feasible.conic
 
     # -------------------------------------------------------------- inspecting
     @property
@@ -186,7 +198,7 @@ class CertifiedUpperBound:
     def describe(self, X=None, y=None, sample_weight=None):
         """A readable summary of the program (built from ``X, y`` when given):
         :func:`convexpoison.programs.summary.describe`."""
-        from .programs.summary import describe
+        from ..programs.summary import describe
 
         prob = self.program(X, y, sample_weight) if X is not None else self.problem
         return describe(prob, kind=self.kind_, solver=self.solver,
@@ -197,8 +209,7 @@ class CertifiedUpperBound:
         """Solve the program on clean data ``(X, y)`` and certify ``U`` soundly."""
         t0 = time.perf_counter()
         X, y, s = self._ensure(X, y, sample_weight)
-        kind = self.kind_
-        info = solvers.solve(self._prob, kind, solver=self.solver, **self.solver_options)
+        info = self.program_.solve(self.epsilon, solver=self.solver, **self.solver_options)
         model = LinearModel(np.asarray(self._w.value, float).copy(), float(self._b.value),
                             "svm", self.reg)
         worst, points = max_hinge(self.feasible, model, onehot=self.onehot,
@@ -250,8 +261,8 @@ class CertifiedUpperBound:
             attained[lab] = float(max(0.0, 1 - lab * (out[lab] @ model.w + model.b)))
         return out, attained
 
-    # ------------------------------------------------------------------ attack
-    def poison_weights(self, n_clean=None, integer=True):
+    # ------------------------------------------------------- the matching attack
+    def matching_attack(self, n_clean=None, integer=True):
         """``(X_poison, y_poison, weight)`` of the matching attack (module docstring).
 
         ``integer=True``: ``floor(eps N)`` copies in all, split over the labels by largest
@@ -274,9 +285,10 @@ class CertifiedUpperBound:
         yp = np.array(labs)[keep]
         return Xp.reshape(-1, self.feasible.d), yp, want[keep]
 
-    def poison(self, X=None, y=None):
-        """ART-style: ``(X_poison, y_poison)`` with one row per copy (after :meth:`fit`)."""
-        Xp, yp, wp = self.poison_weights()
+    def matching_attack_rows(self):
+        """The matching attack with one row per copy: ``(X_poison, y_poison)`` (after
+        :meth:`fit`)."""
+        Xp, yp, wp = self.matching_attack()
         reps = np.round(wp).astype(int)
         return np.repeat(Xp, reps, axis=0), np.repeat(yp, reps)
 
@@ -289,8 +301,6 @@ def max_hinge(feasible, model, onehot=True, _cache=None):
     (relaxed) ``F_y`` by a DPP program built once per label and its tolerance-accounted
     upper bound is used.  Returns ``(bounds, points)``, dicts keyed by label.
     """
-    import cvxpy as cp
-
     fs = as_feasible(feasible)
     w = np.asarray(model.w, float)
     b = float(model.b)
@@ -299,7 +309,6 @@ def max_hinge(feasible, model, onehot=True, _cache=None):
     bounds, points = {}, {}
     pure_box = (len(comps) == 1 and isinstance(comps[0], DomainSet)
                 and not (onehot and dom.onehot_groups))
-    conic = any(isinstance(c, (L2Sphere, SVDResidual)) for c in comps)
     cache = {} if _cache is None else _cache
     for lab in (-1, 1):
         if pure_box:
@@ -311,26 +320,13 @@ def max_hinge(feasible, model, onehot=True, _cache=None):
             continue
         key = (lab, tuple((id(c), c._generation) for c in comps))
         if key not in cache:
-            x = (cp.Variable(fs.d, bounds=[dom.lo.copy(), dom.hi.copy()], name="x")
-                 if dom is not None else cp.Variable(fs.d, name="x"))
-            wpar = cp.Parameter(fs.d, name="w")
-            cons = []
-            for comp in comps:
-                if isinstance(comp, DomainSet):
-                    cons += comp.domain.constraints(x, onehot=onehot)
-                else:
-                    cons += comp.constraints(x, lab)
-            prob = cp.Problem(cp.Maximize((-lab) * (wpar @ x)), cons)
-            solvers.assert_dpp(prob, "max-hinge program")
-            cache[key] = (prob, x, wpar)
-        prob, x, wpar = cache[key]
-        wpar.value = w
-        info = solvers.solve(prob, "SOCP" if conic else "LP")
+            cache[key] = WorstHingeProgram(fs, lab, onehot=onehot)
+        info, xv = cache[key].solve(w)
         bounds[lab] = max(0.0, 1 - lab * b + info.upper_bound())
-        if x.value is None:
+        if xv is None:
             raise SolverFailure("the max-hinge program returned no point", solver=info.solver,
                                 status=info.status)
-        xv = np.asarray(x.value, float)
+        xv = np.asarray(xv, float)
         points[lab] = np.clip(xv, dom.lo, dom.hi) if dom is not None else xv
     return bounds, points
 
