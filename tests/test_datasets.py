@@ -162,7 +162,13 @@ def _rebuild_and_compare(name):
         assert set(z.files) == set(arrays)
         for k, v in arrays.items():
             assert z[k].dtype == v.dtype, k
-            assert np.array_equal(z[k], v), f"{name}: {k} differs from a fresh build"
+            if v.dtype.kind == "f":
+                # the same split and rows; a numpy release may round a transform's last
+                # bit differently (seen: 2.2e-16 on spambase's log features with numpy 2.4)
+                np.testing.assert_allclose(z[k], v, rtol=0, atol=1e-12,
+                                           err_msg=f"{name}: {k} differs from a fresh build")
+            else:
+                assert np.array_equal(z[k], v), f"{name}: {k} differs from a fresh build"
 
 
 @pytest.mark.parametrize("name", ["digits17", "breast-cancer"])
