@@ -178,7 +178,9 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
 
     def save():
         results["seconds"] = time.perf_counter() - t_start
-        (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default))
+        from .fileio import dumps, write_text
+
+        write_text(out / "results.json", dumps(results, indent=1, default=_json_default))
 
     with steps:
         return _run_steps(settings, data, defenses, reg, names, results, save, say, bars, steps,
