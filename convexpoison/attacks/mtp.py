@@ -158,6 +158,7 @@ class ModelTargetedPoisoning:
         try:
             while True:
                 res = self.maxloss_.solve(model, self.target)
+                self.solver_ = res.solver          # of the last max-loss solve (reported)
                 bound = certify_at(model, self.target, X, y, self.reg, res.upper_bound)
                 rec = MTPRecord(
                     iteration=it, n_poisons=float(pw.sum()),

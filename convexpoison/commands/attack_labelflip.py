@@ -41,7 +41,7 @@ def run(args):
     from ..attacks.labelflip import RandomLabelFlip
     from ..defenses import evaluate, parse_defenses
     from ..errors import InputError
-    from .evaluate import check_p
+    from ._common import check_p
 
     data, reg = load(args)
     if args.method not in METHODS:
@@ -110,7 +110,7 @@ def _model_flip(args, data, reg, defenses):
 
 
 def show(res):
-    from .evaluate import show as show_eval
+    from ._common import show_evaluation as show_eval
 
     print(f"{res['method']} label flips on {res['dataset']}: epsilon {res['epsilon']:g}, "
           f"pool = {res['use']} set")

@@ -82,7 +82,7 @@ def run(args):
     from ..attacks.minmax import DECOY_QUANTILES, DECOY_REPEATS, MinMaxAttack
     from ..defenses import DEFENSES
     from ..errors import InputError
-    from .evaluate import check_p
+    from ._common import check_p
 
     data, reg = load(args)
     check_epsilon(args.epsilon)

@@ -85,7 +85,7 @@ def run(args):
     from ..certificates_optimal import DinkelbachLowerBound
     from ..errors import InputError
     from ..training import train
-    from .attack_mtp import feasible_for, load_target
+    from ._common import feasible_for, load_target
 
     data, reg = load(args)
     if not data.is_binary:
