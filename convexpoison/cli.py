@@ -252,6 +252,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:                               # while parsing or checking
         print("convexpoison: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:                                 # `... | head`: the reader left
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
 
 
 def _main(argv) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -560,10 +561,14 @@ def run_record(run_dir, problem: dict, resume: bool, say=None):
             old = json.loads(path.read_text())
         except ValueError:
             raise InputError(f"--resume: {path} is not valid JSON") from None
+        def short(v):                     # a hash is recognisable by its first digits
+            return re.sub(r"(sha256:[0-9a-f]{12})[0-9a-f]+", r"\1...", repr(v))
+
         for key, flag in PROBLEM_FLAGS.items():
             if key in old and old[key] != problem[key]:
                 raise InputError(f"{flag}: differs from the problem the run in {run_dir}/ was "
-                                 f"started for ({key}: {old[key]!r}, now {problem[key]!r}); "
+                                 f"started for ({key}: {short(old[key])}, now "
+                                 f"{short(problem[key])}); "
                                  "resume with the same problem or choose another --run-dir/--out")
     elif resume and not has_run:
         note(f"convexpoison: note: --resume: no run in {run_dir}/ yet; starting a fresh run")
