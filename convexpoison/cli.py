@@ -141,6 +141,11 @@ def _add(sub, cmd, modname):
     p = sub.add_parser(cmd, help=getattr(mod, "HELP", None), description=getattr(mod, "HELP", None))
     common(p)
     mod.add_arguments(p)
+    if not any(a.dest == "out" for a in p._actions):
+        # every command can write its result: the JSON object, to a file
+        p.add_argument("--out", default=None, metavar="FILE.json",
+                       help="also write the result (the JSON object) to this file")
+        p.set_defaults(_result_file=True)
     _add_checks(p)
     p.set_defaults(_module=mod, _parser=p)
 
@@ -223,8 +228,10 @@ def _interrupted(res) -> bool:
 
 
 def _emit(args, mod, res):
-    from .fileio import dumps
+    from .fileio import dumps, write_text
 
+    if getattr(args, "_result_file", False) and args.out:
+        write_text(args.out, dumps(res, indent=1, default=str) + "\n")
     if args.json:
         print(dumps(res, default=str))
     else:
@@ -264,7 +271,8 @@ def _main(argv) -> int:
     try:
         args = parse(argv)
         mod, parser = args._module, args._parser
-        created = check_outputs(args, parser, getattr(mod, "OUTPUTS", None))
+        outputs = {"out": "json"} if getattr(args, "_result_file", False) else {}
+        created = check_outputs(args, parser, {**outputs, **getattr(mod, "OUTPUTS", {})})
     except InputError as exc:
         _say_error(exc)
         return EXIT_INPUT

@@ -312,7 +312,8 @@ def dataset_name(value):
 
 # ------------------------------------------------------------------------- output paths
 #: Flags that name something a command writes, by ``dest``: ``file`` (its folder must exist
-#: and be writable) or ``dir`` (created; its parent folder must exist and be writable).  A
+#: and be writable; the suffix of :data:`SUFFIXES` is completed), ``json`` (the same, the
+#: name kept as given) or ``dir`` (created; its parent folder must exist and be writable).  A
 #: command module overrides entries with its own ``OUTPUTS`` (``audit --out`` is a folder).
 OUTPUT_FLAGS = {"out": "file", "run_dir": "dir", "figure": "file", "checkpoint": "file"}
 
@@ -353,7 +354,9 @@ def check_output(path, flag, kind="file", default=False) -> str:
     path = os.fspath(path)
     if not path.strip():
         raise InputError(f"{flag}: empty path")
-    if kind == "file":
+    if kind == "json":
+        kind = "file"
+    elif kind == "file":
         suffix = SUFFIXES.get(dest)
         if suffix == ".npz":
             from ..fileio import npz_path
