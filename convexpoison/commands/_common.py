@@ -9,7 +9,6 @@ helpers of the neural-network commands.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
@@ -415,6 +414,9 @@ def _check_npz(path, flag, what):
         raise InputError(f"{flag}: {path} is not {what}")
 
 
+#: What reading a damaged or foreign ``.npz`` raises (besides InputError).
+_UNREADABLE = (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, AttributeError)
+
 MODEL_FILE = "a model file (an .npz with arrays w and b, as 'convexpoison train' or 'target' writes)"
 POISON_FILE = "a poison-set file (an .npz with arrays X, y and weight)"
 
@@ -436,6 +438,8 @@ def load_model(path, flag, data=None):
         model = LinearModel.load(path)
     except InputError as exc:
         raise InputError(f"{flag}: {str(exc).split(': ', 1)[-1]}") from None
+    except _UNREADABLE:                 # a damaged archive, arrays of text or Python objects
+        raise InputError(f"{flag}: {path} is not {MODEL_FILE}") from None
     _finite_model(model, flag)
     if data is not None:
         want = (data.d,) if data.is_binary else (data.n_classes, data.d)
@@ -460,9 +464,9 @@ def load_target(path, data, flag="--target"):
                 subpop = (data.X_test[idx], data.y_test[idx])
     except InputError:
         pass                                    # a plain model file: no subpopulation
-    except IndexError:
-        raise InputError(f"{flag}: its subpopulation indices do not fit {data.name}'s "
-                         "test set") from None
+    except _UNREADABLE:
+        raise InputError(f"{flag}: {path} is a model file with a damaged target record "
+                         f"(settings or subpopulation indices that do not fit {data.name})") from None
     if model.w.shape != (data.d,):
         raise InputError(f"{flag}: the model has w of shape {model.w.shape}; {data.name} "
                          f"needs a binary model with w of shape ({data.d},)")
@@ -479,8 +483,8 @@ def read_poisons(path, data, flag="--poisons"):
     try:
         with np.load(path, allow_pickle=False) as f:       # the labels first: they are
             y = np.asarray(f["y"]).ravel() if "y" in f else None   # checked against the data
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{flag}: {path} is not {POISON_FILE} ({exc})") from None
+    except _UNREADABLE:
+        raise InputError(f"{flag}: {path} is not {POISON_FILE}") from None
     if y is not None and y.size:
         allowed = [-1, 1] if data.is_binary else list(range(data.n_classes))
         labels = sorted(set(y.tolist()))
@@ -493,6 +497,8 @@ def read_poisons(path, data, flag="--poisons"):
         ps = PoisonSet.load(path)
     except InputError as exc:
         raise InputError(f"{flag}: {str(exc).split(': ', 1)[-1]}") from None
+    except _UNREADABLE:
+        raise InputError(f"{flag}: {path} is not {POISON_FILE}") from None
     if len(ps) and ps.d != data.d:
         raise InputError(f"{flag}: poison points have {ps.d} features, {data.name} has {data.d}")
     return ps
@@ -535,58 +541,66 @@ def problem_fingerprint(data, target, reg, feasible, integer, defender="svm") ->
             "feasible": ",".join(sorted(set(names) | {"domain"})), "integer": str(integer)}
 
 
-@contextlib.contextmanager
-def run_record(run_dir, problem: dict, resume: bool, say=None):
-    """Guard MTP's run directory around the run.
+class run_record:
+    """Guard MTP's run directory: ``record = run_record(...)`` checks, before any work;
+    ``with record:`` around the run writes the record and cleans up after a failure.
 
     With ``resume``, the directory's ``problem.json`` must describe ``problem``: a resume
     toward another target, ``C_R``, dataset, feasible set or integer mode is refused (one
     line naming the flag).  Without a run to continue, ``resume`` says it starts fresh.
     A fresh run writes ``problem.json`` first; if the run then fails before completing an
-    iteration, the directory it created is removed (no leftover folder).
+    iteration (no ``state.npz``), the directory it created is removed (no leftover folder).
     """
-    import json
 
-    from ..fileio import dumps, write_text
+    def __init__(self, run_dir, problem: dict, resume: bool, say=None):
+        import json
 
-    note = say or (lambda m: None)
-    if run_dir is None:
-        if resume:
-            note("convexpoison: note: --resume without --out or --run-dir: there is no run "
-                 "to continue; starting a fresh run")
-        yield
-        return
-    run_dir = Path(run_dir)
-    path = run_dir / "problem.json"
-    has_run = (run_dir / "state.npz").exists()
-    if resume and has_run and path.exists():
+        note = say or (lambda m: None)
+        self.run_dir, self.problem = (None if run_dir is None else Path(run_dir)), problem
+        self.continues = False
+        if self.run_dir is None:
+            if resume:
+                note("convexpoison: note: --resume without --out or --run-dir: there is no "
+                     "run to continue; starting a fresh run")
+            return
+        path = self.run_dir / "problem.json"
+        has_run = (self.run_dir / "state.npz").exists()
+        if resume and not has_run:
+            note(f"convexpoison: note: --resume: no run in {self.run_dir}/ yet; starting a "
+                 "fresh run")
+        self.continues = resume and has_run and path.exists()
+        if not self.continues:
+            return
         try:
             old = json.loads(path.read_text())
         except ValueError:
             raise InputError(f"--resume: {path} is not valid JSON") from None
+
         def short(v):                     # a hash is recognisable by its first digits
             return re.sub(r"(sha256:[0-9a-f]{12})[0-9a-f]+", r"\1...", repr(v))
 
         for key, flag in PROBLEM_FLAGS.items():
             if key in old and old[key] != problem[key]:
-                raise InputError(f"{flag}: differs from the problem the run in {run_dir}/ was "
-                                 f"started for ({key}: {short(old[key])}, now "
-                                 f"{short(problem[key])}); "
-                                 "resume with the same problem or choose another --run-dir/--out")
-    elif resume and not has_run:
-        note(f"convexpoison: note: --resume: no run in {run_dir}/ yet; starting a fresh run")
-    created = not run_dir.exists()
-    if not (resume and has_run and path.exists()):
-        run_dir.mkdir(exist_ok=True)
-        write_text(path, dumps(problem, indent=1))
-    try:
-        yield
-    except BaseException:
-        if created and not (run_dir / "state.npz").exists():
+                raise InputError(f"{flag}: differs from the problem the run in {self.run_dir}/ "
+                                 f"was started for ({key}: {short(old[key])}, now "
+                                 f"{short(problem[key])}); resume with the same problem or "
+                                 "choose another --run-dir/--out")
+
+    def __enter__(self):
+        from ..fileio import dumps, write_text
+
+        self.created = self.run_dir is not None and not self.run_dir.exists()
+        if self.run_dir is not None and not self.continues:
+            self.run_dir.mkdir(exist_ok=True)
+            write_text(self.run_dir / "problem.json", dumps(self.problem, indent=1))
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and self.created and not (self.run_dir / "state.npz").exists():
             import shutil
 
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        return False
 
 
 # ---------------------------------------------------- the neural-network commands (torch)

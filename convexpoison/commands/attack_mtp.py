@@ -48,6 +48,8 @@ def run(args):
         raise InputError(f"--dataset: MTP needs a binary dataset; {data.name} has {data.n_classes} classes")
     target, subpop = load_target(args.target, data)
     run_dir = args.run_dir or (str(Path(args.out).with_suffix(".run")) if args.out else None)
+    record = run_record(run_dir, problem_fingerprint(data, target, reg, args.feasible, args.integer),
+                        args.resume, say=progress)          # a resume of another problem: refused
     t0 = time.perf_counter()
     clean = train(data.X_train, data.y_train, "svm", reg)
     attack = ModelTargetedPoisoning(
@@ -55,8 +57,7 @@ def run(args):
         budget=args.budget, copies=args.copies, goal_accuracy=args.goal_accuracy,
         goal_set=args.goal_set, integer=args.integer, run_dir=run_dir, resume=args.resume,
         max_iter=args.max_iter, progress=bars(args))
-    problem = problem_fingerprint(data, target, reg, args.feasible, args.integer)
-    with run_record(run_dir, problem, args.resume, say=progress):
+    with record:
         res = attack.run(data.X_train, data.y_train, data.X_test, data.y_test, subpop)
     seconds = time.perf_counter() - t0
     last = res.history[-1]

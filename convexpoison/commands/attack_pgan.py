@@ -104,6 +104,7 @@ def run(args):
             "curve": {k: v for k, v in curve.items() if float(k) in fractions or float(k) == 0.0},
             "poisoned_test_error": at_eps["test_error"], "poisons_removed": at_eps["poisons_removed"],
             "genuine_removed": at_eps["genuine_removed"], "seconds_training": attack.seconds_,
+            "interrupted": bool(getattr(attack, "interrupted_", False)),
             "seconds": time.perf_counter() - ta}
         if first is None:
             first = (attack, curve)
@@ -133,6 +134,7 @@ def run(args):
         "poisoned_test_error": curve[f"{eps:g}"]["test_error"],
         "per_alpha": per_alpha, "runs": args.runs, "iterations": args.iterations,
         "seconds": time.perf_counter() - t0, "device": nn.describe(device), "status": "done",
+        "interrupted": any(r["interrupted"] for r in per_alpha.values()),
         "out": args.out, "figure": args.figure,
     }
 
