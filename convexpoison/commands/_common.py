@@ -414,8 +414,10 @@ def _check_npz(path, flag, what):
         raise InputError(f"{flag}: {path} is not {what}")
 
 
-#: What reading a damaged or foreign ``.npz`` raises (besides InputError).
-_UNREADABLE = (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, AttributeError)
+#: What reading a damaged or foreign ``.npz`` may raise besides InputError: OSError,
+#: ValueError, zipfile.BadZipFile, zlib.error, KeyError, EOFError, ... -- whatever numpy's
+#: and zipfile's parsers meet in a file that is not what the flag expects.
+_UNREADABLE = (Exception,)
 
 MODEL_FILE = "a model file (an .npz with arrays w and b, as 'convexpoison train' or 'target' writes)"
 POISON_FILE = "a poison-set file (an .npz with arrays X, y and weight)"
