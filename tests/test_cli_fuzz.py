@@ -80,8 +80,7 @@ def test_numeric_flags_exit_0_or_2(files, tmp_path, capsys, case, value):
     prefix, flag = case
     argv = [a.format(**files) for a in prefix]
     out = tmp_path / "out.npz"
-    if out.exists():
-        out.unlink()
+    out.unlink(missing_ok=True)
     outputs = [] if prefix[0] in ("evaluate", "certify") else ["--out", out]
     check_exit(capsys, [*argv, flag, value, *outputs, "--json"], out)
 
@@ -149,29 +148,32 @@ def poison_files(blob):
                      st.dictionaries(keys, arrays, max_size=4).map(npz_bytes), damaged(blob))
 
 
+def fresh(tmp_path, name, content, out_name):
+    """The input file ``name`` holding ``content``; ``out_name`` and ``run/`` not there."""
+    import shutil
+
+    f = tmp_path / name
+    f.write_bytes(content)
+    out = tmp_path / out_name
+    out.unlink(missing_ok=True)
+    shutil.rmtree(tmp_path / "run", ignore_errors=True)
+    return f, out
+
+
 @FUZZ
 @given(data=st.data())
 def test_malformed_model_files_exit_0_or_2(files, tmp_path, capsys, data):
     content = data.draw(model_files(Path(files["model"]).read_bytes()))
-    f = tmp_path / "target.npz"
-    f.write_bytes(content)
-    out = tmp_path / "p.npz"
-    if out.exists():
-        out.unlink()
+    f, out = fresh(tmp_path, "target.npz", content, "p.npz")
     check_exit(capsys, ["attack", "mtp", *BC, "--target", f, "--budget", "1", "--no-progress",
-                        "--run-dir", tmp_path / f"run{data.draw(st.integers(0, 10**9))}",
-                        "--out", out], out)
+                        "--run-dir", tmp_path / "run", "--out", out], out)
 
 
 @FUZZ
 @given(data=st.data())
 def test_malformed_poison_files_exit_0_or_2(files, tmp_path, capsys, data):
     content = data.draw(poison_files(Path(files["poisons"]).read_bytes()))
-    f = tmp_path / "poisons.npz"
-    f.write_bytes(content)
-    res = tmp_path / "r.json"
-    if res.exists():
-        res.unlink()
+    f, res = fresh(tmp_path, "poisons.npz", content, "r.json")
     check_exit(capsys, ["evaluate", *BC, "--poisons", f, "--defense", "l2", "--out", res], res)
 
 

@@ -63,15 +63,10 @@ def _statement(data, reg, feasible_names, lb, target_gap, integer_note):
 
 def _induced_target(path, data, reg):
     """The model trained (exactly, to a proven duality gap) on ``Dc u Dp``."""
-    from pathlib import Path
-
-    from ..errors import InputError
-    from ..poisons import PoisonSet
     from ..training import train
+    from ._common import read_poisons
 
-    if not Path(path).exists():
-        raise InputError(f"--poisons: file not found: {path}")
-    ps = PoisonSet.load(path).check_dimension(data.d, "--poisons")
+    ps = read_poisons(path, data)
     Xa, ya, wa, _ = ps.with_clean(data.X_train, data.y_train)
     model = train(Xa, ya, "svm", reg, sample_weight=wa, tol=1e-12)
     # a gap-minimiser certificate: the model is within gap_ of the exact optimum
@@ -138,7 +133,7 @@ def run(args):
             "mtp_n_poisons": res.n_poisons, "iterations": len(res.history),
             "stop_reason": res.stop_reason,
             "max_loss_difference": res.history[-1].max_loss_difference if res.history else None,
-            "status": "optimal", "solver": ""})
+            "status": "optimal", "solver": None})
         integer_note = ""
         if induced is None:
             out["n_poisons"] = res.n_poisons
@@ -154,7 +149,7 @@ def run(args):
         lb = r.certified
         out.update({"lower_bound": lb, "value": r.value, "lp_lower_bound": r.lower_bound,
                     "relaxed_lower_bound": r.relaxed_lower_bound, "margin_tol": r.tol,
-                    "upper_bound": None, "status": r.status, "solver": getattr(r, "solver", "")})
+                    "upper_bound": None, "status": r.status, "solver": getattr(r, "solver", None)})
         integer_note = ""
     else:
         est = DinkelbachLowerBound(feasible, reg, integer=args.integer, max_iter=args.max_iter,
