@@ -346,9 +346,10 @@ def _check_parent(path: Path, flag: str, create_parents: bool):
 
 
 def check_output(path, flag, kind="file", default=False) -> str:
-    """Check, before any work, that ``path`` can be written as a ``kind`` ('file' or 'dir');
-    nothing is created.  ``default``: the path is the command's default, whose parent
-    folders may be created.  Returns the path as written (suffix completed)."""
+    """Check, before any work, that ``path`` can be written as a ``kind`` ('file', 'json' or
+    'dir'); nothing is created.  ``default``: the path is the command's default or lies
+    under :data:`OUT_ROOT`, so its missing parent folders may be created.  Returns the path
+    as written (suffix completed)."""
     dest = flag.lstrip("-").replace("-", "_")
     path = os.fspath(path)
     if not path.strip():
@@ -378,6 +379,18 @@ def check_output(path, flag, kind="file", default=False) -> str:
     return path
 
 
+#: The output root: output folders below it (``out/audit``, ``out/<problem>``) are created
+#: with their parents; anywhere else an output's parent folder must exist (a typo such as
+#: ``/nonexistent_dir/x`` is an error, not a new folder tree).
+OUT_ROOT = "out"
+
+
+def _under_out_root(path) -> bool:
+    parts = Path(path).parts
+    return (not Path(path).is_absolute() and len(parts) > 1 and parts[0] == OUT_ROOT
+            and ".." not in parts)
+
+
 def check_outputs(args, parser, outputs=None) -> list:
     """:func:`check_output` for every output flag of the command that is set (completing
     suffixes in ``args``); the folders among them that do not exist yet."""
@@ -389,7 +402,9 @@ def check_outputs(args, parser, outputs=None) -> list:
         if kind is None or not action.option_strings or not isinstance(value, str):
             continue
         flag = action.option_strings[-1]
-        path = check_output(value, flag, kind, default=value == action.default)
+        path = check_output(value, flag, kind,
+                            default=value == action.default or (kind == "dir" and
+                                                                 _under_out_root(value)))
         setattr(args, action.dest, path)
         if kind == "dir" and not Path(path).exists():
             missing.append(path)
@@ -593,7 +608,7 @@ class run_record:
 
         self.created = self.run_dir is not None and not self.run_dir.exists()
         if self.run_dir is not None and not self.continues:
-            self.run_dir.mkdir(exist_ok=True)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
             write_text(self.run_dir / "problem.json", dumps(self.problem, indent=1))
         return self
 
