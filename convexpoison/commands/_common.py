@@ -9,7 +9,6 @@ helpers of the neural-network commands.
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 import tempfile
