@@ -326,7 +326,8 @@ def test_resume_after_sigkill_is_bit_identical_and_refuses_another_problem(files
     other = tmp_path / "other.npz"
     assert run(capsys, ["target", *BC, "--method", "improved", "--error", "0.15",
                         "--no-progress", "--out", other])[0] == 0
-    for extra, flag, target in ((["--resume"], "--target", other),
+    for extra, flag, target in (([], "--run-dir", other),           # no --resume: refused
+                                (["--resume"], "--target", other),
                                 (["--resume", "--reg", "0.5"], "--reg", None),
                                 (["--resume", "--integer", "relax"], "--integer", None),
                                 (["--resume", "--feasible", "l2"], "--feasible", None)):

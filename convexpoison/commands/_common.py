@@ -573,7 +573,7 @@ class run_record:
 
         note = say or (lambda m: None)
         self.run_dir, self.problem = (None if run_dir is None else Path(run_dir)), problem
-        self.continues = False
+        self.continues = self.write = False
         if self.run_dir is None:
             if resume:
                 note("convexpoison: note: --resume without --out or --run-dir: there is no "
@@ -585,6 +585,10 @@ class run_record:
             note(f"convexpoison: note: --resume: no run in {self.run_dir}/ yet; starting a "
                  "fresh run")
         self.continues = resume and has_run and path.exists()
+        # the record is written for a fresh run (or adopted by a resumed run that predates
+        # it) -- never over another run's, which MTP itself refuses to overwrite
+        self.write = not (has_run or (self.run_dir / "history.jsonl").exists()) or (
+            resume and has_run and not path.exists())
         if not self.continues:
             return
         try:
@@ -606,7 +610,7 @@ class run_record:
         from ..fileio import dumps, write_text
 
         self.created = self.run_dir is not None and not self.run_dir.exists()
-        if self.run_dir is not None and not self.continues:
+        if self.write:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_text(self.run_dir / "problem.json", dumps(self.problem, indent=1))
         return self

@@ -25,7 +25,8 @@ def add_arguments(p):
     add_reg(p)
     p.add_argument("--method", default="optimal", choices=["optimal", "intermediate", "lp"],
                    help="optimal: Dinkelbach maximisation of c(theta); intermediate: the best "
-                        "bound over MTP's intermediate models")
+                        "bound over MTP's intermediate models; lp: the minimum-poison linear "
+                        "program's certified bound")
     p.add_argument("--feasible", default="domain",
                    help="where poison points may lie: comma-separated among domain,l2,slab,svd")
     p.add_argument("--integer", default="auto", choices=["auto", "relax", "exact"],
