@@ -246,6 +246,7 @@ def test_warnings_are_one_line_messages(capsys):
     ('[attack]\nname = "mtp"\n', ["[attack]", "--target"]),
     ('[problem]\nname = "../../escape"\n[attack]\nname = "kkt"\nepsilon = 0.03\n', ["name"]),
     ('[attack]\nname = "kkt"\nepsilon = 1.5\n', ["--epsilon"]),
+    ('[attack]\nname = "kkt"\nepsilon = 0.001\n', ["--epsilon", "less than one poison point"]),
 ])
 def test_solve_check_validates_values_and_cross_field_rules(tmp_path, capsys, monkeypatch,
                                                             body, words):

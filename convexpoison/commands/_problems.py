@@ -195,11 +195,17 @@ def check_steps(problem: Problem, root=None, out=Path("out/check")):
     flags such as an attack's ``--target``), naming the file and section on an error."""
     from ..cli import build_parser, parse
 
+    from ..datasets import load_dataset
+    from ._common import check_budget
+
     root = root or build_parser()
     for (cmd, _), argv in zip(problem.steps, _commands(problem, Path(out), root, True)):
         where = f"{problem.path} [{cmd[0]}]"
         try:
-            parse(argv, root)
+            args = parse(argv, root)
+            if cmd[0] == "attack" and getattr(args, "epsilon", None) is not None and \
+                    cmd[1] not in ("tgda", "pgan"):        # (their budgets count other rows)
+                check_budget(args.epsilon, load_dataset(args.dataset))   # >= 1 poison point
         except InputError as exc:
             msg = str(exc)
             if "required: --target" in msg:
