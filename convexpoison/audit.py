@@ -16,7 +16,6 @@ The KKT sweep runs on ``workers`` local processes or on a Dask cluster (``schedu
 """
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass, field
@@ -166,7 +165,9 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
 
     def save():
         results["seconds"] = time.perf_counter() - t_start
-        (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default))
+        from .fileio import dumps, write_text
+
+        write_text(out / "results.json", dumps(results, indent=1, default=_json_default))
 
     with steps:
         return _run_steps(settings, data, defenses, reg, names, results, save, say, bars, steps,

@@ -27,7 +27,12 @@ def _plt():
 def _save(plt, fig, path):
     """Lay out, write the PNG and free the figure (every plot ends this way)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from pathlib import Path
+
+    from .fileio import atomic_path
+
+    with atomic_path(path) as tmp:                    # never a truncated file
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
     plt.close(fig)
 
 

@@ -120,7 +120,10 @@ class PoisonSet:
             import json
 
             extra["meta"] = np.array(json.dumps(self.meta, default=_json_default))
-        np.savez(path, X=self.X, y=self.y, weight=self.weight, **extra)
+        from .fileio import atomic_path, npz_path
+
+        with atomic_path(npz_path(path)) as tmp:        # never a truncated file
+            np.savez(tmp, X=self.X, y=self.y, weight=self.weight, **extra)
 
     @classmethod
     def load(cls, path) -> "PoisonSet":

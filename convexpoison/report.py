@@ -61,8 +61,10 @@ def reproduce_lines(results):
 
 def write_reports(results, out):
     out = Path(out)
-    (out / "report.md").write_text(to_markdown(results))
-    (out / "report.html").write_text(to_html(results))
+    from .fileio import write_text
+
+    write_text(out / "report.md", to_markdown(results))
+    write_text(out / "report.html", to_html(results))
 
 
 def to_markdown(results) -> str:

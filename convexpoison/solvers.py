@@ -150,6 +150,10 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
     """
     import cvxpy as cp
 
+    unset = [p.name() for p in problem.parameters() if p.value is None]
+    if unset:                               # the caller's omission, not a solver's failure
+        raise InputError(f"parameters: {', '.join(unset)} have no value; set .value before "
+                         "solving")
     tried = []
     if isinstance(problem, dict):
         problems = dict(problem)

@@ -205,19 +205,22 @@ class Target(ModelFields):
         subpopulation's index arrays."""
         m = self.model
         sp = self.subpop
-        np.savez(path, w=np.asarray(m.w), b=np.asarray(m.b), model=m.model, reg=m.reg,
-                 bias_regularized=m.bias_regularized, objective=m.objective_, gap=m.gap_,
-                 kind=self.kind, settings=json.dumps(self.settings, default=_json_default),
-                 clean_loss=self.clean_loss, test_error=self.test_error,
-                 clean_test_error=self.clean_test_error,
-                 subpop_accuracy=np.nan if self.subpop_accuracy is None else self.subpop_accuracy,
-                 has_subpop=sp is not None,
-                 subpop_train=np.zeros(0, np.int64) if sp is None else np.asarray(sp.train, np.int64),
-                 subpop_test=np.zeros(0, np.int64) if sp is None else np.asarray(sp.test, np.int64),
-                 subpop_info=json.dumps({} if sp is None else {
-                     "cluster": sp.cluster, "label": sp.label,
-                     "clean_train_accuracy": sp.clean_train_accuracy,
-                     "clean_test_accuracy": sp.clean_test_accuracy}))
+        from .fileio import atomic_path, npz_path
+
+        with atomic_path(npz_path(path)) as tmp:        # never a truncated file
+            np.savez(tmp, w=np.asarray(m.w), b=np.asarray(m.b), model=m.model, reg=m.reg,
+                     bias_regularized=m.bias_regularized, objective=m.objective_, gap=m.gap_,
+                     kind=self.kind, settings=json.dumps(self.settings, default=_json_default),
+                     clean_loss=self.clean_loss, test_error=self.test_error,
+                     clean_test_error=self.clean_test_error,
+                     subpop_accuracy=np.nan if self.subpop_accuracy is None else self.subpop_accuracy,
+                     has_subpop=sp is not None,
+                     subpop_train=np.zeros(0, np.int64) if sp is None else np.asarray(sp.train, np.int64),
+                     subpop_test=np.zeros(0, np.int64) if sp is None else np.asarray(sp.test, np.int64),
+                     subpop_info=json.dumps({} if sp is None else {
+                         "cluster": sp.cluster, "label": sp.label,
+                         "clean_train_accuracy": sp.clean_train_accuracy,
+                         "clean_test_accuracy": sp.clean_test_accuracy}))
 
     @classmethod
     def load(cls, path) -> "Target":

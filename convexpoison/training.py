@@ -108,9 +108,12 @@ class LinearModel:
     def save(self, path):
         """Write a model file (docs/training.md, "Model files"): an ``.npz`` with ``w`` and
         ``b`` (plus metadata)."""
-        np.savez(path, w=np.asarray(self.w), b=np.asarray(self.b), model=self.model,
-                 reg=self.reg, bias_regularized=self.bias_regularized,
-                 objective=self.objective_, gap=self.gap_)
+        from .fileio import atomic_path, npz_path
+
+        with atomic_path(npz_path(path)) as tmp:        # never a truncated file
+            np.savez(tmp, w=np.asarray(self.w), b=np.asarray(self.b), model=self.model,
+                     reg=self.reg, bias_regularized=self.bias_regularized,
+                     objective=self.objective_, gap=self.gap_)
 
     @classmethod
     def load(cls, path) -> "LinearModel":

@@ -26,10 +26,17 @@ HEADER = """\
      Regenerate with: .venv/bin/python docs/gen_cli.py -->
 
 Entry point: `convexpoison` (also `python -m convexpoison`).  Every command accepts
-`--json`, which prints exactly one JSON object on standard output; progress and warnings
-go to standard error.  Exit status: 0 on success, 2 on bad input (one line naming the
-offending argument), 1 on a solver or internal failure (with the solver's status),
-130 when interrupted.  Without `--json` the result is printed as a human-readable table.
+`--json`, which prints exactly one JSON object on standard output (strict JSON: no `NaN`
+or `Infinity`; a value that is not a finite number is `null`, an infinite one with a
+`<key>_reason` field); progress and warnings go to standard error -- a bar on a terminal,
+plain lines every 10 s otherwise (`CONVEXPOISON_PROGRESS_EVERY`).  Exit status: 0 on
+success, 2 on bad input (one line naming the offending flag, before any work: flag values
+when parsing, output paths before the run), 1 on a solver or internal failure (with the
+solver's status), 130 when interrupted -- a command that keeps a partial result (MTP, KKT,
+min-max, influence, TGDA, pGAN) writes and prints it with `"interrupted": true` first.
+Flags are never abbreviated.  Every file is written to a temporary name and renamed, so an
+interrupted write leaves no truncated file.  Without `--json` the result is printed as a
+human-readable table.
 
 Files: a model is an `.npz` with `w` (shape `(d,)`, or `(k, d)` for k classes) and `b`;
 a poison set is an `.npz` with `X`, `y` and `weight` (copies of each row).  A problem file

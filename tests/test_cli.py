@@ -68,8 +68,9 @@ def test_console_script_runs():
 
 
 def test_json_output_is_strict_json(capsys):
-    from convexpoison.cli import _finite
-    assert _finite({"a": float("nan"), "b": [float("inf"), 1.5]}) == {"a": None, "b": ["inf", 1.5]}
+    from convexpoison.fileio import jsonable
+    assert jsonable({"a": float("nan"), "b": [float("inf"), 1.5], "c": float("-inf")}) == {
+        "a": None, "b": [None, 1.5], "c": None, "c_reason": "-infinity"}
 
 
 def test_problem_files_are_valid(capsys):

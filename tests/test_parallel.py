@@ -105,7 +105,7 @@ def test_bad_scheduler_address_is_one_line_input_error(capsys):
     rc = main(["attack", "kkt", "--dataset", "breast-cancer", "--epsilon", "0.03",
                "--scheduler", "nonsense"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and err[0].startswith("convexpoison: error: scheduler:")
+    assert rc == 2 and len(err) == 1 and err[0].startswith("convexpoison: error: --scheduler:")
 
 
 def test_serial_sweep_interrupted_keeps_finished_results():

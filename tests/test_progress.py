@@ -1,5 +1,5 @@
 """Long runs (issue 9 part 6): progress bars with rate and ETA on standard error, off when
-asked or when standard error is not a terminal; Ctrl-C stops the KKT sweep, the min-max
+asked, plain periodic lines when standard error is not a terminal (issue 18); Ctrl-C stops the KKT sweep, the min-max
 and the influence attacks cleanly and they return what they had found.
 
 Ctrl-C is simulated by raising KeyboardInterrupt from inside the k-th step (a wrapper
@@ -64,6 +64,26 @@ def test_bar_is_drawn_on_stderr_with_rate_and_eta(capfd):
     assert "demo" in err and "5/5" in err
     assert re.search(r"task/s|s/task", err)               # the rate
     assert re.search(r"<\d\d:\d\d", err)                  # the ETA (elapsed<remaining)
+
+
+def test_plain_lines_when_not_a_terminal(capfd, monkeypatch):
+    """Standard error captured (a log, a pipe): no bar of carriage returns but plain lines
+    with the count, rate, ETA and postfix -- at most one every CONVEXPOISON_PROGRESS_EVERY
+    seconds, and a last one when any was printed."""
+    monkeypatch.setenv("CONVEXPOISON_PROGRESS_EVERY", "0")
+    with bar(4, "demo", unit="task") as b:
+        for i in range(4):
+            b.set_postfix(best=i, refresh=False)
+            b.update(1)
+    err = capfd.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and len(lines) == 5
+    assert lines[0].startswith("demo: 1/4 task, ") and "ETA" in lines[0] and "best=0" in lines[0]
+    assert re.search(r"task/s|s/task", lines[0]) and lines[-1].startswith("demo: 4/4 task")
+    monkeypatch.setenv("CONVEXPOISON_PROGRESS_EVERY", "3600")
+    with bar(4, "quiet") as b:                            # a short run: nothing at all
+        b.update(4)
+    assert capfd.readouterr().err == ""
 
 
 def test_bar_off_when_disabled_or_not_a_terminal(capfd):

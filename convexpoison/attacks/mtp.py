@@ -29,6 +29,7 @@ import numpy as np
 from ..certificates.theorem42 import certify_at
 from ..errors import InputError
 from ..poisons import PoisonSet
+from ..fileio import dumps, floats_from_json, write_text
 from ..progress import bar as progress_bar
 from ..training import LinearModel, train
 from ..validation import check_positive, check_X, check_y
@@ -206,6 +207,7 @@ class ModelTargetedPoisoning(PoisoningAttack):
         try:
             while True:
                 res = self.maxloss_.solve(model, self.target)
+                self.solver_ = res.solver          # of the last max-loss solve (reported)
                 bound = certify_at(model, self.target, X, y, self.reg_, res.upper_bound)
                 rec = MTPRecord(
                     iteration=it, n_poisons=float(pw.sum()),
@@ -225,7 +227,8 @@ class ModelTargetedPoisoning(PoisoningAttack):
                     px, py, pw = nx, ny, nw
                 self._save(rec, px, py, pw, model, stop)
                 bar.set_postfix(maxloss=f"{rec.max_loss_difference:.4g}", goal=f"{self.eps_close_:g}",
-                                poisons=f"{pw.sum():.0f}", bound=rec.lower_bound, refresh=False)
+                                poisons=f"{pw.sum():.0f}", 
+                                best_bound=max(r.lower_bound for r in history), refresh=False)
                 bar.update(1)
                 it += 1
                 if stop:
@@ -309,7 +312,7 @@ class ModelTargetedPoisoning(PoisoningAttack):
             if all(segments[-1].get(k) == v for k, v in now.items()):
                 return                        # same settings: nothing new to record
         segments.append({"from_iteration": resumed_at or 0, **now})
-        path.write_text(json.dumps({**now, "segments": segments}, indent=1))
+        write_text(path, dumps({**now, "segments": segments}, indent=1))
 
     def _save(self, rec, px, py, pw, model, stop=""):
         if self.run_dir_ is None:
@@ -317,7 +320,7 @@ class ModelTargetedPoisoning(PoisoningAttack):
         # history first, then the state: a crash in between leaves one extra history line,
         # which _load drops (the state says how many iterations are complete)
         with open(self.run_dir_ / "history.jsonl", "a") as f:
-            f.write(json.dumps(asdict(rec)) + "\n")
+            f.write(dumps(asdict(rec)) + "\n")       # strict JSON: NaN is null
             f.flush()
         alpha, W = model.dual_
         tmp = self.run_dir_ / "state.tmp.npz"
@@ -330,7 +333,7 @@ class ModelTargetedPoisoning(PoisoningAttack):
         f = np.load(path)
         n_done = int(f["iteration"])
         lines = (self.run_dir_ / "history.jsonl").read_text().splitlines()
-        history = [MTPRecord(**json.loads(line)) for line in lines[:n_done] if line.strip()]
+        history = [MTPRecord(**floats_from_json(json.loads(line))) for line in lines[:n_done] if line.strip()]
         if len(history) != n_done:
             raise InputError(f"run_dir: {self.run_dir_} is inconsistent (state at iteration "
                              f"{n_done}, history has {len(history)} lines)")

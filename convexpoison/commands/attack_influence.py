@@ -59,7 +59,7 @@ def run(args):
     from ..attacks.influence import InfluenceAttack
     from ..defenses import DEFENSES
     from ..errors import InputError
-    from .evaluate import check_p
+    from ._common import check_p
 
     data, reg = load(args)
     check_binary(data, "influence")

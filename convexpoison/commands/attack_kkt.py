@@ -45,7 +45,7 @@ def run(args):
     from ..attacks.kkt import KKTAttack
     from ..defenses import DEFENSES
     from ..errors import InputError
-    from .evaluate import check_p
+    from ._common import check_p
 
     data, reg = load(args)
     check_binary(data, "KKT")

@@ -40,8 +40,7 @@ def add_arguments(p):
 def run(args):
     from ..defenses import evaluate, parse_defenses
     from ..errors import InputError
-    from ._common import check_budget
-    from .evaluate import check_p
+    from ._common import check_budget, check_p
 
     data, reg = load(args)
     if args.method not in METHODS:
@@ -96,7 +95,7 @@ def _attack(args, data, reg, defenses):
 
 
 def show(res):
-    from .evaluate import show as show_eval
+    from ._common import show_evaluation as show_eval
 
     print(f"{res['method']} label flips on {res['dataset']}: epsilon {res['epsilon']:g}, "
           f"pool = {res['use']} set")

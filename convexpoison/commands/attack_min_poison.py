@@ -62,7 +62,7 @@ def run(args):
     from ..errors import InputError
     from ..programs.maxloss import MaxLossDifference
     from ..training import train
-    from .attack_mtp import feasible_for, load_target
+    from ._common import feasible_for, load_target
 
     data, reg = load(args)
     if not data.is_binary:

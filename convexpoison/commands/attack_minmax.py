@@ -62,27 +62,21 @@ def _decoy(value, data):
     import os
 
     from ..errors import InputError
-    from ..training import LinearModel
 
     if value.lower() in ("auto", "none"):
         return value.lower()
     if not os.path.exists(value):
         raise InputError(f"--decoy: no such file {value!r} (or give 'auto' / 'none')")
-    m = LinearModel.load(value)
-    import numpy as np
+    from ._common import load_model
 
-    w = np.asarray(m.w)
-    want = (data.d,) if data.is_binary else (data.n_classes, data.d)
-    if w.shape != want:
-        raise InputError(f"--decoy: the model has w of shape {w.shape}, this dataset needs {want}")
-    return m
+    return load_model(value, "--decoy", data)       # checked: a model file, finite, its shape
 
 
 def run(args):
     from ..attacks.minmax import DECOY_QUANTILES, DECOY_REPEATS, MinMaxAttack
     from ..defenses import DEFENSES
     from ..errors import InputError
-    from .evaluate import check_p
+    from ._common import check_p
 
     data, reg = load(args)
     check_epsilon(args.epsilon)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_dataset, add_reg, bars, load, parse_list, progress
+from ._common import (add_dataset, add_reg, bars, feasible_for, load, load_target,
+                      problem_fingerprint, progress, run_record)
 
 HELP = "model-targeted poisoning (Suya et al. Algorithm 1) with Theorem 4.2 bounds"
 
@@ -19,54 +20,19 @@ def add_arguments(p):
     p.add_argument("--copies", type=int, default=1, help="copies of each point per iteration")
     p.add_argument("--goal-accuracy", type=float, default=None,
                    help="stop when accuracy on --goal-set falls to this")
-    p.add_argument("--goal-set", default="test", choices=["test", "subpop"])
+    p.add_argument("--goal-set", default="test", choices=["test", "subpop"],
+                   help="where --goal-accuracy is measured: the test set or the target's subpopulation")
     p.add_argument("--feasible", default="domain",
                    help="feasible set components (comma-separated among domain,l2,slab,svd)")
     p.add_argument("--integer", default="exact", choices=["exact", "relax"],
                    help="integer/binary coordinates: exact MILP points or the LP relaxation")
-    p.add_argument("--max-iter", type=int, default=100000)
+    p.add_argument("--max-iter", type=int, default=100000, help="stop after this many iterations")
     p.add_argument("--out", default=None, help="poison set file (.npz with X, y, weight)")
     p.add_argument("--run-dir", default=None,
                    help="directory for the incremental record (default: OUT with .run)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     p.add_argument("--figures", action="store_true", help="write convergence and bound PNGs")
     p.add_argument("--no-progress", action="store_true")
-
-
-def load_target(path, data):
-    """A target file: the model, plus the subpopulation when the file records one."""
-    from ..errors import InputError
-    from ..training import LinearModel
-
-    if not Path(path).exists():
-        raise InputError(f"--target: file not found: {path}")
-    try:
-        from ..targets import Target
-    except ImportError:                                   # pragma: no cover
-        Target = None
-    subpop = None
-    if Target is not None:
-        try:
-            t = Target.load(path)
-            model = t.model
-            if getattr(t, "subpop", None) is not None:
-                idx = t.subpop.get("test") if isinstance(t.subpop, dict) else t.subpop[1]
-                if idx is not None and len(idx):
-                    subpop = (data.X_test[idx], data.y_test[idx])
-            return model, subpop
-        except InputError:
-            pass
-    return LinearModel.load(path), subpop
-
-
-def feasible_for(names, data):
-    from ..feasible import make_feasible_set
-
-    names = parse_list(names, ["domain", "l2", "slab", "svd"], "--feasible")
-    if names == ["domain"]:
-        return data.domain                     # the pure domain: closed forms apply
-    return make_feasible_set(names if "domain" in names else ["domain"] + names, data.domain,
-                             data.X_train, data.y_train)
 
 
 def run(args):
@@ -80,16 +46,18 @@ def run(args):
     if not data.is_binary:
         raise InputError(f"--dataset: MTP needs a binary dataset; {data.name} has {data.n_classes} classes")
     target, subpop = load_target(args.target, data)
-    if target.w.shape != (data.d,):
-        raise InputError(f"--target: model has {target.w.shape} weights; {data.name} has d={data.d}")
     run_dir = args.run_dir or (str(Path(args.out).with_suffix(".run")) if args.out else None)
+    record = run_record(run_dir, problem_fingerprint(data, target, reg, args.feasible, args.integer),
+                        args.resume, say=progress)          # a resume of another problem: refused
     t0 = time.perf_counter()
     clean = train(data.X_train, data.y_train, "svm", reg)
     attack = ModelTargetedPoisoning(
         target, feasible_for(args.feasible, data), reg, eps_close=args.eps_close,
         budget=args.budget, copies=args.copies, goal_accuracy=args.goal_accuracy,
         goal_set=args.goal_set, integer=args.integer, run_dir=run_dir, resume=args.resume,
-        max_iter=args.max_iter, progress_bar=bars(args)).fit(data, subpop=subpop)
+        max_iter=args.max_iter, progress_bar=bars(args))
+    with record:
+        attack.fit(data, subpop=subpop)
     res = attack.result_
     seconds = time.perf_counter() - t0
     figures = []
@@ -115,6 +83,6 @@ def run(args):
         "target_test_error": target.error(data.X_test, data.y_test),
         "subpop_accuracy": summary["subpop_accuracy"], "iterations": len(res.history),
         "stop_reason": res.stop_reason, "status": res.status,
-        "solver": getattr(attack.maxloss_, "solver_name", ""), "seconds": seconds,
+        "solver": getattr(attack, "solver_", None), "seconds": seconds,
         "run_dir": run_dir, "figures": figures, "out": args.out,
     }

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import time
 
-from ._common import add_dataset, bars, progress
-from .attack_tgda import import_nn, load_data
+from ._common import add_dataset, bars, hidden_widths, import_nn, load_data, progress
 
 HELP = "pGAN poisoning (Muñoz-González et al. 2019) evaluated against an outlier detector (needs torch)"
 
@@ -23,10 +22,10 @@ def add_arguments(p):
     p.add_argument("--fractions", default="0,0.1,0.2,0.3,0.4",
                    help="poison fractions of the test-error curve (Figure 2)")
     p.add_argument("--iterations", type=int, default=1000, help="pGAN training iterations (default 1000)")
-    p.add_argument("--batch-size", type=int, default=200)
-    p.add_argument("--d-steps", type=int, default=4)
-    p.add_argument("--c-steps", type=int, default=4)
-    p.add_argument("--g-steps", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=200, help="minibatch size of the pGAN steps")
+    p.add_argument("--d-steps", type=int, default=4, help="discriminator steps per iteration")
+    p.add_argument("--c-steps", type=int, default=4, help="classifier steps per iteration")
+    p.add_argument("--g-steps", type=int, default=1, help="generator steps per iteration")
     p.add_argument("--g-lr", type=float, default=1e-4, help="generator's Adam step (paper 1e-4)")
     p.add_argument("--d-lr", type=float, default=1e-3, help="discriminator's SGD step (paper 1e-3)")
     p.add_argument("--c-lr", type=float, default=1e-3, help="classifier's SGD step (paper 1e-3)")
@@ -35,15 +34,16 @@ def add_arguments(p):
     p.add_argument("--per-class", type=int, default=500,
                    help="genuine points per class for the detector and for the classifier (500)")
     p.add_argument("--eval-epochs", type=int, default=100, help="epochs of the evaluated classifier")
-    p.add_argument("--eval-lr", type=float, default=0.01)
+    p.add_argument("--eval-lr", type=float, default=0.01, help="step size of the evaluated classifier")
     p.add_argument("--percentile", type=float, default=0.95, help="detector threshold quantile (0.95)")
     p.add_argument("--neighbours", type=int, default=5, help="k of the detector (5)")
     p.add_argument("--sample", type=int, default=20, help="s, trusted points sampled per score (20)")
     p.add_argument("--no-defense", action="store_true", help="train on all points (no outlier detector)")
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training rows")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="floating-point precision of the networks")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint prefix: CHECKPOINT.alpha<α>.pt per α, saved every 100 iterations")
     p.add_argument("--out", default=None, help="poison set (first α, --epsilon) as .npz with X, y, weight")
@@ -69,7 +69,6 @@ def run(args):
     nn = import_nn()
     from ..attacks.base import check_epsilon, n_poisons
     from ..poisons import PoisonSet
-    from .attack_tgda import _hidden
 
     t0 = time.perf_counter()
     nn.set_threads(args.threads)
@@ -77,7 +76,7 @@ def run(args):
     alphas = _floats(args.alpha, "--alpha", 0.0, 1.0)
     fractions = _floats(args.fractions, "--fractions", 0.0, 0.5)
     eps = check_epsilon(_floats(args.epsilon, "--epsilon", 0.0, 0.5)[0], "--epsilon")
-    hidden = _hidden(args.hidden)
+    hidden = hidden_widths(args.hidden)
     data = load_data(args)
     X, y = data.X_train, data.y_train
     say = None if args.no_progress else progress
@@ -108,6 +107,7 @@ def run(args):
             "poisoned_test_error": at_eps["test_error"], "poisons_removed": at_eps["poisons_removed"],
             "genuine_removed": at_eps["genuine_removed"], "seconds_training": attack.seconds_,
             "status": attack.result_.status,
+            "interrupted": attack.result_.status == "interrupted",
             "seconds": time.perf_counter() - ta}
         if first is None:
             first = (attack, curve)
@@ -139,6 +139,7 @@ def run(args):
         "per_alpha": per_alpha, "runs": args.runs, "iterations": args.iterations,
         "seconds": time.perf_counter() - t0, "device": nn.describe(device),
         "status": "interrupted" if any(r["status"] == "interrupted" for r in per_alpha.values()) else "done",
+        "interrupted": any(r["interrupted"] for r in per_alpha.values()),
         "out": args.out, "figure": args.figure,
     }
 

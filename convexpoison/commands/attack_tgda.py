@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from ._common import add_dataset, bars, progress
+from ._common import add_dataset, bars, hidden_widths, import_nn, load_data, progress
 
 HELP = "TGDA poisoning of a neural network (Lu et al. 2022) vs label-flip baselines (needs torch)"
 
@@ -23,28 +23,33 @@ def add_arguments(p):
     p.add_argument("--defender-lr", type=float, default=0.1, help="β (default 0.1)")
     p.add_argument("--pretrain-epochs", type=int, default=100,
                    help="defender schedule for pretraining and retraining (default 100)")
-    p.add_argument("--pretrain-lr", type=float, default=0.1)
+    p.add_argument("--pretrain-lr", type=float, default=0.1, help="defender's pretraining step size")
     p.add_argument("--batch-size", type=int, default=1000, help="defender schedule's batch (default 1000)")
     p.add_argument("--attack-batch-size", type=int, default=None,
                    help="clean rows per attack round (default: all; 1000 when D_tr > 10000 rows)")
     p.add_argument("--autoencoder-epochs", type=int, default=30, help="attacker pretraining epochs")
     p.add_argument("--hidden", default=None, help="MLP defender hidden widths, e.g. 784,784 (default)")
     p.add_argument("--cg-iters", type=int, default=16, help="conjugate-gradient iterations (default 16)")
-    p.add_argument("--cg-damping", type=float, default=0.0)
+    p.add_argument("--cg-damping", type=float, default=0.0,
+                   help="damping added to the Hessian in conjugate gradient")
     p.add_argument("--cg-plain", action="store_true",
                    help="plain CG (positive definite Hessian) instead of CG on the normal equations")
-    p.add_argument("--formulation", default="nonzero-sum", choices=["nonzero-sum", "zero-sum"])
-    p.add_argument("--leader", default="attacker", choices=["attacker", "defender"])
+    p.add_argument("--formulation", default="nonzero-sum", choices=["nonzero-sum", "zero-sum"],
+                   help="the attacker maximises the validation loss (nonzero-sum, Lu et al.) or the "
+                        "defender's own loss (zero-sum)")
+    p.add_argument("--leader", default="attacker", choices=["attacker", "defender"],
+                   help="which player of the Stackelberg game moves first")
     p.add_argument("--cold-start", action="store_true", help="defender restarts from w_pre each round")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="defender's L2 weight decay")
     p.add_argument("--val-fraction", type=float, default=0.3, help="share of the data used as D_v")
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training rows")
     p.add_argument("--n-eval", type=int, default=1, help="retraining seeds averaged in the evaluation")
     p.add_argument("--baselines", default="reverse,max-loss",
                    help="label-flip baselines to evaluate alongside: reverse,max-loss or none")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="floating-point precision of the networks")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--checkpoint", default=None,
                    help="save attacker/defender state here every round; resume if it exists")
     p.add_argument("--out", default=None, help="poison set file (.npz with X, y, weight)")
@@ -52,47 +57,6 @@ def add_arguments(p):
                    help="PNG of the first poisons under the training points they were made "
                         "from (Lu et al. Figure 3)")
     p.add_argument("--no-progress", action="store_true")
-
-
-def _hidden(value):
-    from ..errors import InputError
-
-    if value is None:
-        return None
-    try:
-        widths = tuple(int(v) for v in str(value).split(",") if v.strip())
-    except ValueError:
-        raise InputError(f"--hidden: expected comma-separated widths, got {value!r}") from None
-    if not widths or min(widths) < 1:
-        raise InputError(f"--hidden: expected positive widths, got {value!r}")
-    return widths
-
-
-def import_nn():
-    """``convexpoison.nn``, or an InputError telling how to install torch."""
-    from ..errors import InputError
-
-    try:
-        from .. import nn
-    except ImportError as exc:
-        raise InputError(f"torch: the neural-network attacks need PyTorch ({exc}); "
-                         "pip install 'convexpoison[torch]'") from None
-    return nn
-
-
-def load_data(args):
-    """The ``--dataset``, its training set cut to the first ``--n-train`` rows when given."""
-    from dataclasses import replace
-
-    from ..datasets import load_dataset
-    from ..errors import InputError
-
-    data = load_dataset(args.dataset)
-    if args.n_train is not None:
-        if args.n_train < 10:
-            raise InputError(f"--n-train: need at least 10 rows, got {args.n_train}")
-        data = replace(data, X_train=data.X_train[:args.n_train], y_train=data.y_train[:args.n_train])
-    return data
 
 
 def run(args):
@@ -123,7 +87,7 @@ def run(args):
         attacker_lr=args.attacker_lr, attacker_optimizer=args.attacker_optimizer,
         defender_lr=args.defender_lr, pretrain_epochs=args.pretrain_epochs, pretrain_lr=args.pretrain_lr,
         batch_size=args.batch_size, attack_batch_size=attack_batch,
-        autoencoder_epochs=args.autoencoder_epochs, hidden=_hidden(args.hidden), cg_iters=args.cg_iters,
+        autoencoder_epochs=args.autoencoder_epochs, hidden=hidden_widths(args.hidden), cg_iters=args.cg_iters,
         cg_damping=args.cg_damping, cg_normal=not args.cg_plain, formulation=args.formulation,
         leader=args.leader, cold_start=args.cold_start, weight_decay=args.weight_decay,
         val_fraction=args.val_fraction, device=device, dtype=args.dtype, random_state=args.seed,

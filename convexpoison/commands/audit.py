@@ -4,6 +4,7 @@ import sys
 from ._common import add_defense, add_no_progress, add_reg, add_scheduler
 
 HELP = "audit a model's defensibility: attacks x defenses, certificates, report"
+OUTPUTS = {"out": "dir"}          # a folder (results.json, report.md/.html, figures)
 
 
 def add_arguments(p):

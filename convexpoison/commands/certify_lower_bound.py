@@ -32,7 +32,8 @@ def add_arguments(p):
     add_reg(p)
     p.add_argument("--method", default="optimal", choices=["optimal", "intermediate", "lp"],
                    help="optimal: Dinkelbach maximisation of c(theta); intermediate: the best "
-                        "bound over MTP's intermediate models")
+                        "bound over MTP's intermediate models; lp: the minimum-poison linear "
+                        "program's certified bound")
     p.add_argument("--feasible", default="domain",
                    help="where poison points may lie: comma-separated among domain,l2,slab,svd")
     p.add_argument("--integer", default="auto", choices=["auto", "relax", "exact"],
@@ -51,15 +52,10 @@ def add_arguments(p):
 
 def _induced_target(path, data, reg):
     """The model trained (exactly, to a proven duality gap) on ``Dc u Dp``."""
-    from pathlib import Path
-
-    from ..errors import InputError
-    from ..poisons import PoisonSet
     from ..training import train
+    from ._common import read_poisons
 
-    if not Path(path).exists():
-        raise InputError(f"--poisons: file not found: {path}")
-    ps = PoisonSet.load(path).check_dimension(data.d, "--poisons")
+    ps = read_poisons(path, data)
     Xa, ya, wa, _ = ps.with_clean(data.X_train, data.y_train)
     model = train(Xa, ya, "svm", reg, sample_weight=wa, tol=1e-12)
     # a gap-minimiser certificate: the model is within gap_ of the exact optimum
@@ -74,7 +70,7 @@ def run(args):
     from ..certificates.lp import lp_certificate, lp_lower_bound
     from ..errors import InputError
     from ..training import train
-    from .attack_mtp import feasible_for, load_target
+    from ._common import feasible_for, load_target
 
     data, reg = load(args)
     if not data.is_binary:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from ._common import add_dataset, add_defense, add_reg, load, progress
+from ._common import (add_dataset, add_defense, add_reg, check_p, load, progress, read_poisons,
+                      show_evaluation)
 
 HELP = "train on clean + poison data under each defense and report the test errors"
 
@@ -17,31 +17,6 @@ def add_arguments(p):
     p.add_argument("--p", type=float, default=0.05,
                    help="fraction of each class every defense removes (default 0.05)")
     p.add_argument("--k", type=int, default=5, help="neighbours of the k-NN defense (default 5)")
-
-
-def check_p(value):
-    from ..errors import InputError
-
-    if not 0 <= value < 1:
-        raise InputError(f"--p: the fraction removed per class must be in [0, 1), got {value}")
-    return value
-
-
-def read_poisons(path, data):
-    from ..errors import InputError
-    from ..poisons import PoisonSet
-
-    if not Path(path).is_file():
-        raise InputError(f"--poisons: file not found: {path}")
-    try:
-        ps = PoisonSet.load(path)
-    except InputError as exc:
-        raise InputError(f"--poisons: {exc}") from None
-    if len(ps) and ps.d != data.d:
-        raise InputError(f"--poisons: poison points have {ps.d} features, {data.name} has {data.d}")
-    if len(ps) and data.is_binary and not set(ps.y.tolist()) <= {-1, 1}:
-        raise InputError(f"--poisons: {data.name} is binary; poison labels must be -1 or +1")
-    return ps
 
 
 def run(args):
@@ -67,14 +42,4 @@ def run(args):
     return res
 
 
-def show(res):
-    print(f"dataset {res['dataset']}  (C_R = {res['reg']:g}, p = {res['p']:g}, "
-          f"{res['n_poisons']:g} poison points)")
-    print(f"clean test error        {res['clean_test_error']:.4f}")
-    print(f"no defense              {res['no_defense_test_error']:.4f}")
-    print(f"{'defense':10s} {'test error':>10s} {'poison removed':>15s} {'clean removed':>14s}")
-    for name, err in res["per_defense"].items():
-        r = res["removed"][name]
-        print(f"{name:10s} {err:10.4f} {r['poison']:15g} {r['clean']:14g}")
-    if res["min_over_defenses"] is not None:
-        print(f"min over defenses       {res['min_over_defenses']:.4f}  ({res['best_defense']})")
+show = show_evaluation
