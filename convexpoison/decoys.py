@@ -140,7 +140,8 @@ class DecoyGenerator:
         # (targets.flip_set), given r copies
         swept = label_flip_sweep(X, y, Xe, ye, self.reg, lambda m: (m.error(Xe, ye), False),
                                  model=self.model, quantiles=qs, repeats=reps,
-                                 stop_at_goal=False, clean_model=theta_c, tol=self.tol)
+                                 stop_at_goal=False, clean_model=theta_c, tol=self.tol,
+                                 independent=True)
         swept.sort(key=lambda c: (c.quantile, c.repeats))
         cands = [Decoy(c.model, c.repeats, c.quantile, c.n_flipped, c.goal_value, c.clean_loss)
                  for c in swept]

@@ -150,10 +150,6 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
     """
     import cvxpy as cp
 
-    unset = [p.name() for p in problem.parameters() if p.value is None]
-    if unset:                               # the caller's omission, not a solver's failure
-        raise InputError(f"parameters: {', '.join(unset)} have no value; set .value before "
-                         "solving")
     tried = []
     if isinstance(problem, dict):
         problems = dict(problem)
@@ -163,6 +159,11 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
     else:
         names = candidates(kind, solver)
         problems = dict.fromkeys(names, problem)
+    unset = sorted({p.name() for prob in problems.values() for p in prob.parameters()
+                    if p.value is None})
+    if unset:                               # the caller's omission, not a solver's failure
+        raise InputError(f"parameters: {', '.join(unset)} have no value; set .value before "
+                         "solving")
     if not fallback:
         names = names[:1]
     last_status, last_name = "not run", names[0]

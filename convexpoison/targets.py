@@ -277,7 +277,7 @@ def check_grid(quantiles, repeats):
 
 def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=QUANTILES,
                      repeats=REPEATS, adaptive=False, stop_at_goal=True, clean_model=None,
-                     tol=1e-10, progress=None, failures=None) -> list:
+                     tol=1e-10, progress=None, failures=None, independent=False) -> list:
     """Train the label-flip candidates of Koh et al. Algorithm 3 (or Suya's adaptive variant).
 
     The grid is walked quantile by quantile, repeat counts ascending within each quantile.
@@ -300,6 +300,12 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
         clean loss reaches the best goal-meeting clean loss found so far.  Exact for
         ``adaptive=False`` (the clean loss is nondecreasing in ``r``; module docstring);
         a heuristic cut for the adaptive variant.
+    independent : train every candidate on ``Dc`` plus its own flipped rows only, warm-started
+        from ``theta_c`` (Koh's decoys, :class:`~convexpoison.decoys.DecoyGenerator`).  The
+        optimum is the same either way; the exact-to-tolerance iterate is not (the chained
+        warm starts differ in the last 1e-7), and the min-max attack's decoy-constrained LPs
+        are degenerate enough for that to pick other optimal poison points -- so the decoys
+        keep the path they were measured with.
     failures : a list to collect the candidates whose retraining raised
         :class:`~convexpoison.errors.SolverFailure` (dicts with quantile, repeats, solver,
         status); the sweep then leaves that quantile and goes on.  ``None``: re-raise.
@@ -325,11 +331,17 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
         warm = first
         for step, r in enumerate(reps):
             flip = flip_set(y_pool * current.decision_function(X_pool), q) if adaptive else koh_flip
-            sw = np.ones(n + m)
-            sw[n:] = 0.0
-            sw[n + flip] = r
+            if independent:
+                Xt, yt = np.vstack([X, X_pool[flip]]), np.concatenate([y, -y_pool[flip]])
+                sw = np.concatenate([np.ones(n), np.full(flip.size, float(r))])
+                warm = theta_c
+            else:
+                Xt, yt = Xa, ya
+                sw = np.ones(n + m)
+                sw[n:] = 0.0
+                sw[n + flip] = r
             try:
-                trained = train(Xa, ya, model=model, reg=reg, sample_weight=sw, warm_start=warm,
+                trained = train(Xt, yt, model=model, reg=reg, sample_weight=sw, warm_start=warm,
                                 tol=tol)
             except SolverFailure as exc:
                 # no exact minimiser, so no attainable target here; heavier copies of the
