@@ -29,7 +29,7 @@ The default ``Defender()`` with a ``reg`` is today's training, bit for bit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -73,7 +73,7 @@ class Defender:
     reg: float | None = None
     C: float | None = None
     penalize_intercept: bool = True
-    source: str = ""
+    source: str = field(default="", compare=False)
 
     def __post_init__(self):
         if self.loss not in LOSSES:

@@ -550,11 +550,15 @@ def _train_svm_free(X, y, reg, s, warm_start, tol, max_epochs):
     yf = y.astype(float)
     Xe = np.ascontiguousarray(X)
     alpha = np.zeros(n)
-    if warm_start is not None and warm_start.dual_ is not None:
+    warm = warm_start is not None and warm_start.dual_ is not None
+    if warm:
         old = warm_start.dual_[0]
         m = min(len(old), n)
         alpha[:m] = old[:m] * _warm_scale(warm_start, W, reg)
     alpha = _balance(np.clip(alpha, 0.0, U), yf)
+    # with the Gram matrix a step costs O(n) instead of O(n d): measured on mnist17
+    # (n = 700, d = 784) it pays for itself even after a warm start (5 MTP-like retrainings:
+    # 0.25 s with it, 1.5 s computing two columns per step)
     use_gram = n * n <= GRAM_MAX_ENTRIES
     K = Xe @ Xe.T if use_gram else np.empty((1, 1))
     kdiag = np.einsum("ij,ij->i", Xe, Xe)
@@ -584,7 +588,7 @@ def _train_svm_free(X, y, reg, s, warm_start, tol, max_epochs):
         rounds += 1
     gap = max(reg * (primal - dual), 0.0)
     return LinearModel(w.copy(), b, "svm", reg, False, objective_=reg * primal, gap_=gap,
-                       n_iter_=int(np.ceil(steps / max(n, 1))), method_="smo", dual_=(alpha, W))
+                       n_iter_=int(steps), method_="smo", dual_=(alpha, W))
 
 
 def _polish_svm_free(X, y, U, alpha, rel=1e-9, rounds=12, add=16):
