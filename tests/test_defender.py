@@ -233,7 +233,9 @@ def test_sgd_defender_is_the_exact_minimiser_of_sgds_objective(rng):
 # ----------------------------------------------------- against scikit-learn
 ESTIMATORS = {
     "svc": lambda: SVC(kernel="linear", C=1, tol=1e-10),
-    "linearsvc": lambda: LinearSVC(C=1, loss="hinge", tol=1e-12, max_iter=1_000_000),
+    # liblinear at tol=1e-12 runs to max_iter and on some seeds ends 0.7% above the
+    # optimum (mnist17: 1.598618 vs 1.586732); tol=1e-8 converges to 1e-8 relative
+    "linearsvc": lambda: LinearSVC(C=1, loss="hinge", tol=1e-8, max_iter=1_000_000),
     "logreg": lambda: LogisticRegression(C=1, tol=1e-12, max_iter=100_000),
 }
 
@@ -242,8 +244,8 @@ def _converged_objective(est, D, X, y):
     """scikit-learn's fit and its objective in the defender's own (sum) scale, and a
     lower bound on the optimum where the solver gives one (libsvm's dual value)."""
     with warnings.catch_warnings():
-        # liblinear's dual CD reports max_iter at tol=1e-12 although its objective has
-        # converged to 1e-11 relative (checked below against our proven optimum)
+        # liblinear may report max_iter; its objective is checked below against our
+        # proven optimum either way
         warnings.simplefilter("ignore")
         fitted = clone(est).fit(X, y)
     sk = LinearModel(fitted.coef_.ravel().copy(), float(fitted.intercept_[0]), D.model)
