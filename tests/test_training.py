@@ -131,3 +131,31 @@ def test_shrinking_and_polish_are_exact_on_ill_conditioned_weighted_problems():
         f_fast, f_conic = objective(prev, X, y, s, reg), objective(conic, X, y, s, reg)
         assert f_fast == pytest.approx(f_conic, rel=1e-6), case
         assert 0 <= prev.gap_ <= 1e-10 * f_fast * 1.0001
+
+
+def test_choose_reg_reproduces_the_bundled_default():
+    # the cross-validation that chose data/reg.json, now in the package: the same CV
+    # errors (stored in data/reg.json when it was written) and the same choice
+    import json
+    from pathlib import Path
+
+    from convexpoison.datasets import load_dataset
+    from convexpoison.training import REG_GRID, choose_reg
+
+    stored = json.loads((Path(__file__).resolve().parent.parent / "data" / "reg.json")
+                        .read_text())["breast-cancer"]
+    ds = load_dataset("breast-cancer")
+    chosen, cv = choose_reg(ds.X_train, ds.y_train, "svm")
+    assert chosen == stored["reg"] == ds.reg
+    for c in REG_GRID:
+        assert cv[c] == pytest.approx(stored["cv"][repr(c)], abs=1e-12)
+
+
+def test_choose_reg_needs_two_rows_per_class(rng):
+    X, y = make_blobs(rng, n=20, d=2)
+    y[:] = 1
+    y[0] = -1
+    with pytest.raises(InputError, match="two rows of every class"):
+        from convexpoison.training import choose_reg
+
+        choose_reg(X, y)
