@@ -321,3 +321,33 @@ def test_training_on_train_and_poison_equals_refitting_the_estimator(name):
     assert theirs - ours <= 1e-5 * ours                # libsvm's intercept: see above
     assert np.array_equal(m.predict(data.X_test), refit.predict(data.X_test))
     assert m.error(data.X_test, data.y_test) == refit.error(data.X_test, data.y_test)
+
+
+def test_free_intercept_is_exact_on_ill_conditioned_weighted_problems():
+    """Tiny C_R, rows weighted up to 1000 and duplicated poison rows (MTP's copies, the
+    min-max attack's trails) for both conventions; SMO and its polish must reach the conic
+    optimum, warm-started after appended rows or cold."""
+    rng = np.random.default_rng(0)
+    for case in range(10):
+        n, d = int(rng.integers(30, 200)), int(rng.integers(2, 25))
+        X = rng.random((n, d))
+        y = np.where(X @ rng.normal(size=d) + rng.normal(scale=0.5, size=n)
+                     > np.median(X @ rng.normal(size=d)), 1, -1)
+        if len(set(y)) < 2:
+            continue
+        D = (Defender("hinge", reg=10 ** rng.uniform(-4, -1), penalize_intercept=False)
+             if case % 2 else Defender("hinge", C=10 ** rng.uniform(-1, 2),
+                                       penalize_intercept=False))
+        s = np.ones(n)
+        s[rng.choice(n, size=3, replace=False)] = [10.0, 100.0, 1000.0]
+        prev = D.train(X, y, s)
+        for _ in range(3):
+            x_new = X[rng.integers(n)] if rng.random() < 0.5 else rng.random(d)   # duplicates
+            X = np.vstack([X, x_new])
+            y, s = np.append(y, rng.choice([-1, 1])), np.append(s, rng.choice([1.0, 50.0]))
+            prev = D.train(X, y, s, warm_start=prev)
+        conic = train(X, y, "svm", prev.reg, sample_weight=s, method="cvxpy",
+                      penalize_intercept=False)
+        f_fast, f_conic = objective(prev, X, y, s), objective(conic, X, y, s, prev.reg)
+        assert f_fast == pytest.approx(f_conic, rel=1e-6), case
+        assert 0 <= prev.gap_ <= 1e-10 * f_fast * 1.0001
