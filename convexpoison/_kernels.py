@@ -233,6 +233,21 @@ def cs_dcd(X, y, U, alpha, W, tol, max_epochs, seed):
 
 
 @njit(cache=True)
+def _gram_column(X, K, use_gram, i, out):
+    """``out[t] = x_t . x_i``: read from the Gram matrix ``K`` or computed."""
+    n, d = X.shape
+    if use_gram:
+        for t in range(n):
+            out[t] = K[t, i]
+        return
+    for t in range(n):
+        s = 0.0
+        for c in range(d):
+            s += X[t, c] * X[i, c]
+        out[t] = s
+
+
+@njit(cache=True)
 def svm_smo(X, y, U, alpha, G, w, K, kdiag, use_gram, eps, max_iter):
     """SMO for the linear SVM with a FREE (unregularised) intercept.
 
@@ -270,15 +285,7 @@ def svm_smo(X, y, U, alpha, G, w, K, kdiag, use_gram, eps, max_iter):
         if i < 0:
             viol = 0.0
             break
-        if use_gram:
-            for t in range(n):
-                Ki[t] = K[t, i]
-        else:
-            for t in range(n):
-                s = 0.0
-                for c in range(d):
-                    s += X[t, c] * X[i, c]
-                Ki[t] = s
+        _gram_column(X, K, use_gram, i, Ki)
         # j: in I_low, the largest second-order decrease b^2 / a
         gmin = np.inf
         best = np.inf
@@ -304,15 +311,7 @@ def svm_smo(X, y, U, alpha, G, w, K, kdiag, use_gram, eps, max_iter):
         viol = gmax - gmin
         if viol <= eps or j < 0:
             break
-        if use_gram:
-            for t in range(n):
-                Kj[t] = K[t, j]
-        else:
-            for t in range(n):
-                s = 0.0
-                for c in range(d):
-                    s += X[t, c] * X[j, c]
-                Kj[t] = s
+        _gram_column(X, K, use_gram, j, Kj)
         a = kdiag[i] + kdiag[j] - 2.0 * Ki[j]
         if a <= 0.0:
             a = 1e-12

@@ -439,7 +439,6 @@ def _train_cs(X, y, reg, s, warm_start, tol, max_epochs, seed):
 
 def _train_logreg(X, y, reg, s, warm_start, tol):
     """Newton's method with conjugate-gradient steps and backtracking (strongly convex, smooth)."""
-    from scipy.sparse.linalg import LinearOperator, cg
     from scipy.special import expit
 
     n, d = X.shape
@@ -459,21 +458,7 @@ def _train_logreg(X, y, reg, s, warm_start, tol):
     it = 0
     # |grad|^2 / (2 C_R) bounds f - f* by strong convexity; stop when it is below tol*f.
     while grad @ grad / (2 * reg) > tol * max(f, 1e-12) and it < 200:
-        p = expit(-m)
-        h = c * p * (1 - p)
-
-        def hv(v):
-            u = h * (X @ v[:d] + v[d])
-            return np.append(X.T @ u, u.sum()) + reg * v
-
-        H = LinearOperator((d + 1, d + 1), matvec=hv, dtype=float)
-        step, _ = cg(H, -grad, rtol=1e-12, maxiter=500)
-        t = 1.0
-        while True:
-            f_new, g_new, m_new = fgrad(theta + t * step)
-            if f_new <= f + 1e-4 * t * (grad @ step) or t < 1e-12:
-                break
-            t *= 0.5
+        t, step, f_new, g_new, m_new = _newton_step(X, c, m, f, grad, theta, fgrad, reg)
         theta, f, grad, m = theta + t * step, f_new, g_new, m_new
         it += 1
     bound = grad @ grad / (2 * reg)
@@ -668,7 +653,6 @@ def _train_logreg_free(X, y, reg, s, warm_start, tol):
     """Logistic regression with an unpenalised intercept: Newton-CG with backtracking on
     ``(1/W) sum s_i log(1 + exp(-m_i)) + C_R/2 |w|^2``.  The objective is not strongly
     convex in ``b``, so the stopping bound is a duality gap (:func:`_logreg_free_dual`)."""
-    from scipy.sparse.linalg import LinearOperator, cg
     from scipy.special import expit
 
     n, d = X.shape
@@ -692,20 +676,7 @@ def _train_logreg_free(X, y, reg, s, warm_start, tol):
         gap = f - _logreg_free_dual(X, yf, c, reg, p, theta[d])
         if gap <= tol * max(f, 1e-12):
             break
-        h = c * p * (1 - p)
-
-        def hv(v):
-            u = h * (X @ v[:d] + v[d])
-            return np.append(X.T @ u, u.sum()) + pen * v
-
-        H = LinearOperator((d + 1, d + 1), matvec=hv, dtype=float)
-        step, _ = cg(H, -grad, rtol=1e-12, maxiter=500)
-        t = 1.0
-        while True:
-            f_new, g_new, m_new = fgrad(theta + t * step)
-            if f_new <= f + 1e-4 * t * (grad @ step) or t < 1e-12:
-                break
-            t *= 0.5
+        t, step, f_new, g_new, m_new = _newton_step(X, c, m, f, grad, theta, fgrad, pen)
         if f_new > f:                   # no descent left: rounding floor
             break
         theta, f, grad, m = theta + t * step, f_new, g_new, m_new
@@ -717,6 +688,32 @@ def _train_logreg_free(X, y, reg, s, warm_start, tol):
     return LinearModel(theta[:d].copy(), float(theta[d]), "logreg", reg, False,
                        objective_=float(f), gap_=float(max(gap, 0.0)), n_iter_=it,
                        method_="newton-cg")
+
+
+def _newton_step(X, c, m, f, grad, theta, fgrad, pen):
+    """One damped Newton step of logistic regression: the Newton direction by conjugate
+    gradients on the Hessian ``X~^T diag(c p (1-p)) X~ + diag(pen)`` (``X~ = (X, 1)``;
+    ``pen``: ``C_R``, or a vector with 0 for a free bias), then backtracking to Armijo's
+    condition.  Returns ``(t, step, f, grad, margins)`` at ``theta + t step``."""
+    from scipy.sparse.linalg import LinearOperator, cg
+    from scipy.special import expit
+
+    d = X.shape[1]
+    p = expit(-m)
+    h = c * p * (1 - p)
+
+    def hv(v):
+        u = h * (X @ v[:d] + v[d])
+        return np.append(X.T @ u, u.sum()) + pen * v
+
+    H = LinearOperator((d + 1, d + 1), matvec=hv, dtype=float)
+    step, _ = cg(H, -grad, rtol=1e-12, maxiter=500)
+    t = 1.0
+    while True:
+        f_new, g_new, m_new = fgrad(theta + t * step)
+        if f_new <= f + 1e-4 * t * (grad @ step) or t < 1e-12:
+            return t, step, f_new, g_new, m_new
+        t *= 0.5
 
 
 def _train_cvxpy(X, y, model, reg, s, solver, penalize_intercept=True):

@@ -14,6 +14,7 @@ from convexpoison.datasets import load_dataset
 from convexpoison.defender import Defender, as_defender, fit_estimator
 from convexpoison.training import LinearModel, objective, train
 from conftest import make_blobs
+from test_training import random_weighted_problem
 
 
 # ------------------------------------------------------------- exact training
@@ -329,17 +330,14 @@ def test_free_intercept_is_exact_on_ill_conditioned_weighted_problems():
     optimum, warm-started after appended rows or cold."""
     rng = np.random.default_rng(0)
     for case in range(10):
-        n, d = int(rng.integers(30, 200)), int(rng.integers(2, 25))
-        X = rng.random((n, d))
-        y = np.where(X @ rng.normal(size=d) + rng.normal(scale=0.5, size=n)
-                     > np.median(X @ rng.normal(size=d)), 1, -1)
-        if len(set(y)) < 2:
+        problem = random_weighted_problem(rng)
+        if problem is None:
             continue
+        X, y, s = problem
+        n, d = X.shape
         D = (Defender("hinge", reg=10 ** rng.uniform(-4, -1), penalize_intercept=False)
              if case % 2 else Defender("hinge", C=10 ** rng.uniform(-1, 2),
                                        penalize_intercept=False))
-        s = np.ones(n)
-        s[rng.choice(n, size=3, replace=False)] = [10.0, 100.0, 1000.0]
         prev = D.train(X, y, s)
         for _ in range(3):
             x_new = X[rng.integers(n)] if rng.random() < 0.5 else rng.random(d)   # duplicates

@@ -107,21 +107,32 @@ def test_integer_domain_variable_gives_exact_milp():
     assert x.value[2] == pytest.approx(1) and x.value[3] == pytest.approx(0)
 
 
+def random_weighted_problem(rng):
+    """A random binary problem with rows of weight 10, 100 and 1000 (MTP's copies), or
+    None when the draw has one class only (also used by test_defender)."""
+    n, d = int(rng.integers(30, 200)), int(rng.integers(2, 25))
+    X = rng.random((n, d))
+    y = np.where(X @ rng.normal(size=d) + rng.normal(scale=0.5, size=n)
+                 > np.median(X @ rng.normal(size=d)), 1, -1)
+    if len(set(y)) < 2:
+        return None
+    s = np.ones(n)
+    s[rng.choice(n, size=3, replace=False)] = [10.0, 100.0, 1000.0]
+    return X, y, s
+
+
 def test_shrinking_and_polish_are_exact_on_ill_conditioned_weighted_problems():
     """Tiny C_R and rows weighted up to 1000 (MTP's poison copies) make the dual box huge
     and coordinate descent slow; the shrinking rounds, the polish and the full-epoch
     fallback must still reach the optimum (an independent conic solve), warm or cold."""
     rng = np.random.default_rng(0)
     for case in range(12):
-        n, d = int(rng.integers(30, 200)), int(rng.integers(2, 25))
-        X = rng.random((n, d))
-        y = np.where(X @ rng.normal(size=d) + rng.normal(scale=0.5, size=n)
-                     > np.median(X @ rng.normal(size=d)), 1, -1)
-        if len(set(y)) < 2:
+        problem = random_weighted_problem(rng)
+        if problem is None:
             continue
+        X, y, s = problem
+        d = X.shape[1]
         reg = 10 ** rng.uniform(-4, -1)
-        s = np.ones(n)
-        s[rng.choice(n, size=3, replace=False)] = [10.0, 100.0, 1000.0]
         prev = train(X, y, "svm", reg, sample_weight=s)
         for _ in range(3):                      # MTP-like appends, warm-started
             X = np.vstack([X, rng.random((1, d))])
