@@ -233,22 +233,7 @@ def cs_dcd(X, y, U, alpha, W, tol, max_epochs, seed):
 
 
 @njit(cache=True)
-def _gram_column(X, K, use_gram, i, out):
-    """``out[t] = x_t . x_i``: read from the Gram matrix ``K`` or computed."""
-    n, d = X.shape
-    if use_gram:
-        for t in range(n):
-            out[t] = K[t, i]
-        return
-    for t in range(n):
-        s = 0.0
-        for c in range(d):
-            s += X[t, c] * X[i, c]
-        out[t] = s
-
-
-@njit(cache=True)
-def svm_smo(X, y, U, alpha, G, w, K, kdiag, use_gram, eps, max_iter):
+def svm_smo(X, y, U, alpha, G, w, K, kdiag, eps, max_iter):
     """SMO for the linear SVM with a FREE (unregularised) intercept.
 
     Minimises ``f(alpha) = 1/2 |sum_i alpha_i y_i x_i|^2 - sum_i alpha_i`` over
@@ -257,8 +242,8 @@ def svm_smo(X, y, U, alpha, G, w, K, kdiag, use_gram, eps, max_iter):
     ``alpha_i += y_i t, alpha_j -= y_j t`` -- which keeps the equality -- with the
     second-order working-set selection of Fan, Chen & Lin (2005, WSS 2; libsvm).
     ``G_k = y_k w.x_k - 1`` (the gradient) and ``w = sum alpha_i y_i x_i`` are kept up to
-    date in place.  ``K`` is the Gram matrix ``X X^T`` when ``use_gram`` (else its columns
-    are computed on the fly), ``kdiag`` its diagonal.  Stops when the maximal violation
+    date in place.  ``K`` is the Gram matrix ``X X^T``, ``kdiag`` its diagonal (the
+    caller restricts large problems to working sets whose Gram matrix fits).  Stops when the maximal violation
     ``m(alpha) - M(alpha) <= eps`` (libsvm's criterion) or after ``max_iter`` steps.
     Returns ``(steps, violation)``.
     """
@@ -285,7 +270,8 @@ def svm_smo(X, y, U, alpha, G, w, K, kdiag, use_gram, eps, max_iter):
         if i < 0:
             viol = 0.0
             break
-        _gram_column(X, K, use_gram, i, Ki)
+        for t in range(n):
+            Ki[t] = K[t, i]
         # j: in I_low, the largest second-order decrease b^2 / a
         gmin = np.inf
         best = np.inf
@@ -311,7 +297,8 @@ def svm_smo(X, y, U, alpha, G, w, K, kdiag, use_gram, eps, max_iter):
         viol = gmax - gmin
         if viol <= eps or j < 0:
             break
-        _gram_column(X, K, use_gram, j, Kj)
+        for t in range(n):
+            Kj[t] = K[t, j]
         a = kdiag[i] + kdiag[j] - 2.0 * Ki[j]
         if a <= 0.0:
             a = 1e-12

@@ -471,8 +471,29 @@ def _train_logreg(X, y, reg, s, warm_start, tol):
 
 # ------------------------------------------------------------ free intercept
 #: The SMO solver keeps the Gram matrix X X^T when it has at most this many entries
-#: (160 MB); larger sets compute two of its columns per step instead.
+#: (160 MB) ...
 GRAM_MAX_ENTRIES = 20_000_000
+#: ... and above that, solves subproblems on working sets of at most this many rows.
+ACTIVE_MAX = 2000
+#: Rounds of SMO (each one tighter, or on a new working set) before giving up.
+MAX_SMO_ROUNDS = 500
+
+
+def _working_set(f, b, y, U, alpha):
+    """Rows of the next subproblem: every free row, then per class the rows that violate
+    the optimality conditions most at ``(w, b)`` (``f = X w``, ``b`` the exact best
+    intercept), then those nearest the margin -- both classes, so that pairs can move."""
+    v = 1.0 - y * (f + b)                                     # > 0: inside the margin
+    viol = np.where(alpha <= 0, np.maximum(v, 0.0),
+                    np.where(alpha >= U, np.maximum(-v, 0.0), np.abs(v)))
+    free = (alpha > 0) & (alpha < U)
+    chosen = [np.flatnonzero(free)]
+    room = max(ACTIVE_MAX - chosen[0].size, 200)
+    for c in (1.0, -1.0):
+        idx = np.flatnonzero((y == c) & ~free & (U > 0))
+        order = np.lexsort((np.abs(v[idx]), -viol[idx]))     # worst first, then nearest
+        chosen.append(idx[order[: room // 2]])
+    return np.sort(np.concatenate(chosen))
 
 
 def _warm_scale(warm_start, W, reg):
@@ -545,7 +566,13 @@ def _train_svm_free(X, y, reg, s, warm_start, tol, max_epochs):
     # (n = 700, d = 784) it pays for itself even after a warm start (5 MTP-like retrainings:
     # 0.25 s with it, 1.5 s computing two columns per step)
     use_gram = n * n <= GRAM_MAX_ENTRIES
-    K = Xe @ Xe.T if use_gram else np.empty((1, 1))
+    # larger sets: decomposition (Joachims 1999; libsvm's shrinking) -- each round solves the
+    # subproblem on a working set of at most ACTIVE_MAX rows (the free ones and, per class,
+    # the worst violators of the optimality conditions at the exact best intercept, then
+    # the rows nearest the margin) with its own Gram matrix, the other variables fixed.
+    # Two columns of the full X X^T per step would read all of X twice: measured on
+    # fmnist-sneaker-boot (12000 x 784), a cold SVC fit did not finish in 300 s that way.
+    K = Xe @ Xe.T if use_gram else None
     kdiag = np.einsum("ij,ij->i", Xe, Xe)
     steps, rounds, eps = 0, 0, np.inf
     while True:
@@ -557,19 +584,24 @@ def _train_svm_free(X, y, reg, s, warm_start, tol, max_epochs):
             if polished is not None and polished[1] - polished[2] <= tol * max(polished[1], 1e-12):
                 alpha, primal, dual, w, b = polished[0], *polished[1:]
                 break
-        if steps >= max_epochs * max(n, 1):
-            raise SolverFailure(f"SMO stopped after {steps} steps with relative gap "
-                                f"{(primal - dual) / primal:.2e} > {tol:.0e}",
+        if steps >= max_epochs * max(n, 1) or rounds >= MAX_SMO_ROUNDS:
+            raise SolverFailure(f"SMO stopped after {steps} steps ({rounds} rounds) with "
+                                f"relative gap {(primal - dual) / primal:.2e} > {tol:.0e}",
                                 solver="smo", status="max_iter")
-        G = yf * (Xe @ w) - 1.0            # afresh each round: no drift
-        wk = w.copy()
-        it, viol = svm_smo(Xe, yf, U, alpha, G, wk, K, kdiag, use_gram,
-                           eps if np.isfinite(eps) else 1e-3, max(10 * n, 10000))
+        f = Xe @ w                          # afresh each round: no drift
+        rows = slice(None) if use_gram else _working_set(f, b, yf, U, alpha)
+        Xa = Xe if use_gram else np.ascontiguousarray(Xe[rows])
+        Ka = K if use_gram else Xa @ Xa.T
+        a_rows = alpha[rows].copy()
+        G = yf[rows] * f[rows] - 1.0
+        m = a_rows.size
+        it, viol = svm_smo(Xa, yf[rows], U[rows], a_rows, G, w.copy(), Ka, kdiag[rows],
+                           eps if np.isfinite(eps) else 1e-3, max(10 * m, 10000))
+        alpha[rows] = np.clip(a_rows, 0.0, U[rows])
         steps += it
         # next round: ten times tighter than this one reached (at least)
         eps = 0.1 * min(viol, eps) if np.isfinite(eps) else 0.1 * viol
         eps = max(eps, 1e-15)
-        alpha = np.clip(alpha, 0.0, U)
         rounds += 1
     gap = max(reg * (primal - dual), 0.0)
     return LinearModel(w.copy(), b, "svm", reg, False, objective_=reg * primal, gap_=gap,

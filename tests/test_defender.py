@@ -349,3 +349,24 @@ def test_free_intercept_is_exact_on_ill_conditioned_weighted_problems():
         f_fast, f_conic = objective(prev, X, y, s), objective(conic, X, y, s, prev.reg)
         assert f_fast == pytest.approx(f_conic, rel=1e-6), case
         assert 0 <= prev.gap_ <= 1e-10 * f_fast * 1.0001
+
+
+def test_working_set_decomposition_reaches_the_same_optimum(monkeypatch):
+    # large sets (no full Gram matrix) solve subproblems on working sets; force that path
+    # at a small size and compare with the full-Gram SMO, cold and warm-started
+    import convexpoison.training as T
+
+    data = load_dataset("spambase")
+    X, y = data.X_train[:600], data.y_train[:600]
+    D = Defender.from_spec("svc:C=1")
+    full = D.train(X, y)
+    monkeypatch.setattr(T, "GRAM_MAX_ENTRIES", 0)
+    monkeypatch.setattr(T, "ACTIVE_MAX", 120)
+    dec = D.train(X, y)
+    assert dec.objective_ == pytest.approx(full.objective_, rel=1e-9)
+    assert 0 <= dec.gap_ <= 1e-10 * dec.objective_ * 1.0001
+    Xp, yp = np.vstack([X, X[:2]]), np.append(y, -y[:2])
+    s = np.append(np.ones(600), [20.0, 5.0])
+    warm = D.train(Xp, yp, s, warm_start=dec)
+    monkeypatch.setattr(T, "GRAM_MAX_ENTRIES", 10 ** 8)
+    assert warm.objective_ == pytest.approx(D.train(Xp, yp, s).objective_, rel=1e-9)
