@@ -243,8 +243,9 @@ def svm_smo(X, y, U, alpha, G, w, K, kdiag, eps, max_iter):
     second-order working-set selection of Fan, Chen & Lin (2005, WSS 2; libsvm).
     ``G_k = y_k w.x_k - 1`` (the gradient) and ``w = sum alpha_i y_i x_i`` are kept up to
     date in place.  ``K`` is the Gram matrix ``X X^T``, ``kdiag`` its diagonal (the
-    caller restricts large problems to working sets whose Gram matrix fits).  Stops when the maximal violation
-    ``m(alpha) - M(alpha) <= eps`` (libsvm's criterion) or after ``max_iter`` steps.
+    caller restricts large problems to working sets whose Gram matrix fits).  Stops when
+    the maximal violation ``m(alpha) - M(alpha) <= eps`` (libsvm's criterion) or after
+    ``max_iter`` steps.
     Returns ``(steps, violation)``.
     """
     n, d = X.shape

@@ -266,8 +266,8 @@ def load_dataset(name: str) -> Dataset:
                     feature_names=list(dec["feature_names"]))
     regs = DEFAULT_REG if directory == _DEFAULT_REG_DIR else _load_reg(directory)
     reg = regs.get(name, FALLBACK_REG)
-    source = ("data/reg.json (cross-validation)" if _REG_FROM_FILE.get(str(directory), {}).get(name)
-              else "fallback")
+    source = ("data/reg.json (cross-validation)"
+              if _REG_FROM_FILE.get(str(directory), {}).get(name) else "fallback")
     return Dataset(name=name,
                    X_train=dec["X_train"].copy(), y_train=dec["y_train"].copy(),
                    X_test=dec["X_test"].copy(), y_test=dec["y_test"].copy(),
@@ -577,4 +577,7 @@ def load_fashion_mnist(classes=None, path=None) -> Dataset:
                    feature_names=[f"pixel_{r}_{c}" for r in range(28) for c in range(28)],
                    image_shape=(28, 28),
                    description=("Fashion-MNIST " + (", ".join(names) if not full else "10 classes")
-                                + f" ({'binary' if binary else 'multi-class'})"))
+                                + f" ({'binary' if binary else 'multi-class'})"),
+                   reg_source=("data/reg.json (cross-validation)"
+                               if _REG_FROM_FILE.get(str(_DEFAULT_REG_DIR), {}).get("fmnist")
+                               else "fallback"))

@@ -109,7 +109,8 @@ class LinearModel:
         return LinearModel(np.array(self.w, copy=True), np.array(self.b, copy=True) if
                            np.ndim(self.b) else float(self.b), self.model, self.reg,
                            self.bias_regularized, self.objective_, self.gap_, self.n_iter_,
-                           self.method_, None if self.dual_ is None else (self.dual_[0].copy(), self.dual_[1]),
+                           self.method_,
+                           None if self.dual_ is None else (self.dual_[0].copy(), self.dual_[1]),
                            self.defender)
 
     # ----------------------------------------------------------------- files
