@@ -64,7 +64,8 @@ def test_free_intercept_weights_equal_duplicated_rows(rng):
         assert a.objective_ == pytest.approx(b.objective_, rel=1e-9)
 
 
-@pytest.mark.parametrize("spec", ["svc:C=1", "logreg:C=1", "svm:reg=0.01,intercept=free"])
+@pytest.mark.parametrize("spec", ["svc:C=1", "logreg:C=1", "svm:reg=0.01,intercept=free",
+                                  "linearsvc:C=1"])
 def test_warm_start_after_adding_poison_rows(spec):
     D = Defender.from_spec(spec)
     data = load_dataset("mnist17")
@@ -76,7 +77,7 @@ def test_warm_start_after_adding_poison_rows(spec):
     cold = D.train(Xp, yp, w)
     warm = D.train(Xp, yp, w, warm_start=base)
     assert warm.objective_ == pytest.approx(cold.objective_, rel=1e-9)
-    if D.model == "svm":          # SMO pair steps (Newton's step count is not monotone)
+    if D.model == "svm":      # SMO steps or DCD epochs (Newton's count is not monotone)
         assert warm.n_iter_ < cold.n_iter_
     if D.C is not None:                            # C on the sum: C_R moved with the weight
         assert base.reg == pytest.approx(1 / (D.C * 300))
