@@ -371,3 +371,20 @@ def test_working_set_decomposition_reaches_the_same_optimum(monkeypatch):
     warm = D.train(Xp, yp, s, warm_start=dec)
     monkeypatch.setattr(T, "GRAM_MAX_ENTRIES", 10 ** 8)
     assert warm.objective_ == pytest.approx(D.train(Xp, yp, s).objective_, rel=1e-9)
+
+
+def test_gram_reuse_never_serves_stale_rows(rng):
+    # warm starts reuse the previous Gram matrix when the rows extend the previous ones;
+    # rows changed in place (same shape) must not be served from it
+    X, y = make_blobs(rng, n=120, d=5)
+    D = Defender.from_spec("svc:C=1")
+    m = D.train(X, y)
+    X2 = np.vstack([X, X[:1] + 0.1])
+    y2 = np.append(y, -y[0])
+    hit = D.train(X2, y2, warm_start=m)                      # extends: reused
+    assert hit.objective_ == pytest.approx(D.train(X2, y2).objective_, rel=1e-9)
+    X2[5] += 0.3                                            # changed in place
+    X2[:, 0] *= 1.5
+    stale = D.train(X2, y2, warm_start=hit)
+    assert stale.objective_ == pytest.approx(D.train(X2, y2).objective_, rel=1e-9)
+    assert stale.objective_ != pytest.approx(hit.objective_, rel=1e-3)
