@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 from .errors import ConvexPoisonError, InputError, SolverFailure  # noqa: F401
 from .domain import Domain  # noqa: F401
 from .training import LinearModel, train, objective  # noqa: F401
+from .defender import Defender  # noqa: F401
 
 
 def __getattr__(name):

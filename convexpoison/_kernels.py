@@ -230,3 +230,134 @@ def cs_dcd(X, y, U, alpha, W, tol, max_epochs, seed):
         epoch += 1
         primal, dual = _cs_primal_dual(X, y, U, alpha, W)
     return epoch, primal, dual
+
+
+@njit(cache=True)
+def svm_smo(X, y, U, alpha, G, w, K, kdiag, eps, max_iter):
+    """SMO for the linear SVM with a FREE (unregularised) intercept.
+
+    Minimises ``f(alpha) = 1/2 |sum_i alpha_i y_i x_i|^2 - sum_i alpha_i`` over
+    ``0 <= alpha_i <= U_i`` and ``sum_i alpha_i y_i = 0`` (the equality is the free
+    intercept's stationarity condition).  Each step moves one pair ``(i, j)`` along
+    ``alpha_i += y_i t, alpha_j -= y_j t`` -- which keeps the equality -- with the
+    second-order working-set selection of Fan, Chen & Lin (2005, WSS 2; libsvm).
+    ``G_k = y_k w.x_k - 1`` (the gradient) and ``w = sum alpha_i y_i x_i`` are kept up to
+    date in place.  ``K`` is the Gram matrix ``X X^T``, ``kdiag`` its diagonal (the
+    caller restricts large problems to working sets whose Gram matrix fits).  Stops when
+    the maximal violation ``m(alpha) - M(alpha) <= eps`` (libsvm's criterion) or after
+    ``max_iter`` steps.
+    Returns ``(steps, violation)``.
+    """
+    n, d = X.shape
+    Ki = np.empty(n)
+    Kj = np.empty(n)
+    it = 0
+    viol = np.inf
+    while it < max_iter:
+        # i: the most violating index in I_up
+        gmax = -np.inf
+        i = -1
+        for t in range(n):
+            if y[t] > 0:
+                if alpha[t] < U[t]:
+                    v = -G[t]
+                    if v >= gmax:
+                        gmax, i = v, t
+            else:
+                if alpha[t] > 0.0:
+                    v = G[t]
+                    if v >= gmax:
+                        gmax, i = v, t
+        if i < 0:
+            viol = 0.0
+            break
+        for t in range(n):
+            Ki[t] = K[t, i]
+        # j: in I_low, the largest second-order decrease b^2 / a
+        gmin = np.inf
+        best = np.inf
+        j = -1
+        for t in range(n):
+            if y[t] > 0:
+                ok = alpha[t] > 0.0
+            else:
+                ok = alpha[t] < U[t]
+            if not ok:
+                continue
+            v = -y[t] * G[t]
+            if v < gmin:
+                gmin = v
+            bdiff = gmax - v
+            if bdiff > 0.0:
+                a = kdiag[i] + kdiag[t] - 2.0 * Ki[t]
+                if a <= 0.0:
+                    a = 1e-12
+                score = -(bdiff * bdiff) / a
+                if score <= best:
+                    best, j = score, t
+        viol = gmax - gmin
+        if viol <= eps or j < 0:
+            break
+        for t in range(n):
+            Kj[t] = K[t, j]
+        a = kdiag[i] + kdiag[j] - 2.0 * Ki[j]
+        if a <= 0.0:
+            a = 1e-12
+        b = gmax + y[j] * G[j]
+        tstep = b / a
+        # the box: alpha_i + y_i t and alpha_j - y_j t stay in [0, U]
+        lim_i = U[i] - alpha[i] if y[i] > 0 else alpha[i]
+        lim_j = alpha[j] if y[j] > 0 else U[j] - alpha[j]
+        tstep = min(tstep, lim_i, lim_j)
+        hit_i = tstep == lim_i
+        hit_j = tstep == lim_j
+        if tstep <= 0.0:
+            it += 1
+            continue
+        # land exactly on a bound that is reached (no drift below 0 or above U)
+        if hit_i:
+            alpha[i] = U[i] if y[i] > 0 else 0.0
+        else:
+            alpha[i] += y[i] * tstep
+        if hit_j:
+            alpha[j] = 0.0 if y[j] > 0 else U[j]
+        else:
+            alpha[j] -= y[j] * tstep
+        for t in range(n):
+            G[t] += tstep * y[t] * (Ki[t] - Kj[t])
+        for c in range(d):
+            w[c] += tstep * (X[i, c] - X[j, c])
+        it += 1
+    return it, viol
+
+
+@njit(cache=True)
+def hinge_best_intercept(f, y, U):
+    """The exact minimiser over ``b`` of ``sum_i U_i max(0, 1 - y_i (f_i + b))``.
+
+    The sum is convex and piecewise linear in ``b`` with a kink at ``b_i = y_i - f_i``;
+    its slope rises from ``-sum_{y=+1} U`` to ``sum_{y=-1} U``, by ``U_i`` at each kink.
+    The minimiser is the kink where the slope turns non-negative.  Returns
+    ``(b, value)``; both classes must carry positive weight.
+    """
+    n = f.shape[0]
+    kinks = np.empty(n)
+    slope = 0.0
+    for i in range(n):
+        kinks[i] = y[i] - f[i]
+        if y[i] > 0:
+            slope -= U[i]
+    order = np.argsort(kinks)
+    b = kinks[order[0]] if n else 0.0
+    for k in range(n):
+        i = order[k]
+        slope += U[i]
+        if slope >= 0.0:
+            b = kinks[i]
+            break
+    val = 0.0
+    for i in range(n):
+        m = 1.0 - y[i] * (f[i] + b)
+        if m > 0.0:
+            val += U[i] * m
+    return b, val

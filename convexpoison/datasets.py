@@ -24,6 +24,7 @@ import gzip
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,15 @@ OPTIONAL_DATASETS = {
     "fmnist": "Fashion-MNIST, all 10 classes, 60000/10000 (needs Debian package dataset-fashion-mnist)",
 }
 
+#: Fewest rows a CSV may have (a split, and cross-validated C_R, need more than a handful).
+MIN_CSV_ROWS = 10
+
+
+class DomainWarning(UserWarning):
+    """The domain was inferred from the data (its bounding box), not given: the attacker's
+    true domain may be larger (e.g. pixels that are 0 in every row but may be 1)."""
+
+
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FMNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                   "Sneaker", "Bag", "Ankle boot"]
@@ -83,6 +93,9 @@ class Dataset:
     feature_names: list | None = None
     image_shape: tuple | None = None
     description: str = ""
+    #: where ``reg`` came from: ``"data/reg.json (cross-validation)"`` for the bundled sets,
+    #: ``"cross-validation"`` when chosen on the user's data, ``"given"``, or ``"fallback"``
+    reg_source: str = ""
 
     @property
     def n_train(self) -> int:
@@ -114,7 +127,8 @@ class Dataset:
         return {"name": self.name, "n_train": self.n_train, "n_test": self.n_test,
                 "d": self.d, "classes": self.n_classes, "binary": self.is_binary,
                 "class_names": list(self.classes), "domain": self.domain.summary(),
-                "reg": float(self.reg), "image_shape": self.image_shape,
+                "reg": float(self.reg), "reg_source": self.reg_source,
+                "image_shape": self.image_shape,
                 "description": self.description}
 
     def __repr__(self) -> str:
@@ -148,8 +162,13 @@ def data_dir() -> Path:
     return Path(sys.prefix) / "share" / "convexpoison" / "data"
 
 
+#: folder -> {dataset name: True} for the entries read from its reg.json
+_REG_FROM_FILE: dict = {}
+
+
 def _load_reg(directory: Path) -> dict:
     reg = {name: FALLBACK_REG for name in DATASETS}
+    found = _REG_FROM_FILE.setdefault(str(directory), {})
     path = directory / "reg.json"
     if path.is_file():
         try:
@@ -160,6 +179,7 @@ def _load_reg(directory: Path) -> dict:
             value = entry.get("reg") if isinstance(entry, dict) else entry
             if isinstance(value, (int, float)) and value > 0:
                 reg[name] = float(value)
+                found[name] = True
     return reg
 
 
@@ -244,14 +264,16 @@ def load_dataset(name: str) -> Dataset:
     domain = Domain(dom.lo.copy(), dom.hi.copy(), integer=dom.integer.copy(),
                     onehot_groups=[g.copy() for g in dom.onehot_groups],
                     feature_names=list(dec["feature_names"]))
-    reg = (DEFAULT_REG if directory == _DEFAULT_REG_DIR else _load_reg(directory)).get(
-        name, FALLBACK_REG)
+    regs = DEFAULT_REG if directory == _DEFAULT_REG_DIR else _load_reg(directory)
+    reg = regs.get(name, FALLBACK_REG)
+    source = ("data/reg.json (cross-validation)"
+              if _REG_FROM_FILE.get(str(directory), {}).get(name) else "fallback")
     return Dataset(name=name,
                    X_train=dec["X_train"].copy(), y_train=dec["y_train"].copy(),
                    X_test=dec["X_test"].copy(), y_test=dec["y_test"].copy(),
                    domain=domain, reg=reg, classes=list(dec["classes"]),
                    feature_names=list(dec["feature_names"]),
-                   image_shape=dec["image_shape"], description=DATASETS[name])
+                   image_shape=dec["image_shape"], description=DATASETS[name], reg_source=source)
 
 
 # --------------------------------------------------------------------------- user data
@@ -281,12 +303,16 @@ def _labels(y_all, binary):
 
 def from_arrays(X_train, y_train, X_test=None, y_test=None, domain=None, reg=FALLBACK_REG,
                 name="user", classes=None, feature_names=None, binary=None,
-                description="user data") -> Dataset:
+                description="user data", warn_domain=False) -> Dataset:
     """A :class:`Dataset` from the user's arrays, validated like every public input.
 
     Labels in {-1, +1} make a binary set, labels in 0..k-1 a multi-class one (``binary``
     forces the choice; labels outside the chosen kind raise :class:`InputError`).  Without
-    ``domain`` the domain is the smallest box holding the train and test rows.
+    ``domain`` the domain is the smallest box holding the train and test rows (with
+    ``warn_domain``, a :class:`DomainWarning` says so).  ``reg=None`` chooses ``C_R`` by
+    cross-validation on the training rows (:func:`convexpoison.training.choose_reg`, the
+    procedure that chose the bundled sets' defaults); the Dataset's ``reg_source`` says
+    where ``reg`` came from.
     """
     X_train = check_X(X_train, "X_train")
     d = X_train.shape[1]
@@ -312,6 +338,11 @@ def from_arrays(X_train, y_train, X_test=None, y_test=None, domain=None, reg=FAL
               else np.asarray(y_test, int).reshape(0))
     if domain is None:
         domain = Domain.from_data(np.vstack([X_train, X_test]), feature_names=feature_names)
+        if warn_domain:
+            warnings.warn(f"{name}: no domain given, so it is inferred from the data as each "
+                          "feature's min..max over all rows; an attacker may use values outside "
+                          "it (e.g. pixels in [0, 1] that are 0 in every row): pass domain=",
+                          DomainWarning, stacklevel=3)
     elif not isinstance(domain, Domain):
         raise InputError(f"domain: expected a convexpoison Domain, got {type(domain).__name__}")
     if domain.d != d:
@@ -321,7 +352,18 @@ def from_arrays(X_train, y_train, X_test=None, y_test=None, domain=None, reg=FAL
             inside = domain.contains(X)
             if not inside.all():
                 raise InputError(f"{part}: row {int(np.argmin(inside))} lies outside the domain")
-    reg = check_positive(FALLBACK_REG if reg is None else reg, "reg")
+    if reg is None:
+        from .training import choose_reg
+
+        try:
+            reg, _ = choose_reg(X_train, y_train, "svm" if is_bin else "multisvm")
+        except InputError as exc:
+            raise InputError(f"reg: cannot choose C_R by cross-validation ({exc}); give reg") \
+                from None
+        reg_source = "cross-validation"
+    else:
+        reg_source = "fallback" if reg is FALLBACK_REG else "given"
+    reg = check_positive(reg, "reg")
     if classes is None:
         if is_bin:
             classes = ["-1", "+1"]
@@ -334,19 +376,59 @@ def from_arrays(X_train, y_train, X_test=None, y_test=None, domain=None, reg=FAL
             raise InputError(f"feature_names: expected {d} names, got {len(feature_names)}")
     return Dataset(name=name, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
                    domain=domain, reg=reg, classes=list(classes), feature_names=feature_names,
-                   image_shape=None, description=description)
+                   image_shape=None, description=description, reg_source=reg_source)
+
+
+def _value_name(v) -> str:
+    """A label value as text: ``1`` for 1.0, otherwise ``str``."""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _first_bad_cell(feats, path):
+    """InputError at the first missing or non-numeric feature cell, by the CSV's own row
+    number (the header is row 1, the first data row row 2), or None."""
+    import pandas as pd
+
+    first = None
+    for col in feats.columns:
+        raw = feats[col]
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = num.isna().to_numpy() | ~np.isfinite(num.to_numpy(dtype=float, na_value=np.nan))
+        if bad.any():
+            i = int(np.argmax(bad))
+            if first is None or i < first[0]:
+                first = (i, col, raw.iloc[i])
+    if first is None:
+        return None
+    i, col, value = first
+    what = ("missing value" if pd.isna(value) else
+            f"non-numeric value {value!r}" if isinstance(value, str) else f"value {value!r}")
+    return InputError(f"{path}: row {i + 2} (the header is row 1), column {str(col)!r}: {what}; "
+                      "features must be finite numbers (encode text columns as numbers first)")
 
 
 def from_csv(path, label_column, test_fraction=0.3, random_state=0, positive=None,
-             domain=None, reg=FALLBACK_REG, name=None, **read_csv_kw) -> Dataset:
+             domain=None, reg=None, name=None, **read_csv_kw) -> Dataset:
     """A :class:`Dataset` from a CSV file with one label column and numeric features.
 
-    ``label_column`` is a column name (or an int position).  Labels are used as given when
-    they are {-1, +1} or 0..k-1 numbers; ``positive`` makes a binary set (that value -> +1,
-    all others -> -1); text labels are mapped in sorted order (two values -> -1/+1, more
-    -> 0..k-1).  The split is shuffled and stratified when every class has at least two
-    rows (seeded by ``random_state``).  Missing values and non-numeric features raise
-    :class:`InputError`.
+    ``label_column`` is a column name (or an int position).  Labels:
+
+    * ``positive`` given: that value -> +1, every other value -> -1 (a binary set);
+    * two distinct values (0/1, -1/+1, 1/2, "ham"/"spam", ...): a binary set, the LARGER
+      value (numbers by value, text in sorted order) -> +1; ``classes`` names them as
+      ``[value of -1, value of +1]``;
+    * more values: a multi-class set, labels 0..k-1 in sorted order of the values
+      (``classes[k]`` is the value of label k).
+
+    One class only, or fewer than :data:`MIN_CSV_ROWS` rows, raises :class:`InputError`;
+    so does a missing or non-numeric feature cell, named by the CSV's row number (the
+    header is row 1; rows skipped through ``read_csv_kw`` are not counted) and column.
+    The split is shuffled and stratified when every class has at least two rows (seeded
+    by ``random_state``).  Without ``domain``, the domain is the data's bounding box and a
+    :class:`DomainWarning` says so.  Without ``reg``, ``C_R`` is chosen by
+    cross-validation on the training split (``reg_source = "cross-validation"``).
     """
     import pandas as pd
 
@@ -368,27 +450,41 @@ def from_csv(path, label_column, test_fraction=0.3, random_state=0, positive=Non
     feats = df.drop(columns=label_column)
     if feats.shape[1] == 0:
         raise InputError(f"{path}: no feature columns besides {label_column!r}")
-    bad = [str(c) for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
-    if bad:
-        raise InputError(f"{path}: non-numeric feature column(s) {', '.join(map(repr, bad[:5]))}; "
-                         "encode them as numbers first")
+    bad = _first_bad_cell(feats, path)
+    if bad is not None:
+        raise bad
     if labels.isna().any():
-        raise InputError(f"{label_column}: missing label in row {int(np.argmax(labels.isna()))}")
+        raise InputError(f"{path}: row {int(np.argmax(labels.isna().to_numpy())) + 2} (the header "
+                         f"is row 1), column {str(label_column)!r}: missing label")
+    if len(df) < MIN_CSV_ROWS:
+        raise InputError(f"{path}: {len(df)} data rows; at least {MIN_CSV_ROWS} are needed to "
+                         "train, test and cross-validate")
+    numeric = pd.api.types.is_numeric_dtype(labels)
+    values = sorted(labels.unique()) if numeric else sorted(labels.astype(str).unique())
     if positive is not None:
+        if numeric and isinstance(positive, str):
+            try:                            # the command line passes "1" for the label 1
+                positive = float(positive)
+            except ValueError:
+                pass
         y = np.where(labels.to_numpy() == positive, 1, -1)
         if not np.any(y == 1):
-            raise InputError(f"positive: no row has label {positive!r}")
-        classes = ["other", str(positive)]
-    elif pd.api.types.is_numeric_dtype(labels):
-        y = labels.to_numpy()
-        classes = None
+            raise InputError(f"positive: no row has label {positive!r} "
+                             f"(labels: {', '.join(_value_name(v) for v in values[:6])})")
+        if np.all(y == 1):
+            raise InputError(f"positive: every row has label {positive!r}; a classifier needs "
+                             "two classes")
+        others = [_value_name(v) for v in values if v != positive]
+        classes = ["other" if len(others) != 1 else others[0], _value_name(positive)]
     else:
-        values = sorted(labels.astype(str).unique())
+        if len(values) < 2:
+            raise InputError(f"{label_column}: every row has label {_value_name(values[0])}; a "
+                             "classifier needs two classes")
         codes = {v: i for i, v in enumerate(values)}
-        y = labels.astype(str).map(codes).to_numpy()
+        y = (labels if numeric else labels.astype(str)).map(codes).to_numpy().astype(int)
         if len(values) == 2:
             y = 2 * y - 1
-        classes = values
+        classes = [_value_name(v) for v in values]
     X = feats.to_numpy(dtype=float)
     test_fraction = float(test_fraction)
     if not 0 <= test_fraction < 1:
@@ -408,7 +504,8 @@ def from_csv(path, label_column, test_fraction=0.3, random_state=0, positive=Non
     return from_arrays(Xtr, ytr, Xte, yte, domain=domain, reg=reg,
                        name=name or Path(str(path)).name.split(".")[0], classes=classes,
                        feature_names=[str(c) for c in feats.columns],
-                       description=f"CSV file {path}")
+                       binary=len(classes) == 2, description=f"CSV file {path}",
+                       warn_domain=True)
 
 
 # --------------------------------------------------------------------------- Fashion-MNIST
@@ -480,4 +577,7 @@ def load_fashion_mnist(classes=None, path=None) -> Dataset:
                    feature_names=[f"pixel_{r}_{c}" for r in range(28) for c in range(28)],
                    image_shape=(28, 28),
                    description=("Fashion-MNIST " + (", ".join(names) if not full else "10 classes")
-                                + f" ({'binary' if binary else 'multi-class'})"))
+                                + f" ({'binary' if binary else 'multi-class'})"),
+                   reg_source=("data/reg.json (cross-validation)"
+                               if _REG_FROM_FILE.get(str(_DEFAULT_REG_DIR), {}).get("fmnist")
+                               else "fallback"))

@@ -24,9 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from sklearn.model_selection import StratifiedKFold
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 if str(REPO) not in sys.path:
@@ -34,45 +31,13 @@ if str(REPO) not in sys.path:
 
 from convexpoison.datasets import DATASETS, load_dataset  # noqa: E402
 
-# Values below 1e-3 make exact training much slower (dual coordinate descent needs
-# thousands of epochs) and changed the CV error by under one point on every set.
-GRID = [1e-3, 3e-3, 0.01, 0.03, 0.09]
-SEED = 0
+# The grid, the folds and the rule live in the package (convexpoison.training), which
+# also uses them to choose C_R for a user's CSV (datasets.from_csv): one implementation.
+from convexpoison.training import CV_RESOLUTION as RESOLUTION  # noqa: E402
+from convexpoison.training import REG_GRID  # noqa: E402
+from convexpoison.training import choose_reg, one_se_choice  # noqa: E402
 
-
-def predict(model, X):
-    """Labels from a trained model: sign for binary (w of shape (d,)), argmax for (k, d)."""
-    w = np.asarray(model.w, float)
-    b = np.asarray(model.b, float)
-    if w.ndim == 1:
-        return np.where(X @ w + b >= 0, 1, -1)
-    return np.argmax(X @ w.T + b, axis=1)
-
-
-def cv_errors(X, y, model, reg, folds=5, train=None):
-    """Per-fold held-out error of ``train(..., model=model, reg=reg)``."""
-    if train is None:
-        from convexpoison.training import train
-    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
-    errs = []
-    for tr, va in skf.split(X, y):
-        m = train(X[tr], y[tr], model=model, reg=reg)
-        errs.append(float(np.mean(predict(m, X[va]) != y[va])))
-    return np.array(errs)
-
-
-#: Differences in CV error below half a percentage point are not resolved by these test
-#: sets; the rule treats them as ties (and prefers the more regularised, faster model).
-RESOLUTION = 0.005
-
-
-def one_se_choice(cv: dict) -> float:
-    """Largest C with mean error <= min mean + max(SE of the minimiser, RESOLUTION).
-
-    ``cv``: C -> (mean, se)."""
-    best = min(cv, key=lambda c: (cv[c][0], c))
-    limit = cv[best][0] + max(cv[best][1], RESOLUTION)
-    return max(c for c in cv if cv[c][0] <= limit + 1e-12)
+GRID = list(REG_GRID)
 
 
 def main(argv=None) -> int:
@@ -95,22 +60,21 @@ def main(argv=None) -> int:
         _table(rows)
         return 0
 
-    from convexpoison.training import train   # written by the lead; fails loudly if absent
-
     out = Path(args.out)
     result = json.loads(out.read_text()) if out.is_file() else {}
     rows = []
     for name in args.datasets:
         ds = load_dataset(name)
         model = "svm" if ds.is_binary else "multisvm"
-        cv = {}
-        for c in GRID:
-            t0 = time.perf_counter()
-            e = cv_errors(ds.X_train, ds.y_train, model, c, args.folds, train=train)
-            cv[c] = (float(e.mean()), float(e.std(ddof=1) / np.sqrt(len(e))))
-            print(f"{name} C_R={c:g}: error {cv[c][0]:.4f} ± {cv[c][1]:.4f} "
-                  f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
-        chosen = one_se_choice(cv)
+        clock = [time.perf_counter()]
+
+        def progress(c, mean_se, name=name, clock=clock):
+            print(f"{name} C_R={c:g}: error {mean_se[0]:.4f} ± {mean_se[1]:.4f} "
+                  f"({time.perf_counter() - clock[0]:.1f} s)", file=sys.stderr)
+            clock[0] = time.perf_counter()
+
+        chosen, cv = choose_reg(ds.X_train, ds.y_train, model, GRID, args.folds,
+                                progress=progress)
         result[name] = {"reg": chosen, "model": model, "folds": args.folds,
                         "cv": {repr(c): list(v) for c, v in cv.items()}}
         rows.append((name, model, chosen, cv, args.folds))

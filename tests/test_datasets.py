@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,9 @@ def test_dataset_loads_with_specified_shapes(name):
     assert (s["name"], s["n_train"], s["n_test"], s["d"], s["classes"]) == (name, n_tr, n_te, d,
                                                                             len(labels))
     assert s["domain"] == ds.domain.summary() and s["reg"] == ds.reg and s["description"]
+    stored = json.loads((REPO / "data" / "reg.json").read_text())
+    assert s["reg_source"] == ("data/reg.json (cross-validation)" if name in stored
+                               else "fallback")
     json.dumps(s)   # the CLI prints it as JSON
 
 
@@ -251,16 +255,133 @@ def test_from_csv(tmp_path):
     lab = np.where(np.arange(40) % 4 == 0, "spam", "ham")
     p = tmp_path / "toy.csv"
     p.write_text("a,b,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, lab)))
-    ds = D.from_csv(p, "label")
+    with pytest.warns(D.DomainWarning, match="inferred from the data"):
+        ds = D.from_csv(p, "label", reg=0.05)
+    assert ds.reg == 0.05 and ds.reg_source == "given"
     assert ds.n_train == 28 and ds.n_test == 12 and ds.d == 2
     assert ds.classes == ["ham", "spam"] and ds.is_binary
     assert (ds.y_test == 1).sum() == 3                       # stratified: 10 spam * 0.3
     assert ds.feature_names == ["a", "b"] and ds.name == "toy"
-    again = D.from_csv(p, "label")
+    dom = Domain.box(2, -10, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                        # a given domain: no warning
+        again = D.from_csv(p, "label", domain=dom, reg=0.05)
     assert np.array_equal(again.X_train, ds.X_train)          # seeded
-    assert not np.array_equal(D.from_csv(p, "label", random_state=1).X_train, ds.X_train)
+    assert not np.array_equal(D.from_csv(p, "label", random_state=1, domain=dom,
+                                         reg=0.05).X_train, ds.X_train)
     with pytest.raises(InputError, match="nope"):
         D.from_csv(p, "nope")
+
+
+def _write_csv(path, X, labels, names=None):
+    names = names or [f"f{j}" for j in range(X.shape[1])]
+    rows = "".join(",".join(map(str, x)) + f",{lab}\n" for x, lab in zip(X, labels))
+    path.write_text(",".join(names) + ",label\n" + rows)
+    return path
+
+
+@pytest.mark.parametrize("values, classes", [
+    ((0, 1), ["0", "1"]),                 # the commonest binary encoding
+    ((2, 4), ["2", "4"]),                 # any two values: the larger is +1
+    ((-1, 1), ["-1", "1"]),
+    ((1.5, -3.0), ["-3", "1.5"]),         # integral floats are named as integers
+])
+def test_from_csv_two_valued_labels_make_a_binary_set(tmp_path, values, classes):
+    X, _ = _toy(40, 2)
+    lab = np.where(np.arange(40) % 3 == 0, values[0], values[1])
+    p = _write_csv(tmp_path / "two.csv", X, lab)
+    ds = D.from_csv(p, "label", domain=Domain.box(2, -10, 10), reg=0.1, test_fraction=0)
+    assert ds.is_binary and ds.classes == classes
+    big = max(values)
+    assert np.array_equal(ds.y_train == 1, np.isin(np.arange(40), np.flatnonzero(lab == big)))
+    # and it trains as a binary model (0/1 used to become a multi-class set that failed here)
+    from convexpoison.training import train
+
+    assert train(ds.X_train, ds.y_train, "svm", reg=ds.reg).is_binary
+
+
+def test_from_csv_multivalued_numeric_labels_are_relabelled(tmp_path):
+    X, _ = _toy(30, 2)
+    lab = np.array([3, 5, 9] * 10)
+    p = _write_csv(tmp_path / "multi.csv", X, lab)
+    ds = D.from_csv(p, "label", domain=Domain.box(2, -10, 10), reg=0.1, test_fraction=0)
+    assert not ds.is_binary and ds.classes == ["3", "5", "9"]
+    assert np.array_equal(ds.y_train, np.searchsorted([3, 5, 9], lab))
+
+
+def test_from_csv_positive_value(tmp_path):
+    X, _ = _toy(30, 2)
+    lab = np.array([3, 5, 9] * 10)
+    p = _write_csv(tmp_path / "multi.csv", X, lab)
+    ds = D.from_csv(p, "label", positive="9", domain=Domain.box(2, -10, 10), reg=0.1,
+                    test_fraction=0)                          # "9": as the command line gives it
+    assert ds.is_binary and ds.classes == ["other", "9"]
+    assert np.array_equal(ds.y_train == 1, lab == 9)
+    with pytest.raises(InputError, match="positive: no row has label 7"):
+        D.from_csv(p, "label", positive=7, reg=0.1)
+
+
+@pytest.mark.parametrize("labels, msg", [
+    ([1] * 12, "every row has label 1; a classifier needs two classes"),
+    ([0, 1], "2 data rows; at least 10"),
+])
+def test_from_csv_rejects_one_class_and_too_few_rows(tmp_path, labels, msg):
+    X = np.random.default_rng(0).random((len(labels), 2))
+    p = _write_csv(tmp_path / "few.csv", X, labels)
+    with pytest.raises(InputError, match=msg) as e:
+        D.from_csv(p, "label", reg=0.1)
+    assert "\n" not in str(e.value)
+
+
+def test_from_csv_reports_the_csv_row_and_column(tmp_path):
+    X, _ = _toy(20, 3)
+    lab = np.arange(20) % 2
+    cells = X.astype(object)
+    cells[5, 1] = ""                       # data row 5 = CSV row 7 (header = row 1)
+    p = _write_csv(tmp_path / "nan.csv", cells, lab, ["a", "b", "c"])
+    with pytest.raises(InputError, match=r"row 7 \(the header is row 1\), column 'b': missing"):
+        D.from_csv(p, "label", reg=0.1)
+    cells = X.astype(object)
+    cells[2, 2] = "n/a?"
+    cells[9, 0] = ""
+    p = _write_csv(tmp_path / "text.csv", cells, lab, ["a", "b", "c"])
+    with pytest.raises(InputError, match=r"row 4 .*column 'c': non-numeric value 'n/a\?'"):
+        D.from_csv(p, "label", reg=0.1)
+    lab = lab.astype(object)
+    lab[11] = ""
+    p = _write_csv(tmp_path / "nolabel.csv", X, lab, ["a", "b", "c"])
+    with pytest.raises(InputError, match=r"row 13 .*column 'label': missing label"):
+        D.from_csv(p, "label", reg=0.1)
+
+
+def test_from_csv_chooses_reg_by_cross_validation(tmp_path):
+    # wine, classes 0 and 1 with 0/1 labels (the example): no reg given, so C_R is
+    # chosen on the training split; recompute the CV errors and the one-SE rule by hand
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import StratifiedKFold
+
+    from convexpoison.training import train
+
+    Xw, yw = load_wine(return_X_y=True)
+    keep = yw < 2
+    Xw = (Xw[keep] - Xw[keep].min(0)) / np.ptp(Xw[keep], axis=0)
+    p = _write_csv(tmp_path / "wine01.csv", np.round(Xw, 6), yw[keep])
+    with pytest.warns(D.DomainWarning):
+        ds = D.from_csv(p, "label")
+    assert ds.is_binary and ds.classes == ["0", "1"] and ds.reg_source == "cross-validation"
+    assert ds.summary()["reg_source"] == "cross-validation"
+    means, ses = {}, {}
+    for c in (1e-3, 3e-3, 0.01, 0.03, 0.09):
+        errs = []
+        for tr, va in StratifiedKFold(5, shuffle=True, random_state=0).split(ds.X_train,
+                                                                            ds.y_train):
+            m = train(ds.X_train[tr], ds.y_train[tr], "svm", reg=c)
+            errs.append(np.mean(np.where(ds.X_train[va] @ m.w + m.b >= 0, 1, -1)
+                                != ds.y_train[va]))
+        means[c], ses[c] = np.mean(errs), np.std(errs, ddof=1) / np.sqrt(5)
+    best = min(means, key=lambda c: (means[c], c))
+    want = max(c for c in means if means[c] <= means[best] + max(ses[best], 0.005) + 1e-12)
+    assert ds.reg == want
 
 
 def test_from_csv_rejects_text_features(tmp_path):

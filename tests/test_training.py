@@ -107,21 +107,32 @@ def test_integer_domain_variable_gives_exact_milp():
     assert x.value[2] == pytest.approx(1) and x.value[3] == pytest.approx(0)
 
 
+def random_weighted_problem(rng):
+    """A random binary problem with rows of weight 10, 100 and 1000 (MTP's copies), or
+    None when the draw has one class only (also used by test_defender)."""
+    n, d = int(rng.integers(30, 200)), int(rng.integers(2, 25))
+    X = rng.random((n, d))
+    y = np.where(X @ rng.normal(size=d) + rng.normal(scale=0.5, size=n)
+                 > np.median(X @ rng.normal(size=d)), 1, -1)
+    if len(set(y)) < 2:
+        return None
+    s = np.ones(n)
+    s[rng.choice(n, size=3, replace=False)] = [10.0, 100.0, 1000.0]
+    return X, y, s
+
+
 def test_shrinking_and_polish_are_exact_on_ill_conditioned_weighted_problems():
     """Tiny C_R and rows weighted up to 1000 (MTP's poison copies) make the dual box huge
     and coordinate descent slow; the shrinking rounds, the polish and the full-epoch
     fallback must still reach the optimum (an independent conic solve), warm or cold."""
     rng = np.random.default_rng(0)
     for case in range(12):
-        n, d = int(rng.integers(30, 200)), int(rng.integers(2, 25))
-        X = rng.random((n, d))
-        y = np.where(X @ rng.normal(size=d) + rng.normal(scale=0.5, size=n)
-                     > np.median(X @ rng.normal(size=d)), 1, -1)
-        if len(set(y)) < 2:
+        problem = random_weighted_problem(rng)
+        if problem is None:
             continue
+        X, y, s = problem
+        d = X.shape[1]
         reg = 10 ** rng.uniform(-4, -1)
-        s = np.ones(n)
-        s[rng.choice(n, size=3, replace=False)] = [10.0, 100.0, 1000.0]
         prev = train(X, y, "svm", reg, sample_weight=s)
         for _ in range(3):                      # MTP-like appends, warm-started
             X = np.vstack([X, rng.random((1, d))])
@@ -131,3 +142,31 @@ def test_shrinking_and_polish_are_exact_on_ill_conditioned_weighted_problems():
         f_fast, f_conic = objective(prev, X, y, s, reg), objective(conic, X, y, s, reg)
         assert f_fast == pytest.approx(f_conic, rel=1e-6), case
         assert 0 <= prev.gap_ <= 1e-10 * f_fast * 1.0001
+
+
+def test_choose_reg_reproduces_the_bundled_default():
+    # the cross-validation that chose data/reg.json, now in the package: the same CV
+    # errors (stored in data/reg.json when it was written) and the same choice
+    import json
+    from pathlib import Path
+
+    from convexpoison.datasets import load_dataset
+    from convexpoison.training import REG_GRID, choose_reg
+
+    stored = json.loads((Path(__file__).resolve().parent.parent / "data" / "reg.json")
+                        .read_text())["breast-cancer"]
+    ds = load_dataset("breast-cancer")
+    chosen, cv = choose_reg(ds.X_train, ds.y_train, "svm")
+    assert chosen == stored["reg"] == ds.reg
+    for c in REG_GRID:
+        assert cv[c] == pytest.approx(stored["cv"][repr(c)], abs=1e-12)
+
+
+def test_choose_reg_needs_two_rows_per_class(rng):
+    X, y = make_blobs(rng, n=20, d=2)
+    y[:] = 1
+    y[0] = -1
+    with pytest.raises(InputError, match="two rows of every class"):
+        from convexpoison.training import choose_reg
+
+        choose_reg(X, y)
