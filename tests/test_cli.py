@@ -1,4 +1,4 @@
-"""Command-line contract (DESIGN §7): JSON on stdout, exit status 2 for bad input."""
+"""Command-line contract (docs/cli.md): JSON on stdout, exit status 2 for bad input."""
 import json
 import subprocess
 import sys

@@ -47,7 +47,7 @@ def test_cli_reference_is_up_to_date():
                 continue
             title = " ".join(w for w in ("convexpoison", cmd, sub) if w)
             assert f"`{title}`" in fresh, title
-    assert "`--eps-close EPS_CLOSE`" in fresh        # a DESIGN §7 flag, with its metavar
+    assert "`--eps-close EPS_CLOSE`" in fresh        # a documented flag, with its metavar
 
 
 def test_every_nav_page_exists():

@@ -1,4 +1,4 @@
-"""The minimum-poison program and attack (DESIGN §3.9; the minimum-poison issue).
+"""The minimum-poison program and attack (docs/minpoison.md).
 
 Checks against independent computations:
 * soundness: the bound never exceeds the size of a poison set that provably induces the

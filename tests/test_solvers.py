@@ -29,7 +29,7 @@ def test_default_lp_solver_agrees_with_a_second_solver(rng):
 
 
 def test_default_solver_is_not_a_route_known_to_be_wrong():
-    # DESIGN §8: cvxpy 1.9 + HiGHS/SciPy/CBC return wrong LP optima with pos(affine)
+    # docs/interactive.md, Solver facts: cvxpy 1.9 + HiGHS/SciPy/CBC return wrong LP optima with pos(affine)
     for kind in ("LP", "QP", "SOCP"):
         assert solvers.default_solver(kind) not in ("HIGHS", "SCIPY", "CBC", "OSQP", "ECOS_BB")
 

@@ -273,7 +273,11 @@ class CertifiedUpperBound:
         labs = [lab for lab in (-1, 1) if lab in res.points]
         want = np.array([self.epsilon * N * res.label_fraction.get(lab, 0.0) for lab in labs])
         if integer:
-            total = int(np.floor(min(want.sum(), self.epsilon * N) + 1e-9))
+            from ..attacks.base import n_poisons
+
+            # the attacker's whole budget, or less when the label fractions sum below 1
+            total = min(n_poisons(self.epsilon, N) if self.epsilon > 0 else 0,
+                        int(np.floor(want.sum() + 1e-9)))
             base = np.floor(want).astype(int)
             rest = total - base.sum()
             order = np.argsort(-(want - base))
