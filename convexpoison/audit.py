@@ -391,7 +391,8 @@ def _cells(results):
     """Every measured (attack, defense) test error with that defense's clean baseline; the
     defenses include ``NO_DEFENSE`` (the clean model / training on all of ``Dc u Dp``)."""
     clean = results["clean"]
-    baseline = {NO_DEFENSE: clean["test_error"], **clean.get("per_defense", {})}
+    baseline = {k: v for k, v in {NO_DEFENSE: clean["test_error"],
+                                  **clean.get("per_defense", {})}.items() if v is not None}
     cells = []
     for name, a in results["attacks"].items():
         if a.get("status") != "ok":
@@ -421,6 +422,8 @@ def headline(results) -> dict:
     """
     d, s = results["dataset"], results["settings"]
     n = int(d["n_test"])
+    if n < 1:
+        raise InputError(f"the audit needs test points to measure errors; {d['name']} has none")
     baseline, cells = _cells(results)
     out = {"n_test": n, "resolution": 1.0 / n, "epsilon": s["epsilon"],
            "baselines": {k: {"error": v, "mistakes": _count(v, n)} for k, v in baseline.items()}}
@@ -536,7 +539,7 @@ def verdict(results) -> str:
     text += (f" Worst case measured: an attacker adding {100 * s['epsilon']:g}% poison points "
              f"({w['attack']}) raises the test error {under} from its clean "
              f"{_pp(w['baseline'])} ({w['baseline_mistakes']} of {n}) to {_pp(w['error'])} "
-             f"({w['mistakes']} of {n}): +{100 * w['rise']:.1f} points.")
+             f"({w['mistakes']} of {n}): +{100 * w['rise']:.1f} percentage points.")
     r = h["largest_rise"]
     if (r["attack"], r["defense"]) != (w["attack"], w["defense"]):
         text += (f" The largest rise is {r['attack']} under {r['defense']}: "
@@ -547,7 +550,8 @@ def verdict(results) -> str:
              f"({c['best_clean_defense']}).")
     for cert in h["certified"]:
         if cert["quantity"] == "clean training error" and cert["value"] is not None:
-            text += (f" Proven: no {100 * s['epsilon']:g}%-attacker inside the L2+slab feasible set "
+            text += (f" Proven: against a defender that keeps every clean point and drops "
+                     f"poisons outside the L2+slab feasible set, no {100 * s['epsilon']:g}%-attacker "
                      f"makes the model misclassify more than {cert['mistakes']} of the "
                      f"{cert['of']} clean training points ({_pp(cert['value'])}).")
         elif cert["status"] == "approximate":

@@ -82,7 +82,7 @@ def headline_lines(results):
                                                                      h["worst"]["defense"])):
             lines.append(f"{what}: **{c['attack']} under {c['defense']}**: {_pct(c['baseline'])} -> "
                          f"**{_pct(c['error'])}** ({c['baseline_mistakes']} -> {c['mistakes']} of {n} "
-                         f"mistakes; +{100 * c['rise']:.1f} points).")
+                         f"mistakes; +{100 * c['rise']:.1f} percentage points).")
     c = h.get("defender_choice")
     if c:
         lines.append(f"Defender's best choice against the attacks run (lowest worst-case error): "
