@@ -3,18 +3,27 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+# Two install stamps, so that `make demo` on a fresh clone installs only what the demo
+# imports (the package and its dependencies: no torch, no test tools), and `make test`
+# adds the test tools and the `torch` extra (the neural-network tests need it; pinned in
+# setup.cfg).  STAMP keeps its old name: it marks the complete install.
+DEMO_STAMP := $(VENV)/.demo-stamp
+STAMP      := $(VENV)/.installed-stamp
 OUT    ?= out/demo
 
 .PHONY: demo test test-slow bench docs clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(DEMO_STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
+$(STAMP): $(DEMO_STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,torch]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/convexpoison audit --out $(OUT)
 
 test: $(STAMP)
@@ -26,14 +35,14 @@ test-slow: $(STAMP)
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache
 
-docs: $(STAMP)
+docs: $(DEMO_STAMP)
 	$(BIN)/python -m pip install --quiet mkdocs
 	$(BIN)/python docs/gen_cli.py
 	$(BIN)/mkdocs build --strict -d site
 
 # Benchmarks (bench/README.md): each script prints its table and writes bench/results/NAME.json;
 # files starting with "_" are helpers, not benchmarks.
-bench: $(STAMP)
+bench: $(DEMO_STAMP)
 	$(BIN)/python -m pip install --quiet "dask[distributed]"
 	mkdir -p bench/results
 	for f in bench/*.py; do \

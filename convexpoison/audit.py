@@ -244,8 +244,9 @@ def _run_steps(settings, data, defenses, reg, names, results, save, say, bars, s
     save()
     step_done("certificates")
     say("figures and report")
-    results["figures"] = _figures(ctx, results)
+    results["headline"] = headline(results)
     results["verdict"] = verdict(results)
+    results["figures"] = _figures(ctx, results)
     save()
     from .report import write_reports
 
@@ -349,10 +350,25 @@ def _figures(ctx, results) -> dict:
     hist = _mtp_history(ctx)
     if hist:
         figs["mtp_convergence"] = Path(plots.mtp_convergence(hist, out / "mtp-convergence.png")).name
-        figs["lower_bound"] = Path(plots.lower_bound_curve(hist, out / "lower-bound.png")).name
+        # every certified bound as a line, so the plot's top is the headline's K
+        lb = results["certificates"].get("lower_bound", {})
+        names = {"lp": "minimum-poison LP, over all models",
+                 "optimal": "optimal Theorem 4.2, over all models"}
+        bounds = {names.get(m, m): v["lower_bound"] for m, v in lb.items() if m != "intermediate"
+                  and isinstance(v.get("lower_bound"), (int, float)) and np.isfinite(v["lower_bound"])}
+        t = results.get("target", {}).get("target_test_error")
+        figs["lower_bound"] = Path(plots.lower_bound_curve(
+            hist, out / "lower-bound.png", bounds=bounds,
+            title="Poison points needed to induce the target model"
+                  + ("" if t is None else f" (test error {100 * t:.1f}%)"))).name
+        ok = {k: v for k, v in results["attacks"].items() if v.get("status") == "ok"}
         figs["error_vs_epsilon"] = Path(plots.error_vs_epsilon(
             [r.n_poisons / data.n_train for r in hist], [1 - r.test_accuracy for r in hist],
-            out / "error-vs-epsilon.png", epsilon=ctx["settings"].epsilon)).name
+            out / "error-vs-epsilon.png", epsilon=ctx["settings"].epsilon,
+            clean_error=results["clean"]["test_error"],
+            at_budget={k: v["no_defense_test_error"] for k, v in ok.items()},
+            title="Test error without a defense against the poison fraction:\n"
+                  "MTP's iterates (line), each attack at the budget (markers)")).name
     if data.image_shape is not None:
         for name, o in ctx.get("outcomes", {}).items():
             if o.poisons is not None and len(o.poisons):
@@ -362,30 +378,189 @@ def _figures(ctx, results) -> dict:
     return figs
 
 
+#: The label of the undefended model in the headline (the table's "no defense" column).
+NO_DEFENSE = "no defense"
+
+
+def _count(err, n):
+    """A test error as a number of mistakes among ``n`` test points (errors are measured on
+    ``n`` unweighted points, so ``err * n`` is an integer up to rounding)."""
+    return None if err is None else int(round(err * n))
+
+
+def _cells(results):
+    """Every measured (attack, defense) test error with that defense's clean baseline; the
+    defenses include ``NO_DEFENSE`` (the clean model / training on all of ``Dc u Dp``)."""
+    clean = results["clean"]
+    baseline = {k: v for k, v in {NO_DEFENSE: clean["test_error"],
+                                  **clean.get("per_defense", {})}.items() if v is not None}
+    cells = []
+    for name, a in results["attacks"].items():
+        if a.get("status") != "ok":
+            continue
+        for d, e in {NO_DEFENSE: a["no_defense_test_error"], **a["per_defense"]}.items():
+            if e is not None and baseline.get(d) is not None:
+                cells.append({"attack": name, "defense": d, "error": e,
+                              "baseline": baseline[d], "rise": e - baseline[d]})
+    return baseline, cells
+
+
+def headline(results) -> dict:
+    """The audit's verdict as numbers, in test errors (docs/audit.md#reading-the-report).
+
+    * ``resolution``: the test set's size and what one test point is worth;
+    * ``baselines``: each defense's clean test error (the clean model for ``no defense``,
+      training on the sanitised clean set otherwise) -- the baseline of that defense;
+    * ``worst``: the (attack, defense) cell of highest test error over *every* attack run
+      and every defense including none, with its ``rise`` over that defense's own baseline;
+      ``largest_rise``: the cell whose rise is largest (the same cell or another);
+    * ``defender_choice``: the defense whose worst error over the attacks run is lowest
+      (the defender picks before knowing the attack), beside the lowest clean error;
+    * ``certified``: each certificate translated into errors only where the translation is
+      proven, each labelled ``proven`` or ``approximate`` (docs/audit.md#certificates-in-errors).
+
+    Every error comes with its count of mistakes out of ``n_test``.
+    """
+    d, s = results["dataset"], results["settings"]
+    n = int(d["n_test"])
+    if n < 1:
+        raise InputError(f"the audit needs test points to measure errors; {d['name']} has none")
+    baseline, cells = _cells(results)
+    out = {"n_test": n, "resolution": 1.0 / n, "epsilon": s["epsilon"],
+           "baselines": {k: {"error": v, "mistakes": _count(v, n)} for k, v in baseline.items()}}
+
+    def cell(c):
+        return {**c, "mistakes": _count(c["error"], n), "baseline_mistakes": _count(c["baseline"], n),
+                "rise_mistakes": _count(c["error"], n) - _count(c["baseline"], n)}
+
+    if cells:
+        # ties: the larger rise, then the first in table order (max keeps the first maximum)
+        out["worst"] = cell(max(cells, key=lambda c: (c["error"], c["rise"])))
+        out["largest_rise"] = cell(max(cells, key=lambda c: (c["rise"], c["error"])))
+        worst_per_def = {}
+        for c in cells:
+            if c["defense"] not in worst_per_def or c["error"] > worst_per_def[c["defense"]]["error"]:
+                worst_per_def[c["defense"]] = c
+        # ties: the lower clean error, then table order
+        choice = min(worst_per_def.values(), key=lambda c: (c["error"], c["baseline"]))
+        best_clean = min(baseline, key=lambda k: baseline[k])
+        out["defender_choice"] = {
+            "defense": choice["defense"], "worst_attack": choice["attack"],
+            "error": choice["error"], "mistakes": _count(choice["error"], n),
+            "clean_error": choice["baseline"], "clean_mistakes": _count(choice["baseline"], n),
+            "best_clean_defense": best_clean, "best_clean_error": baseline[best_clean],
+            "best_clean_mistakes": _count(baseline[best_clean], n)}
+    out["certified"] = _certified_in_errors(results)
+    return out
+
+
+def _certified_in_errors(results) -> list:
+    """The certificates as statements about errors, each ``proven`` or ``approximate``.
+
+    Upper bound (Steinhardt et al. 2017; docs/upper-bound.md): for every poison set of at
+    most eps*N points inside F, the defender's exactly trained model theta satisfies
+    (1/N) sum_{i in Dc} hinge(theta; x_i, y_i) <= U (the other terms of the bounded
+    objective are >= 0).  Pointwise hinge >= 1{y f(x) <= 0} (a mistake, or a tie, has
+    margin <= 0 and hence hinge >= 1), so the number of clean *training* points theta
+    misclassifies is at most floor(U N): proven.  The same figure for the *test* error rests
+    on the poisoned model's test error being close to its training error -- concentration
+    that nothing here proves for a data-dependent model: approximate.
+
+    Lower bound (Suya et al. Theorem 4.2; the minimum-poison program): no poison set of
+    fewer than K points makes exact training return the target model -- a statement about
+    that one model, not about reaching its test error some other way.
+    """
+    s, d = results["settings"], results["dataset"]
+    n_train = int(d["n_train"])
+    eps = s["epsilon"]
+    k = int(np.floor(eps * n_train + 1e-9))
+    out = []
+    ub = results.get("certificates", {}).get("upper_bound", {})
+    if isinstance(ub.get("upper_bound"), (int, float)) and np.isfinite(ub["upper_bound"]):
+        U = float(ub["upper_bound"])
+        # floor(U N) with a slack that can only raise it (a larger ceiling stays sound)
+        m = int(np.floor(U * n_train + 1e-9 * max(1.0, U * n_train)))
+        where = ("F = domain, L2 and slab sets (thresholds from the clean data, "
+                 f"quantile {1 - s['p']:g}), the defender keeping all {n_train} clean training points")
+        if U >= 1:
+            text = (f"The upper bound U = {U:.4f} on the training hinge loss is at least 1, so it "
+                    f"bounds no error rate (vacuous in errors).")
+            out.append({"status": "proven", "quantity": "clean training error", "value": None,
+                        "mistakes": None, "of": n_train, "text": text})
+        else:
+            text = (f"For every poison set of at most {k} points (ε = {eps:g}) inside {where}, the "
+                    f"exactly trained model misclassifies at most {m} of the {n_train} clean "
+                    f"training points ({100 * U:.1f}%): its average training hinge loss on them is "
+                    f"at most U = {U:.4f} (Steinhardt et al. 2017) and the hinge loss is at least "
+                    f"the 0-1 loss at every point.")
+            out.append({"status": "proven", "quantity": "clean training error", "value": U,
+                        "mistakes": m, "of": n_train, "text": text})
+            clean = results["clean"]
+            n_test = int(d["n_test"])
+            text = (f"Approximate, not proven: if the poisoned model's test error is close to its "
+                    f"error on the clean training points, no such attack raises the test error "
+                    f"above about {100 * U:.1f}% (about {int(np.floor(U * n_test))} of {n_test}); "
+                    f"this rests on train/test concentration, which nothing here proves (the "
+                    f"clean model: {100 * clean['train_error']:.1f}% training, "
+                    f"{100 * clean['test_error']:.1f}% test error).")
+            out.append({"status": "approximate", "quantity": "test error", "value": U,
+                        "mistakes": int(np.floor(U * n_test)), "of": n_test, "text": text})
+    lb = results.get("certificates", {}).get("lower_bound", {})
+    K = _best_lower_bound(lb)
+    t = results.get("target", {})
+    if K is not None and "target_test_error" in t:
+        method = max((m for m in lb if isinstance(lb[m].get("lower_bound"), (int, float))
+                      and np.isfinite(lb[m]["lower_bound"])), key=lambda m: lb[m]["lower_bound"])
+        n_test = int(d["n_test"])
+        text = (f"No poison set of fewer than {K} points inside the domain makes exact training "
+                f"return the target model (Koh label-flip heuristic; test error "
+                f"{100 * t['target_test_error']:.1f}%, {_count(t['target_test_error'], n_test)} of "
+                f"{n_test}) -- {lb[method].get('method', method)}.  This covers that one model "
+                f"only: another model with the same test error may need fewer points.")
+        out.append({"status": "proven", "quantity": "poison points to induce the target model",
+                    "value": K, "method": method, "mistakes": None, "of": None, "text": text})
+    return out
+
+
+def _pp(v):
+    return f"{100 * v:.1f}%"
+
+
 def verdict(results) -> str:
-    """One sentence a security engineer can act on."""
+    """The headline (:func:`headline`) in a few sentences a security engineer can act on."""
+    h = results.get("headline") or headline(results)
     s = results["settings"]
-    clean = results["clean"]["test_error"]
-    ok = {k: v for k, v in results["attacks"].items() if v.get("status") == "ok"}
-    if not ok:
-        return "No attack completed; see the attack table for the reasons."
-    worst_name = max(ok, key=lambda k: ok[k]["min_over_defenses"])
-    worst = ok[worst_name]
-    best_def = worst.get("best_defense")
-    text = (f"An attacker who adds {100 * s['epsilon']:.1f}% poison points to "
-            f"{results['dataset']['name']} can raise the test error from {100 * clean:.1f}% to "
-            f"{100 * worst['min_over_defenses']:.1f}% even against the best of the defenses "
-            f"({best_def} holds best against the strongest attack, {worst_name}); "
-            f"undefended it reaches {100 * max(v['no_defense_test_error'] for v in ok.values()):.1f}%.")
-    ub = results["certificates"].get("upper_bound", {})
-    if "upper_bound" in ub:
-        text += (f" Certified ceiling: no {100 * s['epsilon']:.1f}%-attacker inside the L2+slab "
-                 f"feasible set can push the defender's training loss above {ub['upper_bound']:.4f}.")
-    lb = results["certificates"].get("lower_bound", {})
-    best_lb = _best_lower_bound(lb)
-    if best_lb is not None and "target" in results and "target_test_error" in results["target"]:
-        text += (f" Inducing the {100 * results['target']['target_test_error']:.1f}%-error target "
-                 f"model provably needs at least {best_lb} poison points.")
+    n = h["n_test"]
+    text = (f"{results['dataset']['name']}: {n} test points, so one test point is "
+            f"{100 * h['resolution']:.2f}% of test error.")
+    if "worst" not in h:
+        return text + " No attack completed; see the attack table for the reasons."
+    w, c = h["worst"], h["defender_choice"]
+    under = "without a defense" if w["defense"] == NO_DEFENSE else f"under the {w['defense']} defense"
+    text += (f" Worst case measured: an attacker adding {100 * s['epsilon']:g}% poison points "
+             f"({w['attack']}) raises the test error {under} from its clean "
+             f"{_pp(w['baseline'])} ({w['baseline_mistakes']} of {n}) to {_pp(w['error'])} "
+             f"({w['mistakes']} of {n}): +{100 * w['rise']:.1f} percentage points.")
+    r = h["largest_rise"]
+    if (r["attack"], r["defense"]) != (w["attack"], w["defense"]):
+        text += (f" The largest rise is {r['attack']} under {r['defense']}: "
+                 f"{r['baseline_mistakes']} -> {r['mistakes']} of {n} mistakes.")
+    text += (f" The defender's best choice against the attacks run is {c['defense']}: at worst "
+             f"{_pp(c['error'])} ({c['mistakes']} of {n}, {c['worst_attack']}), against "
+             f"{_pp(c['clean_error'])} clean; the lowest clean error is {_pp(c['best_clean_error'])} "
+             f"({c['best_clean_defense']}).")
+    for cert in h["certified"]:
+        if cert["quantity"] == "clean training error" and cert["value"] is not None:
+            text += (f" Proven: against a defender that keeps every clean point and drops "
+                     f"poisons outside the L2+slab feasible set, no {100 * s['epsilon']:g}%-attacker "
+                     f"makes the model misclassify more than {cert['mistakes']} of the "
+                     f"{cert['of']} clean training points ({_pp(cert['value'])}).")
+        elif cert["status"] == "approximate":
+            text += f" Approximate, not proven: test error at most about {_pp(cert['value'])}."
+        elif cert["quantity"].startswith("poison points"):
+            text += (f" Proven for one target model only: training returns the "
+                     f"{_pp(results['target']['target_test_error'])}-error target only with at "
+                     f"least {cert['value']} poison points.")
     return text
 
 

@@ -45,6 +45,7 @@ def run(args):
     res = run_audit(settings, args.out, progress=not args.no_progress)
     worst = [a for a in res["attacks"].values() if a.get("status") == "ok"]
     return {"dataset": res["dataset"]["name"], "verdict": res["verdict"],
+            "headline": res["headline"],
             "clean_test_error": res["clean"]["test_error"],
             "poisoned_test_error": max((a["min_over_defenses"] for a in worst), default=None),
             "per_attack": {k: {"status": v["status"], "per_defense": v.get("per_defense"),
