@@ -50,6 +50,7 @@ from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive
 from ._common import check_use, clean_arrays, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
+from .minpoison import MinimumPoisoning
 
 __all__ = ["ReachableTargetAttack", "ReachableResult", "PricedTarget", "SEEDS"]
 
@@ -164,6 +165,26 @@ class _Pricer:
         """The exact solve: its certified minimum (``MinPoisonResult``)."""
         self.aim(model)
         return self.program.solve(model)
+
+
+class _Realisation(MinimumPoisoning):
+    """The minimum-poison attack on the pricer's program, which is built and compiled once:
+    a target is a re-solve (DPP), not a new program per realisation."""
+
+    program = None
+
+    def _program(self):
+        return _Built(self.program) if self.program is not None else super()._program()
+
+
+class _Built:
+    """A fitted program whose ``fit`` is a no-op (the clean data are the same)."""
+
+    def __init__(self, program):
+        self.program = program
+
+    def fit(self, X, y, sample_weight=None):
+        return self.program
 
 
 def _blend(clean, model, t):
@@ -453,8 +474,6 @@ class ReachableTargetAttack(PoisoningAttack):
 
     def _realise(self, data, pricer, cand, budget, reg):
         """The integer minimum-poison attack on ``cand`` (exactly priced first), or None."""
-        from .minpoison import MinimumPoisoning
-
         try:
             lp = pricer.certify(cand.model)
         except SolverFailure:
@@ -463,9 +482,10 @@ class ReachableTargetAttack(PoisoningAttack):
         if not cand.certified <= budget:
             return None
         extra = int(min(self.max_extra, budget - cand.certified))
-        attack = MinimumPoisoning(cand.model, feasible=pricer.feasible, reg=reg,
-                                  eps_close=self.eps_close, max_extra=extra, integer="relax",
-                                  solver=self.solver, random_state=self.random_state)
+        attack = _Realisation(cand.model, feasible=pricer.feasible, reg=reg,
+                              eps_close=self.eps_close, max_extra=extra, integer="relax",
+                              solver=self.solver, random_state=self.random_state)
+        attack.program = pricer.program
         try:
             attack.fit(data)
         except (InputError, SolverFailure) as exc:
