@@ -133,6 +133,7 @@ class _Pricer:
         self.feasible, self.X, self.y, self.solver = feasible, X, y, solver
         self.loss = feasible["loss"] if "loss" in feasible.names else None
         self.program = MinimumPoisonProgram(feasible, reg, integer="relax", solver=solver).fit(X, y)
+        self.solved = _Solved(self.program)
         self.count = 0
 
     def aim(self, model):
@@ -164,27 +165,39 @@ class _Pricer:
     def certify(self, model):
         """The exact solve: its certified minimum (``MinPoisonResult``)."""
         self.aim(model)
-        return self.program.solve(model)
+        self.solved.lp = self.program.solve(model)
+        return self.solved.lp
 
 
 class _Realisation(MinimumPoisoning):
-    """The minimum-poison attack on the pricer's program, which is built and compiled once:
-    a target is a re-solve (DPP), not a new program per realisation."""
+    """The minimum-poison attack on the pricer's program, already built, compiled and
+    solved for the target (:meth:`_Pricer.certify`): realising a target costs no new
+    program and no second exact solve."""
 
-    program = None
+    pricer = None
 
     def _program(self):
-        return _Built(self.program) if self.program is not None else super()._program()
+        return self.pricer.solved if self.pricer is not None else super()._program()
 
 
-class _Built:
-    """A fitted program whose ``fit`` is a no-op (the clean data are the same)."""
+class _Solved:
+    """The pricer's program as :class:`MinimumPoisoning` uses it: ``fit`` is a no-op (same
+    clean data) and ``solve`` returns the exact solution the pricer just computed for this
+    target; everything else is the program's own.  One per pricer, so what the attack
+    caches on it (the fixed-count programs per slot layout) is kept across targets."""
 
     def __init__(self, program):
         self.program = program
+        self.lp = None
 
     def fit(self, X, y, sample_weight=None):
-        return self.program
+        return self
+
+    def solve(self, target):
+        return self.lp
+
+    def __getattr__(self, name):
+        return getattr(self.program, name)
 
 
 def _blend(clean, model, t):
@@ -215,6 +228,8 @@ class ReachableTargetAttack(PoisoningAttack):
         poison sets chosen by their error there.
     seeds : candidate sources among :data:`SEEDS`.
     decoy_quantiles, decoy_repeats : the label-flip grid of the decoys and improved targets.
+    n_search : seeds whose segment is searched (those whose segment promises the highest
+        error at the budget); every seed is priced.
     t_max : how far beyond a seed model the segment search may go (``t <= t_max``).
     steps : bisection steps per segment.
     slack : the search keeps targets of price at most ``budget - slack`` (room for the
@@ -235,7 +250,7 @@ class ReachableTargetAttack(PoisoningAttack):
     def __init__(self, epsilon=DEFAULT_EPSILON, defenses=DEFENSES, reg=None, feasible=None,
                  p=0.05, quantile=None, use="test", seeds=SEEDS,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3, 0.5), decoy_repeats=(1, 2, 3, 5, 8),
-                 t_max=4.0, steps=6, slack=1.0, n_realise=4, eps_close=0.01, max_extra=2,
+                 n_search=8, t_max=4.0, steps=5, slack=1.0, n_realise=3, eps_close=0.01, max_extra=2,
                  screen_tol=1e-6, solver=None, random_state=0, progress=None):
         self.epsilon = epsilon
         self.defenses = defenses
@@ -247,6 +262,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.seeds = seeds
         self.decoy_quantiles = decoy_quantiles
         self.decoy_repeats = decoy_repeats
+        self.n_search = n_search
         self.t_max = t_max
         self.steps = steps
         self.slack = slack
@@ -281,6 +297,7 @@ class ReachableTargetAttack(PoisoningAttack):
         steps = int(check_positive(self.steps, "steps", allow_zero=True))
         slack = check_positive(self.slack, "slack", allow_zero=True)
         n_realise = int(check_positive(self.n_realise, "n_realise"))
+        n_search = int(check_positive(self.n_search, "n_search", allow_zero=True))
         limit = budget - slack
         if limit <= 0:
             raise InputError(f"slack: {slack:g} leaves no budget of the {budget} poison points")
@@ -305,8 +322,17 @@ class ReachableTargetAttack(PoisoningAttack):
             priced.append(c)
             return c
 
+        # every seed priced where it is; the segment search only for the n_search seeds
+        # whose segment promises most: the error at t = limit / price (the price grows
+        # about linearly from theta_c, whose price is 0), a numpy product, not a solve
+        first = []
         for source, model in found:
-            self._segment(pricer, clean, model, source, limit, t_max, steps, add)
+            c = add(model, source, 1.0, pricer.screen(model))
+            guess = min(t_max, limit / c.price) if c.price > 0 else t_max
+            first.append((_blend(clean, model, guess).error(Xe, ye), c))
+        first.sort(key=lambda e: -e[0])
+        for _, c in first[:n_search]:
+            self._segment(pricer, clean, c, limit, t_max, steps, add)
         within = [c for c in priced if c.price <= limit]
         self._say(f"reachable: {len(priced)} targets priced, {len(within)} within "
                   f"{limit:g} points; best evaluation error "
@@ -342,8 +368,11 @@ class ReachableTargetAttack(PoisoningAttack):
             self._say(f"reachable: {cand.source} (t {cand.t:.3g}): {ps.n_poisons:g} points "
                       f"(certified {cand.certified:g}), {rz.status}, min over defenses "
                       f"{score:.4f}")
-            if best is None or (score, undefended) > best[0]:
-                best = ((score, undefended), cand, ps, rz)
+            # an accepted target is one the poison induces (eps_close); a realisation that
+            # only comes near its target is kept only when no target was accepted
+            rank = (rz.status == "eps_close", score, undefended)
+            if best is None or rank > best[0]:
+                best = (rank, cand, ps, rz)
         if best is None:
             raise SolverFailure("reachable: no candidate target could be realised within the "
                                 f"budget of {budget} points", solver=self.solver or "default",
@@ -433,23 +462,23 @@ class ReachableTargetAttack(PoisoningAttack):
 
         return InfluenceAttack(max_iter=8, n_steps=2, random_state=self.random_state, **common)
 
-    def _segment(self, pricer, clean, model, source, limit, t_max, steps, add):
+    def _segment(self, pricer, clean, seed, limit, t_max, steps, add):
         """Price ``theta(t) = theta_c + t (theta_k - theta_c)`` for the largest ``t <= t_max``
-        whose price is at most ``limit``: at ``t = 1``, then doubling up (cheap) or
-        halving down (expensive) to bracket it, then ``steps`` bisection steps (the price
-        grows along the segment away from ``theta_c``, whose price is 0)."""
-        def at(t):
-            m = model if t == 1.0 else _blend(clean, model, t)
-            price = pricer.screen(m)
-            return add(m, source if t == 1.0 else f"{source} t={t:.3g}", t, price)
+        whose price is at most ``limit`` (``seed`` is ``theta_k``, priced at ``t = 1``):
+        doubling up (cheap) or halving down (expensive) to bracket it, then ``steps``
+        bisection steps (the price grows along the segment away from ``theta_c``, whose
+        price is 0)."""
+        model, source = seed.model, seed.source
 
-        c = at(1.0)
-        if c.price <= limit:
-            lo, hi = 1.0, None
-            t = 1.0
+        def ok(t):
+            m = _blend(clean, model, t)
+            return add(m, f"{source} t={t:.3g}", t, pricer.screen(m)).price <= limit
+
+        if seed.price <= limit:
+            lo, hi, t = 1.0, None, 1.0
             while hi is None and t < t_max:
                 t = min(2.0 * t, t_max)
-                if at(t).price <= limit:
+                if ok(t):
                     lo = t
                 else:
                     hi = t
@@ -459,7 +488,7 @@ class ReachableTargetAttack(PoisoningAttack):
             lo, hi = 0.0, 1.0
             for _ in range(3):                 # halve toward theta_c (price 0)
                 t = hi / 2.0
-                if at(t).price <= limit:
+                if ok(t):
                     lo = t
                     break
                 hi = t
@@ -467,7 +496,7 @@ class ReachableTargetAttack(PoisoningAttack):
                 return
         for _ in range(steps):
             t = 0.5 * (lo + hi)
-            if at(t).price <= limit:
+            if ok(t):
                 lo = t
             else:
                 hi = t
@@ -484,8 +513,9 @@ class ReachableTargetAttack(PoisoningAttack):
         extra = int(min(self.max_extra, budget - cand.certified))
         attack = _Realisation(cand.model, feasible=pricer.feasible, reg=reg,
                               eps_close=self.eps_close, max_extra=extra, integer="relax",
-                              solver=self.solver, random_state=self.random_state)
-        attack.program = pricer.program
+                              solver=self.solver, random_state=self.random_state,
+                              progress=self.progress)
+        attack.pricer = pricer
         try:
             attack.fit(data)
         except (InputError, SolverFailure) as exc:

@@ -1,0 +1,95 @@
+"""The reachable-target attack (docs/reachable.md): the contract, and the issue's property
+-- every accepted target is induced (max loss difference <= 0.01 after exact retraining)
+with at most its certified minimum + 2 points, checked against independent computations
+(a fresh minimum-poison program, a fresh training, a fresh max-loss-difference program)."""
+import json
+
+import numpy as np
+import pytest
+
+from convexpoison import load_dataset, train
+from convexpoison.attacks.base import n_poisons
+from convexpoison.attacks.reachable import ReachableTargetAttack
+from convexpoison.errors import InputError
+
+from conformance import check_attack
+
+SMALL = dict(seeds=("decoys",), decoy_quantiles=(0.1, 0.3), decoy_repeats=(2, 5), steps=3,
+             n_realise=2)
+
+
+def _check_property(data, attack):
+    """n_poisons <= certified + 2, the retrained model within 0.01 of the target, the
+    certificate recomputed by a program built here, every poison inside the feasible set."""
+    from convexpoison.certificates.lp import lp_lower_bound
+    from convexpoison.programs.maxloss import MaxLossDifference
+
+    res = attack.result_.to_dict()
+    target = attack.target_.model
+    ps = attack.poisons_
+    budget = n_poisons(attack.epsilon, data.n_train)
+    assert res["status"] == "eps_close"
+    assert ps.n_poisons <= budget and res["budget"] == budget
+    assert res["leftover"] == budget - ps.n_poisons
+    assert ps.n_poisons <= res["target_lower_bound"] + 2
+    # the certificate, from a program built here on the attack's fitted feasible set
+    feas = attack.feasible_
+    if "loss" in feas.names:
+        feas["loss"].set_model(target)
+        feas["loss"].fit(data.X_train, data.y_train)
+    lb = lp_lower_bound(target, feas, data.X_train, data.y_train, data.reg)
+    assert lb.certified == res["target_lower_bound"]
+    assert lb.certified <= ps.n_poisons
+    # exact retraining on Dc u Dp reaches the target
+    X, y, w, _ = ps.with_clean(data.X_train, data.y_train)
+    model = train(X, y, "svm", data.reg, sample_weight=w)
+    mld = MaxLossDifference(data.domain).solve(model, target).value
+    assert mld <= 0.01 + 1e-6
+    assert abs(mld - res["max_loss_difference"]) <= 1e-4 + 1e-3 * mld or mld <= res["max_loss_difference"]
+    # the poison points lie in every component of the feasible set (the defenses')
+    assert np.all(feas.contains(ps.X[ps.y == 1], 1, tol=1e-5)) if np.any(ps.y == 1) else True
+    assert np.all(feas.contains(ps.X[ps.y == -1], -1, tol=1e-5)) if np.any(ps.y == -1) else True
+    # the chosen target is the most damaging priced one that was realised
+    assert res["target_test_error"] == pytest.approx(target.error(data.X_test, data.y_test))
+    assert res["candidates_priced"] >= res["candidates_within_budget"] >= 1
+    json.dumps(res)                                   # plain JSON
+    return res
+
+
+@pytest.fixture(scope="module")
+def breast():
+    return load_dataset("breast-cancer")
+
+
+@pytest.fixture(scope="module")
+def fitted(breast):
+    return ReachableTargetAttack(epsilon=0.03, **SMALL).fit(breast)
+
+
+def test_follows_the_contract(breast):
+    check_attack(ReachableTargetAttack(epsilon=0.03, **SMALL), breast, budget_exact=False)
+
+
+def test_accepted_target_is_induced_with_its_certified_minimum_breast_cancer(breast, fitted):
+    res = _check_property(breast, fitted)
+    ev = fitted.result_.evaluation
+    assert res["poisoned_test_error"] == ev.min_over_defenses == min(res["per_defense"].values())
+    assert set(res["removed"]) == {"l2", "slab", "loss", "svd", "knn"}
+    # the search spends the budget: the target's price is close to it
+    assert res["target_lp_value"] > res["budget"] - 4
+
+
+def test_accepted_target_is_induced_digits17():
+    """An integer domain ([0, 16] pixels): the integer-L2 relaxation prices, integer
+    points realise."""
+    data = load_dataset("digits17")
+    att = ReachableTargetAttack(epsilon=0.05, **SMALL).fit(data)
+    _check_property(data, att)
+    assert np.array_equal(att.poisons_.X, np.round(att.poisons_.X))
+
+
+def test_bad_settings_are_input_errors(breast):
+    with pytest.raises(InputError, match="seeds"):
+        ReachableTargetAttack(seeds=("nope",)).fit(breast)
+    with pytest.raises(InputError, match="slack"):
+        ReachableTargetAttack(epsilon=0.003, slack=5, **{k: v for k, v in SMALL.items()}).fit(breast)
