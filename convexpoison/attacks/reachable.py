@@ -513,6 +513,7 @@ class ReachableTargetAttack(PoisoningAttack):
         extra = int(min(self.max_extra, budget - cand.certified))
         attack = _Realisation(cand.model, feasible=pricer.feasible, reg=reg,
                               eps_close=self.eps_close, max_extra=extra, integer="relax",
+                              per_total=1, train_tol=1e-8,
                               solver=self.solver, random_state=self.random_state,
                               progress=self.progress)
         attack.pricer = pricer
