@@ -29,9 +29,9 @@ def add_arguments(p):
                         "influence (default: all)")
     p.add_argument("--decoy-quantiles", default=None,
                    help="label-flip fractions q of the decoys and improved targets "
-                        "(default 0.05,0.1,0.2,0.3,0.5)")
+                        "(default 0.05,0.1,0.2,0.3)")
     p.add_argument("--decoy-repeats", default=None,
-                   help="label-flip repeat counts r (default 1,2,3,5,8)")
+                   help="label-flip repeat counts r (default 2,5,8)")
     p.add_argument("--n-realise", type=int, default=3,
                    help="candidate targets realised and judged under the defenses (default 3)")
     p.add_argument("--solver", default=None, help="conic solver of the programs")
