@@ -96,3 +96,34 @@ def test_bad_settings_are_input_errors(breast):
         ReachableTargetAttack(seeds=("nope",)).fit(breast)
     with pytest.raises(InputError, match="slack"):
         ReachableTargetAttack(epsilon=0.003, slack=5, **{k: v for k, v in SMALL.items()}).fit(breast)
+
+
+def test_cli_bad_input_is_one_line_exit_2(capsys):
+    from convexpoison.cli import main
+
+    assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                 "--seeds", "decoys,nope", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seeds" in err[0]
+    assert main(["attack", "reachable-target", "--dataset", "mnist10", "--epsilon", "0.03"]) == 2
+
+
+@pytest.mark.slow
+def test_cli_writes_the_poison_and_the_json(tmp_path, capsys, breast):
+    from convexpoison.cli import main
+    from convexpoison.defenses import evaluate
+    from convexpoison.poisons import PoisonSet
+
+    out = tmp_path / "p.npz"
+    assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                 "--seeds", "decoys", "--decoy-quantiles", "0.1,0.3", "--decoy-repeats", "2,5",
+                 "--n-realise", "1", "--out", str(out), "--json", "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    for key in ("clean_test_error", "poisoned_test_error", "per_defense", "n_poisons",
+                "target_test_error", "target_lower_bound", "candidates_priced", "seconds",
+                "status", "removed"):
+        assert key in res
+    ps = PoisonSet.load(out)
+    assert ps.n_poisons == res["n_poisons"] <= n_poisons(0.03, breast.n_train)
+    ev = evaluate(breast, ps)                    # the saved poison reproduces the table
+    assert ev.per_defense == res["per_defense"]

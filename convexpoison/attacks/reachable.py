@@ -59,6 +59,11 @@ __all__ = ["ReachableTargetAttack", "ReachableResult", "PricedTarget", "SEEDS"]
 #: influence attacks induce.
 SEEDS = ("decoys", "improved", "kkt", "minmax", "influence")
 
+#: Solver of the realisation's fixed-count programs when none is named: one solver, so a
+#: count vector it cannot solve is skipped instead of recompiling the program for a
+#: fallback (a fallback evicts the compiled form; tens of seconds on spambase).
+REALISE_SOLVER = "CLARABEL"
+
 #: Screening tolerances of the search's solves (the chosen target is priced exactly).
 SCREEN_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7}}
 
@@ -512,10 +517,12 @@ class ReachableTargetAttack(PoisoningAttack):
         if not cand.certified <= budget:
             return None
         extra = int(min(self.max_extra, budget - cand.certified))
+        integer = data.domain is not None and data.domain.has_integers   # MILPs: CBC
         attack = _Realisation(cand.model, feasible=pricer.feasible, reg=reg,
                               eps_close=self.eps_close, max_extra=extra, integer="relax",
                               per_total=1, train_tol=1e-8,
-                              solver=self.solver, random_state=self.random_state,
+                              solver=self.solver or (None if integer else REALISE_SOLVER),
+                              random_state=self.random_state,
                               progress=self.progress)
         attack.pricer = pricer
         try:
