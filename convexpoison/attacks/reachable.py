@@ -294,6 +294,15 @@ class ReachableTargetAttack(PoisoningAttack):
         if not isinstance(names, list):
             raise InputError("feasible: give component names (the loss component follows "
                              "each target, so a ready feasible set cannot be used)")
+        dom = data.domain
+        if (dom is not None and dom.has_integers and not dom.integer.all()
+                and any(n in ("l2", "svd") for n in names)):
+            # the realisation's fixed-count program has integer points: a MILP, which the
+            # L2 / SVD cones make a mixed-integer SOCP unless every coordinate is integer
+            raise InputError("feasible: on a domain with integer and continuous coordinates "
+                             "the minimum-poison realisation needs polyhedral components; "
+                             f"drop l2/svd (e.g. feasible {','.join(n for n in names if n not in ('l2', 'svd'))}: "
+                             "the L2 defense then judges the result)")
         seeds = self._check_seeds()
         p = check_fraction(self.p, "p")
         quantile = 1.0 - p if self.quantile is None else check_fraction(self.quantile, "quantile")
