@@ -82,13 +82,18 @@ def test_accepted_target_is_induced_with_its_certified_minimum_breast_cancer(bre
     assert res["target_lp_value"] > res["budget"] - 4
 
 
-def test_accepted_target_is_induced_digits17():
-    """An integer domain ([0, 16] pixels): the integer-L2 relaxation prices, integer
-    points realise."""
-    data = load_dataset("digits17")
-    att = ReachableTargetAttack(epsilon=0.05, **SMALL).fit(data)
-    _check_property(data, att)
-    assert np.array_equal(att.poisons_.X, np.round(att.poisons_.X))
+def test_accepted_target_is_induced_spambase_subset():
+    """A second dataset: 500 spambase training points (57 dense features in [0, 1])."""
+    from convexpoison.datasets import from_arrays
+
+    full = load_dataset("spambase")
+    rng = np.random.default_rng(0)
+    tr, te = rng.choice(full.n_train, 500, replace=False), rng.choice(full.n_test, 300, replace=False)
+    data = from_arrays(full.X_train[tr], full.y_train[tr], full.X_test[te], full.y_test[te],
+                       domain=full.domain, reg=0.01, name="spambase-500")
+    att = ReachableTargetAttack(epsilon=0.03, defenses=("l2", "slab", "loss"), **SMALL).fit(data)
+    res = _check_property(data, att)
+    assert set(res["per_defense"]) == {"l2", "slab", "loss"}
 
 
 def test_bad_settings_are_input_errors(breast):

@@ -346,6 +346,7 @@ class ReachableTargetAttack(PoisoningAttack):
         first.sort(key=lambda e: -e[0])
         for _, c in first[:n_search]:
             self._segment(pricer, clean, c, limit, t_max, steps, add)
+        self.candidates_ = priced
         within = [c for c in priced if c.price <= limit]
         self.n_unsolved_ = pricer.failed
         self._say(f"reachable: {len(priced)} targets priced ({pricer.failed} not solved at "
@@ -501,7 +502,7 @@ class ReachableTargetAttack(PoisoningAttack):
                 return
         else:
             lo, hi = 0.0, 1.0
-            for _ in range(3):                 # halve toward theta_c (price 0)
+            for _ in range(8):                 # halve toward theta_c (price 0)
                 t = hi / 2.0
                 if ok(t):
                     lo = t
