@@ -341,11 +341,13 @@ class ReachableTargetAttack(PoisoningAttack):
         first = []
         for source, model in found:
             c = add(model, source, 1.0, pricer.screen(model))
+            if not np.isfinite(c.price):
+                continue                   # unattainable (or not solved): no segment
             guess = min(t_max, limit / c.price) if c.price > 0 else t_max
-            first.append((_blend(clean, model, guess).error(Xe, ye), c))
+            first.append((_blend(clean, model, guess).error(Xe, ye), guess, c))
         first.sort(key=lambda e: -e[0])
-        for _, c in first[:n_search]:
-            self._segment(pricer, clean, c, limit, t_max, steps, add)
+        for _, guess, c in first[:n_search]:
+            self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
         self.candidates_ = priced
         within = [c for c in priced if c.price <= limit]
         self.n_unsolved_ = pricer.failed
@@ -478,20 +480,25 @@ class ReachableTargetAttack(PoisoningAttack):
 
         return InfluenceAttack(max_iter=8, n_steps=2, random_state=self.random_state, **common)
 
-    def _segment(self, pricer, clean, seed, limit, t_max, steps, add):
+    def _segment(self, pricer, clean, seed, guess, limit, t_max, steps, add):
         """Price ``theta(t) = theta_c + t (theta_k - theta_c)`` for the largest ``t <= t_max``
-        whose price is at most ``limit`` (``seed`` is ``theta_k``, priced at ``t = 1``):
-        doubling up (cheap) or halving down (expensive) to bracket it, then ``steps``
-        bisection steps (the price grows along the segment away from ``theta_c``, whose
-        price is 0)."""
+        whose price is at most ``limit`` (``seed`` is ``theta_k``, priced at ``t = 1``).
+
+        The price grows along the segment away from ``theta_c`` (price 0), about linearly,
+        so the search starts at ``guess`` (``limit / price`` at ``t = 1``), brackets the
+        boundary by doubling (a cheap point) or halving (an expensive one, at most 6
+        times), then takes ``steps`` bisection steps."""
         model, source = seed.model, seed.source
 
         def ok(t):
+            if t == 1.0:
+                return seed.price <= limit
             m = _blend(clean, model, t)
             return add(m, f"{source} t={t:.3g}", t, pricer.screen(m)).price <= limit
 
-        if seed.price <= limit:
-            lo, hi, t = 1.0, None, 1.0
+        t = float(guess)
+        if ok(t):
+            lo, hi = t, None
             while hi is None and t < t_max:
                 t = min(2.0 * t, t_max)
                 if ok(t):
@@ -501,14 +508,14 @@ class ReachableTargetAttack(PoisoningAttack):
             if hi is None:
                 return
         else:
-            lo, hi = 0.0, 1.0
-            for _ in range(8):                 # halve toward theta_c (price 0)
+            lo, hi = None, t
+            for _ in range(6):
                 t = hi / 2.0
                 if ok(t):
                     lo = t
                     break
                 hi = t
-            if lo == 0.0:
+            if lo is None:
                 return
         for _ in range(steps):
             t = 0.5 * (lo + hi)
