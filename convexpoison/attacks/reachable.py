@@ -12,10 +12,11 @@ together:
    targets (2021, Appendix C.1) and the models that the package's other attacks induce
    (KKT, min-max, influence, run with small settings: reachable by construction).
 2. **Search in theta.**  Each candidate ``theta_k`` spans the segment
-   ``theta(t) = theta_c + t (theta_k - theta_c)`` from the clean model; the price of
-   ``theta(t)`` (the program's optimum) is found along it by bracketing and bisection, and
-   the largest ``t`` whose price fits the budget is kept: a candidate too expensive is
-   pulled back toward ``theta_c``, a cheap one pushed beyond itself until it spends the
+   ``theta(t) = theta_c + t (theta_k - theta_c)`` from the clean model (price 0); the
+   price of ``theta(t)`` (the program's optimum) grows along it about linearly, so the
+   search starts at ``t = limit / price(theta_k)``, brackets by doubling or halving and
+   bisects for the largest ``t`` whose price fits the budget: a candidate too expensive
+   is pulled back toward ``theta_c``, a cheap one pushed beyond itself until it spends the
    whole budget.  Every priced model is a candidate.
 3. **Pricing.**  The feasible set is the defenses': the domain, the L2 sphere and the slab
    fitted on ``Dc`` and the loss defense's cone ``hinge(theta; x, y) <= tau_y`` under the
