@@ -78,8 +78,10 @@ def test_accepted_target_is_induced_with_its_certified_minimum_breast_cancer(bre
     ev = fitted.result_.evaluation
     assert res["poisoned_test_error"] == ev.min_over_defenses == min(res["per_defense"].values())
     assert set(res["removed"]) == {"l2", "slab", "loss", "svd", "knn"}
-    # the search spends the budget: the target's price is close to it
-    assert res["target_lp_value"] > res["budget"] - 4
+    # the chosen poison is the best accepted realisation under the defenses (test set known)
+    accepted = [r for r in fitted.result_.realised if r["status"] == "eps_close"]
+    assert accepted and res["poisoned_test_error"] == pytest.approx(
+        max(r["score"] for r in accepted), abs=1.5 / breast.n_test)   # screened vs exact training
 
 
 def test_accepted_target_is_induced_spambase_subset():
