@@ -98,6 +98,9 @@ ATTACKS = {
     "influence": AuditAttack(".attacks.influence", "InfluenceAttack",
                              "influence attack (Koh et al. Algorithm 2)",
                              quick={"max_iter": 15, "n_steps": 3}),
+    "reachable": AuditAttack(".attacks.reachable", "ReachableTargetAttack",
+                             "reachable-target attack (minimum-poison-priced targets)",
+                             quick={"seeds": ("decoys", "kkt", "influence"), "n_realise": 2}),
 }
 
 

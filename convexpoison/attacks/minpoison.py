@@ -281,7 +281,13 @@ class MinimumPoisoning(PoisoningAttack):
                 yield total, sorted(group, key=lambda t: t[0]), labels
             return
         slots, weights = _slots(lp, prog)
-        kkt = FixedCountKKT(prog, slots, solver=None)
+        # one fixed-count program per slot layout, program and solver: the target enters
+        # through the program's Parameters, so re-realising another target is a re-solve
+        cache = prog.__dict__.setdefault("_fixed_count", {})
+        key = (tuple(slots), prog._key, self.solver)
+        if key not in cache:
+            cache[key] = FixedCountKKT(prog, slots, solver=self.solver)
+        kkt = cache[key]
         labels = np.array([lab for lab, _ in slots])
         candidates = count_candidates(weights, limit)
         for total in sorted({int(c.sum()) for c in candidates}):

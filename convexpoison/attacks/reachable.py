@@ -1,0 +1,554 @@
+"""The reachable-target attack: the most damaging model that ``epsilon n`` points provably
+can induce, and the poison that induces it (docs/reachable.md).
+
+Koh et al.'s KKT attack (2021, Algorithms 3 and 4) picks a decoy model and guesses how many
+points each label gets; the KKT residual it minimises is usually not zero, so its poison
+induces some model near the decoy.  The minimum-poison program
+(:mod:`convexpoison.programs.minpoison`, docs/minpoison.md) gives, for any target, the
+*exact* fewest points that induce it inside a feasible set.  This attack puts the two
+together:
+
+1. **Candidates.**  Koh et al.'s label-flip decoys (Algorithm 3), Suya et al.'s improved
+   targets (2021, Appendix C.1) and the models that the package's other attacks induce
+   (KKT, min-max, influence, run with small settings: reachable by construction).
+2. **Search in theta.**  Each candidate ``theta_k`` spans the segment
+   ``theta(t) = theta_c + t (theta_k - theta_c)`` from the clean model (price 0); the
+   price of ``theta(t)`` (the program's optimum) grows along it about linearly, so the
+   search starts at ``t = limit / price(theta_k)``, brackets by doubling or halving and
+   bisects for the largest ``t`` whose price fits the budget: a candidate too expensive
+   is pulled back toward ``theta_c``, a cheap one pushed beyond itself until it spends the
+   whole budget.  Every priced model is a candidate.
+3. **Pricing.**  The feasible set is the defenses': the domain, the L2 sphere and the slab
+   fitted on ``Dc`` and the loss defense's cone ``hinge(theta; x, y) <= tau_y`` under the
+   target itself (the loss defense trains on ``Dc u Dp``, whose model *is* the target; the
+   threshold is the ``quantile`` of the target's clean losses).  The search prices with a
+   screening tolerance; the chosen target is priced again exactly and its certified
+   minimum is reported.
+4. **Realisation.**  The candidates within the budget, by decreasing error on the
+   attacker's evaluation set, are realised with the integer minimum-poison attack
+   (:class:`~convexpoison.attacks.minpoison.MinimumPoisoning`: at most two points per
+   label, ``n_poisons <= certified + max_extra``) and judged by retraining under every
+   defense (:func:`~convexpoison.defenses.evaluate`); the best minimum over the defenses on
+   the evaluation set wins and is evaluated again exactly.
+
+Leftover budget: the search already spends it on the target (step 2 pushes each
+candidate's price up to the budget); what rounding leaves (``budget - n_poisons``, at
+most ``slack + max_extra`` points) is not used -- adding points the program did not ask
+for would move training away from the target it certified.
+
+The attack follows the contract of :mod:`convexpoison.attacks.base` (docs/attacks.md).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..defenses import DEFENSES
+from ..errors import InputError, SolverFailure
+from ..poisons import PoisonSet
+from ..validation import check_fraction, check_positive
+from ._common import check_use, clean_arrays, resolve_feasible
+from .base import DEFAULT_EPSILON, PoisoningAttack
+from .minpoison import MinimumPoisoning
+
+__all__ = ["ReachableTargetAttack", "ReachableResult", "PricedTarget", "SEEDS"]
+
+#: Where candidate targets come from (``seeds``): label-flip decoys (Koh et al.
+#: Algorithm 3), Suya et al.'s improved targets, and the models the KKT, min-max and
+#: influence attacks induce.
+SEEDS = ("decoys", "improved", "kkt", "minmax", "influence")
+
+#: Solver of the realisation's fixed-count programs when none is named: one solver, so a
+#: count vector it cannot solve is skipped instead of recompiling the program for a
+#: fallback (a fallback evicts the compiled form; tens of seconds on spambase).
+REALISE_SOLVER = "CLARABEL"
+
+#: Screening tolerances of the search's solves (the chosen target is priced exactly).
+SCREEN_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7}}
+
+
+@dataclass
+class PricedTarget:
+    """A candidate target and its price: ``price`` is the minimum-poison program's optimum
+    (screening tolerance; ``inf``: unattainable or unpriceable), ``certified`` the exact
+    certified minimum when it was computed, ``t`` its position on the segment from the
+    clean model through the seed model ``source``."""
+
+    model: object = field(repr=False)
+    source: str
+    t: float
+    price: float
+    eval_error: float
+    test_error: float
+    certified: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "t": self.t, "price": self.price,
+                "eval_error": self.eval_error, "test_error": self.test_error,
+                "certified": self.certified}
+
+
+@dataclass
+class ReachableResult:
+    """What :class:`ReachableTargetAttack` found (its ``result_``)."""
+
+    poisons: PoisonSet
+    target: PricedTarget
+    realisation: object                # MinPoisonAttackResult of the chosen target
+    evaluation: object                 # defenses.Evaluation, exact retraining
+    clean_test_error: float
+    budget: int
+    candidates: list
+    realised: list
+    seeds: dict
+    status: str
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        ev, rz = self.evaluation, self.realisation
+        n = float(self.poisons.n_poisons)
+        return {"status": self.status, "clean_test_error": self.clean_test_error,
+                "poisoned_test_error": ev.poisoned_test_error,
+                "no_defense_test_error": ev.no_defense_test_error,
+                "per_defense": dict(ev.per_defense), "min_over_defenses": ev.min_over_defenses,
+                "removed": {k: dict(v) for k, v in ev.removed.items()},
+                "n_poisons": n, "budget": self.budget, "leftover": self.budget - n,
+                "target_test_error": self.target.test_error,
+                "target_eval_error": self.target.eval_error,
+                "target_lower_bound": self.target.certified,
+                "target_lp_value": float(rz.program.value),
+                "target_source": self.target.source, "target_t": self.target.t,
+                "max_loss_difference": rz.max_loss_difference,
+                "distance_to_target": rz.distance_to_target,
+                "realisation_status": rz.status,
+                "candidates_priced": len(self.candidates),
+                "candidates_within_budget": sum(c.price <= self.budget for c in self.candidates),
+                "candidates_realised": len(self.realised),
+                "seeds": dict(self.seeds), "seconds": self.seconds}
+
+
+class _Pricer:
+    """The minimum-poison program over the defenses' feasible set, built once; a target
+    is a re-solve (DPP), with the loss cone pointed at the target first."""
+
+    def __init__(self, feasible, X, y, reg, solver):
+        from ..programs.minpoison import MinimumPoisonProgram
+
+        self.feasible, self.X, self.y, self.solver = feasible, X, y, solver
+        self.loss = feasible["loss"] if "loss" in feasible.names else None
+        self.program = MinimumPoisonProgram(feasible, reg, integer="relax", solver=solver).fit(X, y)
+        self.solved = _Solved(self.program)
+        self.count = self.failed = 0
+
+    def aim(self, model):
+        """Point the loss cone at ``model`` (its threshold: the quantile of its clean losses)."""
+        if self.loss is not None:
+            self.loss.set_model(model)
+            self.loss.fit(self.X, self.y)
+
+    def screen(self, model) -> float:
+        """The program's optimum at the screening tolerance (``inf``: infeasible or failed)."""
+        from .. import solvers
+
+        self.count += 1
+        self.aim(model)
+        prog = self.program
+        prog.set_target(model)
+        name = self.solver or solvers.default_solver(prog.kind_)
+        try:
+            return float(solvers.solve(prog.problem, prog.kind_, solver=name, fallback=False,
+                                       **SCREEN_OPTIONS.get(name.upper(), {})).value)
+        except SolverFailure:
+            # infeasible (unattainable) or not solved at the screening tolerance: left out
+            # of the search (a fallback solver would recompile the program: slower than
+            # the few candidates it could save)
+            self.failed += 1
+            return float("inf")
+
+    def certify(self, model):
+        """The exact solve: its certified minimum (``MinPoisonResult``)."""
+        self.aim(model)
+        self.solved.lp = self.program.solve(model)
+        return self.solved.lp
+
+
+class _Realisation(MinimumPoisoning):
+    """The minimum-poison attack on the pricer's program, already built, compiled and
+    solved for the target (:meth:`_Pricer.certify`): realising a target costs no new
+    program and no second exact solve."""
+
+    pricer = None
+
+    def _program(self):
+        return self.pricer.solved if self.pricer is not None else super()._program()
+
+
+class _Solved:
+    """The pricer's program as :class:`MinimumPoisoning` uses it: ``fit`` is a no-op (same
+    clean data) and ``solve`` returns the exact solution the pricer just computed for this
+    target; everything else is the program's own.  One per pricer, so what the attack
+    caches on it (the fixed-count programs per slot layout) is kept across targets."""
+
+    def __init__(self, program):
+        self.program = program
+        self.lp = None
+
+    def fit(self, X, y, sample_weight=None):
+        return self
+
+    def solve(self, target):
+        return self.lp
+
+    def __getattr__(self, name):
+        return getattr(self.program, name)
+
+
+def _blend(clean, model, t):
+    """``theta_c + t (theta - theta_c)`` as a linear model."""
+    from ..training import LinearModel
+
+    w = clean.w + t * (np.asarray(model.w) - clean.w)
+    b = float(clean.b) + t * (float(model.b) - float(clean.b))
+    return LinearModel(w, b, model="svm", reg=clean.reg)
+
+
+class ReachableTargetAttack(PoisoningAttack):
+    """The highest-error target whose certified minimum poison fits the budget, realised.
+
+    Parameters
+    ----------
+    epsilon : poison budget as a fraction of ``|Dc|`` (:func:`~convexpoison.attacks.base.n_poisons`).
+    defenses : the defenses the result is judged under (min over them is maximised;
+        default every defense).  Those among l2, slab, loss give the feasible set.
+    reg : the defender's ``C_R`` (default: the dataset's).
+    feasible : feasible-set component names (default: ``domain`` plus the l2, slab, loss
+        of ``defenses``; 'svd' may be named).  The loss component follows each target.
+    p : fraction each defense removes per class.
+    quantile : feasible-set thresholds as a quantile of the clean scores (default
+        ``1 - p``).
+    use : the attacker's evaluation set: 'test' (it knows the test set, Koh et al.
+        section 5) or 'train' (``Dc``, section 6.1).  Candidates are ranked and realised
+        poison sets chosen by their error there.
+    seeds : candidate sources among :data:`SEEDS`.
+    decoy_quantiles, decoy_repeats : the label-flip grid of the decoys and improved targets.
+    n_search : seeds whose segment is searched (those whose segment promises the highest
+        error at the budget); every seed is priced.
+    t_max : how far beyond a seed model the segment search may go (``t <= t_max``).
+    steps : bisection steps per segment.
+    slack : the search keeps targets of price at most ``budget - slack`` (room for the
+        rounding to integer copies).
+    n_realise : candidates realised and judged under the defenses (best first).
+    eps_close, max_extra : the minimum-poison attack's acceptance rule and count slack
+        (never beyond the budget).
+    screen_tol : training tolerance while judging candidates (the result is re-evaluated
+        exactly).
+    solver : conic solver of the programs.
+    random_state : seed of the seed attacks and the training.
+    progress : callable receiving a line of text per stage (or None).
+    """
+
+    _name = "reachable-target"
+    _needs = "Dc, the evaluation set and the domain"
+
+    def __init__(self, epsilon=DEFAULT_EPSILON, defenses=DEFENSES, reg=None, feasible=None,
+                 p=0.05, quantile=None, use="test", seeds=SEEDS,
+                 decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
+                 n_search=4, t_max=4.0, steps=4, slack=1.0, n_realise=3, eps_close=0.01, max_extra=2,
+                 screen_tol=1e-6, solver=None, random_state=0, progress=None):
+        self.epsilon = epsilon
+        self.defenses = defenses
+        self.reg = reg
+        self.feasible = feasible
+        self.p = p
+        self.quantile = quantile
+        self.use = use
+        self.seeds = seeds
+        self.decoy_quantiles = decoy_quantiles
+        self.decoy_repeats = decoy_repeats
+        self.n_search = n_search
+        self.t_max = t_max
+        self.steps = steps
+        self.slack = slack
+        self.n_realise = n_realise
+        self.eps_close = eps_close
+        self.max_extra = max_extra
+        self.screen_tol = screen_tol
+        self.solver = solver
+        self.random_state = random_state
+        self.progress = progress
+
+    # ------------------------------------------------------------------ the attack
+    def _fit(self, data):
+        from ..defenses import CleanNeighbours, evaluate, parse_defenses
+        from ..feasible import make_feasible_set
+        from ..training import train
+
+        t0 = time.perf_counter()
+        budget = self._budget(data)
+        reg = self._reg(data)
+        Xc, yc, Xt, yt = clean_arrays(data, self._name)
+        check_use(self.use)
+        defenses = parse_defenses(self.defenses)
+        names = resolve_feasible(self.feasible, self._name, defenses, data.domain, Xc.shape[1])
+        if not isinstance(names, list):
+            raise InputError("feasible: give component names (the loss component follows "
+                             "each target, so a ready feasible set cannot be used)")
+        dom = data.domain
+        if (dom is not None and dom.has_integers and not dom.integer.all()
+                and any(n in ("l2", "svd") for n in names)):
+            # the realisation's fixed-count program has integer points: a MILP, which the
+            # L2 / SVD cones make a mixed-integer SOCP unless every coordinate is integer
+            raise InputError("feasible: on a domain with integer and continuous coordinates "
+                             "the minimum-poison realisation needs polyhedral components; "
+                             f"drop l2/svd (e.g. feasible {','.join(n for n in names if n not in ('l2', 'svd'))}: "
+                             "the L2 defense then judges the result)")
+        seeds = self._check_seeds()
+        p = check_fraction(self.p, "p")
+        quantile = 1.0 - p if self.quantile is None else check_fraction(self.quantile, "quantile")
+        t_max = check_positive(self.t_max, "t_max")
+        steps = int(check_positive(self.steps, "steps", allow_zero=True))
+        slack = check_positive(self.slack, "slack", allow_zero=True)
+        n_realise = int(check_positive(self.n_realise, "n_realise"))
+        n_search = int(check_positive(self.n_search, "n_search", allow_zero=True))
+        limit = budget - slack
+        if limit <= 0:
+            raise InputError(f"slack: {slack:g} leaves no budget of the {budget} poison points")
+        Xe, ye = (Xt, yt) if self.use == "test" else (Xc, yc)
+
+        clean = train(Xc, yc, reg=reg)
+        self.clean_model_ = clean
+        feas = make_feasible_set(names, data.domain, Xc, yc, quantile=quantile, decoy=clean)
+        self.feasible_ = feas
+        pricer = _Pricer(feas, Xc, yc, reg, self.solver)
+        self._say(f"reachable: budget {budget} points, feasible set {' ∩ '.join(feas.names)}")
+
+        # 1. candidate models
+        found, seed_info = self._candidates(data, seeds, clean, reg, budget, defenses, p)
+        self.seed_models_ = found
+        # 2.-3. priced, and searched along the segments from theta_c
+        priced = []
+
+        def add(model, source, t, price):
+            c = PricedTarget(model, source, float(t), float(price), model.error(Xe, ye),
+                             model.error(Xt, yt))
+            priced.append(c)
+            return c
+
+        # every seed priced where it is; the segment search only for the n_search seeds
+        # whose segment promises most: the error at t = limit / price (the price grows
+        # about linearly from theta_c, whose price is 0), a numpy product, not a solve
+        first = []
+        for source, model in found:
+            c = add(model, source, 1.0, pricer.screen(model))
+            if not np.isfinite(c.price):
+                continue                   # unattainable (or not solved): no segment
+            guess = min(t_max, limit / c.price) if c.price > 0 else t_max
+            first.append((_blend(clean, model, guess).error(Xe, ye), guess, c))
+        first.sort(key=lambda e: -e[0])
+        for _, guess, c in first[:n_search]:
+            self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
+        self.candidates_ = priced
+        within = [c for c in priced if c.price <= limit]
+        self.n_unsolved_ = pricer.failed
+        self._say(f"reachable: {len(priced)} targets priced ({pricer.failed} not solved at "
+                  f"the screening tolerance), {len(within)} within "
+                  f"{limit:g} points; best evaluation error "
+                  f"{max((c.eval_error for c in within), default=float('nan')):.4f}")
+        if not within:
+            raise InputError(f"epsilon: no candidate target is reachable with {budget} poison "
+                             "points inside the feasible set; raise epsilon")
+        # 4. realise the best, judge under the defenses
+        within.sort(key=lambda c: (-c.eval_error, c.price))
+        knn = CleanNeighbours(Xc, yc, k=5) if "knn" in defenses else None
+        realised, best, seen = [], None, set()
+        for cand in within:
+            if len(realised) >= n_realise:
+                break
+            key = round(cand.eval_error, 6), cand.source.split(" ")[0]
+            if key in seen:
+                continue
+            seen.add(key)
+            out = self._realise(data, pricer, cand, budget, reg)
+            if out is None:
+                continue
+            ps, rz = out
+            ev = evaluate(data, ps, defenses=defenses, p=p, reg=reg,
+                          X_eval=None if self.use == "test" else Xc,
+                          y_eval=None if self.use == "test" else yc, clean_model=clean,
+                          clean_neighbours=knn, tol=self.screen_tol)
+            score = (ev.min_over_defenses if self.use == "test" else ev.eval_min_over_defenses)
+            undefended = ev.no_defense_test_error if self.use == "test" else ev.eval_no_defense
+            rec = {"target": cand.to_dict(), "n_poisons": float(ps.n_poisons),
+                   "status": rz.status, "max_loss_difference": rz.max_loss_difference,
+                   "score": score, "per_defense": dict(ev.per_defense)}
+            realised.append(rec)
+            self._say(f"reachable: {cand.source} (t {cand.t:.3g}): {ps.n_poisons:g} points "
+                      f"(certified {cand.certified:g}), {rz.status}, min over defenses "
+                      f"{score:.4f}")
+            # an accepted target is one the poison induces (eps_close); a realisation that
+            # only comes near its target is kept only when no target was accepted
+            rank = (rz.status == "eps_close", score, undefended)
+            if best is None or rank > best[0]:
+                best = (rank, cand, ps, rz)
+        if best is None:
+            raise SolverFailure("reachable: no candidate target could be realised within the "
+                                f"budget of {budget} points", solver=self.solver or "default",
+                                status="not realised")
+        _, cand, ps, rz = best
+        ps.meta.update({"attack": "reachable-target", "epsilon": float(self.epsilon),
+                        "use": self.use, "target_source": cand.source})
+        ev = evaluate(data, ps, defenses=defenses, p=p, reg=reg, clean_model=clean,
+                      clean_neighbours=knn)
+        self.poisons_ = ps
+        self.target_ = cand
+        self.result_ = ReachableResult(
+            ps, cand, rz, ev, clean.error(Xt, yt), budget, priced, realised, seed_info,
+            "eps_close" if rz.status == "eps_close" else "not_close",
+            time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------ internals
+    def _check_seeds(self):
+        seeds = [self.seeds] if isinstance(self.seeds, str) else list(self.seeds)
+        if not seeds:
+            raise InputError(f"seeds: name at least one of {', '.join(SEEDS)}")
+        for s in seeds:
+            if s not in SEEDS:
+                raise InputError(f"seeds: unknown seed {s!r}; choose from {', '.join(SEEDS)}")
+        return list(dict.fromkeys(seeds))
+
+    def _candidates(self, data, seeds, clean, reg, budget, defenses, p):
+        """``[(source, model)]``: the seed models, and per seed what it cost."""
+        from ..decoys import DecoyGenerator
+        from ..targets import label_flip_sweep
+        from ..training import train
+
+        Xc, yc, Xt, yt, = data.X_train, data.y_train, data.X_test, data.y_test
+        Xp, yp = (Xt, yt) if self.use == "test" else (Xc, yc)
+        Xe, ye = Xp, yp
+        out, info = [], {}
+        tol = self.screen_tol
+        for seed in seeds:
+            t0 = time.perf_counter()
+            n0 = len(out)
+            try:
+                if seed == "decoys":
+                    gen = DecoyGenerator(reg, repeats=self.decoy_repeats,
+                                         quantiles=self.decoy_quantiles, use=self.use,
+                                         prune=False, tol=tol)
+                    gen.fit(Xc, yc, Xt, yt, clean_model=clean)
+                    out += [(f"decoy q={d.quantile:g} r={d.repeats}", d.model)
+                            for d in gen.candidates_]
+                elif seed == "improved":
+                    cands = label_flip_sweep(
+                        Xc, yc, Xp, yp, reg, lambda m: (m.error(Xe, ye), False),
+                        quantiles=self.decoy_quantiles, repeats=self.decoy_repeats,
+                        adaptive=True, stop_at_goal=False, clean_model=clean, tol=tol,
+                        failures=[])
+                    out += [(f"improved q={c.quantile:g} r={c.repeats}", c.model) for c in cands]
+                else:
+                    attack = self._seed_attack(seed, defenses, p, reg).fit(data)
+                    Xa, ya, wa, _ = attack.poisons_.with_clean(Xc, yc)
+                    out.append((seed, train(Xa, ya, reg=reg, sample_weight=wa, tol=tol,
+                                            warm_start=clean)))
+                info[seed] = {"models": len(out) - n0, "seconds": time.perf_counter() - t0}
+            except (InputError, SolverFailure) as exc:
+                # a seed that fails leaves the others (recorded, never silent)
+                info[seed] = {"models": 0, "error": f"{type(exc).__name__}: {exc}",
+                              "seconds": time.perf_counter() - t0}
+            self._say(f"reachable: seed {seed}: {info[seed]}")
+        if not out:
+            raise SolverFailure("reachable: no seed produced a candidate model",
+                                solver=self.solver or "default", status="no candidates")
+        return out, info
+
+    def _seed_attack(self, seed, defenses, p, reg):
+        """The other attacks with small settings (their induced models are what counts)."""
+        common = dict(epsilon=self.epsilon, reg=reg, defenses=defenses, p=p, use=self.use,
+                      progress=None, progress_bar=False)
+        if seed == "kkt":
+            from .kkt import KKTAttack
+
+            return KKTAttack(grid=2, max_decoys=3, quantiles=(0.1, 0.3, 0.5),
+                             repeats=(2, 5, 8), screen_tol=self.screen_tol, **common)
+        if seed == "minmax":
+            from .minmax import MinMaxAttack
+
+            return MinMaxAttack(max_decoys=1, random_state=self.random_state,
+                                screen_tol=self.screen_tol, **common)
+        from .influence import InfluenceAttack
+
+        return InfluenceAttack(max_iter=8, n_steps=2, random_state=self.random_state, **common)
+
+    def _segment(self, pricer, clean, seed, guess, limit, t_max, steps, add):
+        """Price ``theta(t) = theta_c + t (theta_k - theta_c)`` for the largest ``t <= t_max``
+        whose price is at most ``limit`` (``seed`` is ``theta_k``, priced at ``t = 1``).
+
+        The price grows along the segment away from ``theta_c`` (price 0), about linearly,
+        so the search starts at ``guess`` (``limit / price`` at ``t = 1``), brackets the
+        boundary by doubling (a cheap point) or halving (an expensive one, at most 6
+        times), then takes ``steps`` bisection steps."""
+        model, source = seed.model, seed.source
+
+        def ok(t):
+            if t == 1.0:
+                return seed.price <= limit
+            m = _blend(clean, model, t)
+            return add(m, f"{source} t={t:.3g}", t, pricer.screen(m)).price <= limit
+
+        t = float(guess)
+        if ok(t):
+            lo, hi = t, None
+            while hi is None and t < t_max:
+                t = min(2.0 * t, t_max)
+                if ok(t):
+                    lo = t
+                else:
+                    hi = t
+            if hi is None:
+                return
+        else:
+            lo, hi = None, t
+            for _ in range(6):
+                t = hi / 2.0
+                if ok(t):
+                    lo = t
+                    break
+                hi = t
+            if lo is None:
+                return
+        for _ in range(steps):
+            t = 0.5 * (lo + hi)
+            if ok(t):
+                lo = t
+            else:
+                hi = t
+
+    def _realise(self, data, pricer, cand, budget, reg):
+        """The integer minimum-poison attack on ``cand`` (exactly priced first), or None."""
+        try:
+            lp = pricer.certify(cand.model)
+        except SolverFailure:
+            return None
+        cand.certified = float(lp.certified)
+        if not cand.certified <= budget:
+            return None
+        extra = int(min(self.max_extra, budget - cand.certified))
+        integer = data.domain is not None and data.domain.has_integers   # MILPs: CBC
+        attack = _Realisation(cand.model, feasible=pricer.feasible, reg=reg,
+                              eps_close=self.eps_close, max_extra=extra, integer="relax",
+                              per_total=1, train_tol=1e-8,
+                              solver=self.solver or (None if integer else REALISE_SOLVER),
+                              random_state=self.random_state,
+                              progress=self.progress)
+        attack.pricer = pricer
+        try:
+            attack.fit(data)
+        except (InputError, SolverFailure) as exc:
+            self._say(f"reachable: {cand.source}: not realised ({exc})")
+            return None
+        rz = attack.result_
+        if rz.model is None or not rz.poisons.n_poisons <= budget:
+            return None
+        return rz.poisons, rz

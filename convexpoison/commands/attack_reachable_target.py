@@ -1,0 +1,87 @@
+"""convexpoison attack reachable-target: the highest-error target whose certified minimum
+poison fits the budget, realised by the minimum-poison attack (docs/reachable.md)."""
+from __future__ import annotations
+
+from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, add_out, add_p,
+                      add_quantile, add_reg, add_use, check_at_least, check_binary,
+                      check_budget, check_epsilon, check_quantile, fit_attack, load, numbers,
+                      parse_feasible, parse_list, progress, show_errors, show_out)
+
+HELP = ("reachable-target attack: search targets priced by the minimum-poison program inside "
+        "the defenses' feasible set, realise the most damaging one within the budget")
+
+
+def add_arguments(p):
+    add_dataset(p)
+    add_epsilon(p)
+    add_defense(p)
+    p.add_argument("--feasible", default=None,
+                   help="feasible-set components for the poison points among domain,l2,slab,loss,svd "
+                        "(default: domain plus the --defense ones among l2,slab,loss)")
+    add_use(p, "the attacker knows the test set (default): candidates are ranked by test error",
+            "the attacker only knows the training set: candidates are ranked by training error")
+    add_reg(p)
+    add_p(p)
+    add_quantile(p, None, "feasible-set thresholds: this quantile of the clean scores "
+                          "(default 1 - p)")
+    p.add_argument("--seeds", default=None,
+                   help="candidate sources, comma-separated among decoys,improved,kkt,minmax,"
+                        "influence (default: all)")
+    p.add_argument("--decoy-quantiles", default=None,
+                   help="label-flip fractions q of the decoys and improved targets "
+                        "(default 0.05,0.1,0.2,0.3)")
+    p.add_argument("--decoy-repeats", default=None,
+                   help="label-flip repeat counts r (default 2,5,8)")
+    p.add_argument("--n-realise", type=int, default=3,
+                   help="candidate targets realised and judged under the defenses (default 3)")
+    p.add_argument("--solver", default=None, help="conic solver of the programs")
+    p.add_argument("--seed", type=int, default=0, help="seed of the seed attacks")
+    add_out(p, "poison set (.npz with X, y, weight)")
+    add_no_progress(p)
+
+
+def run(args):
+    from ..attacks.reachable import SEEDS, ReachableTargetAttack
+    from ..defenses import DEFENSES
+    from .evaluate import check_p
+
+    data, reg = load(args)
+    check_binary(data, "reachable-target")
+    check_epsilon(args.epsilon)
+    defenses = parse_list(args.defense, DEFENSES, "--defense")
+    check_p(args.p)
+    check_quantile(args.quantile)
+    check_at_least(args, "n_realise")
+    from ..feasible import COMPONENTS
+
+    feasible = parse_feasible(args, COMPONENTS)
+    kw = {}
+    if args.seeds is not None:
+        kw["seeds"] = parse_list(args.seeds, SEEDS, "--seeds")
+    if args.decoy_quantiles is not None:
+        kw["decoy_quantiles"] = numbers(args.decoy_quantiles, "--decoy-quantiles")
+    if args.decoy_repeats is not None:
+        kw["decoy_repeats"] = numbers(args.decoy_repeats, "--decoy-repeats", int)
+    check_budget(args.epsilon, data)
+    attack = ReachableTargetAttack(args.epsilon, defenses=defenses, reg=reg, feasible=feasible,
+                                   p=args.p, quantile=args.quantile, use=args.use,
+                                   n_realise=args.n_realise, solver=args.solver,
+                                   random_state=args.seed,
+                                   progress=None if args.no_progress else progress, **kw)
+    res = fit_attack(attack, data, args)
+    return {"dataset": data.name, "attack": "reachable-target", "epsilon": args.epsilon,
+            "reg": reg, "use": args.use, "defenses": defenses, **res.to_dict(),
+            "out": args.out}
+
+
+def show(res):
+    print(f"reachable-target attack on {res['dataset']}: epsilon {res['epsilon']:g}, "
+          f"{res['n_poisons']:g} of {res['budget']} poison points")
+    print(f"target: {res['target_source']} (test error {res['target_test_error']:.4f}; "
+          f"certified minimum {res['target_lower_bound']:g} points, program value "
+          f"{res['target_lp_value']:.2f}); retrained model's max loss difference "
+          f"{res['max_loss_difference']:.3g}")
+    show_errors(res)
+    print(f"{res['candidates_priced']} targets priced ({res['candidates_within_budget']} within "
+          f"the budget), {res['candidates_realised']} realised, {res['seconds']:.1f} s")
+    show_out(res)

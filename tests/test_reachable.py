@@ -1,0 +1,136 @@
+"""The reachable-target attack (docs/reachable.md): the contract, and the issue's property
+-- every accepted target is induced (max loss difference <= 0.01 after exact retraining)
+with at most its certified minimum + 2 points, checked against independent computations
+(a fresh minimum-poison program, a fresh training, a fresh max-loss-difference program)."""
+import json
+
+import numpy as np
+import pytest
+
+from convexpoison import load_dataset, train
+from convexpoison.attacks.base import n_poisons
+from convexpoison.attacks.reachable import ReachableTargetAttack
+from convexpoison.errors import InputError
+
+from conformance import check_attack
+
+SMALL = dict(seeds=("decoys",), decoy_quantiles=(0.1, 0.3), decoy_repeats=(2, 5), steps=3,
+             n_realise=2)
+
+
+def _check_property(data, attack):
+    """n_poisons <= certified + 2, the retrained model within 0.01 of the target, the
+    certificate recomputed by a program built here, every poison inside the feasible set."""
+    from convexpoison.certificates.lp import lp_lower_bound
+    from convexpoison.programs.maxloss import MaxLossDifference
+
+    res = attack.result_.to_dict()
+    target = attack.target_.model
+    ps = attack.poisons_
+    budget = n_poisons(attack.epsilon, data.n_train)
+    assert res["status"] == "eps_close"
+    assert ps.n_poisons <= budget and res["budget"] == budget
+    assert res["leftover"] == budget - ps.n_poisons
+    assert ps.n_poisons <= res["target_lower_bound"] + 2
+    # the certificate, from a program built here on the attack's fitted feasible set
+    feas = attack.feasible_
+    if "loss" in feas.names:
+        feas["loss"].set_model(target)
+        feas["loss"].fit(data.X_train, data.y_train)
+    lb = lp_lower_bound(target, feas, data.X_train, data.y_train, data.reg)
+    assert lb.certified == res["target_lower_bound"]
+    assert lb.certified <= ps.n_poisons
+    # exact retraining on Dc u Dp reaches the target
+    X, y, w, _ = ps.with_clean(data.X_train, data.y_train)
+    model = train(X, y, "svm", data.reg, sample_weight=w)
+    mld = MaxLossDifference(data.domain).solve(model, target).value
+    assert mld <= 0.01 + 1e-6
+    assert abs(mld - res["max_loss_difference"]) <= 1e-4 + 1e-3 * mld or mld <= res["max_loss_difference"]
+    # the poison points lie in every component of the feasible set (the defenses')
+    assert np.all(feas.contains(ps.X[ps.y == 1], 1, tol=1e-5)) if np.any(ps.y == 1) else True
+    assert np.all(feas.contains(ps.X[ps.y == -1], -1, tol=1e-5)) if np.any(ps.y == -1) else True
+    # the chosen target is the most damaging priced one that was realised
+    assert res["target_test_error"] == pytest.approx(target.error(data.X_test, data.y_test))
+    assert res["candidates_priced"] >= res["candidates_within_budget"] >= 1
+    json.dumps(res)                                   # plain JSON
+    return res
+
+
+@pytest.fixture(scope="module")
+def breast():
+    return load_dataset("breast-cancer")
+
+
+@pytest.fixture(scope="module")
+def fitted(breast):
+    # the contract's checks (tests/conformance.py) fit the attack; the property tests
+    # below read the same fitted attack
+    return check_attack(ReachableTargetAttack(epsilon=0.03, **SMALL), breast,
+                        budget_exact=False)
+
+
+def test_follows_the_contract(fitted):
+    assert fitted.result_.to_dict()["status"] in ("eps_close", "not_close")
+
+
+def test_accepted_target_is_induced_with_its_certified_minimum_breast_cancer(breast, fitted):
+    res = _check_property(breast, fitted)
+    ev = fitted.result_.evaluation
+    assert res["poisoned_test_error"] == ev.min_over_defenses == min(res["per_defense"].values())
+    assert set(res["removed"]) == {"l2", "slab", "loss", "svd", "knn"}
+    # the chosen poison is the best accepted realisation under the defenses (test set known)
+    accepted = [r for r in fitted.result_.realised if r["status"] == "eps_close"]
+    assert accepted and res["poisoned_test_error"] == pytest.approx(
+        max(r["score"] for r in accepted), abs=1.5 / breast.n_test)   # screened vs exact training
+
+
+def test_accepted_target_is_induced_spambase_subset():
+    """A second dataset: 500 spambase training points (57 dense features in [0, 1])."""
+    from convexpoison.datasets import from_arrays
+
+    full = load_dataset("spambase")
+    rng = np.random.default_rng(0)
+    tr, te = rng.choice(full.n_train, 500, replace=False), rng.choice(full.n_test, 300, replace=False)
+    data = from_arrays(full.X_train[tr], full.y_train[tr], full.X_test[te], full.y_test[te],
+                       domain=full.domain, reg=0.01, name="spambase-500")
+    att = ReachableTargetAttack(epsilon=0.03, defenses=("l2", "slab", "loss"), **SMALL).fit(data)
+    res = _check_property(data, att)
+    assert set(res["per_defense"]) == {"l2", "slab", "loss"}
+
+
+def test_bad_settings_are_input_errors(breast):
+    with pytest.raises(InputError, match="seeds"):
+        ReachableTargetAttack(seeds=("nope",)).fit(breast)
+    with pytest.raises(InputError, match="slack"):
+        ReachableTargetAttack(epsilon=0.003, slack=5, **{k: v for k, v in SMALL.items()}).fit(breast)
+
+
+def test_cli_bad_input_is_one_line_exit_2(capsys):
+    from convexpoison.cli import main
+
+    assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                 "--seeds", "decoys,nope", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seeds" in err[0]
+    assert main(["attack", "reachable-target", "--dataset", "mnist10", "--epsilon", "0.03"]) == 2
+
+
+@pytest.mark.slow
+def test_cli_writes_the_poison_and_the_json(tmp_path, capsys, breast):
+    from convexpoison.cli import main
+    from convexpoison.defenses import evaluate
+    from convexpoison.poisons import PoisonSet
+
+    out = tmp_path / "p.npz"
+    assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                 "--seeds", "decoys", "--decoy-quantiles", "0.1,0.3", "--decoy-repeats", "2,5",
+                 "--n-realise", "1", "--out", str(out), "--json", "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    for key in ("clean_test_error", "poisoned_test_error", "per_defense", "n_poisons",
+                "target_test_error", "target_lower_bound", "candidates_priced", "seconds",
+                "status", "removed"):
+        assert key in res
+    ps = PoisonSet.load(out)
+    assert ps.n_poisons == res["n_poisons"] <= n_poisons(0.03, breast.n_train)
+    ev = evaluate(breast, ps)                    # the saved poison reproduces the table
+    assert ev.per_defense == res["per_defense"]
