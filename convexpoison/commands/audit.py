@@ -8,7 +8,7 @@ OUTPUTS = {"out": "dir"}          # a folder (results.json, report.md/.html, fig
 
 
 def add_arguments(p):
-    from ..audit import ATTACKS, DEFAULT_DATASET
+    from ..audit import ATTACKS, DEFAULT_ATTACKS, DEFAULT_DATASET
 
     p.add_argument("--dataset", default=DEFAULT_DATASET,
                    help=f"bundled dataset (default {DEFAULT_DATASET}: a few minutes on 2 cores)")
@@ -17,7 +17,7 @@ def add_arguments(p):
     add_reg(p)
     add_defense(p)
     p.add_argument("--attacks", default=None,
-                   help=f"comma-separated subset of {','.join(ATTACKS)} (default: all available)")
+                   help=f"comma-separated subset of {','.join(ATTACKS)} (default: {','.join(DEFAULT_ATTACKS)})")
     p.add_argument("--target-error", type=float, default=0.10,
                    help="test error of the target model MTP and the lower bound aim at")
     p.add_argument("--full", action="store_true", help="the papers' full grids (slower)")
