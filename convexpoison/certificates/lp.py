@@ -54,17 +54,36 @@ def induced_distance(model, target, reg) -> float:
     return float(np.nextafter((dist + np.sqrt(2.0 * gap / reg)) * (1 + 1e-12), np.inf))
 
 
-def lower_bound_at_achieved(program, model, target, reg) -> dict:
-    """``K(delta)`` with ``delta`` the distance :func:`induced_distance` of the attack's
-    induced ``model`` to ``target`` (``program``: a fitted MinimumPoisonProgram).  Returns
-    the JSON fields ``lower_bound_at_achieved`` (an integer), ``lower_bound_at_achieved_delta``
-    and ``lower_bound_at_achieved_verified``; ``n_poisons / lower_bound_at_achieved`` is then
-    a rigorous optimality ratio of the attack."""
+def lower_bound_at_achieved(model, target, feasible, X, y, reg, sample_weight=None,
+                            program=None) -> dict:
+    """``K(delta)`` with ``delta`` the distance :func:`induced_distance` of an attack's
+    induced ``model`` to its ``target``: no model as close to the target as the attack got
+    is induced by fewer points, so ``n_poisons / lower_bound_at_achieved`` is a rigorous
+    optimality ratio of the attack (an exact-target bound is not: the attack reached the
+    target only approximately).  ``program``: a fitted MinimumPoisonProgram to reuse
+    (otherwise one is built over the convex relaxation of ``feasible``).
+
+    Returns the JSON fields ``lower_bound_at_achieved`` (an integer, or None with
+    ``lower_bound_at_achieved_reason``), ``lower_bound_at_achieved_delta`` (the delta used,
+    parameter l2 distance on ``(w, b)``), ``lower_bound_at_achieved_value`` (the real bound)
+    and ``lower_bound_at_achieved_verified``."""
+    from ..errors import InputError, SolverFailure
+
+    none = {"lower_bound_at_achieved": None, "lower_bound_at_achieved_delta": None}
+    if model is None:
+        return {**none, "lower_bound_at_achieved_reason": "no induced model"}
     delta = induced_distance(model, target, reg)
     if not np.isfinite(delta):
-        return {"lower_bound_at_achieved": None, "lower_bound_at_achieved_delta": None,
-                "lower_bound_at_achieved_reason": "the induced model has no proven duality gap"}
-    r = program.solve(target, delta=delta) if delta > 0 else program.solve(target)
+        return {**none, "lower_bound_at_achieved_reason":
+                "the induced model has no proven duality gap"}
+    try:
+        if program is None:
+            program = _minpoison.MinimumPoisonProgram(feasible, reg, integer="relax")
+            program.fit(X, y, sample_weight)
+        r = program.solve(target, delta=delta)
+    except (InputError, SolverFailure) as exc:
+        return {**none, "lower_bound_at_achieved_delta": delta,
+                "lower_bound_at_achieved_reason": f"not computed: {exc}"}
     lb = r.certified
     return {"lower_bound_at_achieved": None if not np.isfinite(lb) else int(lb),
             "lower_bound_at_achieved_delta": delta,
