@@ -87,9 +87,9 @@ def run(args):
         raise InputError(f"--target-gap: must be non-negative, got {args.target_gap}")
     if not (args.delta >= 0 and np.isfinite(args.delta)):
         raise InputError(f"--delta: must be a finite non-negative number, got {args.delta}")
-    if args.delta > 0 and args.method != "lp":
-        raise InputError("--delta: the neighbourhood bound is implemented for --method lp "
-                         "(docs/lower-bound.md says what of Theorem 4.2 extends)")
+    if args.delta > 0 and args.method == "intermediate":
+        raise InputError("--delta: the neighbourhood bound is for --method lp or optimal "
+                         "(docs/lower-bound.md, 'A neighbourhood of the target')")
     if args.max_iter < 1:
         raise InputError(f"--max-iter: must be positive, got {args.max_iter}")
     if (args.target is None) == (args.poisons is None):
@@ -156,7 +156,8 @@ def run(args):
         lb = cert.lower_bound
     else:
         est = DinkelbachLowerBound(feasible, reg, integer=args.integer, max_iter=args.max_iter,
-                                   target_gap=args.target_gap, solver=args.solver, progress=say)
+                                   target_gap=args.target_gap, solver=args.solver, progress=say,
+                                   delta=args.delta)
         r = est.fit(data.X_train, data.y_train, target).result_
         cert = r.certificate()
         lb = cert.lower_bound
@@ -188,7 +189,7 @@ def run(args):
     cert.seconds = time.perf_counter() - t0
     if args.method != "lp":
         cert.statement = lower_bound_statement(
-            lb, where, data.n_train, reg, args.target_gap, integer_note)
+            lb, where, data.n_train, reg, args.target_gap, integer_note, delta=args.delta)
     return {**cert.to_dict(), **out}
 
 

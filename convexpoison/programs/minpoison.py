@@ -73,7 +73,7 @@ from ..feasible import DomainSet, L2Sphere, SVDResidual, as_feasible
 from ..validation import check_binary_model, check_positive, check_weights, check_X, check_y
 
 __all__ = ["MinPoisonResult", "MinimumPoisonProgram", "FixedCountKKT", "margin_partition",
-           "as_feasible"]
+           "as_feasible", "feasible_radius"]
 
 LABELS = (1, -1)
 #: Weights below this (relative to 1 + N) are treated as zero when realising a solution.
@@ -95,6 +95,23 @@ def margin_partition(w, b, X, y, tol):
     lo = inside.astype(float)
     hi = (inside | on).astype(float)
     return lo, hi
+
+
+def feasible_radius(feasible, label) -> float:
+    """``R >= max |(x, 1)|_2`` over ``F_label`` (the domain's box; an L2 component's ball
+    ``|x| <= |mu_y| + tau_y``), rounded up; ``inf`` when no component bounds ``F_label``.
+    A model within ``delta`` of ``theta_p`` moves a point's margin by at most ``delta R``."""
+    r = np.inf
+    for comp in as_feasible(feasible).components:
+        if isinstance(comp, DomainSet):
+            dom = comp.domain
+            m = np.maximum(np.abs(dom.lo), np.abs(dom.hi))
+            r = min(r, float(np.sqrt(1.0 + m @ m)))
+        elif isinstance(comp, L2Sphere):
+            mu = np.asarray(comp.centroids_[label], float)
+            rad = float(np.linalg.norm(mu)) + max(float(comp.thresholds_[label]), 0.0)
+            r = min(r, float(np.sqrt(1.0 + rad * rad)))
+    return r * (1.0 + 1e-12) if np.isfinite(r) else r
 
 
 @dataclass
@@ -430,23 +447,8 @@ class MinimumPoisonProgram:
         return self.tol + delta * norms * (1.0 + 1e-12) + 1e-12 * scale
 
     def radius_bounds(self) -> dict:
-        """Per label, ``R_y >= max |(x, 1)|_2`` over ``F_y`` (the domain's box; an L2
-        component's ball ``|x| <= |mu_y| + tau_y``), rounded up.  ``inf`` when no component
-        bounds ``F_y``."""
-        out = {}
-        for lab in LABELS:
-            r = np.inf
-            for comp in self.feasible.components:
-                if isinstance(comp, DomainSet):
-                    dom = comp.domain
-                    m = np.maximum(np.abs(dom.lo), np.abs(dom.hi))
-                    r = min(r, float(np.sqrt(1.0 + m @ m)))
-                elif isinstance(comp, L2Sphere):
-                    mu = np.asarray(comp.centroids_[lab], float)
-                    rad = float(np.linalg.norm(mu)) + max(float(comp.thresholds_[lab]), 0.0)
-                    r = min(r, float(np.sqrt(1.0 + rad * rad)))
-            out[lab] = r * (1.0 + 1e-12) if np.isfinite(r) else r
-        return out
+        """Per label, ``R_y >= max |(x, 1)|_2`` over ``F_y`` (:func:`feasible_radius`)."""
+        return {lab: feasible_radius(self.feasible, lab) for lab in LABELS}
 
     def _robust_program(self):
         """The neighbourhood program (built on first use, then re-solved with Parameters)."""
