@@ -261,3 +261,62 @@ def test_lp_safe_lower_bound_on_random_lps(seed):
     assert bound >= float(exact) - 1e-2 * (1 + abs(float(exact)))
     # the solver's own value with the fixed slack is no proof at these tolerances:
     # (informational; the verified bound above is what certificates use)
+
+
+# ------------------------------------------------------- attacks and the command line
+def test_attacks_report_the_bound_at_the_distance_reached():
+    from convexpoison.attacks.minpoison import MinimumPoisoning
+    from convexpoison.attacks.mtp import ModelTargetedPoisoning
+    from convexpoison.certificates.lp import induced_distance
+
+    X, y, feas, ps = _instance(5, n=12)
+    target, _ = _induced(X, y, ps)
+    n_p = float(ps.weight.sum())
+    att = MinimumPoisoning(target, feas, REG, eps_close=0.05).fit(X, y)
+    out = att.result_.to_dict()
+    assert out["lower_bound_at_achieved_delta"] >= att.result_.distance_to_target
+    assert out["lower_bound_at_achieved_delta"] == pytest.approx(
+        induced_distance(att.result_.model, target, REG))
+    assert out["lower_bound_at_achieved"] <= att.result_.n_poisons
+    assert out["lower_bound_at_achieved"] <= att.result_.lower_bound      # K non-increasing
+    mtp = ModelTargetedPoisoning(target, feas, REG, eps_close=0.05, budget=3 * n_p,
+                                 progress_bar=False).fit(X, y)
+    d = mtp.result_.to_dict()
+    assert d["lower_bound_at_achieved_delta"] >= d["distance_to_target"]
+    assert d["lower_bound_at_achieved"] <= mtp.result_.n_poisons
+    assert d["lower_bound_at_achieved_verified"] is True
+    off = ModelTargetedPoisoning(target, feas, REG, eps_close=0.05, budget=3 * n_p,
+                                 progress_bar=False, bound_at_achieved=False).fit(X, y)
+    assert "lower_bound_at_achieved" not in off.result_.to_dict()
+
+
+def test_certify_lp_delta_on_the_command_line(capsys, tmp_path):
+    import json
+
+    from convexpoison.cli import main
+    from convexpoison.datasets import load_dataset
+
+    data = load_dataset("breast-cancer")
+    reg = 0.01
+    clean = train(data.X_train, data.y_train, "svm", reg)
+    rng = np.random.default_rng(0)
+    target = LinearModel(clean.w + 0.05 * rng.normal(size=data.d), clean.b, "svm", reg)
+    path = tmp_path / "t.npz"
+    target.save(path)
+    outs = {}
+    for delta in ("0", "0.01"):
+        code = main(["certify", "lower-bound", "--dataset", "breast-cancer", "--reg", str(reg),
+                     "--target", str(path), "--method", "lp", "--delta", delta, "--json",
+                     "--no-progress"])
+        out, _ = capsys.readouterr()
+        assert code == 0
+        outs[delta] = json.loads(out)
+    assert outs["0.01"]["delta"] == 0.01 and outs["0"]["delta"] == 0.0
+    assert outs["0.01"]["lower_bound"] <= outs["0"]["lower_bound"]
+    assert "within parameter l2 distance 0.01" in outs["0.01"]["statement"]
+    assert outs["0"]["verified"] and "verified in floating point" in outs["0"]["statement"]
+    for bad in (["--delta", "-1"], ["--delta", "0.1", "--method", "intermediate"]):
+        code = main(["certify", "lower-bound", "--dataset", "breast-cancer", "--target",
+                     str(path), "--method", "lp", *bad])
+        capsys.readouterr()
+        assert code == 2
