@@ -61,7 +61,9 @@ def _induced(X, y, ps):
     return model, slack
 
 
-def _check_instance(seed, kind, noise):
+def _check_instance(seed, kind, noise, deltas=(1.0, 10.0)):
+    """K(delta) <= |P| for every delta >= dist(theta(P), theta_p) (``deltas`` are multiples
+    of that distance), K non-increasing in delta, and K(0) (the exact program) above all."""
     X, y, feas, ps = _instance(seed, kind=kind)
     model, slack = _induced(X, y, ps)
     rng = np.random.default_rng(seed + 1)
@@ -71,15 +73,12 @@ def _check_instance(seed, kind, noise):
     dist = float(np.linalg.norm(target.theta - model.theta)) + slack
     prog = MinimumPoisonProgram(feas, REG).fit(X, y)
     n_p = float(ps.weight.sum())
-    prev = np.inf
-    r0 = prog.solve(target)                           # K(0) through the exact program
-    for delta in (dist, 10 * dist):
-        r = prog.solve(target, delta=delta)
-        assert r.certified <= n_p, (seed, kind, noise, delta, r.lower_bound, n_p)
+    prev = prog.solve(target).lower_bound             # K(0) through the exact program
+    for k in deltas:
+        r = prog.solve(target, delta=k * dist)
+        assert r.certified <= n_p, (seed, kind, noise, k * dist, r.lower_bound, n_p)
         assert r.lower_bound <= prev + 1e-7 * (1 + abs(prev))     # non-increasing
         prev = r.lower_bound
-    assert r0.lower_bound >= prev - 1e-7 * (1 + abs(prev))
-    return r0
 
 
 def _robust_at_zero(prog, target):
@@ -135,7 +134,7 @@ def test_perturbation_by_a_millionth_keeps_the_bound():
 @given(seed=st.integers(0, 10 ** 6), kind=st.sampled_from(["box", "box", "l2", "slab"]),
        noise=st.sampled_from([0.0, 1e-6, 1e-4, 1e-2]))
 def test_neighbourhood_bound_is_sound(seed, kind, noise):
-    _check_instance(seed, kind, noise)
+    _check_instance(seed, kind, noise, deltas=(1.0,))
 
 
 @pytest.mark.slow
@@ -143,7 +142,7 @@ def test_neighbourhood_bound_is_sound(seed, kind, noise):
 @given(seed=st.integers(0, 10 ** 6), kind=st.sampled_from(["box", "box", "l2", "slab"]),
        noise=st.sampled_from([0.0, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]))
 def test_neighbourhood_bound_is_sound_1000(seed, kind, noise):
-    _check_instance(seed, kind, noise)
+    _check_instance(seed, kind, noise, deltas=(1.0, 2.0, 10.0))
 
 
 # ----------------------------------------------------------------- safe bounds
