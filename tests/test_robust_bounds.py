@@ -319,3 +319,38 @@ def test_certify_lp_delta_on_the_command_line(capsys, tmp_path):
                      str(path), "--method", "lp", *bad])
         capsys.readouterr()
         assert code == 2
+
+
+def _flip_target(name):
+    from convexpoison.datasets import load_dataset
+
+    d = load_dataset(name)
+    X, y = d.X_train, d.y_train
+    clean = train(X, y, "svm", d.reg)
+    m = y * clean.decision_function(X)
+    idx = np.flatnonzero(m <= np.quantile(m, 0.2))[:max(5, len(y) // 20)]
+    Xa, ya = np.vstack([X, X[idx]]), np.concatenate([y, -y[idx]])
+    wa = np.concatenate([np.ones(len(y)), np.full(len(idx), 3.0)])
+    return d, train(Xa, ya, "svm", d.reg, sample_weight=wa, tol=1e-12)
+
+
+def _compare_with_slack_bound(name):
+    d, target = _flip_target(name)
+    r = MinimumPoisonProgram(d.domain, d.reg).fit(d.X_train, d.y_train).solve(target)
+    assert r.verified
+    # the verified bound differs from the old slack bound by far less than one point, and
+    # never exceeds the solver's value by more than the solver's own tolerance
+    assert abs(r.lower_bound - r.solver_value_bound) < 1e-3
+    assert r.lower_bound <= r.value + 1e-6 * (1 + r.value)
+    return r
+
+
+@pytest.mark.parametrize("name", ["breast-cancer", "digits17"])
+def test_verified_bound_matches_the_slack_bound_on_bundled_data(name):
+    _compare_with_slack_bound(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["spambase", "mnist17", "adult"])
+def test_verified_bound_matches_the_slack_bound_on_bundled_data_slow(name):
+    _compare_with_slack_bound(name)
