@@ -608,7 +608,7 @@ class MinimumPoisonProgram:
 
         err = safe.dot_err(self.d, np.abs(a)) + 1e-300
         top = -self._min_linear(-a, err) + a0
-        return bool(top * (1 + 1e-12) + 1e-12 >= thresh)
+        return bool(top + 1e-12 * (1.0 + abs(top)) >= thresh)
 
     def _price_bound(self, cw, c0, a, a0, rhs):
         """A lower bound on ``min cw.x + c0`` over ``x in conv(F)`` with ``a.x + a0 <= rhs``
