@@ -52,9 +52,15 @@ the multipliers of the KKT rows give a Lagrangian lower bound (dual multipliers 
 be feasible against the MILP's proven pricing bound), so the certificate is sound
 whatever round it stops at.
 
-Certificate.  ``lower_bound`` is a proven lower bound on the program's optimum: the
+Certificate.  ``lower_bound`` is a proven lower bound on the program's optimum: for a
+domain feasible set a floating-point-safe bound from the solver's duals
+(:meth:`MinimumPoisonProgram.verified_bound`, ``verified=True``), else the
 tolerance-accounted ``SolveInfo.lower_bound()`` of the LP (or the Lagrangian bound of
 column generation); ``certified`` is its :func:`~convexpoison.certificates.base.sound_ceil`.
+
+Neighbourhood.  ``solve(target, delta)`` with ``delta > 0`` solves the neighbourhood
+program ``K(delta)`` (docs/minpoison.md, "Neighbourhood bound"): a lower bound for every
+model within parameter l2 distance ``delta`` of the target.
 The certificate built on it is :func:`convexpoison.certificates.lp.lp_lower_bound`.  The
 KKT residual of a realised poison set is :func:`convexpoison.programs.kkt.kkt_residual`
 (``subgradient="smallest"``).
