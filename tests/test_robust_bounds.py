@@ -354,3 +354,54 @@ def test_verified_bound_matches_the_slack_bound_on_bundled_data(name):
 @pytest.mark.parametrize("name", ["spambase", "mnist17", "adult"])
 def test_verified_bound_matches_the_slack_bound_on_bundled_data_slow(name):
     _compare_with_slack_bound(name)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_theorem42_neighbourhood_form_is_sound(seed):
+    """Theorem 4.2 shifted by its Lipschitz terms (docs/lower-bound.md, "A neighbourhood of
+    the target"): never above |P| for a target within delta of the induced model, and never
+    above the exact-target bound."""
+    from convexpoison.certificates.optimal import DinkelbachLowerBound
+
+    X, y, feas, ps = _instance(seed)
+    model, slack = _induced(X, y, ps)
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=3)
+    v *= 1e-3 / np.linalg.norm(v)
+    target = LinearModel(model.w + v[:2], model.b + v[2], "svm", REG)
+    dist = 1e-3 + slack
+    n_p = float(ps.weight.sum())
+    exact = DinkelbachLowerBound(feas, REG, max_iter=10).fit(X, y, target).result_
+    near = DinkelbachLowerBound(feas, REG, max_iter=10, delta=dist).fit(X, y, target).result_
+    assert near.lower_bound <= n_p
+    assert near.lower_bound <= exact.lower_bound
+
+
+@pytest.mark.slow
+def test_mnist17_min_poison_model_perturbed_by_1e5():
+    """The issue's measurement: the minimum-poison attack's points (koh target, error 0.1)
+    induce a model; that model perturbed by noise of norm 1e-5 certifies K(1e-5) <= |P|."""
+    from convexpoison.attacks.minpoison import MinimumPoisoning
+    from convexpoison.datasets import load_dataset
+    from convexpoison.targets import koh_target
+
+    data = load_dataset("mnist17")
+    reg = 0.09
+    target = koh_target(data, reg, error=0.1).model
+    att = MinimumPoisoning(target, data.domain, reg).fit(data)
+    res = att.result_
+    n_p = res.n_poisons
+    out = res.to_dict()
+    assert out["lower_bound_at_achieved"] <= n_p
+    assert out["lower_bound_at_achieved_delta"] >= res.distance_to_target
+    model, slack = None, 0.0
+    Xa, ya, wa, _ = res.poisons.with_clean(data.X_train, data.y_train)
+    model = train(Xa, ya, "svm", reg, sample_weight=wa, tol=1e-12)
+    slack = float(np.sqrt(2 * (max(model.gap_, 0.0) + 1e-12 * abs(model.objective_)) / reg))
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=data.d + 1)
+    v *= 1e-5 / np.linalg.norm(v)
+    pert = LinearModel(model.w + v[:-1], model.b + v[-1], "svm", reg)
+    prog = att.program_
+    k = prog.solve(pert, delta=1e-5 + slack)
+    assert k.verified and k.certified <= n_p
