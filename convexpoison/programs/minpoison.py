@@ -431,7 +431,7 @@ class MinimumPoisonProgram:
             lo, hi = margin_partition(w, b, self.X_, self.y_, self.margin_widths(w, b, delta))
             R = self.radius_bounds()
             P = self._robust_program()[0]
-            P["reg_delta"].value = self.reg * delta
+            P["reg_delta"].value = float(np.nextafter(self.reg * delta, np.inf))  # round up
             for lab in LABELS:
                 P["widen"][lab].value = float(np.nextafter(delta * R[lab], np.inf))
             loads.append((P, lo, hi))
