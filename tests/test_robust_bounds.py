@@ -405,3 +405,19 @@ def test_mnist17_min_poison_model_perturbed_by_1e5():
     prog = att.program_
     k = prog.solve(pert, delta=1e-5 + slack)
     assert k.verified and k.certified <= n_p
+
+
+def test_statement_says_when_the_bound_is_not_verified():
+    from convexpoison.certificates.lp import lp_certificate, lp_statement
+
+    for kind, verified in (("box", True), ("l2", False)):
+        X, y, feas, ps = _instance(2, kind=kind)
+        model, _ = _induced(X, y, ps)
+        r = MinimumPoisonProgram(feas, REG).fit(X, y).solve(model, delta=1e-4)
+        text = lp_statement(r, kind, len(y), REG)
+        assert r.verified is verified
+        assert ("NOT verified" in text) is (not verified)
+        assert "within parameter l2 distance 0.0001" in text
+        cert = lp_certificate(r, text).to_dict()
+        assert cert["delta"] == 1e-4 and cert["verified"] is verified
+        assert cert["lower_bound"] <= ps.weight.sum()
