@@ -73,12 +73,15 @@ def _check_instance(seed, kind, noise, deltas=(1.0, 10.0)):
     dist = float(np.linalg.norm(target.theta - model.theta)) + slack
     prog = MinimumPoisonProgram(feas, REG).fit(X, y)
     n_p = float(ps.weight.sum())
-    prev = prog.solve(target).lower_bound             # K(0) through the exact program
+    # K non-increasing: the proven bound at a larger delta never exceeds the optimum at a
+    # smaller one (the solver's value, up to its tolerance) -- the verified bounds
+    # themselves need not be ordered (a weaker dual at one delta gives a lower bound)
+    prev = prog.solve(target).value                   # K(0) through the exact program
     for k in deltas:
         r = prog.solve(target, delta=k * dist)
         assert r.certified <= n_p, (seed, kind, noise, k * dist, r.lower_bound, n_p)
-        assert r.lower_bound <= prev + 1e-7 * (1 + abs(prev))     # non-increasing
-        prev = r.lower_bound
+        assert r.lower_bound <= prev + 1e-6 * (1 + abs(prev))     # non-increasing
+        prev = r.value
 
 
 def _robust_at_zero(prog, target):

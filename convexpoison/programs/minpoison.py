@@ -634,8 +634,13 @@ class MinimumPoisonProgram:
         mu = float(cands[int(np.argmax(vals))])
         c = cw + mu * a
         cerr = 2 * u * (np.abs(cw) + np.abs(mu * a)) + 1e-300
-        const = c0 + mu * (a0 - rhs)
-        cerr0 = 4 * u * (abs(c0) + abs(mu) * (abs(a0) + abs(rhs)))
+        # a0 - rhs is exact when the two are within a factor 2 (Sterbenz's lemma): the usual
+        # case (margins near 1), where a huge mu must not be charged |mu| (|a0| + |rhs|) u
+        diff = a0 - rhs
+        exact_diff = a0 * rhs > 0 and abs(rhs) / 2 <= abs(a0) <= 2 * abs(rhs)
+        diff_err = 0.0 if exact_diff else u * abs(diff)
+        const = c0 + mu * diff
+        cerr0 = 4 * u * (abs(c0) + abs(mu * diff)) + abs(mu) * diff_err
         v = self._min_linear(c, cerr) + const
         return float(safe.lower(v, cerr0 + 4 * u * abs(v)))
 
