@@ -74,6 +74,9 @@ class MinPoisonAttackResult:
     candidates: list = field(default_factory=list)
     seconds: float = 0.0
     hybrid: object = None
+    #: K(delta) at the distance the induced model has to the target (docs/minpoison.md,
+    #: "Neighbourhood bound"): lower_bound_at_achieved and the delta used
+    at_achieved: dict = field(default_factory=dict)
 
     @property
     def n_poisons(self) -> int:
@@ -87,7 +90,8 @@ class MinPoisonAttackResult:
                 "lp_value": lp.value, "max_loss_difference": self.max_loss_difference,
                 "max_loss_upper_bound": self.max_loss_upper_bound,
                 "distance_to_target": self.distance_to_target, "kkt_residual": self.residual,
-                "n_candidates": len(self.candidates), "seconds": self.seconds}
+                "n_candidates": len(self.candidates), "seconds": self.seconds,
+                **self.at_achieved}
 
 
 def count_candidates(weights, limit, max_slots=MAX_ENUMERATED_SLOTS):
@@ -141,6 +145,8 @@ class MinimumPoisoning(PoisoningAttack):
     hybrid : finish with MTP seeded by the best candidate when none is close enough.
     hybrid_budget : MTP's budget (poison points) in hybrid mode.
     progress : callable receiving a line of text per stage (or None).
+    bound_at_achieved : compute ``lower_bound_at_achieved`` (K(delta) of the program, delta
+        the induced model's distance to the target) into ``result_``.
 
     The number of poison points is what the attack finds (no ``epsilon``): ``poisons_``
     holds the integer attack, ``result_`` the program's certificate and the retrained
@@ -152,7 +158,8 @@ class MinimumPoisoning(PoisoningAttack):
 
     def __init__(self, target=None, feasible=None, reg=None, *, tol=1e-6, eps_close=0.1,
                  max_extra=2, per_total=3, integer="auto", solver=None, train_tol=1e-10,
-                 hybrid=False, hybrid_budget=None, progress=None, random_state=0):
+                 hybrid=False, hybrid_budget=None, progress=None, random_state=0,
+                 bound_at_achieved=True):
         self.target = target
         self.feasible = feasible
         self.reg = reg
@@ -167,6 +174,7 @@ class MinimumPoisoning(PoisoningAttack):
         self.hybrid_budget = hybrid_budget
         self.progress = progress
         self.random_state = random_state
+        self.bound_at_achieved = bound_at_achieved
 
     # ------------------------------------------------------------------ API
     def _fit(self, data, sample_weight=None):
@@ -235,6 +243,11 @@ class MinimumPoisoning(PoisoningAttack):
             rec["distance_to_target"], rec["residual"], status, tried)
         if status == "not_close" and self.hybrid:
             out = self._hybrid(out, data)
+        if self.bound_at_achieved:
+            from ..certificates.lp import lower_bound_at_achieved
+
+            out.at_achieved = lower_bound_at_achieved(out.model, self.target, self.feasible_,
+                                                      X, y, self.reg_, s, program=prog)
         out.seconds = time.perf_counter() - t0
         return out
 
@@ -315,7 +328,8 @@ class MinimumPoisoning(PoisoningAttack):
             budget=self.hybrid_budget,
             integer="exact" if self.maxloss_.integer == "exact" else "relax",
             progress_bar=None if self.progress else False, train_tol=self.train_tol,
-            random_state=self.random_state, initial_poisons=res.poisons).fit(data)
+            random_state=self.random_state, initial_poisons=res.poisons,
+            bound_at_achieved=False).fit(data)
         h = mtp.result_
         last = h.history[-1]
         ps = PoisonSet(h.poisons.X, h.poisons.y, h.poisons.weight,

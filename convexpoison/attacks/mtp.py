@@ -63,6 +63,9 @@ class MTPResult:
     model: LinearModel
     history: list = field(default_factory=list)
     stop_reason: str = ""
+    #: K(delta) at the distance the induced model has to the target (docs/minpoison.md,
+    #: "Neighbourhood bound"): lower_bound_at_achieved and the delta used
+    at_achieved: dict = field(default_factory=dict)
 
     @property
     def n_poisons(self) -> int:
@@ -90,6 +93,7 @@ class MTPResult:
                         "distance_to_target": last.distance_to_target,
                         "test_accuracy": last.test_accuracy,
                         "subpop_accuracy": last.subpop_accuracy})
+        out.update(self.at_achieved)
         return out
 
 
@@ -120,6 +124,9 @@ class ModelTargetedPoisoning(PoisoningAttack):
         minimum-poison LP's integer attack, which MTP then refines (Algorithm 1 converges
         from any start: Theorem 4.1 only needs the loop's max-loss-difference steps).
         Ignored when a run is resumed from ``run_dir``.
+    bound_at_achieved : at the end, compute ``lower_bound_at_achieved`` (the
+        minimum-poison program's K(delta), delta the induced model's distance to the
+        target; one extra convex solve) into ``result_.to_dict()``.
     progress_bar : the progress bar on standard error (iterations, rate, the current max
         loss difference and poison count; an ETA when there is a budget): None (only when
         standard error is a terminal), True (always), False (never).
@@ -139,7 +146,8 @@ class ModelTargetedPoisoning(PoisoningAttack):
     def __init__(self, target=None, feasible=None, reg=None, *, epsilon=None, budget=None,
                  eps_close=0.1, copies=1, goal_accuracy=None, goal_set="test",
                  integer="exact", solver=None, run_dir=None, resume=False, max_iter=100000,
-                 train_tol=1e-10, progress_bar=None, random_state=0, initial_poisons=None):
+                 train_tol=1e-10, progress_bar=None, random_state=0, initial_poisons=None,
+                 bound_at_achieved=True):
         self.target = target
         self.feasible = feasible
         self.reg = reg
@@ -158,6 +166,7 @@ class ModelTargetedPoisoning(PoisoningAttack):
         self.progress_bar = progress_bar
         self.random_state = random_state
         self.initial_poisons = initial_poisons
+        self.bound_at_achieved = bound_at_achieved
 
     # ------------------------------------------------------------------ API
     def _check(self, data):
@@ -239,6 +248,11 @@ class ModelTargetedPoisoning(PoisoningAttack):
             bar.close()
         self.poisons_ = PoisonSet(px, py, pw, {"attack": "mtp"})
         self.result_ = MTPResult(self.poisons_, model, history, stop)
+        if self.bound_at_achieved and stop != "interrupted":
+            from ..certificates.lp import lower_bound_at_achieved
+
+            self.result_.at_achieved = lower_bound_at_achieved(
+                model, self.target, self.feasible_, X, y, self.reg_)
 
     # ------------------------------------------------------------ internals
     def _stop_reason(self, rec):

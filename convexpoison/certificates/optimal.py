@@ -207,6 +207,10 @@ class DinkelbachLowerBound:
     max_iter : Dinkelbach iterations at most.
     rtol : stop when an iteration improves ``t`` by less than ``rtol * t``.
     target_gap : certify for targets that are ``target_gap``-minimisers (module docstring).
+    delta : certify every model within parameter l2 distance ``delta`` of the target
+        (:func:`~convexpoison.certificates.theorem42.certify_at`'s neighbourhood form; the
+        Dinkelbach search itself maximises the exact ratio, whose maximiser is then
+        certified with the shifted terms -- any ``theta`` gives a valid bound).
     solver, solver_options : for the Dinkelbach subproblems (``solvers.solve``).
 
     The subproblem ``max_theta num(theta) - t den(theta)`` is built once with ``t`` a
@@ -215,7 +219,8 @@ class DinkelbachLowerBound:
     """
 
     def __init__(self, feasible, reg, *, integer="auto", max_iter=30, rtol=1e-7,
-                 target_gap=0.0, solver=None, solver_options=None, onehot=True, progress=None):
+                 target_gap=0.0, solver=None, solver_options=None, onehot=True, progress=None,
+                 delta=0.0):
         self.feasible = as_feasible(feasible)
         self.reg = check_positive(reg, "reg")
         if integer not in ("auto", "relax", "exact"):
@@ -226,6 +231,7 @@ class DinkelbachLowerBound:
             raise InputError("max_iter: must be a positive integer")
         self.rtol = check_positive(rtol, "rtol", allow_zero=True)
         self.target_gap = check_positive(target_gap, "target_gap", allow_zero=True)
+        self.delta = check_positive(delta, "delta", allow_zero=True)
         self.solver = solver
         self.solver_options = dict(solver_options or {})
         self.onehot = bool(onehot)
@@ -324,8 +330,14 @@ class DinkelbachLowerBound:
         return self._maxloss(integer).solve(model, self.target_).upper_bound
 
     def _certify(self, model, integer="relax"):
+        radius = 0.0
+        if self.delta > 0:
+            from ..programs.minpoison import feasible_radius
+
+            radius = max(feasible_radius(self.feasible, lab) for lab in (-1, 1))
         return certify_at(model, self.target_, self.X_, self.y_, self.reg,
-                          self.sup_upper_bound(model, integer), self.s_, self.target_gap)
+                          self.sup_upper_bound(model, integer), self.s_, self.target_gap,
+                          delta=self.delta, radius=radius)
 
     def _say(self, msg):
         if self.progress:

@@ -119,7 +119,8 @@ def upper_bound_statement(upper_bound, epsilon, n_clean, where, reg, attack_poin
         f"L(theta;Dp)/N + C_R (1+eps)/2 (|w|^2+b^2) <= {upper_bound:.6g}; in particular its "
         f"clean training loss (1/N) sum hinge <= {upper_bound:.6g}.  Steinhardt et al. (2017) "
         f"bound, one convex program, evaluated at the returned model with proven inner "
-        f"maxima (solver bound + 1e-7 slack).{tail}")
+        f"maxima (solver bound + 1e-7 slack; this assumes the solver met its tolerances: not "
+        f"verified in floating point, docs/minpoison.md 'Safe bounds').{tail}")
 
 
 class CertifiedUpperBound:

@@ -117,6 +117,9 @@ def run(args):
         "target_test_error": target.error(data.X_test, data.y_test),
         "poisoned_test_error": None if res.model is None else res.model.error(data.X_test, data.y_test),
         "status": res.status, "solver": lp.solver, "lp_seconds": lp.seconds,
+        "lp_verified": bool(lp.verified),
+        # K(delta) at the distance reached (docs/minpoison.md, "Neighbourhood bound")
+        **res.at_achieved,
     }
     if subpop is not None:
         out["subpop_accuracy"] = {"clean": acc(clean, *subpop), "target": acc(target, *subpop),
@@ -152,6 +155,10 @@ def show(res):
     print(f"integer attack: {res['n_poisons']} poison points ({res['distinct_points']} distinct), "
           f"max loss difference {res['max_loss_difference']:.4g}, distance to target "
           f"{res['distance_to_target']:.3g}  [{res['status']}]")
+    if res.get("lower_bound_at_achieved") is not None:
+        print(f"certified at the distance reached ({res['lower_bound_at_achieved_delta']:.3g}): "
+              f"{res['lower_bound_at_achieved']}  (n_poisons / bound = "
+              f"{res['n_poisons'] / max(res['lower_bound_at_achieved'], 1):.3f})")
     print(f"test error: clean {res['clean_test_error']:.4f}, target {res['target_test_error']:.4f}, "
           f"poisoned {res['poisoned_test_error']:.4f}")
     if res.get("subpop_accuracy"):

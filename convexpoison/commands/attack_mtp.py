@@ -85,4 +85,6 @@ def run(args):
         "stop_reason": res.stop_reason, "status": res.status,
         "solver": getattr(attack, "solver_", None), "seconds": seconds,
         "run_dir": run_dir, "figures": figures, "out": args.out,
+        # K(delta) at the distance reached (docs/minpoison.md, "Neighbourhood bound")
+        **{k: v for k, v in summary.items() if k.startswith("lower_bound_at_achieved")},
     }

@@ -42,6 +42,9 @@ def add_arguments(p):
     p.add_argument("--target-gap", type=float, default=0.0,
                    help="certify for targets that are only this close (training objective) to "
                         "optimal on Dc u Dp (default 0: the exact theorem)")
+    p.add_argument("--delta", type=float, default=0.0,
+                   help="lp: certify every model within this parameter l2 distance of the "
+                        "target (the neighbourhood bound K(delta), docs/minpoison.md)")
     p.add_argument("--max-iter", type=int, default=30, help="Dinkelbach iterations at most")
     p.add_argument("--eps-close", type=float, default=0.1,
                    help="intermediate: MTP stops at this max loss difference")
@@ -67,7 +70,7 @@ def _induced_target(path, data, reg):
 
 def run(args):
     from ..certificates import Certificate, DinkelbachLowerBound, certify_at, lower_bound_statement
-    from ..certificates.lp import lp_certificate, lp_lower_bound
+    from ..certificates.lp import lp_certificate, lp_lower_bound, lp_statement
     from ..errors import InputError
     from ..training import train
     from ._common import feasible_for, load_target
@@ -78,6 +81,11 @@ def run(args):
                          f"has {data.n_classes} classes")
     if not args.target_gap >= 0:
         raise InputError(f"--target-gap: must be non-negative, got {args.target_gap}")
+    if not (args.delta >= 0 and np.isfinite(args.delta)):
+        raise InputError(f"--delta: must be a finite non-negative number, got {args.delta}")
+    if args.delta > 0 and args.method == "intermediate":
+        raise InputError("--delta: the neighbourhood bound is for --method lp or optimal "
+                         "(docs/lower-bound.md, 'A neighbourhood of the target')")
     if args.max_iter < 1:
         raise InputError(f"--max-iter: must be positive, got {args.max_iter}")
     if (args.target is None) == (args.poisons is None):
@@ -134,14 +142,18 @@ def run(args):
     elif args.method == "lp":
         # the minimum-poison KKT linear program (docs/minpoison.md): its proven optimum
         # bounds the number of poisons from below and equals the optimal Theorem 4.2 bound
+        # a target only gap-optimal on Dc u Dp (--target-gap, or --poisons' trainer gap) is
+        # within sqrt(2 gap / C_R) of the exact optimum (C_R-strong convexity): K(delta)
+        delta = args.delta + (float(np.sqrt(2.0 * args.target_gap / reg)) if args.target_gap else 0.0)
         r = lp_lower_bound(target, feasible, data.X_train, data.y_train, reg,
                            integer="exact" if args.integer == "exact" else "relax",
-                           solver=args.solver)
-        cert = lp_certificate(r)
+                           solver=args.solver, delta=delta)
+        cert = lp_certificate(r, lp_statement(r, where, data.n_train, reg))
         lb = cert.lower_bound
     else:
         est = DinkelbachLowerBound(feasible, reg, integer=args.integer, max_iter=args.max_iter,
-                                   target_gap=args.target_gap, solver=args.solver, progress=say)
+                                   target_gap=args.target_gap, solver=args.solver, progress=say,
+                                   delta=args.delta)
         r = est.fit(data.X_train, data.y_train, target).result_
         cert = r.certificate()
         lb = cert.lower_bound
@@ -171,10 +183,9 @@ def run(args):
             raise RuntimeError(f"certificate {lb} exceeds the size {n} of a poison set that "
                                "induces the target: a soundness bug, please report it")
     cert.seconds = time.perf_counter() - t0
-    cert.statement = lower_bound_statement(
-        lb, where, data.n_train, reg, args.target_gap, integer_note,
-        method=("the minimum-poison KKT program's proven optimum (docs/minpoison.md)"
-                if args.method == "lp" else "Suya et al. Theorem 4.2"))
+    if args.method != "lp":
+        cert.statement = lower_bound_statement(
+            lb, where, data.n_train, reg, args.target_gap, integer_note, delta=args.delta)
     return {**cert.to_dict(), **out}
 
 

@@ -52,9 +52,15 @@ the multipliers of the KKT rows give a Lagrangian lower bound (dual multipliers 
 be feasible against the MILP's proven pricing bound), so the certificate is sound
 whatever round it stops at.
 
-Certificate.  ``lower_bound`` is a proven lower bound on the program's optimum: the
+Certificate.  ``lower_bound`` is a proven lower bound on the program's optimum: for a
+domain feasible set a floating-point-safe bound from the solver's duals
+(:meth:`MinimumPoisonProgram.verified_bound`, ``verified=True``), else the
 tolerance-accounted ``SolveInfo.lower_bound()`` of the LP (or the Lagrangian bound of
 column generation); ``certified`` is its :func:`~convexpoison.certificates.base.sound_ceil`.
+
+Neighbourhood.  ``solve(target, delta)`` with ``delta > 0`` solves the neighbourhood
+program ``K(delta)`` (docs/minpoison.md, "Neighbourhood bound"): a lower bound for every
+model within parameter l2 distance ``delta`` of the target.
 The certificate built on it is :func:`convexpoison.certificates.lp.lp_lower_bound`.  The
 KKT residual of a realised poison set is :func:`convexpoison.programs.kkt.kkt_residual`
 (``subgradient="smallest"``).
@@ -73,7 +79,7 @@ from ..feasible import DomainSet, L2Sphere, SVDResidual, as_feasible
 from ..validation import check_binary_model, check_positive, check_weights, check_X, check_y
 
 __all__ = ["MinPoisonResult", "MinimumPoisonProgram", "FixedCountKKT", "margin_partition",
-           "as_feasible"]
+           "as_feasible", "feasible_radius"]
 
 LABELS = (1, -1)
 #: Weights below this (relative to 1 + N) are treated as zero when realising a solution.
@@ -86,6 +92,8 @@ def margin_partition(w, b, X, y, tol):
 
     Returns ``(lo, hi)``: ``1, 1`` for ``y s < 1 - tol`` (inside the margin), ``0, 1`` for
     ``|y s - 1| <= tol`` (on it, widened by ``tol``), ``0, 0`` for ``y s > 1 + tol``.
+    ``tol`` may be an array (one tolerance per point: the neighbourhood bound widens
+    point ``i`` by ``delta |(x_i, 1)|``).
     """
     m = y * (X @ w + b)
     inside = m < 1 - tol
@@ -93,6 +101,23 @@ def margin_partition(w, b, X, y, tol):
     lo = inside.astype(float)
     hi = (inside | on).astype(float)
     return lo, hi
+
+
+def feasible_radius(feasible, label) -> float:
+    """``R >= max |(x, 1)|_2`` over ``F_label`` (the domain's box; an L2 component's ball
+    ``|x| <= |mu_y| + tau_y``), rounded up; ``inf`` when no component bounds ``F_label``.
+    A model within ``delta`` of ``theta_p`` moves a point's margin by at most ``delta R``."""
+    r = np.inf
+    for comp in as_feasible(feasible).components:
+        if isinstance(comp, DomainSet):
+            dom = comp.domain
+            m = np.maximum(np.abs(dom.lo), np.abs(dom.hi))
+            r = min(r, float(np.sqrt(1.0 + m @ m)))
+        elif isinstance(comp, L2Sphere):
+            mu = np.asarray(comp.centroids_[label], float)
+            rad = float(np.linalg.norm(mu)) + max(float(comp.thresholds_[label]), 0.0)
+            r = min(r, float(np.sqrt(1.0 + rad * rad)))
+    return r * (1.0 + 1e-12) if np.isfinite(r) else r
 
 
 @dataclass
@@ -117,6 +142,12 @@ class MinPoisonResult:
         lower bound (for integer domains; equal to ``value`` / ``lower_bound`` otherwise).
     columns : for column generation, the generated (label, role, point, weight) with
         positive weight; ``generated`` every generated (label, role, point).
+    delta : the neighbourhood radius: the bound holds for every model within parameter
+        l2 distance ``delta`` of the target (``K(delta)``; 0 = the target itself).
+    verified : ``lower_bound`` is a floating-point-safe bound computed from the solver's
+        duals (:meth:`MinimumPoisonProgram.verified_bound`, Neumaier & Shcherbina 2004);
+        false: it is the solver's value minus the fixed ``solvers.CERTIFICATE_SLACK``.
+    solver_value_bound : the solver's value minus the fixed slack (for comparison).
     """
 
     value: float
@@ -139,6 +170,9 @@ class MinPoisonResult:
     relaxed_lower_bound: float = float("nan")
     columns: list = field(default_factory=list, repr=False)
     generated: list = field(default_factory=list, repr=False)
+    delta: float = 0.0
+    verified: bool = False
+    solver_value_bound: float = float("nan")
 
     @property
     def alpha(self) -> dict:
@@ -190,6 +224,8 @@ class MinimumPoisonProgram:
     max_rounds, gap : column-generation limits (rounds; relative gap between the
         master's value and the Lagrangian bound).
     progress : optional callable receiving one line per column-generation round.
+    solver_options : extra options for the LP/SOCP solver (e.g. loose tolerances: the
+        verified bound stays sound whatever the solver's accuracy).
 
     Usage::
 
@@ -199,8 +235,10 @@ class MinimumPoisonProgram:
     """
 
     def __init__(self, feasible, reg, *, tol=1e-6, integer="relax", idle=True, solver=None,
-                 milp_solver=None, onehot=True, max_rounds=200, gap=1e-6, progress=None):
+                 milp_solver=None, onehot=True, max_rounds=200, gap=1e-6, progress=None,
+                 solver_options=None):
         self.feasible = as_feasible(feasible)
+        self.solver_options = dict(solver_options or {})
         self.reg = check_positive(reg, "reg")
         self.tol = check_positive(tol, "tol", allow_zero=True)
         if integer not in ("relax", "exact"):
@@ -296,6 +334,17 @@ class MinimumPoisonProgram:
             p["tausq"].value = tau ** 2
 
     def _build(self):
+        self._P, self._prob, self._kkt, self._vars = self._assemble(robust=False)
+        self._key = self._component_key()
+        self.__dict__.pop("_robust", None)          # rebuilt on demand (K(delta))
+
+    def _assemble(self, robust):
+        """The program; ``robust=True`` gives the neighbourhood program ``K(delta)``
+        (docs/minpoison.md, "Neighbourhood bound"): with ``Delta = theta - theta_p``,
+        ``|Delta|_2 <= delta``, the regulariser's term ``(N + alpha) C_R Delta`` becomes a
+        variable ``C_R delta t`` with ``|t|_2 <= N + alpha`` (an SOC), and the poison margin
+        conditions are relaxed by ``delta R_y`` (``R_y >= |(x, 1)|`` on ``F_y``).  ``delta``
+        enters only through Parameters (``C_R delta`` and ``delta R_y``): DPP."""
         import cvxpy as cp
 
         P = self._params()
@@ -305,29 +354,38 @@ class MinimumPoisonProgram:
         grad = self.G_.T @ beta
         z, g, u, e = {}, {}, {}, {}
         total = self.n_weight_
+        if robust:
+            P["reg_delta"] = cp.Parameter(nonneg=True, name="reg_delta")
+            P["widen"] = {lab: cp.Parameter(nonneg=True, name=f"widen_{lab:+d}") for lab in LABELS}
         for lab in LABELS:
             z[lab] = cp.Variable(d, name=f"z_{lab:+d}")
             g[lab] = cp.Variable(name=f"gamma_{lab:+d}", nonneg=True)
             cons += self._cone(z[lab], g[lab], lab)
             # every gradient-carrying point is on the active side: y s_p(x) <= 1
-            cons.append(lab * (P["w"] @ z[lab] + P["b"] * g[lab]) <= g[lab])
+            # (y s_p(x) <= 1 + delta R_y for some model within delta of theta_p)
+            rhs = g[lab] + P["widen"][lab] * g[lab] if robust else g[lab]
+            cons.append(lab * (P["w"] @ z[lab] + P["b"] * g[lab]) <= rhs)
             grad = grad - lab * cp.hstack([z[lab], cp.reshape(g[lab], (1,), order="F")])
             total = total + g[lab]
             if self.idle:
                 u[lab] = cp.Variable(d, name=f"u_{lab:+d}")
                 e[lab] = cp.Variable(name=f"eta_{lab:+d}", nonneg=True)
                 cons += self._cone(u[lab], e[lab], lab)
-                cons.append(lab * (P["w"] @ u[lab] + P["b"] * e[lab]) >= e[lab])
+                rhs = e[lab] - P["widen"][lab] * e[lab] if robust else e[lab]
+                cons.append(lab * (P["w"] @ u[lab] + P["b"] * e[lab]) >= rhs)
                 total = total + e[lab]
         # W * (KKT condition): (N + alpha) C_R theta_p is parameter x parameter-free (DPP)
-        kkt = grad + total * P["ct"] == 0
+        lhs = grad + total * P["ct"]
+        if robust:
+            t = cp.Variable(d + 1, name="reg_shift")
+            cons.append(cp.norm(t, 2) <= total)
+            lhs = lhs + P["reg_delta"] * t
+        kkt = lhs == 0
         cons.append(kkt)
         objective = cp.Minimize(sum(g.values()) + sum(e.values()))
         prob = cp.Problem(objective, cons)
-        solvers.assert_dpp(prob, "minimum-poison program")
-        self._P, self._prob, self._kkt = P, prob, kkt
-        self._vars = {"beta": beta, "delta": delta, "z": z, "g": g, "u": u, "e": e}
-        self._key = self._component_key()
+        solvers.assert_dpp(prob, "minimum-poison program" + (" (neighbourhood)" if robust else ""))
+        return P, prob, kkt, {"beta": beta, "delta": delta, "z": z, "g": g, "u": u, "e": e}
 
     def _component_key(self):
         return tuple((id(c), c._generation) for c in self.feasible.components)
@@ -358,35 +416,82 @@ class MinimumPoisonProgram:
                         title="minimum-poison program")
 
     # -------------------------------------------------------------- solving
-    def set_target(self, target):
+    def set_target(self, target, delta=0.0):
+        """Load ``target`` (and, for ``delta > 0``, the neighbourhood program's Parameters);
+        returns ``(w, b, lo, hi)`` -- the margin bounds of the program solved for ``delta``."""
         if not hasattr(self, "X_"):
             raise InputError("MinimumPoisonProgram: call fit(X, y) before solve")
         if self._component_key() != self._key:      # a refit re-created parameters
             self._build()
+        delta = check_positive(delta, "delta", allow_zero=True)
         w, b = check_binary_model(target, "target", self.d)
         lo, hi = margin_partition(w, b, self.X_, self.y_, self.tol)
-        P = self._P
-        P["w"].value, P["b"].value = w, b
-        P["ct"].value = self.reg * np.append(w, b)
-        P["lo"].value, P["free"].value = lo, hi - lo
+        loads = [(self._P, lo, hi)]
+        if delta > 0:
+            lo, hi = margin_partition(w, b, self.X_, self.y_, self.margin_widths(w, b, delta))
+            R = self.radius_bounds()
+            P = self._robust_program()[0]
+            P["reg_delta"].value = float(np.nextafter(self.reg * delta, np.inf))  # round up
+            for lab in LABELS:
+                P["widen"][lab].value = float(np.nextafter(delta * R[lab], np.inf))
+            loads.append((P, lo, hi))
+        for P, lo_, hi_ in loads:
+            P["w"].value, P["b"].value = w, b
+            P["ct"].value = self.reg * np.append(w, b)
+            P["lo"].value, P["free"].value = lo_, hi_ - lo_
         self._set_l2_params()
         return w, b, lo, hi
 
-    def solve(self, target) -> MinPoisonResult:
+    def margin_widths(self, w, b, delta):
+        """Per clean point, the tolerance ``tol + delta |(x_i, 1)|``: a model within
+        ``delta`` of ``(w, b)`` moves point ``i``'s margin by at most ``delta |(x_i, 1)|``
+        (Cauchy--Schwarz), so every point whose margin can equal 1 in the neighbourhood is
+        given a free multiplier.  Rounded up (``1e-12`` relative, plus the rounding of the
+        computed margin)."""
+        norms = np.sqrt(1.0 + np.einsum("ij,ij->i", self.X_, self.X_))
+        scale = 1.0 + norms * float(np.linalg.norm(np.append(w, b)))
+        return self.tol + delta * norms * (1.0 + 1e-12) + 1e-12 * scale
+
+    def radius_bounds(self) -> dict:
+        """Per label, ``R_y >= max |(x, 1)|_2`` over ``F_y`` (:func:`feasible_radius`)."""
+        return {lab: feasible_radius(self.feasible, lab) for lab in LABELS}
+
+    def _robust_program(self):
+        """The neighbourhood program (built on first use, then re-solved with Parameters)."""
+        if self.__dict__.get("_robust") is None:
+            if not all(np.isfinite(v) for v in self.radius_bounds().values()):
+                raise InputError("delta: the neighbourhood bound needs a bounded feasible set "
+                                 "(a finite box or an l2 component)")
+            self._robust = self._assemble(robust=True)
+        return self._robust
+
+    def solve(self, target, delta=0.0) -> MinPoisonResult:
         """Solve for ``target`` (a binary linear model); raises SolverFailure unless optimal
-        or proven infeasible (then ``lower_bound = inf``)."""
+        or proven infeasible (then ``lower_bound = inf``).
+
+        ``delta > 0`` gives the neighbourhood bound ``K(delta)``: no model within parameter
+        l2 distance ``delta`` of ``target`` is induced by fewer than ``certified`` poison
+        points (docs/minpoison.md, "Neighbourhood bound"; always over the convex relaxation
+        of integer coordinates).  ``delta = 0`` is the exact program."""
         t0 = time.perf_counter()
-        w, b, lo, hi = self.set_target(target)
+        delta = check_positive(delta, "delta", allow_zero=True)
+        w, b, lo, hi = self.set_target(target, delta)
         n_margin = int(np.sum((lo == 0) & (hi == 1)))
+        if delta > 0:
+            _, prob, kkt, V = self._robust_program()
+            return self._solve_lp(prob, kkt, V, "SOCP", w, b, lo, hi, n_margin, t0, delta)
         if self.exact_:
             return self._solve_exact(w, b, lo, hi, n_margin, t0)
+        return self._solve_lp(self._prob, self._kkt, self._vars, self.kind_, w, b, lo, hi,
+                              n_margin, t0, 0.0)
+
+    def _solve_lp(self, prob, kkt, V, kind, w, b, lo, hi, n_margin, t0, delta):
         try:
-            info = solvers.solve(self._prob, self.kind_, solver=self.solver)
+            info = solvers.solve(prob, kind, solver=self.solver, **self.solver_options)
         except SolverFailure as exc:
             if "infeasible" in str(exc.status) and "inaccurate" not in str(exc.status):
                 return self._infeasible(exc, n_margin, t0)
             raise
-        V = self._vars
         gamma = {lab: max(float(V["g"][lab].value), 0.0) for lab in LABELS}
         eta = {lab: (max(float(V["e"][lab].value), 0.0) if self.idle else 0.0) for lab in LABELS}
         points = {lab: self._point(V["z"][lab].value, gamma[lab]) for lab in LABELS}
@@ -398,14 +503,156 @@ class MinimumPoisonProgram:
             if idle[lab] is None:
                 eta[lab] = 0.0
         beta = np.where((lo == 0) & (hi == 1), np.asarray(V["delta"].value, float), np.nan)
-        lb = info.lower_bound()
+        slack_lb = info.lower_bound()
+        safe = self.verified_bound(np.asarray(kkt.dual_value, float), w, b, lo, hi, delta)
+        lb = slack_lb if safe is None else safe
+        exact = not (self.domain is not None and self.domain.has_integers)
         return MinPoisonResult(
             value=float(info.value), lower_bound=float(lb), certified=sound_ceil(max(lb, 0.0)),
             gamma=gamma, eta=eta, points=points, idle_points=idle, beta=beta,
-            n_margin=n_margin, tol=self.tol, exact=not (self.domain is not None and self.domain.has_integers),
+            n_margin=n_margin, tol=self.tol, exact=exact,
             solver=info.solver, status=info.status, seconds=time.perf_counter() - t0,
             upper_value=float(info.value), relaxed_value=float(info.value),
-            relaxed_lower_bound=float(lb))
+            relaxed_lower_bound=float(lb), delta=float(delta), verified=safe is not None,
+            solver_value_bound=float(slack_lb))
+
+    # ------------------------------------------------------ safe (verified) bound
+    def verifiable(self) -> bool:
+        """Whether :meth:`verified_bound` applies: every component of the feasible set is
+        the domain (a box, with one-hot sums); other components (l2, slab, svd) make the
+        pricing problem conic, which is not verified here."""
+        return all(isinstance(c, DomainSet) for c in self.feasible.components)
+
+    def verified_bound(self, lam, w, b, lo, hi, delta=0.0):
+        """A floating-point-safe lower bound on the program's optimum from multipliers
+        ``lam`` of the KKT rows (any vector; the solver's duals make it tight), or None
+        when the feasible set is not supported (:meth:`verifiable`).
+
+        The program's Lagrangian with the KKT rows dualised (docs/minpoison.md, "Safe
+        bounds") is ``L(lam) = N (lam.C_R theta_p - C_R delta |lam|) + sum_i min_{beta_i in
+        [lo_i, hi_i]} beta_i (G lam)_i`` as long as every poison column has reduced cost
+        ``1 + lam.a - C_R delta |lam| >= 0``; with ``m`` a proven lower bound on
+        ``min_col lam.a - C_R delta |lam|`` (per label, a Lagrangian bound of the pricing
+        LP over the box, the margin condition dualised with a multiplier ``mu >= 0``),
+        ``lam / max(1, -m)`` is exactly dual feasible and ``L(lam) / max(1, -m)`` bounds
+        the optimum (Neumaier & Shcherbina 2004's repair by scaling).  Every sum is
+        widened by its rounding-error bound (:mod:`convexpoison.certificates.safe`).
+        Zero-gradient columns are always included (also with ``idle=False``), so the bound
+        holds for the true minimum-poison problem with this margin partition.
+        """
+        if not self.verifiable() or lam is None or not np.all(np.isfinite(lam)):
+            return None
+        best = -np.inf
+        for sign in (1.0, -1.0):        # either sign convention of the solver's duals
+            best = max(best, self._lagrangian_bound(sign * lam, w, b, lo, hi, delta))
+        return max(best, 0.0) if np.isfinite(best) else 0.0
+
+    def _lagrangian_bound(self, lam, w, b, lo, hi, delta):
+        from ..certificates import safe
+
+        u = safe.UNIT_ROUNDOFF
+        n1 = lam.size
+        theta = np.append(w, b)
+        ct = self.reg * theta
+        lct, lct_err = safe.matvec(ct, lam)
+        lct_err = lct_err + 2 * u * abs(float(lct))         # ct = C_R theta rounded itself
+        # |lam|_2 rounded up, times C_R delta rounded up
+        lam_norm = float(safe.upper(np.sqrt(safe.upper(lam @ lam, safe.dot_err(n1, lam @ lam)))))
+        rpen = float(safe.upper(self.reg * delta * lam_norm * (1 + 4 * u))) if delta > 0 else 0.0
+        R = self.radius_bounds() if delta > 0 else {lab: 0.0 for lab in LABELS}
+        # column values, lower bounds: grad columns lam.(-y (x, 1) + ct) - rpen, idle lam.ct - rpen
+        base_col = float(safe.lower(lct, lct_err)) - rpen
+        m = np.inf
+        for lab in LABELS:
+            wid = float(safe.upper(delta * R[lab])) if delta > 0 else 0.0
+            f = self._price_bound(-lab * lam[:-1], -lab * lam[-1], lab * w, lab * b, 1.0 + wid)
+            if f is not None:
+                m = min(m, float(safe.lower(f + base_col, 4 * u * (abs(f) + abs(base_col)))))
+            if self._side_possible(lab * w, lab * b, 1.0 - wid):
+                m = min(m, base_col)
+        # the constant part: N lam.ct - N C_R delta |lam| + sum_i min(lo_i g_i, hi_i g_i)
+        g, g_err = safe.matvec(self.G_, lam)
+        g_err = g_err + 2 * u * np.abs(g)                    # G = -s y (x, 1) rounded itself
+        glo, ghi = safe.lower(g, g_err), safe.upper(g, g_err)
+        terms = np.minimum(np.minimum(lo * glo, hi * glo), np.minimum(lo * ghi, hi * ghi))
+        sb = float(safe.lower(np.sum(terms), safe.dot_err(terms.size, np.sum(np.abs(terms)))))
+        N = self.n_weight_
+        Nerr = safe.dot_err(len(self.s_), N)                 # the weights' sum was rounded
+        head = N * float(safe.lower(lct, lct_err)) - (N + Nerr) * rpen
+        head_err = abs(N * float(lct)) * 4 * u + Nerr * (abs(float(lct)) + lct_err)
+        L = float(safe.lower(head + sb, head_err + 4 * u * (abs(head) + abs(sb))))
+        scale = float(safe.upper(max(1.0, -m))) if np.isfinite(m) else 1.0
+        return float(safe.lower(L / scale, 4 * u * abs(L / scale)))
+
+    def _box_parts(self):
+        """The domain's box and its one-hot groups usable in closed form (0/1 boxes)."""
+        dom = self.domain
+        groups = []
+        if self.onehot:
+            for g in dom.onehot_groups:
+                if np.all(dom.lo[g] == 0) and np.all(dom.hi[g] >= 1):
+                    groups.append(np.asarray(g, int))
+        free = np.ones(self.d, bool)
+        for g in groups:
+            free[g] = False
+        return dom.lo, dom.hi, groups, free
+
+    def _min_linear(self, c, cerr):
+        """A lower bound on ``min c'.x`` over ``conv(F)`` (the box; ``x_g`` in the simplex for
+        the one-hot groups kept), ``|c' - c| <= cerr``."""
+        from ..certificates import safe
+
+        lo, hi, groups, free = self._box_parts()
+        total = safe.box_min(c[free], cerr[free], lo[free], hi[free])
+        for g in groups:      # sum x_g = 1, x_g in [0, 1]: the smallest coefficient
+            total = total + float(np.min(safe.lower(c[g], cerr[g])))
+        return float(safe.lower(total, 4 * safe.UNIT_ROUNDOFF * abs(total)))
+
+    def _side_possible(self, a, a0, thresh):
+        """False only when ``a.x + a0 >= thresh`` is proven impossible on ``conv(F)``."""
+        from ..certificates import safe
+
+        err = safe.dot_err(self.d, np.abs(a)) + 1e-300
+        top = -self._min_linear(-a, err) + a0
+        return bool(top + 1e-12 * (1.0 + abs(top)) >= thresh)
+
+    def _price_bound(self, cw, c0, a, a0, rhs):
+        """A lower bound on ``min cw.x + c0`` over ``x in conv(F)`` with ``a.x + a0 <= rhs``
+        (None when that set is proven empty): the margin condition dualised with the best
+        multiplier ``mu >= 0`` among the breakpoints of the concave piecewise-linear dual
+        function (any ``mu`` gives a valid bound)."""
+        from ..certificates import safe
+
+        u = safe.UNIT_ROUNDOFF
+        if not self._side_possible(-a, -a0, -rhs):
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mus = -cw / a
+        mus = mus[np.isfinite(mus) & (mus > 0)]
+        cands = np.unique(np.concatenate([[0.0], mus, mus * (1 + 1e-9)]))
+        vals = self._dual_values(cw, c0, a, a0, rhs, cands)
+        mu = float(cands[int(np.argmax(vals))])
+        c = cw + mu * a
+        cerr = 2 * u * (np.abs(cw) + np.abs(mu * a)) + 1e-300
+        # a0 - rhs is exact when the two are within a factor 2 (Sterbenz's lemma): the usual
+        # case (margins near 1), where a huge mu must not be charged |mu| (|a0| + |rhs|) u
+        diff = a0 - rhs
+        exact_diff = a0 * rhs > 0 and abs(rhs) / 2 <= abs(a0) <= 2 * abs(rhs)
+        diff_err = 0.0 if exact_diff else u * abs(diff)
+        const = c0 + mu * diff
+        cerr0 = 4 * u * (abs(c0) + abs(mu * diff)) + abs(mu) * diff_err
+        v = self._min_linear(c, cerr) + const
+        return float(safe.lower(v, cerr0 + 4 * u * abs(v)))
+
+    def _dual_values(self, cw, c0, a, a0, rhs, mus):
+        """Float values (no rounding control: only used to choose ``mu``) of the dual
+        function at the multipliers ``mus``."""
+        lo, hi, groups, free = self._box_parts()
+        C = cw[None, :] + mus[:, None] * a[None, :]
+        vals = np.sum(np.minimum(C[:, free] * lo[free], C[:, free] * hi[free]), axis=1)
+        for g in groups:
+            vals = vals + C[:, g].min(axis=1)
+        return vals + c0 + mus * (a0 - rhs)
 
     def _infeasible(self, exc, n_margin, t0):
         nan = {lab: 0.0 for lab in LABELS}
