@@ -75,6 +75,7 @@ def command_lines(f):
         "attack influence": ["attack", "influence", *BC, *eps],
         "attack labelflip": ["attack", "labelflip", *BC, *eps],
         "attack min-poison": ["attack", "min-poison", *BC, "--target", T],
+        "attack reachable-target": ["attack", "reachable-target", *BC, *eps],
         "attack tgda": ["attack", "tgda", *BC],
         "attack pgan": ["attack", "pgan", *BC],
         "certify lower-bound": ["certify", "lower-bound", *BC, "--target", T],
