@@ -198,8 +198,10 @@ class _Solved:
     def fit(self, X, y, sample_weight=None):
         return self
 
-    def solve(self, target):
-        return self.lp
+    def solve(self, target, delta=0.0):
+        # the exact solution at the target; a neighbourhood bound (delta > 0) is a solve of
+        # its own
+        return self.lp if delta == 0 else self.program.solve(target, delta=delta)
 
     def __getattr__(self, name):
         return getattr(self.program, name)

@@ -279,6 +279,7 @@ FLAG_CHECKS = {
     "target_error": _OPEN_UNIT, "max_accuracy": _UNIT, "goal_accuracy": _UNIT,
     "val_fraction": _number_check(0, 1, False, True), "screen_tol": _OPEN_UNIT, "lam": _UNIT,
     "tol": _NON_NEGATIVE, "target_gap": _NON_NEGATIVE, "tau": _NON_NEGATIVE,
+    "neighbourhood": _NON_NEGATIVE,
     "cg_damping": _NON_NEGATIVE, "weight_decay": _NON_NEGATIVE,
     **{name: _POSITIVE for name in ("delta", "eta", "step", "attacker_lr", "defender_lr",
                                     "pretrain_lr", "g_lr", "d_lr", "c_lr", "eval_lr")},

@@ -42,7 +42,8 @@ def add_arguments(p):
     p.add_argument("--target-gap", type=float, default=0.0,
                    help="certify for targets that are only this close (training objective) to "
                         "optimal on Dc u Dp (default 0: the exact theorem)")
-    p.add_argument("--delta", type=float, default=0.0,
+    # dest "neighbourhood": its check (>= 0) differs from the influence attack's --delta (> 0)
+    p.add_argument("--delta", type=float, default=0.0, dest="neighbourhood",
                    help="lp: certify every model within this parameter l2 distance of the "
                         "target (the neighbourhood bound K(delta), docs/minpoison.md)")
     p.add_argument("--max-iter", type=int, default=30, help="Dinkelbach iterations at most")
@@ -81,9 +82,9 @@ def run(args):
                          f"has {data.n_classes} classes")
     if not args.target_gap >= 0:
         raise InputError(f"--target-gap: must be non-negative, got {args.target_gap}")
-    if not (args.delta >= 0 and np.isfinite(args.delta)):
-        raise InputError(f"--delta: must be a finite non-negative number, got {args.delta}")
-    if args.delta > 0 and args.method == "intermediate":
+    if not (args.neighbourhood >= 0 and np.isfinite(args.neighbourhood)):
+        raise InputError(f"--delta: must be a finite non-negative number, got {args.neighbourhood}")
+    if args.neighbourhood > 0 and args.method == "intermediate":
         raise InputError("--delta: the neighbourhood bound is for --method lp or optimal "
                          "(docs/lower-bound.md, 'A neighbourhood of the target')")
     if args.max_iter < 1:
@@ -144,7 +145,7 @@ def run(args):
         # bounds the number of poisons from below and equals the optimal Theorem 4.2 bound
         # a target only gap-optimal on Dc u Dp (--target-gap, or --poisons' trainer gap) is
         # within sqrt(2 gap / C_R) of the exact optimum (C_R-strong convexity): K(delta)
-        delta = args.delta + (float(np.sqrt(2.0 * args.target_gap / reg)) if args.target_gap else 0.0)
+        delta = args.neighbourhood + (float(np.sqrt(2.0 * args.target_gap / reg)) if args.target_gap else 0.0)
         r = lp_lower_bound(target, feasible, data.X_train, data.y_train, reg,
                            integer="exact" if args.integer == "exact" else "relax",
                            solver=args.solver, delta=delta)
@@ -153,7 +154,7 @@ def run(args):
     else:
         est = DinkelbachLowerBound(feasible, reg, integer=args.integer, max_iter=args.max_iter,
                                    target_gap=args.target_gap, solver=args.solver, progress=say,
-                                   delta=args.delta)
+                                   delta=args.neighbourhood)
         r = est.fit(data.X_train, data.y_train, target).result_
         cert = r.certificate()
         lb = cert.lower_bound
@@ -185,7 +186,7 @@ def run(args):
     cert.seconds = time.perf_counter() - t0
     if args.method != "lp":
         cert.statement = lower_bound_statement(
-            lb, where, data.n_train, reg, args.target_gap, integer_note, delta=args.delta)
+            lb, where, data.n_train, reg, args.target_gap, integer_note, delta=args.neighbourhood)
     return {**cert.to_dict(), **out}
 
 
