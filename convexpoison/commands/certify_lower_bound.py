@@ -43,7 +43,7 @@ def add_arguments(p):
                    help="certify for targets that are only this close (training objective) to "
                         "optimal on Dc u Dp (default 0: the exact theorem)")
     # dest "neighbourhood": its check (>= 0) differs from the influence attack's --delta (> 0)
-    p.add_argument("--delta", type=float, default=0.0, dest="neighbourhood",
+    p.add_argument("--delta", type=float, default=0.0, dest="neighbourhood", metavar="DELTA",
                    help="lp: certify every model within this parameter l2 distance of the "
                         "target (the neighbourhood bound K(delta), docs/minpoison.md)")
     p.add_argument("--max-iter", type=int, default=30, help="Dinkelbach iterations at most")
