@@ -135,6 +135,18 @@ def check_budget(epsilon, data):
         raise InputError("--" + msg if msg.startswith("epsilon:") else msg) from None
 
 
+def check_attack_flags(args):
+    """The flags the data-set attacks share, checked before any work: ``--epsilon``,
+    ``--defense`` (returned as a list of names), ``--p`` and ``--quantile``."""
+    from ..defenses import DEFENSES
+
+    check_epsilon(args.epsilon)
+    defenses = parse_list(args.defense, DEFENSES, "--defense")
+    check_p(args.p)
+    check_quantile(args.quantile)
+    return defenses
+
+
 def check_quantile(value):
     if value is not None and not 0 < value <= 1:
         raise InputError(f"--quantile: must be in (0, 1], got {value}")

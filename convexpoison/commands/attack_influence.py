@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, add_out, add_p,
-                      add_quantile, add_reg, add_use, check_at_least, check_binary, check_budget,
-                      check_epsilon, check_quantile, fit_attack, load, parse_feasible, parse_list,
-                      reporting, show_errors, show_out, solver_fields)
+                      add_quantile, add_reg, add_use, check_at_least, check_binary,
+                      check_budget, fit_attack, load, parse_feasible, parse_list, reporting,
+                      show_errors, show_out, solver_fields)
 
 HELP = ("influence attack (Koh et al. section 4.1): projected gradient ascent on the test loss "
         "with inverse-Hessian products")
@@ -59,17 +59,14 @@ def run(args):
     from ..attacks.influence import InfluenceAttack
     from ..defenses import DEFENSES
     from ..errors import InputError
-    from ._common import check_p
+    from ._common import check_attack_flags
 
     data, reg = load(args)
     check_binary(data, "influence")
     if args.variant not in VARIANTS:
         raise InputError(f"--variant: unknown variant {args.variant!r}; choose from "
                          f"{','.join(VARIANTS)}")
-    check_epsilon(args.epsilon)
-    defenses = parse_list(args.defense, DEFENSES, "--defense")
-    check_p(args.p)
-    check_quantile(args.quantile)
+    defenses = check_attack_flags(args)
     if not args.delta > 0:
         raise InputError(f"--delta: must be positive, got {args.delta}")
     if args.step is not None and not args.step > 0:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, add_out, add_p,
-                      add_quantile, add_reg, add_scheduler, add_use, check_at_least, check_binary,
-                      check_budget, check_epsilon, check_quantile, fit_attack, load, numbers,
-                      parse_feasible, parse_list, reporting, show_errors, show_out, solver_fields)
+                      add_quantile, add_reg, add_scheduler, add_use, check_at_least,
+                      check_binary, check_budget, fit_attack, load, numbers, parse_feasible,
+                      reporting, show_errors, show_out, solver_fields)
 
 HELP = "KKT attack (Koh et al. section 4.2): decoys, the eps+/eps- grid, judged under every defense"
 
@@ -43,16 +43,12 @@ def add_arguments(p):
 
 def run(args):
     from ..attacks.kkt import KKTAttack
-    from ..defenses import DEFENSES
     from ..errors import InputError
-    from ._common import check_p
+    from ._common import check_attack_flags
 
     data, reg = load(args)
     check_binary(data, "KKT")
-    check_epsilon(args.epsilon)
-    defenses = parse_list(args.defense, DEFENSES, "--defense")
-    check_p(args.p)
-    check_quantile(args.quantile)
+    defenses = check_attack_flags(args)
     check_at_least(args, "grid")
     if not 0 < args.screen_tol < 1:
         raise InputError(f"--screen-tol: must be in (0, 1), got {args.screen_tol}")

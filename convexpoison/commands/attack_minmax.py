@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, add_out, add_p,
-                      add_quantile, add_reg, add_use, check_at_least, check_budget, check_epsilon,
-                      check_quantile, fit_attack, load, numbers, parse_feasible, parse_list,
-                      reporting, show_errors, show_out, solver_fields)
+                      add_quantile, add_reg, add_use, check_at_least, check_budget, fit_attack,
+                      load, numbers, parse_feasible, reporting, show_errors, show_out,
+                      solver_fields)
 
 HELP = ("min-max attack (Koh et al. section 4.3): online highest-loss points, decoy constraint, "
         "integer rounding; binary or multi-class")
@@ -74,17 +74,13 @@ def _decoy(value, data):
 
 def run(args):
     from ..attacks.minmax import DECOY_QUANTILES, DECOY_REPEATS, MinMaxAttack
-    from ..defenses import DEFENSES
     from ..errors import InputError
-    from ._common import check_p
+    from ._common import check_attack_flags
 
     data, reg = load(args)
-    check_epsilon(args.epsilon)
+    defenses = check_attack_flags(args)
     if not args.tau >= 0:
         raise InputError(f"--tau: must be a non-negative number, got {args.tau}")
-    defenses = parse_list(args.defense, DEFENSES, "--defense")
-    check_p(args.p)
-    check_quantile(args.quantile)
     check_at_least(args, "copies")
     if args.burn_in is not None and args.burn_in < 0:
         raise InputError(f"--burn-in: must be non-negative, got {args.burn_in}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, add_out, add_p,
                       add_quantile, add_reg, add_use, check_at_least, check_binary,
-                      check_budget, check_epsilon, check_quantile, fit_attack, load, numbers,
-                      parse_feasible, parse_list, progress, show_errors, show_out)
+                      check_budget, fit_attack, load, numbers, parse_feasible, parse_list,
+                      progress, show_errors, show_out)
 
 HELP = ("reachable-target attack: search targets priced by the minimum-poison program inside "
         "the defenses' feasible set, realise the most damaging one within the budget")
@@ -42,15 +42,11 @@ def add_arguments(p):
 
 def run(args):
     from ..attacks.reachable import SEEDS, ReachableTargetAttack
-    from ..defenses import DEFENSES
-    from .evaluate import check_p
+    from ._common import check_attack_flags
 
     data, reg = load(args)
     check_binary(data, "reachable-target")
-    check_epsilon(args.epsilon)
-    defenses = parse_list(args.defense, DEFENSES, "--defense")
-    check_p(args.p)
-    check_quantile(args.quantile)
+    defenses = check_attack_flags(args)
     check_at_least(args, "n_realise")
     from ..feasible import COMPONENTS
 
