@@ -346,6 +346,29 @@ def as_defender(defender, model="svm", reg=None) -> Defender:
     return Defender.from_estimator(defender)
 
 
+def resolve_defender(defender, data=None, model="svm", reg=None) -> Defender:
+    """The defender an attack, defence or certificate is about -- the one place that
+    resolves it.
+
+    ``defender``: a :class:`Defender`, a ``--defender`` spelling (``"svc:C=1"``), a
+    scikit-learn estimator, or None (the package's default ``model`` with ``C_R = reg``,
+    intercept penalised: today's training, bit for bit).  ``reg`` (or, when None, the
+    dataset's ``data.reg``) fills in a defender given without regularisation; giving
+    ``reg`` together with a defender that has its own is an :class:`InputError`.
+    """
+    from .datasets import resolve_reg
+
+    if defender is None:
+        return Defender.from_model(model, resolve_reg(reg, data))
+    d = as_defender(defender)
+    if d.convention != "unset":
+        if reg is not None:
+            raise InputError(f"reg: the defender {d.spec()} has its own regularisation; "
+                             "give reg or the defender's, not both")
+        return d
+    return d.with_default_reg(resolve_reg(reg, data))
+
+
 def fit_estimator(est, X, y, sample_weight=None, expand=True):
     """Refit a clone of the scikit-learn estimator ``est`` on ``(X, y)`` and return its
     model as a :class:`~convexpoison.training.LinearModel` (binary labels {-1, +1}).

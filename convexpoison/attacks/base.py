@@ -176,6 +176,16 @@ class PoisoningAttack(BaseEstimator):
         """``n_poisons(epsilon, n_train)`` for attacks with an ``epsilon`` parameter."""
         return n_poisons(self.epsilon, data.n_train)
 
+    def _defender(self, data, model="svm"):
+        """The :class:`~convexpoison.defender.Defender` this attack is about: the
+        ``defender`` parameter (a Defender, a spelling such as ``"svc:C=1"`` or a
+        scikit-learn estimator), else the package's default ``model`` with the ``reg``
+        parameter or the dataset's ``C_R`` (:func:`~convexpoison.defender.resolve_defender`)."""
+        from ..defender import resolve_defender
+
+        return resolve_defender(getattr(self, "defender", None), data, model,
+                                getattr(self, "reg", None))
+
     def _reg(self, data) -> float:
         """The defender's ``C_R``: the ``reg`` parameter, or the dataset's when it is None."""
         return resolve_reg(getattr(self, "reg", None), data)
