@@ -341,19 +341,14 @@ def from_arrays(X_train, y_train, X_test=None, y_test=None, domain=None, reg=FAL
         if warn_domain:
             warnings.warn(f"{name}: no domain given, so it is inferred from the data as each "
                           "feature's min..max over all rows; an attacker may use values outside "
-                          "it (e.g. pixels in [0, 1] that are 0 in every row): pass domain=",
+                          "it (e.g. pixels in [0, 1] that are 0 in every row): pass domain= (--domain on "
+                          "the command line)",
                           DomainWarning, stacklevel=3)
     elif not isinstance(domain, Domain):
         raise InputError(f"domain: expected a convexpoison Domain, got {type(domain).__name__}")
     check_domain_fits(domain, X_train, X_test)
     if reg is None:
-        from .training import choose_reg
-
-        try:
-            reg, _ = choose_reg(X_train, y_train, "svm" if is_bin else "multisvm")
-        except InputError as exc:
-            raise InputError(f"reg: cannot choose C_R by cross-validation ({exc}); give reg") \
-                from None
+        reg = cross_validated_reg(X_train, y_train, is_bin)
         reg_source = "cross-validation"
     else:
         reg_source = "fallback" if reg is FALLBACK_REG else "given"
@@ -371,6 +366,26 @@ def from_arrays(X_train, y_train, X_test=None, y_test=None, domain=None, reg=FAL
     return Dataset(name=name, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
                    domain=domain, reg=reg, classes=list(classes), feature_names=feature_names,
                    image_shape=None, description=description, reg_source=reg_source)
+
+
+def cross_validated_reg(X_train, y_train, binary=True) -> float:
+    """``C_R`` chosen by cross-validation on the training rows
+    (:func:`convexpoison.training.choose_reg`, the procedure that chose the bundled sets'
+    defaults); a failure -- too few rows of a class, a trainer that cannot converge on
+    badly scaled features -- is an :class:`InputError` naming ``reg``."""
+    from .errors import SolverFailure
+    from .training import choose_reg
+
+    try:
+        reg, _ = choose_reg(X_train, y_train, "svm" if binary else "multisvm")
+    except InputError as exc:
+        raise InputError(f"reg: cannot choose C_R by cross-validation ({exc}); give reg") \
+            from None
+    except SolverFailure as exc:
+        raise InputError(f"reg: cannot choose C_R by cross-validation: the trainer did not "
+                         f"converge ({' '.join(str(exc).split())}); scale the features (e.g. to "
+                         "[0, 1]) or give reg") from None
+    return reg
 
 
 def check_domain_fits(domain, X_train, X_test=None):

@@ -289,11 +289,8 @@ def load_source(args, cross_validate=True):
     placeholder the caller replaces)."""
     import warnings
 
-    import numpy as np
-
-    from ..datasets import (FALLBACK_REG, DomainWarning, check_domain_fits, from_csv,
-                            from_npz, load_dataset, load_domain)
-    from ..domain import Domain
+    from ..datasets import (FALLBACK_REG, DomainWarning, cross_validated_reg, from_csv,
+                            from_npz, load_dataset)
 
     path = getattr(args, "data", None)
     for flag in ("label", "positive"):
@@ -304,16 +301,15 @@ def load_source(args, cross_validate=True):
         parsed = None if spec is None else parse_domain_spec(spec)
     except InputError as exc:
         raise InputError(f"--domain: {exc}") from None
-    explicit = parsed is not None and parsed[0] != "data"
     with warnings.catch_warnings():
-        if explicit:                     # the inferred box is replaced below: no warning
+        if parsed is not None:           # the domain is set (and warned about) below
             warnings.simplefilter("ignore", DomainWarning)
         if path is None:
             data = load_dataset(args.dataset)
         else:
             if not Path(path).is_file():
                 raise InputError(f"--data: file not found: {path}")
-            reg = None if cross_validate else FALLBACK_REG
+            reg = FALLBACK_REG           # a placeholder: C_R is chosen once the domain is checked
             label = args.label
             try:
                 if _is_npz(path):
@@ -339,11 +335,29 @@ def load_source(args, cross_validate=True):
                 if str(exc).startswith("--"):
                     raise
                 raise _data_error(exc, label) from None
-    if parsed is None:
-        return data
+    if parsed is not None:
+        data = _with_domain(data, parsed)
+    if path is not None and cross_validate:
+        try:
+            reg = cross_validated_reg(data.X_train, data.y_train, data.is_binary)
+        except InputError as exc:
+            raise InputError(f"--reg: {_strip(str(exc), 'reg')}") from None
+        data = _replace(data, reg=reg, reg_source="cross-validation")
+    elif path is not None:
+        data = _replace(data, reg_source="")    # the caller fills in reg and its source
+    return data
+
+
+def _with_domain(data, parsed):
+    """``data`` with the parsed ``--domain`` (checked: dimension, feasibility, every row)."""
+    import warnings
+
+    import numpy as np
+
+    from ..datasets import DomainWarning, check_domain_fits, load_domain
+    from ..domain import Domain
+
     if parsed[0] == "data":
-        if path is not None:
-            return data                  # from_csv / from_npz inferred it (and warned)
         domain = Domain.from_data(np.vstack([data.X_train, data.X_test]))
         warnings.warn(f"--domain data: {data.name}'s domain is each feature's min..max over "
                       "its rows; an attacker may use values outside it", DomainWarning,
@@ -860,12 +874,13 @@ def feasible_for(names, data, reg=None):
 #: What defines an MTP problem, by the flag that sets it: a run directory continues only
 #: the problem it was started for.
 PROBLEM_FLAGS = {"dataset": "--dataset", "target": "--target", "reg": "--reg",
-                 "defender": "--model", "feasible": "--feasible", "integer": "--integer"}
+                 "defender": "--defender", "feasible": "--feasible", "integer": "--integer"}
 
 
 def problem_fingerprint(data, target, reg, feasible, integer, defender="svm") -> dict:
     """The problem a run solves: the dataset's content hash, the target's hash, ``C_R``,
-    the defender, the feasible set's components and the integer mode."""
+    the defender (``"svm"``: the package's default; or a Defender: its spelling), the
+    feasible set's components and the integer mode."""
     import hashlib
 
     import numpy as np
@@ -878,7 +893,9 @@ def problem_fingerprint(data, target, reg, feasible, integer, defender="svm") ->
     names = parse_list(feasible, ["domain", "l2", "slab", "svd"], "--feasible")
     return {"dataset": f"{data.name} sha256:{data_fingerprint(data.X_train, data.y_train)}",
             "target": f"sha256:{h.hexdigest()}", "reg": float(reg),
-            "defender": f"{defender} (hinge loss, bias regularised)",
+            # the package's default keeps the words older run directories recorded
+            "defender": (f"{defender} (hinge loss, bias regularised)" if isinstance(defender, str)
+                         else defender.spec()),
             "feasible": ",".join(sorted(set(names) | {"domain"})), "integer": str(integer)}
 
 
