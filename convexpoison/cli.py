@@ -285,7 +285,10 @@ def _main(argv) -> int:
             res = mod.run(args)
     except InputError as exc:
         _cleanup(created, everything=True)
-        _say_error(_flag_message(exc, parser))
+        message = _flag_message(exc, parser)
+        if getattr(args, "data", None) is not None and message.startswith("--dataset:"):
+            message = "--data:" + message[len("--dataset:"):]   # the data came from --data
+        _say_error(message)
         return EXIT_INPUT
     except SolverFailure as exc:
         _cleanup(created, everything=False)
