@@ -121,7 +121,9 @@ def run(args):
     if target.w.shape != (data.d,):
         raise InputError(f"--target: model has {target.w.shape} weights; {data.name} has d={data.d}")
     target_reg = float(getattr(target, "reg", float("nan")))
-    if np.isfinite(target_reg) and not np.isclose(target_reg, reg, rtol=1e-12, atol=0):
+    # (under scikit-learn's C on the sum a target's C_R = 1/(C W) moves with its data's W)
+    if (np.isfinite(target_reg) and D.convention == "average"
+            and not np.isclose(target_reg, reg, rtol=1e-12, atol=0)):
         progress(f"convexpoison: warning: the target was trained with C_R = {target_reg:g}; "
                  f"certifying for the defender's C_R = {reg:g} (set --reg to change)")
     feasible = feasible_for(args.feasible, data)
