@@ -526,8 +526,18 @@ def fit_attack(attack, data, args):
     return res
 
 
+def show_source(res):
+    """The data and the defender a result is about, one line (:func:`source_fields`)."""
+    d = res.get("data")
+    if d:
+        print(f"data: {d['source']} ({d['n_train']} training, {d['n_test']} test points); "
+              f"C_R {d['reg']:.4g} ({d['reg_source'] or 'given'}); defender {res['defender']} "
+              f"({res['defender_source']})")
+
+
 def show_evaluation(res):
     """The table of a poison set's test errors under each defense (``evaluate``'s output)."""
+    show_source(res)
     print(f"dataset {res['dataset']}  (C_R = {res['reg']:g}, p = {res['p']:g}, "
           f"{res['n_poisons']:g} poison points)")
     print(f"clean test error        {res['clean_test_error']:.4f}")
@@ -560,6 +570,7 @@ def parse_feasible(args, allowed=("domain", "l2", "slab", "svd")):
 
 def show_errors(res):
     """The test errors of an attack's poison: clean, undefended, per defense, the minimum."""
+    show_source(res)
     print(f"clean test error        {res['clean_test_error']:.4f}")
     print(f"no defense              {res['no_defense_test_error']:.4f}")
     for name, err in res["per_defense"].items():

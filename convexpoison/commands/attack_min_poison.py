@@ -145,6 +145,9 @@ def run(args):
 
 
 def show(res):
+    from ._common import show_source
+
+    show_source(res)
     lb = res["lower_bound"]
     if res["unattainable"]:
         print("The target is unattainable: no poison set inside the feasible set induces it.")

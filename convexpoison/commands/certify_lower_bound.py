@@ -215,6 +215,9 @@ def run(args):
 
 
 def show(res):
+    from ._common import show_source
+
+    show_source(res)
     lb = res["lower_bound"] if res["lower_bound"] is not None else res["lower_bound_reason"]
     print(f"certified lower bound ({res['method']}): {lb}")
     if res.get("value") is not None:

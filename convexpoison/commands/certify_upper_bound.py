@@ -96,6 +96,9 @@ def run(args):
 
 
 def show(res):
+    from ._common import show_source
+
+    show_source(res)
     print(f"certified upper bound U = {res['upper_bound']:.6g}  (eps = {res['epsilon']:g}, "
           f"defense: {','.join(res['defense']) or 'none'})")
     print(f"  matching attack ({res['n_poisons']} points) reaches {res['attack_value']:.6g}; "
