@@ -69,6 +69,12 @@ def test_audit_of_a_users_csv_against_svc(wine, tmp_path, capsys):
     for name, a in r["attacks"].items():
         assert a["status"] == "ok" or a["status"].startswith("failed: InputError: defender:"), \
             (name, a["status"])
+    # the target and the certificates, too: computed for this defender, or refused by name
+    assert "target_test_error" in r["target"], r["target"]
+    certs = r["certificates"]
+    for c in [certs["upper_bound"], *certs["lower_bound"].values()]:
+        status = str(c.get("status", ""))
+        assert not status.startswith("failed") or "InputError: defender" in status, status
     # the clean baseline is scikit-learn's SVC(kernel="linear", C=1) on the same split
     with pytest.warns(DomainWarning):
         data = from_csv(wine, "label", reg=1.0)
