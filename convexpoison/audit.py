@@ -117,12 +117,18 @@ ATTACKS = {
 DEFAULT_ATTACKS = tuple(name for name in ATTACKS if name != "reachable")
 
 
+def _fit(ctx) -> dict:
+    """What every attack, defence and certificate of the audit is given for the defender:
+    ``{"reg": C_R}`` (the package's default) or ``{"reg": None, "defender": D}``."""
+    return ctx.get("fit") or {"reg": ctx["reg"]}
+
+
 def common_settings(ctx, name) -> dict:
     """What the audit gives every attack that has a parameter of that name (the defender
     is not among them: :func:`build_attack` gives it to every attack)."""
     s = ctx["settings"]
     target = ctx.get("target")
-    return {"epsilon": s.epsilon, "reg": ctx["fit"]["reg"], "random_state": s.random_state,
+    return {"epsilon": s.epsilon, "reg": _fit(ctx)["reg"], "random_state": s.random_state,
             "defenses": tuple(s.defenses), "p": s.p, "workers": s.workers,
             "scheduler": s.scheduler, "progress": ctx["say"], "progress_bar": ctx["bars"],
             "target": None if target is None else target.model,
@@ -137,7 +143,7 @@ def build_attack(name, ctx):
     params = {k: v for k, v in common_settings(ctx, name).items() if k in keys}
     # the user's defender goes to every attack, unfiltered: one that does not take it yet
     # fails (recorded as failed) instead of attacking the package's default model
-    params.update({k: v for k, v in ctx["fit"].items() if k != "reg"})
+    params.update({k: v for k, v in _fit(ctx).items() if k != "reg"})
     params.update(spec.params)
     if ctx["settings"].quick:
         params.update(spec.quick)
@@ -331,8 +337,8 @@ def _certificates(ctx) -> dict:
     from .feasible import make_feasible_set
 
     data, s = ctx["data"], ctx["settings"]
-    reg = ctx["fit"]["reg"]                      # None: the user's defender brings its own
-    dkw = {k: v for k, v in ctx["fit"].items() if k != "reg"}
+    reg = _fit(ctx)["reg"]                       # None: the user's defender brings its own
+    dkw = {k: v for k, v in _fit(ctx).items() if k != "reg"}
     X, y = data.X_train, data.y_train
     certs = {}
 
