@@ -233,3 +233,21 @@ def test_koh_target_under_svc_is_svc_refit_on_the_flips(data, D):
                                          / data.n_train, rel=1e-12)
     assert t.clean_loss == pytest.approx(objective(m, data.X_train, data.y_train,
                                                    reg=1 / data.n_train), rel=1e-12)
+
+
+def test_mtp_under_svc_resumes_exactly(data, D, target, tmp_path):
+    """An interrupted run under C-on-the-sum resumes to the same poisons: the saved iterate
+    is reloaded with the effective C_R of its own total weight and the free intercept."""
+    from convexpoison.attacks.mtp import ModelTargetedPoisoning
+    from convexpoison.certificates.theorem42 import certify_at
+
+    _needs(certify_at, "certify_at")
+    kw = dict(defender=SPEC, eps_close=0.0, progress_bar=False, bound_at_achieved=False)
+    full = ModelTargetedPoisoning(target, budget=6, **kw).fit(data)
+    ModelTargetedPoisoning(target, budget=3, run_dir=tmp_path / "r", **kw).fit(data)
+    resumed = ModelTargetedPoisoning(target, budget=6, run_dir=tmp_path / "r", resume=True,
+                                     **kw).fit(data)
+    np.testing.assert_array_equal(resumed.poisons_.X, full.poisons_.X)
+    np.testing.assert_array_equal(resumed.poisons_.weight, full.poisons_.weight)
+    assert resumed.result_.model.reg == pytest.approx(1 / (data.n_train + 6))
+    assert not resumed.result_.model.bias_regularized
