@@ -251,3 +251,33 @@ def test_mtp_under_svc_resumes_exactly(data, D, target, tmp_path):
     np.testing.assert_array_equal(resumed.poisons_.weight, full.poisons_.weight)
     assert resumed.result_.model.reg == pytest.approx(1 / (data.n_train + 6))
     assert not resumed.result_.model.bias_regularized
+
+
+def test_reachable_target_under_svc_realises_for_svc(data, D):
+    """Priced, realised and judged for SVC(C=1): the poison set it returns induces, under
+    scikit-learn's own refit, the model its evaluation reports."""
+    from convexpoison.attacks.minpoison import MinimumPoisoning
+    from convexpoison.attacks.reachable import ReachableTargetAttack
+    from convexpoison.programs.minpoison import MinimumPoisonProgram
+
+    _needs(MinimumPoisonProgram, "MinimumPoisonProgram")
+    _needs(MinimumPoisoning, "MinimumPoisoning")
+    att = ReachableTargetAttack(0.03, defender=SPEC, defenses=("l2", "slab"),
+                                seeds=("decoys",), decoy_quantiles=(0.1, 0.3),
+                                decoy_repeats=(2, 5), n_search=1, steps=2,
+                                n_realise=1).fit(data)
+    assert att.clean_model_.reg == pytest.approx(1 / data.n_train)
+    assert not att.target_.model.bias_regularized
+    ps = att.poisons_
+    assert 0 < ps.n_poisons <= n_poisons_of(data)
+    X, y, w, _ = ps.with_clean(data.X_train, data.y_train)
+    refit = _refit(X, y, w)
+    undefended = att.result_.evaluation.models["none"]
+    assert np.array_equal(refit.predict(data.X_test), undefended.predict(data.X_test))
+    assert att.result_.evaluation.no_defense_test_error == refit.error(data.X_test, data.y_test)
+
+
+def n_poisons_of(data, epsilon=0.03):
+    from convexpoison.attacks.base import n_poisons
+
+    return n_poisons(epsilon, data.n_train)
