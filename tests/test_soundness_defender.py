@@ -269,6 +269,30 @@ def test_kkt_program_rows_are_the_defenders_stationarity(name):
     assert res <= np.linalg.norm(r17) / N + 1e-7
 
 
+# --------------------------------------------------------------------- statements
+@pytest.mark.parametrize("name", VARIANTS)
+def test_statements_and_certificates_name_the_defender(name):
+    from convexpoison.certificates.lp import lp_certificate, lp_statement
+    from convexpoison.certificates.theorem42 import lower_bound_statement
+    from convexpoison.certificates.upper_bound import upper_bound_statement
+
+    D = VARIANTS[name]
+    dom, X, y, _, target = instance(0, D)
+    res = MinimumPoisonProgram(dom, None, defender=D).fit(X, y).solve(target)
+    texts = [lp_statement(res, "the box", len(y), None, defender=D),
+             lower_bound_statement(3, "the box", len(y), None, defender=D),
+             upper_bound_statement(0.5, 0.1, len(y), "the box", None, defender=D)]
+    for text in texts:
+        assert D.spec() in text
+        assert ("b^2" in text) == D.penalize_intercept
+        assert ("C = 0.5" in text) == (D.convention == "sum")
+    assert lp_certificate(res).details["defender"] == D.spec()
+    ub = CertifiedUpperBound(dom, None, 0.1, defender=D).fit(X, y).result_
+    assert ub.certificate().details["defender"] == D.spec()
+    opt = DinkelbachLowerBound(dom, None, defender=D, max_iter=2).fit(X, y, target).result_
+    assert opt.certificate().details["defender"] == D.spec()
+
+
 # --------------------------------------------------------------------- unhandled input
 def test_variants_not_covered_raise_naming_defender():
     dom, X, y, ps, target = instance(0, VARIANTS["reg-penalized"])

@@ -173,4 +173,5 @@ def lp_certificate(result, statement="") -> Certificate:
                  "delta": float(getattr(result, "delta", 0.0)), "delta_norm": "l2 on (w, b)",
                  "verified": bool(getattr(result, "verified", False)),
                  "solver_value_bound": float(getattr(result, "solver_value_bound", float("nan"))),
-                 "n_margin": int(result.n_margin)})
+                 "n_margin": int(result.n_margin),
+                 "defender": getattr(result, "defender", "")})

@@ -168,6 +168,7 @@ class OptimalLowerBound:
     solver: str = ""
     solver_status: str = ""        # the last subproblem's status ('not solved': none was)
     seconds: float = 0.0
+    defender: str = ""             # the defender's --defender spelling (Defender.spec())
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if k not in ("model", "iterations",
@@ -191,7 +192,8 @@ class OptimalLowerBound:
             details={"bound_status": self.status, "numerator": self.numerator,
                      "denominator": self.denominator, "upper_estimate": self.upper_estimate,
                      "gap": self.gap, "gap_t": self.gap_t,
-                     "denominator_method": self.denominator_method})
+                     "denominator_method": self.denominator_method,
+                     "defender": self.defender})
 
 
 # ------------------------------------------------------------------------ the program
@@ -471,7 +473,8 @@ class DinkelbachLowerBound:
             relaxed=relaxed,
             exact=exact_cert, initial=initial,
             denominator_method="exact" if exact else "relax", solver=solver,
-            solver_status=solver_status, seconds=time.perf_counter() - t_start)
+            solver_status=solver_status, seconds=time.perf_counter() - t_start,
+            defender=self.defender_.spec())
         return self
 
 

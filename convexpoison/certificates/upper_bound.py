@@ -114,7 +114,8 @@ class UpperBoundResult:
             status=self.status, seconds=self.seconds,
             details={"program_value": self.program_value,
                      "program_lower_bound": self.program_lower_bound,
-                     "clean_loss_at_minimiser": self.clean_loss, "epsilon": self.epsilon})
+                     "clean_loss_at_minimiser": self.clean_loss, "epsilon": self.epsilon,
+                     "defender": self.extra.get("defender", "")})
 
 
 def upper_bound_statement(upper_bound, epsilon, n_clean, where, reg, attack_points=None,
@@ -258,7 +259,7 @@ class CertifiedUpperBound:
             program_lower_bound=float(info.lower_bound()), model=model, epsilon=self.epsilon,
             clean_loss=clean_sum / N, worst_loss=worst, points=points, label_fraction=frac,
             status=info.status, solver=info.solver, seconds=time.perf_counter() - t0, n_clean=N,
-            extra={"attained": attained})
+            extra={"attained": attained, "defender": self.defender_.spec()})
         self.upper_bound_ = self.result_.upper_bound
         self.model_ = model
         self.points_ = points

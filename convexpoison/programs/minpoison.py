@@ -173,6 +173,7 @@ class MinPoisonResult:
     delta: float = 0.0
     verified: bool = False
     solver_value_bound: float = float("nan")
+    defender: str = ""          # the defender's --defender spelling (Defender.spec())
 
     @property
     def alpha(self) -> dict:
@@ -514,11 +515,14 @@ class MinimumPoisonProgram:
         n_margin = int(np.sum((lo == 0) & (hi == 1)))
         if delta > 0:
             _, prob, kkt, V = self._robust_program()
-            return self._solve_lp(prob, kkt, V, "SOCP", w, b, lo, hi, n_margin, t0, delta)
-        if self.exact_:
-            return self._solve_exact(w, b, lo, hi, n_margin, t0)
-        return self._solve_lp(self._prob, self._kkt, self._vars, self.kind_, w, b, lo, hi,
-                              n_margin, t0, 0.0)
+            res = self._solve_lp(prob, kkt, V, "SOCP", w, b, lo, hi, n_margin, t0, delta)
+        elif self.exact_:
+            res = self._solve_exact(w, b, lo, hi, n_margin, t0)
+        else:
+            res = self._solve_lp(self._prob, self._kkt, self._vars, self.kind_, w, b, lo, hi,
+                                 n_margin, t0, 0.0)
+        res.defender = self.defender_.spec()
+        return res
 
     def _solve_lp(self, prob, kkt, V, kind, w, b, lo, hi, n_margin, t0, delta):
         try:
