@@ -24,6 +24,7 @@ import itertools
 import numpy as np
 import pytest
 
+from convexpoison.certificates.lp import induced_distance
 from convexpoison.certificates.optimal import DinkelbachLowerBound
 from convexpoison.certificates.theorem42 import certify_at, domain_sup_bound, theorem42
 from convexpoison.certificates.upper_bound import CertifiedUpperBound, poisoned_training_loss
@@ -94,10 +95,19 @@ def test_lower_bounds_never_exceed_a_poison_set_that_induces_the_target(name):
         assert opt.lower_bound <= n_star, (name, seed, opt.lower_bound, n_star)
         assert opt.lower_bound >= lb.lower_bound
         # the minimum-poison program
-        res = MinimumPoisonProgram(dom, None, defender=D).fit(X, y).solve(target)
+        prog = MinimumPoisonProgram(dom, None, defender=D).fit(X, y)
+        res = prog.solve(target)
         assert res.status == "optimal"
         assert res.value <= n_star * (1 + 1e-7) + 1e-7, (name, seed, res.value, n_star)
         assert res.lower_bound <= res.value + 1e-9 and res.certified <= n_star
+        if D.penalize_intercept:
+            # rigorous: the exact optimum D* induces lies within the proven distance of the
+            # trained target (strong convexity), so K(delta) covers it
+            delta = induced_distance(target, target, None, defender=D)
+            assert 0 < delta < 1e-3
+            assert prog.solve(target, delta=delta).certified <= n_star, (name, seed)
+        else:   # no strong convexity in b: no distance is claimed
+            assert np.isnan(induced_distance(target, target, None, defender=D))
         # two programs for one number: sup_theta c(theta) = the program's optimum
         opt0 = DinkelbachLowerBound(dom, None, defender=D).fit(X, y, target).result_
         assert opt0.value <= res.value * (1 + 1e-6) + 1e-6, (name, seed, opt0.value, res.value)
