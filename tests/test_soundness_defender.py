@@ -108,6 +108,9 @@ def test_lower_bounds_never_exceed_a_poison_set_that_induces_the_target(name):
             assert prog.solve(target, delta=delta).certified <= n_star, (name, seed)
         else:   # no strong convexity in b: no distance is claimed
             assert np.isnan(induced_distance(target, target, None, defender=D))
+        # the same LP written out independently (scipy HiGHS, explicit rows)
+        ref = _linprog_min_poison(D, X, y, target)
+        assert res.value == pytest.approx(ref, rel=1e-6, abs=1e-6), (name, seed, res.value, ref)
         # two programs for one number: sup_theta c(theta) = the program's optimum
         opt0 = DinkelbachLowerBound(dom, None, defender=D).fit(X, y, target).result_
         assert opt0.value <= res.value * (1 + 1e-6) + 1e-6, (name, seed, opt0.value, res.value)
@@ -149,6 +152,58 @@ def test_minimum_poison_attack_retrains_under_the_defender(name):
             dom, D.train(X, y, tol=1e-12), out.model), target_gap=gap_of(out.model),
             defender=D)
         assert bound.lower_bound <= n, (name, seed, bound, n)
+
+
+def _linprog_min_poison(D, X, y, target, tol=1e-6):
+    """The minimum-poison LP over the box [0, 1]^d written out here with scipy's HiGHS,
+    from the defender's stationarity condition in the sum form: clean gradients (free
+    multipliers on the margin), gradient-carrying poison (z_y, gamma_y) in gamma_y * box on
+    the active side, zero-gradient poison (u_y, eta_y) on the other side, and the
+    regulariser row (N + sum gamma + sum eta) C_R grad R  (reg)  or  grad R / C  (C)."""
+    from scipy.optimize import linprog
+
+    N, d = X.shape
+    w, b = target.w, float(target.b)
+    m = y * (X @ w + b)
+    inside, on = m < 1 - tol, np.abs(m - 1) <= tol
+    G = -(y[:, None] * np.hstack([X, np.ones((N, 1))]))           # rows -y (x, 1)
+    gR = np.append(w, b if D.penalize_intercept else 0.0)
+    k = int(on.sum())
+    # variables: beta (k) | per label y in (+1, -1): z (d), gamma, u (d), eta
+    nv = k + 2 * (2 * d + 2)
+    off = {lab: k + i * (2 * d + 2) for i, lab in enumerate((1, -1))}
+    A_eq = np.zeros((d + 1, nv))
+    b_eq = -G[inside].sum(axis=0)
+    A_eq[:, :k] = G[on].T
+    const = N * D.reg * gR if D.convention == "average" else gR / D.C
+    b_eq = b_eq - const
+    A_ub, b_ub, c = [], [], np.zeros(nv)
+    for lab in (1, -1):
+        o = off[lab]
+        z, g, u, e = slice(o, o + d), o + d, slice(o + d + 1, o + 2 * d + 1), o + 2 * d + 1
+        c[g] = c[e] = 1.0
+        A_eq[:d, z] -= lab * np.eye(d)
+        A_eq[d, g] -= lab
+        if D.convention == "average":
+            A_eq[:, g] += D.reg * gR
+            A_eq[:, e] += D.reg * gR
+        for var, wt, sign in ((z, g, 1.0), (u, e, -1.0)):
+            for j in range(d):                    # 0 <= z_j <= weight
+                row = np.zeros(nv); row[var.start + j] = 1.0; row[wt] = -1.0
+                A_ub.append(row); b_ub.append(0.0)
+                row = np.zeros(nv); row[var.start + j] = -1.0
+                A_ub.append(row); b_ub.append(0.0)
+            # sign * (lab (w.z + b wt) - wt) <= 0: active side (grad) or the other (idle)
+            row = np.zeros(nv); row[var] = sign * lab * w; row[wt] = sign * (lab * b - 1.0)
+            A_ub.append(row); b_ub.append(0.0)
+    bounds = [(0, 1)] * k + [(None, None)] * (nv - k)
+    for lab in (1, -1):
+        o = off[lab]
+        bounds[o + d] = bounds[o + 2 * d + 1] = (0, None)
+    r = linprog(c, A_ub=np.array(A_ub), b_ub=np.array(b_ub), A_eq=A_eq, b_eq=b_eq,
+                bounds=bounds, method="highs")
+    assert r.status == 0, r.message
+    return r.fun
 
 
 def _brute_sup(w, b, wp, bp, lo=0.0, hi=1.0):
