@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..defender import resolve_defender
+from ..defender import Defender, resolve_defender
 from ..errors import InputError
 
 __all__ = ["RegTerms", "hinge_defender", "defender_words"]
@@ -23,7 +23,11 @@ def hinge_defender(defender, reg, what="this certificate"):
     """The binary hinge-loss :class:`~convexpoison.defender.Defender` a certificate or
     program is about (``defender`` and ``reg`` resolved by
     :func:`~convexpoison.defender.resolve_defender`), or :class:`InputError` naming
-    ``defender`` for a loss it does not cover."""
+    ``defender`` for a loss it does not cover.  A resolved Defender passed together with
+    its own ``C_R`` as ``reg`` is accepted (callers that hold both need not drop one)."""
+    if (isinstance(defender, Defender) and reg is not None and defender.reg is not None
+            and float(reg) == defender.reg):
+        reg = None
     D = resolve_defender(defender, None, "svm", reg)
     if D.loss != "hinge":
         raise InputError(f"defender: {what} covers the binary hinge-loss SVM only, not "
