@@ -17,7 +17,7 @@ certified lower bound.  A real attack needs integer copy counts, so:
    and the counts chosen per total by rounding plus a local search
    (:func:`count_search`).
 3. **Verification.**  Retrain exactly from scratch on ``Dc u Dp``
-   (:func:`convexpoison.training.train`, duality-gap certified) in order of total count and
+   (the defender's ``D.train``, duality-gap certified) in order of total count and
    residual; accept the first whose max loss difference
    ``D(theta, theta_p)`` (:class:`~convexpoison.programs.maxloss.MaxLossDifference`, the
    MTP stopping rule) is at most ``eps_close``.
@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import InputError, SolverFailure
 from ..poisons import PoisonSet
 from ..programs.minpoison import FixedCountKKT, MinimumPoisonProgram, MinPoisonResult
-from ..training import LinearModel, train
+from ..training import LinearModel
 from ..validation import check_positive, check_weights, check_X, check_y
 from .base import PoisoningAttack
 
@@ -195,8 +195,6 @@ class MinimumPoisoning(PoisoningAttack):
         from ..programs.regularizer import hinge_defender
 
         self.defender_ = hinge_defender(self._defender(data), None, "the minimum-poison attack")
-        self.reg_ = self.defender_.reg_for(data.n_train if hasattr(data, "n_train")
-                                           else len(data.y_train))
         self.tol_ = check_positive(self.tol, "tol", allow_zero=True)
         self.eps_close_ = check_positive(self.eps_close, "eps_close", allow_zero=True)
         self.max_extra_ = int(check_positive(self.max_extra, "max_extra", allow_zero=True))
@@ -205,6 +203,7 @@ class MinimumPoisoning(PoisoningAttack):
         X = check_X(data.X_train, "X")
         y = check_y(data.y_train, len(X), "y")
         s = check_weights(sample_weight, len(y))
+        self.reg_ = self.defender_.reg_for(s.sum())          # the clean data's effective C_R
         if self.target.w.shape != (X.shape[1],):
             raise InputError(f"target: model has {self.target.w.shape[0]} features, data has {X.shape[1]}")
         prog = self._program().fit(X, y, s)
