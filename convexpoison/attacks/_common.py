@@ -45,3 +45,4 @@ def fitted(feasible, domain, X, y, quantile):
     if isinstance(feasible, FeasibleSet):
         return feasible
     return make_feasible_set(feasible, domain, X, y, quantile=quantile)
+
