@@ -539,7 +539,7 @@ def _certified_in_errors(results) -> list:
         else:
             text = (f"For every poison set of at most {k} points (ε = {eps:g}) inside {where}, the "
                     f"exactly trained model misclassifies at most {m} of the {n_train} clean "
-                    f"training points ({100 * U:.1f}%): its average training hinge loss on them is "
+                    f"training points ({100 * m / n_train:.1f}%): their average training hinge loss is "
                     f"at most U = {U:.4f} (Steinhardt et al. 2017) and the hinge loss is at least "
                     f"the 0-1 loss at every point.")
             out.append({"status": "proven", "quantity": "clean training error", "value": U,
@@ -603,7 +603,7 @@ def verdict(results) -> str:
             text += (f" Proven: against a defender that keeps every clean point and drops "
                      f"poisons outside the L2+slab feasible set, no {100 * s['epsilon']:g}%-attacker "
                      f"makes the model misclassify more than {cert['mistakes']} of the "
-                     f"{cert['of']} clean training points ({_pp(cert['value'])}).")
+                     f"{cert['of']} clean training points ({_pp(cert['mistakes'] / cert['of'])}).")
         elif cert["status"] == "approximate":
             text += f" Approximate, not proven: test error at most about {_pp(cert['value'])}."
         elif cert["quantity"].startswith("poison points"):
