@@ -276,6 +276,9 @@ class ReachableTargetAttack(PoisoningAttack):
     decoy_quantiles, decoy_repeats : the label-flip grid of the decoys and improved targets.
     n_search : seeds whose segment is searched (those whose segment promises the highest
         error at the budget); every seed is priced.
+    n_mix : after the segment search, the best target within the budget of each of the
+        ``n_mix`` best seed families is averaged pairwise and each average searched along
+        its own segment from the clean model (0: no mixtures).
     t_max : how far beyond a seed model the segment search may go (``t <= t_max``).
     steps : bisection steps per segment.
     slack : the search keeps targets of price at most ``budget - slack`` (room for the
@@ -299,7 +302,7 @@ class ReachableTargetAttack(PoisoningAttack):
     def __init__(self, epsilon=DEFAULT_EPSILON, defenses=DEFENSES, reg=None, feasible=None,
                  p=0.05, quantile=None, use="test", seeds=SEEDS,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
-                 n_search=4, t_max=4.0, steps=4, slack=1.0, n_screen=12, n_realise=3,
+                 n_search=4, n_mix=3, t_max=4.0, steps=4, slack=1.0, n_screen=12, n_realise=3,
                  eps_close=0.01, max_extra=2,
                  screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
@@ -316,6 +319,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.t_max = t_max
         self.steps = steps
         self.slack = slack
+        self.n_mix = n_mix
         self.n_screen = n_screen
         self.n_realise = n_realise
         self.eps_close = eps_close
@@ -398,6 +402,25 @@ class ReachableTargetAttack(PoisoningAttack):
         first.sort(key=lambda e: -e[0])
         for _, guess, c in first[:n_search]:
             self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
+        # mixtures: the average of two boundary targets of different seed families is a
+        # new direction from theta_c (its price is often below the budget: the two
+        # families spend it on different clean points); searched along its segment
+        n_mix = int(check_positive(self.n_mix, "n_mix", allow_zero=True))
+        best_of = {}
+        for c in priced:
+            fam = c.source.split(" t=")[0]
+            if c.price <= limit and (fam not in best_of or c.eval_error > best_of[fam].eval_error):
+                best_of[fam] = c
+        tops = sorted(best_of.values(), key=lambda c: -c.eval_error)[:n_mix]
+        for i in range(len(tops)):
+            for j in range(i + 1, len(tops)):
+                a, b_ = tops[i], tops[j]
+                mix = _blend(a.model, b_.model, 0.5)
+                name = f"mix({a.source.split(' t=')[0]}|{b_.source.split(' t=')[0]})"
+                c = add(mix, name, 1.0, pricer.screen(mix))
+                if np.isfinite(c.price):
+                    guess = min(t_max, limit / c.price) if c.price > 0 else t_max
+                    self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
         self.candidates_ = priced
         within = [c for c in priced if c.price <= limit]
         self.n_unsolved_ = pricer.failed
