@@ -289,6 +289,8 @@ class ReachableTargetAttack(PoisoningAttack):
     n_realise : candidates realised and judged under the defenses (best first).
     eps_close, max_extra : the minimum-poison attack's acceptance rule and count slack
         (never beyond the budget).
+    snap : when a realisation is not accepted, price the model its poison induced (a
+        trained model) and realise that one too (counts toward the same candidate).
     screen_tol : training tolerance while judging candidates (the result is re-evaluated
         exactly).
     solver : conic solver of the programs.
@@ -303,7 +305,7 @@ class ReachableTargetAttack(PoisoningAttack):
                  p=0.05, quantile=None, use="test", seeds=SEEDS,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
                  n_search=4, n_mix=3, t_max=4.0, steps=4, slack=1.0, n_screen=12, n_realise=3,
-                 eps_close=0.01, max_extra=2,
+                 eps_close=0.01, max_extra=2, snap=True,
                  screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
@@ -324,6 +326,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.n_realise = n_realise
         self.eps_close = eps_close
         self.max_extra = max_extra
+        self.snap = snap
         self.screen_tol = screen_tol
         self.solver = solver
         self.random_state = random_state
@@ -457,16 +460,11 @@ class ReachableTargetAttack(PoisoningAttack):
                 f"{c.source} {c.defended:.4f}" for c in within if c.defended is not None))
         # 5. realise the best, judge under the defenses
         realised, best, seen = [], None, set()
-        for cand in within:
-            if len(realised) >= n_realise:
-                break
-            key = round(cand.eval_error, 6), cand.source.split(" ")[0]
-            if key in seen:
-                continue
-            seen.add(key)
+
+        def judge(cand):
             out = self._realise(data, pricer, cand, budget, D)
             if out is None:
-                continue
+                return None
             ps, rz = out
             ev = evaluate(data, ps, defenses=defenses, p=p, defender=D,
                           X_eval=None if self.use == "test" else Xc,
@@ -474,18 +472,40 @@ class ReachableTargetAttack(PoisoningAttack):
                           clean_neighbours=knn, tol=self.screen_tol)
             score = (ev.min_over_defenses if self.use == "test" else ev.eval_min_over_defenses)
             undefended = ev.no_defense_test_error if self.use == "test" else ev.eval_no_defense
-            rec = {"target": cand.to_dict(), "n_poisons": float(ps.n_poisons),
-                   "status": rz.status, "max_loss_difference": rz.max_loss_difference,
-                   "score": score, "per_defense": dict(ev.per_defense)}
-            realised.append(rec)
+            realised.append({"target": cand.to_dict(), "n_poisons": float(ps.n_poisons),
+                             "status": rz.status, "max_loss_difference": rz.max_loss_difference,
+                             "score": score, "per_defense": dict(ev.per_defense)})
             self._say(f"reachable: {cand.source} (t {cand.t:.3g}): {ps.n_poisons:g} points "
                       f"(certified {cand.certified:g}), {rz.status}, min over defenses "
                       f"{score:.4f}")
             # an accepted target is one the poison induces (eps_close); a realisation that
             # only comes near its target is kept only when no target was accepted
-            rank = (rz.status == "eps_close", score, undefended)
-            if best is None or rank > best[0]:
-                best = (rank, cand, ps, rz)
+            return (rz.status == "eps_close", score, undefended), cand, ps, rz
+
+        tried = 0
+        for cand in within:
+            if tried >= n_realise:
+                break
+            key = round(cand.eval_error, 6), cand.source.split(" ")[0]
+            if key in seen:
+                continue
+            seen.add(key)
+            tried += 1
+            found = judge(cand)
+            if found is not None and not found[0][0] and self.snap \
+                    and found[3].model is not None:
+                # Snap: the model the not-accepted poison did induce is a trained model
+                # (its margin support vectors carry free multipliers that absorb the
+                # rounding to integer copies; a blended target often has none, and its
+                # integer realisation then misses it).  Priced, and realised in turn.
+                m = found[3].model
+                snapped = add(m, f"{cand.source} snapped", cand.t, pricer.screen(m))
+                if snapped.price <= limit:
+                    again = judge(snapped)
+                    if again is not None and (best is None or again[0] > best[0]):
+                        best = again
+            if found is not None and (best is None or found[0] > best[0]):
+                best = found
         if best is None:
             raise SolverFailure("reachable: no candidate target could be realised within the "
                                 f"budget of {budget} points", solver=self.solver or "default",
