@@ -279,6 +279,10 @@ class ReachableTargetAttack(PoisoningAttack):
     n_mix : after the segment search, the best target within the budget of each of the
         ``n_mix`` best seed families is averaged pairwise and each average searched along
         its own segment from the clean model (0: no mixtures).
+    n_climb, climb_rounds, climb_step : the climb: ``climb_rounds`` times, from the best
+        target within the budget, a step of ``climb_step`` toward each of the ``n_climb``
+        priced models of higher evaluation error, brought back onto the budget along its
+        own segment from the clean model (stops when a round finds nothing better).
     t_max : how far beyond a seed model the segment search may go (``t <= t_max``).
     steps : bisection steps per segment.
     slack : the search keeps targets of price at most ``budget - slack`` (room for the
@@ -304,7 +308,7 @@ class ReachableTargetAttack(PoisoningAttack):
     def __init__(self, epsilon=DEFAULT_EPSILON, defenses=DEFENSES, reg=None, feasible=None,
                  p=0.05, quantile=None, use="test", seeds=SEEDS,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
-                 n_search=4, n_mix=3, t_max=4.0, steps=4, slack=1.0, n_screen=12, n_realise=3,
+                 n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25, t_max=4.0, steps=4, slack=1.0, n_screen=12, n_realise=3,
                  eps_close=0.01, max_extra=2, snap=True,
                  screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
@@ -322,6 +326,9 @@ class ReachableTargetAttack(PoisoningAttack):
         self.steps = steps
         self.slack = slack
         self.n_mix = n_mix
+        self.n_climb = n_climb
+        self.climb_rounds = climb_rounds
+        self.climb_step = climb_step
         self.n_screen = n_screen
         self.n_realise = n_realise
         self.eps_close = eps_close
@@ -424,6 +431,30 @@ class ReachableTargetAttack(PoisoningAttack):
                 if np.isfinite(c.price):
                     guess = min(t_max, limit / c.price) if c.price > 0 else t_max
                     self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
+        # climb: from the best target within the budget, step toward each of the
+        # n_climb models of highest evaluation error (priced, any price) and bring the
+        # step back onto the budget along its own segment from theta_c; the best
+        # boundary target found is the next start
+        n_climb = int(check_positive(self.n_climb, "n_climb", allow_zero=True))
+        for rnd in range(n_climb and self.climb_rounds):
+            inside = [c for c in priced if c.price <= limit]
+            if not inside:
+                break
+            start = max(inside, key=lambda c: (c.eval_error, -c.price))
+            far = sorted((c for c in priced if c.eval_error > start.eval_error),
+                         key=lambda c: -c.eval_error)[:n_climb]
+            top = start.eval_error
+            for c in far:
+                step = _blend(start.model, c.model, self.climb_step)
+                # named by round and the model stepped toward (the start is the best of
+                # the previous round)
+                name = f"climb{rnd + 1}>{c.source.split(' t=')[0].split(' snapped')[0]}"
+                e = add(step, name, 1.0, pricer.screen(step))
+                if np.isfinite(e.price) and e.price > 0:
+                    self._segment(pricer, clean, e, min(t_max, limit / e.price), limit, t_max,
+                                  steps, add)
+            if max(c.eval_error for c in priced if c.price <= limit) <= top:
+                break
         self.candidates_ = priced
         within = [c for c in priced if c.price <= limit]
         self.n_unsolved_ = pricer.failed
