@@ -531,7 +531,8 @@ class ReachableTargetAttack(PoisoningAttack):
                 # integer realisation then misses it).  Priced, and realised in turn.
                 m = found[3].model
                 snapped = add(m, f"{cand.source} snapped", cand.t, pricer.screen(m))
-                if snapped.price <= limit:
+                # its price is at most the size of the poison that induced it (<= budget)
+                if snapped.price <= budget:
                     again = judge(snapped)
                     if again is not None and (best is None or again[0] > best[0]):
                         best = again
