@@ -17,19 +17,28 @@ together:
    search starts at ``t = limit / price(theta_k)``, brackets by doubling or halving and
    bisects for the largest ``t`` whose price fits the budget: a candidate too expensive
    is pulled back toward ``theta_c``, a cheap one pushed beyond itself until it spends the
-   whole budget.  Every priced model is a candidate.
+   whole budget.  Pairwise averages of the best boundary targets of different seed
+   families are searched the same way (mixtures), and a climb steps from the best
+   boundary target toward priced models of higher error, bringing each step back onto
+   the budget along its own segment.  Every priced model is a candidate.
 3. **Pricing.**  The feasible set is the defenses': the domain, the L2 sphere and the slab
    fitted on ``Dc`` and the loss defense's cone ``hinge(theta; x, y) <= tau_y`` under the
    target itself (the loss defense trains on ``Dc u Dp``, whose model *is* the target; the
    threshold is the ``quantile`` of the target's clean losses).  The search prices with a
    screening tolerance; the chosen target is priced again exactly and its certified
    minimum is reported.
-4. **Realisation.**  The candidates within the budget, by decreasing error on the
-   attacker's evaluation set, are realised with the integer minimum-poison attack
-   (:class:`~convexpoison.attacks.minpoison.MinimumPoisoning`: at most two points per
-   label, ``n_poisons <= certified + max_extra``) and judged by retraining under every
-   defense (:func:`~convexpoison.defenses.evaluate`); the best minimum over the defenses on
-   the evaluation set wins and is evaluated again exactly.
+4. **Screening under the defenses.**  The defenses remove clean points, so the
+   candidates of highest error are judged with the screening solve's fractional poison
+   trained under every defense, and ranked by that minimum.
+5. **Realisation.**  The best screened candidates are realised with the integer
+   minimum-poison attack (:class:`~convexpoison.attacks.minpoison.MinimumPoisoning`: at
+   most two points per label on continuous domains; the exact column-generation program
+   on integer domains; ``n_poisons <= certified + max_extra``) and judged by retraining
+   under every defense (:func:`~convexpoison.defenses.evaluate`).  A realisation that
+   misses its target is followed by the model it did induce (snap: a trained model,
+   whose margin support vectors absorb the rounding to integer copies).  The best
+   accepted minimum over the defenses on the evaluation set wins and is evaluated again
+   exactly.
 
 Leftover budget: the search already spends it on the target (step 2 pushes each
 candidate's price up to the budget); what rounding leaves (``budget - n_poisons``, at
