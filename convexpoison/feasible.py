@@ -552,7 +552,11 @@ class Slab(_CentroidComponent):
     def _constraints(self, x, y, scale):
         cp = _cp()
         v, c, s = (self._params[(y, k)] for k in ("v", "c", "tau"))
-        return [cp.abs(v @ x - _mul(scale, c)) <= _mul(scale, s)]
+        # |v.x - c| <= s as two half-spaces: the same set, and cvxpy 1.9 cannot
+        # canonicalise abs() here inside a mixed-integer program (its bound propagation
+        # raises "cannot broadcast a non-scalar to a scalar array"; seen on adult)
+        dev = v @ x - _mul(scale, c)
+        return [dev <= _mul(scale, s), -dev <= _mul(scale, s)]
 
     def support(self, y, g=None, onehot=True, name=None):
         """Finite only on ``g = alpha v_y``: ``alpha c_y + s_y |alpha|``, ``alpha`` a new
