@@ -179,9 +179,6 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
         fit = {"reg": reg}                   # today's code path, bit for bit
     else:
         D = resolve_defender(settings.defender, data, "svm", settings.reg)
-        if D.loss != "hinge":
-            raise InputError(f"defender: the audit's attacks and certificates are for the hinge "
-                             f"loss; {D.spec()} has the {D.loss} loss")
         reg = D.reg_for(data.n_train)        # C_R on the clean set (C on the sum: 1/(C n))
         fit = {"reg": None, "defender": D}
     defenses = parse_defenses(settings.defenses)
@@ -274,7 +271,7 @@ def _run_steps(settings, data, defenses, defender, names, results, save, say, ba
         except KeyboardInterrupt:
             outcome.status = "interrupted"
         except Exception as exc:  # an attack's failure must not lose the whole audit
-            outcome.status = f"failed: {type(exc).__name__}: {exc}"
+            outcome.status = _failure_status(exc)
         results["attacks"][name] = _outcome_dict(outcome, time.perf_counter() - t0)
         ctx.setdefault("outcomes", {})[name] = outcome
         save()
@@ -301,6 +298,20 @@ def _run_steps(settings, data, defenses, defender, names, results, save, say, ba
     step_done("report")
     say(f"report written to {out / 'report.md'} and {out / 'report.html'}")
     return results
+
+
+#: The start of the status of an attack or certificate that refused the user's defender
+#: (its theory does not cover that loss or intercept): not a failure of the audit.
+NOT_APPLICABLE = "not applicable: "
+
+
+def _failure_status(exc) -> str:
+    """An attack's or certificate's exception as its status: a refusal of the defender
+    (an InputError naming ``defender``) is 'not applicable', anything else 'failed'."""
+    msg = str(exc)
+    if isinstance(exc, InputError) and msg.startswith("defender: "):
+        return NOT_APPLICABLE + msg[len("defender: "):]
+    return f"failed: {type(exc).__name__}: {msg}"
 
 
 def _outcome_dict(o, seconds):
@@ -348,7 +359,7 @@ def _certificates(ctx) -> dict:
         except ModuleNotFoundError as exc:
             return {"status": f"unavailable ({exc.name})"}
         except Exception as exc:                 # recorded, never a number
-            return {"status": f"failed: {type(exc).__name__}: {exc}"}
+            return {"status": _failure_status(exc)}
 
     def upper():
         from .certificates.upper_bound import certified_upper_bound
@@ -598,6 +609,13 @@ def verdict(results) -> str:
              f"{_pp(c['error'])} ({c['mistakes']} of {n}, {c['worst_attack']}), against "
              f"{_pp(c['clean_error'])} clean; the lowest clean error is {_pp(c['best_clean_error'])} "
              f"({c['best_clean_defense']}).")
+    certs = results.get("certificates", {})
+    statuses = [certs.get("upper_bound", {}).get("status", "")] + [
+        v.get("status", "") for v in certs.get("lower_bound", {}).values()]
+    if statuses and all(st.startswith(NOT_APPLICABLE) for st in statuses):
+        text += (f" Nothing is proven for this defender ({results.get('defender', {}).get('spec', '?')}): the "
+                 "certificates cover the hinge-loss SVM only; the figures above are the "
+                 "attacks that ran, not bounds.")
     for cert in h["certified"]:
         if cert["quantity"] == "clean training error" and cert["value"] is not None:
             text += (f" Proven: against a defender that keeps every clean point and drops "

@@ -42,9 +42,6 @@ def run(args):
     if args.model != "svm":
         raise InputError("--model: the audit's attacks and certificates are for the hinge-loss SVM")
     D = defender_for(args, data, reg)
-    if D.loss != "hinge":
-        raise InputError(f"--defender: the audit's attacks and certificates are for the hinge "
-                         f"loss; {args.defender} has the {D.loss} loss")
     settings = AuditSettings(
         dataset=data, model=args.model, epsilon=eps,
         defender=D if user_defender(args) is not None else None,
