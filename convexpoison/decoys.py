@@ -23,6 +23,11 @@ test set and flips its points (the paper's default); ``use="train"`` -- it only 
 The clean "training loss" used for pruning is the training objective on ``Dc``
 (mean loss + ``C_R R(theta)``, :func:`convexpoison.training.objective`): what decides
 whether a decoy is attainable by a few poison points.
+
+``defender`` (a :class:`~convexpoison.defender.Defender`, a spelling such as ``"svc:C=1"``
+or a scikit-learn estimator; default the package's ``model`` with ``C_R = reg``) trains
+``theta_c`` and every decoy, and its objective on ``Dc`` is the clean training loss
+(:func:`convexpoison.targets.label_flip_sweep`): a decoy is a model that defender returns.
 """
 from __future__ import annotations
 
@@ -82,7 +87,7 @@ class DecoyGenerator:
 
     Parameters
     ----------
-    reg : ``C_R`` of the defender's training.
+    reg : ``C_R`` of the defender's training (None when ``defender`` has its own).
     repeats : copies of each flipped point (Koh's Enron grid by default).
     quantiles : fractions ``q`` of the evaluation set flipped.
     use : 'test' (flip points of the test set, the attacker knows it) or 'train' (flip
@@ -91,13 +96,14 @@ class DecoyGenerator:
     prune : drop dominated candidates (Appendix B.2).
     max_decoys : keep at most this many after pruning: evenly spaced positions of the
         front sorted by evaluation error, both ends included (``None``: all).
+    defender : what trains the clean model and the decoys (module docstring).
 
     Attributes after ``fit``: ``clean_model_``, ``candidates_`` (every :class:`Decoy`),
     ``decoys_`` (the kept ones, by increasing evaluation error).
     """
 
     def __init__(self, reg, repeats=REPEATS, quantiles=QUANTILES, use="test", model="svm",
-                 prune=True, max_decoys=None, tol=1e-10):
+                 prune=True, max_decoys=None, tol=1e-10, defender=None):
         self.reg = reg
         self.repeats = repeats
         self.quantiles = quantiles
@@ -106,6 +112,7 @@ class DecoyGenerator:
         self.prune = prune
         self.max_decoys = max_decoys
         self.tol = tol
+        self.defender = defender
 
     def _check(self):
         if self.use not in USES:
@@ -120,9 +127,10 @@ class DecoyGenerator:
         With ``use='test'`` the evaluation set ``(X_eval, y_eval)`` is required (the test
         set the attacker knows); with ``use='train'`` it is ``(X, y)`` itself.
         """
-        from .training import train
+        from .defender import resolve_defender
 
         qs, reps = self._check()
+        D = resolve_defender(self.defender, None, self.model, self.reg)
         X = check_X(X)
         y = check_y(y, X.shape[0])
         if self.use == "train":
@@ -132,16 +140,15 @@ class DecoyGenerator:
                 raise InputError("X_eval: use='test' needs the attacker's test set")
             Xe = check_X(X_eval, "X_eval", d=X.shape[1])
             ye = check_y(y_eval, Xe.shape[0], name="y_eval")
-        theta_c = clean_model if clean_model is not None else train(
-            X, y, model=self.model, reg=self.reg, tol=self.tol)
+        theta_c = clean_model if clean_model is not None else D.train(X, y, tol=self.tol)
         self.clean_model_ = theta_c
         # Koh's sweep (Algorithm 3) over the whole grid: no goal, so no early stop; the
         # flip set of each q is the q-quantile of the margins under theta_c
         # (targets.flip_set), given r copies
-        swept = label_flip_sweep(X, y, Xe, ye, self.reg, lambda m: (m.error(Xe, ye), False),
-                                 model=self.model, quantiles=qs, repeats=reps,
+        swept = label_flip_sweep(X, y, Xe, ye, None, lambda m: (m.error(Xe, ye), False),
+                                 quantiles=qs, repeats=reps,
                                  stop_at_goal=False, clean_model=theta_c, tol=self.tol,
-                                 independent=True)
+                                 independent=True, defender=D)
         swept.sort(key=lambda c: (c.quantile, c.repeats))
         cands = [Decoy(c.model, c.repeats, c.quantile, c.n_flipped, c.goal_value, c.clean_loss)
                  for c in swept]

@@ -6,7 +6,11 @@ Koh et al. (2021), section 2.2 (docs/defenses.md): a defender
    ``D = Dc ∪ Dp``;
 2. scores every point with ``s_beta(x, y)`` and, per class ``y``, discards the fraction
    ``p`` (5% by default) of the class with the highest scores;
-3. trains its model on what is left (:func:`convexpoison.training.train`, exactly).
+3. trains its model on what is left, exactly, under the defender's objective
+   (:meth:`convexpoison.defender.Defender.train`; e.g. scikit-learn's
+   ``SVC(kernel="linear", C=1)`` with ``defender="svc:C=1"``).  Under scikit-learn's
+   ``C`` on the sum of losses the effective ``C_R = 1/(C W)`` follows the weight ``W``
+   actually trained on: a defence that removes points raises it.
 
 Five defenses (``name``: score):
 
@@ -45,7 +49,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .datasets import resolve_reg
 from .errors import InputError
 from .feasible import L2Sphere, Slab, SVDResidual
 from .poisons import PoisonSet
@@ -319,27 +322,32 @@ class LossDefense(Defense):
     """Loss under the model trained on all of ``D`` (no sanitisation).
 
     ``base_model``: that model when the caller already has it (the evaluation trains it
-    anyway as the "no defense" model); otherwise ``fit`` trains it with ``model`` and
-    ``reg`` (``C_R``, required then).
+    anyway as the "no defense" model); otherwise ``fit`` trains it under ``defender``
+    (a :class:`~convexpoison.defender.Defender`, a spelling such as ``"svc:C=1"`` or a
+    scikit-learn estimator), by default the package's ``model`` with ``C_R = reg``
+    (required then).  The only defense that trains a model: the others' scores do not
+    depend on the defender.
     """
 
     name = "loss"
 
-    def __init__(self, p=0.05, model="svm", reg=None, base_model=None):
+    def __init__(self, p=0.05, model="svm", reg=None, base_model=None, defender=None):
         super().__init__(p)
         self.model = model
         self.reg = reg
         self.base_model = base_model
+        self.defender = defender
 
     def _scores(self, X, y, w):
         base = self.base_model
         if base is None:
-            from .training import train
+            from .defender import resolve_defender
 
-            if self.reg is None:
-                raise InputError("reg: the loss defense trains its model: give reg (C_R) or "
-                                 "base_model")
-            base = train(X, y, model=self.model, reg=self.reg, sample_weight=w)
+            if self.reg is None and self.defender is None:
+                raise InputError("reg: the loss defense trains its model: give reg (C_R), "
+                                 "defender or base_model")
+            D = resolve_defender(self.defender, None, self.model, self.reg)
+            base = D.train(X, y, sample_weight=w)
         self.base_model_ = base
         return base.losses(X, y)
 
@@ -373,9 +381,14 @@ _CLASSES = {"l2": L2Defense, "slab": SlabDefense, "loss": LossDefense, "svd": SV
             "knn": KNNDefense}
 
 
-def make_defense(name, p=0.05, **kw) -> Defense:
-    """A defense by name; ``kw`` go to its constructor (``k``, ``rel_error``, ``reg``, ...)."""
+def make_defense(name, p=0.05, defender=None, **kw) -> Defense:
+    """A defense by name; ``kw`` go to its constructor (``k``, ``rel_error``, ``reg``, ...).
+
+    ``defender`` goes to the one defense that trains a model (``loss``); the scores of
+    the others do not depend on it."""
     (name,) = parse_defenses([name])
+    if defender is not None and name == "loss":
+        kw["defender"] = defender
     return _CLASSES[name](p=p, **kw)
 
 
@@ -475,7 +488,7 @@ def _split(data):
 
 def evaluate(data, poisons: PoisonSet | None, defenses=DEFENSES, p=0.05, reg=None,
              model="svm", X_eval=None, y_eval=None, clean_model=None, k=5, rel_error=0.05,
-             tol=1e-10, clean_neighbours=None) -> Evaluation:
+             tol=1e-10, clean_neighbours=None, defender=None) -> Evaluation:
     """Train on ``Dc ∪ Dp`` under every defense and report the test errors.
 
     Parameters
@@ -485,6 +498,14 @@ def evaluate(data, poisons: PoisonSet | None, defenses=DEFENSES, p=0.05, reg=Non
     defenses : names among ``l2, slab, loss, svd, knn`` (list or comma-separated).
     p : fraction of each class every defense removes.
     reg : ``C_R`` (default ``data.reg``); model : 'svm', 'logreg' or 'multisvm'.
+    defender : what the defender trains (docs/defender.md): a
+        :class:`~convexpoison.defender.Defender`, a spelling such as ``"svc:C=1"``, or a
+        scikit-learn estimator such as ``SVC(kernel="linear", C=1)``.  Default: the
+        package's ``model`` with ``C_R = reg`` (intercept penalised).  Every model here
+        (clean, undefended, after each defense) is ``D.train`` on the rows and copies it
+        is trained on -- under scikit-learn's ``C`` the effective ``C_R`` is that of
+        their total weight, so a defence that removes points raises it.  A defender
+        with its own regularisation and a ``reg`` is an :class:`InputError`.
     X_eval, y_eval : an extra set on which the same models' errors are reported (the
         attacker's evaluation set, e.g. ``Dc`` when the test set is unknown).
     clean_model : the model trained on ``Dc`` (trained here when not given).
@@ -493,11 +514,11 @@ def evaluate(data, poisons: PoisonSet | None, defenses=DEFENSES, p=0.05, reg=Non
     tol : relative duality-gap tolerance of every training (:func:`~convexpoison.training.train`);
         the default is exact, a looser one serves to screen many candidates quickly.
     """
-    from .training import train
+    from .defender import resolve_defender
 
     t0 = time.perf_counter()
     Xc, yc, Xt, yt = _split(data)
-    reg = resolve_reg(reg, data)
+    D = resolve_defender(defender, data, model, reg)
     names = parse_defenses(defenses)
     poisons = PoisonSet.empty(Xc.shape[1]) if poisons is None else poisons
     if not isinstance(poisons, PoisonSet):
@@ -506,24 +527,24 @@ def evaluate(data, poisons: PoisonSet | None, defenses=DEFENSES, p=0.05, reg=Non
     X, y, w, is_poison = poisons.with_clean(Xc, yc)
 
     if clean_model is None:
-        clean_model = train(Xc, yc, model=model, reg=reg, tol=tol)
+        clean_model = D.train(Xc, yc, tol=tol)
     base = (clean_model if len(poisons) == 0 or poisons.n_poisons == 0
-            else train(X, y, model=model, reg=reg, sample_weight=w, tol=tol,
-                       warm_start=clean_model))       # clean rows come first
+            else D.train(X, y, sample_weight=w, tol=tol,
+                         warm_start=clean_model))       # clean rows come first
     models = {"none": base}
     removed, per = {}, {}
     for name in names:
         kw = ({"k": k, "clean": clean_neighbours} if name == "knn"
               else {"rel_error": rel_error} if name == "svd" else {})
         if name == "loss":
-            kw = {"model": model, "reg": reg, "base_model": base}
+            kw = {"defender": D, "base_model": base}
         kept = make_defense(name, p=p, **kw).sanitize(X, y, w)
         gone = w - kept
         removed[name] = {"poison": float(gone[is_poison].sum()),
                          "clean": float(gone[~is_poison].sum())}
         keep = kept > 0
-        m = train(X[keep], y[keep], model=model, reg=reg, sample_weight=kept[keep], tol=tol,
-                  warm_start=_restrict(base, keep))
+        m = D.train(X[keep], y[keep], sample_weight=kept[keep], tol=tol,
+                    warm_start=_restrict(base, keep))
         models[name] = m
         per[name] = m.error(Xt, yt)
 

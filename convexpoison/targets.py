@@ -36,6 +36,13 @@ Conventions (REFERENCE-NOTES §1, "Target models"):
   (:func:`convexpoison.training.objective`).  Suya's code drops ``b^2`` here while its
   liblinear training regularises ``b``; we use the defender's ``R`` throughout.  The
   paper's Table 4 reports ``N`` times this value (``clean_total_loss``).
+* The defender (``defender=``: a :class:`~convexpoison.defender.Defender`, a spelling such
+  as ``"svc:C=1"`` or a scikit-learn estimator; default the package's ``model`` with
+  ``C_R = reg``, intercept penalised) trains every candidate (``D.train``), so the target
+  is a model that defender returns (docs/defender.md: Theorem 4.2 and the minimum-poison
+  LP are about such a model).  The clean loss is then that defender's objective on ``Dc``
+  alone: its ``R`` and its effective ``C_R`` for the clean weight ``N``
+  (``1/(C N)`` under scikit-learn's ``C``).
 * The error goal is met when the target's test error is *at least* ``error`` (Suya's code
   uses ``>``); a subpopulation goal when its accuracy on the subpopulation's test points
   is at most ``max_accuracy`` (0 by default: every point misclassified).
@@ -46,7 +53,9 @@ retraining objective times its total weight is ``N J_c(theta) + r |F| J_F(theta)
 the regularised mean objectives), and for ``r1 < r2`` adding the two optimality
 inequalities gives ``J_F(theta_r2) <= J_F(theta_r1)`` and then
 ``J_c(theta_r1) <= J_c(theta_r2)``: the clean loss never decreases with ``r``.  So once a
-repeat count meets the goal, larger ones for the same ``q`` cannot be selected.
+repeat count meets the goal, larger ones for the same ``q`` cannot be selected.  Under
+scikit-learn's ``C`` the same argument runs on ``C L_c(theta) + R(theta) + r C L_F(theta)``
+(``C N`` times the clean loss plus ``r`` times the flipped rows' loss): still exact.
 """
 from __future__ import annotations
 
@@ -56,10 +65,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .datasets import resolve_reg
 from .errors import InputError, SolverFailure
 from .poisons import _json_default
-from .training import LinearModel, objective, train
+from .training import LinearModel, objective
 from .validation import check_fraction
 
 __all__ = ["Target", "Candidate", "Subpopulation", "koh_target", "improved_target",
@@ -207,10 +215,12 @@ class Target(ModelFields):
         sp = self.subpop
         from .fileio import atomic_path, npz_path
 
+        # the defender's spelling, as model files store it (LinearModel.load reads it back)
+        extra = {} if m.defender is None else {"defender": m.defender.spec()}
         with atomic_path(npz_path(path)) as tmp:        # never a truncated file
             np.savez(tmp, w=np.asarray(m.w), b=np.asarray(m.b), model=m.model, reg=m.reg,
                      bias_regularized=m.bias_regularized, objective=m.objective_, gap=m.gap_,
-                     kind=self.kind, settings=json.dumps(self.settings, default=_json_default),
+                     **extra, kind=self.kind, settings=json.dumps(self.settings, default=_json_default),
                      clean_loss=self.clean_loss, test_error=self.test_error,
                      clean_test_error=self.clean_test_error,
                      subpop_accuracy=np.nan if self.subpop_accuracy is None else self.subpop_accuracy,
@@ -277,7 +287,8 @@ def check_grid(quantiles, repeats):
 
 def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=QUANTILES,
                      repeats=REPEATS, adaptive=False, stop_at_goal=True, clean_model=None,
-                     tol=1e-10, progress=None, failures=None, independent=False) -> list:
+                     tol=1e-10, progress=None, failures=None, independent=False,
+                     defender=None) -> list:
     """Train the label-flip candidates of Koh et al. Algorithm 3 (or Suya's adaptive variant).
 
     The grid is walked quantile by quantile, repeat counts ascending within each quantile.
@@ -306,18 +317,25 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
         warm starts differ in the last 1e-7), and the min-max attack's decoy-constrained LPs
         are degenerate enough for that to pick other optimal poison points -- so the decoys
         keep the path they were measured with.
+    defender : what trains every candidate (module docstring; default: ``model`` with
+        ``C_R = reg``).  ``reg`` may be None when the defender has its own
+        regularisation.
     failures : a list to collect the candidates whose retraining raised
         :class:`~convexpoison.errors.SolverFailure` (dicts with quantile, repeats, solver,
         status); the sweep then leaves that quantile and goes on.  ``None``: re-raise.
 
     Returns the list of :class:`Candidate` in the order trained.
     """
+    from .defender import resolve_defender
+
     qs, reps = check_grid(quantiles, repeats)
+    D = resolve_defender(defender, None, model, reg)
     n, m = len(y), len(y_pool)
+    reg_clean = D.reg_for(n)            # the clean loss: the defender's objective on Dc
     y_pool = np.asarray(y_pool)
     Xa = np.vstack([X, X_pool])
     ya = np.concatenate([y, -y_pool])
-    theta_c = clean_model if clean_model is not None else train(X, y, model=model, reg=reg, tol=tol)
+    theta_c = clean_model if clean_model is not None else D.train(X, y, tol=tol)
     # Warm starts only save time (every solve is exact): theta_c's dual variables, padded
     # with zeros for the pool rows, seed the first solve; a quantile's first candidate starts
     # from the previous quantile's first one, later ones from the previous repeat count's
@@ -341,8 +359,7 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
                 sw[n:] = 0.0
                 sw[n + flip] = r
             try:
-                trained = train(Xt, yt, model=model, reg=reg, sample_weight=sw, warm_start=warm,
-                                tol=tol)
+                trained = D.train(Xt, yt, sample_weight=sw, warm_start=warm, tol=tol)
             except SolverFailure as exc:
                 # no exact minimiser, so no attainable target here; heavier copies of the
                 # same quantile would be harder still, so leave this quantile
@@ -355,7 +372,7 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
             if step == 0:
                 first = current
             value, meets = goal(current)
-            cand = Candidate(current, float(q), int(r), objective(current, X, y, reg=reg),
+            cand = Candidate(current, float(q), int(r), objective(current, X, y, reg=reg_clean),
                              float(value), bool(meets), flip, np.full(flip.size, float(r)), step)
             cands.append(cand)
             if progress is not None:
@@ -383,12 +400,19 @@ def select(candidates):
 
 
 # --------------------------------------------------------------------------- indiscriminate
-def _prepare(data, reg, model):
+def _prepare(data, reg, model, defender=None):
+    """The defender the targets are trained under (checked: binary svm or logreg)."""
+    from .defender import resolve_defender
+
     if model not in BINARY_MODELS:
         raise InputError(f"model: target models are for binary svm or logreg, got {model!r}")
     if not data.is_binary:
         raise InputError(f"dataset: {data.name} is not binary; targets need labels in {{-1, +1}}")
-    return resolve_reg(reg, data)
+    D = resolve_defender(defender, data, model, reg)
+    if D.model not in BINARY_MODELS:
+        raise InputError(f"defender: target models are for binary svm or logreg, got "
+                         f"{D.spec()}")
+    return D
 
 
 def _check_use(use):
@@ -397,9 +421,10 @@ def _check_use(use):
 
 
 def _indiscriminate(kind, data, reg, error, quantiles, repeats, use, model, adaptive,
-                    stop_at_goal, clean_model, tol, progress):
+                    stop_at_goal, clean_model, tol, progress, defender):
     t0 = time.perf_counter()
-    reg = _prepare(data, reg, model)
+    D = _prepare(data, reg, model, defender)
+    reg, model = D.reg, D.model         # reg: None under scikit-learn's C
     try:
         error = float(error)
     except (TypeError, ValueError):
@@ -409,16 +434,17 @@ def _indiscriminate(kind, data, reg, error, quantiles, repeats, use, model, adap
     _check_use(use)
     X, y, Xt, yt = data.X_train, data.y_train, data.X_test, data.y_test
     Xp, yp = (Xt, yt) if use == "test" else (X, y)
-    theta_c = clean_model or train(X, y, model=model, reg=reg, tol=tol)
+    theta_c = clean_model or D.train(X, y, tol=tol)
 
     def goal(mod):
         e = mod.error(Xt, yt)
         return e, e >= error
 
     failed = []
-    cands = label_flip_sweep(X, y, Xp, yp, reg, goal, model=model, quantiles=quantiles,
+    cands = label_flip_sweep(X, y, Xp, yp, None, goal, quantiles=quantiles,
                              repeats=repeats, adaptive=adaptive, stop_at_goal=stop_at_goal,
-                             clean_model=theta_c, tol=tol, progress=progress, failures=failed)
+                             clean_model=theta_c, tol=tol, progress=progress, failures=failed,
+                             defender=D)
     _check_trained(cands, failed)
     best = select(cands)
     if best is None:
@@ -426,7 +452,7 @@ def _indiscriminate(kind, data, reg, error, quantiles, repeats, use, model, adap
         raise InputError(f"error: no candidate reached test error {error:g} (highest "
                          f"{top:.4g}); widen the quantile/repeat grid or lower the goal")
     settings = {"dataset": getattr(data, "name", None), "method": kind, "model": model,
-                "reg": reg, "error_goal": error, "use": use, "adaptive": adaptive,
+                "reg": reg, "defender": D.spec(), "error_goal": error, "use": use, "adaptive": adaptive,
                 "quantiles": [float(q) for q in np.atleast_1d(quantiles)],
                 "repeats": [int(r) for r in np.atleast_1d(repeats)],
                 "stop_at_goal": stop_at_goal, "train_tol": tol,
@@ -435,7 +461,8 @@ def _indiscriminate(kind, data, reg, error, quantiles, repeats, use, model, adap
                 "flip_source": use, "flip_index": best.flip.tolist(),
                 "flip_weight": best.weight.tolist(), "n_candidates": len(cands),
                 "failed_candidates": failed,
-                "n_train": int(len(y)), "clean_loss_theta_c": objective(theta_c, X, y, reg=reg),
+                "n_train": int(len(y)),
+                "clean_loss_theta_c": objective(theta_c, X, y, reg=D.reg_for(len(y))),
                 "seconds": time.perf_counter() - t0}
     return Target(best.model, kind, settings, best.clean_loss, best.model.error(Xt, yt),
                   clean_test_error=theta_c.error(Xt, yt), candidates=cands)
@@ -443,7 +470,7 @@ def _indiscriminate(kind, data, reg, error, quantiles, repeats, use, model, adap
 
 def koh_target(data, reg=None, error=0.10, quantiles=QUANTILES, repeats=REPEATS, use="test",
                model="svm", *, stop_at_goal=True, clean_model=None, tol=1e-10,
-               progress=None) -> Target:
+               progress=None, defender=None) -> Target:
     """Koh et al.'s label-flip target (Algorithm 3) with Suya et al.'s selection rule.
 
     For each ``q`` in ``quantiles`` and ``r`` in ``repeats``: flip the labels of the points
@@ -451,24 +478,25 @@ def koh_target(data, reg=None, error=0.10, quantiles=QUANTILES, repeats=REPEATS,
     ``Dc``) whose margin under ``theta_c`` is at or below the ``q``-quantile, add them with
     weight ``r`` to ``Dc``, retrain exactly.  Returns the candidate whose test error is at
     least ``error`` with the lowest clean loss; ``Target.candidates`` lists all trained.
+    ``defender``: what trains ``theta_c`` and every candidate (module docstring).
     """
     return _indiscriminate("koh", data, reg, error, quantiles, repeats, use, model, False,
-                           stop_at_goal, clean_model, tol, progress)
+                           stop_at_goal, clean_model, tol, progress, defender)
 
 
 def improved_target(data, reg=None, error=0.10, quantiles=QUANTILES, repeats=REPEATS,
                     use="test", model="svm", *, stop_at_goal=True, clean_model=None,
-                    tol=1e-10, progress=None) -> Target:
+                    tol=1e-10, progress=None, defender=None) -> Target:
     """Suya et al.'s improved target generation (Appendix C.1).
 
     As :func:`koh_target`, but the high-loss points are re-found under the model updated so
     far: each candidate flips the ``q`` worst-fit evaluation points of the candidate trained
     just before it (the whole grid is one chain starting at ``theta_c``, as in the authors'
     code), so the flipped points follow the moving decision boundary and the target reaches
-    the error goal closer to ``theta_c`` (Table 4).  Same selection rule.
+    the error goal closer to ``theta_c`` (Table 4).  Same selection rule and ``defender``.
     """
     return _indiscriminate("improved", data, reg, error, quantiles, repeats, use, model, True,
-                           stop_at_goal, clean_model, tol, progress)
+                           stop_at_goal, clean_model, tol, progress, defender)
 
 
 # --------------------------------------------------------------------------- subpopulations
@@ -519,7 +547,7 @@ def subpopulation_targets(data, reg=None, k=20, n_targets=3, random_state=0, lab
                           quantiles=SUBPOP_QUANTILES, repeats=SUBPOP_REPEATS, use="train",
                           model="svm", *, max_accuracy=0.0, min_test=10, n_init=10,
                           cluster=None, adaptive=False, stop_at_goal=True, clean_model=None,
-                          tol=1e-10, progress=None) -> list:
+                          tol=1e-10, progress=None, defender=None) -> list:
     """One target per ClusterMatch subpopulation: it misclassifies the subpopulation.
 
     For each subpopulation of :func:`find_subpopulations` (or only cluster ``cluster``),
@@ -530,14 +558,17 @@ def subpopulation_targets(data, reg=None, k=20, n_targets=3, random_state=0, lab
     is kept.  When no candidate meets it, the one with the lowest subpopulation accuracy
     (then clean loss) is returned with ``settings['goal_met'] = False``.
 
+    ``defender``: what trains ``theta_c`` and every candidate (module docstring).
+
     Returns a list of :class:`Target` (kind 'subpop'), in the ranking order.
     """
     t0 = time.perf_counter()
-    reg = _prepare(data, reg, model)
+    D = _prepare(data, reg, model, defender)
+    reg, model = D.reg, D.model
     _check_use(use)
     max_accuracy = check_fraction(max_accuracy, "max_accuracy")
     X, y, Xt, yt = data.X_train, data.y_train, data.X_test, data.y_test
-    theta_c = clean_model or train(X, y, model=model, reg=reg, tol=tol)
+    theta_c = clean_model or D.train(X, y, tol=tol)
     subs = find_subpopulations(data, theta_c, k=k, random_state=random_state, label=label,
                                n_targets=None if cluster is not None else n_targets,
                                min_test=min_test, n_init=n_init)
@@ -560,17 +591,17 @@ def subpopulation_targets(data, reg=None, k=20, n_targets=3, random_state=0, lab
             return acc, acc <= max_accuracy
 
         failed = []
-        cands = label_flip_sweep(X, y, Xp[pool], yp[pool], reg, goal, model=model,
+        cands = label_flip_sweep(X, y, Xp[pool], yp[pool], None, goal,
                                  quantiles=quantiles, repeats=repeats, adaptive=adaptive,
                                  stop_at_goal=stop_at_goal, clean_model=theta_c, tol=tol,
-                                 progress=progress, failures=failed)
+                                 progress=progress, failures=failed, defender=D)
         _check_trained(cands, failed)
         best = select(cands)
         met = best is not None
         if not met:
             best = min(cands, key=lambda c: (c.goal_value, c.clean_loss))
         settings = {"dataset": getattr(data, "name", None), "method": "subpop", "model": model,
-                    "reg": reg, "k": int(k), "random_state": random_state, "n_init": n_init,
+                    "reg": reg, "defender": D.spec(), "k": int(k), "random_state": random_state, "n_init": n_init,
                     "label": sp.label, "cluster": sp.cluster, "min_test": min_test,
                     "max_accuracy": max_accuracy, "goal_met": met, "use": use,
                     "adaptive": adaptive, "stop_at_goal": stop_at_goal, "train_tol": tol,
@@ -582,7 +613,7 @@ def subpopulation_targets(data, reg=None, k=20, n_targets=3, random_state=0, lab
                     "flip_index": pool[best.flip].tolist(), "flip_weight": best.weight.tolist(),
                     "n_candidates": len(cands), "failed_candidates": failed,
                     "n_train": int(len(y)),
-                    "clean_loss_theta_c": objective(theta_c, X, y, reg=reg),
+                    "clean_loss_theta_c": objective(theta_c, X, y, reg=D.reg_for(len(y))),
                     "subpop": sp.to_dict(), "seconds": time.perf_counter() - t1,
                     "seconds_total": time.perf_counter() - t0}
         targets.append(Target(best.model, "subpop", settings, best.clean_loss,

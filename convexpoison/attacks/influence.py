@@ -368,6 +368,14 @@ class InfluenceAttack(PoisoningAttack):
     n_init : random starts; the one with the highest final attacker objective (smoothed
         test loss) is kept.  Default 1; about 10 concentrated starts cost one basic run.
     reg : the defender's ``C_R`` (default: the dataset's).
+    defender : what the victim trains (docs/defender.md): a
+        :class:`~convexpoison.defender.Defender`, a spelling such as ``"linearsvc:C=1"``
+        or a scikit-learn estimator; default the package's SVM with ``C_R = reg``.  It
+        trains the clean model and the evaluated ones; the attacker's smoothed model of
+        training uses its effective ``C_R`` for the weight it is trained on (``1/(C W)``
+        under scikit-learn's ``C``).  Hinge loss with a penalised intercept only: with a
+        free intercept the smoothed objective's Hessian is singular in ``b`` wherever no
+        point lies in the smoothing band, and the influence gradient needs its inverse.
     defenses : names of the defenses the result is evaluated under (default
         :data:`~convexpoison.defenses.DEFENSES`); those among l2, slab give the feasible set
         unless ``feasible`` names it.
@@ -405,7 +413,8 @@ class InfluenceAttack(PoisoningAttack):
                  defenses=DEFENSES, feasible=None, p=0.05,
                  quantile=0.9, delta=DELTA, step=None, n_steps=4, max_iter=50, patience=2,
                  refit=False, use="test", n_pos=None, cg_rtol=1e-8, solver=None,
-                 random_state=0, progress=None, progress_bar=None, n_init=1, anticipate=()):
+                 random_state=0, progress=None, progress_bar=None, n_init=1, anticipate=(),
+                 defender=None):
         self.epsilon = epsilon
         self.variant = variant
         self.reg = reg
@@ -428,6 +437,7 @@ class InfluenceAttack(PoisoningAttack):
         self.random_state = random_state
         self.progress = progress
         self.progress_bar = progress_bar
+        self.defender = defender
 
     _name = "influence"
     _needs = "Dc, the evaluation set and the domain"
@@ -490,20 +500,25 @@ class InfluenceAttack(PoisoningAttack):
         Hessian drives the gradient) and the copies of each poison row in it.
         """
         X, y, s = self._retrain_data(Xp, yp, wp)
-        theta, info = train_smoothed(X, y, self.reg_, s, delta=self.delta, theta0=theta0)
+        theta, info = train_smoothed(X, y, self._reg_on(s), s, delta=self.delta, theta0=theta0)
         if not self.anticipate_:
             return theta, info, (X, y, s, wp)
         n, best = self.Xc_.shape[0], None
         for name in self.anticipate_:
             kept = self._defense(name, theta).sanitize(X, y, s)
             keep = kept > 0
-            th, inf = train_smoothed(X[keep], y[keep], self.reg_, kept[keep], delta=self.delta,
-                                     theta0=theta)
+            th, inf = train_smoothed(X[keep], y[keep], self._reg_on(kept), kept[keep],
+                                     delta=self.delta, theta0=theta)
             score = self._score(th)
             if best is None or score < best[0]:
                 best = (score, th, {**inf, "defense": name},
                         (X[keep], y[keep], kept[keep], kept[n:]))
         return best[1:]
+
+    def _reg_on(self, s):
+        """The defender's effective ``C_R`` for training weights ``s`` (``reg`` itself under
+        the package's convention, ``1/(C sum s)`` under scikit-learn's ``C``)."""
+        return self.defender_.reg_for(np.sum(s))
 
     def _defense(self, name, theta):
         """An anticipated defense; the loss defense scores with the undefended ``theta``."""
@@ -549,7 +564,7 @@ class InfluenceAttack(PoisoningAttack):
             with pbar:
                 for it in range(1, int(self.max_iter) + 1):
                     X, y, s, w_kept = fit
-                    obj = SmoothedObjective(X, y, reg, s, delta=self.delta)
+                    obj = SmoothedObjective(X, y, self._reg_on(s), s, delta=self.delta)
                     g_test = smoothed_loss_gradient(theta, self.Xe_, self.ye_, self.delta)
                     G, cg_info = influence_gradient(obj, theta, Xr, yp, w_kept, g_test,
                                                     rtol=self.cg_rtol)
@@ -607,14 +622,19 @@ class InfluenceAttack(PoisoningAttack):
         """The ascent on a dataset (``n_init`` starts); sets ``result_``, ``poisons_``,
         ``feasible_``, ``clean_model_``."""
         from ..defenses import evaluate, parse_defenses
-        from ..training import train
 
         t0 = time.perf_counter()
         if self.variant not in ("improved", "basic"):
             raise InputError(f"variant: expected 'improved' or 'basic', got {self.variant!r}")
         n_total = self._budget(data)
-        eps, reg = float(self.epsilon), self._reg(data)
+        D = self.defender_ = self._defender(data)
+        if D.loss != "hinge" or not D.penalize_intercept:
+            raise InputError(f"defender: the influence attack models training by the smoothed "
+                             f"hinge with a penalised intercept; {D.spec()} is not one (a free "
+                             "intercept leaves its Hessian singular in b)")
         Xc, yc, Xt, yt = clean_arrays(data, self._name)
+        # the attacker's C_R on Dc ∪ Dp (total weight N + n_total)
+        eps, reg = float(self.epsilon), D.reg_for(Xc.shape[0] + n_total)
         self.reg_ = reg
         check_positive(self.delta, "delta")
         check_use(self.use)
@@ -632,7 +652,7 @@ class InfluenceAttack(PoisoningAttack):
                                     ("loss",), "the influence attack evades the loss defense "
                                     "by concentrating its points")
         feas = self.feasible_ = fitted(feasible, domain, Xc, yc, self.quantile)
-        clean = self.clean_model_ = train(Xc, yc, reg=reg)
+        clean = self.clean_model_ = D.train(Xc, yc)
         self.anticipate_ = parse_defenses(self.anticipate) if self.anticipate else []
         if "knn" in self.anticipate_:
             from ..defenses import CleanNeighbours
@@ -662,7 +682,7 @@ class InfluenceAttack(PoisoningAttack):
                                          "epsilon": eps, "delta": self.delta,
                                          "anticipate": ",".join(self.anticipate_)}).compact()
         self._say(f"influence-{self.variant}: evaluating under {','.join(defenses)}")
-        ev = evaluate(data, poisons, defenses=defenses, p=self.p, reg=reg, clean_model=clean)
+        ev = evaluate(data, poisons, defenses=defenses, p=self.p, defender=D, clean_model=clean)
         self.poisons_ = poisons
         self.result_ = InfluenceResult(poisons, ev, history, self.variant, initial, best, it,
                                        stop, time.perf_counter() - t0)

@@ -58,7 +58,7 @@ from ..defenses import DEFENSES
 from ..feasible import FEASIBLE_FROM_DEFENSE, FeasibleSet
 from ..poisons import PoisonSet
 from ..validation import check_fraction
-from ._common import check_use, clean_arrays, resolve_feasible
+from ._common import check_use, clean_arrays, defender_args, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
 from ..programs.kkt import KKTProgram, clean_gradient, kkt_residual
 
@@ -71,16 +71,31 @@ __all__ = ["KKTProgram", "KKTAttack", "KKTCandidate", "KKTResult", "clean_gradie
 
 
 # ----------------------------------------------------------------------- gradients
-def bias_exact_split(model, X, y, reg, n_total) -> float:
+def bias_exact_split(model, X, y, reg, n_total, *, defender=None) -> float:
     """The real ``n_+`` that zeroes the bias coordinate of the residual of (17).
 
     That coordinate, ``g_b + (1 + eps) C_R b_d - eps_+ + eps_-``, does not depend on the
     points, so ``eps_+ - eps_- = g_b + (1 + eps) C_R b_d`` with ``eps_+ + eps_- = eps``
     (Koh et al.'s code adds this split to the grid).
+
+    ``defender`` (default: the package's SVM with ``C_R = reg``): the regulariser's bias
+    term is that of the defender's ``R`` (docs/defender.md, "The KKT attack"): ``(1 + eps)
+    C_R b_d`` under ``reg``, ``b_d / (C N)`` under scikit-learn's ``C`` (it does not grow
+    with the poison), and 0 with a free intercept (the row is ``sum of y-weighted
+    gradient weights = 0``).
     """
+    from ..defender import resolve_defender
+
+    D = resolve_defender(defender, None, "svm", reg)
     N = np.asarray(X).shape[0]
     eps = n_total / N
-    beta = clean_gradient(model, X, y)[-1] + (1 + eps) * reg * float(model.b)
+    if not D.penalize_intercept:
+        reg_b = 0.0
+    elif D.convention == "average":
+        reg_b = (1 + eps) * D.reg * float(model.b)
+    else:
+        reg_b = float(model.b) / (D.C * N)
+    beta = clean_gradient(model, X, y)[-1] + reg_b
     return N * (eps + beta) / 2
 
 
@@ -221,7 +236,13 @@ def _init_worker(setup):
     # a ready set counts as fitted for the first iteration: it is used as it is (only its
     # loss component follows the decoys); later iterations refit it (Algorithm 1)
     _STATE["refit_key"] = (0, None) if ready else None
-    _STATE["program"] = KKTProgram(feas, setup["reg"], solver=setup["solver"])
+    _STATE["program"] = _program(feas, setup)
+
+
+def _program(feas, setup):
+    """Program (17) over ``feas`` for the setup's defender (its stationarity rows)."""
+    reg, dkw = defender_args(KKTProgram, setup["defender"])
+    return KKTProgram(feas, reg, solver=setup["solver"], **dkw)
 
 
 def _fit_data(refit):
@@ -251,7 +272,7 @@ def _run_task(task):
                 comp.fit(X, y, sample_weight=w)
         if gens != [c._generation for c in feas.components]:
             # a component re-created its Parameters (e.g. a larger SVD rank): rebuild
-            prog = s["program"] = KKTProgram(feas, s["reg"], solver=s["solver"])
+            prog = s["program"] = _program(feas, s)
         s["refit_key"] = key
         s["decoy_key"] = None
     decoy = s["decoys"][di]
@@ -276,10 +297,12 @@ def _run_task(task):
     cand.x_plus, cand.x_minus, cand.residual, cand.status = xp, xm, value, status
     ps = cand.poison_set()
     # equation (17)'s normalisation: the summed-objective residual over the clean count
+    reg, dkw = defender_args(kkt_residual, s["defender"])
     cand.kkt_residual = float(np.linalg.norm(kkt_residual(
-        decoy, s["Xc"], s["yc"], s["reg"], ps, tol=1e-7, subgradient="equation17"))) / len(s["yc"])
+        decoy, s["Xc"], s["yc"], reg, ps, tol=1e-7, subgradient="equation17",
+        **dkw))) / len(s["yc"])
     data = s["data"]
-    ev = evaluate(data, ps, defenses=s["defenses"], p=s["p"], reg=s["reg"],
+    ev = evaluate(data, ps, defenses=s["defenses"], p=s["p"], defender=s["defender"],
                   X_eval=s["X_eval"], y_eval=s["y_eval"], clean_model=s["clean_model"],
                   clean_neighbours=s.get("clean_neighbours"), tol=s["tol"])
     cand.per_defense = dict(ev.per_defense)
@@ -310,6 +333,12 @@ class KKTAttack(PoisoningAttack):
     epsilon : poison budget as a fraction of ``|Dc|``
         (``|Dp| =`` :func:`~convexpoison.attacks.base.n_poisons`).
     reg : the defender's ``C_R`` (default: the dataset's).
+    defender : what the victim trains (docs/defender.md): a
+        :class:`~convexpoison.defender.Defender`, a spelling such as ``"svc:C=1"`` or a
+        scikit-learn estimator; default the package's SVM with ``C_R = reg``.  It trains
+        the clean model, the decoys and every model the defenses judge, and it gives
+        program (17) its stationarity rows (under scikit-learn's ``C`` the regulariser term
+        is ``grad R / C``; with a free intercept the bias row has none).  Hinge loss only.
     defenses : names of the defenses the candidates are judged under (min over them is
         maximised; default :data:`~convexpoison.defenses.DEFENSES`).
     feasible : feasible-set components constraining the poison (default: ``domain`` plus
@@ -342,7 +371,7 @@ class KKTAttack(PoisoningAttack):
                  feasible=None, p=0.05, quantile=None, grid=6, use="test", repeats=None,
                  quantiles=None, max_decoys=None, decoys=None, iterations=1, workers=1,
                  solver=None, screen_tol=1e-6, progress=None, scheduler=None,
-                 progress_bar=None):
+                 progress_bar=None, defender=None):
         self.epsilon = epsilon
         self.reg = reg
         self.defenses = defenses
@@ -362,6 +391,7 @@ class KKTAttack(PoisoningAttack):
         self.progress = progress
         self.scheduler = scheduler
         self.progress_bar = progress_bar
+        self.defender = defender
 
     _name = "KKT"
     _needs = "Dc, the evaluation set and the domain"
@@ -373,11 +403,14 @@ class KKTAttack(PoisoningAttack):
         from ..defenses import evaluate, parse_defenses
         from ..parallel import Interrupted, check_scheduler, check_workers, map_tasks
         from ..progress import bar
-        from ..training import train
 
         t0 = time.perf_counter()
         n_total = self._budget(data)
-        eps, reg = float(self.epsilon), self._reg(data)
+        D = self.defender_ = self._defender(data)
+        if D.loss != "hinge":
+            raise InputError(f"defender: the {self._name} attack's program (17) is for the "
+                             f"binary hinge loss, not {D.spec()}")
+        eps, reg = float(self.epsilon), D.reg      # reg: None under scikit-learn's C
         Xc, yc, Xt, yt = clean_arrays(data, self._name)
         check_use(self.use)
         defenses = parse_defenses(self.defenses)
@@ -392,14 +425,14 @@ class KKTAttack(PoisoningAttack):
         if not 0 < check_fraction(quantile, "quantile"):
             raise InputError("quantile: must be in (0, 1]")
 
-        clean = train(Xc, yc, reg=reg)
+        clean = D.train(Xc, yc)
         self.clean_model_ = clean
         if self.decoys is not None:
             decoys = list(self.decoys)
             if not decoys:
                 raise InputError("decoys: give at least one decoy model")
         else:
-            gen = DecoyGenerator(reg, repeats=self.repeats or REPEATS,
+            gen = DecoyGenerator(None, defender=D, repeats=self.repeats or REPEATS,
                                  quantiles=self.quantiles or QUANTILES, use=self.use,
                                  max_decoys=self.max_decoys, tol=self.screen_tol)
             gen.fit(Xc, yc, Xt, yt, clean_model=clean)
@@ -411,7 +444,7 @@ class KKTAttack(PoisoningAttack):
         models = [dc.model if isinstance(dc, Decoy) else dc for dc in decoys]
 
         X_eval, y_eval = (None, None) if self.use == "test" else (Xc, yc)
-        setup = {"Xc": Xc, "yc": yc, "reg": reg, "domain": domain, "feasible": feas_names,
+        setup = {"Xc": Xc, "yc": yc, "reg": reg, "defender": D, "domain": domain, "feasible": feas_names,
                  "quantile": float(quantile), "solver": self.solver,
                  "decoys": models, "defenses": defenses, "p": float(self.p),
                  "X_eval": X_eval, "y_eval": y_eval, "clean_model": clean,
@@ -422,7 +455,7 @@ class KKTAttack(PoisoningAttack):
         for it in range(iterations):
             tasks = []
             for di, m in enumerate(models):
-                bias_pos = bias_exact_split(m, Xc, yc, reg, n_total)
+                bias_pos = bias_exact_split(m, Xc, yc, None, n_total, defender=D)
                 for n_pos, n_neg in epsilon_pairs(n_total, self.grid, bias_pos):
                     tasks.append((it, refit, di, n_pos, n_neg))
             self._say(f"kkt: iteration {it + 1}: {len(tasks)} (decoy, eps+) candidates {where}")
@@ -466,7 +499,7 @@ class KKTAttack(PoisoningAttack):
         poisons.meta.update({"attack": "kkt", "epsilon": eps, "use": self.use,
                              "n_pos": best.n_pos, "n_neg": best.n_neg})
         ev = evaluate(_Data(Xc, yc, Xt, yt, domain, reg), poisons, defenses=defenses, p=self.p,
-                      reg=reg, clean_model=clean)
+                      defender=D, clean_model=clean)
         self.poisons_ = poisons
         self.result_ = KKTResult(best, poisons, all_cands, decoys, clean.error(Xt, yt), ev,
                                  time.perf_counter() - t0, interrupted)

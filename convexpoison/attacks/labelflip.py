@@ -58,6 +58,17 @@ class _LabelFlip(PoisoningAttack):
             raise InputError(f"use: the dataset has no {self.use} set to flip points of")
         return _pool(X, y, d=data.d)
 
+    def _flip_defender(self, data, binary, model=None):
+        """The defender whose model chooses the flips (``self._defender``), checked against
+        the labels: a binary loss for {-1, +1}, the multi-class hinge for 0..k-1."""
+        model = model or ("svm" if binary else "multisvm")
+        D = self.defender_ = self._defender(data, model)
+        if binary != (D.model != "multisvm"):
+            kind = "binary" if binary else "multi-class"
+            raise InputError(f"defender: {D.spec()} does not fit the {kind} labels of the "
+                             "data")
+        return D
+
     def _result(self, poisons, idx, status="completed", **extra):
         self.indices_ = idx
         self.poisons_ = poisons
@@ -76,6 +87,9 @@ class RandomLabelFlip(_LabelFlip):
     n_classes : for multi-class labels 0..k-1 (default: the dataset's); a flipped label is
         drawn uniformly among the other classes.  Binary labels {-1, +1} are negated.
     random_state : seed or ``numpy.random.Generator``.
+    defender : the defender the poison is meant for (docs/defender.md); the random choice
+        does not depend on it -- it is checked (a spelling, a Defender or a scikit-learn
+        estimator) and recorded in ``poisons_.meta``, as every attack takes one.
 
     Points are drawn without replacement while the pool is large enough, with
     replacement otherwise.  ``poisons_`` (one row per distinct point with its copy count),
@@ -84,11 +98,13 @@ class RandomLabelFlip(_LabelFlip):
 
     _name = "random label-flip"
 
-    def __init__(self, epsilon=DEFAULT_EPSILON, use="test", n_classes=None, random_state=None):
+    def __init__(self, epsilon=DEFAULT_EPSILON, use="test", n_classes=None, random_state=None,
+                 defender=None):
         self.epsilon = epsilon
         self.use = use
         self.n_classes = n_classes
         self.random_state = random_state
+        self.defender = defender
 
     def _fit(self, data):
         count = self._budget(data)
@@ -98,6 +114,11 @@ class RandomLabelFlip(_LabelFlip):
         rng = np.random.default_rng(self.random_state)
         idx = rng.choice(n_pool, size=count, replace=count > n_pool)
         meta = {"attack": "labelflip", "method": "random", "epsilon": eps}
+        if self.defender is not None:
+            # checked and recorded only (the default needs no C_R: none is resolved)
+            from ..defender import as_defender
+
+            meta["defender"] = as_defender(self.defender).spec()
         if binary:
             y_flip = -y[idx]
         else:
@@ -152,24 +173,27 @@ class CompetingLabelFlip(_LabelFlip):
     with its competing class under the clean model.  ``select='random'`` draws the points
     uniformly (without replacement while the pool allows); ``select='loss'`` takes those
     whose flipped label has the highest loss under the clean model (the highest-loss
-    label-flip heuristic of Koh et al. section 4.2.1).  Sets ``poisons_``, ``indices_``,
+    label-flip heuristic of Koh et al. section 4.2.1).  ``defender`` (a
+    :class:`~convexpoison.defender.Defender`, a spelling such as ``"multisvm:C=1"`` /
+    ``"svc:C=1"`` or a scikit-learn estimator such as
+    ``LinearSVC(loss="hinge", multi_class="crammer_singer")``; default the package's SVM
+    with ``C_R = reg``) trains that clean model.  Sets ``poisons_``, ``indices_``,
     ``model_`` and ``result_``.
     """
 
     _name = "competing label-flip"
 
     def __init__(self, epsilon=DEFAULT_EPSILON, reg=None, model=None, use="test",
-                 select="random", random_state=None):
+                 select="random", random_state=None, defender=None):
         self.epsilon = epsilon
         self.reg = reg
         self.model = model
         self.use = use
         self.select = select
         self.random_state = random_state
+        self.defender = defender
 
     def _fit(self, data):
-        from ..training import train
-
         count = self._budget(data)
         eps = float(self.epsilon)
         if self.select not in ("random", "loss"):
@@ -179,8 +203,7 @@ class CompetingLabelFlip(_LabelFlip):
             self.model_ = self.model
         else:
             Xc, yc, binary = _pool(data.X_train, data.y_train)
-            self.model_ = train(Xc, yc, model="svm" if binary else "multisvm",
-                                reg=self._reg(data))
+            self.model_ = self._flip_defender(data, binary).train(Xc, yc)
         y_flip = competing_labels(self.model_, X, y)
         rng = np.random.default_rng(self.random_state)
         if self.select == "random":
@@ -234,13 +257,22 @@ class AlfaLabelFlip(_LabelFlip):
     copies : most copies of one pool point (1: distinct points, as in Xiao et al.; raised
         when the feasible pool is too small for the budget).
     tol : relative duality gap of the retrainings inside the alternation (screening).
+    defender : what the victim trains (docs/defender.md): a
+        :class:`~convexpoison.defender.Defender`, a spelling such as ``"svc:C=1"`` or a
+        scikit-learn estimator; default the package's ``model`` with ``C_R = reg``.  It
+        trains ``theta*`` and every ``theta^`` (under scikit-learn's ``C`` with the
+        effective ``C_R`` of ``Dc ∪ Dp``).
+
+    Sets ``poisons_``, ``indices_``, ``result_``, ``clean_model_``, ``history_``,
+    ``objective_`` and ``poisoned_model_`` (``theta^`` of the returned selection, trained
+    to ``tol``).
     """
 
     _name = "alfa label-flip"
 
     def __init__(self, epsilon=DEFAULT_EPSILON, reg=None, model="svm", feasible=None,
                  quantile=0.9, use="test", copies=1, max_iter=10, tol=1e-6, random_state=None,
-                 progress=None):
+                 progress=None, defender=None):
         self.epsilon = epsilon
         self.reg = reg
         self.model = model
@@ -252,18 +284,17 @@ class AlfaLabelFlip(_LabelFlip):
         self.tol = tol
         self.random_state = random_state
         self.progress = progress
+        self.defender = defender
 
     def _fit(self, data):
         """The clean model ``theta*`` on ``Dc``, then the alternation over the pool."""
-        from ..training import train
-
         count = self._budget(data)
         eps = float(self.epsilon)
-        reg = self._reg(data)
         Xc, yc, binary = _pool(data.X_train, data.y_train)
         model_name = self.model if binary else "multisvm"
         if binary and model_name not in ("svm", "logreg"):
             raise InputError(f"model: expected 'svm' or 'logreg' for binary data, got {self.model!r}")
+        D = self._flip_defender(data, binary, model_name)
         if int(self.max_iter) < 1:
             raise InputError(f"max_iter: must be at least 1, got {self.max_iter}")
         X, y, _ = self._pool(data)
@@ -276,7 +307,7 @@ class AlfaLabelFlip(_LabelFlip):
                 raise InputError("quantile: must be in (0, 1]")
             feasible = make_feasible_set(feasible, data.domain, Xc, yc, quantile=self.quantile)
         self.feasible_ = feasible
-        clean = self.clean_model_ = train(Xc, yc, model=model_name, reg=reg)
+        clean = self.clean_model_ = D.train(Xc, yc)
         y_flip = competing_labels(clean, X, y)
         ok = np.ones(X.shape[0], bool) if feasible is None else feasible.contains(X, y_flip)
         pool = np.flatnonzero(ok)
@@ -312,8 +343,8 @@ class AlfaLabelFlip(_LabelFlip):
             Xt = np.vstack([Xc, Xs[keep]])
             yt = np.concatenate([yc, ys[keep]])
             s = np.concatenate([np.ones(n), q[keep]])
-            model = train(Xt, yt, model=model_name, reg=reg, sample_weight=s,
-                          tol=self.tol, warm_start=clean)       # clean rows come first
+            model = D.train(Xt, yt, sample_weight=s, tol=self.tol,
+                            warm_start=clean)                   # clean rows come first
             poisoned_loss = model.losses(Xs, ys)
             gap = clean_loss - poisoned_loss
             value = float(q @ gap)               # L(theta*; Dp) - L(theta^; Dp) for this Dp
@@ -321,9 +352,9 @@ class AlfaLabelFlip(_LabelFlip):
                             "n_distinct": int(keep.sum())})
             self._say(f"alfa round {it}: loss gap {value:.4g}")
             if best is None or value > best[0]:
-                best = (value, q.copy())
+                best = (value, q.copy(), model)
             q = select(gap)
-        value, q = best if best is not None else (0.0, q)
+        value, q, self.poisoned_model_ = best if best is not None else (0.0, q, None)
         keep = q > 0
         self.history_ = history
         self.objective_ = value

@@ -190,8 +190,17 @@ class MinMaxAttack(PoisoningAttack):
     epsilon : poison budget as a fraction of ``|Dc|``
         (``|Dp| =`` :func:`~convexpoison.attacks.base.n_poisons`).
     reg : the defender's ``C_R`` (default: the dataset's).
-    model : 'svm', 'logreg' or 'multisvm' (default: 'svm' for binary data, 'multisvm'
-        otherwise).
+    model : 'svm', 'logreg' or 'multisvm' (default: the defender's, else 'svm' for binary
+        data and 'multisvm' otherwise).
+    defender : what the victim trains (docs/defender.md): a
+        :class:`~convexpoison.defender.Defender`, a spelling such as ``"svc:C=1"`` or a
+        scikit-learn estimator; default the package's ``model`` with ``C_R = reg`` and a
+        penalised intercept.  It trains the clean model, the decoys and the models the
+        defenses judge; the online learner descends that defender's objective on
+        ``Dc ∪ Dp`` times ``W/N``: ``L(theta;Dc)/N + eps l(theta; x_t) + (1 + eps)
+        C_R(W) R(theta)`` with its effective ``C_R(W)`` at ``W = N(1 + eps)`` (``1/(C N)``
+        for the product under scikit-learn's ``C``) and its ``R`` (no ``b^2`` with a free
+        intercept).
     defenses : names of the defenses the result is judged under (and decoys are chosen
         by; default :data:`~convexpoison.defenses.DEFENSES`).
     feasible : feasible-set components for the points (default: ``domain`` plus those of
@@ -235,7 +244,7 @@ class MinMaxAttack(PoisoningAttack):
                  burn_in=None, eta=0.03, step="adagrad", integer=True, repeat_points=2,
                  random_state=0, use="test", decoy_repeats=DECOY_REPEATS,
                  decoy_quantiles=DECOY_QUANTILES, max_decoys=3, method="auto", solver=None,
-                 screen_tol=1e-6, progress=None, progress_bar=None):
+                 screen_tol=1e-6, progress=None, progress_bar=None, defender=None):
         self.epsilon = epsilon
         self.reg = reg
         self.model = model
@@ -261,6 +270,7 @@ class MinMaxAttack(PoisoningAttack):
         self.screen_tol = screen_tol
         self.progress = progress
         self.progress_bar = progress_bar
+        self.defender = defender
 
     _name = "min-max"
     _needs = "Dc, the domain and the defenses"
@@ -269,7 +279,7 @@ class MinMaxAttack(PoisoningAttack):
     _why = "the loss defense is handled by the decoy constraint"
 
     # -- helpers -------------------------------------------------------------
-    def _decoy_models(self, multiclass, Xc, yc, Xt, yt, reg, model, clean):
+    def _decoy_models(self, multiclass, Xc, yc, Xt, yt, D, model, clean):
         """List of decoy models; ``[None]`` means min-max-basic."""
         from ..decoys import Decoy, DecoyGenerator
 
@@ -283,7 +293,7 @@ class MinMaxAttack(PoisoningAttack):
             if multiclass:
                 self._say("minmax: no decoy generator for multi-class data; running min-max-basic")
                 return [None], []
-            gen = DecoyGenerator(reg, repeats=self.decoy_repeats, quantiles=self.decoy_quantiles,
+            gen = DecoyGenerator(None, defender=D, repeats=self.decoy_repeats, quantiles=self.decoy_quantiles,
                                  use=self.use, model=model, max_decoys=self.max_decoys,
                                  tol=self.screen_tol)
             gen.fit(Xc, yc, Xt, yt, clean_model=clean)
@@ -298,8 +308,11 @@ class MinMaxAttack(PoisoningAttack):
 
     # -- Algorithm 5 -----------------------------------------------------------
     def run_once(self, inner, clean, Xc, yc, reg, eps, n_total, copies, burn_in, domain,
-                 integer_path, rng, bar=None) -> MinMaxRun:
+                 integer_path, rng, bar=None, penalize_intercept=True) -> MinMaxRun:
         """Algorithm 5 with the inner maximiser ``inner`` (a decoy or none), from ``clean``.
+
+        ``reg``: the defender's effective ``C_R`` on ``Dc ∪ Dp`` (total weight
+        ``N (1 + eps)``); ``penalize_intercept``: whether its ``R`` has ``b^2``.
 
         ``bar`` (a :func:`convexpoison.progress.bar`) advances by one per step.  Ctrl-C ends
         the loop: the run holds the points kept so far (``interrupted``); with none kept
@@ -322,14 +335,15 @@ class MinMaxAttack(PoisoningAttack):
                 res = inner.maximize(W, b)
                 n_solves += res.n_solves
                 Lc, gW, gb = loss_and_gradient(model, W, b, Xc, yc)
-                R = 0.5 * (float(np.sum(W ** 2)) + float(np.sum(b ** 2)))
+                R = 0.5 * (float(np.sum(W ** 2)) + (float(np.sum(b ** 2)) if penalize_intercept
+                                                    else 0.0))
                 U.append(Lc + eps * max(res.loss, 0.0) + reg * (1 + eps) * R)
                 maxl.append(res.loss)
                 cl.append(Lc)
                 labs.append(res.y)
                 _, pW, pb = loss_and_gradient(model, W, b, res.x[None, :], [res.y])
                 gW = gW + eps * pW + reg * (1 + eps) * W
-                gb = gb + eps * pb + reg * (1 + eps) * b
+                gb = gb + eps * pb + (reg * (1 + eps) * b if penalize_intercept else 0.0)
                 if self.step == "adagrad":
                     acc_W += gW ** 2
                     acc_b += gb ** 2
@@ -363,7 +377,8 @@ class MinMaxAttack(PoisoningAttack):
             ps = cont
         from ..training import LinearModel
 
-        last = LinearModel(W, b if model == "multisvm" else float(b), model, reg)
+        last = LinearModel(W, b if model == "multisvm" else float(b), model, reg,
+                           bias_regularized=penalize_intercept)
         return MinMaxRun(poisons=ps, continuous=cont, model=last, iterate_values=U,
                          max_losses=maxl, clean_losses=cl, labels=labs, n_solves=n_solves,
                          seconds=time.perf_counter() - t0, interrupted=interrupted)
@@ -376,16 +391,21 @@ class MinMaxAttack(PoisoningAttack):
         from ..integer import relax_for_rounding
         from ..programs.inner import InnerMaximizer
         from ..progress import bar
-        from ..training import train
 
         t0 = time.perf_counter()
         n_total = self._budget(data)
-        eps_req, reg = float(self.epsilon), self._reg(data)
+        eps_req = float(self.epsilon)
         Xc, yc, Xt, yt = clean_arrays(data, self._name, binary=False)
         binary = bool(np.all(np.isin(yc, (-1, 1))))
         model = self.model or ("svm" if binary else "multisvm")
         if model not in ("svm", "logreg", "multisvm"):
             raise InputError(f"model: expected svm, logreg or multisvm, got {model!r}")
+        D = self.defender_ = self._defender(data, model)
+        if self.defender is not None:
+            if self.model is not None and self.model != D.model:
+                raise InputError(f"model: {self.model} is not the defender's model "
+                                 f"({D.spec()}); give one of the two")
+            model = D.model
         if binary == (model == "multisvm"):
             kind = "binary" if binary else "multi-class"
             raise InputError(f"model: {model} does not fit {kind} labels")
@@ -418,14 +438,16 @@ class MinMaxAttack(PoisoningAttack):
         check_fraction(self.quantile, "quantile")
         rng = np.random.default_rng(self.random_state)
 
-        clean = train(Xc, yc, model=model, reg=reg)
+        # the learner's C_R: the defender's on Dc ∪ Dp of total weight N (1 + eps)
+        reg = D.reg_for(N + n_total)
+        clean = D.train(Xc, yc)
         self.clean_model_ = clean
         fs = fitted(feasible, domain, Xc, yc, self.quantile)
         names = fs.names
         if integer_path:
             fs = relax_for_rounding(fs, domain)
         self.feasible_set_ = fs
-        decoy_models, decoys = self._decoy_models(not binary, Xc, yc, Xt, yt, reg, model, clean)
+        decoy_models, decoys = self._decoy_models(not binary, Xc, yc, Xt, yt, D, model, clean)
         self.decoys_ = decoys
 
         X_eval, y_eval = (None, None) if self.use == "test" else (Xc, yc)
@@ -445,9 +467,10 @@ class MinMaxAttack(PoisoningAttack):
                               f"({'min-max-basic' if dm is None else 'decoy %d' % i}): "
                               f"{burn_in} burn-in + {n_keep} kept steps, eps={eps:.4g}")
                     run = self.run_once(inner, clean, Xc, yc, reg, eps, n_total, copies, burn_in,
-                                        domain, integer_path, rng, bar=pbar)
+                                        domain, integer_path, rng, bar=pbar,
+                                        penalize_intercept=D.penalize_intercept)
                     run.decoy = None if dm is None else i
-                    ev = evaluate(data, run.poisons, defenses=defenses, p=self.p, reg=reg, model=model,
+                    ev = evaluate(data, run.poisons, defenses=defenses, p=self.p, defender=D,
                                   X_eval=X_eval, y_eval=y_eval, clean_model=clean,
                                   clean_neighbours=neighbours,
                                   tol=self.screen_tol if screening else 1e-10)
@@ -480,13 +503,13 @@ class MinMaxAttack(PoisoningAttack):
                 best = run
         ev = best.evaluation
         if screening:
-            ev = evaluate(data, best.poisons, defenses=defenses, p=self.p, reg=reg, model=model,
+            ev = evaluate(data, best.poisons, defenses=defenses, p=self.p, defender=D,
                           clean_model=clean)
             best.evaluation = ev
             best.per_defense = dict(ev.per_defense)
         best.poisons.meta.update({"attack": "minmax" if best.decoy is not None else "minmax-basic",
                                   "epsilon": eps_req, "tau": self.tau})
-        settings = {"model": model, "epsilon_used": eps, "tau": self.tau, "copies": copies,
+        settings = {"model": model, "defender": D.spec(), "epsilon_used": eps, "tau": self.tau, "copies": copies,
                     "burn_in": burn_in, "eta": self.eta, "step": self.step,
                     "feasible": names, "quantile": self.quantile, "use": self.use,
                     "integer_path": integer_path,

@@ -31,8 +31,9 @@ from ..errors import InputError
 from ..poisons import PoisonSet
 from ..fileio import dumps, floats_from_json, write_text
 from ..progress import bar as progress_bar
-from ..training import LinearModel, train
+from ..training import LinearModel
 from ..validation import check_positive, check_X, check_y
+from ._common import defender_args
 from .base import PoisoningAttack
 
 STATE_VERSION = 1
@@ -108,6 +109,14 @@ class ModelTargetedPoisoning(PoisoningAttack):
         dataset's domain).
     reg : the defender's ``C_R`` (training objective of docs/training.md; default: the
         dataset's).
+    defender : what the victim trains (docs/defender.md): a
+        :class:`~convexpoison.defender.Defender`, a spelling such as ``"svc:C=1"`` or a
+        scikit-learn estimator such as ``SVC(kernel="linear", C=1)``; default: the
+        package's SVM with ``C_R = reg`` and a penalised intercept.  Every retraining of
+        the loop is ``D.train`` on ``Dc ∪ Dp`` (under scikit-learn's ``C`` the effective
+        ``C_R = 1/(C W)`` falls as poison is added); the max-loss-difference step does not
+        involve the regulariser and is unchanged; the Theorem 4.2 bounds are the
+        defender's.  Hinge-loss defenders only (the max-loss step is the hinge's).
     epsilon : stop when ``n_poisons(epsilon, n)`` poison copies were added (an
         ``epsilon``-fraction attacker, :func:`~convexpoison.attacks.base.n_poisons`).
     budget : stop when this many poison copies were added (give ``budget`` or
@@ -147,7 +156,7 @@ class ModelTargetedPoisoning(PoisoningAttack):
                  eps_close=0.1, copies=1, goal_accuracy=None, goal_set="test",
                  integer="exact", solver=None, run_dir=None, resume=False, max_iter=100000,
                  train_tol=1e-10, progress_bar=None, random_state=0, initial_poisons=None,
-                 bound_at_achieved=True):
+                 bound_at_achieved=True, defender=None):
         self.target = target
         self.feasible = feasible
         self.reg = reg
@@ -167,6 +176,7 @@ class ModelTargetedPoisoning(PoisoningAttack):
         self.random_state = random_state
         self.initial_poisons = initial_poisons
         self.bound_at_achieved = bound_at_achieved
+        self.defender = defender
 
     # ------------------------------------------------------------------ API
     def _check(self, data):
@@ -180,7 +190,11 @@ class ModelTargetedPoisoning(PoisoningAttack):
         if self.target.w.shape != (data.d,):
             raise InputError(f"target: model has {self.target.w.shape[0]} features, data has "
                              f"{data.d}")
-        self.reg_ = self._reg(data)
+        D = self.defender_ = self._defender(data)
+        if D.loss != "hinge":
+            raise InputError(f"defender: {self._name} is for the binary hinge loss (its "
+                             f"max-loss-difference step is the hinge's), not {D.spec()}")
+        self.reg_ = D.reg                 # None under scikit-learn's C (it moves with W)
         self.eps_close_ = check_positive(self.eps_close, "eps_close", allow_zero=True)
         if self.epsilon is not None and self.budget is not None:
             raise InputError("budget: give budget (a number of points) or epsilon (a fraction), "
@@ -213,11 +227,12 @@ class ModelTargetedPoisoning(PoisoningAttack):
         total = (None if self.budget_ is None
                  else it + max(0, int(np.ceil((self.budget_ - pw.sum()) / self.copies_))) + 1)
         bar = progress_bar(total, "MTP", self.progress_bar, initial=it)
+        reg42, dkw42 = defender_args(certify_at, self.defender_)
         try:
             while True:
                 res = self.maxloss_.solve(model, self.target)
                 self.solver_ = res.solver          # of the last max-loss solve (reported)
-                bound = certify_at(model, self.target, X, y, self.reg_, res.upper_bound)
+                bound = certify_at(model, self.target, X, y, reg42, res.upper_bound, **dkw42)
                 rec = MTPRecord(
                     iteration=it, n_poisons=float(pw.sum()),
                     max_loss_difference=float(res.value),
@@ -251,8 +266,9 @@ class ModelTargetedPoisoning(PoisoningAttack):
         if self.bound_at_achieved and stop != "interrupted":
             from ..certificates.lp import lower_bound_at_achieved
 
+            reg, dkw = defender_args(lower_bound_at_achieved, self.defender_)
             self.result_.at_achieved = lower_bound_at_achieved(
-                model, self.target, self.feasible_, X, y, self.reg_)
+                model, self.target, self.feasible_, X, y, reg, **dkw)
 
     # ------------------------------------------------------------ internals
     def _stop_reason(self, rec):
@@ -272,8 +288,8 @@ class ModelTargetedPoisoning(PoisoningAttack):
         Xa = np.vstack([X, px]) if len(px) else X
         ya = np.concatenate([y, py]) if len(py) else y
         wa = np.concatenate([np.ones(len(y)), pw])
-        return train(Xa, ya, "svm", self.reg_, sample_weight=wa, warm_start=warm,
-                     tol=self.train_tol, random_state=self.random_state)
+        return self.defender_.train(Xa, ya, sample_weight=wa, warm_start=warm,
+                                    tol=self.train_tol, random_state=self.random_state)
 
     def _initial(self, d):
         """The starting poison set: empty, or ``initial_poisons`` validated."""
@@ -310,7 +326,8 @@ class ModelTargetedPoisoning(PoisoningAttack):
         return {"eps_close": self.eps_close_, "budget": self.budget_, "copies": self.copies_,
                 "goal_accuracy": self.goal_accuracy, "goal_set": self.goal_set,
                 "integer": self.integer, "reg": self.reg_, "train_tol": self.train_tol,
-                "bias_regularized": True, "random_state": self.random_state}
+                "bias_regularized": self.defender_.penalize_intercept,
+                "defender": self.defender_.spec(), "random_state": self.random_state}
 
     def _write_settings(self, resumed_at=None):
         """The current settings on top; a resumed run with other settings (a larger
@@ -352,9 +369,11 @@ class ModelTargetedPoisoning(PoisoningAttack):
             raise InputError(f"run_dir: {self.run_dir_} is inconsistent (state at iteration "
                              f"{n_done}, history has {len(history)} lines)")
         # the saved iterate itself (not a retraining): the resumed run continues bit for bit
-        model = LinearModel(np.array(f["w"]), float(f["b"]), "svm", self.reg_,
-                            objective_=float(f["objective"]), gap_=float(f["gap"]),
-                            method_="dcd", dual_=(np.array(f["alpha"]), float(f["W"])))
+        D = self.defender_
+        model = LinearModel(np.array(f["w"]), float(f["b"]), "svm", D.reg_for(float(f["W"])),
+                            D.penalize_intercept, objective_=float(f["objective"]),
+                            gap_=float(f["gap"]), method_="dcd",
+                            dual_=(np.array(f["alpha"]), float(f["W"])), defender=D)
         px, py, pw = np.array(f["X"]), np.array(f["y"]).astype(int), np.array(f["weight"])
         if str(f["stop"]):
             # the run had stopped: its last record added no point.  Drop it; the loop

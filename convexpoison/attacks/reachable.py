@@ -49,7 +49,7 @@ from ..defenses import DEFENSES
 from ..errors import InputError, SolverFailure
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive
-from ._common import check_use, clean_arrays, resolve_feasible
+from ._common import check_use, clean_arrays, defender_args, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
 from .minpoison import MinimumPoisoning
 
@@ -133,12 +133,14 @@ class _Pricer:
     """The minimum-poison program over the defenses' feasible set, built once; a target
     is a re-solve (DPP), with the loss cone pointed at the target first."""
 
-    def __init__(self, feasible, X, y, reg, solver):
+    def __init__(self, feasible, X, y, defender, solver):
         from ..programs.minpoison import MinimumPoisonProgram
 
         self.feasible, self.X, self.y, self.solver = feasible, X, y, solver
         self.loss = feasible["loss"] if "loss" in feasible.names else None
-        self.program = MinimumPoisonProgram(feasible, reg, integer="relax", solver=solver).fit(X, y)
+        reg, dkw = defender_args(MinimumPoisonProgram, defender)
+        self.program = MinimumPoisonProgram(feasible, reg, integer="relax", solver=solver,
+                                            **dkw).fit(X, y)
         self.solved = _Solved(self.program)
         self.count = self.failed = 0
 
@@ -213,7 +215,8 @@ def _blend(clean, model, t):
 
     w = clean.w + t * (np.asarray(model.w) - clean.w)
     b = float(clean.b) + t * (float(model.b) - float(clean.b))
-    return LinearModel(w, b, model="svm", reg=clean.reg)
+    return LinearModel(w, b, model="svm", reg=clean.reg, bias_regularized=clean.bias_regularized,
+                       defender=clean.defender)
 
 
 class ReachableTargetAttack(PoisoningAttack):
@@ -225,6 +228,13 @@ class ReachableTargetAttack(PoisoningAttack):
     defenses : the defenses the result is judged under (min over them is maximised;
         default every defense).  Those among l2, slab, loss give the feasible set.
     reg : the defender's ``C_R`` (default: the dataset's).
+    defender : what the victim trains (docs/defender.md): a
+        :class:`~convexpoison.defender.Defender`, a spelling such as ``"svc:C=1"`` or a
+        scikit-learn estimator; default the package's SVM with ``C_R = reg``.  It trains
+        the clean model, the seed models and every judged model; the minimum-poison
+        program prices targets for it (its regulariser row) and the seed attacks run
+        against it (a seed attack that does not support it is recorded in
+        ``result_.seeds`` and skipped).  Hinge loss only.
     feasible : feasible-set component names (default: ``domain`` plus the l2, slab, loss
         of ``defenses``; 'svd' may be named).  The loss component follows each target.
     p : fraction each defense removes per class.
@@ -258,7 +268,7 @@ class ReachableTargetAttack(PoisoningAttack):
                  p=0.05, quantile=None, use="test", seeds=SEEDS,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
                  n_search=4, t_max=4.0, steps=4, slack=1.0, n_realise=3, eps_close=0.01, max_extra=2,
-                 screen_tol=1e-6, solver=None, random_state=0, progress=None):
+                 screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
         self.reg = reg
@@ -280,16 +290,19 @@ class ReachableTargetAttack(PoisoningAttack):
         self.solver = solver
         self.random_state = random_state
         self.progress = progress
+        self.defender = defender
 
     # ------------------------------------------------------------------ the attack
     def _fit(self, data):
         from ..defenses import CleanNeighbours, evaluate, parse_defenses
         from ..feasible import make_feasible_set
-        from ..training import train
 
         t0 = time.perf_counter()
         budget = self._budget(data)
-        reg = self._reg(data)
+        D = self.defender_ = self._defender(data)
+        if D.loss != "hinge":
+            raise InputError(f"defender: the {self._name} attack prices targets with the "
+                             f"hinge-loss minimum-poison program, not {D.spec()}")
         Xc, yc, Xt, yt = clean_arrays(data, self._name)
         check_use(self.use)
         defenses = parse_defenses(self.defenses)
@@ -319,15 +332,15 @@ class ReachableTargetAttack(PoisoningAttack):
             raise InputError(f"slack: {slack:g} leaves no budget of the {budget} poison points")
         Xe, ye = (Xt, yt) if self.use == "test" else (Xc, yc)
 
-        clean = train(Xc, yc, reg=reg)
+        clean = D.train(Xc, yc)
         self.clean_model_ = clean
         feas = make_feasible_set(names, data.domain, Xc, yc, quantile=quantile, decoy=clean)
         self.feasible_ = feas
-        pricer = _Pricer(feas, Xc, yc, reg, self.solver)
+        pricer = _Pricer(feas, Xc, yc, D, self.solver)
         self._say(f"reachable: budget {budget} points, feasible set {' ∩ '.join(feas.names)}")
 
         # 1. candidate models
-        found, seed_info = self._candidates(data, seeds, clean, reg, budget, defenses, p)
+        found, seed_info = self._candidates(data, seeds, clean, D, budget, defenses, p)
         self.seed_models_ = found
         # 2.-3. priced, and searched along the segments from theta_c
         priced = []
@@ -372,11 +385,11 @@ class ReachableTargetAttack(PoisoningAttack):
             if key in seen:
                 continue
             seen.add(key)
-            out = self._realise(data, pricer, cand, budget, reg)
+            out = self._realise(data, pricer, cand, budget, D)
             if out is None:
                 continue
             ps, rz = out
-            ev = evaluate(data, ps, defenses=defenses, p=p, reg=reg,
+            ev = evaluate(data, ps, defenses=defenses, p=p, defender=D,
                           X_eval=None if self.use == "test" else Xc,
                           y_eval=None if self.use == "test" else yc, clean_model=clean,
                           clean_neighbours=knn, tol=self.screen_tol)
@@ -401,7 +414,7 @@ class ReachableTargetAttack(PoisoningAttack):
         _, cand, ps, rz = best
         ps.meta.update({"attack": "reachable-target", "epsilon": float(self.epsilon),
                         "use": self.use, "target_source": cand.source})
-        ev = evaluate(data, ps, defenses=defenses, p=p, reg=reg, clean_model=clean,
+        ev = evaluate(data, ps, defenses=defenses, p=p, defender=D, clean_model=clean,
                       clean_neighbours=knn)
         self.poisons_ = ps
         self.target_ = cand
@@ -420,11 +433,11 @@ class ReachableTargetAttack(PoisoningAttack):
                 raise InputError(f"seeds: unknown seed {s!r}; choose from {', '.join(SEEDS)}")
         return list(dict.fromkeys(seeds))
 
-    def _candidates(self, data, seeds, clean, reg, budget, defenses, p):
-        """``[(source, model)]``: the seed models, and per seed what it cost."""
+    def _candidates(self, data, seeds, clean, D, budget, defenses, p):
+        """``[(source, model)]``: the seed models (trained under defender ``D``), and per
+        seed what it cost."""
         from ..decoys import DecoyGenerator
         from ..targets import label_flip_sweep
-        from ..training import train
 
         Xc, yc, Xt, yt, = data.X_train, data.y_train, data.X_test, data.y_test
         Xp, yp = (Xt, yt) if self.use == "test" else (Xc, yc)
@@ -436,24 +449,24 @@ class ReachableTargetAttack(PoisoningAttack):
             n0 = len(out)
             try:
                 if seed == "decoys":
-                    gen = DecoyGenerator(reg, repeats=self.decoy_repeats,
+                    gen = DecoyGenerator(None, repeats=self.decoy_repeats,
                                          quantiles=self.decoy_quantiles, use=self.use,
-                                         prune=False, tol=tol)
+                                         prune=False, tol=tol, defender=D)
                     gen.fit(Xc, yc, Xt, yt, clean_model=clean)
                     out += [(f"decoy q={d.quantile:g} r={d.repeats}", d.model)
                             for d in gen.candidates_]
                 elif seed == "improved":
                     cands = label_flip_sweep(
-                        Xc, yc, Xp, yp, reg, lambda m: (m.error(Xe, ye), False),
+                        Xc, yc, Xp, yp, None, lambda m: (m.error(Xe, ye), False),
                         quantiles=self.decoy_quantiles, repeats=self.decoy_repeats,
                         adaptive=True, stop_at_goal=False, clean_model=clean, tol=tol,
-                        failures=[])
+                        failures=[], defender=D)
                     out += [(f"improved q={c.quantile:g} r={c.repeats}", c.model) for c in cands]
                 else:
-                    attack = self._seed_attack(seed, defenses, p, reg).fit(data)
+                    attack = self._seed_attack(seed, defenses, p, D).fit(data)
                     Xa, ya, wa, _ = attack.poisons_.with_clean(Xc, yc)
-                    out.append((seed, train(Xa, ya, reg=reg, sample_weight=wa, tol=tol,
-                                            warm_start=clean)))
+                    out.append((seed, D.train(Xa, ya, sample_weight=wa, tol=tol,
+                                              warm_start=clean)))
                 info[seed] = {"models": len(out) - n0, "seconds": time.perf_counter() - t0}
             except (InputError, SolverFailure) as exc:
                 # a seed that fails leaves the others (recorded, never silent)
@@ -465,9 +478,10 @@ class ReachableTargetAttack(PoisoningAttack):
                                 solver=self.solver or "default", status="no candidates")
         return out, info
 
-    def _seed_attack(self, seed, defenses, p, reg):
-        """The other attacks with small settings (their induced models are what counts)."""
-        common = dict(epsilon=self.epsilon, reg=reg, defenses=defenses, p=p, use=self.use,
+    def _seed_attack(self, seed, defenses, p, D):
+        """The other attacks with small settings (their induced models are what counts),
+        against defender ``D`` (which carries the regularisation: no ``reg``)."""
+        common = dict(epsilon=self.epsilon, defender=D, defenses=defenses, p=p, use=self.use,
                       progress=None, progress_bar=False)
         if seed == "kkt":
             from .kkt import KKTAttack
@@ -527,7 +541,7 @@ class ReachableTargetAttack(PoisoningAttack):
             else:
                 hi = t
 
-    def _realise(self, data, pricer, cand, budget, reg):
+    def _realise(self, data, pricer, cand, budget, D):
         """The integer minimum-poison attack on ``cand`` (exactly priced first), or None."""
         try:
             lp = pricer.certify(cand.model)
@@ -538,7 +552,8 @@ class ReachableTargetAttack(PoisoningAttack):
             return None
         extra = int(min(self.max_extra, budget - cand.certified))
         integer = data.domain is not None and data.domain.has_integers   # MILPs: CBC
-        attack = _Realisation(cand.model, feasible=pricer.feasible, reg=reg,
+        reg, dkw = defender_args(MinimumPoisoning, D)
+        attack = _Realisation(cand.model, feasible=pricer.feasible, reg=reg, **dkw,
                               eps_close=self.eps_close, max_extra=extra, integer="relax",
                               per_total=1, train_tol=1e-8,
                               solver=self.solver or (None if integer else REALISE_SOLVER),
