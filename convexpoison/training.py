@@ -408,6 +408,16 @@ def _svm_primal_dual(X, y, U, alpha, theta):
 POLISH_MAX_FREE = 2500
 
 
+def _solve_psd(gram, rhs):
+    """The polish's system by Cholesky (about 10x faster than least squares: on sparse text
+    thousands of rows can be free), least squares when the Gram matrix is singular
+    (repeated points).  Either answer is accepted only on a proven duality gap."""
+    try:
+        return scipy.linalg.solve(gram, rhs, assume_a="pos", check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):
+        return scipy.linalg.lstsq(gram, rhs, lapack_driver="gelsy", check_finite=False)[0]
+
+
 def _polish_svm(X, y, U, alpha, rel=1e-9, rounds=12, add=16):
     """Exact optimum by an active-set method started from the partition ``alpha`` suggests.
 
@@ -445,7 +455,8 @@ def _polish_svm(X, y, U, alpha, rel=1e-9, rounds=12, add=16):
             gram = (_rows_gram(Xm) + 1.0) * np.outer(ym, ym)   # rows y_i (x_i, 1), with bias
             rhs = 1.0 - ym * (Xm @ base[:d] + base[d])
             # least squares, not solve: repeated poison points make the system singular
-            sol = scipy.linalg.lstsq(gram, rhs, lapack_driver="gelsy", check_finite=False)[0]
+            sol = _solve_psd(gram, rhs) if is_sparse(X) else \
+                scipy.linalg.lstsq(gram, rhs, lapack_driver="gelsy", check_finite=False)[0]
             low, high = sol < 0, sol > U[idx]
             a[idx] = np.clip(sol, 0.0, U[idx])
             if low.any() or high.any():
