@@ -410,11 +410,14 @@ POLISH_MAX_FREE = 2500
 
 def _solve_psd(gram, rhs):
     """The polish's system by Cholesky (about 10x faster than least squares: on sparse text
-    thousands of rows can be free), least squares when the Gram matrix is singular
-    (repeated points).  Either answer is accepted only on a proven duality gap."""
+    thousands of rows can be free), least squares when the Gram matrix is singular or
+    ill-conditioned (repeated points).  Either answer is accepted only on a proven duality gap."""
     try:
-        return scipy.linalg.solve(gram, rhs, assume_a="pos", check_finite=False)
-    except (np.linalg.LinAlgError, ValueError):
+        with warnings.catch_warnings():
+            # ill-conditioned (near-duplicate rows): least squares instead, as for dense X
+            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+            return scipy.linalg.solve(gram, rhs, assume_a="pos", check_finite=False)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning, ValueError):
         return scipy.linalg.lstsq(gram, rhs, lapack_driver="gelsy", check_finite=False)[0]
 
 
