@@ -36,7 +36,10 @@ class PoisonSet:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        X = np.asarray(self.X, dtype=float)
+        import scipy.sparse as sp
+
+        # poison rows are few: rows taken from sparse text (label flips) are stored dense
+        X = self.X.toarray().astype(float) if sp.issparse(self.X) else np.asarray(self.X, dtype=float)
         if X.ndim == 1 and X.size == 0:
             X = X.reshape(0, 0)
         if X.ndim != 2:
