@@ -519,7 +519,8 @@ def evaluate(data, poisons: PoisonSet | None, defenses=DEFENSES, p=0.05, reg=Non
         with its own regularisation and a ``reg`` is an :class:`InputError`.
     X_eval, y_eval : an extra set on which the same models' errors are reported (the
         attacker's evaluation set, e.g. ``Dc`` when the test set is unknown).
-    clean_model : the model trained on ``Dc`` (trained here when not given).
+    clean_model : the model trained on ``Dc`` (trained here when not given; one trained
+        by another defender is an :class:`InputError`).
     clean_neighbours : a :class:`CleanNeighbours` of ``Dc`` (speeds up the k-NN defense
         when many poison sets are evaluated on the same data).
     tol : relative duality-gap tolerance of every training (:func:`~convexpoison.training.train`);
@@ -539,6 +540,9 @@ def evaluate(data, poisons: PoisonSet | None, defenses=DEFENSES, p=0.05, reg=Non
 
     if clean_model is None:
         clean_model = D.train(Xc, yc, tol=tol)
+    elif getattr(clean_model, "defender", None) not in (None, D):
+        raise InputError(f"clean_model: trained by the defender {clean_model.defender.spec()}, "
+                         f"not {D.spec()}; train it with the same defender (or leave it out)")
     base = (clean_model if len(poisons) == 0 or poisons.n_poisons == 0
             else D.train(X, y, sample_weight=w, tol=tol,
                          warm_start=clean_model))       # clean rows come first

@@ -3,7 +3,6 @@ stored parameter (get_params / clone / set_params), the attacks still follow the
 with scikit-learn's ``SVC(kernel="linear", C=1)`` as the defender, and what they report
 about the model they induce is what that estimator, refit on train ∪ poison (copies
 expanded), actually returns."""
-import inspect
 import warnings
 
 import numpy as np
@@ -59,12 +58,6 @@ def _refit(X, y, s):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fit_estimator(EST, X, y, s)
-
-
-def _needs(fn, what):
-    """Skip when a certificate/program ``fn`` (helper dcert's) does not take a defender yet."""
-    if "defender" not in inspect.signature(fn).parameters:
-        pytest.skip(f"{what} does not take defender= on this branch yet")
 
 
 # ------------------------------------------------------------------ the parameter
@@ -130,14 +123,6 @@ def _contract_attacks(target):
 @pytest.mark.parametrize("name", ["mtp", "kkt", "minmax", "influence", "labelflip-random",
                                   "labelflip-alfa", "labelflip-highest-loss"])
 def test_attack_follows_the_contract_under_svc(name, data, target):
-    if name == "mtp":
-        from convexpoison.certificates.theorem42 import certify_at
-
-        _needs(certify_at, "certify_at")
-    if name == "kkt":
-        from convexpoison.programs.kkt import KKTProgram
-
-        _needs(KKTProgram, "KKTProgram")
     attack = _contract_attacks(target)[name]
     fitted = check_attack(attack, data)
     assert fitted.result_.to_dict()["status"]
@@ -151,9 +136,7 @@ def test_attack_follows_the_contract_under_svc(name, data, target):
 # --------------------------------------------- what the attacks report = the refit
 def test_mtp_under_svc_induces_what_svc_refit_returns(data, D, target):
     from convexpoison.attacks.mtp import ModelTargetedPoisoning
-    from convexpoison.certificates.theorem42 import certify_at
 
-    _needs(certify_at, "certify_at")
     att = ModelTargetedPoisoning(target, defender=SPEC, budget=12, copies=2, eps_close=0.0,
                                  progress_bar=False, bound_at_achieved=False).fit(data)
     ps, model = att.poisons_, att.result_.model
@@ -233,3 +216,45 @@ def test_koh_target_under_svc_is_svc_refit_on_the_flips(data, D):
                                          / data.n_train, rel=1e-12)
     assert t.clean_loss == pytest.approx(objective(m, data.X_train, data.y_train,
                                                    reg=1 / data.n_train), rel=1e-12)
+
+
+def test_mtp_under_svc_resumes_exactly(data, D, target, tmp_path):
+    """An interrupted run under C-on-the-sum resumes to the same poisons: the saved iterate
+    is reloaded with the effective C_R of its own total weight and the free intercept."""
+    from convexpoison.attacks.mtp import ModelTargetedPoisoning
+
+    kw = dict(defender=SPEC, eps_close=0.0, progress_bar=False, bound_at_achieved=False)
+    full = ModelTargetedPoisoning(target, budget=6, **kw).fit(data)
+    ModelTargetedPoisoning(target, budget=3, run_dir=tmp_path / "r", **kw).fit(data)
+    resumed = ModelTargetedPoisoning(target, budget=6, run_dir=tmp_path / "r", resume=True,
+                                     **kw).fit(data)
+    np.testing.assert_array_equal(resumed.poisons_.X, full.poisons_.X)
+    np.testing.assert_array_equal(resumed.poisons_.weight, full.poisons_.weight)
+    assert resumed.result_.model.reg == pytest.approx(1 / (data.n_train + 6))
+    assert not resumed.result_.model.bias_regularized
+
+
+def test_reachable_target_under_svc_realises_for_svc(data, D):
+    """Priced, realised and judged for SVC(C=1): the poison set it returns induces, under
+    scikit-learn's own refit, the model its evaluation reports."""
+    from convexpoison.attacks.reachable import ReachableTargetAttack
+
+    att = ReachableTargetAttack(0.03, defender=SPEC, defenses=("l2", "slab"),
+                                seeds=("decoys",), decoy_quantiles=(0.1, 0.3),
+                                decoy_repeats=(2, 5), n_search=1, steps=2,
+                                n_realise=1).fit(data)
+    assert att.clean_model_.reg == pytest.approx(1 / data.n_train)
+    assert not att.target_.model.bias_regularized
+    ps = att.poisons_
+    assert 0 < ps.n_poisons <= n_poisons_of(data)
+    X, y, w, _ = ps.with_clean(data.X_train, data.y_train)
+    refit = _refit(X, y, w)
+    undefended = att.result_.evaluation.models["none"]
+    assert np.array_equal(refit.predict(data.X_test), undefended.predict(data.X_test))
+    assert att.result_.evaluation.no_defense_test_error == refit.error(data.X_test, data.y_test)
+
+
+def n_poisons_of(data, epsilon=0.03):
+    from convexpoison.attacks.base import n_poisons
+
+    return n_poisons(epsilon, data.n_train)

@@ -159,3 +159,12 @@ def test_loss_defense_trains_under_its_defender():
     assert d.defender == "svc:C=1"
     with pytest.raises(InputError, match="^reg: "):
         LossDefense().fit(X, y)
+
+
+def test_a_clean_model_of_another_defender_is_refused():
+    data = load_dataset("mnist17")
+    svc = Defender.from_spec("svc:C=1").train(data.X_train, data.y_train)
+    with pytest.raises(InputError, match="^clean_model: "):
+        evaluate(data, None, defenses="l2", clean_model=svc)
+    ev = evaluate(data, None, defenses="l2", clean_model=svc, defender="svc:C=1")
+    assert ev.models["clean"] is svc

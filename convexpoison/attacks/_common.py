@@ -46,26 +46,3 @@ def fitted(feasible, domain, X, y, quantile):
         return feasible
     return make_feasible_set(feasible, domain, X, y, quantile=quantile)
 
-
-def is_default_defender(D) -> bool:
-    """Whether ``D`` is the package's default form (``C_R`` on the average loss, intercept
-    penalised): what a function taking only ``reg`` computes."""
-    return D.convention == "average" and D.penalize_intercept
-
-
-def defender_args(fn, D):
-    """``(reg, keywords)`` to call a certificate or program ``fn`` (which takes ``reg``)
-    about defender ``D``: ``(None, {"defender": D})`` -- ``D`` carries its own
-    regularisation, and giving both is an error -- when ``fn`` takes ``defender``;
-    otherwise ``(D.reg, {})`` for the default form, and for any other defender an
-    :class:`InputError` naming ``defender`` (never the default answer for another
-    defender)."""
-    import inspect
-
-    if "defender" in inspect.signature(fn).parameters:
-        return None, {"defender": D}
-    if is_default_defender(D):
-        return D.reg, {}
-    name = getattr(fn, "__qualname__", getattr(fn, "__name__", str(fn)))
-    raise InputError(f"defender: {name} does not support the defender {D.spec()} yet "
-                     "(only C_R on the average loss with a penalised intercept)")

@@ -58,7 +58,7 @@ from ..defenses import DEFENSES
 from ..feasible import FEASIBLE_FROM_DEFENSE, FeasibleSet
 from ..poisons import PoisonSet
 from ..validation import check_fraction
-from ._common import check_use, clean_arrays, defender_args, resolve_feasible
+from ._common import check_use, clean_arrays, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
 from ..programs.kkt import KKTProgram, clean_gradient, kkt_residual
 
@@ -241,8 +241,7 @@ def _init_worker(setup):
 
 def _program(feas, setup):
     """Program (17) over ``feas`` for the setup's defender (its stationarity rows)."""
-    reg, dkw = defender_args(KKTProgram, setup["defender"])
-    return KKTProgram(feas, reg, solver=setup["solver"], **dkw)
+    return KKTProgram(feas, None, solver=setup["solver"], defender=setup["defender"])
 
 
 def _fit_data(refit):
@@ -297,10 +296,9 @@ def _run_task(task):
     cand.x_plus, cand.x_minus, cand.residual, cand.status = xp, xm, value, status
     ps = cand.poison_set()
     # equation (17)'s normalisation: the summed-objective residual over the clean count
-    reg, dkw = defender_args(kkt_residual, s["defender"])
     cand.kkt_residual = float(np.linalg.norm(kkt_residual(
-        decoy, s["Xc"], s["yc"], reg, ps, tol=1e-7, subgradient="equation17",
-        **dkw))) / len(s["yc"])
+        decoy, s["Xc"], s["yc"], None, ps, tol=1e-7, subgradient="equation17",
+        defender=s["defender"]))) / len(s["yc"])
     data = s["data"]
     ev = evaluate(data, ps, defenses=s["defenses"], p=s["p"], defender=s["defender"],
                   X_eval=s["X_eval"], y_eval=s["y_eval"], clean_model=s["clean_model"],

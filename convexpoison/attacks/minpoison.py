@@ -17,7 +17,7 @@ certified lower bound.  A real attack needs integer copy counts, so:
    and the counts chosen per total by rounding plus a local search
    (:func:`count_search`).
 3. **Verification.**  Retrain exactly from scratch on ``Dc u Dp``
-   (:func:`convexpoison.training.train`, duality-gap certified) in order of total count and
+   (the defender's ``D.train``, duality-gap certified) in order of total count and
    residual; accept the first whose max loss difference
    ``D(theta, theta_p)`` (:class:`~convexpoison.programs.maxloss.MaxLossDifference`, the
    MTP stopping rule) is at most ``eps_close``.
@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import InputError, SolverFailure
 from ..poisons import PoisonSet
 from ..programs.minpoison import FixedCountKKT, MinimumPoisonProgram, MinPoisonResult
-from ..training import LinearModel, train
+from ..training import LinearModel
 from ..validation import check_positive, check_weights, check_X, check_y
 from .base import PoisoningAttack
 
@@ -135,6 +135,10 @@ class MinimumPoisoning(PoisoningAttack):
     feasible : Domain or FeasibleSet (fitted) -- where poison points may lie (default: the
         dataset's domain).
     reg : the defender's ``C_R`` (default: the dataset's).
+    defender : the training the attack targets and is verified against (a Defender, a
+        ``--defender`` spelling or a scikit-learn estimator; default the package's SVM with
+        ``C_R = reg``): the program uses its regulariser row (docs/defender.md) and every
+        candidate is retrained exactly with ``defender.train``.
     tol : margin tolerance of the program (reported).
     eps_close : accept a poison set when ``D(theta, theta_p) <= eps_close``.
     max_extra : search totals up to ``ceil(lower bound) + max_extra``.
@@ -159,8 +163,9 @@ class MinimumPoisoning(PoisoningAttack):
     def __init__(self, target=None, feasible=None, reg=None, *, tol=1e-6, eps_close=0.1,
                  max_extra=2, per_total=3, integer="auto", solver=None, train_tol=1e-10,
                  hybrid=False, hybrid_budget=None, progress=None, random_state=0,
-                 bound_at_achieved=True):
+                 bound_at_achieved=True, defender=None):
         self.target = target
+        self.defender = defender
         self.feasible = feasible
         self.reg = reg
         self.tol = tol
@@ -187,7 +192,9 @@ class MinimumPoisoning(PoisoningAttack):
         t0 = time.perf_counter()
         if not isinstance(self.target, LinearModel) or not self.target.is_binary:
             raise InputError("target: the minimum-poison attack needs a binary linear model")
-        self.reg_ = self._reg(data)
+        from ..programs.regularizer import hinge_defender
+
+        self.defender_ = hinge_defender(self._defender(data), None, "the minimum-poison attack")
         self.tol_ = check_positive(self.tol, "tol", allow_zero=True)
         self.eps_close_ = check_positive(self.eps_close, "eps_close", allow_zero=True)
         self.max_extra_ = int(check_positive(self.max_extra, "max_extra", allow_zero=True))
@@ -196,6 +203,7 @@ class MinimumPoisoning(PoisoningAttack):
         X = check_X(data.X_train, "X")
         y = check_y(data.y_train, len(X), "y")
         s = check_weights(sample_weight, len(y))
+        self.reg_ = self.defender_.reg_for(s.sum())          # the clean data's effective C_R
         if self.target.w.shape != (X.shape[1],):
             raise InputError(f"target: model has {self.target.w.shape[0]} features, data has {X.shape[1]}")
         prog = self._program().fit(X, y, s)
@@ -247,7 +255,8 @@ class MinimumPoisoning(PoisoningAttack):
             from ..certificates.lp import lower_bound_at_achieved
 
             out.at_achieved = lower_bound_at_achieved(out.model, self.target, self.feasible_,
-                                                      X, y, self.reg_, s, program=prog)
+                                                      X, y, None, s, program=prog,
+                                                      defender=self.defender_)
         out.seconds = time.perf_counter() - t0
         return out
 
@@ -257,13 +266,14 @@ class MinimumPoisoning(PoisoningAttack):
         domains where that is supported, else 'relax'."""
         if self.integer not in ("auto", "relax", "exact"):
             raise InputError(f"integer: expected 'auto', 'relax' or 'exact', got {self.integer!r}")
-        kw = dict(tol=self.tol_, solver=self.solver, progress=self.progress)
+        kw = dict(tol=self.tol_, solver=self.solver, progress=self.progress,
+                  defender=self.defender_)
         if self.integer != "auto":
-            return MinimumPoisonProgram(self.feasible_, self.reg_, integer=self.integer, **kw)
+            return MinimumPoisonProgram(self.feasible_, None, integer=self.integer, **kw)
         try:
-            return MinimumPoisonProgram(self.feasible_, self.reg_, integer="exact", **kw)
+            return MinimumPoisonProgram(self.feasible_, None, integer="exact", **kw)
         except InputError:
-            return MinimumPoisonProgram(self.feasible_, self.reg_, integer="relax", **kw)
+            return MinimumPoisonProgram(self.feasible_, None, integer="relax", **kw)
 
     def _groups(self, prog, lp, limit):
         """Per total (increasing): candidate ``(residual, counts, points)`` sorted by the
@@ -316,15 +326,24 @@ class MinimumPoisoning(PoisoningAttack):
 
     def _retrain(self, X, y, s, ps):
         Xa, ya, wa, _ = ps.with_clean(X, y, s)
-        return train(Xa, ya, "svm", self.reg_, sample_weight=wa, tol=self.train_tol,
-                     random_state=self.random_state)
+        return self.defender_.train(Xa, ya, wa, tol=self.train_tol,
+                                    random_state=self.random_state)
 
     def _hybrid(self, res, data):
         """Finish with MTP from the min-poison candidate (Suya et al. Algorithm 1)."""
         from .mtp import ModelTargetedPoisoning
 
+        kw = {}
+        if self.defender is not None:
+            kw["defender"] = self.defender_
+        try:
+            ModelTargetedPoisoning(self.target, **kw)
+        except TypeError:
+            raise InputError(f"defender: the hybrid finish (MTP) does not take a defender yet; "
+                             f"run without hybrid for {self.defender_.spec()}") from None
         mtp = ModelTargetedPoisoning(
-            self.target, self.feasible_, self.reg_, eps_close=self.eps_close_,
+            self.target, self.feasible_, None if kw else self.reg_, **kw,
+            eps_close=self.eps_close_,
             budget=self.hybrid_budget,
             integer="exact" if self.maxloss_.integer == "exact" else "relax",
             progress_bar=None if self.progress else False, train_tol=self.train_tol,
@@ -357,9 +376,11 @@ def count_search(prog, points, weights, total):
     from scipy.optimize import lsq_linear
 
     ct = prog._P["ct"].value
+    # a column's regulariser term (none under C on the sum: the row is the constant ct)
+    pc = ct if prog.terms_.average else np.zeros_like(ct)
     A = np.zeros((prog.d + 1, len(points)))
     for j, (lab, role, x) in enumerate(points):
-        A[:, j] = ct + (-lab * np.append(x, 1.0) if role == "grad" else 0.0)
+        A[:, j] = pc + (-lab * np.append(x, 1.0) if role == "grad" else 0.0)
     c = np.asarray(weights, float)
     n = np.floor(c + 1e-9)
     r = A @ (n - c)
@@ -391,8 +412,8 @@ def count_search(prog, points, weights, total):
     P = prog._P
     lo, free = P["lo"].value, P["free"].value
     on = np.flatnonzero(free > 0)
-    grad = A - ct[:, None]
-    base = prog.G_.T @ lo + (prog.n_weight_ + n.sum()) * ct + grad @ n
+    grad = A - pc[:, None]
+    base = prog.G_.T @ lo + prog.reg_weight(n.sum()) * ct + grad @ n
     if on.size:
         sol = lsq_linear(prog.G_[on].T, -base, bounds=(0.0, 1.0), method="bvls", tol=1e-12)
         base = base + prog.G_[on].T @ sol.x

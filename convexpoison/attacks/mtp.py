@@ -33,7 +33,6 @@ from ..fileio import dumps, floats_from_json, write_text
 from ..progress import bar as progress_bar
 from ..training import LinearModel
 from ..validation import check_positive, check_X, check_y, is_sparse
-from ._common import defender_args
 from .base import PoisoningAttack
 
 STATE_VERSION = 1
@@ -227,12 +226,12 @@ class ModelTargetedPoisoning(PoisoningAttack):
         total = (None if self.budget_ is None
                  else it + max(0, int(np.ceil((self.budget_ - pw.sum()) / self.copies_))) + 1)
         bar = progress_bar(total, "MTP", self.progress_bar, initial=it)
-        reg42, dkw42 = defender_args(certify_at, self.defender_)
         try:
             while True:
                 res = self.maxloss_.solve(model, self.target)
                 self.solver_ = res.solver          # of the last max-loss solve (reported)
-                bound = certify_at(model, self.target, X, y, reg42, res.upper_bound, **dkw42)
+                bound = certify_at(model, self.target, X, y, None, res.upper_bound,
+                                   defender=self.defender_)
                 rec = MTPRecord(
                     iteration=it, n_poisons=float(pw.sum()),
                     max_loss_difference=float(res.value),
@@ -266,9 +265,8 @@ class ModelTargetedPoisoning(PoisoningAttack):
         if self.bound_at_achieved and stop != "interrupted":
             from ..certificates.lp import lower_bound_at_achieved
 
-            reg, dkw = defender_args(lower_bound_at_achieved, self.defender_)
             self.result_.at_achieved = lower_bound_at_achieved(
-                model, self.target, self.feasible_, X, y, reg, **dkw)
+                model, self.target, self.feasible_, X, y, None, defender=self.defender_)
 
     # ------------------------------------------------------------ internals
     def _stop_reason(self, rec):

@@ -49,7 +49,7 @@ from ..defenses import DEFENSES
 from ..errors import InputError, SolverFailure
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive
-from ._common import check_use, clean_arrays, defender_args, resolve_feasible
+from ._common import check_use, clean_arrays, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
 from .minpoison import MinimumPoisoning
 
@@ -138,9 +138,8 @@ class _Pricer:
 
         self.feasible, self.X, self.y, self.solver = feasible, X, y, solver
         self.loss = feasible["loss"] if "loss" in feasible.names else None
-        reg, dkw = defender_args(MinimumPoisonProgram, defender)
-        self.program = MinimumPoisonProgram(feasible, reg, integer="relax", solver=solver,
-                                            **dkw).fit(X, y)
+        self.program = MinimumPoisonProgram(feasible, None, integer="relax", solver=solver,
+                                            defender=defender).fit(X, y)
         self.solved = _Solved(self.program)
         self.count = self.failed = 0
 
@@ -552,8 +551,7 @@ class ReachableTargetAttack(PoisoningAttack):
             return None
         extra = int(min(self.max_extra, budget - cand.certified))
         integer = data.domain is not None and data.domain.has_integers   # MILPs: CBC
-        reg, dkw = defender_args(MinimumPoisoning, D)
-        attack = _Realisation(cand.model, feasible=pricer.feasible, reg=reg, **dkw,
+        attack = _Realisation(cand.model, feasible=pricer.feasible, defender=D,
                               eps_close=self.eps_close, max_extra=extra, integer="relax",
                               per_total=1, train_tol=1e-8,
                               solver=self.solver or (None if integer else REALISE_SOLVER),

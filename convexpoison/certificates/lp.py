@@ -39,12 +39,26 @@ def lp_lower_bound(target, feasible, X, y, reg, sample_weight=None, delta=0.0, *
     return prog.fit(X, y, sample_weight).solve(target, delta=delta)
 
 
-def induced_distance(model, target, reg) -> float:
+def induced_distance(model, target, reg, *, defender=None) -> float:
     """A proven upper bound on the parameter l2 distance between the *exact* training
     optimum that ``model`` approximates and ``target``: ``|theta - theta_p|_2`` plus
     ``sqrt(2 gap / C_R)`` (the training objective is ``C_R``-strongly convex, so a model
     with duality gap ``gap`` lies that close to the optimum), the gap widened by
-    ``1e-12 |objective|`` for its own rounding.  ``nan`` when the model has no gap."""
+    ``1e-12 |objective|`` for its own rounding.  ``nan`` when the model has no gap.
+
+    ``defender`` (default: the package's SVM with ``C_R = reg``): under scikit-learn's
+    ``C`` the ``C_R`` is the one the model was trained with (``model.reg``, ``1/(C W)``);
+    with a free intercept the objective is not strongly convex in ``b``, so no distance is
+    proven (``nan``)."""
+    if defender is not None:
+        from ..programs.regularizer import hinge_defender
+
+        D = hinge_defender(defender, reg, "induced_distance")
+        if not D.penalize_intercept:
+            return float("nan")
+        reg = D.reg if D.convention == "average" else float(getattr(model, "reg", float("nan")))
+        if not (np.isfinite(reg) and reg > 0):
+            return float("nan")
     gap = float(getattr(model, "gap_", float("nan")))
     obj = float(getattr(model, "objective_", 0.0))
     if not np.isfinite(gap):
@@ -55,7 +69,7 @@ def induced_distance(model, target, reg) -> float:
 
 
 def lower_bound_at_achieved(model, target, feasible, X, y, reg, sample_weight=None,
-                            program=None) -> dict:
+                            program=None, *, defender=None) -> dict:
     """``K(delta)`` with ``delta`` the distance :func:`induced_distance` of an attack's
     induced ``model`` to its ``target``: no model as close to the target as the attack got
     is induced by fewer points, so ``n_poisons / lower_bound_at_achieved`` is a rigorous
@@ -72,13 +86,17 @@ def lower_bound_at_achieved(model, target, feasible, X, y, reg, sample_weight=No
     none = {"lower_bound_at_achieved": None, "lower_bound_at_achieved_delta": None}
     if model is None:
         return {**none, "lower_bound_at_achieved_reason": "no induced model"}
-    delta = induced_distance(model, target, reg)
+    delta = induced_distance(model, target, reg, defender=defender)
     if not np.isfinite(delta):
         return {**none, "lower_bound_at_achieved_reason":
-                "the induced model has no proven duality gap"}
+                "the induced model has no proven duality gap" if defender is None
+                or getattr(_as_d(defender, reg), "penalize_intercept", True) else
+                "no distance is proven with a free intercept (the objective is not strongly "
+                "convex in b)"}
     try:
         if program is None:
-            program = _minpoison.MinimumPoisonProgram(feasible, reg, integer="relax")
+            program = _minpoison.MinimumPoisonProgram(feasible, reg, integer="relax",
+                                                      defender=defender)
             program.fit(X, y, sample_weight)
         r = program.solve(target, delta=delta)
     except (InputError, SolverFailure) as exc:
@@ -91,10 +109,20 @@ def lower_bound_at_achieved(model, target, feasible, X, y, reg, sample_weight=No
             "lower_bound_at_achieved_verified": bool(r.verified)}
 
 
-def lp_statement(result, where, n_clean, reg) -> str:
+def _as_d(defender, reg):
+    from ..programs.regularizer import hinge_defender
+
+    return hinge_defender(defender, reg, "the minimum-poison program")
+
+
+def lp_statement(result, where, n_clean, reg, *, defender=None) -> str:
     """What a :class:`~convexpoison.programs.minpoison.MinPoisonResult` proves, in words:
-    model, neighbourhood (delta and the norm), defender, feasible set, and whether the
-    number is verified in floating point."""
+    model, neighbourhood (delta and the norm), defender (``defender``, default the
+    package's SVM with ``C_R = reg``: its objective and ``--defender`` spelling), feasible
+    set, and whether the number is verified in floating point."""
+    from ..programs.regularizer import defender_words, hinge_defender
+
+    D = hinge_defender(defender, reg, "the minimum-poison program")
     lb, delta = result.certified, float(getattr(result, "delta", 0.0))
     if lb == float("inf"):
         head = "No poison set of any size"
@@ -105,9 +133,8 @@ def lp_statement(result, where, n_clean, reg) -> str:
     which = ("return the target model" if delta == 0 else
              f"return any model theta = (w, b) within parameter l2 distance {delta:.6g} of the "
              f"target (|theta - theta_p|_2 <= {delta:.6g})")
-    defender = (f"exact training of the binary hinge-loss SVM (objective (1/W) sum loss + "
-                f"C_R/2 (|w|^2 + b^2), bias regularised, C_R = {reg:g}) on the {n_clean} clean "
-                f"training points plus the poison points, each inside {where},")
+    defender = (f"exact training of the binary hinge-loss SVM ({defender_words(D)}) on the "
+                f"{n_clean} clean training points plus the poison points, each inside {where},")
     if head is None:
         claim = f"Nothing is certified (the bound is 0) for {defender} to {which}."
     else:
@@ -146,4 +173,5 @@ def lp_certificate(result, statement="") -> Certificate:
                  "delta": float(getattr(result, "delta", 0.0)), "delta_norm": "l2 on (w, b)",
                  "verified": bool(getattr(result, "verified", False)),
                  "solver_value_bound": float(getattr(result, "solver_value_bound", float("nan"))),
-                 "n_margin": int(result.n_margin)})
+                 "n_margin": int(result.n_margin),
+                 "defender": getattr(result, "defender", "")})

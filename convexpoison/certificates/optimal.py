@@ -103,8 +103,9 @@ import numpy as np
 from ..errors import InputError
 from ..feasible import DomainSet, as_feasible
 from ..programs.dinkelbach import DinkelbachSubproblem
-from ..training import LinearModel, train
+from ..training import LinearModel
 from ..validation import check_binary_model, check_positive, check_weights, check_X, check_y
+from ..programs.regularizer import hinge_defender
 from .base import Certificate
 from .theorem42 import LowerBound, certify_at, domain_sup_bound
 
@@ -167,6 +168,7 @@ class OptimalLowerBound:
     solver: str = ""
     solver_status: str = ""        # the last subproblem's status ('not solved': none was)
     seconds: float = 0.0
+    defender: str = ""             # the defender's --defender spelling (Defender.spec())
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if k not in ("model", "iterations",
@@ -190,7 +192,8 @@ class OptimalLowerBound:
             details={"bound_status": self.status, "numerator": self.numerator,
                      "denominator": self.denominator, "upper_estimate": self.upper_estimate,
                      "gap": self.gap, "gap_t": self.gap_t,
-                     "denominator_method": self.denominator_method})
+                     "denominator_method": self.denominator_method,
+                     "defender": self.defender})
 
 
 # ------------------------------------------------------------------------ the program
@@ -200,7 +203,10 @@ class DinkelbachLowerBound:
     Parameters
     ----------
     feasible : Domain or FeasibleSet -- where poison points may lie (``F_y``).
-    reg : the defender's ``C_R``.
+    reg : the defender's ``C_R`` (with ``defender=None``).
+    defender : the training the target must come out of (a Defender, a ``--defender``
+        spelling or a scikit-learn estimator; default the package's SVM with ``C_R =
+        reg``): docs/defender.md, "What changes in the theory".
     integer : 'relax' (the convex hull of integer coordinates everywhere), 'exact'
         (also evaluate the final denominator by the exact MILP; needs a polyhedral
         feasible set) -- 'auto' is 'exact' for integer domains with a polyhedral set.
@@ -220,9 +226,11 @@ class DinkelbachLowerBound:
 
     def __init__(self, feasible, reg, *, integer="auto", max_iter=30, rtol=1e-7,
                  target_gap=0.0, solver=None, solver_options=None, onehot=True, progress=None,
-                 delta=0.0):
+                 delta=0.0, defender=None):
         self.feasible = as_feasible(feasible)
-        self.reg = check_positive(reg, "reg")
+        self.reg = None if reg is None else check_positive(reg, "reg")
+        self.defender = defender
+        self.defender_ = hinge_defender(defender, self.reg, "the optimal Theorem 4.2 bound")
         if integer not in ("auto", "relax", "exact"):
             raise InputError(f"integer: expected 'auto', 'relax' or 'exact', got {integer!r}")
         self.integer = integer
@@ -254,8 +262,9 @@ class DinkelbachLowerBound:
         return True
 
     def _build(self, X, y, s, target):
-        self.subproblem_ = sub = DinkelbachSubproblem(self.feasible, self.reg, X, y, s, target,
-                                                      onehot=self.onehot)
+        self.subproblem_ = sub = DinkelbachSubproblem(self.feasible, None, X, y, s, target,
+                                                      onehot=self.onehot,
+                                                      defender=self.defender_)
         self.kappa_ = sub.kappa
         self._prob, self._t, self._w, self._b = sub.problem, sub.t, sub.w, sub.b
 
@@ -266,6 +275,7 @@ class DinkelbachLowerBound:
         self.d_ = X.shape[1]
         target = _binary_model(target, "target", self.d_)
         self.X_, self.y_, self.s_, self.target_ = X, y, s, target
+        self.model_reg_ = self.defender_.reg_for(s.sum())     # C_R recorded on the models
         self.labels_ = (-1, 1)
         return X, y, s, target
 
@@ -335,9 +345,9 @@ class DinkelbachLowerBound:
             from ..programs.minpoison import feasible_radius
 
             radius = max(feasible_radius(self.feasible, lab) for lab in (-1, 1))
-        return certify_at(model, self.target_, self.X_, self.y_, self.reg,
+        return certify_at(model, self.target_, self.X_, self.y_, None,
                           self.sup_upper_bound(model, integer), self.s_, self.target_gap,
-                          delta=self.delta, radius=radius)
+                          delta=self.delta, radius=radius, defender=self.defender_)
 
     def _say(self, msg):
         if self.progress:
@@ -355,7 +365,7 @@ class DinkelbachLowerBound:
         exact = self._use_exact()
 
         # seeds: theta_c (Remark 2) and the given models, certified with the relaxed den
-        seeds = [train(X, y, "svm", self.reg, sample_weight=s)] + [
+        seeds = [self.defender_.train(X, y, s)] + [
             _binary_model(m, "init_models", self.d_) for m in init_models]
         best, best_model = None, None
         for m in seeds:
@@ -378,7 +388,7 @@ class DinkelbachLowerBound:
             solver_used, solver_status = info.solver, info.status
             gap, gap_t = max(info.upper_bound(), 0.0), float(self._t.value)
             model = LinearModel(np.asarray(self._w.value, float).copy(), float(self._b.value),
-                                "svm", self.reg)
+                                "svm", self.model_reg_)
             cert = self._certify(model)
             if cert.status == "ok":
                 den_k = cert.denominator
@@ -416,7 +426,7 @@ class DinkelbachLowerBound:
         e = factor
         for _ in range(max_steps):
             th = tp + e * delta
-            m = LinearModel(th[:-1].copy(), float(th[-1]), "svm", self.reg)
+            m = LinearModel(th[:-1].copy(), float(th[-1]), "svm", self.model_reg_)
             cert = self._certify(m)
             if best is not None and not _better(cert, best):
                 break
@@ -439,7 +449,7 @@ class DinkelbachLowerBound:
         best, best_model = None, None
         for f in factors:
             th = tp + f * delta
-            m = model if f == 1.0 else LinearModel(th[:-1].copy(), float(th[-1]), "svm", self.reg)
+            m = model if f == 1.0 else LinearModel(th[:-1].copy(), float(th[-1]), "svm", self.model_reg_)
             cert = self._certify(m, "exact")
             if best is None or _better(cert, best):
                 best, best_model = cert, m
@@ -463,7 +473,8 @@ class DinkelbachLowerBound:
             relaxed=relaxed,
             exact=exact_cert, initial=initial,
             denominator_method="exact" if exact else "relax", solver=solver,
-            solver_status=solver_status, seconds=time.perf_counter() - t_start)
+            solver_status=solver_status, seconds=time.perf_counter() - t_start,
+            defender=self.defender_.spec())
         return self
 
 
@@ -476,6 +487,7 @@ def _better(a: LowerBound, b: LowerBound) -> bool:
 
 def optimal_lower_bound(target, feasible, X, y, reg, sample_weight=None, init_models=(),
                         **kw) -> OptimalLowerBound:
-    """One-shot :class:`DinkelbachLowerBound`; returns its :class:`OptimalLowerBound`."""
+    """One-shot :class:`DinkelbachLowerBound` (``defender=`` among the keywords); returns
+    its :class:`OptimalLowerBound`."""
     return DinkelbachLowerBound(feasible, reg, **kw).fit(
         X, y, target, sample_weight=sample_weight, init_models=init_models).result_

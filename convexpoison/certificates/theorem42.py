@@ -19,6 +19,7 @@ import numpy as np
 from ..domain import Domain
 from ..feasible import DomainSet
 from ..validation import check_positive
+from ..programs.regularizer import RegTerms, defender_words, hinge_defender
 from .base import Certificate, sound_ceil
 
 __all__ = ["LowerBound", "theorem42", "certify_at", "domain_sup_bound", "lower_bound_statement"]
@@ -64,7 +65,8 @@ class LowerBound:
         return cls(float(c), sound_ceil(c), float(num), float(den), "ok")
 
 
-def theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=None) -> LowerBound:
+def theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=None, *,
+              defender=None) -> LowerBound:
     """Suya et al. Theorem 4.2 at ``theta = model`` for target ``theta_p = target``:
 
         c(theta) = [L(theta_p; Dc) - L(theta; Dc) + N C_R (R(theta_p) - R(theta))]
@@ -73,6 +75,11 @@ def theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=None) -> 
     ``L`` are *sums* over the clean set (weights count as copies, N their total) and
     ``sup_upper_bound`` must be a proven upper bound on the supremum over the attacker's
     feasible set (a larger denominator only lowers ``c``, so the bound stays sound).
+
+    ``defender`` (default: the package's SVM with ``C_R = reg``, bias regularised): under
+    scikit-learn's ``C`` on the sum, ``N C_R`` becomes ``1/C`` and the regulariser term
+    leaves the denominator (the regulariser does not grow with the poison); with a free
+    intercept ``R = 1/2 |w|^2`` (docs/defender.md, "What changes in the theory").
 
     This is the plain formula; certificates go through :func:`certify_at`, which also
     removes the
@@ -84,11 +91,13 @@ def theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=None) -> 
     that of ``theta_p`` while the clean data already favour ``theta``, so ``theta_p`` is
     never the minimiser, whatever the number of points.
     """
+    T = RegTerms(hinge_defender(defender, reg, "Theorem 4.2"))
     s = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
     n_clean = s.sum()
+    Rp, Rm = T.R(target), T.R(model)
     num = (s @ target.losses(X, y) - s @ model.losses(X, y)
-           + n_clean * reg * (target.regularizer() - model.regularizer()))
-    den = sup_upper_bound + reg * (model.regularizer() - target.regularizer())
+           + T.clean_coef(n_clean) * (Rp - Rm))
+    den = sup_upper_bound + T.per_poison * (Rm - Rp) if T.average else sup_upper_bound + 0.0
     return LowerBound.from_ratio(num, den)
 
 
@@ -100,12 +109,12 @@ def _row_norms_sq(X):
     return rows(X if is_sparse(X) else np.asarray(X, float))
 
 
-def _numerator_allowance(model, target, X, y, s, reg):
+def _numerator_allowance(model, target, X, y, s, T):
     """Floating-point allowance on the numpy numerator (sums of ``N`` losses and ``d``
     squares): a generous multiple of the textbook ``n eps sum|terms|`` bound."""
     n, d = X.shape
     mag = (s @ (np.abs(target.losses(X, y)) + np.abs(model.losses(X, y)))
-           + s.sum() * reg * (target.regularizer() + model.regularizer()))
+           + T.clean_coef(s.sum()) * (T.R(target) + T.R(model)))
     # the losses themselves: each margin is a d-term dot product, |x_i|.|w| <= |x_i|_2 |w|_2
     # (Cauchy-Schwarz; looser than sum_j |x_ij w_j| but it needs no copy |X| of the data,
     # which MTP would otherwise allocate at every iteration)
@@ -116,7 +125,7 @@ def _numerator_allowance(model, target, X, y, s, reg):
 
 
 def certify_at(model, target, X, y, reg, sup_upper_bound, sample_weight=None, target_gap=0.0,
-               delta=0.0, radius=float("inf")):
+               delta=0.0, radius=float("inf"), *, defender=None):
     """Theorem 4.2 at ``theta = model``, soundly.
 
     The proof obligations (docs/lower-bound.md, "Soundness"): the numerator is recomputed
@@ -136,6 +145,12 @@ def certify_at(model, target, X, y, reg, sup_upper_bound, sample_weight=None, ta
       ratio of the shifted terms bounds the poison set of any model in the ball;
       ``radius >= max |(x, 1)|`` over the feasible set.
 
+    ``defender``: which training the target must come out of (:func:`theorem42`; default:
+    the package's SVM with ``C_R = reg``).  Under scikit-learn's ``C`` the terms ``N C_R``
+    above read ``1/C`` and the denominator has no regulariser term (so no ``C_R |theta_p|``
+    in its shift); ``target_gap`` is in the package's normalisation ``F`` (``model.gap_``),
+    which is the defender's own objective divided by ``C W``: the same inequality holds.
+
     ``sup_upper_bound`` must be a *proven* upper bound on
     ``sup_{y, x in F_y} l(model; x, y) - l(target; x, y)``.  Returns a
     :class:`LowerBound` whose ``numerator`` and
@@ -149,18 +164,20 @@ def certify_at(model, target, X, y, reg, sup_upper_bound, sample_weight=None, ta
     equal to ``theta_c`` up to rounding; found by the soundness harness).
     """
     gamma = check_positive(target_gap, "target_gap", allow_zero=True)
+    T = RegTerms(hinge_defender(defender, reg, "Theorem 4.2"))
     s = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-    base = theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=s)
-    num = base.numerator - _numerator_allowance(model, target, X, y, s, reg) - s.sum() * gamma
+    base = theorem42(model, target, X, y, None, sup_upper_bound, sample_weight=s,
+                     defender=T.D)
+    num = base.numerator - _numerator_allowance(model, target, X, y, s, T) - s.sum() * gamma
     # the regulariser difference in the denominator is rounded too (d + 1 squares each)
     d = np.size(model.theta)
-    den_allow = 4.0 * (d + 4) * _EPS * reg * (model.regularizer() + target.regularizer())
+    den_allow = 4.0 * (d + 4) * _EPS * T.per_poison * (T.R(model) + T.R(target))
     den = base.denominator + den_allow + gamma
     delta = check_positive(delta, "delta", allow_zero=True)
     if delta > 0:
         tnorm = float(np.linalg.norm(np.append(target.w, target.b)))
-        A = float(s @ np.sqrt(1.0 + _row_norms_sq(X))) + s.sum() * reg * tnorm
-        B = float(radius) + reg * tnorm
+        A = float(s @ np.sqrt(1.0 + _row_norms_sq(X))) + T.clean_coef(s.sum()) * tnorm
+        B = float(radius) + T.per_poison * tnorm
         # rounded up by a generous relative 1e-12 (the sums have at most ~1e7 terms)
         num = num - delta * A * (1 + 1e-12)
         den = den + delta * B * (1 + 1e-12)
@@ -219,11 +236,14 @@ def domain_sup_bound(dom: Domain, model, target, onehot=True, labels=(-1, 1)) ->
 
 
 def lower_bound_statement(lower_bound, where, n_clean, reg, target_gap=0.0, note="",
-                          method="Suya et al. Theorem 4.2", delta=0.0):
+                          method="Suya et al. Theorem 4.2", delta=0.0, *, defender=None):
     """What a lower bound on the number of poison points proves, in one paragraph.
 
-    ``where``: the feasible set in words (e.g. ``"domain,l2 of breast-cancer"``).
+    ``where``: the feasible set in words (e.g. ``"domain,l2 of breast-cancer"``);
+    ``defender``: the training it covers (default: the package's SVM with ``C_R = reg``),
+    named with its objective and ``--defender`` spelling.
     """
+    D = hinge_defender(defender, reg, "Theorem 4.2")
     if lower_bound == float("inf"):
         head = "No poison set of any size"
     elif lower_bound <= 0:
@@ -238,7 +258,7 @@ def lower_bound_statement(lower_bound, where, n_clean, reg, target_gap=0.0, note
              f"(Theorem 4.2's terms shifted by their Lipschitz bounds, docs/lower-bound.md)")
     return (f"{head}, each point inside {where}, added to the "
             f"{n_clean} clean training points, makes exact training of the hinge-loss SVM "
-            f"(objective (1/W) sum loss + C_R/2 (|w|^2 + b^2), bias regularised, C_R = {reg:g}) "
+            f"({defender_words(D)}) "
             f"return {which}{gap}.  {method}; the supremum over poison "
             f"points is an upper bound from a closed form evaluated with a rounding allowance "
             f"(verified), or from a solver (LP/SOCP/MILP) with a fixed relative+absolute slack "

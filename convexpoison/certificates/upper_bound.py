@@ -15,6 +15,16 @@ max_{(x,y) in F} l(theta; x, y)`` and ``R >= 0``, every such ``Dp`` has
     min_theta M(theta; Dp) <= U = min_theta [ L(theta; Dc)/N + eps max_{(x,y) in F} l(theta; x, y)
                                               + C_R (1 + eps) R(theta) ].
 
+**Other defenders** (``defender=``, docs/defender.md).  Under scikit-learn's ``C`` on the
+sum the objective divided by ``C N`` is ``L(theta; Dc)/N + L(theta; Dp)/N + R(theta)/(C N)``:
+the regulariser does not grow with the poison, so
+
+    U = min_theta [ L(theta; Dc)/N + eps max_F l(theta; x, y) + R(theta) / (C N) ]
+
+(no ``1 + eps``).  With a free intercept ``R = 1/2 |w|^2`` (the program stays bounded: the
+clean hinge sum is coercive in ``b`` when both classes are present).  ``R >= 0`` either
+way, so the clean training loss is bounded by ``U`` as below.
+
 **What is bounded.** For every poison set of at most ``eps N`` points inside ``F``, the
 defender's optimal training objective on ``Dc u Dp`` in the normalisation above (the
 clean loss *sum* divided by ``N``, plus the poison loss sum divided by ``N``, plus
@@ -59,8 +69,9 @@ import numpy as np
 
 from ..errors import InputError, SolverFailure
 from ..feasible import DomainSet, as_feasible
+from ..programs.regularizer import RegTerms, hinge_defender
 from ..programs.upper_bound import UpperBoundProgram, WorstHingeProgram
-from ..training import LinearModel, objective, train
+from ..training import LinearModel, objective
 from ..validation import check_fraction, check_positive, check_weights, check_X, check_y
 from .base import Certificate
 
@@ -103,20 +114,28 @@ class UpperBoundResult:
             status=self.status, seconds=self.seconds,
             details={"program_value": self.program_value,
                      "program_lower_bound": self.program_lower_bound,
-                     "clean_loss_at_minimiser": self.clean_loss, "epsilon": self.epsilon})
+                     "clean_loss_at_minimiser": self.clean_loss, "epsilon": self.epsilon,
+                     "defender": self.extra.get("defender", "")})
 
 
 def upper_bound_statement(upper_bound, epsilon, n_clean, where, reg, attack_points=None,
-                          attack_value=None):
+                          attack_value=None, *, defender=None):
     """What the certified ``U`` proves, in one paragraph (``where``: the feasible set and
-    its thresholds in words)."""
+    its thresholds in words; ``defender``: the training it covers, default the package's
+    SVM with ``C_R = reg``)."""
+    from ..programs.regularizer import defender_words
+
+    D = hinge_defender(defender, reg, "the certified upper bound")
     tail = ("" if attack_points is None else
             f"  The matching attack ({attack_points} points) reaches {attack_value:.6g}.")
+    R = "(|w|^2+b^2)" if D.penalize_intercept else "|w|^2"
+    term = (f"C_R (1+eps)/2 {R}" if D.convention == "average" else
+            f"1/(2 C N) {R}")
     return (
         f"For every poison set of at most eps*N = {epsilon * n_clean:g} points "
         f"(eps = {epsilon:g}, N = {n_clean}) lying inside F = {where}, the defender's exactly "
-        f"trained hinge-loss SVM (C_R = {reg:g}, bias regularised) satisfies L(theta;Dc)/N + "
-        f"L(theta;Dp)/N + C_R (1+eps)/2 (|w|^2+b^2) <= {upper_bound:.6g}; in particular its "
+        f"trained hinge-loss SVM ({defender_words(D)}) satisfies L(theta;Dc)/N + "
+        f"L(theta;Dp)/N + {term} <= {upper_bound:.6g}; in particular its "
         f"clean training loss (1/N) sum hinge <= {upper_bound:.6g}.  Steinhardt et al. (2017) "
         f"bound, one convex program, evaluated at the returned model with proven inner "
         f"maxima (solver bound + 1e-7 slack; this assumes the solver met its tolerances: not "
@@ -129,8 +148,10 @@ class CertifiedUpperBound:
     Parameters
     ----------
     feasible : Domain or fitted FeasibleSet -- ``F_y`` (domain, l2, slab, loss, svd).
-    reg : the defender's ``C_R``.
+    reg : the defender's ``C_R`` (with ``defender=None``).
     epsilon : poison fraction ``|Dp| / N``.
+    defender : the training the bound is about (a Defender, a ``--defender`` spelling or a
+        scikit-learn estimator; default the package's SVM with ``C_R = reg``).
     solver, solver_options : for the SOCP (``solvers.solve``).
 
     After :meth:`fit` (clean data): ``upper_bound_``, ``model_``, ``points_``,
@@ -139,9 +160,11 @@ class CertifiedUpperBound:
     """
 
     def __init__(self, feasible, reg, epsilon=0.03, *, solver=None, solver_options=None,
-                 onehot=True):
+                 onehot=True, defender=None):
         self.feasible = as_feasible(feasible)
-        self.reg = check_positive(reg, "reg")
+        self.reg = None if reg is None else check_positive(reg, "reg")
+        self.defender = defender
+        self.defender_ = hinge_defender(defender, self.reg, "the certified upper bound")
         self.epsilon = check_fraction(epsilon, "epsilon")
         self.solver = solver
         self.solver_options = dict(solver_options or {})
@@ -157,8 +180,8 @@ class CertifiedUpperBound:
 
     # ---------------------------------------------------------------- building
     def _build(self, X, y, s):
-        self.program_ = prog = UpperBoundProgram(self.feasible, self.reg, X, y, s,
-                                                 onehot=self.onehot)
+        self.program_ = prog = UpperBoundProgram(self.feasible, None, X, y, s,
+                                                 onehot=self.onehot, defender=self.defender_)
         self._prob, self._w, self._b, self._eps = prog.problem, prog.w, prog.b, prog.epsilon
         self._label_cons, self._split_cons = prog.label_cons, prog.split_cons
 
@@ -211,17 +234,21 @@ class CertifiedUpperBound:
         t0 = time.perf_counter()
         X, y, s = self._ensure(X, y, sample_weight)
         info = self.program_.solve(self.epsilon, solver=self.solver, **self.solver_options)
+        N = float(s.sum())
+        T = RegTerms(self.defender_)
         model = LinearModel(np.asarray(self._w.value, float).copy(), float(self._b.value),
-                            "svm", self.reg)
+                            "svm", self.defender_.reg_for(N))
         worst, points = max_hinge(self.feasible, model, onehot=self.onehot,
                                   _cache=self.__dict__.setdefault("_hinge_cache", {}))
-        N = float(s.sum())
         clean_sum = float(s @ model.losses(X, y))
         mag = float(s @ (np.abs(X) @ np.abs(model.w) + abs(model.b) + 1.0))
         clean_ub = (clean_sum + 4.0 * (len(y) + X.shape[1] + 4) * _EPS * mag) / N
         worst_all = max(0.0, max(worst.values()))
-        R = model.regularizer()
-        U = clean_ub + self.epsilon * worst_all + self.reg * (1 + self.epsilon) * R
+        R = T.R(model)
+        if T.average:
+            U = clean_ub + self.epsilon * worst_all + T.D.reg * (1 + self.epsilon) * R
+        else:                                   # R / (C N): no (1 + eps) under C on the sum
+            U = clean_ub + self.epsilon * worst_all + R / (T.D.C * N)
         U += 8 * _EPS * abs(U)
         lam = {lab: max(0.0, float(np.asarray(c.dual_value).reshape(())))
                if c.dual_value is not None else 0.0 for lab, c in self._label_cons.items()}
@@ -232,7 +259,7 @@ class CertifiedUpperBound:
             program_lower_bound=float(info.lower_bound()), model=model, epsilon=self.epsilon,
             clean_loss=clean_sum / N, worst_loss=worst, points=points, label_fraction=frac,
             status=info.status, solver=info.solver, seconds=time.perf_counter() - t0, n_clean=N,
-            extra={"attained": attained})
+            extra={"attained": attained, "defender": self.defender_.spec()})
         self.upper_bound_ = self.result_.upper_bound
         self.model_ = model
         self.points_ = points
@@ -336,11 +363,15 @@ def max_hinge(feasible, model, onehot=True, _cache=None):
     return bounds, points
 
 
-def poisoned_training_loss(X, y, Xp, yp, wp, reg, sample_weight=None, train_tol=1e-10):
+def poisoned_training_loss(X, y, Xp, yp, wp, reg, sample_weight=None, train_tol=1e-10, *,
+                           defender=None):
     """What ``U`` bounds, for a concrete poison set: train on ``Dc u Dp`` and return
     ``(value, gap, model)`` with ``value = (W / N) * objective`` (``W = N + |Dp|``) =
     ``L(theta;Dc)/N + L(theta;Dp)/N + C_R (1 + |Dp|/N) R(theta)`` at the trained model
-    and ``gap`` the proven bound on how far ``value`` is above the exact minimum."""
+    (``R(theta) / (C N)`` under scikit-learn's ``C``: ``defender``, trained with
+    ``defender.train``) and ``gap`` the proven bound on how far ``value`` is above the
+    exact minimum."""
+    D = hinge_defender(defender, reg, "poisoned_training_loss")
     X = check_X(X, "X")
     y = check_y(y, len(X), "y")
     s = check_weights(sample_weight, len(y))
@@ -348,13 +379,14 @@ def poisoned_training_loss(X, y, Xp, yp, wp, reg, sample_weight=None, train_tol=
     yp = np.asarray(yp).ravel()
     wp = np.asarray(wp, float).ravel()
     Xa, ya, sa = np.vstack([X, Xp]), np.concatenate([y, yp]), np.concatenate([s, wp])
-    model = train(Xa, ya, "svm", reg, sample_weight=sa, tol=train_tol)
+    model = D.train(Xa, ya, sa, tol=train_tol)
     scale = sa.sum() / s.sum()
-    val = objective(model, Xa, ya, sa, reg) * scale
+    val = objective(model, Xa, ya, sa, D.reg_for(sa.sum())) * scale
     gap = max(float(model.gap_), 0.0) * scale
     return float(val), float(gap), model
 
 
 def certified_upper_bound(feasible, X, y, reg, epsilon, sample_weight=None, **kw) -> UpperBoundResult:
-    """One-shot :class:`CertifiedUpperBound`; returns its :class:`UpperBoundResult`."""
+    """One-shot :class:`CertifiedUpperBound` (``defender=`` among the keywords); returns its
+    :class:`UpperBoundResult`."""
     return CertifiedUpperBound(feasible, reg, epsilon, **kw).fit(X, y, sample_weight).result_

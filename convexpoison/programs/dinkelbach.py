@@ -8,6 +8,11 @@ b^2)``:
     num(theta) - t den(theta) = L(theta_p; Dc) - L(theta; Dc) + N C_R (R(theta_p) - R(theta))
                                 - t (S + C_R (R(theta) - R(theta_p))),
 
+for the package's default defender; for another (``defender``, docs/defender.md) ``N C_R``
+is ``1/C`` and the ``t C_R`` term vanishes under scikit-learn's ``C`` on the sum, and ``R =
+1/2 |w|^2`` with a free intercept (``-L(theta; Dc)`` still tends to ``-inf`` in ``|b|``
+when both classes are present, so the maximum stays finite),
+
 with ``S`` the epigraph variable of ``sup_{y, x in F_y} l(theta; x, y) - l(theta_p; x, y)``,
 written per label as ``max`` of piece A (jointly convex in ``(theta, mu_y)`` through the
 support function of ``F_y``, :meth:`convexpoison.feasible.FeasibleSet.support_function`)
@@ -49,14 +54,17 @@ class DinkelbachSubproblem:
     ``kind`` ('SOCP' with L2 / SVD components, else 'QP').
     """
 
-    def __init__(self, feasible, reg, X, y, s, target, onehot=True):
+    def __init__(self, feasible, reg, X, y, s, target, onehot=True, defender=None):
         import cvxpy as cp
+
+        from .regularizer import RegTerms, hinge_defender
 
         self.feasible = fs = as_feasible(feasible)
         self.kind = "SOCP" if fs.conic else "QP"
         self.kappa = {lab: piece_b_bound(fs, target, lab, onehot) for lab in LABELS}
         d = X.shape[1]
-        C = reg
+        T = RegTerms(hinge_defender(defender, reg, "the Dinkelbach subproblem"))
+        C = T.per_poison
         w = cp.Variable(d, name="w")
         b = cp.Variable(name="b")
         t = cp.Parameter(nonneg=True, name="t")
@@ -72,13 +80,18 @@ class DinkelbachSubproblem:
                      S >= self.kappa[label]]
         margins = cp.multiply(y.astype(float), X @ w + b)
         loss = s @ cp.pos(1 - margins)
-        R = 0.5 * (cp.sum_squares(w) + cp.square(b))
+        R = (0.5 * (cp.sum_squares(w) + cp.square(b)) if T.penalize_intercept
+             else 0.5 * cp.sum_squares(w))
         Np = float(s.sum())
         Lp = float(s @ target.losses(X, y))
-        Rp = target.regularizer()
-        # num - t den = Lp - L + N C (Rp - R) - t (S + C (R - Rp))
-        obj = (Lp + Np * C * Rp - loss - Np * C * R
-               - t * S - C * (t * R) + (C * Rp) * t)
+        Rp = T.R(target)
+        A = T.clean_coef(Np)
+        # num - t den = Lp - L + A (Rp - R) - t (S + C (R - Rp)),  A = N C_R or 1/C
+        if T.average:
+            obj = (Lp + A * Rp - loss - A * R
+                   - t * S - C * (t * R) + (C * Rp) * t)
+        else:                       # C on the sum: no regulariser term in den
+            obj = Lp + A * Rp - loss - A * R - t * S
         prob = cp.Problem(cp.Maximize(obj), cons)
         solvers.assert_dpp(prob, "Dinkelbach subproblem")
         self.problem, self.t, self.w, self.b = prob, t, w, b

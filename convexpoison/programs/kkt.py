@@ -11,7 +11,11 @@ gradient ``-y (x, 1)`` on the active side, that is equation (17) as the convex p
 
 with ``g_c = (1/N) sum_{Dc} grad l(theta_d; x, y)`` (:func:`clean_gradient`) and ``F_y`` a
 fitted :class:`~convexpoison.feasible.FeasibleSet` (an SOCP: the norm is minimised instead
-of its square -- same minimiser, better scaled).  :class:`KKTProgram` builds it
+of its square -- same minimiser, better scaled).  For another defender (``defender=``,
+docs/defender.md) the regulariser term is ``(1 + eps) C_R grad R(theta_d)`` under ``C_R`` on
+the average loss and ``grad R(theta_d) / (C N)`` under scikit-learn's ``C`` on the sum (the
+poison enters only through its gradients); with a free intercept ``grad R = (w_d, 0)``, so
+the bias row reads ``g_c,b - eps_+ + eps_- = 0`` (the dual's ``sum alpha_i y_i = 0``).  :class:`KKTProgram` builds it
 once (DPP) with Parameters ``theta_d``, ``g_c``, ``(1 + eps) C_R theta_d``, ``eps_+`` and
 ``eps_-``; integer coordinates are fixed by diving (no mixed-integer conic solver is
 assumed; Suya et al.'s code solved the MISOCP with Gurobi).
@@ -45,7 +49,7 @@ def clean_gradient(model, X, y) -> np.ndarray:
 
 
 def kkt_residual(model, X, y, reg, poisons=None, sample_weight=None, tol=0.0,
-                 subgradient="smallest") -> np.ndarray:
+                 subgradient="smallest", *, defender=None) -> np.ndarray:
     """``W`` times a subgradient of the training objective at ``model`` on ``Dc ∪ Dp``.
 
     **Scaling.**  Training minimises ``F(theta) = (1/W) sum_i s_i l_i(theta) + C_R R(theta)``
@@ -71,8 +75,17 @@ def kkt_residual(model, X, y, reg, poisons=None, sample_weight=None, tol=0.0,
       ``y s <= 1 + tol`` (they are placed on the active side of the margin).
 
     ``poisons``: a :class:`~convexpoison.poisons.PoisonSet` (or ``None``).
+
+    ``defender`` (default: the package's SVM with ``C_R = reg``): the regulariser term is
+    ``W C_R grad R(theta)`` (``C_R`` on the average) or ``grad R(theta) / C`` (scikit-learn's
+    ``C`` on the sum: then ``r`` is ``1/C`` times the gradient of the defender's own
+    objective), ``grad R = (w, 0)`` with a free intercept (docs/defender.md).
     """
     from scipy.optimize import lsq_linear
+
+    from .regularizer import RegTerms, hinge_defender
+
+    T = RegTerms(hinge_defender(defender, reg, "kkt_residual"))
 
     if subgradient not in ("smallest", "equation17"):
         raise InputError(f"subgradient: expected 'smallest' or 'equation17', got {subgradient!r}")
@@ -95,7 +108,7 @@ def kkt_residual(model, X, y, reg, poisons=None, sample_weight=None, tol=0.0,
         hi = lo
     G = -(sa * ya)[:, None] * np.hstack([Xa, np.ones((len(ya), 1))])       # rows s_i grad_i
     W = sa.sum()
-    base = G[lo].sum(axis=0) + W * reg * np.append(w, b)
+    base = G[lo].sum(axis=0) + T.total_coef(W) * T.grad(w, b)
     free = hi & ~lo
     if not free.any():
         return base
@@ -120,11 +133,15 @@ class KKTProgram:
 
     SIDES = ("both", "plus", "minus")
 
-    def __init__(self, feasible, reg, solver=None):
+    def __init__(self, feasible, reg, solver=None, *, defender=None):
         import cvxpy as cp
 
+        from .regularizer import RegTerms, hinge_defender
+
         self.feasible = feasible
-        self.reg = check_positive(reg, "reg")
+        self.reg = None if reg is None else check_positive(reg, "reg")
+        self.defender = defender
+        self.terms_ = RegTerms(hinge_defender(defender, self.reg, "the KKT program (17)"))
         self.solver = solver
         self._solvers = solvers.candidates("SOCP", solver)[:2]   # preferred, fallback
         d = self.d = feasible.d
@@ -202,6 +219,7 @@ class KKTProgram:
         if w.shape != (self.d,):
             raise InputError(f"decoy: expected a binary model with w of shape ({self.d},)")
         self.theta_ = np.append(w, float(model.b))
+        self.grad_R_ = self.terms_.grad(w, float(model.b))     # grad R(theta_d) of the defender
         self.w_d.value = w
         self.b_d.value = float(model.b)
         self.g_c.value = clean_gradient(model, X, y)
@@ -235,7 +253,8 @@ class KKTProgram:
         side = "both" if n_pos and n_neg else "plus" if n_pos else "minus"
         eps_p, eps_n = n_pos / N, n_neg / N
         self.eps_pos.value, self.eps_neg.value = eps_p, eps_n
-        self.reg_grad.value = (1 + eps_p + eps_n) * self.reg * self.theta_
+        self.N_ = N
+        self.reg_grad.value = self._reg_grad(eps_p, eps_n, N)
         info = self._solve(side)
         xp = np.asarray(self.x_plus.value, float).copy() if n_pos else None
         xm = np.asarray(self.x_minus.value, float).copy() if n_neg else None
@@ -328,9 +347,23 @@ class KKTProgram:
         return cur["p"] if "p" in act else None, cur["m"] if "m" in act else None, \
             value, "rounded"
 
-    def residual_of(self, xp, xm, eps_p, eps_n) -> float:
-        """The objective of (17) at given points (numpy; ``None`` for an unused point)."""
-        g = self.g_c.value + (1 + eps_p + eps_n) * self.reg * self.theta_
+    def _reg_grad(self, eps_p, eps_n, N):
+        """The regulariser's term of (17): ``(1 + eps) C_R grad R(theta_d)`` (average
+        convention; the default's ``(1 + eps) C_R theta_d`` exactly) or
+        ``grad R(theta_d) / (C N)`` (C on the sum)."""
+        T = self.terms_
+        if T.average:
+            return (1 + eps_p + eps_n) * T.D.reg * (self.theta_ if T.penalize_intercept
+                                                    else self.grad_R_)
+        return self.grad_R_ / (T.D.C * N)
+
+    def residual_of(self, xp, xm, eps_p, eps_n, N=None) -> float:
+        """The objective of (17) at given points (numpy; ``None`` for an unused point;
+        ``N`` the clean count, default the last :meth:`solve`'s -- used under C only)."""
+        N = getattr(self, "N_", None) if N is None else N
+        if not self.terms_.average and N is None:
+            raise InputError("N: give the clean count (the regulariser term is grad R / (C N))")
+        g = self.g_c.value + self._reg_grad(eps_p, eps_n, N)
         if xp is not None:
             g = g - eps_p * np.append(xp, 1.0)
         if xm is not None:

@@ -173,6 +173,7 @@ class MinPoisonResult:
     delta: float = 0.0
     verified: bool = False
     solver_value_bound: float = float("nan")
+    defender: str = ""          # the defender's --defender spelling (Defender.spec())
 
     @property
     def alpha(self) -> dict:
@@ -213,7 +214,12 @@ class MinimumPoisonProgram:
     Parameters
     ----------
     feasible : Domain or FeasibleSet -- ``F_y``, fitted.
-    reg : the defender's ``C_R``.
+    reg : the defender's ``C_R`` (with ``defender=None``).
+    defender : the training the target must come out of (a Defender, a ``--defender``
+        spelling or a scikit-learn estimator; default the package's SVM with ``C_R = reg``).
+        Under scikit-learn's ``C`` on the sum the regulariser row is the constant
+        ``grad R(theta_p) / C`` (the poison counts leave the KKT rows); with a free
+        intercept the bias row has no regulariser term (docs/defender.md).
     tol : margin tolerance for clean points (see the module docstring).
     integer : 'relax' (convex relaxation of integer coordinates; a valid bound) or
         'exact' (column generation over integer points; needs integer coordinates and
@@ -236,10 +242,15 @@ class MinimumPoisonProgram:
 
     def __init__(self, feasible, reg, *, tol=1e-6, integer="relax", idle=True, solver=None,
                  milp_solver=None, onehot=True, max_rounds=200, gap=1e-6, progress=None,
-                 solver_options=None):
+                 solver_options=None, defender=None):
+        from .regularizer import RegTerms, hinge_defender
+
         self.feasible = as_feasible(feasible)
         self.solver_options = dict(solver_options or {})
-        self.reg = check_positive(reg, "reg")
+        self.reg = None if reg is None else check_positive(reg, "reg")
+        self.defender = defender
+        self.defender_ = hinge_defender(defender, self.reg, "the minimum-poison program")
+        self.terms_ = RegTerms(self.defender_)
         self.tol = check_positive(tol, "tol", allow_zero=True)
         if integer not in ("relax", "exact"):
             raise InputError(f"integer: expected 'relax' or 'exact', got {integer!r}")
@@ -254,6 +265,10 @@ class MinimumPoisonProgram:
         has_int = self.domain is not None and self.domain.has_integers
         self.exact_ = integer == "exact" and has_int
         if self.exact_:
+            if not self.terms_.average:
+                raise InputError(f"defender: integer='exact' (column generation) is implemented "
+                                 f"for C_R on the average loss only, not {self.defender_.spec()}; "
+                                 "use integer='relax'")
             if any(isinstance(c, SVDResidual) for c in comps):
                 raise InputError("integer: 'exact' needs a polyhedral feasible set; the svd "
                                  "component makes pricing a mixed-integer SOCP -- use 'relax'")
@@ -374,11 +389,13 @@ class MinimumPoisonProgram:
                 rhs = e[lab] - P["widen"][lab] * e[lab] if robust else e[lab]
                 cons.append(lab * (P["w"] @ u[lab] + P["b"] * e[lab]) >= rhs)
                 total = total + e[lab]
-        # W * (KKT condition): (N + alpha) C_R theta_p is parameter x parameter-free (DPP)
-        lhs = grad + total * P["ct"]
+        # W * (KKT condition): (N + alpha) C_R grad R(theta_p) is parameter x parameter-free
+        # (DPP); under C on the sum the row is the constant grad R(theta_p) / C
+        per_poison = self.terms_.average
+        lhs = grad + total * P["ct"] if per_poison else grad + P["ct"]
         if robust:
             t = cp.Variable(d + 1, name="reg_shift")
-            cons.append(cp.norm(t, 2) <= total)
+            cons.append(cp.norm(t, 2) <= (total if per_poison else 1.0))
             lhs = lhs + P["reg_delta"] * t
         kkt = lhs == 0
         cons.append(kkt)
@@ -431,16 +448,35 @@ class MinimumPoisonProgram:
             lo, hi = margin_partition(w, b, self.X_, self.y_, self.margin_widths(w, b, delta))
             R = self.radius_bounds()
             P = self._robust_program()[0]
-            P["reg_delta"].value = float(np.nextafter(self.reg * delta, np.inf))  # round up
+            P["reg_delta"].value = float(np.nextafter(self._reg_coef() * delta, np.inf))  # round up
             for lab in LABELS:
                 P["widen"][lab].value = float(np.nextafter(delta * R[lab], np.inf))
             loads.append((P, lo, hi))
         for P, lo_, hi_ in loads:
             P["w"].value, P["b"].value = w, b
-            P["ct"].value = self.reg * np.append(w, b)
+            P["ct"].value = self.reg_row(w, b)
             P["lo"].value, P["free"].value = lo_, hi_ - lo_
         self._set_l2_params()
         return w, b, lo, hi
+
+    def _reg_coef(self):
+        """The regulariser's coefficient in the KKT rows: ``C_R`` (times ``W``, average
+        convention) or ``1 / C`` (C on the sum)."""
+        return self.defender_.reg if self.terms_.average else 1.0 / self.defender_.C
+
+    def reg_row(self, w, b):
+        """The regulariser's row per unit of weight (average convention: the row is ``W``
+        times this) or in all (C on the sum): ``C_R grad R(theta_p)`` or
+        ``grad R(theta_p) / C``; ``grad R = (w, b)``, or ``(w, 0)`` with a free intercept."""
+        if self.terms_.average and self.terms_.penalize_intercept:
+            return self.defender_.reg * np.append(w, b)     # the default: C_R theta_p
+        g = self.terms_.grad(w, b)
+        return self.defender_.reg * g if self.terms_.average else g / self.defender_.C
+
+    def reg_weight(self, n_poison):
+        """The factor of :meth:`reg_row` in the KKT rows for ``n_poison`` poison weight:
+        ``N + n_poison`` (average convention), 1 (C on the sum)."""
+        return (self.n_weight_ + n_poison) if self.terms_.average else 1.0
 
     def margin_widths(self, w, b, delta):
         """Per clean point, the tolerance ``tol + delta |(x_i, 1)|``: a model within
@@ -479,11 +515,14 @@ class MinimumPoisonProgram:
         n_margin = int(np.sum((lo == 0) & (hi == 1)))
         if delta > 0:
             _, prob, kkt, V = self._robust_program()
-            return self._solve_lp(prob, kkt, V, "SOCP", w, b, lo, hi, n_margin, t0, delta)
-        if self.exact_:
-            return self._solve_exact(w, b, lo, hi, n_margin, t0)
-        return self._solve_lp(self._prob, self._kkt, self._vars, self.kind_, w, b, lo, hi,
-                              n_margin, t0, 0.0)
+            res = self._solve_lp(prob, kkt, V, "SOCP", w, b, lo, hi, n_margin, t0, delta)
+        elif self.exact_:
+            res = self._solve_exact(w, b, lo, hi, n_margin, t0)
+        else:
+            res = self._solve_lp(self._prob, self._kkt, self._vars, self.kind_, w, b, lo, hi,
+                                 n_margin, t0, 0.0)
+        res.defender = self.defender_.spec()
+        return res
 
     def _solve_lp(self, prob, kkt, V, kind, w, b, lo, hi, n_margin, t0, delta):
         try:
@@ -552,16 +591,18 @@ class MinimumPoisonProgram:
 
         u = safe.UNIT_ROUNDOFF
         n1 = lam.size
-        theta = np.append(w, b)
-        ct = self.reg * theta
+        ct = self.reg_row(w, b)
         lct, lct_err = safe.matvec(ct, lam)
         lct_err = lct_err + 2 * u * abs(float(lct))         # ct = C_R theta rounded itself
-        # |lam|_2 rounded up, times C_R delta rounded up
+        # |lam|_2 rounded up, times C_R delta (or delta / C) rounded up
         lam_norm = float(safe.upper(np.sqrt(safe.upper(lam @ lam, safe.dot_err(n1, lam @ lam)))))
-        rpen = float(safe.upper(self.reg * delta * lam_norm * (1 + 4 * u))) if delta > 0 else 0.0
+        rpen = (float(safe.upper(self._reg_coef() * delta * lam_norm * (1 + 4 * u)))
+                if delta > 0 else 0.0)
+        per_poison = self.terms_.average
         R = self.radius_bounds() if delta > 0 else {lab: 0.0 for lab in LABELS}
         # column values, lower bounds: grad columns lam.(-y (x, 1) + ct) - rpen, idle lam.ct - rpen
-        base_col = float(safe.lower(lct, lct_err)) - rpen
+        # (C on the sum: the columns carry no regulariser term, grad lam.(-y (x, 1)), idle 0)
+        base_col = float(safe.lower(lct, lct_err)) - rpen if per_poison else 0.0
         m = np.inf
         for lab in LABELS:
             wid = float(safe.upper(delta * R[lab])) if delta > 0 else 0.0
@@ -576,8 +617,11 @@ class MinimumPoisonProgram:
         glo, ghi = safe.lower(g, g_err), safe.upper(g, g_err)
         terms = np.minimum(np.minimum(lo * glo, hi * glo), np.minimum(lo * ghi, hi * ghi))
         sb = float(safe.lower(np.sum(terms), safe.dot_err(terms.size, np.sum(np.abs(terms)))))
-        N = self.n_weight_
-        Nerr = safe.dot_err(len(self.s_), N)                 # the weights' sum was rounded
+        if per_poison:
+            N = self.n_weight_
+            Nerr = safe.dot_err(len(self.s_), N)             # the weights' sum was rounded
+        else:                       # C on the sum: the constant row, lam.ct - delta/C |lam|
+            N, Nerr = 1.0, 0.0
         head = N * float(safe.lower(lct, lct_err)) - (N + Nerr) * rpen
         head_err = abs(N * float(lct)) * 4 * u + Nerr * (abs(float(lct)) + lct_err)
         L = float(safe.lower(head + sb, head_err + 4 * u * (abs(head) + abs(sb))))
@@ -1012,7 +1056,7 @@ class FixedCountKKT:
         if prog._P["ct"].value is None:
             raise InputError("counts: set the target first (MinimumPoisonProgram.set_target)")
         self._counts.value = counts
-        self._wct.value = (prog.n_weight_ + counts.sum()) * prog._P["ct"].value
+        self._wct.value = prog.reg_weight(counts.sum()) * prog._P["ct"].value
         return self
 
     def describe(self, counts=None):

@@ -5,7 +5,9 @@
       min_theta  L(theta; Dc)/N + eps m + C_R (1 + eps) R(theta),
       m >= max(0, max_y  1 - y b + sigma_{F_y}(-y w)),
 
-  (Steinhardt, Koh & Liang 2017, in the form of Koh et al. 2021 section 4.3) with the
+  (Steinhardt, Koh & Liang 2017, in the form of Koh et al. 2021 section 4.3) -- under
+  scikit-learn's ``C`` on the sum the regulariser term is ``R(theta) / (C N)`` (no
+  ``1 + eps``), with a free intercept ``R = 1/2 |w|^2`` (docs/defender.md) -- with the
   support function of ``F_y`` from
   :meth:`convexpoison.feasible.FeasibleSet.support_function` and ``eps`` a
   ``cp.Parameter`` (DPP): built once, re-solved for every ``eps``.  The split ``g_y = -y
@@ -33,8 +35,12 @@ class UpperBoundProgram:
     (label -> ``g_y == -y w``; its multiplier ``nu_y``), ``kind`` ('SOCP' or 'QP').
     """
 
-    def __init__(self, feasible, reg, X, y, s, onehot=True):
+    def __init__(self, feasible, reg, X, y, s, onehot=True, defender=None):
         import cvxpy as cp
+
+        from .regularizer import RegTerms, hinge_defender
+
+        T = RegTerms(hinge_defender(defender, reg, "the certified upper bound"))
 
         fs = as_feasible(feasible)
         self.kind = "SOCP" if fs.conic else "QP"
@@ -56,8 +62,13 @@ class UpperBoundProgram:
             cons.append(c)
         N = float(s.sum())
         clean = (s / N) @ cp.pos(1 - cp.multiply(y.astype(float), X @ w + b))
-        R = 0.5 * (cp.sum_squares(w) + cp.square(b))
-        obj = clean + eps * m + reg * R + reg * (eps * R)
+        R = (0.5 * (cp.sum_squares(w) + cp.square(b)) if T.penalize_intercept
+             else 0.5 * cp.sum_squares(w))
+        if T.average:
+            reg = T.D.reg
+            obj = clean + eps * m + reg * R + reg * (eps * R)
+        else:                   # the objective / (C N): R / (C N), whatever the poison count
+            obj = clean + eps * m + T.clean_coef(1.0) / N * R
         prob = cp.Problem(cp.Minimize(obj), cons)
         solvers.assert_dpp(prob, "certified upper bound program")
         self.problem, self.w, self.b, self.epsilon = prob, w, b, eps
