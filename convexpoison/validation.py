@@ -68,6 +68,17 @@ def _check_sparse(X, name, d):
     return X
 
 
+def stack_rows(A, B):
+    """``A`` over ``B`` (clean rows, then poison or pool rows): a CSR matrix when either is
+    sparse (sparse text stays sparse; the few dense rows are converted), else an array."""
+    if is_sparse(A) or is_sparse(B):
+        import scipy.sparse as sp
+
+        return sp.vstack([sp.csr_matrix(A, dtype=float), sp.csr_matrix(B, dtype=float)],
+                         format="csr")
+    return np.vstack([A, B])
+
+
 def check_y(y, n, name="y", binary=True, n_classes=None) -> np.ndarray:
     """Labels of length ``n``: {-1, +1} for binary models, {0..k-1} for multi-class."""
     y = np.asarray(y)

@@ -32,7 +32,7 @@ from ..poisons import PoisonSet
 from ..fileio import dumps, floats_from_json, write_text
 from ..progress import bar as progress_bar
 from ..training import LinearModel
-from ..validation import check_positive, check_X, check_y, is_sparse
+from ..validation import check_positive, check_X, check_y, stack_rows
 from .base import PoisoningAttack
 
 STATE_VERSION = 1
@@ -283,14 +283,7 @@ class ModelTargetedPoisoning(PoisoningAttack):
         return ""
 
     def _train(self, X, y, px, py, pw, warm=None):
-        if not len(px):
-            Xa = X
-        elif is_sparse(X):
-            import scipy.sparse as sp
-
-            Xa = sp.vstack([X, sp.csr_matrix(px)], format="csr")
-        else:
-            Xa = np.vstack([X, px])
+        Xa = stack_rows(X, px) if len(px) else X
         ya = np.concatenate([y, py]) if len(py) else y
         wa = np.concatenate([np.ones(len(y)), pw])
         return self.defender_.train(Xa, ya, sample_weight=wa, warm_start=warm,
