@@ -64,3 +64,26 @@ def test_mtp_on_sparse_counts_equals_dense(rng):
         assert abs(ra.max_loss_difference - rb.max_loss_difference) < 1e-6
         assert ra.lower_bound == rb.lower_bound
     assert sp.issparse(sparse.X_train)
+
+
+def test_minmax_on_sparse_counts_gives_integer_poison_in_the_domain(rng):
+    """The min-max attack takes sparse clean data (its loss gradients, decoys and defenses
+    on CSR rows) and, on an integer domain, returns rounded poison (LP relaxation,
+    randomised rounding, repeated points; docs/integer.md) inside the bounds."""
+    from convexpoison.attacks.minmax import MinMaxAttack
+
+    state = rng.bit_generator.state
+    runs = []
+    for sparse in (False, True):
+        rng.bit_generator.state = state
+        data = _sparse_set(rng, n=120, d=12, sparse=sparse)
+        att = MinMaxAttack(epsilon=0.05, max_decoys=1, defenses=("l2", "slab"),
+                           progress_bar=False).fit(data)
+        _assert_integer_in_domain(att.poisons_, data.domain)
+        runs.append(att.poisons_)
+    dense, sparse = runs
+    # the same budget, labels and copies; the rounded points themselves may differ (the
+    # relaxed points agree only to the solver's tolerance before randomised rounding)
+    assert sparse.n_poisons == dense.n_poisons == 6
+    assert np.array_equal(sparse.y, dense.y) and np.array_equal(sparse.weight, dense.weight)
+    assert sp.issparse(data.X_train)
