@@ -259,6 +259,25 @@ def test_theorem42_matches_the_formula_written_out_on_1d(name):
     assert checked >= 5
 
 
+@pytest.mark.parametrize("name", VARIANTS)
+def test_unattainable_target_by_theorem42_and_by_the_program(name):
+    """theta_p = (0, b=5) on [0, 1]: theta = (0, b=3) has no larger loss than theta_p at any
+    point of either label (sup = 0; under C the denominator is that sup alone) and a
+    smaller clean loss, so no poison set of any size induces theta_p: Theorem 4.2 says
+    'unattainable' and the minimum-poison program is infeasible."""
+    from convexpoison.training import LinearModel
+
+    D = VARIANTS[name]
+    _, X, y, _, _ = instance(0, D, d=1, N=24)
+    target, model = LinearModel(np.zeros(1), 5.0), LinearModel(np.zeros(1), 3.0)
+    sup = domain_sup_bound(Domain.box(1), model, target)
+    assert sup == pytest.approx(0.0, abs=1e-12)
+    got = theorem42(model, target, X, y, None, 0.0, defender=D)
+    assert got.status == "unattainable" and got.lower_bound == float("inf")
+    res = MinimumPoisonProgram(Domain.box(1), None, defender=D).fit(X, y).solve(target)
+    assert res.certified == float("inf")
+
+
 # ---------------------------------------------------------------------- upper bound
 def _box_vertices(d):
     return np.array(list(itertools.product((0.0, 1.0), repeat=d)))
