@@ -2,7 +2,8 @@
 
 The bundled sets are compressed ``.npz`` files in ``data/`` (built by
 ``data/build_datasets.py``; provenance, transformations and splits in ``data/README.md``).
-Binary sets have labels in {-1, +1}; multi-class sets 0..k-1.  Every row of every split
+Text sets (``fine-foods``) are sparse: their ``X_train`` / ``X_test`` are
+``scipy.sparse.csr_matrix`` word counts, never densified.  Binary sets have labels in {-1, +1}; multi-class sets 0..k-1.  Every row of every split
 lies in the dataset's :class:`~convexpoison.domain.Domain`.
 
 The data folder is found in this order:
@@ -49,6 +50,8 @@ DATASETS = {
     "adult": "UCI Adult, >50K (+1) vs <=50K (-1), class-balanced; 4 scaled continuous + 7 one-hot groups",
     "digits17": "scikit-learn 8x8 digits 1 (-1) vs 7 (+1); integer pixels 0..16",
     "breast-cancer": "Breast Cancer Wisconsin (Diagnostic), malignant (+1) vs benign (-1); min-max [0,1]",
+    "fine-foods": "Amazon fine-food reviews, great (+1) vs other (-1); sparse bag-of-words "
+                  "counts (scipy.sparse CSR), 6660 words; 4000/1000",
 }
 
 #: Datasets loadable by name but not bundled (they need a system package).
@@ -207,9 +210,19 @@ def decode_arrays(arrays) -> dict:
     scale = np.asarray(arrays["scale"], np.float64)
     out = {}
     for part in ("train", "test"):
-        X = np.asarray(arrays[f"X_{part}"]).astype(np.float64)
-        if not (scale.ndim == 0 and scale == 1.0):
-            X *= scale
+        if f"X_{part}_indptr" in arrays:        # a sparse set: CSR arrays (data/README.md)
+            import scipy.sparse as sp
+
+            X = sp.csr_matrix((np.asarray(arrays[f"X_{part}_data"]).astype(np.float64),
+                               np.asarray(arrays[f"X_{part}_indices"]),
+                               np.asarray(arrays[f"X_{part}_indptr"])),
+                              shape=tuple(int(v) for v in arrays[f"X_{part}_shape"]))
+            if not (scale.ndim == 0 and scale == 1.0):
+                X = X.multiply(scale).tocsr()
+        else:
+            X = np.asarray(arrays[f"X_{part}"]).astype(np.float64)
+            if not (scale.ndim == 0 and scale == 1.0):
+                X *= scale
         out[f"X_{part}"] = X
         out[f"y_{part}"] = np.asarray(arrays[f"y_{part}"]).astype(np.int64)
     feature_names = [str(s) for s in np.asarray(arrays["feature_names"]).tolist()]
@@ -234,7 +247,10 @@ def _read_npz(path: str) -> dict:
         arrays = {k: z[k] for k in z.files}
     dec = decode_arrays(arrays)
     for k in ("X_train", "X_test", "y_train", "y_test"):
-        dec[k].setflags(write=False)
+        parts = ((dec[k].data, dec[k].indices, dec[k].indptr) if hasattr(dec[k], "indptr")
+                 else (dec[k],))
+        for a in parts:
+            a.setflags(write=False)
     return dec
 
 
