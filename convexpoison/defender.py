@@ -36,7 +36,8 @@ import numpy as np
 from .errors import InputError
 
 #: loss name -> the model name of :func:`convexpoison.training.train`
-LOSSES = {"hinge": "svm", "logistic": "logreg", "multiclass_hinge": "multisvm"}
+LOSSES = {"hinge": "svm", "logistic": "logreg", "multiclass_hinge": "multisvm",
+          "squared_hinge": "l2svm"}
 _MODEL_LOSS = {v: k for k, v in LOSSES.items()}
 
 #: CLI spellings (``--defender NAME[:key=value,...]``): name -> (loss, convention,
@@ -47,7 +48,9 @@ SPEC_NAMES = {
     "logreg": ("logistic", None, None),
     "multisvm": ("multiclass_hinge", None, True),
     "svc": ("hinge", "C", False),
-    "linearsvc": ("hinge", "C", True),
+    "l2svm": ("squared_hinge", None, True),
+    # LinearSVC's loss: squared_hinge (its default) or hinge, by the spelling's loss= key
+    "linearsvc": ("squared_hinge", "C", True),
     "logisticregression": ("logistic", "C", False),
     "sgd": (None, "alpha", False),
 }
@@ -92,9 +95,9 @@ class Defender:
                 if not (math.isfinite(v) and v > 0):
                     raise InputError(f"{name}: must be a finite positive number, got {v!r}")
                 object.__setattr__(self, name, v)
-        if self.loss == "multiclass_hinge" and not self.penalize_intercept:
+        if self.loss in ("multiclass_hinge", "squared_hinge") and not self.penalize_intercept:
             raise InputError("penalize_intercept: a free intercept is not supported for the "
-                             "multi-class hinge loss")
+                             f"{self.loss.replace('_', ' ')} loss")
         object.__setattr__(self, "penalize_intercept", bool(self.penalize_intercept))
 
     # ----------------------------------------------------------------- basics
@@ -187,14 +190,16 @@ class Defender:
 
         Names: ``svm``, ``logreg``, ``multisvm`` (the package's models), ``svc``
         (``SVC(kernel='linear')``: hinge, C, free intercept), ``linearsvc``
-        (``LinearSVC(loss='hinge')``: hinge, C, penalised intercept), ``logisticregression``
+        (``LinearSVC``: its default squared hinge, or ``loss=hinge``; C, penalised
+        intercept), ``l2svm`` (the squared hinge with ``reg``), ``logisticregression``
         (l2, lbfgs: logistic, C, free intercept), ``sgd`` (``SGDClassifier``: ``loss=hinge|
         log_loss``, ``alpha=``; free intercept).  Keys: ``reg=`` (C_R on the average loss),
         ``C=`` (on the sum; ``svc``, ``linearsvc`` and ``logisticregression`` default to
         scikit-learn's ``C=1``), ``intercept=free|penalized`` (default: penalised with
         ``reg``, free with ``C`` -- each convention's own; ``linearsvc`` is always
         penalised).  Examples: ``svm:reg=0.09`` (today's default), ``svc:C=1``,
-        ``logreg:C=1`` (= LogisticRegression(C=1)), ``linearsvc:C=0.5``.
+        ``logreg:C=1`` (= LogisticRegression(C=1)), ``linearsvc:C=0.5`` (= LinearSVC(C=0.5)),
+        ``linearsvc:C=0.5,loss=hinge``.
         """
         if isinstance(text, Defender):
             return text
@@ -213,6 +218,12 @@ class Defender:
             opts[key.strip()] = value.strip()
         loss, conv, pen = SPEC_NAMES[name]
         allowed = {"reg", "C", "intercept"} if conv != "alpha" else {"alpha", "loss"}
+        if name == "linearsvc":
+            allowed = {"C", "intercept", "loss"}
+            loss = opts.get("loss", "squared_hinge")
+            if loss not in ("squared_hinge", "hinge"):
+                raise InputError(f"defender: linearsvc loss must be squared_hinge (LinearSVC's "
+                                 f"default) or hinge, got {loss!r}")
         bad = set(opts) - allowed
         if bad:
             raise InputError(f"defender: unknown key(s) {', '.join(sorted(bad))} in {text!r}; "
@@ -258,10 +269,11 @@ class Defender:
         what cannot be mapped.
 
         * ``SVC(kernel='linear', C)``: hinge, C on the sum, free intercept (libsvm).
-        * ``LinearSVC(loss='hinge', C)``: hinge, C on the sum, intercept penalised
-          (liblinear appends a feature of value ``intercept_scaling`` and penalises its
-          weight: only ``intercept_scaling=1`` is the package's ``b^2``);
-          ``multi_class='crammer_singer'`` maps to the multi-class hinge.
+        * ``LinearSVC(loss='squared_hinge' (its default) | 'hinge', C)``: that loss, C on
+          the sum, intercept penalised (liblinear appends a feature of value
+          ``intercept_scaling`` and penalises its weight: only ``intercept_scaling=1`` is
+          the package's ``b^2``); ``multi_class='crammer_singer'`` maps to the multi-class
+          hinge (liblinear ignores ``loss`` there).
         * ``LogisticRegression(penalty='l2', C)``: logistic, C on the sum, free intercept
           (lbfgs, newton-cg, newton-cholesky, sag, saga); ``solver='liblinear'``
           penalises it (``intercept_scaling=1`` only).
@@ -276,7 +288,7 @@ class Defender:
 
         def no(what):
             raise InputError(f"defender: {name} with {what} cannot be mapped to a convexpoison "
-                             "defender (supported: linear kernel, l2 penalty, hinge/logistic loss, "
+                             "defender (supported: linear kernel, l2 penalty, hinge/squared-hinge/logistic loss, "
                              "fit_intercept=True, no class_weight)")
 
         if p.get("class_weight") is not None:
@@ -291,14 +303,14 @@ class Defender:
         if name == "LinearSVC":
             if p.get("penalty", "l2") != "l2":
                 no(f"penalty={p['penalty']!r}")
-            if p.get("loss") != "hinge":
-                no(f"loss={p.get('loss')!r} (the squared hinge; use loss='hinge')")
             if float(p.get("intercept_scaling", 1)) != 1.0:
                 no(f"intercept_scaling={p['intercept_scaling']!r} (liblinear then penalises "
                    "(b/intercept_scaling)^2)")
             if p.get("multi_class", "ovr") == "crammer_singer":
                 return cls("multiclass_hinge", C=p["C"], penalize_intercept=True, source=src)
-            return cls("hinge", C=p["C"], penalize_intercept=True, source=src)
+            if p.get("loss") not in ("hinge", "squared_hinge"):
+                no(f"loss={p.get('loss')!r}")
+            return cls(p["loss"], C=p["C"], penalize_intercept=True, source=src)
         if name == "LogisticRegression":
             penalty = p.get("penalty", "l2")
             l1_ratio = p.get("l1_ratio")
@@ -397,7 +409,8 @@ def fit_estimator(est, X, y, sample_weight=None, expand=True):
             raise InputError(f"y: expected labels {{-1, +1}}, the estimator saw {classes}")
         return LinearModel(np.asarray(m.coef_, float).ravel().copy(), float(m.intercept_[0]),
                            "logreg" if type(m).__name__ in ("LogisticRegression",)
-                           or getattr(m, "loss", "") == "log_loss" else "svm",
+                           or getattr(m, "loss", "") == "log_loss" else
+                           "l2svm" if getattr(m, "loss", "") == "squared_hinge" else "svm",
                            method_=type(m).__name__)
     return LinearModel(np.asarray(m.coef_, float).copy(), np.asarray(m.intercept_, float).copy(),
                        "multisvm", method_=type(m).__name__)

@@ -86,6 +86,29 @@ class Logistic(MarginLoss):
         return cp.logistic(-margin)
 
 
+class SquaredHinge(MarginLoss):
+    """``max(0, 1 - m)^2``: LinearSVC's default loss (scikit-learn's ``squared_hinge``,
+    liblinear's L2-loss SVM).  Smooth, with the generalised second derivative
+    ``2 * 1{m < 1}``."""
+
+    name = "squared_hinge"
+
+    def value(self, m):
+        r = np.maximum(0.0, 1.0 - np.asarray(m, float))
+        return r * r
+
+    def derivative(self, m):
+        return -2.0 * np.maximum(0.0, 1.0 - np.asarray(m, float))
+
+    def second_derivative(self, m):
+        return np.where(np.asarray(m, float) < 1.0, 2.0, 0.0)
+
+    def cvx(self, margin):
+        import cvxpy as cp
+
+        return cp.square(cp.pos(1 - margin))
+
+
 class SmoothedHinge(MarginLoss):
     """``delta * log(1 + exp((1 - m)/delta))``; tends to the hinge as delta -> 0."""
 

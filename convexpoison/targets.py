@@ -83,7 +83,7 @@ SUBPOP_QUANTILES = (0.30, 0.40, 0.50, 0.60, 0.80, 1.0)
 SUBPOP_REPEATS = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 100)
 METHODS = ("koh", "improved", "subpop")
 USES = ("test", "train")
-BINARY_MODELS = ("svm", "logreg")
+BINARY_MODELS = ("svm", "logreg", "l2svm")
 
 
 # --------------------------------------------------------------------------- results

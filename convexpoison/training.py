@@ -29,10 +29,10 @@ import numpy as np
 import scipy.linalg
 
 from .errors import InputError, SolverFailure
-from .losses import Hinge, Logistic, multiclass_hinge
+from .losses import Hinge, Logistic, SquaredHinge, multiclass_hinge
 from .validation import check_positive, check_weights, check_X, check_y, is_sparse
 
-MODELS = ("svm", "logreg", "multisvm")
+MODELS = ("svm", "logreg", "multisvm", "l2svm")
 BIAS_REGULARIZED = True
 
 
@@ -106,6 +106,8 @@ class LinearModel:
             return Hinge().losses(self.w, self.b, X, y)
         if self.model == "logreg":
             return Logistic().losses(self.w, self.b, X, y)
+        if self.model == "l2svm":
+            return SquaredHinge().losses(self.w, self.b, X, y)
         return multiclass_hinge(np.asarray(self.w), np.asarray(self.b), X, y.astype(int))
 
     def copy(self) -> "LinearModel":
@@ -234,7 +236,8 @@ def train(X, y, model="svm", reg=None, sample_weight=None, *, warm_start=None,
     Parameters
     ----------
     X : (n, d) array or scipy.sparse matrix (never densified); y : labels in {-1, +1} (binary models) or 0..k-1 (``multisvm``).
-    model : 'svm' (hinge), 'logreg' (logistic) or 'multisvm' (Crammer--Singer).
+    model : 'svm' (hinge), 'logreg' (logistic), 'multisvm' (Crammer--Singer) or 'l2svm'
+        (the squared hinge of LinearSVC's default; intercept penalised only).
     reg : ``C_R`` > 0, required (no default here: the dataset's default is resolved at the
         boundary, :func:`convexpoison.datasets.resolve_reg`).
     sample_weight : per-row copies ``s_i >= 0`` (default 1).
@@ -264,6 +267,9 @@ def train(X, y, model="svm", reg=None, sample_weight=None, *, warm_start=None,
         if not (s[y == 1].sum() > 0 and s[y == -1].sum() > 0):
             raise InputError("y: a free intercept needs rows of both classes (with one class "
                              "the intercept grows without bound)")
+    if model == "l2svm" and not penalize_intercept:
+        raise InputError("penalize_intercept: the squared hinge (l2svm) is trained with a "
+                         "penalised intercept only (LinearSVC's)")
     if method == "cvxpy":
         return _train_cvxpy(X, y, model, reg, s, solver, penalize_intercept)
     if method != "fast":
@@ -276,6 +282,8 @@ def train(X, y, model="svm", reg=None, sample_weight=None, *, warm_start=None,
         return _train_svm(X, y, reg, s, warm_start, tol, max_epochs, random_state)
     if model == "multisvm":
         return _train_cs(X, y, reg, s, warm_start, tol, max_epochs, random_state)
+    if model == "l2svm":
+        return _train_logreg(X, y, reg, s, warm_start, tol, SquaredHinge())
     return _train_logreg(X, y, reg, s, warm_start, tol)
 
 
@@ -528,20 +536,25 @@ def _train_cs(X, y, reg, s, warm_start, tol, max_epochs, seed):
                        method_="dcd", dual_=(alpha, W))
 
 
-def _train_logreg(X, y, reg, s, warm_start, tol):
-    """Newton's method with conjugate-gradient steps and backtracking (strongly convex, smooth)."""
-    from scipy.special import expit
-
+def _train_logreg(X, y, reg, s, warm_start, tol, loss=None):
+    """Newton's method with conjugate-gradient steps and backtracking (strongly convex,
+    smooth) for the logistic loss, or another smooth margin ``loss`` with a (generalised)
+    second derivative: the squared hinge (``l2svm``), where the generalised Newton
+    method on the piecewise quadratic objective ends on the exact active set."""
     n, d = X.shape
     W = s.sum()
     c = s / W
     yf = y.astype(float)
     theta = np.zeros(d + 1) if warm_start is None else np.append(warm_start.w, warm_start.b)
+    name = "logreg" if loss is None else "l2svm"
+    # the logistic curvature stays _newton_step's own expression (bit-identical results)
+    curvature = None if loss is None else loss.second_derivative
+    loss = Logistic() if loss is None else loss
 
     def fgrad(th):
         m = yf * (X @ th[:d] + th[d])
-        f = c @ np.logaddexp(0.0, -m) + 0.5 * reg * th @ th
-        g = -c * yf * expit(-m)
+        f = c @ loss.value(m) + 0.5 * reg * th @ th
+        g = c * yf * loss.derivative(m)
         grad = np.append(X.T @ g, g.sum()) + reg * th
         return f, grad, m
 
@@ -549,14 +562,15 @@ def _train_logreg(X, y, reg, s, warm_start, tol):
     it = 0
     # |grad|^2 / (2 C_R) bounds f - f* by strong convexity; stop when it is below tol*f.
     while grad @ grad / (2 * reg) > tol * max(f, 1e-12) and it < 200:
-        t, step, f_new, g_new, m_new = _newton_step(X, c, m, f, grad, theta, fgrad, reg)
+        t, step, f_new, g_new, m_new = _newton_step(X, c, m, f, grad, theta, fgrad, reg,
+                                                    curvature)
         theta, f, grad, m = theta + t * step, f_new, g_new, m_new
         it += 1
     bound = grad @ grad / (2 * reg)
     if bound > tol * max(f, 1e-12) * 10:
         raise SolverFailure(f"Newton's method stopped with gradient bound {bound:.2e}",
                             solver="newton", status="max_iter")
-    return LinearModel(theta[:d].copy(), float(theta[d]), "logreg", reg, objective_=float(f),
+    return LinearModel(theta[:d].copy(), float(theta[d]), name, reg, objective_=float(f),
                        gap_=float(bound), n_iter_=it, method_="newton-cg")
 
 
@@ -930,7 +944,7 @@ def _train_logreg_free(X, y, reg, s, warm_start, tol):
                        method_="newton-cg")
 
 
-def _newton_step(X, c, m, f, grad, theta, fgrad, pen):
+def _newton_step(X, c, m, f, grad, theta, fgrad, pen, curvature=None):
     """One damped Newton step of logistic regression: the Newton direction by conjugate
     gradients on the Hessian ``X~^T diag(c p (1-p)) X~ + diag(pen)`` (``X~ = (X, 1)``;
     ``pen``: ``C_R``, or a vector with 0 for a free bias), then backtracking to Armijo's
@@ -939,8 +953,11 @@ def _newton_step(X, c, m, f, grad, theta, fgrad, pen):
     from scipy.special import expit
 
     d = X.shape[1]
-    p = expit(-m)
-    h = c * p * (1 - p)
+    if curvature is None:               # the logistic loss's p (1 - p)
+        p = expit(-m)
+        h = c * p * (1 - p)
+    else:
+        h = c * curvature(m)
 
     def hv(v):
         u = h * (X @ v[:d] + v[d])
@@ -985,13 +1002,13 @@ def _train_cvxpy(X, y, model, reg, s, solver, penalize_intercept=True):
                            objective_=info.value, gap_=float("nan"), method_=info.solver)
     w, b = cp.Variable(d), cp.Variable()
     margin = cp.multiply(y.astype(float), X @ w + b)
-    loss = Hinge().cvx(margin) if model == "svm" else Logistic().cvx(margin)
+    loss = {"svm": Hinge, "logreg": Logistic, "l2svm": SquaredHinge}[model]().cvx(margin)
     if penalize_intercept:
         obj = c @ loss + reg / 2 * (cp.sum_squares(w) + cp.square(b))
     else:
         obj = c @ loss + reg / 2 * cp.sum_squares(w)
     prob = cp.Problem(cp.Minimize(obj))
-    info = solvers.solve(prob, "QP" if model == "svm" else "EXP", solver=solver)
+    info = solvers.solve(prob, "EXP" if model == "logreg" else "QP", solver=solver)
     return LinearModel(w.value.copy(), float(b.value), model, reg, bool(penalize_intercept),
                        objective_=info.value, gap_=float("nan"), method_=info.solver)
 

@@ -112,7 +112,7 @@ def _contract_attacks(target):
                          quantiles=(0.1, 0.3), progress_bar=False),
         "minmax": MinMaxAttack(0.03, defender=SPEC, decoy=None, progress_bar=False),
         # the influence attack's smoothed model needs a penalised intercept: LinearSVC's
-        "influence": InfluenceAttack(0.03, defender="linearsvc:C=1", max_iter=3, n_steps=2,
+        "influence": InfluenceAttack(0.03, defender="linearsvc:C=1,loss=hinge", max_iter=3, n_steps=2,
                                      progress_bar=False),
         "labelflip-random": RandomLabelFlip(0.03, random_state=0, defender=SPEC),
         "labelflip-alfa": AlfaLabelFlip(0.03, defender=SPEC, max_iter=3),

@@ -65,7 +65,7 @@ def test_free_intercept_weights_equal_duplicated_rows(rng):
 
 
 @pytest.mark.parametrize("spec", ["svc:C=1", "logreg:C=1", "svm:reg=0.01,intercept=free",
-                                  "linearsvc:C=1"])
+                                  "linearsvc:C=1,loss=hinge", "linearsvc:C=1"])
 def test_warm_start_after_adding_poison_rows(spec):
     D = Defender.from_spec(spec)
     data = load_dataset("mnist17")
@@ -138,7 +138,9 @@ def test_model_file_keeps_the_defender(tmp_path, rng):
     ("svm", Defender("hinge")),
     ("svc:C=1", Defender("hinge", C=1.0, penalize_intercept=False)),
     ("svc", Defender("hinge", C=1.0, penalize_intercept=False)),
-    ("linearsvc:C=0.5", Defender("hinge", C=0.5, penalize_intercept=True)),
+    ("linearsvc:C=0.5", Defender("squared_hinge", C=0.5, penalize_intercept=True)),
+    ("linearsvc:C=0.5,loss=hinge", Defender("hinge", C=0.5, penalize_intercept=True)),
+    ("l2svm:reg=0.01", Defender("squared_hinge", reg=0.01, penalize_intercept=True)),
     ("logreg:C=1", Defender("logistic", C=1.0, penalize_intercept=False)),
     ("logreg:reg=0.01", Defender("logistic", reg=0.01, penalize_intercept=True)),
     ("svm:C=2,intercept=penalized", Defender("hinge", C=2.0, penalize_intercept=True)),
@@ -164,6 +166,8 @@ def test_from_spec(text, want):
     ("svm:reg=0.1,C=1", "not both"),
     ("svc:gamma=1", "unknown key"),
     ("linearsvc:intercept=free", "penalized intercept"),
+    ("linearsvc:loss=log_loss", "squared_hinge"),
+    ("l2svm:reg=0.1,intercept=free", "penalized intercept"),
     ("svc:reg=0.1", "not reg"),
     ("svm:intercept=maybe", "free or penalized"),
     ("svm:reg", "key=value"),
@@ -184,6 +188,7 @@ def test_from_spec_errors_are_one_line(text, msg):
     (LogisticRegression(C=3.0, solver="liblinear"), ("logistic", None, 3.0, True)),
     (SGDClassifier(loss="hinge", alpha=1e-3), ("hinge", 1e-3, None, False)),
     (SGDClassifier(loss="log_loss"), ("logistic", 1e-4, None, False)),
+    (LinearSVC(), ("squared_hinge", None, 1.0, True)),            # its default loss
 ])
 def test_from_estimator(est, want):
     D = Defender.from_estimator(est)
@@ -194,7 +199,7 @@ def test_from_estimator(est, want):
 @pytest.mark.parametrize("est, msg", [
     (SVC(), "kernel='rbf'"),
     (SVC(kernel="poly"), "kernel='poly'"),
-    (LinearSVC(), "squared hinge"),
+    (SGDClassifier(loss="squared_hinge"), "loss='squared_hinge'"),
     (LinearSVC(loss="hinge", intercept_scaling=10), "intercept_scaling"),
     (LinearSVC(penalty="l1", dual=False), "penalty='l1'"),
     (LogisticRegression(l1_ratio=1.0, solver="saga"), "l1_ratio"),
@@ -238,6 +243,8 @@ ESTIMATORS = {
     # liblinear at tol=1e-12 runs to max_iter and on some seeds ends 0.7% above the
     # optimum (mnist17: 1.598618 vs 1.586732); tol=1e-8 converges to 1e-8 relative
     "linearsvc": lambda: LinearSVC(C=1, loss="hinge", tol=1e-8, max_iter=1_000_000),
+    # LinearSVC's default loss, the squared hinge (liblinear's L2-loss SVM)
+    "linearsvc-default": lambda: LinearSVC(C=1, tol=1e-10, max_iter=1_000_000),
     "logreg": lambda: LogisticRegression(C=1, tol=1e-12, max_iter=100_000),
 }
 
@@ -297,7 +304,7 @@ def test_reaches_the_estimators_optimum_full_size(name, dataset):
     assert _check_reaches_estimator_optimum(name, data, data.n_train) == 0
 
 
-@pytest.mark.parametrize("name", ["svc", "logreg", "linearsvc"])
+@pytest.mark.parametrize("name", ["svc", "logreg", "linearsvc", "linearsvc-default"])
 def test_training_on_train_and_poison_equals_refitting_the_estimator(name):
     # copies as sample weights == the estimator refit on the expanded multiset; under
     # C-on-the-sum the effective C_R is 1 / (C (n + copies)), not 1 / (C n)
@@ -388,3 +395,31 @@ def test_gram_reuse_never_serves_stale_rows(rng):
     stale = D.train(X2, y2, warm_start=hit)
     assert stale.objective_ == pytest.approx(D.train(X2, y2).objective_, rel=1e-9)
     assert stale.objective_ != pytest.approx(hit.objective_, rel=1e-3)
+
+
+def test_squared_hinge_training_is_the_conic_optimum_weighted_and_sparse():
+    """The squared hinge (LinearSVC's default loss) trained by the generalised Newton
+    method: equal to Clarabel's conic solve, copies as weights equal to repeated rows,
+    and CSR input equal to dense; its derivative is the loss's (finite differences)."""
+    import scipy.sparse as sp
+
+    from convexpoison.losses import SquaredHinge
+
+    data = load_dataset("spambase")
+    X, y = data.X_train[:300], data.y_train[:300]
+    k = np.random.default_rng(0).integers(1, 4, 300).astype(float)
+    m = train(X, y, "l2svm", 0.01, sample_weight=k)
+    ref = train(X, y, "l2svm", 0.01, sample_weight=k, method="cvxpy")
+    assert m.gap_ <= 1e-10 * m.objective_
+    assert m.objective_ <= ref.objective_ * (1 + 1e-9)
+    assert m.objective_ == pytest.approx(ref.objective_, rel=1e-6)
+    rep = train(np.repeat(X, k.astype(int), axis=0), np.repeat(y, k.astype(int)), "l2svm", 0.01)
+    assert np.allclose(rep.w, m.w, atol=1e-7) and rep.b == pytest.approx(m.b, abs=1e-7)
+    sm = train(sp.csr_matrix(X), y, "l2svm", 0.01, sample_weight=k)
+    assert np.allclose(sm.w, m.w, atol=1e-8)
+    t = np.linspace(-2, 3, 41) + 1e-3          # away from the kink at 1
+    L = SquaredHinge()
+    fd = (L.value(t + 1e-6) - L.value(t - 1e-6)) / 2e-6
+    assert np.allclose(L.derivative(t), fd, atol=1e-6)
+    with pytest.raises(InputError, match="penalised intercept"):
+        train(X, y, "l2svm", 0.01, penalize_intercept=False)

@@ -19,6 +19,7 @@ from convexpoison.training import train
 ESTIMATORS = {
     "svc": lambda: SVC(kernel="linear", C=1, tol=1e-10),
     "linearsvc": lambda: LinearSVC(C=1, loss="hinge", tol=1e-8, max_iter=1_000_000),
+    "linearsvc-default": lambda: LinearSVC(C=1, tol=1e-10, max_iter=1_000_000),  # squared hinge
     "logreg": lambda: LogisticRegression(C=1, tol=1e-12, max_iter=100_000),
 }
 

@@ -7,6 +7,7 @@ file and an ``.npz`` as ``--defender`` and ``--data``.  Real solvers and real da
 defender's numbers are checked against scikit-learn's own fits."""
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import joblib
@@ -110,7 +111,8 @@ def test_audit_of_a_users_csv_against_svc(wine, tmp_path, capsys):
 # ------------------------------------------------------------------ bad input, per flag
 @pytest.fixture(scope="module")
 def bad_files(wine, tmp_path_factory):
-    from sklearn.svm import SVC, LinearSVC
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.svm import SVC
 
     d = tmp_path_factory.mktemp("bad")
     (d / "empty.csv").write_text("")
@@ -119,7 +121,8 @@ def bad_files(wine, tmp_path_factory):
     (d / "noint.json").write_text(json.dumps({"lower": 0.2, "upper": 0.8, "integer": True}))
     (d / "notjson.json").write_text("{lower: 0")
     joblib.dump(SVC(kernel="rbf"), d / "rbf.joblib")
-    joblib.dump(LinearSVC(), d / "sqhinge.joblib")          # the squared hinge: not mapped
+    # SGD's squared hinge has a free intercept: not mapped (LinearSVC's penalised one is)
+    joblib.dump(SGDClassifier(loss="squared_hinge"), d / "sqhinge.joblib")
     joblib.dump({"C": 1}, d / "dict.joblib")
     (d / "garbage.pkl").write_text("not a pickle")
     return d
@@ -274,22 +277,37 @@ def test_run_audit_takes_a_dataset_and_checks_the_defender_before_writing(wine, 
     assert not out.exists()
 
 
-def test_audit_of_a_logistic_regression_runs_what_covers_it_and_proves_nothing(wine, tmp_path):
-    """LogisticRegression(C=1): the attacks for any loss run against scikit-learn's own
-    model; the hinge-only attacks and every certificate say they do not apply (never a
-    number computed for another model), and the verdict says nothing is proven."""
+def _logistic():
     from sklearn.linear_model import LogisticRegression
 
+    return LogisticRegression(C=1.0), LogisticRegression(C=1, tol=1e-10, max_iter=10000)
+
+
+def _linearsvc():
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=1.0), LinearSVC(C=1, tol=1e-10, max_iter=1_000_000)
+
+
+@pytest.mark.parametrize("estimators, loss", [(_logistic, "logistic"),
+                                              (_linearsvc, "squared_hinge")])
+def test_audit_of_a_smooth_loss_runs_what_covers_it_and_proves_nothing(wine, tmp_path,
+                                                                        estimators, loss):
+    """LogisticRegression(C=1) and LinearSVC(C=1) (its default squared hinge): the attacks
+    for any loss run against scikit-learn's own model; the hinge-only attacks and every
+    certificate say they do not apply (never a number computed for another model), and
+    the verdict says nothing is proven."""
     from convexpoison.audit import NOT_APPLICABLE, AuditSettings, run_audit
     from convexpoison.datasets import from_csv
     from convexpoison.defender import fit_estimator
 
+    deployed, converged = estimators()
     with pytest.warns(DomainWarning):
         data = from_csv(wine, "label", reg=0.01)
-    r = run_audit(AuditSettings(dataset=data, defender=LogisticRegression(C=1.0),
+    r = run_audit(AuditSettings(dataset=data, defender=deployed,
                                 attacks=("labelflip", "mtp", "minmax")), tmp_path / "a",
                   progress=False)
-    assert r["defender"]["loss"] == "logistic"
+    assert r["defender"]["loss"] == loss
     assert r["attacks"]["labelflip"]["status"] == "ok" == r["attacks"]["minmax"]["status"]
     assert r["attacks"]["mtp"]["status"].startswith(NOT_APPLICABLE)
     certs = r["certificates"]
@@ -297,15 +315,17 @@ def test_audit_of_a_logistic_regression_runs_what_covers_it_and_proves_nothing(w
         assert c["status"].startswith(NOT_APPLICABLE) and "upper_bound" not in c
     assert "Nothing is proven for this defender" in r["verdict"]
     # the clean model is scikit-learn's: same test predictions
-    ref = fit_estimator(LogisticRegression(C=1.0, tol=1e-10, max_iter=10000),
-                        data.X_train, data.y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")              # liblinear may report max_iter
+        ref = fit_estimator(converged, data.X_train, data.y_train)
     assert r["clean"]["test_error"] == ref.error(data.X_test, data.y_test)
     # the poisoned undefended error is scikit-learn's refit on train + poison
     ps = np.load(tmp_path / "a" / "poisons-minmax.npz")
     k = ps["weight"].astype(int) if "weight" in ps.files else np.ones(len(ps["y"]), int)
     X = np.vstack([data.X_train, ps["X"]])
     y = np.concatenate([data.y_train, ps["y"]])
-    refit = fit_estimator(LogisticRegression(C=1.0, tol=1e-10, max_iter=10000), X, y,
-                          np.concatenate([np.ones(data.n_train, int), k]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refit = fit_estimator(converged, X, y, np.concatenate([np.ones(data.n_train, int), k]))
     assert r["attacks"]["minmax"]["no_defense_test_error"] == refit.error(data.X_test,
                                                                            data.y_test)

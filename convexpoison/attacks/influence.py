@@ -628,7 +628,10 @@ class InfluenceAttack(PoisoningAttack):
             raise InputError(f"variant: expected 'improved' or 'basic', got {self.variant!r}")
         n_total = self._budget(data)
         D = self.defender_ = self._defender(data)
-        if D.loss != "hinge" or not D.penalize_intercept:
+        if D.loss != "hinge":
+            raise InputError(f"defender: the influence attack models training by the smoothed "
+                             f"hinge; {D.spec()} has the {D.loss.replace('_', ' ')} loss")
+        if not D.penalize_intercept:
             raise InputError(f"defender: the influence attack models training by the smoothed "
                              f"hinge with a penalised intercept; {D.spec()} is not one (a free "
                              "intercept leaves its Hessian singular in b)")

@@ -69,10 +69,11 @@ def loss_and_gradient(model, W, b, X, y):
     """Mean loss of rows ``(X, y)`` at ``(W, b)`` and its (sub)gradient ``(gW, gb)``.
 
     ``model``: 'svm' (hinge subgradient ``-y (x, 1)`` where the margin is below 1),
-    'logreg', or 'multisvm' (Crammer--Singer: ``+x`` on the row of the maximising class
-    ``k* = argmax_k 1[k != y] + s_k`` and ``-x`` on row ``y`` when ``k* != y``).
+    'logreg', 'l2svm' (squared hinge), or 'multisvm' (Crammer--Singer: ``+x`` on the row
+    of the maximising class ``k* = argmax_k 1[k != y] + s_k`` and ``-x`` on row ``y``
+    when ``k* != y``).
     """
-    from ..losses import Hinge, Logistic
+    from ..programs.inner import margin_loss
 
     sparse = is_sparse(X)               # sparse text rows are used as they are
     X = X if sparse else np.atleast_2d(np.asarray(X, float))
@@ -91,7 +92,7 @@ def loss_and_gradient(model, W, b, X, y):
         A[np.flatnonzero(act), y[act]] -= 1.0
         gW = np.asarray(X.T @ A).T if sparse else A.T @ X
         return float(losses.mean()), gW / n, A.sum(axis=0) / n
-    loss = Hinge() if model == "svm" else Logistic()
+    loss = margin_loss(model)
     yf = y.astype(float)
     m = yf * (X @ W + float(b))
     g = loss.derivative(m) * yf
@@ -400,8 +401,8 @@ class MinMaxAttack(PoisoningAttack):
         Xc, yc, Xt, yt = clean_arrays(data, self._name, binary=False)
         binary = bool(np.all(np.isin(yc, (-1, 1))))
         model = self.model or ("svm" if binary else "multisvm")
-        if model not in ("svm", "logreg", "multisvm"):
-            raise InputError(f"model: expected svm, logreg or multisvm, got {model!r}")
+        if model not in ("svm", "logreg", "multisvm", "l2svm"):
+            raise InputError(f"model: expected svm, logreg, l2svm or multisvm, got {model!r}")
         D = self.defender_ = self._defender(data, model)
         if self.defender is not None:
             if self.model is not None and self.model != D.model:

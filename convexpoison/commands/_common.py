@@ -51,7 +51,8 @@ def add_reg(p):
     p.add_argument("--defender", metavar="SPEC", default=None,
                    help="the model the defender deploys (docs/defender.md): svm:reg=0.09, "
                         "svc:C=1 (SVC(kernel='linear')), linearsvc:C=0.5 "
-                        "(LinearSVC(loss='hinge')), logreg:C=1 (LogisticRegression), "
+                        "(LinearSVC(C=0.5), its squared hinge; add ,loss=hinge for the "
+                        "hinge), logreg:C=1 (LogisticRegression), "
                         "sgd:loss=hinge,alpha=1e-4; or a joblib/pickle file of such a "
                         "scikit-learn estimator -- the file is UNPICKLED, which runs any code "
                         "in it: give only files you trust (default: the package's SVM with "

@@ -48,19 +48,19 @@ import numpy as np
 from .. import solvers
 from ..errors import InputError, SolverFailure
 from ..feasible import DomainSet, FeasibleSet, L2Sphere, LossBound
-from ..losses import Hinge, Logistic
+from ..losses import Hinge, Logistic, SquaredHinge
 
 __all__ = ["InnerResult", "InnerMaximizer", "box_ball_argmax", "margin_loss"]
 
 #: Margin losses of the binary models the attack supports.
-MARGIN_LOSSES = {"svm": Hinge(), "logreg": Logistic()}
+MARGIN_LOSSES = {"svm": Hinge(), "logreg": Logistic(), "l2svm": SquaredHinge()}
 
 
 def margin_loss(model_kind):
     try:
         return MARGIN_LOSSES[model_kind]
     except KeyError:
-        raise InputError(f"model: the inner maximiser supports svm, logreg and multisvm, "
+        raise InputError(f"model: the inner maximiser supports svm, logreg, l2svm and multisvm, "
                          f"got {model_kind!r}") from None
 
 
