@@ -558,12 +558,13 @@ class MulticlassDecoyInner:
     (:func:`~convexpoison.programs.inner.box_ball_argmax`) is unique (always, with the
     sphere); ``min_{lam >= 0} q`` (L-BFGS-B on ``k - 1`` variables) is the constrained
     maximum (Slater: a clean point strictly inside); without the sphere it is an LP,
-    solved by HiGHS.  The primal point ``x(lam*)`` is made
+    solved by HiGHS.  Each pair's multipliers warm-start its next solve, and ``q`` at the
+    last multipliers bounds the pair's maximum (weak duality), so most pairs are skipped.  The primal point ``x(lam*)`` is made
     exactly feasible by moving it towards a strictly feasible anchor (the clean class-``y``
     point inside ``B_y`` with the most decoy slack) by the smallest step that satisfies
     every half-space; ``g . x`` is then a feasible value within ``q(lam*) - g . x`` of the
-    maximum.  Pairs are visited in the order of their unconstrained bound and skipped once
-    that bound cannot beat the best so far, so the label chosen is the same as with exact
+    maximum.  Pairs are visited in the order of their bound (above) and skipped once that
+    bound cannot beat the best so far, so the label chosen is the same as with exact
     programs up to that gap.  A label without an anchor (no clean point satisfies the
     constraint with slack) falls back to ``fallback`` (the cvxpy maximiser).
     """
@@ -608,6 +609,7 @@ class MulticlassDecoyInner:
         bd = np.asarray(decoy.b, float)
         self.decoy = decoy
         self.A, self.c, self.anchor = {}, {}, {}
+        self._lam, self._pair = {}, None          # warm starts of the dual, per (y, k)
         for lab in self.labels:
             others = [j for j in self.labels if j != lab]
             A = Wd[others] - Wd[lab]
@@ -650,9 +652,14 @@ class MulticlassDecoyInner:
             xl = self._box_ball(lab, g - A.T @ lam)
             return float((g - A.T @ lam) @ xl + lam @ c), c - A @ xl
 
-        res = minimize(q, np.zeros(len(c)), jac=True, method="L-BFGS-B",
+        # theta moves little between steps: start from this pair's last multipliers
+        key = (lab, key_k) if (key_k := getattr(self, "_pair", None)) is not None else None
+        lam0 = self._lam.get(key, np.zeros(len(c))) if key is not None else np.zeros(len(c))
+        res = minimize(q, lam0, jac=True, method="L-BFGS-B",
                        bounds=[(0, None)] * len(c),
-                       options={"maxiter": 500, "gtol": 1e-12, "ftol": 1e-15})
+                       options={"maxiter": 300, "gtol": 1e-11, "ftol": 1e-14})
+        if key is not None:
+            self._lam[key] = res.x
         x = self._feasible(self._box_ball(lab, g - A.T @ res.x), A, c, x0)
         val = float(g @ x)
         self.max_gap = max(self.max_gap, float(res.fun) - val)
@@ -681,14 +688,23 @@ class MulticlassDecoyInner:
             for k in self.labels:
                 if k != lab:
                     g = w[k] - w[lab]
-                    ub = 1.0 + b[k] - b[lab] + float(g @ self._box_ball(lab, g))
-                    pairs.append((ub, lab, k, g))
+                    # weak duality: q(lam) at any lam >= 0 (this pair's last multipliers, or
+                    # 0: the bound without the decoy) bounds the pair's constrained maximum
+                    lam = self._lam.get((lab, k))
+                    if lam is None or self.anchor[lab] is None or self.sphere is None:
+                        ub = float(g @ self._box_ball(lab, g))
+                    else:
+                        gl = g - self.A[lab].T @ lam
+                        ub = float(gl @ self._box_ball(lab, gl) + lam @ self.c[lab])
+                    pairs.append((1.0 + b[k] - b[lab] + ub, lab, k, g))
         pairs.sort(key=lambda p: -p[0])
         best, values, n = None, {}, 0
         for ub, lab, k, g in pairs:
             if best is not None and ub <= best[2]:
                 break
+            self._pair = k
             x, val = self.argmax_linear(lab, g)
+            self._pair = None
             n += 1
             if x is None:
                 continue
