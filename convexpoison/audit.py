@@ -31,10 +31,18 @@ DEFAULT_DATASET = "mnist17"
 
 @dataclass
 class AuditSettings:
-    """What the audit runs; the defaults finish in a few minutes on 2 cores (mnist17)."""
+    """What the audit runs; the defaults finish in a few minutes on 2 cores (mnist17).
 
-    dataset: str = DEFAULT_DATASET
+    ``dataset``: a bundled set's name or a :class:`~convexpoison.datasets.Dataset` (the
+    user's, e.g. from :func:`~convexpoison.datasets.from_csv`).  ``defender``: the model
+    audited -- a :class:`~convexpoison.defender.Defender`, a spelling (``"svc:C=1"``) or a
+    scikit-learn estimator (docs/defender.md); None: the package's SVM with ``C_R = reg``
+    (or the data's), intercept penalised.
+    """
+
+    dataset: object = DEFAULT_DATASET
     model: str = "svm"
+    defender: object = None
     epsilon: float = 0.03
     defenses: tuple = DEFENSES
     p: float = 0.05
@@ -109,11 +117,18 @@ ATTACKS = {
 DEFAULT_ATTACKS = tuple(name for name in ATTACKS if name != "reachable")
 
 
+def _fit(ctx) -> dict:
+    """What every attack, defence and certificate of the audit is given for the defender:
+    ``{"reg": C_R}`` (the package's default) or ``{"reg": None, "defender": D}``."""
+    return ctx.get("fit") or {"reg": ctx["reg"]}
+
+
 def common_settings(ctx, name) -> dict:
-    """What the audit gives every attack that has a parameter of that name."""
+    """What the audit gives every attack that has a parameter of that name (the defender
+    is not among them: :func:`build_attack` gives it to every attack)."""
     s = ctx["settings"]
     target = ctx.get("target")
-    return {"epsilon": s.epsilon, "reg": ctx["reg"], "random_state": s.random_state,
+    return {"epsilon": s.epsilon, "reg": _fit(ctx)["reg"], "random_state": s.random_state,
             "defenses": tuple(s.defenses), "p": s.p, "workers": s.workers,
             "scheduler": s.scheduler, "progress": ctx["say"], "progress_bar": ctx["bars"],
             "target": None if target is None else target.model,
@@ -126,6 +141,9 @@ def build_attack(name, ctx):
     cls = spec.attack_class()
     keys = set(cls().get_params())
     params = {k: v for k, v in common_settings(ctx, name).items() if k in keys}
+    # the user's defender goes to every attack, unfiltered: one that does not take it yet
+    # fails (recorded as failed) instead of attacking the package's default model
+    params.update({k: v for k, v in _fit(ctx).items() if k != "reg"})
     params.update(spec.params)
     if ctx["settings"].quick:
         params.update(spec.quick)
@@ -139,24 +157,31 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
     ``progress``: True for progress lines on standard error and bars when it is a
     terminal, False for silence (``--no-progress``).
     """
-    from .datasets import load_dataset
+    from .datasets import Dataset, load_dataset
+    from .defender import Defender, resolve_defender
     from .defenses import evaluate, parse_defenses
     from .parallel import check_scheduler, check_workers
     from .progress import bar, write
-    from .training import train
 
     t_start = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: write(f"[audit] {msg}")) if progress else (lambda m: None)
-    data = load_dataset(settings.dataset)
+    data = (settings.dataset if isinstance(settings.dataset, Dataset)
+            else load_dataset(settings.dataset))
     if not data.is_binary:
         raise InputError(f"--dataset: the audit covers binary datasets; {data.name} has "
                          f"{data.n_classes} classes (use the attack commands directly)")
     if settings.model != "svm":
         raise InputError("--model: the audit's attacks and certificates are for the hinge-loss SVM")
+    if settings.defender is None:
+        reg = data.reg if settings.reg is None else settings.reg
+        D = Defender.from_model("svm", reg)
+        fit = {"reg": reg}                   # today's code path, bit for bit
+    else:
+        D = resolve_defender(settings.defender, data, "svm", settings.reg)
+        reg = D.reg_for(data.n_train)        # C_R on the clean set (C on the sum: 1/(C n))
+        fit = {"reg": None, "defender": D}
     defenses = parse_defenses(settings.defenses)
-    reg = data.reg if settings.reg is None else settings.reg
     names = list(DEFAULT_ATTACKS) if settings.attacks is None else list(settings.attacks)
     for n in names:
         if n not in ATTACKS:
@@ -164,10 +189,16 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
     check_workers(settings.workers)
     check_scheduler(settings.scheduler)
     bars = None if progress else False
+    out.mkdir(parents=True, exist_ok=True)          # only once every setting is checked
     # steps: clean model, target, each attack, certificates, figures and report
     steps = bar(len(names) + 4, "audit", bars, unit="step")
 
-    results = {"settings": {**settings.__dict__, "defenses": defenses, "reg": reg},
+    results = {"settings": {**settings.__dict__, "dataset": data.name, "defenses": defenses,
+                            "reg": reg, "defender": D.spec()},
+               "defender": {"spec": D.spec(), "source": D.source or (
+                   "the package's default: hinge loss, C_R on the average loss, intercept "
+                   "penalised"), "loss": D.loss, "convention": D.convention,
+                            "penalize_intercept": D.penalize_intercept, "clean_reg": reg},
                "dataset": data.summary(), "environment": environment(), "attacks": {},
                "certificates": {}, "figures": {}}
 
@@ -178,36 +209,40 @@ def run_audit(settings: AuditSettings, out_dir, progress=True) -> dict:
         write_text(out / "results.json", dumps(results, indent=1, default=_json_default))
 
     with steps:
-        return _run_steps(settings, data, defenses, reg, names, results, save, say, bars, steps,
-                          out, evaluate, train)
+        return _run_steps(settings, data, defenses, (reg, D, fit), names, results, save, say,
+                          bars, steps, out, evaluate)
 
 
-def _run_steps(settings, data, defenses, reg, names, results, save, say, bars, steps, out,
-               evaluate, train):
-    """The audit's steps, each advancing the ``steps`` bar; results saved after each."""
+def _run_steps(settings, data, defenses, defender, names, results, save, say, bars, steps, out,
+               evaluate):
+    """The audit's steps, each advancing the ``steps`` bar; results saved after each.
+    ``defender``: ``(C_R on the clean set, the Defender, what each attack, defence and
+    certificate is given: reg= for the package's default, defender= for the user's)``."""
+    reg, D, fit = defender
     def step_done(name):
         steps.set_postfix_str(name, refresh=False)
         steps.update(1)
 
-    say(f"training the clean model on {data.name} (n={data.n_train}, d={data.d}, C_R={reg:g})")
-    clean = train(data.X_train, data.y_train, "svm", reg)
+    say(f"training the clean model on {data.name} (n={data.n_train}, d={data.d}, defender "
+        f"{D.spec()}, C_R={reg:g})")
+    clean = D.train(data.X_train, data.y_train)
     results["clean"] = {"test_error": clean.error(data.X_test, data.y_test),
                         "train_error": clean.error(data.X_train, data.y_train),
                         "objective": clean.objective_, "duality_gap": clean.gap_}
     say("clean model under each defense (the defenses' own cost on clean data)")
-    results["clean"]["per_defense"] = evaluate(data, None, defenses, p=settings.p, reg=reg,
+    results["clean"]["per_defense"] = evaluate(data, None, defenses, p=settings.p, **fit,
                                                clean_model=clean).to_dict()["per_defense"]
     save()
     step_done("clean model")
-    ctx = {"data": data, "settings": settings, "reg": reg, "clean": clean, "out": out,
-           "say": say, "bars": bars}
+    ctx = {"data": data, "settings": settings, "reg": reg, "fit": fit, "clean": clean,
+           "out": out, "say": say, "bars": bars}
 
     say(f"target model: Koh label-flip heuristic, test error >= {settings.target_error:g}")
     try:
         from .targets import koh_target
 
         kw = dict(quantiles=(0.1, 0.2, 0.3, 0.5), repeats=(1, 2, 3, 5, 8)) if settings.quick else {}
-        target = koh_target(data, reg, error=settings.target_error, clean_model=clean, **kw)
+        target = koh_target(data, error=settings.target_error, clean_model=clean, **fit, **kw)
         ctx["target"] = target
         results["target"] = target.summary()
     except (ImportError, ConvexPoisonError) as exc:
@@ -224,7 +259,7 @@ def _run_steps(settings, data, defenses, reg, names, results, save, say, bars, s
             ctx.setdefault("fitted", {})[name] = attack
             poisons = attack.poisons_
             outcome.poisons = poisons
-            outcome.evaluation = evaluate(data, poisons, defenses, p=settings.p, reg=reg,
+            outcome.evaluation = evaluate(data, poisons, defenses, p=settings.p, **fit,
                                           clean_model=clean).to_dict()
             outcome.extra = _scalars(attack.result_.to_dict(), outcome.evaluation)
             if outcome.extra["status"] == "interrupted":
@@ -236,7 +271,7 @@ def _run_steps(settings, data, defenses, reg, names, results, save, say, bars, s
         except KeyboardInterrupt:
             outcome.status = "interrupted"
         except Exception as exc:  # an attack's failure must not lose the whole audit
-            outcome.status = f"failed: {type(exc).__name__}: {exc}"
+            outcome.status = _failure_status(exc)
         results["attacks"][name] = _outcome_dict(outcome, time.perf_counter() - t0)
         ctx.setdefault("outcomes", {})[name] = outcome
         save()
@@ -263,6 +298,20 @@ def _run_steps(settings, data, defenses, reg, names, results, save, say, bars, s
     step_done("report")
     say(f"report written to {out / 'report.md'} and {out / 'report.html'}")
     return results
+
+
+#: The start of the status of an attack or certificate that refused the user's defender
+#: (its theory does not cover that loss or intercept): not a failure of the audit.
+NOT_APPLICABLE = "not applicable: "
+
+
+def _failure_status(exc) -> str:
+    """An attack's or certificate's exception as its status: a refusal of the defender
+    (an InputError naming ``defender``) is 'not applicable', anything else 'failed'."""
+    msg = str(exc)
+    if isinstance(exc, InputError) and msg.startswith("defender: "):
+        return NOT_APPLICABLE + msg[len("defender: "):]
+    return f"failed: {type(exc).__name__}: {msg}"
 
 
 def _outcome_dict(o, seconds):
@@ -298,7 +347,9 @@ def _certificates(ctx) -> dict:
     """
     from .feasible import make_feasible_set
 
-    data, s, reg = ctx["data"], ctx["settings"], ctx["reg"]
+    data, s = ctx["data"], ctx["settings"]
+    reg = _fit(ctx)["reg"]                       # None: the user's defender brings its own
+    dkw = {k: v for k, v in _fit(ctx).items() if k != "reg"}
     X, y = data.X_train, data.y_train
     certs = {}
 
@@ -308,14 +359,14 @@ def _certificates(ctx) -> dict:
         except ModuleNotFoundError as exc:
             return {"status": f"unavailable ({exc.name})"}
         except Exception as exc:                 # recorded, never a number
-            return {"status": f"failed: {type(exc).__name__}: {exc}"}
+            return {"status": _failure_status(exc)}
 
     def upper():
         from .certificates.upper_bound import certified_upper_bound
 
         feasible = make_feasible_set(["domain", "l2", "slab"], data.domain, X, y,
                                      quantile=1 - s.p)
-        ub = certified_upper_bound(feasible, X, y, reg, s.epsilon)
+        ub = certified_upper_bound(feasible, X, y, reg, s.epsilon, **dkw)
         return {"upper_bound": ub.upper_bound, "clean_loss": ub.clean_loss,
                 "clean_objective": ctx["clean"].objective_, "status": ub.status,
                 "solver": ub.solver, "seconds": ub.seconds,
@@ -332,7 +383,7 @@ def _certificates(ctx) -> dict:
         def lp():
             from .certificates.lp import lp_lower_bound
 
-            r = lp_lower_bound(target.model, data.domain, X, y, reg)
+            r = lp_lower_bound(target.model, data.domain, X, y, reg, **dkw)
             return {"lower_bound": r.certified, "value": r.value, "status": r.status,
                     "method": "minimum-poison KKT linear program (docs/minpoison.md)"}
 
@@ -340,7 +391,8 @@ def _certificates(ctx) -> dict:
             from .certificates.optimal import optimal_lower_bound
 
             seeds = [ctx["clean"]]
-            r = optimal_lower_bound(target.model, data.domain, X, y, reg, init_models=seeds)
+            r = optimal_lower_bound(target.model, data.domain, X, y, reg, init_models=seeds,
+                                    **dkw)
             return {"lower_bound": r.lower_bound, "value": r.value, "status": r.status,
                     "method": "optimal Theorem 4.2 bound (Dinkelbach, docs/lower-bound.md)"}
 
@@ -498,7 +550,7 @@ def _certified_in_errors(results) -> list:
         else:
             text = (f"For every poison set of at most {k} points (ε = {eps:g}) inside {where}, the "
                     f"exactly trained model misclassifies at most {m} of the {n_train} clean "
-                    f"training points ({100 * U:.1f}%): its average training hinge loss on them is "
+                    f"training points ({100 * m / n_train:.1f}%): their average training hinge loss is "
                     f"at most U = {U:.4f} (Steinhardt et al. 2017) and the hinge loss is at least "
                     f"the 0-1 loss at every point.")
             out.append({"status": "proven", "quantity": "clean training error", "value": U,
@@ -557,12 +609,19 @@ def verdict(results) -> str:
              f"{_pp(c['error'])} ({c['mistakes']} of {n}, {c['worst_attack']}), against "
              f"{_pp(c['clean_error'])} clean; the lowest clean error is {_pp(c['best_clean_error'])} "
              f"({c['best_clean_defense']}).")
+    certs = results.get("certificates", {})
+    statuses = [certs.get("upper_bound", {}).get("status", "")] + [
+        v.get("status", "") for v in certs.get("lower_bound", {}).values()]
+    if statuses and all(st.startswith(NOT_APPLICABLE) for st in statuses):
+        text += (f" Nothing is proven for this defender ({results.get('defender', {}).get('spec', '?')}): the "
+                 "certificates cover the hinge-loss SVM only; the figures above are the "
+                 "attacks that ran, not bounds.")
     for cert in h["certified"]:
         if cert["quantity"] == "clean training error" and cert["value"] is not None:
             text += (f" Proven: against a defender that keeps every clean point and drops "
                      f"poisons outside the L2+slab feasible set, no {100 * s['epsilon']:g}%-attacker "
                      f"makes the model misclassify more than {cert['mistakes']} of the "
-                     f"{cert['of']} clean training points ({_pp(cert['value'])}).")
+                     f"{cert['of']} clean training points ({_pp(cert['mistakes'] / cert['of'])}).")
         elif cert["status"] == "approximate":
             text += f" Approximate, not proven: test error at most about {_pp(cert['value'])}."
         elif cert["quantity"].startswith("poison points"):

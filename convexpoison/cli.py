@@ -120,8 +120,9 @@ def _checked_type(base, check):
 
 def _add_checks(parser):
     """Attach :data:`~convexpoison.commands._common.FLAG_CHECKS` (and finiteness of every
-    float flag, the known-dataset check of ``--dataset``) to the parser's flags."""
-    from .commands._common import FLAG_CHECKS, dataset_name
+    float flag, the known-dataset check of ``--dataset``, the file and spelling checks of
+    :data:`~convexpoison.commands._common.TEXT_CHECKS`) to the parser's flags."""
+    from .commands._common import FLAG_CHECKS, TEXT_CHECKS, dataset_name
 
     for action in parser._actions:
         if not action.option_strings:
@@ -131,6 +132,8 @@ def _add_checks(parser):
         check = FLAG_CHECKS.get(action.dest)
         if action.dest == "dataset" and action.type is None:
             action.type = _checked_type(str, dataset_name)
+        elif action.dest in TEXT_CHECKS and action.type is None:
+            action.type = _checked_type(str, TEXT_CHECKS[action.dest])
         elif action.type in (float, int):
             action.type = _checked_type(action.type, check)
 
@@ -282,7 +285,10 @@ def _main(argv) -> int:
             res = mod.run(args)
     except InputError as exc:
         _cleanup(created, everything=True)
-        _say_error(_flag_message(exc, parser))
+        message = _flag_message(exc, parser)
+        if getattr(args, "data", None) is not None and message.startswith("--dataset:"):
+            message = "--data:" + message[len("--dataset:"):]   # the data came from --data
+        _say_error(message)
         return EXIT_INPUT
     except SolverFailure as exc:
         _cleanup(created, everything=False)

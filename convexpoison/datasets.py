@@ -2,7 +2,8 @@
 
 The bundled sets are compressed ``.npz`` files in ``data/`` (built by
 ``data/build_datasets.py``; provenance, transformations and splits in ``data/README.md``).
-Binary sets have labels in {-1, +1}; multi-class sets 0..k-1.  Every row of every split
+Text sets (``fine-foods``) are sparse: their ``X_train`` / ``X_test`` are
+``scipy.sparse.csr_matrix`` word counts, never densified.  Binary sets have labels in {-1, +1}; multi-class sets 0..k-1.  Every row of every split
 lies in the dataset's :class:`~convexpoison.domain.Domain`.
 
 The data folder is found in this order:
@@ -49,6 +50,8 @@ DATASETS = {
     "adult": "UCI Adult, >50K (+1) vs <=50K (-1), class-balanced; 4 scaled continuous + 7 one-hot groups",
     "digits17": "scikit-learn 8x8 digits 1 (-1) vs 7 (+1); integer pixels 0..16",
     "breast-cancer": "Breast Cancer Wisconsin (Diagnostic), malignant (+1) vs benign (-1); min-max [0,1]",
+    "fine-foods": "Amazon fine-food reviews, great (+1) vs other (-1); sparse bag-of-words "
+                  "counts (scipy.sparse CSR), 6660 words; 4000/1000",
 }
 
 #: Datasets loadable by name but not bundled (they need a system package).
@@ -221,9 +224,19 @@ def decode_arrays(arrays) -> dict:
     scale = np.asarray(arrays["scale"], np.float64)
     out = {}
     for part in ("train", "test"):
-        X = np.asarray(arrays[f"X_{part}"]).astype(np.float64)
-        if not (scale.ndim == 0 and scale == 1.0):
-            X *= scale
+        if f"X_{part}_indptr" in arrays:        # a sparse set: CSR arrays (data/README.md)
+            import scipy.sparse as sp
+
+            X = sp.csr_matrix((np.asarray(arrays[f"X_{part}_data"]).astype(np.float64),
+                               np.asarray(arrays[f"X_{part}_indices"]),
+                               np.asarray(arrays[f"X_{part}_indptr"])),
+                              shape=tuple(int(v) for v in arrays[f"X_{part}_shape"]))
+            if not (scale.ndim == 0 and scale == 1.0):
+                X = X.multiply(scale).tocsr()
+        else:
+            X = np.asarray(arrays[f"X_{part}"]).astype(np.float64)
+            if not (scale.ndim == 0 and scale == 1.0):
+                X *= scale
         out[f"X_{part}"] = X
         out[f"y_{part}"] = np.asarray(arrays[f"y_{part}"]).astype(np.int64)
     feature_names = [str(s) for s in np.asarray(arrays["feature_names"]).tolist()]
@@ -248,7 +261,10 @@ def _read_npz(path: str) -> dict:
         arrays = {k: z[k] for k in z.files}
     dec = decode_arrays(arrays)
     for k in ("X_train", "X_test", "y_train", "y_test"):
-        dec[k].setflags(write=False)
+        parts = ((dec[k].data, dec[k].indices, dec[k].indptr) if hasattr(dec[k], "indptr")
+                 else (dec[k],))
+        for a in parts:
+            a.setflags(write=False)
     return dec
 
 
@@ -355,25 +371,14 @@ def from_arrays(X_train, y_train, X_test=None, y_test=None, domain=None, reg=FAL
         if warn_domain:
             warnings.warn(f"{name}: no domain given, so it is inferred from the data as each "
                           "feature's min..max over all rows; an attacker may use values outside "
-                          "it (e.g. pixels in [0, 1] that are 0 in every row): pass domain=",
+                          "it (e.g. pixels in [0, 1] that are 0 in every row): pass domain= (--domain on "
+                          "the command line)",
                           DomainWarning, stacklevel=3)
     elif not isinstance(domain, Domain):
         raise InputError(f"domain: expected a convexpoison Domain, got {type(domain).__name__}")
-    if domain.d != d:
-        raise InputError(f"domain: has {domain.d} coordinates but X_train has {d} features")
-    for part, X in (("X_train", X_train), ("X_test", X_test)):
-        if X.shape[0]:
-            inside = domain.contains(X)
-            if not inside.all():
-                raise InputError(f"{part}: row {int(np.argmin(inside))} lies outside the domain")
+    check_domain_fits(domain, X_train, X_test)
     if reg is None:
-        from .training import choose_reg
-
-        try:
-            reg, _ = choose_reg(X_train, y_train, "svm" if is_bin else "multisvm")
-        except InputError as exc:
-            raise InputError(f"reg: cannot choose C_R by cross-validation ({exc}); give reg") \
-                from None
+        reg = cross_validated_reg(X_train, y_train, is_bin)
         reg_source = "cross-validation"
     else:
         reg_source = "fallback" if reg is FALLBACK_REG else "given"
@@ -391,6 +396,191 @@ def from_arrays(X_train, y_train, X_test=None, y_test=None, domain=None, reg=FAL
     return Dataset(name=name, X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test,
                    domain=domain, reg=reg, classes=list(classes), feature_names=feature_names,
                    image_shape=None, description=description, reg_source=reg_source)
+
+
+def cross_validated_reg(X_train, y_train, binary=True) -> float:
+    """``C_R`` chosen by cross-validation on the training rows
+    (:func:`convexpoison.training.choose_reg`, the procedure that chose the bundled sets'
+    defaults); a failure -- too few rows of a class, a trainer that cannot converge on
+    badly scaled features -- is an :class:`InputError` naming ``reg``."""
+    from .errors import SolverFailure
+    from .training import choose_reg
+
+    try:
+        reg, _ = choose_reg(X_train, y_train, "svm" if binary else "multisvm")
+    except InputError as exc:
+        raise InputError(f"reg: cannot choose C_R by cross-validation ({exc}); give reg") \
+            from None
+    except SolverFailure as exc:
+        raise InputError(f"reg: cannot choose C_R by cross-validation: the trainer did not "
+                         f"converge ({' '.join(str(exc).split())}); scale the features (e.g. to "
+                         "[0, 1]) or give reg") from None
+    return reg
+
+
+def check_domain_fits(domain, X_train, X_test=None):
+    """:class:`InputError` unless ``domain`` has the data's dimension and holds every row:
+    the attacker's domain must contain the clean data (and an integer coordinate needs an
+    integer in its bounds, or no poison point exists)."""
+    d = np.shape(X_train)[1]
+    if domain.d != d:
+        raise InputError(f"domain: has {domain.d} coordinates but X_train has {d} features")
+    empty = domain.integer & (np.ceil(domain.lo - 1e-9) > np.floor(domain.hi + 1e-9))
+    if empty.any():
+        j = int(np.argmax(empty))
+        raise InputError(f"domain: infeasible: integer coordinate {j} has no integer in "
+                         f"[{domain.lo[j]:g}, {domain.hi[j]:g}]")
+    for part, X in (("X_train", X_train), ("X_test", X_test)):
+        if X is not None and np.shape(X)[0]:
+            inside = domain.contains(X)
+            if not inside.all():
+                i = int(np.argmin(inside))
+                raise InputError(f"domain: {part} row {i} lies outside the domain (the domain "
+                                 "must hold every clean row)")
+
+
+def encode_labels(labels, label_column="y", positive=None):
+    """Labels (a pandas Series, or an array) as the package's codes, and ``classes``.
+
+    ``positive`` given: that value -> +1, every other value -> -1; two distinct values:
+    the larger (numbers by value, text in sorted order) -> +1; more values: 0..k-1 in
+    sorted order.  A single class is an :class:`InputError`.
+    """
+    import pandas as pd
+
+    labels = labels if isinstance(labels, pd.Series) else pd.Series(np.ravel(labels))
+    numeric = pd.api.types.is_numeric_dtype(labels)
+    values = sorted(labels.unique()) if numeric else sorted(labels.astype(str).unique())
+    if positive is not None:
+        if numeric and isinstance(positive, str):
+            try:                            # the command line passes "1" for the label 1
+                positive = float(positive)
+            except ValueError:
+                pass
+        y = np.where(labels.to_numpy() == positive, 1, -1)
+        if not np.any(y == 1):
+            raise InputError(f"positive: no row has label {positive!r} "
+                             f"(labels: {', '.join(_value_name(v) for v in values[:6])})")
+        if np.all(y == 1):
+            raise InputError(f"positive: every row has label {positive!r}; a classifier needs "
+                             "two classes")
+        others = [_value_name(v) for v in values if v != positive]
+        return y, ["other" if len(others) != 1 else others[0], _value_name(positive)]
+    if len(values) < 2:
+        raise InputError(f"{label_column}: every row has label {_value_name(values[0])}; a "
+                         "classifier needs two classes")
+    codes = {v: i for i, v in enumerate(values)}
+    y = (labels if numeric else labels.astype(str)).map(codes).to_numpy().astype(int)
+    if len(values) == 2:
+        y = 2 * y - 1
+    return y, [_value_name(v) for v in values]
+
+
+def split(X, y, test_fraction=0.3, random_state=0):
+    """``(X_train, y_train, X_test, y_test)``: a shuffled split, stratified when every class
+    has at least two rows; ``test_fraction=0`` keeps every row for training (no test set)."""
+    test_fraction = float(test_fraction)
+    if not 0 <= test_fraction < 1:
+        raise InputError(f"test_fraction: must be in [0, 1), got {test_fraction!r}")
+    if test_fraction == 0:
+        return X, y, None, None
+    from sklearn.model_selection import train_test_split
+
+    _, counts = np.unique(y, return_counts=True)
+    strat = y if counts.min() >= 2 else None
+    try:
+        Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_fraction, shuffle=True,
+                                              stratify=strat, random_state=random_state)
+    except ValueError as exc:
+        raise InputError(f"test_fraction: cannot split {len(y)} rows ({exc})") from None
+    return Xtr, ytr, Xte, yte
+
+
+def from_npz(path, positive=None, domain=None, reg=None, name=None, test_fraction=0.3,
+             random_state=0) -> Dataset:
+    """A :class:`Dataset` from the user's ``.npz`` with arrays ``X_train``, ``y_train`` and
+    optionally ``X_test``, ``y_test`` (read without pickles).  Labels are encoded as
+    :func:`from_csv` encodes them (0/1 or any two values -> binary); without a test set the
+    rows are split like a CSV's.  ``domain``, ``reg``: as :func:`from_csv`."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: np.asarray(f[k]) for k in f.files}
+    except Exception as exc:                # a damaged or foreign archive, object arrays
+        raise InputError(f"{path}: cannot read .npz ({' '.join(str(exc).split())})") from None
+    missing = [k for k in ("X_train", "y_train") if k not in arrays]
+    if missing:
+        raise InputError(f"{path}: no array {missing[0]} (an .npz of user data holds X_train, "
+                         f"y_train and optionally X_test, y_test; it has "
+                         f"{', '.join(sorted(arrays)) or 'no arrays'})")
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise InputError(f"{path}: give both X_test and y_test, or neither")
+    Xtr = check_X(arrays["X_train"], "X_train")
+    ytr = np.ravel(arrays["y_train"])
+    if ytr.size != Xtr.shape[0]:
+        raise InputError(f"{path}: y_train has {ytr.size} labels for {Xtr.shape[0]} rows")
+    has_test = "X_test" in arrays
+    yte = np.ravel(arrays["y_test"]) if has_test else np.empty(0, ytr.dtype)
+    if Xtr.shape[0] + yte.size < MIN_CSV_ROWS:
+        raise InputError(f"{path}: {Xtr.shape[0] + yte.size} rows; at least {MIN_CSV_ROWS} are "
+                         "needed to train, test and cross-validate")
+    y, classes = encode_labels(np.concatenate([ytr, yte]), "y_train", positive)
+    if has_test:
+        Xte = check_X(arrays["X_test"], "X_test", d=Xtr.shape[1])
+        if yte.size != Xte.shape[0]:
+            raise InputError(f"{path}: y_test has {yte.size} labels for {Xte.shape[0]} rows")
+        ytr, yte = y[:ytr.size], y[ytr.size:]
+    else:
+        Xtr, ytr, Xte, yte = split(Xtr, y, test_fraction, random_state)
+    return from_arrays(Xtr, ytr, Xte, yte, domain=domain, reg=reg,
+                       name=name or Path(str(path)).name.split(".")[0], classes=classes,
+                       binary=len(classes) == 2, description=f".npz file {path}",
+                       warn_domain=True)
+
+
+def load_domain(path, d) -> Domain:
+    """A domain from a ``.json`` or ``.npz`` file of per-feature bounds: ``lower`` and
+    ``upper`` (or ``lo``/``hi``), each a list of ``d`` numbers or one number for every
+    feature, and optionally ``integer`` (booleans, or one boolean)."""
+    p = Path(path)
+    try:
+        if p.suffix.lower() == ".json":
+            with open(p) as fh:
+                spec = json.load(fh)
+            if not isinstance(spec, dict):
+                raise ValueError("expected a JSON object with lower, upper[, integer]")
+        else:
+            with np.load(p, allow_pickle=False) as f:
+                spec = {k: np.asarray(f[k]) for k in f.files}
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"domain: cannot read {path} ({' '.join(str(exc).split())})") from None
+    except Exception as exc:                 # zipfile, zlib: a damaged archive
+        raise InputError(f"domain: cannot read {path} ({type(exc).__name__})") from None
+
+    def get(*keys, default=None):
+        for k in keys:
+            if k in spec:
+                return spec[k]
+        if default is None:
+            raise InputError(f"domain: {path} has no {keys[0]} (give lower, upper and "
+                             "optionally integer)")
+        return default
+
+    def vec(value, key, dtype=float):
+        try:
+            a = np.asarray(value, dtype=dtype).ravel()
+        except (TypeError, ValueError):
+            raise InputError(f"domain: {key} in {path} must be numbers") from None
+        if a.size == 1:
+            a = np.full(d, a[0])
+        if a.size != d:
+            raise InputError(f"domain: {key} in {path} has {a.size} values; the data has "
+                             f"{d} features")
+        return a
+
+    lo = vec(get("lower", "lo"), "lower")
+    hi = vec(get("upper", "hi"), "upper")
+    integer = vec(get("integer", default=False), "integer", bool)
+    return Domain(lo, hi, integer=integer)
 
 
 def _value_name(v) -> str:
@@ -473,48 +663,8 @@ def from_csv(path, label_column, test_fraction=0.3, random_state=0, positive=Non
     if len(df) < MIN_CSV_ROWS:
         raise InputError(f"{path}: {len(df)} data rows; at least {MIN_CSV_ROWS} are needed to "
                          "train, test and cross-validate")
-    numeric = pd.api.types.is_numeric_dtype(labels)
-    values = sorted(labels.unique()) if numeric else sorted(labels.astype(str).unique())
-    if positive is not None:
-        if numeric and isinstance(positive, str):
-            try:                            # the command line passes "1" for the label 1
-                positive = float(positive)
-            except ValueError:
-                pass
-        y = np.where(labels.to_numpy() == positive, 1, -1)
-        if not np.any(y == 1):
-            raise InputError(f"positive: no row has label {positive!r} "
-                             f"(labels: {', '.join(_value_name(v) for v in values[:6])})")
-        if np.all(y == 1):
-            raise InputError(f"positive: every row has label {positive!r}; a classifier needs "
-                             "two classes")
-        others = [_value_name(v) for v in values if v != positive]
-        classes = ["other" if len(others) != 1 else others[0], _value_name(positive)]
-    else:
-        if len(values) < 2:
-            raise InputError(f"{label_column}: every row has label {_value_name(values[0])}; a "
-                             "classifier needs two classes")
-        codes = {v: i for i, v in enumerate(values)}
-        y = (labels if numeric else labels.astype(str)).map(codes).to_numpy().astype(int)
-        if len(values) == 2:
-            y = 2 * y - 1
-        classes = [_value_name(v) for v in values]
-    X = feats.to_numpy(dtype=float)
-    test_fraction = float(test_fraction)
-    if not 0 <= test_fraction < 1:
-        raise InputError(f"test_fraction: must be in [0, 1), got {test_fraction!r}")
-    if test_fraction == 0:
-        Xtr, ytr, Xte, yte = X, y, None, None
-    else:
-        from sklearn.model_selection import train_test_split
-
-        _, counts = np.unique(y, return_counts=True)
-        strat = y if counts.min() >= 2 else None
-        try:
-            Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_fraction, shuffle=True,
-                                                  stratify=strat, random_state=random_state)
-        except ValueError as exc:
-            raise InputError(f"test_fraction: cannot split {len(y)} rows ({exc})") from None
+    y, classes = encode_labels(labels, label_column, positive)
+    Xtr, ytr, Xte, yte = split(feats.to_numpy(dtype=float), y, test_fraction, random_state)
     return from_arrays(Xtr, ytr, Xte, yte, domain=domain, reg=reg,
                        name=name or Path(str(path)).name.split(".")[0], classes=classes,
                        feature_names=[str(c) for c in feats.columns],

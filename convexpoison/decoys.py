@@ -132,14 +132,14 @@ class DecoyGenerator:
 
         qs, reps = self._check()
         D = resolve_defender(self.defender, None, self.model, self.reg)
-        X = check_X(X)
+        X = check_X(X, accept_sparse=True)
         y = check_y(y, X.shape[0])
         if self.use == "train":
             Xe, ye = X, y
         else:
             if X_eval is None or y_eval is None:
                 raise InputError("X_eval: use='test' needs the attacker's test set")
-            Xe = check_X(X_eval, "X_eval", d=X.shape[1])
+            Xe = check_X(X_eval, "X_eval", d=X.shape[1], accept_sparse=True)
             ye = check_y(y_eval, Xe.shape[0], name="y_eval")
         theta_c = clean_model if clean_model is not None else D.train(X, y, tol=self.tol)
         self.clean_model_ = theta_c

@@ -170,7 +170,7 @@ class Defender:
         with ``R`` as this defender defines it."""
         from .validation import check_weights
 
-        s = check_weights(sample_weight, len(X))
+        s = check_weights(sample_weight, np.shape(X)[0])     # X may be scipy.sparse
         W = float(s.sum())
         reg = self.reg_for(W)
         w = np.asarray(model.w, float)

@@ -52,7 +52,7 @@ import numpy as np
 from .errors import InputError
 from .feasible import L2Sphere, Slab, SVDResidual
 from .poisons import PoisonSet
-from .validation import check_fraction, check_weights, check_X
+from .validation import check_fraction, check_weights, check_X, is_sparse
 
 __all__ = [
     "DEFENSES", "Defense", "L2Defense", "SlabDefense", "LossDefense", "SVDDefense",
@@ -95,7 +95,7 @@ def knn_scores(X, y, k=5, sample_weight=None) -> np.ndarray:
     """
     from sklearn.neighbors import NearestNeighbors
 
-    X = check_X(X)
+    X = check_X(X, accept_sparse=True)     # sparse rows: scikit-learn's sparse distances
     n = X.shape[0]
     y = np.asarray(y).ravel()
     if y.shape[0] != n:
@@ -155,7 +155,7 @@ class CleanNeighbours:
     def __init__(self, X, y, k=5):
         from sklearn.neighbors import NearestNeighbors
 
-        self.X = check_X(X)
+        self.X = check_X(X, accept_sparse=True)
         self.y = np.asarray(y).ravel()
         self.k = int(k)
         self.classes = {}
@@ -175,8 +175,10 @@ class CleanNeighbours:
             self.classes[int(label)] = (rows, dist[keep].reshape(rows.size, self.k))
 
     def matches(self, X, y) -> bool:
+        from .training import _same_rows
+
         return (self.classes is not None and X.shape == self.X.shape
-                and (X is self.X or np.array_equal(X, self.X)) and np.array_equal(y, self.y))
+                and (X is self.X or _same_rows(X, self.X)) and np.array_equal(y, self.y))
 
     def scores(self, Xp, yp, wp) -> np.ndarray:
         """``knn_scores`` of ``Dc ∪ Dp`` (rows: clean first, then the poison rows)."""
@@ -188,8 +190,14 @@ class CleanNeighbours:
         for label, (rows, dist) in self.classes.items():
             P = np.flatnonzero(yp == label)
             Zp, vp = Xp[P], wp[P]
-            Dcp = np.linalg.norm(self.X[rows][:, None, :] - Zp[None, :, :], axis=2) \
-                if P.size else np.zeros((rows.size, 0))
+            if not P.size:
+                Dcp = np.zeros((rows.size, 0))
+            elif is_sparse(self.X):     # sparse clean rows, dense poison rows
+                from sklearn.metrics.pairwise import euclidean_distances
+
+                Dcp = euclidean_distances(self.X[rows], Zp)
+            else:
+                Dcp = np.linalg.norm(self.X[rows][:, None, :] - Zp[None, :, :], axis=2)
             out[rows] = _kth(np.hstack([dist, Dcp]),
                              np.hstack([np.ones_like(dist), np.broadcast_to(vp, Dcp.shape)]), k)
             if P.size:
@@ -238,7 +246,7 @@ class Defense:
 
     def fit(self, X, y, sample_weight=None):
         p = self._fraction()
-        X = check_X(X)
+        X = check_X(X, accept_sparse=True)
         y = np.asarray(y).ravel()
         w = check_weights(sample_weight, X.shape[0])
         s = self.scores_ = np.asarray(self._scores(X, y, w), dtype=float)
@@ -479,9 +487,12 @@ def _restrict(model, keep):
 
 
 def _split(data):
+    def rows(X):            # sparse text stays sparse (never densified)
+        return check_X(X, accept_sparse=True) if is_sparse(X) else np.asarray(X, float)
+
     try:
-        return (np.asarray(data.X_train, float), np.asarray(data.y_train),
-                np.asarray(data.X_test, float), np.asarray(data.y_test))
+        return (rows(data.X_train), np.asarray(data.y_train),
+                rows(data.X_test), np.asarray(data.y_test))
     except AttributeError:
         raise InputError("data: expected a dataset with X_train, y_train, X_test, y_test") from None
 

@@ -97,7 +97,12 @@ class Domain:
                    onehot_groups=list(onehot_groups), **kw)
 
     def contains(self, X, tol=1e-9) -> np.ndarray:
-        """Boolean per row: inside the bounds, integral where required, one-hot valid."""
+        """Boolean per row: inside the bounds, integral where required, one-hot valid.
+        ``X`` may be a scipy.sparse matrix (checked on its stored entries, never densified)."""
+        import scipy.sparse as sp
+
+        if sp.issparse(X):
+            return self._contains_sparse(sp.csr_matrix(X, dtype=float), tol)
         X = np.atleast_2d(np.asarray(X, float))
         ok = np.all((X >= self.lo - tol) & (X <= self.hi + tol), axis=1)
         if self.has_integers:
@@ -105,6 +110,24 @@ class Domain:
             ok &= np.all(np.abs(Xi - np.round(Xi)) <= tol, axis=1)
         for g in self.onehot_groups:
             ok &= np.abs(X[:, g].sum(axis=1) - 1) <= tol
+        return ok
+
+    def _contains_sparse(self, X, tol) -> np.ndarray:
+        n = X.shape[0]
+        row = np.repeat(np.arange(n), np.diff(X.indptr))
+        j, v = X.indices, X.data
+        bad = (v < self.lo[j] - tol) | (v > self.hi[j] + tol)
+        if self.has_integers:
+            bad |= self.integer[j] & (np.abs(v - np.round(v)) > tol)
+        ok = np.bincount(row[bad], minlength=n) == 0
+        # the implicit zeros: a row leaves out some column, so 0 must lie in that column's
+        # bounds (tested on the columns a row does not store)
+        zero_bad = np.flatnonzero((self.lo > tol) | (self.hi < -tol))
+        if zero_bad.size:
+            stored = (X[:, zero_bad] != 0).sum(axis=1).A.ravel()
+            ok &= stored == zero_bad.size
+        for g in self.onehot_groups:
+            ok &= np.abs(X[:, g].sum(axis=1).A.ravel() - 1) <= tol
         return ok
 
     def clip(self, X) -> np.ndarray:

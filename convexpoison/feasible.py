@@ -65,7 +65,7 @@ from .domain import Domain
 from .errors import InputError, SolverFailure
 from .losses import Hinge
 from .validation import (check_binary_model, check_fraction, check_positive, check_weights,
-                         check_X, check_y)
+                         check_X, check_y, is_sparse)
 
 __all__ = [
     "Component", "DomainSet", "L2Sphere", "Slab", "SVDResidual", "LossBound", "FeasibleSet",
@@ -120,7 +120,82 @@ def _check_quantile(quantile) -> float:
 def _check_points(X, d=None):
     if np.ndim(X) == 1:  # a single point
         X = [X]
-    return check_X(X, "X", d=d)
+    # sparse rows (bag-of-words text) are scored without densifying them (L2, slab, SVD)
+    return check_X(X, "X", d=d, accept_sparse=True)
+
+
+def _row_sq(X) -> np.ndarray:
+    """``|x_i|^2`` of every row of a sparse matrix."""
+    return np.asarray(X.multiply(X).sum(axis=1), float).ravel()
+
+
+def _sparse_norm_from(X, sq_minus) -> np.ndarray:
+    """``sqrt(|x_i|^2 - sq_minus_i)``, clipped at 0: a residual's norm on sparse rows from
+    the expansion of the square (the dense form ``x - c`` would be dense)."""
+    return np.sqrt(np.maximum(_row_sq(X) - sq_minus, 0.0))
+
+
+#: The sparse SVD defense takes the exact spectrum from the smaller Gram matrix (X X^T or
+#: X^T X, by eigh) when that side has at most this many rows: on fine-foods (4000 x 6660,
+#: rank 770 at the 5% rule) 15 s, where ``scipy.sparse.linalg.svds`` needs 56 s.
+SVD_GRAM_MAX = 6000
+
+
+#: ... and otherwise computes truncated SVDs of rank 64, 128, ... up to this rank (its
+#: ``d x k`` singular vectors are dense: 1.4 GB at d = 90 000).
+SVD_SPARSE_MAX_RANK = 1024
+
+
+def _sparse_top_svd(Xw, rel, squared):
+    """``(s, Vt_k, k)``: the leading singular values ``s`` (at least ``k`` of them) and the
+    top-``k`` right singular vectors of a sparse matrix, ``k`` chosen by
+    :func:`svd_rank`'s rule with the total ``||X||_F^2`` computed from the stored entries.
+    The smaller Gram matrix by ``eigh`` when it is small (:data:`SVD_GRAM_MAX`), else
+    truncated SVDs (``scipy.sparse.linalg.svds``) of doubling rank until the rule is met."""
+    from scipy.sparse.linalg import svds
+
+    n, d = Xw.shape
+    total = float(Xw.multiply(Xw).sum())
+    small = min(n, d)
+    if total <= 0:
+        return np.zeros(0), np.zeros((0, d)), 0
+
+    def rank(s):
+        tail = np.maximum(total - np.cumsum(np.concatenate([[0.0], s ** 2])), 0.0) / total
+        err = tail if squared else np.sqrt(tail)
+        ok = np.flatnonzero(err < rel)
+        return int(ok[0]) if ok.size else None
+
+    if small <= SVD_GRAM_MAX:
+        G = (Xw @ Xw.T if n <= d else Xw.T @ Xw).toarray()
+        ev, U = np.linalg.eigh(G)
+        ev, U = ev[::-1], U[:, ::-1]
+        s = np.sqrt(np.maximum(ev, 0.0))
+        k = rank(s)
+        k = s.size if k is None else k
+        if n <= d:      # v_i = X^T u_i / s_i (s_i > 0 for the leading ones kept)
+            Vt = np.asarray(Xw.T @ U[:, :k]).T / s[:k, None]
+        else:
+            Vt = U[:, :k].T.copy()
+        return s, Vt, k
+    k = 64
+    while True:
+        k = min(k, small - 1, SVD_SPARSE_MAX_RANK)
+        # a fixed start vector: deterministic on every scipy version
+        _, s, vt = svds(Xw, k=k, v0=np.full(small, small ** -0.5))
+        order = np.argsort(-s)
+        s, vt = s[order], vt[order]
+        r = rank(s)
+        if r is not None or k >= small - 1:
+            r = k if r is None else r
+            return s, vt[:r].copy(), r
+        if k >= SVD_SPARSE_MAX_RANK:
+            raise InputError(
+                f"rel_error: the SVD defense's rule (error < {rel:g}) needs a rank above "
+                f"{SVD_SPARSE_MAX_RANK} on this {n} x {d} sparse matrix (the top "
+                f"{SVD_SPARSE_MAX_RANK} directions leave {1 - np.sum(s ** 2) / total:.0%} of "
+                "||X||_F^2; a flat text spectrum); give a larger rel_error")
+        k *= 2
 
 
 def _check_Xy(X, y, d=None):
@@ -467,6 +542,10 @@ class _CentroidComponent(Component):
         if getattr(self, "d_", None) not in (None, X.shape[1]):
             self._reset_params()  # a different dimension: programs must be rebuilt
         self.d_ = X.shape[1]
+        if is_sparse(X):
+            self.centroids_ = {int(v): np.asarray(w[y == v] @ X[y == v]).ravel() / w[y == v].sum()
+                               for v in np.unique(y)}
+            return
         self.centroids_ = {int(v): np.average(X[y == v], axis=0, weights=w[y == v])
                            for v in np.unique(y)}
 
@@ -497,6 +576,9 @@ class L2Sphere(_CentroidComponent):
         return self._finish(X, y, w)
 
     def score(self, X, y) -> np.ndarray:
+        if is_sparse(X):    # |x - mu|^2 = |x|^2 - (2 x - mu).mu
+            return self._by_class(X, y, lambda Xv, v: _sparse_norm_from(
+                Xv, 2 * (Xv @ self.centroids_[v]) - self.centroids_[v] @ self.centroids_[v]))
         return self._by_class(X, y, lambda Xv, v: np.linalg.norm(Xv - self.centroids_[v], axis=1))
 
     def _constraints(self, x, y, scale):
@@ -546,13 +628,20 @@ class Slab(_CentroidComponent):
         return self._finish(X, y, w)
 
     def score(self, X, y) -> np.ndarray:
+        if is_sparse(X):
+            return self._by_class(X, y, lambda Xv, v: np.abs(
+                Xv @ self.directions_[v] - self.centroids_[v] @ self.directions_[v]))
         return self._by_class(
             X, y, lambda Xv, v: np.abs((Xv - self.centroids_[v]) @ self.directions_[v]))
 
     def _constraints(self, x, y, scale):
         cp = _cp()
         v, c, s = (self._params[(y, k)] for k in ("v", "c", "tau"))
-        return [cp.abs(v @ x - _mul(scale, c)) <= _mul(scale, s)]
+        # |v.x - c| <= s as two half-spaces: the same set, and cvxpy 1.9 cannot
+        # canonicalise abs() here inside a mixed-integer program (its bound propagation
+        # raises "cannot broadcast a non-scalar to a scalar array"; seen on adult)
+        dev = v @ x - _mul(scale, c)
+        return [dev <= _mul(scale, s), -dev <= _mul(scale, s)]
 
     def support(self, y, g=None, onehot=True, name=None):
         """Finite only on ``g = alpha v_y``: ``alpha c_y + s_y |alpha|``, ``alpha`` a new
@@ -599,9 +688,16 @@ class SVDResidual(Component):
         X, y = _check_Xy(X, y)
         w = check_weights(sample_weight, X.shape[0])
         n, d = X.shape
-        Xw = X * np.sqrt(w)[:, None]  # integer weights act as copies of rows
-        _, s, Vt = np.linalg.svd(Xw, full_matrices=False)
-        k = svd_rank(s, rel, squared=bool(self.squared))
+        if is_sparse(X):
+            import scipy.sparse as sp
+
+            # a truncated SVD: singular_values_ holds the leading values only
+            Xw = sp.diags(np.sqrt(w)) @ X
+            s, Vt, k = _sparse_top_svd(Xw.tocsr(), rel, bool(self.squared))
+        else:
+            Xw = X * np.sqrt(w)[:, None]  # integer weights act as copies of rows
+            _, s, Vt = np.linalg.svd(Xw, full_matrices=False)
+            k = svd_rank(s, rel, squared=bool(self.squared))
         self.singular_values_ = s
         self.rank_ = k
         self.components_ = Vt[:k].copy()  # (k, d), orthonormal rows
@@ -631,6 +727,9 @@ class SVDResidual(Component):
     def score(self, X, y=None) -> np.ndarray:
         X = _check_points(X, self.d)
         Vk = self.components_
+        if is_sparse(X):    # |(I - V V^T) x|^2 = |x|^2 - |V^T x|^2 (orthonormal V)
+            P = np.asarray(X @ Vk.T)
+            return _sparse_norm_from(X, np.einsum("ij,ij->i", P, P))
         return np.linalg.norm(X - (X @ Vk.T) @ Vk, axis=1)
 
     def _constraints(self, x, y, scale):

@@ -36,7 +36,10 @@ class PoisonSet:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        X = np.asarray(self.X, dtype=float)
+        import scipy.sparse as sp
+
+        # poison rows are few: rows taken from sparse text (label flips) are stored dense
+        X = self.X.toarray().astype(float) if sp.issparse(self.X) else np.asarray(self.X, dtype=float)
         if X.ndim == 1 and X.size == 0:
             X = X.reshape(0, 0)
         if X.ndim != 2:
@@ -101,14 +104,19 @@ class PoisonSet:
         Clean rows come first so that a model trained on ``Dc`` warm-starts training on
         the union (:func:`convexpoison.training.train`'s ``warm_start`` reads a prefix).
         """
-        X = np.asarray(X, dtype=float)
+        import scipy.sparse as sp
+
+        # sparse clean data (text) stays sparse: the few poison rows join it as CSR rows
+        X = sp.csr_matrix(X, dtype=float) if sp.issparse(X) else np.asarray(X, dtype=float)
         y = np.asarray(y)
         n = X.shape[0]
         self.check_dimension(X.shape[1])
         wc = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
         if len(self) == 0:
             return X, y, wc, np.zeros(n, bool)
-        return (np.vstack([X, self.X]), np.concatenate([y, self.y]),
+        stacked = (sp.vstack([X, sp.csr_matrix(self.X)], format="csr") if sp.issparse(X)
+                   else np.vstack([X, self.X]))
+        return (stacked, np.concatenate([y, self.y]),
                 np.concatenate([wc, self.weight]),
                 np.concatenate([np.zeros(n, bool), np.ones(len(self), bool)]))
 

@@ -100,6 +100,22 @@ def headline_lines(results):
     return lines
 
 
+def defender_line(results) -> str:
+    """The model audited: its ``--defender`` spelling, where it came from, and ``C_R`` on
+    the clean set with where that came from."""
+    s, d = results["settings"], results["dataset"]
+    D = results.get("defender") or {}
+    spec = D.get("spec") or f"svm:reg={s['reg']!r},intercept=penalized"
+    source = D.get("source") or "the package's default"
+    where = d.get("reg_source") or "given"
+    if D.get("convention") == "sum":
+        where = "scikit-learn's C on the sum of losses: C_R = 1/(C n)"
+    intercept = ("intercept penalised" if D.get("penalize_intercept", True)
+                 else "intercept free (not penalised)")
+    return (f"defender `{spec}` ({source}; linear, {D.get('loss', 'hinge')} loss, {intercept}); "
+            f"C_R = {s['reg']:.4g} on the clean training set ({where})")
+
+
 def write_reports(results, out):
     out = Path(out)
     from .fileio import write_text
@@ -114,9 +130,10 @@ def to_markdown(results) -> str:
     head = headline_lines(results)
     if head:
         md += ["## Verdict in errors", ""] + [f"* {line}" for line in head] + [""]
-    md += [f"Dataset {d['name']}: {d['n_train']} training and {d['n_test']} test points, "
-           f"d = {d['d']}; model: linear SVM, C_R = {s['reg']:g} (bias regularised); "
-           f"budget ε = {s['epsilon']:g}; each defense removes {100 * s['p']:g}% of each class.", ""]
+    md += [f"Dataset {d['name']} ({d.get('description') or 'no description'}): "
+           f"{d['n_train']} training and {d['n_test']} test points, d = {d['d']}; "
+           f"{defender_line(results)}; budget ε = {s['epsilon']:g}; each defense removes "
+           f"{100 * s['p']:g}% of each class.", ""]
     if "target" in results and "target_test_error" in results["target"]:
         t = results["target"]
         md += [f"Target model (Koh label-flip heuristic): test error {_pct(t['target_test_error'])}, "

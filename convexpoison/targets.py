@@ -68,7 +68,7 @@ import numpy as np
 from .errors import InputError, SolverFailure
 from .poisons import _json_default
 from .training import LinearModel, objective
-from .validation import check_fraction
+from .validation import check_fraction, stack_rows
 
 __all__ = ["Target", "Candidate", "Subpopulation", "koh_target", "improved_target",
            "subpopulation_targets", "find_subpopulations", "label_flip_sweep", "select",
@@ -333,7 +333,7 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
     n, m = len(y), len(y_pool)
     reg_clean = D.reg_for(n)            # the clean loss: the defender's objective on Dc
     y_pool = np.asarray(y_pool)
-    Xa = np.vstack([X, X_pool])
+    Xa = stack_rows(X, X_pool)          # sparse text stays sparse
     ya = np.concatenate([y, -y_pool])
     theta_c = clean_model if clean_model is not None else D.train(X, y, tol=tol)
     # Warm starts only save time (every solve is exact): theta_c's dual variables, padded
@@ -350,7 +350,7 @@ def label_flip_sweep(X, y, X_pool, y_pool, reg, goal, *, model="svm", quantiles=
         for step, r in enumerate(reps):
             flip = flip_set(y_pool * current.decision_function(X_pool), q) if adaptive else koh_flip
             if independent:
-                Xt, yt = np.vstack([X, X_pool[flip]]), np.concatenate([y, -y_pool[flip]])
+                Xt, yt = stack_rows(X, X_pool[flip]), np.concatenate([y, -y_pool[flip]])
                 sw = np.concatenate([np.ones(n), np.full(flip.size, float(r))])
                 warm = theta_c
             else:

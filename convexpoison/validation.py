@@ -10,8 +10,26 @@ import numpy as np
 from .errors import InputError
 
 
-def check_X(X, name="X", d=None) -> np.ndarray:
-    """A finite, non-empty 2-D float array (with ``d`` columns when given)."""
+def is_sparse(X) -> bool:
+    """Whether ``X`` is a scipy.sparse matrix (bag-of-words text; docs/training.md)."""
+    import scipy.sparse as sp
+
+    return sp.issparse(X)
+
+
+def check_X(X, name="X", d=None, accept_sparse=False) -> np.ndarray:
+    """A finite, non-empty 2-D float array (with ``d`` columns when given).
+
+    With ``accept_sparse`` a scipy.sparse matrix is returned as a float64
+    ``scipy.sparse.csr_matrix`` with sorted, summed indices (checked on its stored
+    entries, never densified); without it a sparse matrix raises :class:`InputError`
+    (the function needs a dense array; densifying a text matrix could exhaust memory).
+    """
+    if is_sparse(X):
+        if not accept_sparse:
+            raise InputError(f"{name}: a scipy.sparse matrix is not supported here; this "
+                             "function needs a dense array (X.toarray() if it fits in memory)")
+        return _check_sparse(X, name, d)
     try:
         X = np.asarray(X, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -26,6 +44,39 @@ def check_X(X, name="X", d=None) -> np.ndarray:
         bad = np.argwhere(~np.isfinite(X))[0]
         raise InputError(f"{name}: contains NaN or inf (first at row {bad[0]}, column {bad[1]})")
     return X
+
+
+def _check_sparse(X, name, d):
+    import scipy.sparse as sp
+
+    try:
+        X = sp.csr_matrix(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: not a numeric sparse matrix ({exc})") from None
+    if X.shape[0] == 0:
+        raise InputError(f"{name}: empty data (0 rows)")
+    if d is not None and X.shape[1] != d:
+        raise InputError(f"{name}: expected {d} features, got {X.shape[1]}")
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()          # also sorts the indices
+    if not np.all(np.isfinite(X.data)):
+        k = int(np.argmax(~np.isfinite(X.data)))
+        row = int(np.searchsorted(X.indptr, k, side="right") - 1)
+        raise InputError(f"{name}: contains NaN or inf (first at row {row}, column "
+                         f"{int(X.indices[k])})")
+    return X
+
+
+def stack_rows(A, B):
+    """``A`` over ``B`` (clean rows, then poison or pool rows): a CSR matrix when either is
+    sparse (sparse text stays sparse; the few dense rows are converted), else an array."""
+    if is_sparse(A) or is_sparse(B):
+        import scipy.sparse as sp
+
+        return sp.vstack([sp.csr_matrix(A, dtype=float), sp.csr_matrix(B, dtype=float)],
+                         format="csr")
+    return np.vstack([A, B])
 
 
 def check_y(y, n, name="y", binary=True, n_classes=None) -> np.ndarray:

@@ -41,6 +41,27 @@ human-readable table.
 Files: a model is an `.npz` with `w` (shape `(d,)`, or `(k, d)` for k classes) and `b`;
 a poison set is an `.npz` with `X`, `y` and `weight` (copies of each row).  A problem file
 (`convexpoison solve`) is described in [Problem files](problems.md).
+
+Your data and your model: every command that takes `--dataset` also takes `--data FILE`
+instead -- a CSV with `--label COL` (and `--positive V`: the +1 class; by default 0/1 or any
+two label values make a binary set, the larger value +1) or an `.npz` with `X_train`,
+`y_train` and optionally `X_test`, `y_test` -- and `--domain SPEC`, where a poison point may
+lie: `box:LO:HI`, `data` (the data's bounding box, with a warning), or a `.json`/`.npz` of
+per-feature `lower`, `upper` and optionally `integer`.  Every command that trains, attacks or
+certifies a convex model takes `--defender SPEC`: `svc:C=1` (`SVC(kernel="linear", C=1)`),
+`linearsvc:C=0.5`, `logreg:C=1`, `svm:reg=0.09`, ... ([The defender](defender.md)), or a
+joblib/pickle file of such a scikit-learn estimator -- the file is unpickled, which runs
+code: give only files you trust.  Without `--reg` or a defender with its own
+regularisation, `C_R` for `--data` is chosen by cross-validation; the JSON output's
+`data.reg_source`, `defender` and `defender_source` say what was used.  Bad input to any of
+these (a missing or unreadable file, an unknown label column, `--label` without `--data`, a
+domain of the wrong dimension or that does not hold the data, an estimator that cannot be
+mapped) is one line naming the flag, exit status 2, before any work.
+
+```text
+convexpoison audit --data wine01.csv --label label --defender svc:C=1 --out OUT
+convexpoison attack kkt --data mydata.npz --domain box:0:1 --defender model.joblib --epsilon 0.03
+```
 """
 
 

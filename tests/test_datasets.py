@@ -37,7 +37,8 @@ def _build_module():
 
 
 def test_registry_matches_expected():
-    assert set(D.list_datasets()) == set(EXPECTED)
+    # fine-foods is sparse (tests/test_sparse_data.py)
+    assert set(D.list_datasets()) == set(EXPECTED) | {"fine-foods"}
     assert "fmnist" in D.list_datasets(include_optional=True)
     assert all(isinstance(v, str) and v for v in D.DATASETS.values())
 

@@ -134,3 +134,36 @@ def test_cli_writes_the_poison_and_the_json(tmp_path, capsys, breast):
     assert ps.n_poisons == res["n_poisons"] <= n_poisons(0.03, breast.n_train)
     ev = evaluate(breast, ps)                    # the saved poison reproduces the table
     assert ev.per_defense == res["per_defense"]
+
+
+def test_defended_screening_matches_a_fresh_fractional_poison(breast, fitted):
+    """The screening score of a candidate (its fractional poison trained under every
+    defense) against the same computed here: the exact program's fractional poison for
+    that target, evaluated under the defenses."""
+    from convexpoison.defenses import evaluate
+    from convexpoison.programs.minpoison import MinimumPoisonProgram
+
+    screened = [c for c in fitted.candidates_ if c.defended is not None]
+    assert screened
+    feas = fitted.feasible_
+    prog = MinimumPoisonProgram(feas, breast.reg).fit(breast.X_train, breast.y_train)
+    for cand in sorted(screened, key=lambda c: -c.defended)[:2]:
+        if "loss" in feas.names:
+            feas["loss"].set_model(cand.model)
+            feas["loss"].fit(breast.X_train, breast.y_train)
+        ps = prog.solve(cand.model).poison_set()
+        assert ps.n_poisons == pytest.approx(cand.price, rel=1e-3, abs=1e-3)
+        ev = evaluate(breast, ps, p=fitted.p)
+        # screening vs exact solves and trainings: a test point or two may flip
+        assert abs(ev.min_over_defenses - cand.defended) <= 2.0 / breast.n_test + 1e-12
+
+
+def test_snapped_targets_are_the_models_their_predecessors_induced(fitted):
+    """A snapped candidate is the model the previous (not accepted) realisation's
+    poison induced, so it was priced where that poison lies: its certified minimum is at
+    most that poison's size."""
+    recs = fitted.result_.realised
+    for prev, rec in zip(recs, recs[1:]):
+        if rec["target"]["source"].endswith("snapped"):
+            assert prev["status"] != "eps_close"
+            assert rec["target"]["certified"] <= prev["n_poisons"] + 1e-9

@@ -11,8 +11,13 @@ from ..feasible import FeasibleSet, feasible_names, make_feasible_set
 def clean_arrays(data, what, binary=True):
     """``(Xc, yc, Xt, yt)`` of a dataset as arrays (``binary``: labels must be -1/+1;
     ``what`` names the attack in the message)."""
-    Xc, yc = np.asarray(data.X_train, float), np.asarray(data.y_train)
-    Xt, yt = np.asarray(data.X_test, float), np.asarray(data.y_test)
+    from ..validation import check_X, is_sparse
+
+    def rows(X):            # sparse text stays sparse: the clean matrix is never densified
+        return check_X(X, accept_sparse=True) if is_sparse(X) else np.asarray(X, float)
+
+    Xc, yc = rows(data.X_train), np.asarray(data.y_train)
+    Xt, yt = rows(data.X_test), np.asarray(data.y_test)
     if binary and not np.all(np.isin(yc, (-1, 1))):
         raise InputError(f"data: the {what} attack is for binary labels {{-1, +1}}")
     return Xc, yc, Xt, yt

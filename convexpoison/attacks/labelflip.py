@@ -158,7 +158,7 @@ def competing_labels(model, X, y) -> np.ndarray:
 
 
 def _pool(X, y, d=None):
-    X = check_X(X, "X", d=d)
+    X = check_X(X, "X", d=d, accept_sparse=True)     # text stays sparse (few rows are taken)
     y = np.asarray(y).ravel()
     binary = bool(np.all(np.isin(y, (-1, 1))))
     return X, check_y(y, X.shape[0], binary=binary), binary

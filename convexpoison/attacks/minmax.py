@@ -50,7 +50,7 @@ from ..defenses import DEFENSES
 from ..errors import InputError, SolverFailure
 from ..feasible import FEASIBLE_FROM_DEFENSE as _FROM_DEFENSE
 from ..poisons import PoisonSet
-from ..validation import check_fraction, check_positive
+from ..validation import check_fraction, check_positive, is_sparse
 from ._common import check_use, clean_arrays, fitted, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
 
@@ -78,7 +78,8 @@ def loss_and_gradient(model, W, b, X, y):
     """
     from ..losses import Hinge, Logistic
 
-    X = np.atleast_2d(np.asarray(X, float))
+    sparse = is_sparse(X)               # sparse text rows are used as they are
+    X = X if sparse else np.atleast_2d(np.asarray(X, float))
     y = np.atleast_1d(np.asarray(y))
     n = X.shape[0]
     if model == "multisvm":
@@ -92,7 +93,8 @@ def loss_and_gradient(model, W, b, X, y):
         act = kstar != y
         A[np.flatnonzero(act), kstar[act]] += 1.0
         A[np.flatnonzero(act), y[act]] -= 1.0
-        return float(losses.mean()), A.T @ X / n, A.sum(axis=0) / n
+        gW = np.asarray(X.T @ A).T if sparse else A.T @ X
+        return float(losses.mean()), gW / n, A.sum(axis=0) / n
     loss = Hinge() if model == "svm" else Logistic()
     yf = y.astype(float)
     m = yf * (X @ W + float(b))

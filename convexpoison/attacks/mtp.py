@@ -32,7 +32,7 @@ from ..poisons import PoisonSet
 from ..fileio import dumps, floats_from_json, write_text
 from ..progress import bar as progress_bar
 from ..training import LinearModel
-from ..validation import check_positive, check_X, check_y
+from ..validation import check_positive, check_X, check_y, stack_rows
 from .base import PoisoningAttack
 
 STATE_VERSION = 1
@@ -214,8 +214,8 @@ class ModelTargetedPoisoning(PoisoningAttack):
         from ..programs.maxloss import MaxLossDifference
 
         self._check(data)
-        X = check_X(data.X_train, "X")
-        y = check_y(data.y_train, len(X), "y")
+        X = check_X(data.X_train, "X", accept_sparse=True)    # text: never densified
+        y = check_y(data.y_train, X.shape[0], "y")
         X_test, y_test = data.X_test, data.y_test
         self.maxloss_ = MaxLossDifference(self.feasible_, integer=self.integer, solver=self.solver)
         px, py, pw, model, history = self._start(X, y)
@@ -283,7 +283,7 @@ class ModelTargetedPoisoning(PoisoningAttack):
         return ""
 
     def _train(self, X, y, px, py, pw, warm=None):
-        Xa = np.vstack([X, px]) if len(px) else X
+        Xa = stack_rows(X, px) if len(px) else X
         ya = np.concatenate([y, py]) if len(py) else y
         wa = np.concatenate([np.ones(len(y)), pw])
         return self.defender_.train(Xa, ya, sample_weight=wa, warm_start=warm,

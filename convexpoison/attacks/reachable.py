@@ -17,19 +17,28 @@ together:
    search starts at ``t = limit / price(theta_k)``, brackets by doubling or halving and
    bisects for the largest ``t`` whose price fits the budget: a candidate too expensive
    is pulled back toward ``theta_c``, a cheap one pushed beyond itself until it spends the
-   whole budget.  Every priced model is a candidate.
+   whole budget.  Pairwise averages of the best boundary targets of different seed
+   families are searched the same way (mixtures), and a climb steps from the best
+   boundary target toward priced models of higher error, bringing each step back onto
+   the budget along its own segment.  Every priced model is a candidate.
 3. **Pricing.**  The feasible set is the defenses': the domain, the L2 sphere and the slab
    fitted on ``Dc`` and the loss defense's cone ``hinge(theta; x, y) <= tau_y`` under the
    target itself (the loss defense trains on ``Dc u Dp``, whose model *is* the target; the
    threshold is the ``quantile`` of the target's clean losses).  The search prices with a
    screening tolerance; the chosen target is priced again exactly and its certified
    minimum is reported.
-4. **Realisation.**  The candidates within the budget, by decreasing error on the
-   attacker's evaluation set, are realised with the integer minimum-poison attack
-   (:class:`~convexpoison.attacks.minpoison.MinimumPoisoning`: at most two points per
-   label, ``n_poisons <= certified + max_extra``) and judged by retraining under every
-   defense (:func:`~convexpoison.defenses.evaluate`); the best minimum over the defenses on
-   the evaluation set wins and is evaluated again exactly.
+4. **Screening under the defenses.**  The defenses remove clean points, so the
+   candidates of highest error are judged with the screening solve's fractional poison
+   trained under every defense, and ranked by that minimum.
+5. **Realisation.**  The best screened candidates are realised with the integer
+   minimum-poison attack (:class:`~convexpoison.attacks.minpoison.MinimumPoisoning`: at
+   most two points per label on continuous domains; the exact column-generation program
+   on integer domains; ``n_poisons <= certified + max_extra``) and judged by retraining
+   under every defense (:func:`~convexpoison.defenses.evaluate`).  A realisation that
+   misses its target is followed by the model it did induce (snap: a trained model,
+   whose margin support vectors absorb the rounding to integer copies).  The best
+   accepted minimum over the defenses on the evaluation set wins and is evaluated again
+   exactly.
 
 Leftover budget: the search already spends it on the target (step 2 pushes each
 candidate's price up to the budget); what rounding leaves (``budget - n_poisons``, at
@@ -83,11 +92,16 @@ class PricedTarget:
     eval_error: float
     test_error: float
     certified: float | None = None
+    #: the program's fractional poison at the screening solve (PoisonSet or None)
+    fractional: object = field(default=None, repr=False)
+    #: min over the defenses of the evaluation error when the fractional poison is
+    #: trained on under each defense (screening tolerance; None: not screened)
+    defended: float | None = None
 
     def to_dict(self) -> dict:
         return {"source": self.source, "t": self.t, "price": self.price,
                 "eval_error": self.eval_error, "test_error": self.test_error,
-                "certified": self.certified}
+                "certified": self.certified, "defended": self.defended}
 
 
 @dataclass
@@ -142,6 +156,7 @@ class _Pricer:
                                             defender=defender).fit(X, y)
         self.solved = _Solved(self.program)
         self.count = self.failed = 0
+        self.last = None
 
     def aim(self, model):
         """Point the loss cone at ``model`` (its threshold: the quantile of its clean losses)."""
@@ -159,14 +174,37 @@ class _Pricer:
         prog.set_target(model)
         name = self.solver or solvers.default_solver(prog.kind_)
         try:
-            return float(solvers.solve(prog.problem, prog.kind_, solver=name, fallback=False,
-                                       **SCREEN_OPTIONS.get(name.upper(), {})).value)
+            value = float(solvers.solve(prog.problem, prog.kind_, solver=name, fallback=False,
+                                        **SCREEN_OPTIONS.get(name.upper(), {})).value)
         except SolverFailure:
             # infeasible (unattainable) or not solved at the screening tolerance: left out
             # of the search (a fallback solver would recompile the program: slower than
             # the few candidates it could save)
             self.failed += 1
+            self.last = None
             return float("inf")
+        self.last = self._fractional()
+        return value
+
+    def _fractional(self):
+        """The screening solve's fractional poison: per label the gradient-carrying point
+        ``z / gamma`` and the zero-gradient one ``u / eta`` with their weights (what
+        :meth:`MinPoisonResult.poison_set` gives for an exact solve)."""
+        prog = self.program
+        V = prog._vars
+        rows, labels, weights = [], [], []
+        for lab in (1, -1):
+            for zk, gk in (("z", "g"), ("u", "e")):
+                if lab not in V[gk] or V[gk][lab].value is None:
+                    continue
+                wt = max(float(V[gk][lab].value), 0.0)
+                x = prog._point(V[zk][lab].value, wt)
+                if x is not None:
+                    rows.append(x), labels.append(lab), weights.append(wt)
+        if not rows:
+            return None
+        return PoisonSet(np.array(rows), np.array(labels), np.array(weights),
+                         meta={"attack": "min-poison (fractional, screening)"})
 
     def certify(self, model):
         """The exact solve: its certified minimum (``MinPoisonResult``)."""
@@ -246,13 +284,25 @@ class ReachableTargetAttack(PoisoningAttack):
     decoy_quantiles, decoy_repeats : the label-flip grid of the decoys and improved targets.
     n_search : seeds whose segment is searched (those whose segment promises the highest
         error at the budget); every seed is priced.
+    n_mix : after the segment search, the best target within the budget of each of the
+        ``n_mix`` best seed families is averaged pairwise and each average searched along
+        its own segment from the clean model (0: no mixtures).
+    n_climb, climb_rounds, climb_step : the climb: ``climb_rounds`` times, from the best
+        target within the budget, a step of ``climb_step`` toward each of the ``n_climb``
+        priced models of higher evaluation error, brought back onto the budget along its
+        own segment from the clean model (stops when a round finds nothing better).
     t_max : how far beyond a seed model the segment search may go (``t <= t_max``).
     steps : bisection steps per segment.
     slack : the search keeps targets of price at most ``budget - slack`` (room for the
         rounding to integer copies).
+    n_screen : candidates (highest evaluation error first) screened under the defenses
+        with their fractional poison before realisation; they are realised in the order
+        of that screening's minimum over the defenses (0: by evaluation error).
     n_realise : candidates realised and judged under the defenses (best first).
     eps_close, max_extra : the minimum-poison attack's acceptance rule and count slack
         (never beyond the budget).
+    snap : when a realisation is not accepted, price the model its poison induced (a
+        trained model) and realise that one too (counts toward the same candidate).
     screen_tol : training tolerance while judging candidates (the result is re-evaluated
         exactly).
     solver : conic solver of the programs.
@@ -266,7 +316,8 @@ class ReachableTargetAttack(PoisoningAttack):
     def __init__(self, epsilon=DEFAULT_EPSILON, defenses=DEFENSES, reg=None, feasible=None,
                  p=0.05, quantile=None, use="test", seeds=SEEDS,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
-                 n_search=4, t_max=4.0, steps=4, slack=1.0, n_realise=3, eps_close=0.01, max_extra=2,
+                 n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25, t_max=4.0, steps=4, slack=1.0, n_screen=12, n_realise=3,
+                 eps_close=0.01, max_extra=2, snap=True,
                  screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
@@ -282,9 +333,15 @@ class ReachableTargetAttack(PoisoningAttack):
         self.t_max = t_max
         self.steps = steps
         self.slack = slack
+        self.n_mix = n_mix
+        self.n_climb = n_climb
+        self.climb_rounds = climb_rounds
+        self.climb_step = climb_step
+        self.n_screen = n_screen
         self.n_realise = n_realise
         self.eps_close = eps_close
         self.max_extra = max_extra
+        self.snap = snap
         self.screen_tol = screen_tol
         self.solver = solver
         self.random_state = random_state
@@ -346,7 +403,7 @@ class ReachableTargetAttack(PoisoningAttack):
 
         def add(model, source, t, price):
             c = PricedTarget(model, source, float(t), float(price), model.error(Xe, ye),
-                             model.error(Xt, yt))
+                             model.error(Xt, yt), fractional=pricer.last)
             priced.append(c)
             return c
 
@@ -363,6 +420,49 @@ class ReachableTargetAttack(PoisoningAttack):
         first.sort(key=lambda e: -e[0])
         for _, guess, c in first[:n_search]:
             self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
+        # mixtures: the average of two boundary targets of different seed families is a
+        # new direction from theta_c (its price is often below the budget: the two
+        # families spend it on different clean points); searched along its segment
+        n_mix = int(check_positive(self.n_mix, "n_mix", allow_zero=True))
+        best_of = {}
+        for c in priced:
+            fam = c.source.split(" t=")[0]
+            if c.price <= limit and (fam not in best_of or c.eval_error > best_of[fam].eval_error):
+                best_of[fam] = c
+        tops = sorted(best_of.values(), key=lambda c: -c.eval_error)[:n_mix]
+        for i in range(len(tops)):
+            for j in range(i + 1, len(tops)):
+                a, b_ = tops[i], tops[j]
+                mix = _blend(a.model, b_.model, 0.5)
+                name = f"mix({a.source.split(' t=')[0]}|{b_.source.split(' t=')[0]})"
+                c = add(mix, name, 1.0, pricer.screen(mix))
+                if np.isfinite(c.price):
+                    guess = min(t_max, limit / c.price) if c.price > 0 else t_max
+                    self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
+        # climb: from the best target within the budget, step toward each of the
+        # n_climb models of highest evaluation error (priced, any price) and bring the
+        # step back onto the budget along its own segment from theta_c; the best
+        # boundary target found is the next start
+        n_climb = int(check_positive(self.n_climb, "n_climb", allow_zero=True))
+        for rnd in range(n_climb and self.climb_rounds):
+            inside = [c for c in priced if c.price <= limit]
+            if not inside:
+                break
+            start = max(inside, key=lambda c: (c.eval_error, -c.price))
+            far = sorted((c for c in priced if c.eval_error > start.eval_error),
+                         key=lambda c: -c.eval_error)[:n_climb]
+            top = start.eval_error
+            for c in far:
+                step = _blend(start.model, c.model, self.climb_step)
+                # named by round and the model stepped toward (the start is the best of
+                # the previous round)
+                name = f"climb{rnd + 1}>{c.source.split(' t=')[0].split(' snapped')[0]}"
+                e = add(step, name, 1.0, pricer.screen(step))
+                if np.isfinite(e.price) and e.price > 0:
+                    self._segment(pricer, clean, e, min(t_max, limit / e.price), limit, t_max,
+                                  steps, add)
+            if max(c.eval_error for c in priced if c.price <= limit) <= top:
+                break
         self.candidates_ = priced
         within = [c for c in priced if c.price <= limit]
         self.n_unsolved_ = pricer.failed
@@ -373,20 +473,37 @@ class ReachableTargetAttack(PoisoningAttack):
         if not within:
             raise InputError(f"epsilon: no candidate target is reachable with {budget} poison "
                              "points inside the feasible set; raise epsilon")
-        # 4. realise the best, judge under the defenses
-        within.sort(key=lambda c: (-c.eval_error, c.price))
         knn = CleanNeighbours(Xc, yc, k=5) if "knn" in defenses else None
-        realised, best, seen = [], None, set()
-        for cand in within:
-            if len(realised) >= n_realise:
-                break
-            key = round(cand.eval_error, 6), cand.source.split(" ")[0]
-            if key in seen:
+        # 4. screen under the defenses: the defenses remove clean points (spambase: the
+        # L2 defense 189), which can pull the induced model back toward theta_c, so the
+        # undefended error is a poor ranking.  The n_screen candidates of highest
+        # evaluation error are judged with their fractional poison (the screening
+        # solve's two points per label, weights as copies) trained under every defense
+        # -- the minimum over the defenses, as the KKT attack chooses -- and realised in
+        # that order.
+        within.sort(key=lambda c: (-c.eval_error, c.price))
+        n_screen = int(check_positive(self.n_screen, "n_screen", allow_zero=True))
+        for cand in within[:n_screen]:
+            if cand.fractional is None:
                 continue
-            seen.add(key)
+            ev = evaluate(data, cand.fractional, defenses=defenses, p=p, defender=D,
+                          X_eval=None if self.use == "test" else Xc,
+                          y_eval=None if self.use == "test" else yc, clean_model=clean,
+                          clean_neighbours=knn, tol=self.screen_tol)
+            cand.defended = (ev.min_over_defenses if self.use == "test"
+                             else ev.eval_min_over_defenses)
+        within.sort(key=lambda c: (c.defended is None, -(c.defended or 0.0), -c.eval_error,
+                                   c.price))
+        if n_screen:
+            self._say("reachable: screened under the defenses: " + ", ".join(
+                f"{c.source} {c.defended:.4f}" for c in within if c.defended is not None))
+        # 5. realise the best, judge under the defenses
+        realised, best, seen = [], None, set()
+
+        def judge(cand):
             out = self._realise(data, pricer, cand, budget, D)
             if out is None:
-                continue
+                return None
             ps, rz = out
             ev = evaluate(data, ps, defenses=defenses, p=p, defender=D,
                           X_eval=None if self.use == "test" else Xc,
@@ -394,18 +511,41 @@ class ReachableTargetAttack(PoisoningAttack):
                           clean_neighbours=knn, tol=self.screen_tol)
             score = (ev.min_over_defenses if self.use == "test" else ev.eval_min_over_defenses)
             undefended = ev.no_defense_test_error if self.use == "test" else ev.eval_no_defense
-            rec = {"target": cand.to_dict(), "n_poisons": float(ps.n_poisons),
-                   "status": rz.status, "max_loss_difference": rz.max_loss_difference,
-                   "score": score, "per_defense": dict(ev.per_defense)}
-            realised.append(rec)
+            realised.append({"target": cand.to_dict(), "n_poisons": float(ps.n_poisons),
+                             "status": rz.status, "max_loss_difference": rz.max_loss_difference,
+                             "score": score, "per_defense": dict(ev.per_defense)})
             self._say(f"reachable: {cand.source} (t {cand.t:.3g}): {ps.n_poisons:g} points "
                       f"(certified {cand.certified:g}), {rz.status}, min over defenses "
                       f"{score:.4f}")
             # an accepted target is one the poison induces (eps_close); a realisation that
             # only comes near its target is kept only when no target was accepted
-            rank = (rz.status == "eps_close", score, undefended)
-            if best is None or rank > best[0]:
-                best = (rank, cand, ps, rz)
+            return (rz.status == "eps_close", score, undefended), cand, ps, rz
+
+        tried = 0
+        for cand in within:
+            if tried >= n_realise:
+                break
+            key = round(cand.eval_error, 6), cand.source.split(" ")[0]
+            if key in seen:
+                continue
+            seen.add(key)
+            tried += 1
+            found = judge(cand)
+            if found is not None and not found[0][0] and self.snap \
+                    and found[3].model is not None:
+                # Snap: the model the not-accepted poison did induce is a trained model
+                # (its margin support vectors carry free multipliers that absorb the
+                # rounding to integer copies; a blended target often has none, and its
+                # integer realisation then misses it).  Priced, and realised in turn.
+                m = found[3].model
+                snapped = add(m, f"{cand.source} snapped", cand.t, pricer.screen(m))
+                # its price is at most the size of the poison that induced it (<= budget)
+                if snapped.price <= budget:
+                    again = judge(snapped)
+                    if again is not None and (best is None or again[0] > best[0]):
+                        best = again
+            if found is not None and (best is None or found[0] > best[0]):
+                best = found
         if best is None:
             raise SolverFailure("reachable: no candidate target could be realised within the "
                                 f"budget of {budget} points", solver=self.solver or "default",
@@ -551,19 +691,27 @@ class ReachableTargetAttack(PoisoningAttack):
             return None
         extra = int(min(self.max_extra, budget - cand.certified))
         integer = data.domain is not None and data.domain.has_integers   # MILPs: CBC
+        # integer coordinates: the exact program (column generation over integer points,
+        # MinimumPoisoning(integer="auto")); the relaxed optimum's points are fractional in
+        # one-hot coordinates, and the integer points found for them leave the target far
+        # (adult: max loss difference 0.75-1.1).  Its optimum is the certified minimum
+        # over integer points (>= the relaxed price the search used).
         attack = _Realisation(cand.model, feasible=pricer.feasible, defender=D,
-                              eps_close=self.eps_close, max_extra=extra, integer="relax",
+                              eps_close=self.eps_close, max_extra=extra,
+                              integer="auto" if integer else "relax",
                               per_total=1, train_tol=1e-8,
                               solver=self.solver or (None if integer else REALISE_SOLVER),
                               random_state=self.random_state,
-                              progress=self.progress)
-        attack.pricer = pricer
+                              progress=self.progress, bound_at_achieved=False)
+        attack.pricer = None if integer else pricer
         try:
             attack.fit(data)
         except (InputError, SolverFailure) as exc:
             self._say(f"reachable: {cand.source}: not realised ({exc})")
             return None
         rz = attack.result_
+        if integer:
+            cand.certified = float(rz.lower_bound)
         if rz.model is None or not rz.poisons.n_poisons <= budget:
             return None
         return rz.poisons, rz

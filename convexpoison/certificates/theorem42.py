@@ -101,6 +101,14 @@ def theorem42(model, target, X, y, reg, sup_upper_bound, sample_weight=None, *,
     return LowerBound.from_ratio(num, den)
 
 
+def _row_norms_sq(X):
+    """``|x_i|^2`` of every row (dense, or scipy.sparse text without densifying it)."""
+    from ..training import _row_norms_sq as rows
+    from ..validation import is_sparse
+
+    return rows(X if is_sparse(X) else np.asarray(X, float))
+
+
 def _numerator_allowance(model, target, X, y, s, T):
     """Floating-point allowance on the numpy numerator (sums of ``N`` losses and ``d``
     squares): a generous multiple of the textbook ``n eps sum|terms|`` bound."""
@@ -110,7 +118,7 @@ def _numerator_allowance(model, target, X, y, s, T):
     # the losses themselves: each margin is a d-term dot product, |x_i|.|w| <= |x_i|_2 |w|_2
     # (Cauchy-Schwarz; looser than sum_j |x_ij w_j| but it needs no copy |X| of the data,
     # which MTP would otherwise allocate at every iteration)
-    rows = np.sqrt(np.einsum("ij,ij->i", X, X))
+    rows = np.sqrt(_row_norms_sq(X))
     margins = s @ (rows * (np.linalg.norm(model.w) + np.linalg.norm(target.w))
                    + abs(model.b) + abs(target.b) + 1)
     return 4.0 * (n + d + 4) * _EPS * (mag + margins)
@@ -167,9 +175,8 @@ def certify_at(model, target, X, y, reg, sup_upper_bound, sample_weight=None, ta
     den = base.denominator + den_allow + gamma
     delta = check_positive(delta, "delta", allow_zero=True)
     if delta > 0:
-        Xa = np.asarray(X, float)
         tnorm = float(np.linalg.norm(np.append(target.w, target.b)))
-        A = float(s @ np.sqrt(1.0 + np.einsum("ij,ij->i", Xa, Xa))) + T.clean_coef(s.sum()) * tnorm
+        A = float(s @ np.sqrt(1.0 + _row_norms_sq(X))) + T.clean_coef(s.sum()) * tnorm
         B = float(radius) + T.per_poison * tnorm
         # rounded up by a generous relative 1e-12 (the sums have at most ~1e7 terms)
         num = num - delta * A * (1 + 1e-12)

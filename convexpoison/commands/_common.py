@@ -17,13 +17,45 @@ from pathlib import Path
 from ..errors import InputError
 
 
-def add_dataset(p, required=True):
-    p.add_argument("--dataset", required=required, help="a bundled dataset (see 'convexpoison datasets')")
+def add_dataset(p, required=True, default=None, help=None):
+    """``--dataset`` (a bundled set) or ``--data FILE`` (the user's own: ``--label``,
+    ``--positive``), one of them required unless ``required`` is false, and ``--domain``."""
+    source = p.add_mutually_exclusive_group(required=required)
+    source.add_argument("--dataset", default=default,
+                        help=help or "a bundled dataset (see 'convexpoison datasets')")
+    source.add_argument("--data", metavar="FILE", default=None,
+                        help="your own data instead of --dataset: a CSV file (label column "
+                             "named by --label, every other column a numeric feature) or an "
+                             ".npz with arrays X_train, y_train and optionally X_test, y_test; "
+                             "0/1 or any two label values make a binary set (the larger value "
+                             "+1); without a test set the rows are split 70:30")
+    p.add_argument("--label", metavar="COL", default=None,
+                   help="with a CSV --data: the label column (its name, or its 0-based position)")
+    p.add_argument("--positive", metavar="V", default=None,
+                   help="with --data: the label value of the +1 class, every other value -1 "
+                        "(default: the larger of two label values)")
+    p.add_argument("--domain", metavar="SPEC", default=None,
+                   help="where a poison point may lie: box:LO:HI (every feature in [LO, HI]), "
+                        "data (each feature's min..max over the data; a warning says so), or a "
+                        ".json/.npz file of per-feature lower, upper and optionally integer "
+                        "(default: the bundled set's domain; for --data, the data's bounding "
+                        "box, with a warning)")
 
 
 def add_reg(p):
+    """``--reg`` (C_R) and ``--defender``: the defender's model, for every command that
+    trains, attacks or certifies a convex model."""
     p.add_argument("--reg", type=float, default=None,
-                   help="regularisation C_R (default: the dataset's validated value)")
+                   help="regularisation C_R on the average loss (default: the dataset's "
+                        "validated value; for --data, chosen by cross-validation)")
+    p.add_argument("--defender", metavar="SPEC", default=None,
+                   help="the model the defender deploys (docs/defender.md): svm:reg=0.09, "
+                        "svc:C=1 (SVC(kernel='linear')), linearsvc:C=0.5 "
+                        "(LinearSVC(loss='hinge')), logreg:C=1 (LogisticRegression), "
+                        "sgd:loss=hinge,alpha=1e-4; or a joblib/pickle file of such a "
+                        "scikit-learn estimator -- the file is UNPICKLED, which runs any code "
+                        "in it: give only files you trust (default: the package's SVM with "
+                        "--reg, intercept penalised)")
 
 
 def add_model(p, default="svm"):
@@ -40,14 +72,308 @@ def add_defense(p, default="l2,slab,loss,svd,knn"):
 
 
 def load(args):
-    """The dataset named by ``--dataset`` and the regularisation to use."""
-    from ..datasets import load_dataset
+    """The data (``--dataset``, or ``--data`` with ``--label``/``--positive``; ``--domain``)
+    and the regularisation ``C_R`` of the clean training set, all checked before any work.
 
-    data = load_dataset(args.dataset)
-    reg = data.reg if getattr(args, "reg", None) is None else args.reg
+    Without ``--reg`` the bundled set's validated value is used; for ``--data`` it is chosen
+    by cross-validation (``data.reg_source`` says which) unless ``--defender`` brings its
+    own regularisation (then ``C_R`` is that defender's on the clean set, e.g. 1/(C n))."""
+    D = user_defender(args)
+    reg = getattr(args, "reg", None)
+    own = D is not None and D.convention != "unset"
+    if own and reg is not None:
+        raise InputError(f"--reg: the defender {D.spec()} has its own regularisation; give "
+                         "--reg or the defender's, not both")
+    data = load_source(args, cross_validate=reg is None and not own)
+    if reg is not None:
+        data = _replace(data, reg=float(reg), reg_source="given (--reg)")
+    elif own:
+        data = _replace(data, reg=D.reg_for(data.n_train),
+                        reg_source=f"the defender's own ({D.spec()})")
+    reg = data.reg
     if not reg > 0:
         raise InputError(f"--reg: must be a positive number, got {reg}")
     return data, reg
+
+
+def _replace(data, **kw):
+    from dataclasses import replace
+
+    return replace(data, **kw)
+
+
+#: What a scikit-learn estimator file may be called (``--defender FILE``).
+ESTIMATOR_SUFFIXES = (".joblib", ".pkl", ".pickle", ".sav")
+
+
+def _defender_is_file(text) -> bool:
+    from ..defender import SPEC_NAMES
+
+    name = text.split(":", 1)[0].strip().lower()
+    p = Path(text)
+    return name not in SPEC_NAMES and (p.is_file() or p.suffix.lower() in ESTIMATOR_SUFFIXES
+                                       or "/" in text or os.sep in text)
+
+
+def defender_spec(value):
+    """``--defender`` at parse time: a valid spelling, or an existing estimator file (it is
+    unpickled only when the command runs, after every other check)."""
+    from ..defender import Defender
+
+    if _defender_is_file(value):
+        if not Path(value).is_file():
+            raise InputError(f"file not found: {value} (give a spelling such as svc:C=1, or a "
+                             "joblib/pickle file of a scikit-learn estimator)")
+        return value
+    try:
+        Defender.from_spec(value)
+    except InputError as exc:
+        raise InputError(_strip(str(exc), "defender")) from None
+    return value
+
+
+def _strip(message, name):
+    return message[len(name) + 2:] if message.startswith(name + ": ") else message
+
+
+def user_defender(args):
+    """The ``--defender`` as a :class:`~convexpoison.defender.Defender` (its
+    regularisation possibly still unset), or None when the flag is not given.  An
+    estimator file is unpickled here (once; ``joblib.load``) and mapped by
+    :meth:`Defender.from_estimator`; what cannot be mapped is a one-line error."""
+    from ..defender import Defender
+
+    text = getattr(args, "defender", None)
+    if text is None:
+        return None
+    cached = getattr(args, "_defender", None)
+    if cached is not None:
+        return cached
+    if _defender_is_file(text):
+        if not Path(text).is_file():
+            raise InputError(f"--defender: file not found: {text}")
+        import joblib
+
+        try:
+            est = joblib.load(text)
+        except Exception as exc:        # whatever a foreign or damaged file raises
+            raise InputError(f"--defender: cannot unpickle {text} ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:200]})") from None
+        try:
+            D = Defender.from_estimator(est)
+        except InputError as exc:
+            raise InputError(f"--defender: {text}: {_strip(str(exc), 'defender')}") from None
+        D = _replace(D, source=f"{D.source} from {text}")
+    else:
+        try:
+            D = Defender.from_spec(text)
+        except InputError as exc:
+            raise InputError(f"--defender: {_strip(str(exc), 'defender')}") from None
+    args._defender = D
+    return D
+
+
+def defender_for(args, data, reg, model="svm"):
+    """The resolved defender of the command: ``--defender`` (checked against ``--model``
+    and the data), else the package's ``model`` with ``C_R = reg`` (intercept penalised)."""
+    from ..defender import Defender, resolve_defender
+
+    D = user_defender(args)
+    if D is None:
+        return Defender.from_model(model, reg)
+    given = getattr(args, "model", None)
+    if given not in (None, "svm", D.model):
+        raise InputError(f"--model: {given} conflicts with --defender {args.defender} (a "
+                         f"{D.loss} loss); give one of them")
+    D = resolve_defender(D, data, D.model, None if D.convention != "unset" else reg)
+    from ..training import check_model_kind
+
+    check_model_kind(D.model, "--defender", data)
+    return D
+
+
+def defender_kw(args, D, reg) -> dict:
+    """How a command hands the defender to an attack, defence, target or certificate:
+    ``reg=C_R`` for the package's default defender (today's code path, bit for bit), and
+    ``defender=D`` (with ``reg=None``) when ``--defender`` names the user's model -- a
+    function that does not take ``defender`` yet fails loudly instead of answering for
+    another model."""
+    if getattr(args, "defender", None) is None:
+        return {"reg": reg}
+    return {"reg": None, "defender": D}
+
+
+def source_fields(data, D) -> dict:
+    """The data and defender a result is about (JSON and human output)."""
+    return {"data": {"name": data.name, "source": data.description,
+                     "n_train": data.n_train, "n_test": data.n_test, "d": data.d,
+                     "reg": float(data.reg), "reg_source": data.reg_source,
+                     "domain": data.domain.kind},
+            "defender": D.spec(), "defender_source": D.source or "the package's default"}
+
+
+def parse_domain_spec(value):
+    """``--domain`` parsed: ``('data',)``, ``('box', lo, hi)`` or ``('file', path)``;
+    :class:`InputError` (without the flag) on a bad spelling."""
+    import math
+
+    text = str(value).strip()
+    if text == "data":
+        return ("data",)
+    if text.startswith("box:"):
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise InputError(f"expected box:LO:HI, got {value!r}")
+        try:
+            lo, hi = float(parts[1]), float(parts[2])
+        except ValueError:
+            raise InputError(f"box:LO:HI needs two numbers, got {value!r}") from None
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise InputError(f"box bounds must be finite numbers, got {value!r}")
+        if lo > hi:
+            raise InputError(f"infeasible box {value!r}: LO > HI")
+        return ("box", lo, hi)
+    if Path(text).suffix.lower() in (".json", ".npz"):
+        if not Path(text).is_file():
+            raise InputError(f"file not found: {text}")
+        return ("file", text)
+    raise InputError(f"expected box:LO:HI, data, or a .json/.npz file of per-feature bounds; "
+                     f"got {value!r}")
+
+
+def domain_spec(value):
+    parse_domain_spec(value)
+    return value
+
+
+def data_file(value):
+    """``--data`` at parse time: an existing file."""
+    p = Path(value)
+    if not p.exists():
+        raise InputError(f"file not found: {value}")
+    if not p.is_file():
+        raise InputError(f"{value} is not a file")
+    return value
+
+
+def _is_npz(path) -> bool:
+    if str(path).lower().endswith(".npz"):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+#: Python argument names in the loaders' messages -> the flag that sets them.
+_DATA_ARGS = {"label_column": "--label", "positive": "--positive", "domain": "--domain",
+              "reg": "--reg"}
+
+
+def _data_error(exc, label):
+    """A loader's InputError as a one-line message naming the flag."""
+    msg = str(exc)
+    head = msg.split(": ", 1)[0]
+    if head in _DATA_ARGS:
+        return InputError(f"{_DATA_ARGS[head]}: {msg.split(': ', 1)[1]}")
+    if label is not None and head == str(label):
+        return InputError(f"--label: column {msg}")
+    return InputError(f"--data: {msg}")
+
+
+def load_source(args, cross_validate=True):
+    """The dataset of ``--dataset`` or ``--data`` (with ``--label``, ``--positive``) and
+    ``--domain`` applied; every error one line naming its flag, before any work.
+    ``cross_validate``: choose ``C_R`` for user data by cross-validation (else a
+    placeholder the caller replaces)."""
+    import warnings
+
+    from ..datasets import (FALLBACK_REG, DomainWarning, cross_validated_reg, from_csv,
+                            from_npz, load_dataset)
+
+    path = getattr(args, "data", None)
+    for flag in ("label", "positive"):
+        if getattr(args, flag, None) is not None and path is None:
+            raise InputError(f"--{flag}: only with --data FILE (your own data)")
+    spec = getattr(args, "domain", None)
+    try:
+        parsed = None if spec is None else parse_domain_spec(spec)
+    except InputError as exc:
+        raise InputError(f"--domain: {exc}") from None
+    with warnings.catch_warnings():
+        if parsed is not None:           # the domain is set (and warned about) below
+            warnings.simplefilter("ignore", DomainWarning)
+        if path is None:
+            data = load_dataset(args.dataset)
+        else:
+            if not Path(path).is_file():
+                raise InputError(f"--data: file not found: {path}")
+            reg = FALLBACK_REG           # a placeholder: C_R is chosen once the domain is checked
+            label = args.label
+            try:
+                if _is_npz(path):
+                    if label is not None:
+                        raise InputError("--label: an .npz --data file holds its labels in "
+                                         "y_train (and y_test); drop --label")
+                    data = from_npz(path, positive=args.positive, reg=reg)
+                else:
+                    if label is None:
+                        raise InputError("--label: a CSV --data file needs --label COL (the "
+                                         "label column)")
+                    col = label
+                    if label.lstrip("-").isdigit():
+                        import pandas as pd
+
+                        try:
+                            header = pd.read_csv(path, nrows=0).columns
+                        except Exception:
+                            header = []
+                        col = label if label in header else int(label)
+                    data = from_csv(path, col, positive=args.positive, reg=reg)
+            except InputError as exc:
+                if str(exc).startswith("--"):
+                    raise
+                raise _data_error(exc, label) from None
+    if parsed is not None:
+        data = _with_domain(data, parsed)
+    if path is not None and cross_validate:
+        try:
+            reg = cross_validated_reg(data.X_train, data.y_train, data.is_binary)
+        except InputError as exc:
+            raise InputError(f"--reg: {_strip(str(exc), 'reg')}") from None
+        data = _replace(data, reg=reg, reg_source="cross-validation")
+    elif path is not None:
+        data = _replace(data, reg_source="")    # the caller fills in reg and its source
+    return data
+
+
+def _with_domain(data, parsed):
+    """``data`` with the parsed ``--domain`` (checked: dimension, feasibility, every row)."""
+    import warnings
+
+    import numpy as np
+
+    from ..datasets import DomainWarning, check_domain_fits, load_domain
+    from ..domain import Domain
+
+    if parsed[0] == "data":
+        domain = Domain.from_data(np.vstack([data.X_train, data.X_test]))
+        warnings.warn(f"--domain data: {data.name}'s domain is each feature's min..max over "
+                      "its rows; an attacker may use values outside it", DomainWarning,
+                      stacklevel=2)
+    elif parsed[0] == "box":
+        domain = Domain.box(data.d, parsed[1], parsed[2])
+    else:
+        try:
+            domain = load_domain(parsed[1], data.d)
+        except InputError as exc:
+            raise InputError(f"--domain: {_strip(str(exc), 'domain')}") from None
+    try:
+        check_domain_fits(domain, data.X_train, data.X_test)
+    except InputError as exc:
+        raise InputError(f"--domain: {_strip(str(exc), 'domain')}") from None
+    return _replace(data, domain=domain)
 
 
 def check_model_for(data, model):
@@ -200,8 +526,18 @@ def fit_attack(attack, data, args):
     return res
 
 
+def show_source(res):
+    """The data and the defender a result is about, one line (:func:`source_fields`)."""
+    d = res.get("data")
+    if d:
+        print(f"data: {d['source']} ({d['n_train']} training, {d['n_test']} test points); "
+              f"C_R {d['reg']:.4g} ({d['reg_source'] or 'given'}); defender {res['defender']} "
+              f"({res['defender_source']})")
+
+
 def show_evaluation(res):
     """The table of a poison set's test errors under each defense (``evaluate``'s output)."""
+    show_source(res)
     print(f"dataset {res['dataset']}  (C_R = {res['reg']:g}, p = {res['p']:g}, "
           f"{res['n_poisons']:g} poison points)")
     print(f"clean test error        {res['clean_test_error']:.4f}")
@@ -234,6 +570,7 @@ def parse_feasible(args, allowed=("domain", "l2", "slab", "svd")):
 
 def show_errors(res):
     """The test errors of an attack's poison: clean, undefended, per defense, the minimum."""
+    show_source(res)
     print(f"clean test error        {res['clean_test_error']:.4f}")
     print(f"no defense              {res['no_defense_test_error']:.4f}")
     for name, err in res["per_defense"].items():
@@ -304,6 +641,11 @@ FLAG_CHECKS = {
     **{name: _NON_NEGATIVE for name in ("burn_in", "max_extra", "seed", "random_state",
                                         "cluster", "autoencoder_epochs", "pretrain_epochs")},
 }
+
+
+#: The checks of text flags, by ``dest`` (applied at parse time like :data:`FLAG_CHECKS`):
+#: what can be checked without the data (the file exists, the spelling parses).
+TEXT_CHECKS = {"data": data_file, "domain": domain_spec, "defender": defender_spec}
 
 
 def dataset_name(value):
@@ -543,12 +885,13 @@ def feasible_for(names, data, reg=None):
 #: What defines an MTP problem, by the flag that sets it: a run directory continues only
 #: the problem it was started for.
 PROBLEM_FLAGS = {"dataset": "--dataset", "target": "--target", "reg": "--reg",
-                 "defender": "--model", "feasible": "--feasible", "integer": "--integer"}
+                 "defender": "--defender", "feasible": "--feasible", "integer": "--integer"}
 
 
 def problem_fingerprint(data, target, reg, feasible, integer, defender="svm") -> dict:
     """The problem a run solves: the dataset's content hash, the target's hash, ``C_R``,
-    the defender, the feasible set's components and the integer mode."""
+    the defender (``"svm"``: the package's default; or a Defender: its spelling), the
+    feasible set's components and the integer mode."""
     import hashlib
 
     import numpy as np
@@ -561,7 +904,9 @@ def problem_fingerprint(data, target, reg, feasible, integer, defender="svm") ->
     names = parse_list(feasible, ["domain", "l2", "slab", "svd"], "--feasible")
     return {"dataset": f"{data.name} sha256:{data_fingerprint(data.X_train, data.y_train)}",
             "target": f"sha256:{h.hexdigest()}", "reg": float(reg),
-            "defender": f"{defender} (hinge loss, bias regularised)",
+            # the package's default keeps the words older run directories recorded
+            "defender": (f"{defender} (hinge loss, bias regularised)" if isinstance(defender, str)
+                         else defender.spec()),
             "feasible": ",".join(sorted(set(names) | {"domain"})), "integer": str(integer)}
 
 
@@ -643,12 +988,10 @@ def import_nn():
 
 
 def load_data(args):
-    """The ``--dataset``, its training set cut to the first ``--n-train`` rows when given."""
+    """The ``--dataset`` (or ``--data``), its training set cut to the first ``--n-train`` rows when given."""
     from dataclasses import replace
 
-    from ..datasets import load_dataset
-
-    data = load_dataset(args.dataset)
+    data = load_source(args, cross_validate=False)     # the networks do not use C_R
     if args.n_train is not None:
         if args.n_train < 10:
             raise InputError(f"--n-train: need at least 10 rows, got {args.n_train}")

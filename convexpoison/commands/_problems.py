@@ -205,7 +205,8 @@ def check_steps(problem: Problem, root=None, out=Path("out/check")):
             args = parse(argv, root)
             if cmd[0] == "attack" and getattr(args, "epsilon", None) is not None and \
                     cmd[1] not in ("tgda", "pgan"):        # (their budgets count other rows)
-                check_budget(args.epsilon, load_dataset(args.dataset))   # >= 1 poison point
+                if getattr(args, "data", None) is None:     # (--data is read by the step)
+                    check_budget(args.epsilon, load_dataset(args.dataset))   # >= 1 poison point
         except InputError as exc:
             msg = str(exc)
             if "required: --target" in msg:

@@ -5,6 +5,7 @@ from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, ad
                       add_quantile, add_reg, add_use, check_at_least, check_binary,
                       check_budget, fit_attack, load, parse_feasible, parse_list, reporting,
                       show_errors, show_out, solver_fields)
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = ("influence attack (Koh et al. section 4.1): projected gradient ascent on the test loss "
         "with inverse-Hessian products")
@@ -62,6 +63,7 @@ def run(args):
     from ._common import check_attack_flags
 
     data, reg = load(args)
+    D = defender_for(args, data, reg)
     check_binary(data, "influence")
     if args.variant not in VARIANTS:
         raise InputError(f"--variant: unknown variant {args.variant!r}; choose from "
@@ -75,7 +77,8 @@ def run(args):
     feasible = parse_feasible(args)
     anticipate = parse_list(args.anticipate, DEFENSES, "--anticipate") if args.anticipate else []
     check_budget(args.epsilon, data)
-    attack = InfluenceAttack(args.epsilon, variant=args.variant, reg=reg, defenses=defenses,
+    attack = InfluenceAttack(args.epsilon, variant=args.variant, **defender_kw(args, D, reg),
+                             defenses=defenses,
                              feasible=feasible, p=args.p, quantile=args.quantile,
                              delta=args.delta, step=args.step, n_steps=args.n_steps,
                              max_iter=args.max_iter, patience=args.patience, refit=args.refit,
@@ -83,6 +86,7 @@ def run(args):
                              n_init=args.restarts, anticipate=anticipate, **reporting(args))
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "influence", "epsilon": args.epsilon, "reg": reg,
+            **source_fields(data, D),
             "use": args.use, "defenses": defenses, "feasible": attack.feasible_.names,
             "delta": args.delta, "refit": bool(args.refit), "restarts": args.restarts,
             "anticipate": anticipate,

@@ -5,6 +5,7 @@ from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, ad
                       add_quantile, add_reg, add_scheduler, add_use, check_at_least,
                       check_binary, check_budget, fit_attack, load, numbers, parse_feasible,
                       reporting, show_errors, show_out, solver_fields)
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = "KKT attack (Koh et al. section 4.2): decoys, the eps+/eps- grid, judged under every defense"
 
@@ -47,6 +48,7 @@ def run(args):
     from ._common import check_attack_flags
 
     data, reg = load(args)
+    D = defender_for(args, data, reg)
     check_binary(data, "KKT")
     defenses = check_attack_flags(args)
     check_at_least(args, "grid")
@@ -68,13 +70,14 @@ def run(args):
 
     feasible = parse_feasible(args, COMPONENTS)
     check_budget(args.epsilon, data)
-    attack = KKTAttack(args.epsilon, reg=reg, defenses=defenses, feasible=feasible, p=args.p,
+    attack = KKTAttack(args.epsilon, **defender_kw(args, D, reg), defenses=defenses, feasible=feasible, p=args.p,
                        quantile=args.quantile, grid=args.grid, use=args.use, repeats=repeats,
                        quantiles=quantiles, max_decoys=args.max_decoys,
                        iterations=args.iterations, workers=args.workers, solver=args.solver,
                        screen_tol=args.screen_tol, scheduler=args.scheduler, **reporting(args))
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "kkt", "epsilon": args.epsilon, "reg": reg,
+            **source_fields(data, D),
             "use": args.use, "defenses": defenses,
             **solver_fields(args), **res.to_dict(), "workers": args.workers,
             "scheduler": args.scheduler, "out": args.out}

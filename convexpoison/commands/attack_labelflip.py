@@ -5,6 +5,7 @@ import time
 
 from ._common import (add_dataset, add_defense, add_epsilon, add_out, add_p, add_quantile, add_reg,
                       add_use, check_at_least, check_epsilon, check_quantile, load)
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = "label-flip baseline: add flipped copies of eps*n points of the attacker's pool"
 
@@ -43,6 +44,9 @@ def run(args):
     from ._common import check_budget, check_p
 
     data, reg = load(args)
+    model = "svm" if data.is_binary else "multisvm"
+    D = defender_for(args, data, reg, model)
+    kw = defender_kw(args, D, reg)
     if args.method not in METHODS:
         raise InputError(f"--method: unknown method {args.method!r}; choose from {','.join(METHODS)}")
     check_epsilon(args.epsilon)
@@ -53,22 +57,23 @@ def run(args):
         raise InputError(f"--defense: {str(exc).split(': ', 1)[-1]}") from None
     check_p(args.p)
     t0 = time.perf_counter()
-    attack = _attack(args, data, reg, defenses).fit(data)
+    attack = _attack(args, data, kw, defenses).fit(data)
     ps = attack.poisons_
     ps.meta.update({"use": args.use, "seed": args.seed})
     extra = {k: v for k, v in attack.result_.to_dict().items()
              if k not in ("method", "use", "n_poisons", "n_distinct")}
     if args.out:
         ps.save(args.out)
-    model = "svm" if data.is_binary else "multisvm"
-    ev = evaluate(data, ps, defenses=defenses, p=args.p, reg=reg, model=model)
+    ev = evaluate(data, ps, defenses=defenses, p=args.p, model=D.model, **kw)
     return {"dataset": data.name, "attack": "labelflip", "method": args.method,
-            "epsilon": args.epsilon, "reg": reg, "use": args.use, **ev.to_dict(), **extra,
+            "epsilon": args.epsilon, "reg": reg, **source_fields(data, D), "use": args.use,
+            **ev.to_dict(), **extra,
             "seconds": time.perf_counter() - t0, "out": args.out}
 
 
-def _attack(args, data, reg, defenses):
-    """The label-flip attack of ``--method`` configured from the arguments (unfitted)."""
+def _attack(args, data, kw, defenses):
+    """The label-flip attack of ``--method`` configured from the arguments (unfitted);
+    ``kw``: the defender (:func:`~convexpoison.commands._common.defender_kw`)."""
     from ..attacks.labelflip import AlfaLabelFlip, CompetingLabelFlip, RandomLabelFlip
     from ..errors import InputError
     from ._common import parse_feasible, progress
@@ -80,7 +85,7 @@ def _attack(args, data, reg, defenses):
     if args.method == "competing":
         if args.select not in ("random", "loss"):
             raise InputError(f"--select: expected random or loss, got {args.select!r}")
-        return CompetingLabelFlip(args.epsilon, reg=reg, use=args.use, select=args.select,
+        return CompetingLabelFlip(args.epsilon, **kw, use=args.use, select=args.select,
                                   random_state=args.seed)
     check_quantile(args.quantile)
     check_at_least(args, "copies", "max_iter")
@@ -89,7 +94,7 @@ def _attack(args, data, reg, defenses):
         names = [d for d in defenses if d in ("l2", "slab")]
     if data.domain is not None and "domain" not in names:
         names = ["domain"] + names
-    return AlfaLabelFlip(args.epsilon, reg=reg, model="svm", feasible=names or None,
+    return AlfaLabelFlip(args.epsilon, **kw, model="svm", feasible=names or None,
                          quantile=args.quantile, use=args.use, copies=args.copies,
                          max_iter=args.max_iter, random_state=args.seed, progress=progress)
 

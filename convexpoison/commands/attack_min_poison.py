@@ -13,6 +13,7 @@ import math
 import time
 
 from ._common import add_dataset, add_reg, load, progress
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = "minimum-poison attack toward a target model, with its LP lower bound"
 
@@ -61,10 +62,12 @@ def run(args):
     from ..certificates.theorem42 import theorem42
     from ..errors import InputError
     from ..programs.maxloss import MaxLossDifference
-    from ..training import train
     from ._common import feasible_for, load_target
 
     data, reg = load(args)
+    D = defender_for(args, data, reg)
+    kw = defender_kw(args, D, reg)
+    R = kw.pop("reg")            # None with --defender: the defender brings its own
     if not data.is_binary:
         raise InputError(f"--dataset: the minimum-poison program is for binary SVMs; {data.name} "
                          f"has {data.n_classes} classes")
@@ -80,8 +83,8 @@ def run(args):
     feasible = feasible_for(args.feasible, data)
     t0 = time.perf_counter()
     X, y = data.X_train, data.y_train
-    clean = train(X, y, "svm", reg)
-    attack = MinimumPoisoning(target, feasible, reg, tol=args.tol, eps_close=args.eps_close,
+    clean = D.train(X, y)
+    attack = MinimumPoisoning(target, feasible, R, **kw, tol=args.tol, eps_close=args.eps_close,
                               max_extra=args.max_extra, integer=args.integer, solver=args.solver,
                               hybrid=args.hybrid, hybrid_budget=args.budget,
                               progress=None if args.no_progress else progress).fit(data)
@@ -89,13 +92,13 @@ def run(args):
     lp = res.program
     # Theorem 4.2 at theta_c (Suya et al. Remark 2) beside the program's bound
     ml = MaxLossDifference(feasible, integer="relax").solve(clean, target)
-    at_clean = theorem42(clean, target, X, y, reg, ml.upper_bound)
+    at_clean = theorem42(clean, target, X, y, R, ml.upper_bound, **kw)
 
     def acc(model, Xs, ys):
         return None if model is None or Xs is None else float(1.0 - model.error(Xs, ys))
 
     out = {
-        "dataset": data.name, "reg": reg, "feasible": args.feasible, "integer": args.integer,
+        "dataset": data.name, "reg": reg, **source_fields(data, D), "feasible": args.feasible, "integer": args.integer,
         "n_poisons": res.n_poisons if res.model is not None else None,
         "distinct_points": int(len(res.poisons)),
         "lower_bound": _count(lp.certified),
@@ -128,7 +131,7 @@ def run(args):
         from ..certificates.optimal import optimal_lower_bound
 
         progress("Dinkelbach-optimal Theorem 4.2 bound ...")
-        opt = optimal_lower_bound(target, feasible, X, y, reg)
+        opt = optimal_lower_bound(target, feasible, X, y, R, **kw)
         out["optimal_lower_bound"] = _count(opt.lower_bound)
         out["optimal_value"] = _finite(opt.value)
         if math.isfinite(lp.value) and opt.value and math.isfinite(opt.value):
@@ -142,6 +145,9 @@ def run(args):
 
 
 def show(res):
+    from ._common import show_source
+
+    show_source(res)
     lb = res["lower_bound"]
     if res["unattainable"]:
         print("The target is unattainable: no poison set inside the feasible set induces it.")

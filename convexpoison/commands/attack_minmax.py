@@ -5,6 +5,7 @@ from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, ad
                       add_quantile, add_reg, add_use, check_at_least, check_budget, fit_attack,
                       load, numbers, parse_feasible, reporting, show_errors, show_out,
                       solver_fields)
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = ("min-max attack (Koh et al. section 4.3): online highest-loss points, decoy constraint, "
         "integer rounding; binary or multi-class")
@@ -78,6 +79,7 @@ def run(args):
     from ._common import check_attack_flags
 
     data, reg = load(args)
+    D = defender_for(args, data, reg)
     defenses = check_attack_flags(args)
     if not args.tau >= 0:
         raise InputError(f"--tau: must be a non-negative number, got {args.tau}")
@@ -105,7 +107,7 @@ def run(args):
         raise InputError("--decoy-quantiles: give fractions in (0, 1]")
     check_budget(args.epsilon, data)
     decoy = _decoy(args.decoy, data)
-    attack = MinMaxAttack(args.epsilon, reg=reg, model=model, defenses=defenses,
+    attack = MinMaxAttack(args.epsilon, **defender_kw(args, D, reg), model=model, defenses=defenses,
                           feasible=feasible, decoy=decoy, tau=args.tau, p=args.p,
                           quantile=args.quantile, copies=args.copies, burn_in=args.burn_in,
                           eta=args.eta, step=args.step, integer=not args.no_integer,
@@ -115,6 +117,7 @@ def run(args):
                           screen_tol=args.screen_tol, **reporting(args))
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "minmax", "epsilon": args.epsilon, "reg": reg,
+            **source_fields(data, D),
             "defenses": defenses, **solver_fields(args), **res.to_dict(),
             "decoy_source": args.decoy if isinstance(decoy, str) else "file",
             "out": args.out}

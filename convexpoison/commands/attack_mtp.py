@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ._common import (add_dataset, add_reg, bars, feasible_for, load, load_target,
                       problem_fingerprint, progress, run_record)
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = "model-targeted poisoning (Suya et al. Algorithm 1) with Theorem 4.2 bounds"
 
@@ -40,19 +41,21 @@ def run(args):
 
     from ..attacks.mtp import ModelTargetedPoisoning
     from ..errors import InputError
-    from ..training import train
 
     data, reg = load(args)
+    D = defender_for(args, data, reg)
+    kw = defender_kw(args, D, reg)
     if not data.is_binary:
         raise InputError(f"--dataset: MTP needs a binary dataset; {data.name} has {data.n_classes} classes")
     target, subpop = load_target(args.target, data)
     run_dir = args.run_dir or (str(Path(args.out).with_suffix(".run")) if args.out else None)
-    record = run_record(run_dir, problem_fingerprint(data, target, reg, args.feasible, args.integer),
+    record = run_record(run_dir, problem_fingerprint(data, target, reg, args.feasible, args.integer,
+                                                defender=D if args.defender else "svm"),
                         args.resume, say=progress)          # a resume of another problem: refused
     t0 = time.perf_counter()
-    clean = train(data.X_train, data.y_train, "svm", reg)
+    clean = D.train(data.X_train, data.y_train)
     attack = ModelTargetedPoisoning(
-        target, feasible_for(args.feasible, data), reg, eps_close=args.eps_close,
+        target, feasible_for(args.feasible, data), kw.pop("reg"), **kw, eps_close=args.eps_close,
         budget=args.budget, copies=args.copies, goal_accuracy=args.goal_accuracy,
         goal_set=args.goal_set, integer=args.integer, run_dir=run_dir, resume=args.resume,
         max_iter=args.max_iter, progress_bar=bars(args))
@@ -72,7 +75,7 @@ def run(args):
         progress(f"poison set written to {args.out}")
     summary = res.to_dict()
     return {
-        "dataset": data.name, "reg": reg, "n_poisons": res.n_poisons,
+        "dataset": data.name, "reg": reg, **source_fields(data, D), "n_poisons": res.n_poisons,
         "distinct_points": summary["distinct_points"],
         "max_loss_difference": summary["max_loss_difference"],
         "max_loss_upper_bound": summary["max_loss_upper_bound"],

@@ -6,6 +6,7 @@ from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, ad
                       add_quantile, add_reg, add_use, check_at_least, check_binary,
                       check_budget, fit_attack, load, numbers, parse_feasible, parse_list,
                       progress, show_errors, show_out)
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = ("reachable-target attack: search targets priced by the minimum-poison program inside "
         "the defenses' feasible set, realise the most damaging one within the budget")
@@ -45,6 +46,7 @@ def run(args):
     from ._common import check_attack_flags
 
     data, reg = load(args)
+    D = defender_for(args, data, reg)
     check_binary(data, "reachable-target")
     defenses = check_attack_flags(args)
     check_at_least(args, "n_realise")
@@ -59,14 +61,16 @@ def run(args):
     if args.decoy_repeats is not None:
         kw["decoy_repeats"] = numbers(args.decoy_repeats, "--decoy-repeats", int)
     check_budget(args.epsilon, data)
-    attack = ReachableTargetAttack(args.epsilon, defenses=defenses, reg=reg, feasible=feasible,
+    attack = ReachableTargetAttack(args.epsilon, defenses=defenses, **defender_kw(args, D, reg),
+                                   feasible=feasible,
                                    p=args.p, quantile=args.quantile, use=args.use,
                                    n_realise=args.n_realise, solver=args.solver,
                                    random_state=args.seed,
                                    progress=None if args.no_progress else progress, **kw)
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "reachable-target", "epsilon": args.epsilon,
-            "reg": reg, "use": args.use, "defenses": defenses, **res.to_dict(),
+            "reg": reg, **source_fields(data, D), "use": args.use, "defenses": defenses,
+            **res.to_dict(),
             "out": args.out}
 
 

@@ -1,7 +1,8 @@
 """convexpoison audit: every attack against every defense, certificates, and a report."""
 import sys
 
-from ._common import add_defense, add_no_progress, add_reg, add_scheduler
+from ._common import (add_dataset, add_defense, add_no_progress, add_reg, add_scheduler,
+                      defender_for, load, user_defender)
 
 HELP = "audit a model's defensibility: attacks x defenses, certificates, report"
 OUTPUTS = {"out": "dir"}          # a folder (results.json, report.md/.html, figures)
@@ -10,8 +11,8 @@ OUTPUTS = {"out": "dir"}          # a folder (results.json, report.md/.html, fig
 def add_arguments(p):
     from ..audit import ATTACKS, DEFAULT_ATTACKS, DEFAULT_DATASET
 
-    p.add_argument("--dataset", default=DEFAULT_DATASET,
-                   help=f"bundled dataset (default {DEFAULT_DATASET}: a few minutes on 2 cores)")
+    add_dataset(p, required=False, default=DEFAULT_DATASET,
+                help=f"bundled dataset (default {DEFAULT_DATASET}: a few minutes on 2 cores)")
     p.add_argument("--model", default="svm", help="the defender's model (svm)")
     p.add_argument("--epsilon", type=float, default=0.03, help="poison budget as a fraction of n")
     add_reg(p)
@@ -31,20 +32,31 @@ def run(args):
     from ..attacks.base import check_epsilon
     from ..audit import ATTACKS, AuditSettings, run_audit
     from ..defenses import DEFENSES
+    from ..errors import InputError
     from ..validation import check_fraction
     from ._common import parse_list
 
     eps = check_epsilon(args.epsilon, "--epsilon")
+    # the data and the defender first: a bad --data/--domain/--defender leaves no folder
+    data, reg = load(args)
+    if args.model != "svm":
+        raise InputError("--model: the audit's attacks and certificates are for the hinge-loss SVM")
+    D = defender_for(args, data, reg)
     settings = AuditSettings(
-        dataset=args.dataset, model=args.model, epsilon=eps,
+        dataset=data, model=args.model, epsilon=eps,
+        defender=D if user_defender(args) is not None else None,
         defenses=tuple(parse_list(args.defense, DEFENSES, "--defense")),
-        reg=args.reg, target_error=check_fraction(args.target_error, "--target-error"),
+        reg=None if user_defender(args) is not None else reg, target_error=check_fraction(args.target_error, "--target-error"),
         attacks=None if args.attacks is None else tuple(parse_list(args.attacks, list(ATTACKS), "--attacks")),
         quick=not args.full, command="convexpoison " + " ".join(sys.argv[1:]),
         workers=args.workers, scheduler=args.scheduler)
     res = run_audit(settings, args.out, progress=not args.no_progress)
     worst = [a for a in res["attacks"].values() if a.get("status") == "ok"]
-    return {"dataset": res["dataset"]["name"], "verdict": res["verdict"],
+    return {"dataset": res["dataset"]["name"],
+            "data": {k: res["dataset"][k] for k in ("description", "n_train", "n_test", "d",
+                                                    "reg", "reg_source")},
+            "defender": res["defender"]["spec"], "defender_source": res["defender"]["source"],
+            "verdict": res["verdict"],
             "headline": res["headline"],
             "clean_test_error": res["clean"]["test_error"],
             "poisoned_test_error": max((a["min_over_defenses"] for a in worst), default=None),
@@ -57,5 +69,9 @@ def run(args):
 
 
 def show(res):
+    d = res["data"]
+    print(f"data: {d['description']} ({d['n_train']} training, {d['n_test']} test points; C_R "
+          f"{d['reg']:.4g}: {d['reg_source']}); defender: {res['defender']} "
+          f"({res['defender_source']})")
     print(res["verdict"])
     print(f"report: {res['out']}/report.md and report.html ({res['seconds']:.0f} s)")

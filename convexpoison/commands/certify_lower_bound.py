@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from ._common import add_dataset, add_reg, load, progress
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = "certified lower bound on the poison points needed to induce a target (Theorem 4.2)"
 
@@ -54,14 +55,13 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true")
 
 
-def _induced_target(path, data, reg):
-    """The model trained (exactly, to a proven duality gap) on ``Dc u Dp``."""
-    from ..training import train
+def _induced_target(path, data, D):
+    """The model the defender ``D`` trains (exactly, to a proven duality gap) on ``Dc u Dp``."""
     from ._common import read_poisons
 
     ps = read_poisons(path, data)
     Xa, ya, wa, _ = ps.with_clean(data.X_train, data.y_train)
-    model = train(Xa, ya, "svm", reg, sample_weight=wa, tol=1e-12)
+    model = D.train(Xa, ya, sample_weight=wa, tol=1e-12)
     # a gap-minimiser certificate: the model is within gap_ of the exact optimum
     gap = max(float(model.gap_), 0.0) + 1e-12 * abs(model.objective_)
     info = {"n_poisons": ps.n_poisons, "poisons": str(path), "target_gap": gap,
@@ -69,14 +69,34 @@ def _induced_target(path, data, reg):
     return model, None, info
 
 
+def _strong(D, induced, data):
+    """The strong-convexity modulus of the defender's objective on ``Dc u Dp`` (the
+    ``C_R`` of ``sqrt(2 gap / C_R)``): ``D.reg_for(W)`` with ``W`` the union's weight.  A
+    free intercept leaves the objective flat along ``b`` and a target file does not say its
+    ``W`` under C-on-the-sum: both refused rather than certified with a wrong modulus."""
+    from ..errors import InputError
+
+    if not D.penalize_intercept:
+        raise InputError(f"--defender: {D.spec()} has a free intercept, so its objective is not "
+                         "strongly convex in b and a gap-optimal target (--target-gap, "
+                         "--poisons) has no distance bound; use --target with --target-gap 0")
+    if D.convention == "sum" and induced is None:
+        raise InputError(f"--defender: {D.spec()} puts C on the sum of losses, so --target-gap "
+                         "needs the poisoned set's size; use --poisons")
+    W = data.n_train + (induced["n_poisons"] if induced is not None else 0)
+    return D.reg_for(W)
+
+
 def run(args):
     from ..certificates import Certificate, DinkelbachLowerBound, certify_at, lower_bound_statement
     from ..certificates.lp import lp_certificate, lp_lower_bound, lp_statement
     from ..errors import InputError
-    from ..training import train
     from ._common import feasible_for, load_target
 
     data, reg = load(args)
+    D = defender_for(args, data, reg)
+    kw = defender_kw(args, D, reg)
+    R = kw.pop("reg")            # None with --defender: the defender brings its own
     if not data.is_binary:
         raise InputError(f"--dataset: Theorem 4.2 is implemented for binary SVMs; {data.name} "
                          f"has {data.n_classes} classes")
@@ -93,7 +113,7 @@ def run(args):
         raise InputError("--target/--poisons: give exactly one of them")
     induced = None
     if args.poisons is not None:
-        target, subpop, induced = _induced_target(args.poisons, data, reg)
+        target, subpop, induced = _induced_target(args.poisons, data, D)
         if args.target_gap == 0:
             args.target_gap = induced["target_gap"]
     else:
@@ -101,25 +121,28 @@ def run(args):
     if target.w.shape != (data.d,):
         raise InputError(f"--target: model has {target.w.shape} weights; {data.name} has d={data.d}")
     target_reg = float(getattr(target, "reg", float("nan")))
-    if np.isfinite(target_reg) and not np.isclose(target_reg, reg, rtol=1e-12, atol=0):
+    # (under scikit-learn's C on the sum a target's C_R = 1/(C W) moves with its data's W)
+    if (np.isfinite(target_reg) and D.convention == "average"
+            and not np.isclose(target_reg, reg, rtol=1e-12, atol=0)):
         progress(f"convexpoison: warning: the target was trained with C_R = {target_reg:g}; "
                  f"certifying for the defender's C_R = {reg:g} (set --reg to change)")
     feasible = feasible_for(args.feasible, data)
     names = args.feasible if "domain" in args.feasible else "domain," + args.feasible
     say = None if args.no_progress else progress
     t0 = time.perf_counter()
-    clean = train(data.X_train, data.y_train, "svm", reg)
-    out = {"dataset": data.name, "reg": reg, "feasible": names,
+    clean = D.train(data.X_train, data.y_train)
+    out = {"dataset": data.name, "reg": reg, **source_fields(data, D), "feasible": names,
            "target_test_error": target.error(data.X_test, data.y_test),
            "clean_test_error": clean.error(data.X_test, data.y_test),
-           "target_gap": args.target_gap, "target_reg": target_reg, "bias_regularized": True}
+           "target_gap": args.target_gap, "target_reg": target_reg,
+           "bias_regularized": D.penalize_intercept}
     if induced is not None:
         out.update({k: v for k, v in induced.items() if k != "target_gap"})
     integer_note, where = "", f"{names} of {data.name}"
     if args.method == "intermediate":
         from ..attacks.mtp import ModelTargetedPoisoning
 
-        attack = ModelTargetedPoisoning(target, feasible, reg, eps_close=args.eps_close,
+        attack = ModelTargetedPoisoning(target, feasible, R, **kw, eps_close=args.eps_close,
                                         budget=args.budget, progress_bar=None if say else False,
                                         integer="relax" if args.integer == "relax" else "exact")
         res = attack.fit(data, subpop=subpop).result_
@@ -145,14 +168,15 @@ def run(args):
         # bounds the number of poisons from below and equals the optimal Theorem 4.2 bound
         # a target only gap-optimal on Dc u Dp (--target-gap, or --poisons' trainer gap) is
         # within sqrt(2 gap / C_R) of the exact optimum (C_R-strong convexity): K(delta)
-        delta = args.neighbourhood + (float(np.sqrt(2.0 * args.target_gap / reg)) if args.target_gap else 0.0)
-        r = lp_lower_bound(target, feasible, data.X_train, data.y_train, reg,
+        delta = args.neighbourhood + (float(np.sqrt(2.0 * args.target_gap / _strong(D, induced, data)))
+                                      if args.target_gap else 0.0)
+        r = lp_lower_bound(target, feasible, data.X_train, data.y_train, R, **kw,
                            integer="exact" if args.integer == "exact" else "relax",
                            solver=args.solver, delta=delta)
         cert = lp_certificate(r, lp_statement(r, where, data.n_train, reg))
         lb = cert.lower_bound
     else:
-        est = DinkelbachLowerBound(feasible, reg, integer=args.integer, max_iter=args.max_iter,
+        est = DinkelbachLowerBound(feasible, R, **kw, integer=args.integer, max_iter=args.max_iter,
                                    target_gap=args.target_gap, solver=args.solver, progress=say,
                                    delta=args.neighbourhood)
         r = est.fit(data.X_train, data.y_train, target).result_
@@ -174,8 +198,8 @@ def run(args):
     from ..programs.maxloss import MaxLossDifference
 
     ml = MaxLossDifference(feasible, integer="relax").solve(clean, target)
-    rc = certify_at(clean, target, data.X_train, data.y_train, reg, ml.upper_bound,
-                    target_gap=args.target_gap)
+    rc = certify_at(clean, target, data.X_train, data.y_train, R, ml.upper_bound,
+                    target_gap=args.target_gap, **kw)
     out["theta_c_bound"] = rc.lower_bound
     if induced is not None:
         n = induced["n_poisons"]
@@ -191,6 +215,9 @@ def run(args):
 
 
 def show(res):
+    from ._common import show_source
+
+    show_source(res)
     lb = res["lower_bound"] if res["lower_bound"] is not None else res["lower_bound_reason"]
     print(f"certified lower bound ({res['method']}): {lb}")
     if res.get("value") is not None:

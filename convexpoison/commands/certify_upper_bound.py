@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from ._common import add_dataset, add_reg, load, parse_list, progress
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = "certified upper bound on the training loss an eps-fraction attack can force (Steinhardt et al.)"
 
@@ -39,12 +40,14 @@ def run(args):
     from ..errors import InputError
     from ..feasible import make_feasible_set
     from ..poisons import PoisonSet
-    from ..training import train
     from ..certificates.upper_bound import (
         CertifiedUpperBound, poisoned_training_loss, upper_bound_statement,
     )
 
     data, reg = load(args)
+    D = defender_for(args, data, reg)
+    kw = defender_kw(args, D, reg)
+    R = kw.pop("reg")            # None with --defender: the defender brings its own
     if not data.is_binary:
         raise InputError(f"--dataset: the certificate is implemented for binary SVMs; "
                          f"{data.name} has {data.n_classes} classes")
@@ -60,12 +63,12 @@ def run(args):
     feasible = make_feasible_set(["domain"] + names, data.domain, X, y, quantile=args.quantile)
     say(f"solving the certificate program ({data.name}, eps={args.epsilon:g}, "
         f"F = domain{''.join(',' + n for n in names)})")
-    ub = CertifiedUpperBound(feasible, reg, args.epsilon, solver=args.solver).fit(X, y)
+    ub = CertifiedUpperBound(feasible, R, args.epsilon, solver=args.solver, **kw).fit(X, y)
     r = ub.result_
     Xp, yp, wp = ub.matching_attack()
     say(f"U = {r.upper_bound:.6g}; evaluating the matching attack ({int(wp.sum())} points)")
-    achieved, gap, model = poisoned_training_loss(X, y, Xp, yp, wp, reg)
-    clean = train(X, y, "svm", reg)
+    achieved, gap, model = poisoned_training_loss(X, y, Xp, yp, wp, R, **kw)
+    clean = D.train(X, y)
     if args.out:
         PoisonSet(Xp, yp, wp, meta={"attack": "certified upper bound maximisers",
                                     "epsilon": args.epsilon}).save(args.out)
@@ -78,7 +81,7 @@ def run(args):
     cert.seconds = time.perf_counter() - t0
     return {
         **cert.to_dict(),
-        "dataset": data.name, "reg": reg, "defense": names, "quantile": args.quantile,
+        "dataset": data.name, "reg": reg, **source_fields(data, D), "defense": names, "quantile": args.quantile,
         "attack_value": achieved,
         "attack_value_meaning": "the same quantity reached by the matching attack (an "
                                 "attack, not a proof of worst case)",
@@ -93,6 +96,9 @@ def run(args):
 
 
 def show(res):
+    from ._common import show_source
+
+    show_source(res)
     print(f"certified upper bound U = {res['upper_bound']:.6g}  (eps = {res['epsilon']:g}, "
           f"defense: {','.join(res['defense']) or 'none'})")
     print(f"  matching attack ({res['n_poisons']} points) reaches {res['attack_value']:.6g}; "

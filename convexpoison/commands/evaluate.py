@@ -5,6 +5,7 @@ import time
 
 from ._common import (add_dataset, add_defense, add_reg, check_p, load, progress, read_poisons,
                       show_evaluation)
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = "train on clean + poison data under each defense and report the test errors"
 
@@ -33,11 +34,14 @@ def run(args):
         raise InputError(f"--k: must be at least 1, got {args.k}")
     ps = read_poisons(args.poisons, data)
     model = "svm" if data.is_binary else "multisvm"
+    D = defender_for(args, data, reg, model)
     if "loss" in defenses and not data.is_binary:
         progress("evaluate: the loss defense uses the multi-class hinge loss")
     t0 = time.perf_counter()
-    ev = evaluate(data, ps, defenses=defenses, p=args.p, reg=reg, model=model, k=args.k)
-    res = {"dataset": data.name, "reg": reg, "model": model, **ev.to_dict(),
+    ev = evaluate(data, ps, defenses=defenses, p=args.p, model=D.model, k=args.k,
+                  **defender_kw(args, D, reg))
+    res = {"dataset": data.name, "reg": reg, "model": D.model, **source_fields(data, D),
+           **ev.to_dict(),
            "seconds": time.perf_counter() - t0, "poisons": str(args.poisons)}
     return res
 

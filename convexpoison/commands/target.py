@@ -9,6 +9,7 @@ file format (``w``, ``b``) plus the settings and the subpopulation's indices, so
 import time
 
 from ._common import add_dataset, add_model, add_out, add_reg, check_model_for, load, progress
+from ._common import defender_for, defender_kw, source_fields
 
 HELP = "build a target model: label-flip heuristic (koh, improved) or a subpopulation target"
 
@@ -55,7 +56,6 @@ def _floats(value, name):
 def run(args):
     from .. import targets as T
     from ..errors import InputError
-    from ..training import train
 
     if args.method not in T.METHODS:
         raise InputError(f"--method: unknown method {args.method!r}; choose one of "
@@ -68,6 +68,11 @@ def run(args):
         raise InputError(f"--model: targets are built for svm or logreg, got {args.model!r}")
     data, reg = load(args)
     check_model_for(data, args.model)
+    D = defender_for(args, data, reg, args.model)
+    if D.model not in T.BINARY_MODELS:
+        raise InputError(f"--defender: targets are built for svm or logreg, got {D.spec()}")
+    kw = defender_kw(args, D, reg)
+    R = kw.pop("reg")            # None with --defender: the defender brings its own
     subpop = args.method == "subpop"
     grid = {}
     if args.quantiles is not None:
@@ -85,18 +90,18 @@ def run(args):
                      f"clean loss {c.clean_loss:.5f}{'  (meets goal)' if c.meets else ''}")
 
     t0 = time.perf_counter()
-    clean = train(data.X_train, data.y_train, model=args.model, reg=reg)
+    clean = D.train(data.X_train, data.y_train)
     try:
         if subpop:
             label = None if args.subpop_label == 0 else args.subpop_label
             target = T.subpopulation_targets(
-                data, reg, k=args.clusters, n_targets=1, random_state=args.random_state,
-                label=label, use=args.use or "train", model=args.model,
+                data, R, **kw, k=args.clusters, n_targets=1, random_state=args.random_state,
+                label=label, use=args.use or "train", model=D.model,
                 max_accuracy=args.max_accuracy, min_test=args.min_test, cluster=args.cluster,
                 clean_model=clean, progress=report, **grid)[0]
         else:
             fn = T.koh_target if args.method == "koh" else T.improved_target
-            target = fn(data, reg, error=args.error, use=args.use or "test", model=args.model,
+            target = fn(data, R, **kw, error=args.error, use=args.use or "test", model=D.model,
                         clean_model=clean, progress=report, **grid)
     except InputError as exc:
         # name the command-line flag rather than the Python argument
@@ -112,7 +117,8 @@ def run(args):
     if args.out:
         target.save(args.out)
     s = target.settings
-    res = {"dataset": data.name, "method": args.method, "model": args.model, "reg": reg,
+    res = {"dataset": data.name, "method": args.method, "model": D.model, "reg": reg,
+           **source_fields(data, D),
            "clean_test_error": target.clean_test_error, "target_test_error": target.test_error,
            "clean_loss": target.clean_loss, "clean_total_loss": s["n_train"] * target.clean_loss,
            "clean_loss_theta_c": s["clean_loss_theta_c"], "quantile": s["quantile"],

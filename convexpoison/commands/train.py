@@ -1,7 +1,8 @@
-"""convexpoison train: the defender's model on a bundled dataset."""
+"""convexpoison train: the defender's model on a bundled dataset or the user's data."""
 import time
 
-from ._common import add_dataset, add_model, add_out, add_reg, check_model_for, load
+from ._common import (add_dataset, add_model, add_out, add_reg, check_model_for, defender_for,
+                      load, source_fields)
 
 HELP = "train the defender's model exactly and report its errors"
 
@@ -17,17 +18,16 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..training import train
-
     data, reg = load(args)
     check_model_for(data, args.model)
+    D = defender_for(args, data, reg, args.model)
     t0 = time.perf_counter()
-    model = train(data.X_train, data.y_train, model=args.model, reg=reg, method=args.method,
-                  solver=args.solver)
+    model = D.train(data.X_train, data.y_train, method=args.method, solver=args.solver)
     seconds = time.perf_counter() - t0
     if args.out:
         model.save(args.out)
-    return {"dataset": data.name, "model": args.model, "reg": reg,
+    return {"dataset": data.name, "model": D.model, "reg": model.reg,
+            **source_fields(data, D),
             "bias_regularized": model.bias_regularized, "objective": model.objective_,
             "duality_gap": model.gap_, "train_error": model.error(data.X_train, data.y_train),
             "clean_test_error": model.error(data.X_test, data.y_test),
