@@ -153,6 +153,11 @@ class DecoyGenerator:
         swept.sort(key=lambda c: (c.quantile, c.repeats))
         cands = [Decoy(c.model, c.repeats, c.quantile, c.n_flipped, c.goal_value, c.clean_loss)
                  for c in swept]
+        return self._keep(cands)
+
+    def _keep(self, cands):
+        """Set ``candidates_`` and ``decoys_``: the Pareto front (when ``prune``) by
+        increasing evaluation error, at most ``max_decoys`` evenly spaced ones."""
         self.candidates_ = cands
         keep = (pareto_prune([c.eval_error for c in cands], [c.clean_objective for c in cands])
                 if self.prune else np.ones(len(cands), bool))
@@ -183,7 +188,7 @@ def multiclass_flips(scores, y):
     return own - S[idx, runner], runner
 
 
-class MulticlassDecoyGenerator:
+class MulticlassDecoyGenerator(DecoyGenerator):
     """Algorithm 3 for a k-class (Crammer--Singer) defender, swept and Pareto-pruned.
 
     For every flipped fraction ``q`` the evaluation points whose multi-class margin
@@ -196,22 +201,16 @@ class MulticlassDecoyGenerator:
     ``clean_model_``, ``candidates_``, ``decoys_`` (by increasing evaluation error).
     """
 
-    def __init__(self, reg=None, repeats=(1, 3), quantiles=(0.1, 0.2), use="test",
+    def __init__(self, reg=None, repeats=(2, 5), quantiles=(0.1, 0.2), use="test",
                  prune=True, max_decoys=None, tol=1e-6, defender=None):
-        self.reg = reg
-        self.repeats = repeats
-        self.quantiles = quantiles
-        self.use = use
-        self.prune = prune
-        self.max_decoys = max_decoys
-        self.tol = tol
-        self.defender = defender
+        super().__init__(reg, repeats, quantiles, use, "multisvm", prune, max_decoys, tol,
+                         defender)
 
     def fit(self, X, y, X_eval=None, y_eval=None, clean_model=None):
         from .defender import resolve_defender
         from .targets import flip_set
 
-        qs, reps = DecoyGenerator._check(self)
+        qs, reps = self._check()
         D = resolve_defender(self.defender, None, "multisvm", self.reg)
         if D.model != "multisvm":
             raise InputError("defender: the multi-class decoys need a multi-class defender")
@@ -240,14 +239,4 @@ class MulticlassDecoyGenerator:
                 clean_obj = float(np.mean(m.losses(X, y)) + reg_clean * m.regularizer())
                 cands.append(Decoy(m, int(r), float(q), int(flip.size), m.error(Xe, ye),
                                    clean_obj))
-        self.candidates_ = cands
-        keep = (pareto_prune([c.eval_error for c in cands], [c.clean_objective for c in cands])
-                if self.prune else np.ones(len(cands), bool))
-        kept = sorted((c for c, k in zip(cands, keep) if k),
-                      key=lambda c: (c.eval_error, c.clean_objective))
-        if self.max_decoys is not None and len(kept) > int(self.max_decoys):
-            idx = np.unique(np.round(np.linspace(0, len(kept) - 1,
-                                                 int(self.max_decoys))).astype(int))
-            kept = [kept[i] for i in idx]
-        self.decoys_ = kept
-        return self
+        return self._keep(cands)
