@@ -11,7 +11,7 @@ DEMO_STAMP := $(VENV)/.demo-stamp
 STAMP      := $(VENV)/.installed-stamp
 OUT    ?= out/demo
 
-.PHONY: demo test test-slow bench docs clean
+.PHONY: demo test test-slow bench docs clean fmnist-data
 
 $(DEMO_STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,10 +26,26 @@ $(STAMP): $(DEMO_STAMP)
 demo: $(DEMO_STAMP)
 	$(BIN)/convexpoison audit --out $(OUT)
 
-test: $(STAMP)
+# Fashion-MNIST (dataset `fmnist`, docs/datasets.md) comes from the Debian package
+# dataset-fashion-mnist (30 MB, not shipped in the repository): installed here when it is
+# missing and apt-get can run as root; otherwise a message, and the tests that need it skip.
+FMNIST_DIR := /usr/share/datasets/fashion-mnist
+fmnist-data:
+	@if [ -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing dataset-fashion-mnist (dataset fmnist)"; \
+	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || \
+	  echo "note: could not install dataset-fashion-mnist; the fmnist tests will skip"; \
+	else \
+	  echo "note: dataset fmnist needs the Debian package dataset-fashion-mnist" \
+	       "(apt-get install dataset-fashion-mnist, as root); the fmnist tests will skip"; \
+	fi
+
+test: $(STAMP) fmnist-data
 	$(BIN)/python -m pytest -q
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) fmnist-data
 	$(BIN)/python -m pytest -q -m slow
 
 clean:

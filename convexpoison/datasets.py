@@ -71,6 +71,8 @@ class DomainWarning(UserWarning):
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FMNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                   "Sneaker", "Bag", "Ankle boot"]
+FMNIST_FILES = {"train_x": "train-images-idx3-ubyte.gz", "train_y": "train-labels-idx1-ubyte.gz",
+                "test_x": "t10k-images-idx3-ubyte.gz", "test_y": "t10k-labels-idx1-ubyte.gz"}
 _FMNIST_MISSING = ("Fashion-MNIST needs the Debian package dataset-fashion-mnist "
                    "(apt-get install dataset-fashion-mnist)")
 
@@ -192,12 +194,24 @@ _DEFAULT_REG_DIR = data_dir()
 DEFAULT_REG = _load_reg(_DEFAULT_REG_DIR)
 
 
-def list_datasets(include_optional: bool = False) -> list:
-    """Names of the bundled datasets (plus the optional ones when asked)."""
+def list_datasets(include_optional=False) -> list:
+    """Names of the bundled datasets, plus the optional ones: all of them with
+    ``include_optional=True``, those whose system package is installed with
+    ``"available"`` (what the command line lists and accepts)."""
     names = list(DATASETS)
-    if include_optional:
+    if include_optional == "available":
+        names += [n for n in OPTIONAL_DATASETS if optional_available(n)]
+    elif include_optional:
         names += list(OPTIONAL_DATASETS)
     return names
+
+
+def optional_available(name: str) -> bool:
+    """Whether an optional dataset's files are installed (``fmnist``: the Debian package
+    dataset-fashion-mnist's four files under :data:`FMNIST_DIR`)."""
+    if name != "fmnist":
+        return False
+    return all((FMNIST_DIR / f).is_file() for f in FMNIST_FILES.values())
 
 
 # --------------------------------------------------------------------------- bundled files
@@ -667,8 +681,7 @@ def _read_idx(path: Path, offset: int) -> np.ndarray:
 @functools.lru_cache(maxsize=2)
 def _read_fmnist(directory: str):
     d = Path(directory)
-    files = {"train_x": "train-images-idx3-ubyte.gz", "train_y": "train-labels-idx1-ubyte.gz",
-             "test_x": "t10k-images-idx3-ubyte.gz", "test_y": "t10k-labels-idx1-ubyte.gz"}
+    files = FMNIST_FILES
     if not all((d / f).is_file() for f in files.values()):
         raise InputError(_FMNIST_MISSING)
     out = {}

@@ -39,7 +39,8 @@ from .errors import InputError
 from .targets import ModelFields, check_grid, label_flip_sweep
 from .validation import check_X, check_y
 
-__all__ = ["Decoy", "DecoyGenerator", "pareto_prune", "REPEATS", "QUANTILES"]
+__all__ = ["Decoy", "DecoyGenerator", "MulticlassDecoyGenerator", "multiclass_flips",
+           "pareto_prune", "REPEATS", "QUANTILES"]
 
 #: Koh et al.'s grid for Enron (Appendix B.2): repeats and flipped fractions.
 REPEATS = (1, 2, 3, 5, 8, 12, 18, 25, 33)
@@ -152,6 +153,11 @@ class DecoyGenerator:
         swept.sort(key=lambda c: (c.quantile, c.repeats))
         cands = [Decoy(c.model, c.repeats, c.quantile, c.n_flipped, c.goal_value, c.clean_loss)
                  for c in swept]
+        return self._keep(cands)
+
+    def _keep(self, cands):
+        """Set ``candidates_`` and ``decoys_``: the Pareto front (when ``prune``) by
+        increasing evaluation error, at most ``max_decoys`` evenly spaced ones."""
         self.candidates_ = cands
         keep = (pareto_prune([c.eval_error for c in cands], [c.clean_objective for c in cands])
                 if self.prune else np.ones(len(cands), bool))
@@ -162,3 +168,75 @@ class DecoyGenerator:
             kept = [kept[i] for i in idx]
         self.decoys_ = kept
         return self
+
+
+# ------------------------------------------------------------------- multi-class decoys
+def multiclass_flips(scores, y):
+    """Multi-class margins ``s_y(x) - max_{k != y} s_k(x)`` and the runner-up classes.
+
+    Algorithm 3 for k classes: a point "fit worst" has the smallest margin, and its flipped
+    label is the runner-up class ``argmax_{k != y} s_k(x)`` -- the wrong label the clean
+    model already finds most plausible, so the flipped copy costs the decoy least clean
+    loss (the bound after Algorithm 3 needs ``L(theta_c; D_flip)`` small).
+    """
+    S = np.array(scores, float, copy=True)
+    y = np.asarray(y, int)
+    idx = np.arange(len(y))
+    own = S[idx, y].copy()
+    S[idx, y] = -np.inf
+    runner = np.argmax(S, axis=1)
+    return own - S[idx, runner], runner
+
+
+class MulticlassDecoyGenerator(DecoyGenerator):
+    """Algorithm 3 for a k-class (Crammer--Singer) defender, swept and Pareto-pruned.
+
+    For every flipped fraction ``q`` the evaluation points whose multi-class margin
+    (:func:`multiclass_flips`) is at or below its ``q``-quantile are relabelled to their
+    runner-up class, added ``r`` times to ``Dc``, and the defender is retrained (warm
+    started from ``theta_c``, tolerance ``tol``).  A candidate is dropped when another has a
+    higher evaluation error *and* a lower clean objective (:func:`pareto_prune`);
+    ``max_decoys`` keeps evenly spaced ones of the front.  Parameters as
+    :class:`DecoyGenerator` (``model`` is ``'multisvm'``); attributes after ``fit``:
+    ``clean_model_``, ``candidates_``, ``decoys_`` (by increasing evaluation error).
+    """
+
+    def __init__(self, reg=None, repeats=(2, 5), quantiles=(0.1, 0.2), use="test",
+                 prune=True, max_decoys=None, tol=1e-6, defender=None):
+        super().__init__(reg, repeats, quantiles, use, "multisvm", prune, max_decoys, tol,
+                         defender)
+
+    def fit(self, X, y, X_eval=None, y_eval=None, clean_model=None):
+        from .defender import resolve_defender
+        from .targets import flip_set
+
+        qs, reps = self._check()
+        D = resolve_defender(self.defender, None, "multisvm", self.reg)
+        if D.model != "multisvm":
+            raise InputError("defender: the multi-class decoys need a multi-class defender")
+        X = check_X(X)
+        y = check_y(y, X.shape[0], binary=False)
+        if self.use == "train":
+            Xe, ye = X, y
+        else:
+            if X_eval is None or y_eval is None:
+                raise InputError("X_eval: use='test' needs the attacker's test set")
+            Xe = check_X(X_eval, "X_eval", d=X.shape[1])
+            ye = check_y(y_eval, Xe.shape[0], name="y_eval", binary=False)
+        theta_c = clean_model if clean_model is not None else D.train(X, y, tol=self.tol)
+        self.clean_model_ = theta_c
+        margins, runner = multiclass_flips(theta_c.decision_function(Xe), ye)
+        n = X.shape[0]
+        reg_clean = D.reg_for(n)
+        cands = []
+        for q in qs:
+            flip = flip_set(margins, q)
+            Xa = np.vstack([X, Xe[flip]])
+            ya = np.concatenate([y, runner[flip]])
+            for r in reps:
+                s = np.concatenate([np.ones(n), np.full(flip.size, float(r))])
+                m = D.train(Xa, ya, sample_weight=s, warm_start=theta_c, tol=self.tol)
+                clean_obj = float(np.mean(m.losses(X, y)) + reg_clean * m.regularizer())
+                cands.append(Decoy(m, int(r), float(q), int(flip.size), m.error(Xe, ye),
+                                   clean_obj))
+        return self._keep(cands)

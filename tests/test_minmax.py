@@ -227,12 +227,13 @@ def test_multiclass_attack_runs_and_picks_labels(rng):
     Xtr, ytr = blobs(rng, n=150, d=4, k=3)
     Xte, yte = blobs(rng, n=60, d=4, k=3)
     data = from_arrays(Xtr, ytr, Xte, yte, domain=Domain.box(4), reg=REG)
-    att = MinMaxAttack(0.04, defenses="l2", burn_in=10)
+    att = MinMaxAttack(0.04, defenses="l2", burn_in=10, decoy="none")
     att.fit(data)
     ps = att.poisons_
     assert ps.n_poisons == 6 and set(ps.y) <= {0, 1, 2}
     assert att.result_.settings["model"] == "multisvm"
-    assert att.result_.best.decoy is None          # 'auto' falls back to min-max-basic
+    assert att.result_.best.decoy is None          # min-max-basic (multi-class decoys:
+    #                                                tests/test_minmax_multiclass.py)
     assert np.all(np.array(att.result_.best.iterate_values) > 0)
 
 

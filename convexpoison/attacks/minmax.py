@@ -21,7 +21,11 @@ the inner search runs over labels and competing classes, section 5.7) are suppor
 ``l(theta_d; x, y) <= tau`` (``tau = 0.25``, Appendix B.3), which keeps the poison fitted
 by the model it drives towards and so out of reach of the loss defense.  Without it the
 attack is min-max-basic.  ``decoy="auto"`` generates decoys (binary data), runs the
-attack once per decoy and keeps the one that does most damage under the defenses.
+attack once per decoy and keeps the one that does most damage under the defenses;
+multi-class decoys flip the worst-fit points to their runner-up class
+(:class:`~convexpoison.decoys.MulticlassDecoyGenerator`), and the decoy-constrained inner
+maximum is then found by :class:`MulticlassDecoyInner` (a Lagrangian dual over the
+``k - 1`` decoy half-spaces) when the feasible set is a box and an L2 sphere.
 
 **Integer inputs** (section 3.3): on a domain with integer coordinates the L2 sphere is
 replaced by its LP relaxation (:class:`~convexpoison.integer.ExpectedL2Sphere`), the
@@ -210,9 +214,10 @@ class MinMaxAttack(PoisoningAttack):
         ``defenses`` among l2, slab; 'svd' can be named), or a ready fitted
         :class:`~convexpoison.feasible.FeasibleSet` without a loss component, used as it
         is instead of being fitted on ``Dc`` (``quantile`` is then unused).
-    decoy : None / 'none' (min-max-basic), 'auto' (generate decoys, binary data only;
-        multi-class data falls back to min-max-basic), a model with ``.w``, ``.b``, or a
-        list of them.
+    decoy : None / 'none' (min-max-basic), 'auto' (generate decoys: Algorithm 3, for
+        multi-class data :class:`~convexpoison.decoys.MulticlassDecoyGenerator`), a model
+        with ``.w``, ``.b``, or a list of them.  Multi-class decoys on a box (+ L2 sphere)
+        feasible set use :class:`MulticlassDecoyInner` (no conic solver).
     tau : the decoy-loss threshold of equation (22).
     p : fraction each defense removes per class.
     quantile : feasible-set thresholds as a quantile of the clean scores (0.9, stricter
@@ -284,7 +289,7 @@ class MinMaxAttack(PoisoningAttack):
     # -- helpers -------------------------------------------------------------
     def _decoy_models(self, multiclass, Xc, yc, Xt, yt, D, model, clean):
         """List of decoy models; ``[None]`` means min-max-basic."""
-        from ..decoys import Decoy, DecoyGenerator
+        from ..decoys import Decoy, DecoyGenerator, MulticlassDecoyGenerator
 
         dec = self.decoy
         if dec is None or (isinstance(dec, str) and dec.lower() == "none"):
@@ -294,8 +299,14 @@ class MinMaxAttack(PoisoningAttack):
                 raise InputError(f"decoy: expected 'auto', 'none', a model or a list of models, "
                                  f"got {dec!r}")
             if multiclass:
-                self._say("minmax: no decoy generator for multi-class data; running min-max-basic")
-                return [None], []
+                gen = MulticlassDecoyGenerator(None, defender=D, repeats=self.decoy_repeats,
+                                               quantiles=self.decoy_quantiles, use=self.use,
+                                               max_decoys=self.max_decoys, tol=self.screen_tol)
+                gen.fit(Xc, yc, Xt, yt, clean_model=clean)
+                self._say(f"minmax: {len(gen.candidates_)} multi-class decoy candidates, "
+                          f"{len(gen.decoys_)} kept")
+                decoys = list(gen.decoys_)
+                return [d.model for d in decoys], decoys
             gen = DecoyGenerator(None, defender=D, repeats=self.decoy_repeats, quantiles=self.decoy_quantiles,
                                  use=self.use, model=model, max_decoys=self.max_decoys,
                                  tol=self.screen_tol)
@@ -308,6 +319,17 @@ class MinMaxAttack(PoisoningAttack):
                 raise InputError("decoy: give at least one decoy model")
         models = [d.model if isinstance(d, Decoy) else d for d in decoys]
         return models, decoys
+
+    def _fast_decoy(self, fs) -> bool:
+        """Whether :class:`MulticlassDecoyInner` applies: ``method='auto'`` and a feasible
+        set of the domain's box and at most one L2 sphere (the fast path's sets)."""
+        from ..feasible import DomainSet, L2Sphere
+
+        dom = fs.domain
+        if self.method != "auto" or dom is None or dom.onehot_groups:
+            return False
+        kinds = [type(c) for c in fs.components]
+        return set(kinds) <= {DomainSet, L2Sphere} and kinds.count(L2Sphere) <= 1
 
     # -- Algorithm 5 -----------------------------------------------------------
     def run_once(self, inner, clean, Xc, yc, reg, eps, n_total, copies, burn_in, domain,
@@ -464,6 +486,9 @@ class MinMaxAttack(PoisoningAttack):
                     if inner is None or dm is None:
                         inner = InnerMaximizer(fs, labels, model=model, decoy=dm, tau=self.tau,
                                                method=self.method, solver=self.solver)
+                        if dm is not None and model == "multisvm" and self._fast_decoy(fs):
+                            inner = MulticlassDecoyInner(fs, labels, dm, self.tau, Xc, yc,
+                                                         fallback=inner)
                     else:
                         inner.set_decoy(dm)
                     self._say(f"minmax: run {i + 1}/{len(decoy_models)} "
@@ -522,6 +547,181 @@ class MinMaxAttack(PoisoningAttack):
         self.result_ = MinMaxResult(best, runs, decoys, clean.error(Xt, yt), ev, settings,
                                     time.perf_counter() - t0, interrupted)
         return self
+
+
+class MulticlassDecoyInner:
+    """The multi-class inner maximiser under the decoy constraint (22), without a conic solver.
+
+    Per pair ``(y, k)`` it maximises ``g . x`` (``g = w_k - w_y``) over ``B_y`` (the box,
+    intersected with the class-``y`` L2 sphere when the feasible set has one) and the
+    ``k - 1`` half-spaces ``A_y x <= c_y`` of the decoy constraint
+    ``1 + (w_dj - w_dy) . x + b_dj - b_dy <= tau``.  Lagrange on the half-spaces only:
+    ``q(lam) = max_{x in B_y} (g - A_y^T lam) . x + lam . c_y`` is convex, and
+    differentiable with gradient ``c_y - A_y x(lam)`` where the maximiser ``x(lam)``
+    (:func:`~convexpoison.programs.inner.box_ball_argmax`) is unique (always, with the
+    sphere); ``min_{lam >= 0} q`` (L-BFGS-B on ``k - 1`` variables) is the constrained
+    maximum (Slater: a clean point strictly inside); without the sphere it is an LP,
+    solved by HiGHS.  Each pair's multipliers warm-start its next solve, and ``q`` at the
+    last multipliers bounds the pair's maximum (weak duality), so most pairs are skipped.  The primal point ``x(lam*)`` is made
+    exactly feasible by moving it towards a strictly feasible anchor (the clean class-``y``
+    point inside ``B_y`` with the most decoy slack) by the smallest step that satisfies
+    every half-space; ``g . x`` is then a feasible value within ``q(lam*) - g . x`` of the
+    maximum.  Pairs are visited in the order of their bound (above) and skipped once that
+    bound cannot beat the best so far, so the label chosen is the same as with exact
+    programs up to that gap.  A label without an anchor (no clean point satisfies the
+    constraint with slack) falls back to ``fallback`` (the cvxpy maximiser).
+    """
+
+    def __init__(self, feasible, labels, decoy, tau, Xc, yc, fallback):
+        from ..feasible import L2Sphere
+
+        dom = feasible.domain
+        self.lo, self.hi = np.asarray(dom.lo, float), np.asarray(dom.hi, float)
+        sph = [c for c in feasible.components if isinstance(c, L2Sphere)]
+        self.sphere = sph[0] if sph else None
+        self.labels = list(labels)
+        self.k = len(self.labels)
+        self.tau = float(tau)
+        self.Xc, self.yc = Xc, np.asarray(yc, int)
+        self.fallback = fallback
+        self.model = "multisvm"
+        self.decoy = None
+        self.n_fallback = 0
+        self.max_gap = 0.0
+        self.set_decoy(decoy)
+
+    def _ball(self, lab):
+        if self.sphere is None:
+            return None, None
+        return (np.asarray(self.sphere.centroids_[lab], float),
+                float(self.sphere.thresholds_[lab]))
+
+    def _box_ball(self, lab, g):
+        from ..programs.inner import box_ball_argmax
+
+        mu, rad = self._ball(lab)
+        # directions below 1e-13 of the largest are rounding noise of g - A^T lam (they would
+        # put breakpoints at ~1e300 and overflow)
+        g = np.where(np.abs(g) > 1e-13 * np.abs(g).max(initial=0.0), g, 0.0)
+        if mu is None:
+            return np.where(g > 0, self.hi, self.lo)
+        return box_ball_argmax(g, self.lo, self.hi, mu, rad)
+
+    def set_decoy(self, decoy):
+        Wd = np.asarray(decoy.w, float)
+        bd = np.asarray(decoy.b, float)
+        self.decoy = decoy
+        self.A, self.c, self.anchor = {}, {}, {}
+        self._lam, self._pair = {}, None          # warm starts of the dual, per (y, k)
+        for lab in self.labels:
+            others = [j for j in self.labels if j != lab]
+            A = Wd[others] - Wd[lab]
+            c = self.tau - 1.0 - (bd[others] - bd[lab])
+            X = self.Xc[self.yc == lab]
+            mu, rad = self._ball(lab)
+            if mu is not None:
+                X = X[np.sum((X - mu) ** 2, axis=1) <= rad ** 2]
+            slack = (c[None, :] - X @ A.T).min(axis=1) if len(X) else np.array([])
+            self.A[lab], self.c[lab] = A, c
+            self.anchor[lab] = X[int(np.argmax(slack))] if slack.size and slack.max() > 0 else None
+        if hasattr(self.fallback, "set_decoy") and self.fallback.decoy is not None:
+            self.fallback.set_decoy(decoy)
+        return self
+
+    def argmax_linear(self, lab, g):
+        """``(x, value)``: a feasible point and its ``g . x`` (module docstring)."""
+        from scipy.optimize import minimize
+
+        A, c, x0 = self.A[lab], self.c[lab], self.anchor[lab]
+        if x0 is None:
+            self.n_fallback += 1
+            return self.fallback.argmax_linear(lab, g)
+        if self.sphere is None:
+            # a box and k - 1 half-spaces: an LP (HiGHS), no dual to smooth it
+            from scipy.optimize import linprog
+
+            res = linprog(-g, A_ub=A, b_ub=c, bounds=np.column_stack([self.lo, self.hi]),
+                          method="highs")
+            if res.status != 0:
+                self.n_fallback += 1
+                return self.fallback.argmax_linear(lab, g)
+            x = np.clip(res.x, self.lo, self.hi)
+            return self._feasible(x, A, c, x0), float(g @ self._feasible(x, A, c, x0))
+        x = self._box_ball(lab, g)
+        if np.all(A @ x <= c):
+            return x, float(g @ x)                 # the decoy constraint is inactive
+
+        def q(lam):
+            xl = self._box_ball(lab, g - A.T @ lam)
+            return float((g - A.T @ lam) @ xl + lam @ c), c - A @ xl
+
+        # theta moves little between steps: start from this pair's last multipliers
+        key = (lab, key_k) if (key_k := getattr(self, "_pair", None)) is not None else None
+        lam0 = self._lam.get(key, np.zeros(len(c))) if key is not None else np.zeros(len(c))
+        res = minimize(q, lam0, jac=True, method="L-BFGS-B",
+                       bounds=[(0, None)] * len(c),
+                       options={"maxiter": 300, "gtol": 1e-11, "ftol": 1e-14})
+        if key is not None:
+            self._lam[key] = res.x
+        x = self._feasible(self._box_ball(lab, g - A.T @ res.x), A, c, x0)
+        val = float(g @ x)
+        self.max_gap = max(self.max_gap, float(res.fun) - val)
+        return x, val
+
+    @staticmethod
+    def _feasible(x, A, c, x0):
+        """``x`` moved towards the strictly feasible anchor ``x0`` by the smallest step
+        ``t`` with ``A ((1 - t) x + t x0) <= c`` (the box and the sphere are convex, so
+        the point stays in them)."""
+        viol = A @ x - c
+        if not np.any(viol > 0):
+            return x
+        s0 = c - A @ x0
+        t = float(np.max(np.where(viol > 0, viol / (viol + s0), 0.0)))
+        return (1 - t) * x + t * x0
+
+    def maximize(self, w, b):
+        from ..programs.inner import InnerResult
+
+        t0 = time.perf_counter()
+        w = np.asarray(w, float)
+        b = np.asarray(b, float)
+        pairs = []
+        for lab in self.labels:
+            for k in self.labels:
+                if k != lab:
+                    g = w[k] - w[lab]
+                    # weak duality: q(lam) at any lam >= 0 (this pair's last multipliers, or
+                    # 0: the bound without the decoy) bounds the pair's constrained maximum
+                    lam = self._lam.get((lab, k))
+                    if lam is None or self.anchor[lab] is None or self.sphere is None:
+                        ub = float(g @ self._box_ball(lab, g))
+                    else:
+                        gl = g - self.A[lab].T @ lam
+                        ub = float(gl @ self._box_ball(lab, gl) + lam @ self.c[lab])
+                    pairs.append((1.0 + b[k] - b[lab] + ub, lab, k, g))
+        pairs.sort(key=lambda p: -p[0])
+        best, values, n = None, {}, 0
+        for ub, lab, k, g in pairs:
+            if best is not None and ub <= best[2]:
+                break
+            self._pair = k
+            x, val = self.argmax_linear(lab, g)
+            self._pair = None
+            n += 1
+            if x is None:
+                continue
+            v = 1.0 + float(b[k] - b[lab]) + val
+            if v > values.get(lab, -np.inf):
+                values[lab] = v
+            if best is None or v > best[2]:
+                best = (x, lab, v, k)
+        if best is None:
+            raise InputError("feasible: every label's feasible set is empty under the decoy "
+                             "constraint (try a larger tau)")
+        x, lab, val, comp = best
+        return InnerResult(x=x, y=lab, loss=max(0.0, val), values=values, competitor=comp,
+                           n_solves=n, seconds=time.perf_counter() - t0)
 
 
 def _merge(X, y, w, decimals=9) -> PoisonSet:

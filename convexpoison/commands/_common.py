@@ -653,7 +653,7 @@ def dataset_name(value):
     """``--dataset``: a bundled dataset's name (checked before any work)."""
     from ..datasets import list_datasets
 
-    names = list_datasets()
+    names = list_datasets(include_optional="available")
     if value not in names:
         raise InputError(f"unknown dataset {value!r}; choose one of {', '.join(names)}")
     return value

@@ -9,7 +9,7 @@ def add_arguments(p):
 def run(args):
     from ..datasets import list_datasets, load_dataset
 
-    return {"datasets": [load_dataset(name).summary() for name in list_datasets()]}
+    return {"datasets": [load_dataset(name).summary() for name in list_datasets(include_optional="available")]}
 
 
 def show(res):
