@@ -34,8 +34,9 @@ fmnist-data:
 	@if [ -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  echo "installing dataset-fashion-mnist (dataset fmnist)"; \
-	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
-	  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || \
+	  timeout 300 apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	  { timeout 300 apt-get update -q >/dev/null 2>&1 && \
+	    timeout 300 apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || \
 	  echo "note: could not install dataset-fashion-mnist; the fmnist tests will skip"; \
 	else \
 	  echo "note: dataset fmnist needs the Debian package dataset-fashion-mnist" \
