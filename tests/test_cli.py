@@ -27,6 +27,28 @@ def test_datasets_json_lists_the_bundled_sets(capsys):
     assert rows["mnist10"]["classes"] == 10 and rows["mnist17"]["d"] == 784
 
 
+def test_datasets_table_marks_a_c_r_no_cross_validation_chose():
+    from convexpoison.commands.datasets import show
+
+    rows = [{"name": n, "n_train": 10, "n_test": 5, "d": 2, "classes": 2, "reg": 0.09,
+             "reg_source": src, "domain": {"kind": "box", "lo": 0, "hi": 1}}
+            for n, src in (("validated", "data/reg.json (cross-validation)"),
+                           ("unvalidated", "fallback"))]
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        show({"datasets": rows})
+    lines = buf.getvalue().splitlines()
+    assert "0.09 " in lines[1] and "0.09*" not in lines[1]
+    assert "0.09*" in lines[2] and lines[-1].startswith("* C_R not chosen by cross-validation")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        show({"datasets": rows[:1]})
+    assert "*" not in buf.getvalue()
+
+
 def test_train_json_fields_and_model_file(capsys, tmp_path):
     out_file = tmp_path / "model.npz"
     code, out, _ = run_cli(capsys, "train", "--dataset", "mnist17", "--model", "svm", "--json",
