@@ -109,7 +109,11 @@ def test_evaluate_equals_refitting_the_estimator_on_what_each_defence_keeps(name
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_evaluate_equals_refitting_the_estimator_spambase(name):
-    _check(name, load_dataset("spambase"), defenses=("l2", "slab", "loss", "svd", "knn"))
+    defenses = ("l2", "slab", "loss", "svd", "knn")
+    ev = _check(name, load_dataset("spambase"), defenses=defenses)
+    assert set(ev.per_defense) == set(defenses)
+    for d in defenses:                                  # every defence removed points
+        assert ev.removed[d]["poison"] + ev.removed[d]["clean"] > 0, d
 
 
 def test_spec_string_and_estimator_and_defender_agree():
