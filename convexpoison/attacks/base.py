@@ -186,6 +186,16 @@ class PoisoningAttack(BaseEstimator):
         return resolve_defender(getattr(self, "defender", None), data, model,
                                 getattr(self, "reg", None))
 
+    def _hinge_defender(self, data, why):
+        """:meth:`_defender` for an attack whose theory is the binary hinge loss's; any
+        other loss is an :class:`InputError` naming ``defender``, ``why`` saying what ties
+        the attack to the hinge (e.g. ``"MTP is for the binary hinge loss"``).  Sets
+        ``defender_``."""
+        D = self.defender_ = self._defender(data)
+        if D.loss != "hinge":
+            raise InputError(f"defender: {why}, not {D.spec()}")
+        return D
+
     def _reg(self, data) -> float:
         """The defender's ``C_R``: the ``reg`` parameter, or the dataset's when it is None."""
         return resolve_reg(getattr(self, "reg", None), data)

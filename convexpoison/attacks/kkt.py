@@ -404,10 +404,8 @@ class KKTAttack(PoisoningAttack):
 
         t0 = time.perf_counter()
         n_total = self._budget(data)
-        D = self.defender_ = self._defender(data)
-        if D.loss != "hinge":
-            raise InputError(f"defender: the {self._name} attack's program (17) is for the "
-                             f"binary hinge loss, not {D.spec()}")
+        D = self._hinge_defender(data, f"the {self._name} attack's program (17) is for the "
+                                       "binary hinge loss")
         eps, reg = float(self.epsilon), D.reg      # reg: None under scikit-learn's C
         Xc, yc, Xt, yt = clean_arrays(data, self._name)
         check_use(self.use)

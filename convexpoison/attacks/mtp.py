@@ -189,10 +189,8 @@ class ModelTargetedPoisoning(PoisoningAttack):
         if self.target.w.shape != (data.d,):
             raise InputError(f"target: model has {self.target.w.shape[0]} features, data has "
                              f"{data.d}")
-        D = self.defender_ = self._defender(data)
-        if D.loss != "hinge":
-            raise InputError(f"defender: {self._name} is for the binary hinge loss (its "
-                             f"max-loss-difference step is the hinge's), not {D.spec()}")
+        D = self._hinge_defender(data, f"{self._name} is for the binary hinge loss (its "
+                                       "max-loss-difference step is the hinge's)")
         self.reg_ = D.reg                 # None under scikit-learn's C (it moves with W)
         self.eps_close_ = check_positive(self.eps_close, "eps_close", allow_zero=True)
         if self.epsilon is not None and self.budget is not None:

@@ -355,10 +355,8 @@ class ReachableTargetAttack(PoisoningAttack):
 
         t0 = time.perf_counter()
         budget = self._budget(data)
-        D = self.defender_ = self._defender(data)
-        if D.loss != "hinge":
-            raise InputError(f"defender: the {self._name} attack prices targets with the "
-                             f"hinge-loss minimum-poison program, not {D.spec()}")
+        D = self._hinge_defender(data, f"the {self._name} attack prices targets with the "
+                                       "hinge-loss minimum-poison program")
         Xc, yc, Xt, yt = clean_arrays(data, self._name)
         check_use(self.use)
         defenses = parse_defenses(self.defenses)
