@@ -167,8 +167,9 @@ class _Pricer:
         self.solved = _Solved(self.program)
         self.count = self.failed = 0
         self.last = self.grad = None
-        #: the search's cap on screening solves (None: none); reaching it raises _Exhausted
-        self.cap = None
+        #: the search's cap on screening solves and its deadline (time.perf_counter();
+        #: None: none); reaching either raises _Exhausted
+        self.cap = self.deadline = None
 
     def aim(self, model):
         """Point the loss cone at ``model`` (its threshold: the quantile of its clean losses)."""
@@ -180,7 +181,8 @@ class _Pricer:
         """The program's optimum at the screening tolerance (``inf``: infeasible or failed)."""
         from .. import solvers
 
-        if self.cap is not None and self.count >= self.cap:
+        if (self.cap is not None and self.count >= self.cap) or (
+                self.deadline is not None and time.perf_counter() >= self.deadline):
             raise _Exhausted
         self.count += 1
         self.aim(model)
@@ -361,6 +363,15 @@ class ReachableTargetAttack(PoisoningAttack):
         priced models of higher evaluation error, brought back onto the budget along its
         own segment from the clean model (stops when a round finds nothing better).
     t_max : how far beyond a seed model the segment search may go (``t <= t_max``).
+    dual_rounds, dual_step, newton : the dual climb (:meth:`_dual_climb`; 0 rounds: off,
+        the default -- on spambase it found no target of higher error, docs/reachable.md):
+        tangent steps of ``dual_step |theta_s - theta_c|`` along the budget's level set,
+        brought back by up to ``newton`` Newton steps along the dual price gradient.
+    max_priced, search_seconds : the search (steps 2-3) stops at this many screening
+        solves or after this many seconds (None: no limit), whichever comes first; what
+        was priced until then is the candidate list (``search_exhausted_``).  The
+        seconds make a run's candidates depend on the machine's speed; give
+        ``search_seconds=None`` for a reproducible search.
     steps : bisection steps per segment.
     slack : the search keeps targets of price at most ``budget - slack`` (room for the
         rounding to integer copies).
@@ -386,7 +397,7 @@ class ReachableTargetAttack(PoisoningAttack):
                  p=0.05, quantile=None, use="test", seeds=DEFAULT_SEEDS,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
                  n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25, dual_rounds=0, dual_step=0.05, newton=3,
-                 t_max=4.0, steps=4, slack=1.0, max_priced=120, n_screen=8, n_realise=2,
+                 t_max=4.0, steps=4, slack=1.0, max_priced=120, search_seconds=120.0, n_screen=8, n_realise=2,
                  eps_close=0.01, max_extra=2, snap=True,
                  screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
@@ -411,6 +422,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.dual_step = dual_step
         self.newton = newton
         self.max_priced = max_priced
+        self.search_seconds = search_seconds
         self.n_screen = n_screen
         self.n_realise = n_realise
         self.eps_close = eps_close
@@ -486,15 +498,18 @@ class ReachableTargetAttack(PoisoningAttack):
         if max_priced is not None:
             max_priced = int(check_positive(max_priced, "max_priced"))
         pricer.cap = max_priced
+        if self.search_seconds is not None:
+            pricer.deadline = time.perf_counter() + check_positive(self.search_seconds,
+                                                                   "search_seconds")
         self.search_exhausted_ = False
         try:
             self._search(pricer, clean, found, limit, t_max, steps, add, priced, Xe, ye)
         except _Exhausted:
             # the cap on screening solves: what was priced so far is the candidate list
             self.search_exhausted_ = True
-            self._say(f"reachable: max_priced {max_priced} screening solves reached; "
-                      "the search stops")
-        pricer.cap = None
+            self._say(f"reachable: the search stops after {pricer.count} screening solves "
+                      f"(max_priced {max_priced}, search_seconds {self.search_seconds})")
+        pricer.cap = pricer.deadline = None
         self.candidates_ = priced
         within = [c for c in priced if c.price <= limit]
         self.n_unsolved_ = pricer.failed
@@ -725,7 +740,12 @@ class ReachableTargetAttack(PoisoningAttack):
         model in ``priced``."""
         n_search = int(check_positive(self.n_search, "n_search", allow_zero=True))
         first = []
-        for source, model in found:
+        # the models the other attacks induce first (reachable by construction: the
+        # likeliest to fit the budget), then the label-flip models by evaluation error --
+        # what a search cut short by max_priced / search_seconds gets to price (mnist17:
+        # a screening solve takes 3-25 s)
+        order = sorted(found, key=lambda sm: (sm[0] not in SEEDS, -sm[1].error(Xe, ye)))
+        for source, model in order:
             c = add(model, source, 1.0, pricer.screen(model))
             if not np.isfinite(c.price):
                 continue                   # unattainable (or not solved): no segment
