@@ -20,7 +20,10 @@ together:
    whole budget.  Pairwise averages of the best boundary targets of different seed
    families are searched the same way (mixtures), and a climb steps from the best
    boundary target toward priced models of higher error, bringing each step back onto
-   the budget along its own segment.  Every priced model is a candidate.
+   the budget along its own segment.  Every priced model is a candidate.  An optional
+   climb along the budget's level set uses the price's gradient read from the program's
+   duals (``dual_rounds``; off by default: it found nothing on spambase).  The search
+   stops at ``max_priced`` solves or ``search_seconds``.
 3. **Pricing.**  The feasible set is the defenses': the domain, the L2 sphere and the slab
    fitted on ``Dc`` and the loss defense's cone ``hinge(theta; x, y) <= tau_y`` under the
    target itself (the loss defense trains on ``Dc u Dp``, whose model *is* the target; the
@@ -125,6 +128,8 @@ class ReachableResult:
     seeds: dict
     status: str
     seconds: float = 0.0
+    #: the search stopped at ``max_priced`` solves or ``search_seconds``
+    search_exhausted: bool = False
 
     def to_dict(self) -> dict:
         ev, rz = self.evaluation, self.realisation
@@ -146,6 +151,7 @@ class ReachableResult:
                 "candidates_priced": len(self.candidates),
                 "candidates_within_budget": sum(c.price <= self.budget for c in self.candidates),
                 "candidates_realised": len(self.realised),
+                "search_exhausted": self.search_exhausted,
                 "seeds": dict(self.seeds), "seconds": self.seconds}
 
 
@@ -614,7 +620,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.result_ = ReachableResult(
             ps, cand, rz, ev, clean.error(Xt, yt), budget, priced, realised, seed_info,
             "eps_close" if rz.status == "eps_close" else "not_close",
-            time.perf_counter() - t0)
+            time.perf_counter() - t0, self.search_exhausted_)
 
     # ------------------------------------------------------------------ internals
     def _check_seeds(self):
