@@ -156,7 +156,7 @@ class ReachableResult:
 
 
 class _Exhausted(Exception):
-    """The search's screening solves reached ``max_priced``: the search stops there."""
+    """The search reached ``max_priced`` screening solves or ``search_seconds``."""
 
 
 class _Pricer:
@@ -402,8 +402,9 @@ class ReachableTargetAttack(PoisoningAttack):
     def __init__(self, epsilon=DEFAULT_EPSILON, defenses=DEFENSES, reg=None, feasible=None,
                  p=0.05, quantile=None, use="test", seeds=DEFAULT_SEEDS,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
-                 n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25, dual_rounds=0, dual_step=0.05, newton=3,
-                 t_max=4.0, steps=4, slack=1.0, max_priced=120, search_seconds=120.0, n_screen=8, n_realise=2,
+                 n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25,
+                 dual_rounds=0, dual_step=0.05, newton=3, t_max=4.0, steps=4, slack=1.0,
+                 max_priced=120, search_seconds=120.0, n_screen=8, n_realise=2,
                  eps_close=0.01, max_extra=2, snap=True,
                  screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
