@@ -20,7 +20,10 @@ together:
    whole budget.  Pairwise averages of the best boundary targets of different seed
    families are searched the same way (mixtures), and a climb steps from the best
    boundary target toward priced models of higher error, bringing each step back onto
-   the budget along its own segment.  Every priced model is a candidate.
+   the budget along its own segment.  Every priced model is a candidate.  An optional
+   climb along the budget's level set uses the price's gradient read from the program's
+   duals (``dual_rounds``; off by default: it found nothing on spambase).  The search
+   stops at ``max_priced`` solves or ``search_seconds``.
 3. **Pricing.**  The feasible set is the defenses': the domain, the L2 sphere and the slab
    fitted on ``Dc`` and the loss defense's cone ``hinge(theta; x, y) <= tau_y`` under the
    target itself (the loss defense trains on ``Dc u Dp``, whose model *is* the target; the
@@ -69,6 +72,10 @@ __all__ = ["ReachableTargetAttack", "ReachableResult", "PricedTarget", "SEEDS"]
 #: influence attacks induce.
 SEEDS = ("decoys", "improved", "kkt", "minmax", "influence")
 
+#: The default seeds: min-max's induced model is left out (16-26 s on spambase, and no
+#: accepted target on spambase or mnist17 came from its family; docs/reachable.md).
+DEFAULT_SEEDS = ("decoys", "improved", "kkt", "influence")
+
 #: Solver of the realisation's fixed-count programs when none is named: one solver, so a
 #: count vector it cannot solve is skipped instead of recompiling the program for a
 #: fallback (a fallback evicts the compiled form; tens of seconds on spambase).
@@ -97,6 +104,8 @@ class PricedTarget:
     #: min over the defenses of the evaluation error when the fractional poison is
     #: trained on under each defense (screening tolerance; None: not screened)
     defended: float | None = None
+    #: the price's gradient in (w, b) at the screening solve (:meth:`_Pricer._gradient`)
+    grad: object = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return {"source": self.source, "t": self.t, "price": self.price,
@@ -119,6 +128,8 @@ class ReachableResult:
     seeds: dict
     status: str
     seconds: float = 0.0
+    #: the search stopped at ``max_priced`` solves or ``search_seconds``
+    search_exhausted: bool = False
 
     def to_dict(self) -> dict:
         ev, rz = self.evaluation, self.realisation
@@ -140,7 +151,12 @@ class ReachableResult:
                 "candidates_priced": len(self.candidates),
                 "candidates_within_budget": sum(c.price <= self.budget for c in self.candidates),
                 "candidates_realised": len(self.realised),
+                "search_exhausted": self.search_exhausted,
                 "seeds": dict(self.seeds), "seconds": self.seconds}
+
+
+class _Exhausted(Exception):
+    """The search reached ``max_priced`` screening solves or ``search_seconds``."""
 
 
 class _Pricer:
@@ -156,7 +172,10 @@ class _Pricer:
                                             defender=defender).fit(X, y)
         self.solved = _Solved(self.program)
         self.count = self.failed = 0
-        self.last = None
+        self.last = self.grad = None
+        #: the search's cap on screening solves and its deadline (time.perf_counter();
+        #: None: none); reaching either raises _Exhausted
+        self.cap = self.deadline = None
 
     def aim(self, model):
         """Point the loss cone at ``model`` (its threshold: the quantile of its clean losses)."""
@@ -168,6 +187,9 @@ class _Pricer:
         """The program's optimum at the screening tolerance (``inf``: infeasible or failed)."""
         from .. import solvers
 
+        if (self.cap is not None and self.count >= self.cap) or (
+                self.deadline is not None and time.perf_counter() >= self.deadline):
+            raise _Exhausted
         self.count += 1
         self.aim(model)
         prog = self.program
@@ -181,10 +203,56 @@ class _Pricer:
             # of the search (a fallback solver would recompile the program: slower than
             # the few candidates it could save)
             self.failed += 1
-            self.last = None
+            self.last = self.grad = None
             return float("inf")
         self.last = self._fractional()
+        self.grad = self._gradient()
         return value
+
+    def _gradient(self):
+        """The price's gradient in ``theta = (w, b)`` at the last solve, from its duals
+        (envelope theorem): the target enters the program's Lagrangian through the KKT
+        row's regulariser term ``W C_R theta`` (dual ``lambda``: ``W C_R lambda``) and the
+        poison margin conditions ``y (w.z + b gamma) <= gamma`` (dual ``mu``:
+        ``mu y (z, gamma)``; the zero-gradient points' ``>=`` conditions with the opposite
+        sign).  The clean margin partition and the loss cone also move with ``theta``;
+        they are left out (piecewise constant / second order): a local direction for the
+        search, never a bound.  None when a dual is missing."""
+        prog = self.program
+        lam = prog._kkt.dual_value
+        if lam is None:
+            return None
+        V = prog._vars
+        total = prog.n_weight_ + sum(float(v.value or 0.0) for k in ("g", "e")
+                                     for v in V[k].values())
+        lam = np.asarray(lam, dtype=float).ravel()
+        # the row W * reg_row(theta) (average convention; reg_row alone under C on the
+        # sum) is linear and diagonal in theta: its derivative against lambda is reg_row(lambda)
+        g = (total if prog.terms_.average else 1.0) * prog.reg_row(lam[:-1], lam[-1])
+        pairs = [("z", "g", 1.0), ("u", "e", -1.0)]
+        for lab in (1, -1):
+            for zk, gk, sign in pairs:
+                if lab not in V[zk]:
+                    continue
+                z, gam = V[zk][lab], V[gk][lab]
+                for c in self._margin_constraints():
+                    if {id(z), id(gam)} == {id(v) for v in c.variables()}:
+                        mu = c.dual_value
+                        if mu is None or z.value is None:
+                            return None
+                        g = g + float(mu) * sign * lab * np.append(z.value, gam.value)
+        return g
+
+    def _margin_constraints(self):
+        """The poison margin conditions of the program (the constraints holding ``w_p``
+        and exactly two variables: a point's perspective and its weight)."""
+        prob = self.program.problem
+        if getattr(self, "_margins_of", None) is not prob:
+            self._margins = [c for c in prob.constraints
+                             if len(c.variables()) == 2
+                             and any(p.name() == "w_p" for p in c.parameters())]
+            self._margins_of = prob
+        return self._margins
 
     def _fractional(self):
         """The screening solve's fractional poison: per label the gradient-carrying point
@@ -256,6 +324,15 @@ def _blend(clean, model, t):
                        defender=clean.defender)
 
 
+def _theta_model(clean, theta):
+    """The linear model ``theta = (w, b)`` with the clean model's training settings."""
+    from ..training import LinearModel
+
+    return LinearModel(np.asarray(theta[:-1], dtype=float), float(theta[-1]), model="svm",
+                       reg=clean.reg, bias_regularized=clean.bias_regularized,
+                       defender=clean.defender)
+
+
 class ReachableTargetAttack(PoisoningAttack):
     """The highest-error target whose certified minimum poison fits the budget, realised.
 
@@ -292,6 +369,15 @@ class ReachableTargetAttack(PoisoningAttack):
         priced models of higher evaluation error, brought back onto the budget along its
         own segment from the clean model (stops when a round finds nothing better).
     t_max : how far beyond a seed model the segment search may go (``t <= t_max``).
+    dual_rounds, dual_step, newton : the dual climb (:meth:`_dual_climb`; 0 rounds: off,
+        the default -- on spambase it found no target of higher error, docs/reachable.md):
+        tangent steps of ``dual_step |theta_s - theta_c|`` along the budget's level set,
+        brought back by up to ``newton`` Newton steps along the dual price gradient.
+    max_priced, search_seconds : the search (steps 2-3) stops at this many screening
+        solves or after this many seconds (None: no limit), whichever comes first; what
+        was priced until then is the candidate list (``search_exhausted_``).  The
+        seconds make a run's candidates depend on the machine's speed; give
+        ``search_seconds=None`` for a reproducible search.
     steps : bisection steps per segment.
     slack : the search keeps targets of price at most ``budget - slack`` (room for the
         rounding to integer copies).
@@ -314,9 +400,11 @@ class ReachableTargetAttack(PoisoningAttack):
     _needs = "Dc, the evaluation set and the domain"
 
     def __init__(self, epsilon=DEFAULT_EPSILON, defenses=DEFENSES, reg=None, feasible=None,
-                 p=0.05, quantile=None, use="test", seeds=SEEDS,
+                 p=0.05, quantile=None, use="test", seeds=DEFAULT_SEEDS,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
-                 n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25, t_max=4.0, steps=4, slack=1.0, n_screen=12, n_realise=3,
+                 n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25,
+                 dual_rounds=0, dual_step=0.05, newton=3, t_max=4.0, steps=4, slack=1.0,
+                 max_priced=120, search_seconds=120.0, n_screen=8, n_realise=2,
                  eps_close=0.01, max_extra=2, snap=True,
                  screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
@@ -337,6 +425,11 @@ class ReachableTargetAttack(PoisoningAttack):
         self.n_climb = n_climb
         self.climb_rounds = climb_rounds
         self.climb_step = climb_step
+        self.dual_rounds = dual_rounds
+        self.dual_step = dual_step
+        self.newton = newton
+        self.max_priced = max_priced
+        self.search_seconds = search_seconds
         self.n_screen = n_screen
         self.n_realise = n_realise
         self.eps_close = eps_close
@@ -380,7 +473,6 @@ class ReachableTargetAttack(PoisoningAttack):
         steps = int(check_positive(self.steps, "steps", allow_zero=True))
         slack = check_positive(self.slack, "slack", allow_zero=True)
         n_realise = int(check_positive(self.n_realise, "n_realise"))
-        n_search = int(check_positive(self.n_search, "n_search", allow_zero=True))
         limit = budget - slack
         if limit <= 0:
             raise InputError(f"slack: {slack:g} leaves no budget of the {budget} poison points")
@@ -401,66 +493,30 @@ class ReachableTargetAttack(PoisoningAttack):
 
         def add(model, source, t, price):
             c = PricedTarget(model, source, float(t), float(price), model.error(Xe, ye),
-                             model.error(Xt, yt), fractional=pricer.last)
+                             model.error(Xt, yt), fractional=pricer.last,
+                             grad=pricer.grad if np.isfinite(price) else None)
             priced.append(c)
             return c
 
         # every seed priced where it is; the segment search only for the n_search seeds
         # whose segment promises most: the error at t = limit / price (the price grows
         # about linearly from theta_c, whose price is 0), a numpy product, not a solve
-        first = []
-        for source, model in found:
-            c = add(model, source, 1.0, pricer.screen(model))
-            if not np.isfinite(c.price):
-                continue                   # unattainable (or not solved): no segment
-            guess = min(t_max, limit / c.price) if c.price > 0 else t_max
-            first.append((_blend(clean, model, guess).error(Xe, ye), guess, c))
-        first.sort(key=lambda e: -e[0])
-        for _, guess, c in first[:n_search]:
-            self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
-        # mixtures: the average of two boundary targets of different seed families is a
-        # new direction from theta_c (its price is often below the budget: the two
-        # families spend it on different clean points); searched along its segment
-        n_mix = int(check_positive(self.n_mix, "n_mix", allow_zero=True))
-        best_of = {}
-        for c in priced:
-            fam = c.source.split(" t=")[0]
-            if c.price <= limit and (fam not in best_of or c.eval_error > best_of[fam].eval_error):
-                best_of[fam] = c
-        tops = sorted(best_of.values(), key=lambda c: -c.eval_error)[:n_mix]
-        for i in range(len(tops)):
-            for j in range(i + 1, len(tops)):
-                a, b_ = tops[i], tops[j]
-                mix = _blend(a.model, b_.model, 0.5)
-                name = f"mix({a.source.split(' t=')[0]}|{b_.source.split(' t=')[0]})"
-                c = add(mix, name, 1.0, pricer.screen(mix))
-                if np.isfinite(c.price):
-                    guess = min(t_max, limit / c.price) if c.price > 0 else t_max
-                    self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
-        # climb: from the best target within the budget, step toward each of the
-        # n_climb models of highest evaluation error (priced, any price) and bring the
-        # step back onto the budget along its own segment from theta_c; the best
-        # boundary target found is the next start
-        n_climb = int(check_positive(self.n_climb, "n_climb", allow_zero=True))
-        for rnd in range(n_climb and self.climb_rounds):
-            inside = [c for c in priced if c.price <= limit]
-            if not inside:
-                break
-            start = max(inside, key=lambda c: (c.eval_error, -c.price))
-            far = sorted((c for c in priced if c.eval_error > start.eval_error),
-                         key=lambda c: -c.eval_error)[:n_climb]
-            top = start.eval_error
-            for c in far:
-                step = _blend(start.model, c.model, self.climb_step)
-                # named by round and the model stepped toward (the start is the best of
-                # the previous round)
-                name = f"climb{rnd + 1}>{c.source.split(' t=')[0].split(' snapped')[0]}"
-                e = add(step, name, 1.0, pricer.screen(step))
-                if np.isfinite(e.price) and e.price > 0:
-                    self._segment(pricer, clean, e, min(t_max, limit / e.price), limit, t_max,
-                                  steps, add)
-            if max(c.eval_error for c in priced if c.price <= limit) <= top:
-                break
+        max_priced = self.max_priced
+        if max_priced is not None:
+            max_priced = int(check_positive(max_priced, "max_priced"))
+        pricer.cap = max_priced
+        if self.search_seconds is not None:
+            pricer.deadline = time.perf_counter() + check_positive(self.search_seconds,
+                                                                   "search_seconds")
+        self.search_exhausted_ = False
+        try:
+            self._search(pricer, clean, found, limit, t_max, steps, add, priced, Xe, ye)
+        except _Exhausted:
+            # the cap on screening solves: what was priced so far is the candidate list
+            self.search_exhausted_ = True
+            self._say(f"reachable: the search stops after {pricer.count} screening solves "
+                      f"(max_priced {max_priced}, search_seconds {self.search_seconds})")
+        pricer.cap = pricer.deadline = None
         self.candidates_ = priced
         within = [c for c in priced if c.price <= limit]
         self.n_unsolved_ = pricer.failed
@@ -526,6 +582,13 @@ class ReachableTargetAttack(PoisoningAttack):
             key = round(cand.eval_error, 6), cand.source.split(" ")[0]
             if key in seen:
                 continue
+            if best is not None and best[0][0] and (cand.defended is None
+                                                    or cand.defended <= best[0][1]):
+                # an accepted target scores at least what this candidate's fractional
+                # poison screened at under the defenses (or the candidate was not
+                # screened: lower evaluation error than every screened one): realising it
+                # (10-40 s on spambase) is unlikely to do better; the rest rank lower
+                break
             seen.add(key)
             tried += 1
             found = judge(cand)
@@ -558,7 +621,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.result_ = ReachableResult(
             ps, cand, rz, ev, clean.error(Xt, yt), budget, priced, realised, seed_info,
             "eps_close" if rz.status == "eps_close" else "not_close",
-            time.perf_counter() - t0)
+            time.perf_counter() - t0, self.search_exhausted_)
 
     # ------------------------------------------------------------------ internals
     def _check_seeds(self):
@@ -677,6 +740,145 @@ class ReachableTargetAttack(PoisoningAttack):
                 lo = t
             else:
                 hi = t
+
+    def _search(self, pricer, clean, found, limit, t_max, steps, add, priced, Xe, ye):
+        """Steps 2-3 of the attack (docs/reachable.md): every seed priced, the segment
+        search, the mixtures, the climb and the dual climb; ``add`` records each priced
+        model in ``priced``."""
+        n_search = int(check_positive(self.n_search, "n_search", allow_zero=True))
+        first = []
+        # the models the other attacks induce first (reachable by construction: the
+        # likeliest to fit the budget), then the label-flip models by evaluation error --
+        # what a search cut short by max_priced / search_seconds gets to price (mnist17:
+        # a screening solve takes 3-25 s)
+        order = sorted(found, key=lambda sm: (sm[0] not in SEEDS, -sm[1].error(Xe, ye)))
+        for source, model in order:
+            c = add(model, source, 1.0, pricer.screen(model))
+            if not np.isfinite(c.price):
+                continue                   # unattainable (or not solved): no segment
+            guess = min(t_max, limit / c.price) if c.price > 0 else t_max
+            first.append((_blend(clean, model, guess).error(Xe, ye), guess, c))
+        first.sort(key=lambda e: -e[0])
+        for _, guess, c in first[:n_search]:
+            self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
+        # mixtures: the average of two boundary targets of different seed families is a
+        # new direction from theta_c (its price is often below the budget: the two
+        # families spend it on different clean points); searched along its segment
+        n_mix = int(check_positive(self.n_mix, "n_mix", allow_zero=True))
+        best_of = {}
+        for c in priced:
+            fam = c.source.split(" t=")[0]
+            if c.price <= limit and (fam not in best_of or c.eval_error > best_of[fam].eval_error):
+                best_of[fam] = c
+        tops = sorted(best_of.values(), key=lambda c: -c.eval_error)[:n_mix]
+        for i in range(len(tops)):
+            for j in range(i + 1, len(tops)):
+                a, b_ = tops[i], tops[j]
+                mix = _blend(a.model, b_.model, 0.5)
+                name = f"mix({a.source.split(' t=')[0]}|{b_.source.split(' t=')[0]})"
+                c = add(mix, name, 1.0, pricer.screen(mix))
+                if np.isfinite(c.price):
+                    guess = min(t_max, limit / c.price) if c.price > 0 else t_max
+                    self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
+        # climb: from the best target within the budget, step toward each of the
+        # n_climb models of highest evaluation error (priced, any price) and bring the
+        # step back onto the budget along its own segment from theta_c; the best
+        # boundary target found is the next start
+        n_climb = int(check_positive(self.n_climb, "n_climb", allow_zero=True))
+        for rnd in range(n_climb and self.climb_rounds):
+            inside = [c for c in priced if c.price <= limit]
+            if not inside:
+                break
+            start = max(inside, key=lambda c: (c.eval_error, -c.price))
+            far = sorted((c for c in priced if c.eval_error > start.eval_error),
+                         key=lambda c: -c.eval_error)[:n_climb]
+            top = start.eval_error
+            for c in far:
+                step = _blend(start.model, c.model, self.climb_step)
+                # named by round and the model stepped toward (the start is the best of
+                # the previous round)
+                name = f"climb{rnd + 1}>{c.source.split(' t=')[0].split(' snapped')[0]}"
+                e = add(step, name, 1.0, pricer.screen(step))
+                if np.isfinite(e.price) and e.price > 0:
+                    self._segment(pricer, clean, e, min(t_max, limit / e.price), limit, t_max,
+                                  steps, add)
+            if max(c.eval_error for c in priced if c.price <= limit) <= top:
+                break
+        # the climb along the price's level set (the program's dual sensitivities)
+        self._dual_climb(pricer, clean, priced, limit, add, Xe, ye)
+
+    def _dual_climb(self, pricer, clean, priced, limit, add, Xe, ye):
+        """Climb along the budget's level set ``price(theta) = limit`` (``dual_rounds``
+        rounds).  From the best target within the budget ``theta_s`` (price gradient ``g``
+        from the program's duals, :meth:`_Pricer._gradient`), each direction ``v`` --
+        toward the ``n_climb`` priced models of higher evaluation error, and the gradient
+        of a smooth surrogate of the evaluation error (the mean of
+        ``sigmoid(-y s(x) / T)``) -- is made tangent to the level set
+        (``v - (g.v / g.g) g``: to first order a move that costs no price), a step of
+        ``dual_step |theta_s - theta_c|`` is taken along it, and the step is brought back
+        onto the budget by up to ``newton`` Newton steps along the new point's own
+        gradient (``theta -= (price - limit) / |g|^2 g``; shortened by 4 after a step
+        that raised the price).  Unlike the climb's segments
+        from ``theta_c``, the correction removes only the price-raising component of the
+        move, not a share of the whole displacement.  Every priced point is a candidate;
+        the best boundary target found starts the next round (a round that finds nothing
+        better stops the climb)."""
+        rounds = int(check_positive(self.dual_rounds, "dual_rounds", allow_zero=True))
+        step = check_positive(self.dual_step, "dual_step", allow_zero=True)
+        newton = int(check_positive(self.newton, "newton", allow_zero=True))
+        n_climb = int(check_positive(self.n_climb, "n_climb", allow_zero=True))
+        if not rounds or not step:
+            return
+        theta_c = clean.theta
+        aim = limit - 0.25                 # room for the linearisation's error
+        for rnd in range(rounds):
+            inside = [c for c in priced if c.price <= limit and c.grad is not None]
+            if not inside:
+                return
+            start = max(inside, key=lambda c: (c.eval_error, -c.price))
+            top = start.eval_error
+            th0, g0 = start.model.theta, start.grad
+            if not np.dot(g0, g0) > 0:
+                return
+            length = step * np.linalg.norm(th0 - theta_c)
+            dirs = [(c.source.split(" t=")[0].split(" snapped")[0], c.model.theta - th0)
+                    for c in sorted((c for c in priced if c.eval_error > top),
+                                    key=lambda c: -c.eval_error)[:n_climb]]
+            # the surrogate: the mean of sigmoid(-y s / T) rises as points cross the boundary
+            m = ye * start.model.decision_function(Xe)
+            T = max(float(np.std(m)) * 0.25, 1e-6)
+            sg = 1.0 / (1.0 + np.exp(np.clip(m / T, -50, 50)))
+            wts = sg * (1.0 - sg) * ye / T
+            dirs.append(("surrogate", np.append(Xe.T @ wts, wts.sum()) / len(ye)))
+            for name, v in dirs:
+                v = v - (np.dot(g0, v) / np.dot(g0, g0)) * g0
+                nv = np.linalg.norm(v)
+                if not nv > 0:
+                    continue
+                th = th0 + (length / nv) * v
+                model = _theta_model(clean, th)
+                c = add(model, f"dual{rnd + 1}>{name}", 1.0, pricer.screen(model))
+                frac = 1.0
+                for _ in range(newton):
+                    if not np.isfinite(c.price) or c.price <= limit or c.grad is None:
+                        break
+                    # a Newton step toward the budget along the point's own gradient,
+                    # shortened (by 4) whenever it raised the price: the dual gradient
+                    # leaves out the clean points crossing the margin, which dominate
+                    # at the scale of a step (docs/reachable.md)
+                    g = c.grad
+                    th2 = th - frac * ((c.price - aim) / np.dot(g, g)) * g
+                    model = _theta_model(clean, th2)
+                    c2 = add(model, f"dual{rnd + 1}>{name}", 1.0, pricer.screen(model))
+                    if c2.price < c.price:
+                        th, c = th2, c2
+                    else:
+                        frac /= 4.0
+            best = max(c.eval_error for c in priced if c.price <= limit)
+            self._say(f"reachable: dual climb round {rnd + 1} from {start.source} "
+                      f"({top:.4f}): best within the budget {best:.4f}")
+            if best <= top:
+                return
 
     def _realise(self, data, pricer, cand, budget, D):
         """The integer minimum-poison attack on ``cand`` (exactly priced first), or None."""

@@ -27,14 +27,16 @@ def add_arguments(p):
                           "(default 1 - p)")
     p.add_argument("--seeds", default=None,
                    help="candidate sources, comma-separated among decoys,improved,kkt,minmax,"
-                        "influence (default: all)")
+                        "influence (default: all but minmax)")
     p.add_argument("--decoy-quantiles", default=None,
                    help="label-flip fractions q of the decoys and improved targets "
                         "(default 0.05,0.1,0.2,0.3)")
     p.add_argument("--decoy-repeats", default=None,
                    help="label-flip repeat counts r (default 2,5,8)")
-    p.add_argument("--n-realise", type=int, default=3,
-                   help="candidate targets realised and judged under the defenses (default 3)")
+    p.add_argument("--n-realise", type=int, default=2,
+                   help="candidate targets realised and judged under the defenses (default 2)")
+    p.add_argument("--max-priced", type=int, default=120,
+                   help="cap on the search's screening solves (default 120)")
     p.add_argument("--solver", default=None, help="conic solver of the programs")
     p.add_argument("--seed", type=int, default=0, help="seed of the seed attacks")
     add_out(p, "poison set (.npz with X, y, weight)")
@@ -50,6 +52,7 @@ def run(args):
     check_binary(data, "reachable-target")
     defenses = check_attack_flags(args)
     check_at_least(args, "n_realise")
+    check_at_least(args, "max_priced")
     from ..feasible import COMPONENTS
 
     feasible = parse_feasible(args, COMPONENTS)
@@ -64,7 +67,8 @@ def run(args):
     attack = ReachableTargetAttack(args.epsilon, defenses=defenses, **defender_kw(args, D, reg),
                                    feasible=feasible,
                                    p=args.p, quantile=args.quantile, use=args.use,
-                                   n_realise=args.n_realise, solver=args.solver,
+                                   n_realise=args.n_realise, max_priced=args.max_priced,
+                                   solver=args.solver,
                                    random_state=args.seed,
                                    progress=None if args.no_progress else progress, **kw)
     res = fit_attack(attack, data, args)
