@@ -170,3 +170,26 @@ def test_minmax_and_evaluate_retrain_the_adagrad_defender():
     assert ev.no_defense_test_error == pytest.approx(m.error(data.X_test, data.y_test))
     with pytest.raises(InputError, match="^clean_batch: "):
         MinMaxAttack(0.01, clean_batch=0, decoy=None, progress_bar=False).fit(data)
+
+
+def test_clean_batch_of_every_row_is_the_full_clean_gradient():
+    """``clean_batch = N`` draws all N rows (in some order) every step: the learner then
+    follows the full gradient up to the summation order, so the poisons are the same."""
+    from convexpoison.attacks.minmax import MinMaxAttack
+
+    data = load_dataset("mnist10")
+    from convexpoison.datasets import from_arrays
+
+    small = from_arrays(data.X_train[:300], data.y_train[:300], data.X_test[:200],
+                        data.y_test[:200], domain=data.domain)
+    kw = dict(decoy=None, defenses=("l2",), feasible="l2", burn_in=5, progress_bar=False,
+              defender="multisvm-adagrad:passes=1")
+    full = MinMaxAttack(0.03, **kw).fit(small)
+    mb = MinMaxAttack(0.03, clean_batch=300, **kw).fit(small)
+    assert full.poisons_.X.shape == mb.poisons_.X.shape
+    assert np.array_equal(full.poisons_.y, mb.poisons_.y)
+    # (AdaGrad divides by sqrt(G): rounding differences of ~1e-16 grow to ~1e-7)
+    assert np.max(np.abs(full.poisons_.X - mb.poisons_.X)) < 1e-6
+    # a real minibatch follows another path
+    part = MinMaxAttack(0.03, clean_batch=30, **kw).fit(small)
+    assert not np.allclose(part.result_.best.model.w, full.result_.best.model.w)
