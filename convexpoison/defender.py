@@ -25,6 +25,13 @@ attacks, defences and certificates all use the model the user actually deploys:
   ``SGDClassifier``).
 
 The default ``Defender()`` with a ``reg`` is today's training, bit for bit.
+
+``trainer="adagrad"`` is Koh et al.'s (2021) multi-class training instead of an exact
+minimiser: Crammer--Singer by minibatch AdaGrad with no explicit regulariser (``eta``,
+``batch``, ``passes``, ``seed``; :func:`convexpoison.training.train_adagrad_multisvm`).
+It is a training-only defender: whatever needs the exact optimum of a regularised
+objective (certificates, MTP, KKT, min-poison) refuses it with an :class:`InputError`
+naming ``defender`` (:meth:`Defender.require_exact`).
 """
 from __future__ import annotations
 
@@ -53,7 +60,13 @@ SPEC_NAMES = {
     "linearsvc": ("squared_hinge", "C", True),
     "logisticregression": ("logistic", "C", False),
     "sgd": (None, "alpha", False),
+    # Koh et al.'s multi-class training: AdaGrad, no explicit regulariser
+    "multisvm-adagrad": ("multiclass_hinge", "adagrad", False),
 }
+
+#: trainers: 'exact' (the minimiser of the regularised objective, duality gap reported) or
+#: 'adagrad' (Koh et al.'s minibatch AdaGrad without a regulariser; multi-class hinge only)
+TRAINERS = ("exact", "adagrad")
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,11 @@ class Defender:
     penalize_intercept : whether ``b`` is in the regulariser (default True).
     source : what the specification was made from (for reports), e.g.
         ``"SVC(C=1.0, kernel='linear')"``.
+    trainer : 'exact' (default) or 'adagrad' (Koh et al.'s training of the multi-class
+        hinge: no ``reg``/``C``, the intercept unpenalised; module docstring).
+    eta, batch, passes, seed : AdaGrad's step, batch size, passes over the (expanded)
+        rows and the seed of the row order (``trainer='adagrad'`` only; defaults Koh et
+        al.'s 0.02, 20, 3 and seed 0).
     """
 
     loss: str = "hinge"
@@ -77,8 +95,19 @@ class Defender:
     C: float | None = None
     penalize_intercept: bool = True
     source: str = field(default="", compare=False)
+    trainer: str = "exact"
+    eta: float = 0.02
+    batch: int = 20
+    passes: int = 3
+    seed: int = 0
 
     def __post_init__(self):
+        if self.trainer not in TRAINERS:
+            raise InputError(f"trainer: unknown trainer {self.trainer!r}; choose one of "
+                             f"{', '.join(TRAINERS)}")
+        if self.trainer == "adagrad":
+            self._check_adagrad()
+            return
         if self.loss not in LOSSES:
             raise InputError(f"loss: unknown loss {self.loss!r}; choose one of "
                              f"{', '.join(LOSSES)}")
@@ -100,7 +129,47 @@ class Defender:
                              f"{self.loss.replace('_', ' ')} loss")
         object.__setattr__(self, "penalize_intercept", bool(self.penalize_intercept))
 
+    def _check_adagrad(self):
+        if self.loss != "multiclass_hinge":
+            raise InputError(f"trainer: the AdaGrad defender trains the multi-class hinge "
+                             f"(multiclass_hinge) only, not {self.loss}")
+        if self.reg is not None or self.C is not None:
+            raise InputError("reg/C: the AdaGrad defender has no explicit regularisation "
+                             "(Koh et al. 2021, Table 1); give neither")
+        try:
+            eta = float(self.eta)
+        except (TypeError, ValueError):
+            raise InputError(f"eta: expected a number, got {self.eta!r}") from None
+        if not (math.isfinite(eta) and eta > 0):
+            raise InputError(f"eta: must be a finite positive number, got {self.eta!r}")
+        object.__setattr__(self, "eta", eta)
+        for name, low in (("batch", 1), ("passes", 1), ("seed", 0)):
+            v = getattr(self, name)
+            try:
+                ok = float(v) == int(v) and int(v) >= low
+            except (TypeError, ValueError, OverflowError):
+                ok = False
+            if not ok:
+                raise InputError(f"{name}: must be an integer >= {low}, got {v!r}")
+            object.__setattr__(self, name, int(v))
+        object.__setattr__(self, "penalize_intercept", False)
+
     # ----------------------------------------------------------------- basics
+    @property
+    def exact(self) -> bool:
+        """Whether the defender trains the exact minimiser of its regularised objective
+        (False for the AdaGrad trainer)."""
+        return self.trainer == "exact"
+
+    def require_exact(self, what):
+        """:class:`InputError` naming ``defender`` unless it is an exact minimiser:
+        ``what`` (e.g. ``"the lower-bound certificate"``) needs the optimum of a
+        regularised objective, which AdaGrad's model is not."""
+        if not self.exact:
+            raise InputError(f"defender: {what} needs an exactly trained, regularised "
+                             f"defender; {self.spec()} is trained by AdaGrad (no optimum)")
+        return self
+
     @property
     def model(self) -> str:
         """The model name of :func:`convexpoison.training.train` ('svm', 'logreg', 'multisvm')."""
@@ -108,15 +177,21 @@ class Defender:
 
     @property
     def convention(self) -> str:
-        """'average' (``reg`` = C_R), 'sum' (scikit-learn's ``C``) or 'unset'."""
+        """'average' (``reg`` = C_R), 'sum' (scikit-learn's ``C``), 'unset', or 'none'
+        (the AdaGrad trainer: no explicit regulariser)."""
+        if not self.exact:
+            return "none"
         return "average" if self.reg is not None else "sum" if self.C is not None else "unset"
 
     def reg_for(self, total_weight) -> float:
         """The effective ``C_R`` for training data of total weight ``W = sum_i s_i``.
 
         ``reg`` itself under the average convention; ``1 / (C W)`` under scikit-learn's
-        C-on-the-sum, which falls as poison weight is added (``W = n + sum of copies``).
+        C-on-the-sum, which falls as poison weight is added (``W = n + sum of copies``); 0 for the
+        AdaGrad trainer (no explicit regulariser).
         """
+        if not self.exact:
+            return 0.0
         if self.reg is not None:
             return self.reg
         if self.C is None:
@@ -140,6 +215,9 @@ class Defender:
 
     def spec(self) -> str:
         """The ``--defender`` spelling of this defender (round-trips :meth:`from_spec`)."""
+        if not self.exact:
+            return (f"multisvm-adagrad:eta={self.eta!r},batch={self.batch},"
+                    f"passes={self.passes},seed={self.seed}")
         parts = []
         if self.reg is not None:
             parts.append(f"reg={self.reg!r}")
@@ -155,10 +233,19 @@ class Defender:
     def train(self, X, y, sample_weight=None, warm_start=None, **kw):
         """Train exactly (:func:`convexpoison.training.train`) with the effective ``C_R``
         for this data's total weight.  The returned model records ``reg`` (the effective
-        ``C_R``), ``bias_regularized`` and ``defender`` (this object)."""
-        from .training import train
+        ``C_R``), ``bias_regularized`` and ``defender`` (this object).
+
+        The AdaGrad trainer (:func:`~convexpoison.training.train_adagrad_multisvm`) ignores
+        ``warm_start`` and the exact trainer's keywords (``tol``, ...): it always starts
+        from zero, so the same data and seed give the same model."""
+        from .training import train, train_adagrad_multisvm
         from .validation import check_weights
 
+        if not self.exact:
+            m = train_adagrad_multisvm(X, y, sample_weight, eta=self.eta, batch=self.batch,
+                                       passes=self.passes, seed=self.seed)
+            m.defender = self
+            return m
         n = np.shape(X)[0] if np.ndim(X) == 2 else None
         W = check_weights(sample_weight, n).sum() if n is not None else 1.0
         reg = self.reg_for(W)
@@ -217,6 +304,21 @@ class Defender:
                 raise InputError(f"defender: {item!r} in {text!r} is not key=value")
             opts[key.strip()] = value.strip()
         loss, conv, pen = SPEC_NAMES[name]
+        if conv == "adagrad":
+            keys = {"eta": float, "batch": int, "passes": int, "seed": int}
+            bad = set(opts) - set(keys)
+            if bad:
+                raise InputError(f"defender: unknown key(s) {', '.join(sorted(bad))} in "
+                                 f"{text!r}; {name} takes {', '.join(sorted(keys))}")
+            vals = {}
+            for key, typ in keys.items():
+                if key in opts:
+                    try:
+                        vals[key] = typ(opts[key])
+                    except ValueError:
+                        raise InputError(f"defender: {key}={opts[key]!r} in {text!r} is not "
+                                         f"a{'n integer' if typ is int else ' number'}") from None
+            return cls(loss, trainer="adagrad", source=text, **vals)
         allowed = {"reg", "C", "intercept"} if conv != "alpha" else {"alpha", "loss"}
         if name == "linearsvc":
             allowed = {"C", "intercept", "loss"}
@@ -373,6 +475,12 @@ def resolve_defender(defender, data=None, model="svm", reg=None) -> Defender:
     if defender is None:
         return Defender.from_model(model, resolve_reg(reg, data))
     d = as_defender(defender)
+    if d.convention == "none":
+        if reg is not None:
+            # named after the defender: a certificate's or attack's C_R cannot apply to it
+            raise InputError(f"defender: {d.spec()} is trained by AdaGrad with no explicit "
+                             f"regularisation; reg={reg!r} does not apply to it")
+        return d
     if d.convention != "unset":
         if reg is not None:
             raise InputError(f"reg: the defender {d.spec()} has its own regularisation; "

@@ -1067,3 +1067,86 @@ def choose_reg(X, y, model="svm", grid=REG_GRID, folds=5, train_fn=None, progres
         if progress is not None:
             progress(c, cv[float(c)])
     return one_se_choice(cv), cv
+
+
+# ------------------------------------------------- the paper's AdaGrad training
+#: Koh et al. (2021), Table 1 caption and Appendix "Multi-class training": the 10-class
+#: MNIST defender is Crammer--Singer trained by AdaGrad with batch 20, step 0.02, 3 passes
+#: and no explicit regularisation.
+ADAGRAD_ETA, ADAGRAD_BATCH, ADAGRAD_PASSES = 0.02, 20, 3
+#: AdaGrad's ``delta`` (the denominator is ``sqrt(sum g^2) + delta``), the min-max
+#: learner's own (attacks/minmax.py).
+ADAGRAD_DELTA = 1e-12
+
+
+def expand_copies(sample_weight, n) -> np.ndarray:
+    """Row indices with row ``i`` repeated ``s_i`` times (integer copies only): what
+    "train on ``Dc ∪ Dp``" means for a stochastic trainer, which sees each copy."""
+    s = check_weights(sample_weight, n)
+    if np.any(s != np.round(s)):
+        raise InputError("sample_weight: the AdaGrad defender trains on copies; it needs "
+                         "integer weights")
+    return np.repeat(np.arange(n), s.astype(np.int64))
+
+
+def train_adagrad_multisvm(X, y, sample_weight=None, *, eta=ADAGRAD_ETA, batch=ADAGRAD_BATCH,
+                           passes=ADAGRAD_PASSES, seed=0, n_classes=None) -> LinearModel:
+    """Crammer--Singer by minibatch AdaGrad with no explicit regulariser (Koh et al. 2021,
+    section 5.7 and Table 1: batch 20, ``eta`` 0.02, 3 passes).
+
+    From ``W = 0, b = 0``; each pass visits the rows (row ``i`` repeated ``s_i`` times,
+    :func:`expand_copies`) in the order ``np.random.default_rng(seed).permutation`` (one
+    permutation per pass from the same generator), in consecutive batches of ``batch``
+    (the last one shorter); each step takes the batch's mean Crammer--Singer subgradient
+    ``g`` (``+x`` on the row of ``k* = argmax_k 1[k != y] + s_k`` (first maximiser) and
+    ``-x`` on row ``y`` when ``k* != y``; ``+-1`` on ``b``) and moves every coordinate by
+    ``-eta g / (sqrt(G) + 1e-12)``, ``G`` the running sum of its squared gradients
+    (Duchi et al.'s diagonal AdaGrad).  Deterministic given ``seed``.  Not the minimiser
+    of any objective: ``gap_`` is NaN and ``reg`` 0 (no regulariser); ``objective_`` is the
+    mean training loss of the result.
+    """
+    X = check_X(X, accept_sparse=True)
+    n, d = X.shape
+    y = check_y(y, n, binary=False).astype(np.int64)
+    order = expand_copies(sample_weight, n)
+    if order.size == 0:
+        raise InputError("sample_weight: no row has a positive weight")
+    k = int(y.max()) + 1 if n_classes is None else int(n_classes)
+    Xr = _as_rows(X)
+    W = np.zeros((k, d))
+    b = np.zeros(k)
+    GW = np.zeros((k, d))
+    Gb = np.zeros(k)
+    rng = np.random.default_rng(seed)
+    m = order.size
+    steps = 0
+    for _ in range(int(passes)):
+        perm = order[rng.permutation(m)]
+        for start in range(0, m, int(batch)):
+            idx = perm[start:start + int(batch)]
+            gW, gb = _cs_subgradient(W, b, Xr[idx], y[idx])
+            GW += gW * gW
+            Gb += gb * gb
+            W -= eta * gW / (np.sqrt(GW) + ADAGRAD_DELTA)
+            b -= eta * gb / (np.sqrt(Gb) + ADAGRAD_DELTA)
+            steps += 1
+    model = LinearModel(W, b, "multisvm", 0.0, bias_regularized=False, n_iter_=steps,
+                        method_="adagrad")
+    s = check_weights(sample_weight, n)
+    model.objective_ = float(s @ model.losses(X, y) / s.sum())
+    return model
+
+
+def _cs_subgradient(W, b, Xb, yb):
+    """The mean Crammer--Singer subgradient ``(gW, gb)`` of rows ``(Xb, yb)`` at ``(W, b)``."""
+    nb = Xb.shape[0]
+    rows = np.arange(nb)
+    S = np.asarray(Xb @ W.T) + b
+    S[rows, yb] -= 1.0                      # argmax_k 1[k != y] + s_k, shifted by -1
+    kstar = np.argmax(S, axis=1)
+    act = kstar != yb
+    A = np.zeros_like(S)
+    A[rows[act], kstar[act]] = 1.0
+    A[rows[act], yb[act]] = -1.0
+    gW = (np.asarray(Xb.T @ A).T if is_sparse(Xb) else A.T @ Xb) / nb
+    return gW, A.sum(axis=0) / nb

@@ -240,6 +240,12 @@ class MinMaxAttack(PoisoningAttack):
     progress : callable receiving a line of text per run (or None).
     progress_bar : a bar of the iterations on standard error: None (when it is a
         terminal), True (always), False (never); :mod:`convexpoison.progress`.
+    clean_batch : multi-class only: None (default) takes the online learner's clean-loss
+        gradient over all of ``Dc`` at every step; an integer ``m`` takes it over ``m``
+        clean rows drawn without replacement at each step (a stochastic gradient, as
+        AdaGrad training itself uses; seeded by ``random_state``), which makes a step
+        ``N / m`` times cheaper on a large set (docs/minmax-multiclass.md).  The iterate
+        values ``U`` then use the minibatch's clean loss.
 
     Ctrl-C stops the iterations cleanly: the run keeps the points of the steps after the
     burn-in that finished (fewer than ``epsilon N`` of them), the remaining decoys are
@@ -252,7 +258,8 @@ class MinMaxAttack(PoisoningAttack):
                  burn_in=None, eta=0.03, step="adagrad", integer=True, repeat_points=2,
                  random_state=0, use="test", decoy_repeats=DECOY_REPEATS,
                  decoy_quantiles=DECOY_QUANTILES, max_decoys=3, method="auto", solver=None,
-                 screen_tol=1e-6, progress=None, progress_bar=None, defender=None):
+                 screen_tol=1e-6, progress=None, progress_bar=None, defender=None,
+                 clean_batch=None):
         self.epsilon = epsilon
         self.reg = reg
         self.model = model
@@ -279,6 +286,7 @@ class MinMaxAttack(PoisoningAttack):
         self.progress = progress
         self.progress_bar = progress_bar
         self.defender = defender
+        self.clean_batch = clean_batch
 
     _name = "min-max"
     _needs = "Dc, the domain and the defenses"
@@ -333,11 +341,14 @@ class MinMaxAttack(PoisoningAttack):
 
     # -- Algorithm 5 -----------------------------------------------------------
     def run_once(self, inner, clean, Xc, yc, reg, eps, n_total, copies, burn_in, domain,
-                 integer_path, rng, bar=None, penalize_intercept=True) -> MinMaxRun:
+                 integer_path, rng, bar=None, penalize_intercept=True,
+                 clean_batch=None) -> MinMaxRun:
         """Algorithm 5 with the inner maximiser ``inner`` (a decoy or none), from ``clean``.
 
         ``reg``: the defender's effective ``C_R`` on ``Dc ∪ Dp`` (total weight
-        ``N (1 + eps)``); ``penalize_intercept``: whether its ``R`` has ``b^2``.
+        ``N (1 + eps)``); ``penalize_intercept``: whether its ``R`` has ``b^2``;
+        ``clean_batch``: the multi-class learner's clean minibatch size (None: all of ``Dc``;
+        the class docstring).
 
         ``bar`` (a :func:`convexpoison.progress.bar`) advances by one per step.  Ctrl-C ends
         the loop: the run holds the points kept so far (``interrupted``); with none kept
@@ -355,11 +366,19 @@ class MinMaxAttack(PoisoningAttack):
         pts, plabs, pw = [], [], []
         n_solves = 0
         interrupted = False
+        # multi-class only: the clean gradient of a minibatch (a generator of its own: the
+        # rounding's ``rng`` draws what it draws without one)
+        mb = (np.random.default_rng(self.random_state)
+              if clean_batch is not None and model == "multisvm" else None)
         try:
             for t in range(T):
                 res = inner.maximize(W, b)
                 n_solves += res.n_solves
-                Lc, gW, gb = loss_and_gradient(model, W, b, Xc, yc)
+                if mb is None:
+                    Lc, gW, gb = loss_and_gradient(model, W, b, Xc, yc)
+                else:
+                    idx = mb.choice(Xc.shape[0], clean_batch, replace=False)
+                    Lc, gW, gb = loss_and_gradient(model, W, b, Xc[idx], yc[idx])
                 R = 0.5 * (float(np.sum(W ** 2)) + (float(np.sum(b ** 2)) if penalize_intercept
                                                     else 0.0))
                 U.append(Lc + eps * max(res.loss, 0.0) + reg * (1 + eps) * R)
@@ -462,6 +481,15 @@ class MinMaxAttack(PoisoningAttack):
                 raise InputError(f"burn_in: must be a non-negative integer, got {self.burn_in!r}")
         check_fraction(self.quantile, "quantile")
         rng = np.random.default_rng(self.random_state)
+        clean_batch = self.clean_batch
+        if clean_batch is not None:
+            if binary:
+                raise InputError("clean_batch: the minibatch clean gradient is for multi-class "
+                                 "data only")
+            if (not isinstance(clean_batch, (int, np.integer)) or isinstance(clean_batch, bool)
+                    or clean_batch < 1):
+                raise InputError(f"clean_batch: must be a positive integer, got {clean_batch!r}")
+            clean_batch = int(min(clean_batch, N))
 
         # the learner's C_R: the defender's on Dc ∪ Dp of total weight N (1 + eps)
         reg = D.reg_for(N + n_total)
@@ -496,7 +524,8 @@ class MinMaxAttack(PoisoningAttack):
                               f"{burn_in} burn-in + {n_keep} kept steps, eps={eps:.4g}")
                     run = self.run_once(inner, clean, Xc, yc, reg, eps, n_total, copies, burn_in,
                                         domain, integer_path, rng, bar=pbar,
-                                        penalize_intercept=D.penalize_intercept)
+                                        penalize_intercept=D.penalize_intercept,
+                                        clean_batch=clean_batch)
                     run.decoy = None if dm is None else i
                     ev = evaluate(data, run.poisons, defenses=defenses, p=self.p, defender=D,
                                   X_eval=X_eval, y_eval=y_eval, clean_model=clean,
@@ -543,6 +572,8 @@ class MinMaxAttack(PoisoningAttack):
                     "integer_path": integer_path,
                     "repeat_points": r if integer_path else None,
                     "random_state": self.random_state}
+        if clean_batch is not None:
+            settings["clean_batch"] = clean_batch
         self.poisons_ = best.poisons
         self.result_ = MinMaxResult(best, runs, decoys, clean.error(Xt, yt), ev, settings,
                                     time.perf_counter() - t0, interrupted)

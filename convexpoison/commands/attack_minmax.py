@@ -55,6 +55,9 @@ def add_arguments(p):
     p.add_argument("--screen-tol", type=float, default=1e-6,
                    help="training tolerance while comparing decoys; the chosen poison set is "
                         "re-evaluated exactly (default 1e-6)")
+    p.add_argument("--clean-batch", type=int, default=None,
+                   help="multi-class: the learner's clean gradient over this many random clean "
+                        "rows per step (default: all of them; docs/minmax-multiclass.md)")
     add_out(p, "poison set (.npz with X, y, weight)")
     add_no_progress(p)
 
@@ -114,7 +117,8 @@ def run(args):
                           repeat_points=args.repeat_points, random_state=args.seed,
                           use=args.use, decoy_repeats=repeats, decoy_quantiles=quantiles,
                           max_decoys=args.max_decoys, method=args.method, solver=args.solver,
-                          screen_tol=args.screen_tol, **reporting(args))
+                          screen_tol=args.screen_tol, clean_batch=args.clean_batch,
+                          **reporting(args))
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "minmax", "epsilon": args.epsilon, "reg": reg,
             **source_fields(data, D),
