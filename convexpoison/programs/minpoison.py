@@ -76,7 +76,8 @@ from .. import solvers
 from ..certificates.base import sound_ceil
 from ..errors import InputError, SolverFailure
 from ..feasible import DomainSet, L2Sphere, SVDResidual, as_feasible
-from ..validation import check_binary_model, check_positive, check_weights, check_X, check_y
+from ..validation import (check_binary_model, check_positive, check_weights, check_X, check_y,
+                          is_sparse)
 
 __all__ = ["MinPoisonResult", "MinimumPoisonProgram", "FixedCountKKT", "margin_partition",
            "as_feasible", "feasible_radius"]
@@ -280,13 +281,19 @@ class MinimumPoisonProgram:
     # -------------------------------------------------------------- fitting
     def fit(self, X, y, sample_weight=None):
         """Store the clean data and build the program (once)."""
-        X = check_X(X, "X", d=self.d)
-        y = check_y(y, len(X), "y")
+        X = check_X(X, "X", d=self.d, accept_sparse=True)
+        y = check_y(y, X.shape[0], "y")
         s = check_weights(sample_weight, len(y))
         self.X_, self.y_, self.s_ = X, y, s
         self.n_weight_ = float(s.sum())
         # rows s_i * (-y_i) (x_i, 1): the clean points' gradient when inside the margin
-        self.G_ = -(s * y)[:, None] * np.hstack([X, np.ones((len(y), 1))])
+        if is_sparse(X):        # text: G stays CSR (cvxpy takes it as a sparse constant)
+            import scipy.sparse as sp
+
+            ones = sp.csr_matrix(np.ones((len(y), 1)))
+            self.G_ = sp.diags(-(s * y)) @ sp.hstack([X, ones], format="csr")
+        else:
+            self.G_ = -(s * y)[:, None] * np.hstack([X, np.ones((len(y), 1))])
         self._build()
         return self
 
@@ -484,7 +491,9 @@ class MinimumPoisonProgram:
         (Cauchy--Schwarz), so every point whose margin can equal 1 in the neighbourhood is
         given a free multiplier.  Rounded up (``1e-12`` relative, plus the rounding of the
         computed margin)."""
-        norms = np.sqrt(1.0 + np.einsum("ij,ij->i", self.X_, self.X_))
+        from ..training import _row_norms_sq
+
+        norms = np.sqrt(1.0 + _row_norms_sq(self.X_))
         scale = 1.0 + norms * float(np.linalg.norm(np.append(w, b)))
         return self.tol + delta * norms * (1.0 + 1e-12) + 1e-12 * scale
 
