@@ -377,7 +377,11 @@ def test_upper_bound_program_agrees_with_a_second_solver():
     b = CertifiedUpperBound(fs, REG, 0.05, solver="ECOS").fit(X, y).result_
     assert a.solver != b.solver
     assert a.upper_bound == pytest.approx(b.upper_bound, rel=1e-6)
-    assert a.program_value <= a.upper_bound
+    # U is G(theta_hat) with closed-form (split) inner maxima: it can sit a rounding's width
+    # below the solver's primal value, never below the solver's proven lower bound
+    assert a.extra["inner_verified"]
+    assert a.program_lower_bound <= a.upper_bound
+    assert a.program_value <= a.upper_bound + 1e-9 * abs(a.upper_bound)
 
 
 def test_matching_attack_attains_u_and_concrete_attacks_stay_below():
@@ -390,13 +394,15 @@ def test_matching_attack_attains_u_and_concrete_attacks_stay_below():
     assert np.all(fs.contains(Xp, yp))
     assert wp.sum() == pytest.approx(eps * N, rel=1e-6)
     val, gap, _ = poisoned_training_loss(X, y, Xp, yp, wp, REG)
-    assert val - gap <= U
+    # U (closed-form inner maxima) is tight at the saddle point; the recovered points are
+    # in F only to contains()'s 1e-6, so they may reach U plus that much (observed 1e-12)
+    assert val - gap <= U + 1e-9 * U
     assert val >= U * (1 - 1e-5)
     # integer copies of the maximisers
     Xp, yp, wp = ub.matching_attack()
     assert wp.sum() <= eps * N
     val, gap, _ = poisoned_training_loss(X, y, Xp, yp, wp, REG)
-    assert val - gap <= U
+    assert val - gap <= U + 1e-9 * U          # the same points (in F to 1e-6)
     # random poison sets inside F: random points projected onto F_y, random labels
     for _ in range(5):
         m = int(rng.integers(1, 4))
