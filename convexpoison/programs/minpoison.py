@@ -88,6 +88,43 @@ WEIGHT_EPS = 1e-9
 
 
 # ------------------------------------------------------------------------ helpers
+#: Above this many (candidate multiplier x coordinate) entries the dual function of the
+#: safe bound's pricing is evaluated by sorted breakpoints (:func:`_box_dual_values`)
+#: instead of one (candidates x d) array: that array is O(d^2) (text: d = 6660 gives up to
+#: 13 321 x 6660 = 0.7 GB); below it the array, as on every dense bundled set.
+_DENSE_DUAL_LIMIT = 2e7
+
+
+def _box_dual_values(cw, c0, a, a0, rhs, mus, lo, hi):
+    """``c0 + mu (a0 - rhs) + sum_j min(lo_j c_j, hi_j c_j)``, ``c_j = cw_j + mu a_j``, at
+    every ``mu`` of ``mus`` in ``O((d + K) log d)``: ``min(lo c, hi c) = lo c + (hi - lo)
+    min(c, 0)`` and ``c_j(mu) < 0`` exactly on one side of the breakpoint ``-cw_j / a_j``,
+    so the negative part is a prefix / suffix sum over the sorted breakpoints.  Floats
+    without rounding control: only used to choose ``mu`` (any ``mu`` gives a valid bound)."""
+    mus = np.asarray(mus, float)
+    span = hi - lo
+    base = c0 + mus * (a0 - rhs) + float(lo @ cw) + mus * float(lo @ a)
+    neg = np.zeros_like(mus)
+    zero = a == 0
+    neg += float(np.sum(span[zero] * np.minimum(cw[zero], 0.0)))
+    for side in (1, -1):
+        J = np.flatnonzero(side * a > 0)
+        if not J.size:
+            continue
+        bp = -cw[J] / a[J]
+        order = np.argsort(bp)
+        bp, sc, sa = bp[order], (span[J] * cw[J])[order], (span[J] * a[J])[order]
+        csc = np.concatenate([[0.0], np.cumsum(sc)])
+        csa = np.concatenate([[0.0], np.cumsum(sa)])
+        if side > 0:        # a_j > 0: c_j(mu) < 0 for mu < bp_j (the suffix above mu)
+            k = np.searchsorted(bp, mus, side="right")
+            neg += (csc[-1] - csc[k]) + mus * (csa[-1] - csa[k])
+        else:               # a_j < 0: c_j(mu) < 0 for mu > bp_j (the prefix below mu)
+            k = np.searchsorted(bp, mus, side="left")
+            neg += csc[k] + mus * csa[k]
+    return base + neg
+
+
 def margin_partition(w, b, X, y, tol):
     """Bounds on the clean points' subgradient multipliers under ``theta_p = (w, b)``.
 
@@ -701,6 +738,8 @@ class MinimumPoisonProgram:
         """Float values (no rounding control: only used to choose ``mu``) of the dual
         function at the multipliers ``mus``."""
         lo, hi, groups, free = self._box_parts()
+        if not groups and mus.size * cw.size > _DENSE_DUAL_LIMIT and np.all(np.isfinite(hi - lo)):
+            return _box_dual_values(cw, c0, a, a0, rhs, mus, lo, hi)
         C = cw[None, :] + mus[:, None] * a[None, :]
         vals = np.sum(np.minimum(C[:, free] * lo[free], C[:, free] * hi[free]), axis=1)
         for g in groups:
