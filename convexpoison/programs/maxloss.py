@@ -341,7 +341,10 @@ class MaxLossDifference:
         value = per[y_best][0]
         bound = max(u for _, u in per.values())
         x = points[y_best]
-        exact = bool(self._in_set(x) and value >= bound - 1e-6 * max(1.0, abs(bound)))
+        # (the MILP's bound carries the feasibility allowance of _solve_label: "exact"
+        # means the value is the maximum up to that allowance too)
+        allow = self._milp_allowance(w1, b1, w2, b2) if self.milp_ else 0.0
+        exact = bool(self._in_set(x) and value >= bound - 1e-6 * max(1.0, abs(bound)) - allow)
         return MaxLossResult(x=x, y=int(y_best), value=float(value), upper_bound=float(bound),
                              exact=exact, solver="+".join(sorted(used)),
                              status="+".join(sorted(statuses)),
