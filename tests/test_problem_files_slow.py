@@ -65,3 +65,24 @@ def test_slow_problem_file_runs(path, tmp_path, capsys):
         for name, err in res["per_defense"].items():
             assert ev["per_defense"][name] == pytest.approx(err, abs=tol), name
         assert ev["poisoned_test_error"] == pytest.approx(res["poisoned_test_error"], abs=tol)
+    elif cmd == ["certify", "upper-bound"]:
+        # the matching attack written to the file, retrained on clean + poison, reaches at
+        # most U (an independent training run), and is integer where the domain is
+        from convexpoison.certificates.upper_bound import poisoned_training_loss
+
+        val, gap, _ = poisoned_training_loss(data.X_train, data.y_train, ps.X, ps.y,
+                                             ps.weight, res["reg"])
+        assert val - gap <= res["upper_bound"] * (1 + 1e-9)
+        assert val == pytest.approx(res["attack_value"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_minpoison_fine_foods_certificate_is_verified_and_below_a_realisation(tmp_path, capsys):
+    """The shipped text certificate: a verified LP bound, stated for the relaxed integer
+    domain, and never above the size of the program's own fractional realisation."""
+    path = "problems/minpoison-fine-foods.toml"
+    assert main(["solve", path, "--json", "--out", str(tmp_path)]) == 0
+    res = strict_json(capsys.readouterr().out)
+    assert res["verified"] and res["lower_bound"] >= 1
+    assert res["lower_bound"] <= np.ceil(res["value"] - 1e-9) + 1
+    assert "convex relaxation of integer coordinates" in res["statement"]

@@ -269,8 +269,8 @@ class DinkelbachLowerBound:
         self._prob, self._t, self._w, self._b = sub.problem, sub.t, sub.w, sub.b
 
     def _set_data(self, X, y, target, sample_weight):
-        X = check_X(X, "X", d=self.feasible.d)
-        y = check_y(y, len(X), "y")
+        X = check_X(X, "X", d=self.feasible.d, accept_sparse=True)    # text stays CSR
+        y = check_y(y, X.shape[0], "y")
         s = check_weights(sample_weight, len(y))
         self.d_ = X.shape[1]
         target = _binary_model(target, "target", self.d_)

@@ -72,7 +72,8 @@ from ..feasible import DomainSet, as_feasible
 from ..programs.regularizer import RegTerms, hinge_defender
 from ..programs.upper_bound import UpperBoundProgram, WorstHingeProgram
 from ..training import LinearModel, objective
-from ..validation import check_fraction, check_positive, check_weights, check_X, check_y
+from ..validation import (check_fraction, check_positive, check_weights, check_X, check_y,
+                          is_sparse, stack_rows)
 from .base import Certificate
 
 __all__ = ["UpperBoundResult", "CertifiedUpperBound", "certified_upper_bound",
@@ -115,14 +116,18 @@ class UpperBoundResult:
             details={"program_value": self.program_value,
                      "program_lower_bound": self.program_lower_bound,
                      "clean_loss_at_minimiser": self.clean_loss, "epsilon": self.epsilon,
+                     "inner_verified": bool(self.extra.get("inner_verified", False)),
                      "defender": self.extra.get("defender", "")})
 
 
 def upper_bound_statement(upper_bound, epsilon, n_clean, where, reg, attack_points=None,
-                          attack_value=None, *, defender=None):
+                          attack_value=None, *, defender=None, inner_verified=False,
+                          integer=False):
     """What the certified ``U`` proves, in one paragraph (``where``: the feasible set and
     its thresholds in words; ``defender``: the training it covers, default the package's
-    SVM with ``C_R = reg``)."""
+    SVM with ``C_R = reg``; ``inner_verified``: the inner maxima are the closed-form split
+    bounds of :func:`split_hinge_bound`; ``integer``: the domain has integer coordinates,
+    relaxed to their box)."""
     from ..programs.regularizer import defender_words
 
     D = hinge_defender(defender, reg, "the certified upper bound")
@@ -137,9 +142,16 @@ def upper_bound_statement(upper_bound, epsilon, n_clean, where, reg, attack_poin
         f"trained hinge-loss SVM ({defender_words(D)}) satisfies L(theta;Dc)/N + "
         f"L(theta;Dp)/N + {term} <= {upper_bound:.6g}; in particular its "
         f"clean training loss (1/N) sum hinge <= {upper_bound:.6g}.  Steinhardt et al. (2017) "
-        f"bound, one convex program, evaluated at the returned model with proven inner "
-        f"maxima (solver bound + 1e-7 slack; this assumes the solver met its tolerances: not "
-        f"verified in floating point, docs/minpoison.md 'Safe bounds').{tail}")
+        f"bound, one convex program, evaluated at the returned model with "
+        + ("inner maxima in closed form from the program's split of the support function "
+           "(box + L2 ball + slab, outward rounding: no solver tolerance assumed; the model "
+           "itself may be any, it only costs tightness)" if inner_verified else
+           "proven inner maxima (solver bound + 1e-7 slack; this assumes the solver met its "
+           "tolerances: not verified in floating point, docs/minpoison.md 'Safe bounds')")
+        + (".  Integer coordinates (word counts) are relaxed to their box: the maximum over "
+           "the relaxation is at least the maximum over integer poison points, so the bound "
+           "covers them" if integer else "")
+        + f".{tail}")
 
 
 class CertifiedUpperBound:
@@ -195,8 +207,8 @@ class CertifiedUpperBound:
         return "SOCP" if self._conic() else "QP"
 
     def _ensure(self, X, y, sample_weight):
-        X = check_X(X, "X", d=self.feasible.d)
-        y = check_y(y, len(X), "y")
+        X = check_X(X, "X", d=self.feasible.d, accept_sparse=True)   # text stays CSR
+        y = check_y(y, X.shape[0], "y")
         s = check_weights(sample_weight, len(y))
         if self._prob is None or getattr(self, "_shape", None) != (X.shape, id(X)):
             self._build(X, y, s)
@@ -233,15 +245,26 @@ class CertifiedUpperBound:
         """Solve the program on clean data ``(X, y)`` and certify ``U`` soundly."""
         t0 = time.perf_counter()
         X, y, s = self._ensure(X, y, sample_weight)
-        info = self.program_.solve(self.epsilon, solver=self.solver, **self.solver_options)
+        opts = dict(self.solver_options)
+        if is_sparse(X):
+            # text (d in the thousands): the DPP form's parameter tensor grows like d^2
+            # (measured on fine-foods: 0.7 GB at d = 1000, killed at 17 GB at d = 6660);
+            # compiling with the Parameters' values as constants costs 0.1 GB there
+            opts.setdefault("ignore_dpp", True)
+        info = self.program_.solve(self.epsilon, solver=self.solver, **opts)
         N = float(s.sum())
         T = RegTerms(self.defender_)
         model = LinearModel(np.asarray(self._w.value, float).copy(), float(self._b.value),
                             "svm", self.defender_.reg_for(N))
+        # the maximisers (points of F_y for the matching attack) and the solver's bound
         worst, points = max_hinge(self.feasible, model, onehot=self.onehot,
                                   _cache=self.__dict__.setdefault("_hinge_cache", {}))
+        splits = self._splits()
+        if splits is not None:          # closed form, no solver trusted (split_hinge_bound)
+            worst = split_hinge_bound(self.feasible, model, splits, onehot=self.onehot)[0]
         clean_sum = float(s @ model.losses(X, y))
-        mag = float(s @ (np.abs(X) @ np.abs(model.w) + abs(model.b) + 1.0))
+        absX = abs(X) if is_sparse(X) else np.abs(X)
+        mag = float(s @ (np.asarray(absX @ np.abs(model.w)).ravel() + abs(model.b) + 1.0))
         clean_ub = (clean_sum + 4.0 * (len(y) + X.shape[1] + 4) * _EPS * mag) / N
         worst_all = max(0.0, max(worst.values()))
         R = T.R(model)
@@ -259,12 +282,44 @@ class CertifiedUpperBound:
             program_lower_bound=float(info.lower_bound()), model=model, epsilon=self.epsilon,
             clean_loss=clean_sum / N, worst_loss=worst, points=points, label_fraction=frac,
             status=info.status, solver=info.solver, seconds=time.perf_counter() - t0, n_clean=N,
-            extra={"attained": attained, "defender": self.defender_.spec()})
+            extra={"attained": attained, "defender": self.defender_.spec(),
+                   "inner_verified": splits is not None})
         self.upper_bound_ = self.result_.upper_bound
         self.model_ = model
         self.points_ = points
         self.label_fraction_ = frac
         return self
+
+    def _splits(self):
+        """Per label, the program's split of ``g_y = -y w`` among the components (the
+        infimal convolution of :meth:`FeasibleSet.support_function`): ``{component: value}``
+        for the L2 sphere (its vector ``g_l2``) and the slab (its scalar ``alpha``), the
+        domain taking the remainder.  None when a component has no closed-form support
+        here (svd, loss) or the solver returned no values: the inner maximum then comes
+        from :func:`max_hinge`'s solver bound."""
+        from ..feasible import L2Sphere, Slab
+
+        comps = self.feasible.components
+        if not any(isinstance(c, DomainSet) for c in comps):
+            return None
+        if not all(isinstance(c, (DomainSet, L2Sphere, Slab)) for c in comps):
+            return None
+        if sum(isinstance(c, L2Sphere) for c in comps) > 1 or sum(isinstance(c, Slab) for c in comps) > 1:
+            return None
+        byname = {v.name(): v for v in self._prob.variables()}
+        out = {}
+        for lab in (-1, 1):
+            tag = f"{'p' if lab > 0 else 'm'}{abs(lab)}"
+            parts = {}
+            for c in comps:
+                if isinstance(c, DomainSet):
+                    continue
+                var = byname.get(("g_l2_" if isinstance(c, L2Sphere) else "alpha_slab_") + tag)
+                if var is None or var.value is None or not np.all(np.isfinite(var.value)):
+                    return None
+                parts[c] = np.asarray(var.value, float)
+            out[lab] = parts
+        return out
 
     def _saddle_points(self, model, lam, points, worst):
         """The attacker's points at the saddle point: ``x_y = -nu_y / lambda_y`` from the
@@ -363,6 +418,86 @@ def max_hinge(feasible, model, onehot=True, _cache=None):
     return bounds, points
 
 
+def split_hinge_bound(feasible, model, splits, onehot=True):
+    """Per label, a proven upper bound on ``max_{x in conv(F_y)} hinge(model; x, y)`` in
+    closed form -- no solver's value is trusted -- and the box vertex of the remainder.
+
+    ``F_y`` = box (the domain, integer coordinates relaxed) ∩ L2 ball ``|x - mu_y| <=
+    tau_y`` ∩ slab ``|v_y.x - c_y| <= s_y``.  For ANY split ``g = g_l2 + alpha v_y + r`` of
+    ``g = -y w`` (Rockafellar, Convex Analysis, Theorem 16.4: the support function of an
+    intersection is at most the sum of the components' support functions of a split),
+
+        sigma_F(g) <= mu_y.g_l2 + tau_y |g_l2| + alpha c_y + s_y |alpha| + sum_j max(lo_j r_j, hi_j r_j),
+
+    every term in closed form.  ``splits[y]`` maps the L2 / slab components to ``g_l2``
+    (vector) / ``alpha`` (scalar) -- the outer program's own split, which makes the bound
+    tight at its minimiser, but any values keep it valid.  The remainder ``r`` is computed
+    in floating point; its rounding error ``e_j`` is carried as an interval
+    ``[r_j - e_j, r_j + e_j]`` and every sum is widened by a rigorous rounding bound
+    (:mod:`convexpoison.certificates.safe`).  Returns ``(bounds, points)`` like
+    :func:`max_hinge`; ``points[y]`` is a box vertex for the remainder (a point of the box,
+    not necessarily of ``F_y``: the caller's saddle-point recovery replaces it)."""
+    from ..feasible import L2Sphere
+    from . import safe
+
+    u = safe.UNIT_ROUNDOFF
+    fs = as_feasible(feasible)
+    dom = fs.domain
+    w = np.asarray(model.w, float)
+    b = float(model.b)
+    d = w.size
+    bounds, points = {}, {}
+    for lab in (-1, 1):
+        g = -lab * w                                            # exact (a sign change)
+        r = g.copy()
+        rerr = np.zeros(d)
+        head, head_err = 0.0, 0.0
+        for comp, val in splits[lab].items():
+            if isinstance(comp, L2Sphere):
+                gl = np.asarray(val, float).ravel()
+                mu = np.asarray(comp.centroids_[lab], float)
+                tau = max(float(comp.thresholds_[lab]), 0.0)
+                dot = float(mu @ gl)
+                nrm = float(safe.upper(np.sqrt(safe.upper(gl @ gl, safe.dot_err(d, gl @ gl)))))
+                head += dot + tau * nrm
+                head_err += float(safe.dot_err(d, np.abs(mu) @ np.abs(gl))) + 2 * u * tau * nrm
+                piece, piece_err = gl, np.zeros(d)
+            else:                                               # the slab: alpha v_y
+                alpha = float(np.asarray(val, float).reshape(()))
+                v = np.asarray(comp.directions_[lab], float)
+                c = float(comp._params[(lab, "c")].value)
+                sl = max(float(comp.thresholds_[lab]), 0.0)
+                head += alpha * c + sl * abs(alpha)
+                head_err += 2 * u * (abs(alpha * c) + sl * abs(alpha))
+                piece = alpha * v
+                piece_err = u * np.abs(piece)                   # alpha v_j rounded once
+            r_new = r - piece
+            rerr = rerr + piece_err + u * np.abs(r_new)         # the subtraction's rounding
+            r = r_new
+        # the domain's support at the remainder, r_j anywhere in [r_j - e_j, r_j + e_j]
+        rlo, rhi = safe.lower(r, rerr), safe.upper(r, rerr)
+        with np.errstate(invalid="ignore"):
+            corners = np.stack([rlo * dom.lo, rlo * dom.hi, rhi * dom.lo, rhi * dom.hi])
+        corners = np.where(np.isnan(corners), 0.0, corners)    # 0 * inf
+        terms = corners.max(axis=0)
+        if onehot and dom.onehot_groups:
+            # a one-hot group is a simplex in the relaxed domain (as in DomainSet.support):
+            # its support is max_j r_j, the group's other terms drop out
+            terms = terms.copy()
+            for grp in dom.onehot_groups:
+                grp = np.asarray(grp, int)
+                top = float(np.max(rhi[grp]))
+                terms[grp] = 0.0
+                terms[grp[0]] = top
+        box = float(np.sum(terms))
+        box_err = float(safe.dot_err(d, np.sum(np.abs(terms))))
+        val = 1 - lab * b + head + box
+        err = head_err + box_err + 4 * u * (abs(head) + abs(box) + abs(b) + 1)
+        bounds[lab] = max(0.0, float(safe.upper(val, err)))
+        points[lab] = np.where(r > 0, dom.hi, dom.lo)
+    return bounds, points
+
+
 def poisoned_training_loss(X, y, Xp, yp, wp, reg, sample_weight=None, train_tol=1e-10, *,
                            defender=None):
     """What ``U`` bounds, for a concrete poison set: train on ``Dc u Dp`` and return
@@ -372,13 +507,15 @@ def poisoned_training_loss(X, y, Xp, yp, wp, reg, sample_weight=None, train_tol=
     ``defender.train``) and ``gap`` the proven bound on how far ``value`` is above the
     exact minimum."""
     D = hinge_defender(defender, reg, "poisoned_training_loss")
-    X = check_X(X, "X")
-    y = check_y(y, len(X), "y")
+    X = check_X(X, "X", accept_sparse=True)
+    y = check_y(y, X.shape[0], "y")
     s = check_weights(sample_weight, len(y))
     Xp = np.asarray(Xp, float).reshape(-1, X.shape[1])
     yp = np.asarray(yp).ravel()
     wp = np.asarray(wp, float).ravel()
-    Xa, ya, sa = np.vstack([X, Xp]), np.concatenate([y, yp]), np.concatenate([s, wp])
+    # sparse text stays CSR (the few poison rows join it); dense data as before
+    Xa = stack_rows(X, Xp) if is_sparse(X) else np.vstack([X, Xp])
+    ya, sa = np.concatenate([y, yp]), np.concatenate([s, wp])
     model = D.train(Xa, ya, sa, tol=train_tol)
     scale = sa.sum() / s.sum()
     val = objective(model, Xa, ya, sa, D.reg_for(sa.sum())) * scale

@@ -76,8 +76,11 @@ def run(args):
     n_max = int(round(args.epsilon * data.n_train, 9) // 1)
     where = (f"domain{''.join(' ∩ ' + n for n in names)} (thresholds: {args.quantile:g} "
              f"quantile of the clean data, held fixed)")
-    cert = r.certificate(upper_bound_statement(r.upper_bound, args.epsilon, data.n_train, where,
-                                               reg, int(wp.sum()), achieved))
+    dom = data.domain
+    cert = r.certificate(upper_bound_statement(
+        r.upper_bound, args.epsilon, data.n_train, where, reg, int(wp.sum()), achieved,
+        inner_verified=bool(r.extra.get("inner_verified")),
+        integer=dom is not None and dom.has_integers))
     cert.seconds = time.perf_counter() - t0
     return {
         **cert.to_dict(),

@@ -76,7 +76,8 @@ from .. import solvers
 from ..certificates.base import sound_ceil
 from ..errors import InputError, SolverFailure
 from ..feasible import DomainSet, L2Sphere, SVDResidual, as_feasible
-from ..validation import check_binary_model, check_positive, check_weights, check_X, check_y
+from ..validation import (check_binary_model, check_positive, check_weights, check_X, check_y,
+                          is_sparse)
 
 __all__ = ["MinPoisonResult", "MinimumPoisonProgram", "FixedCountKKT", "margin_partition",
            "as_feasible", "feasible_radius"]
@@ -87,6 +88,43 @@ WEIGHT_EPS = 1e-9
 
 
 # ------------------------------------------------------------------------ helpers
+#: Above this many (candidate multiplier x coordinate) entries the dual function of the
+#: safe bound's pricing is evaluated by sorted breakpoints (:func:`_box_dual_values`)
+#: instead of one (candidates x d) array: that array is O(d^2) (text: d = 6660 gives up to
+#: 13 321 x 6660 = 0.7 GB); below it the array, as on every dense bundled set.
+_DENSE_DUAL_LIMIT = 2e7
+
+
+def _box_dual_values(cw, c0, a, a0, rhs, mus, lo, hi):
+    """``c0 + mu (a0 - rhs) + sum_j min(lo_j c_j, hi_j c_j)``, ``c_j = cw_j + mu a_j``, at
+    every ``mu`` of ``mus`` in ``O((d + K) log d)``: ``min(lo c, hi c) = lo c + (hi - lo)
+    min(c, 0)`` and ``c_j(mu) < 0`` exactly on one side of the breakpoint ``-cw_j / a_j``,
+    so the negative part is a prefix / suffix sum over the sorted breakpoints.  Floats
+    without rounding control: only used to choose ``mu`` (any ``mu`` gives a valid bound)."""
+    mus = np.asarray(mus, float)
+    span = hi - lo
+    base = c0 + mus * (a0 - rhs) + float(lo @ cw) + mus * float(lo @ a)
+    neg = np.zeros_like(mus)
+    zero = a == 0
+    neg += float(np.sum(span[zero] * np.minimum(cw[zero], 0.0)))
+    for side in (1, -1):
+        J = np.flatnonzero(side * a > 0)
+        if not J.size:
+            continue
+        bp = -cw[J] / a[J]
+        order = np.argsort(bp)
+        bp, sc, sa = bp[order], (span[J] * cw[J])[order], (span[J] * a[J])[order]
+        csc = np.concatenate([[0.0], np.cumsum(sc)])
+        csa = np.concatenate([[0.0], np.cumsum(sa)])
+        if side > 0:        # a_j > 0: c_j(mu) < 0 for mu < bp_j (the suffix above mu)
+            k = np.searchsorted(bp, mus, side="right")
+            neg += (csc[-1] - csc[k]) + mus * (csa[-1] - csa[k])
+        else:               # a_j < 0: c_j(mu) < 0 for mu > bp_j (the prefix below mu)
+            k = np.searchsorted(bp, mus, side="left")
+            neg += csc[k] + mus * csa[k]
+    return base + neg
+
+
 def margin_partition(w, b, X, y, tol):
     """Bounds on the clean points' subgradient multipliers under ``theta_p = (w, b)``.
 
@@ -280,13 +318,19 @@ class MinimumPoisonProgram:
     # -------------------------------------------------------------- fitting
     def fit(self, X, y, sample_weight=None):
         """Store the clean data and build the program (once)."""
-        X = check_X(X, "X", d=self.d)
-        y = check_y(y, len(X), "y")
+        X = check_X(X, "X", d=self.d, accept_sparse=True)
+        y = check_y(y, X.shape[0], "y")
         s = check_weights(sample_weight, len(y))
         self.X_, self.y_, self.s_ = X, y, s
         self.n_weight_ = float(s.sum())
         # rows s_i * (-y_i) (x_i, 1): the clean points' gradient when inside the margin
-        self.G_ = -(s * y)[:, None] * np.hstack([X, np.ones((len(y), 1))])
+        if is_sparse(X):        # text: G stays CSR (cvxpy takes it as a sparse constant)
+            import scipy.sparse as sp
+
+            ones = sp.csr_matrix(np.ones((len(y), 1)))
+            self.G_ = sp.diags(-(s * y)) @ sp.hstack([X, ones], format="csr")
+        else:
+            self.G_ = -(s * y)[:, None] * np.hstack([X, np.ones((len(y), 1))])
         self._build()
         return self
 
@@ -484,7 +528,9 @@ class MinimumPoisonProgram:
         (Cauchy--Schwarz), so every point whose margin can equal 1 in the neighbourhood is
         given a free multiplier.  Rounded up (``1e-12`` relative, plus the rounding of the
         computed margin)."""
-        norms = np.sqrt(1.0 + np.einsum("ij,ij->i", self.X_, self.X_))
+        from ..training import _row_norms_sq
+
+        norms = np.sqrt(1.0 + _row_norms_sq(self.X_))
         scale = 1.0 + norms * float(np.linalg.norm(np.append(w, b)))
         return self.tol + delta * norms * (1.0 + 1e-12) + 1e-12 * scale
 
@@ -692,6 +738,8 @@ class MinimumPoisonProgram:
         """Float values (no rounding control: only used to choose ``mu``) of the dual
         function at the multipliers ``mus``."""
         lo, hi, groups, free = self._box_parts()
+        if not groups and mus.size * cw.size > _DENSE_DUAL_LIMIT and np.all(np.isfinite(hi - lo)):
+            return _box_dual_values(cw, c0, a, a0, rhs, mus, lo, hi)
         C = cw[None, :] + mus[:, None] * a[None, :]
         vals = np.sum(np.minimum(C[:, free] * lo[free], C[:, free] * hi[free]), axis=1)
         for g in groups:
