@@ -50,7 +50,8 @@ from ..errors import InputError, SolverFailure
 from ..feasible import DomainSet, FeasibleSet, L2Sphere, LossBound
 from ..losses import Hinge, Logistic, SquaredHinge
 
-__all__ = ["InnerResult", "InnerMaximizer", "box_ball_argmax", "margin_loss"]
+__all__ = ["InnerResult", "InnerMaximizer", "box_ball_argmax", "margin_loss",
+           "IntegerSphereSteps", "integer_sphere_argmax"]
 
 #: Margin losses of the binary models the attack supports.
 MARGIN_LOSSES = {"svm": Hinge(), "logreg": Logistic(), "l2svm": SquaredHinge()}
@@ -106,6 +107,180 @@ def box_ball_argmax(g, lo, hi, mu, tau):
     else:
         t = np.sqrt(max(tau ** 2 - C[j], 0.0) / G[j])
     return np.clip(mu + t * g, lo, hi)
+
+
+# ------------------------------------------------- fast path: integer LP relaxation
+class IntegerSphereSteps:
+    """The LP relaxation of the L2 sphere on an all-integer box as unit steps (one label).
+
+    On integer coordinates with integer bounds the relaxed sphere of
+    :class:`~convexpoison.integer.ExpectedL2Sphere` (Koh et al. eq. (8)),
+    ``sum_j f(x_j) - 2 mu.x <= tau^2 - |mu|^2`` with ``f`` the chord interpolation of
+    ``x^2`` at the integers (eq. (7)), is a separable convex constraint whose pieces are
+    linear between consecutive integers.  Start from ``x0`` = the integer point nearest
+    ``mu`` (in the box), the minimiser of its left-hand side; every move of a coordinate
+    by one unit, ``k -> k + 1`` (up) or ``k + 1 -> k`` (down), then costs the chord slope
+    ``2k + 1 - 2 mu_j`` (up) or ``2 mu_j - 2k - 1`` (down), ``>= 0`` and increasing away
+    from ``x0``, against the budget ``B = tau^2 - |x0 - mu|^2`` (``f = x^2`` at integers).
+    A point is ``x = x0 + sum_s sign_s z_s e_{j_s}`` with ``z_s in [0, 1]``; costs being
+    convex per coordinate, any ``z`` maps to a feasible ``x`` of equal objective (a
+    cheaper step can always replace a dearer one of the same coordinate), so
+    ``max g.x`` over the box and the relaxed sphere is a fractional knapsack over the
+    steps (no sphere: ``B = inf``).  Built once per label: only the gains depend on ``g``.
+    """
+
+    def __init__(self, lo, hi, mu=None, tau=None):
+        lo = np.asarray(lo, float)
+        hi = np.asarray(hi, float)
+        self.d = lo.size
+        if mu is None:
+            x0 = lo.copy()
+            self.budget = np.inf
+        else:
+            mu = np.asarray(mu, float)
+            x0 = np.clip(np.floor(mu + 0.5), lo, hi)
+            self.budget = float(tau) ** 2 - float(np.sum((x0 - mu) ** 2))
+        self.x0 = x0
+        up = (hi - x0).astype(np.int64)
+        down = (x0 - lo).astype(np.int64)
+        ju, ku = _ranges(np.arange(self.d), x0, up, +1)
+        jd, kd = _ranges(np.arange(self.d), x0 - 1, down, -1)
+        self.j = np.concatenate([ju, jd])
+        self.sign = np.concatenate([np.ones(ju.size), -np.ones(jd.size)])
+        if mu is None:
+            self.cost = np.zeros(self.j.size)
+        else:
+            # chord slopes of x^2 - 2 mu x on [k, k+1]; round-off can make the first ~ -1e-16
+            self.cost = np.maximum(np.concatenate([2 * ku + 1 - 2 * mu[ju],
+                                                   2 * mu[jd] - 2 * kd - 1]), 0.0)
+
+    def point(self, z) -> np.ndarray:
+        return self.x0 + np.bincount(self.j, weights=self.sign * z, minlength=self.d)
+
+    def knapsack(self, g) -> np.ndarray:
+        """``argmax g.x`` over the box and the relaxed sphere: the steps in decreasing
+        order of gain per unit cost, the last one taken fractionally (exact LP optimum)."""
+        gain = self.sign * np.asarray(g, float)[self.j]
+        z = np.zeros(self.j.size)
+        pos = np.flatnonzero(gain > 0)
+        if not np.isfinite(self.budget):
+            z[pos] = 1.0
+            return self.point(z)
+        cost = self.cost[pos]
+        with np.errstate(divide="ignore"):
+            ratio = np.where(cost > 0, gain[pos] / np.where(cost > 0, cost, 1.0), np.inf)
+        order = np.argsort(-ratio, kind="stable")
+        cum = np.cumsum(cost[order])
+        n = int(np.searchsorted(cum, self.budget, side="right"))
+        z[pos[order[:n]]] = 1.0
+        if n < order.size:
+            left = self.budget - (cum[n - 1] if n else 0.0)
+            z[pos[order[n]]] = min(max(left / cost[order[n]], 0.0), 1.0)
+        return self.point(z)
+
+    def linprog(self, g, A, c):
+        """``argmax g.x`` with the extra half-spaces ``A x <= c``: the knapsack with
+        ``len(c)`` more rows, an LP over the steps (HiGHS); None when infeasible."""
+        from scipy.optimize import linprog
+
+        g = np.asarray(g, float)
+        rows = [np.asarray(A, float)[:, self.j] * self.sign]
+        rhs = [np.asarray(c, float) - A @ self.x0]
+        if np.isfinite(self.budget):
+            rows.insert(0, self.cost[None, :])
+            rhs.insert(0, [self.budget])
+        res = linprog(-(self.sign * g[self.j]), A_ub=np.vstack(rows), b_ub=np.concatenate(rhs),
+                      bounds=(0.0, 1.0), method="highs")
+        if res.status == 2:
+            return None
+        if res.status != 0:
+            raise SolverFailure(f"the integer inner LP did not solve: {res.message}",
+                                solver="highs", status=str(res.status))
+        return self.point(np.clip(res.x, 0.0, 1.0))
+
+
+def _ranges(idx, start, counts, step):
+    """``(index, k)``: ``counts_i`` entries ``start_i, start_i + step, ...`` per index."""
+    counts = np.maximum(counts, 0)
+    total = int(counts.sum())
+    rows = np.repeat(idx, counts)
+    offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rows, np.repeat(start, counts) + step * offset
+
+
+def integer_sphere_argmax(g, lo, hi, mu=None, tau=None, A=None, c=None):
+    """``argmax g.x`` over the integer box's LP relaxation with the relaxed L2 sphere
+    (``mu``, ``tau``; None: no sphere) and the half-spaces ``A x <= c`` (optional).
+
+    Exact for the LP relaxation (:class:`IntegerSphereSteps`).  Returns ``x``, or None
+    when the set is empty.
+    """
+    st = IntegerSphereSteps(lo, hi, mu, tau)
+    return _integer_argmax(st, g, A, c)
+
+
+def _integer_argmax(st, g, A=None, c=None, tol=1e-9):
+    """The optimum over ``st``'s set and ``A x <= c``: the knapsack when the half-spaces
+    are inactive; one violated half-space by :func:`_one_halfspace` (exact when the
+    others then hold: it solves a relaxation); otherwise the LP over the steps."""
+    if st.budget < 0:
+        return None                            # the relaxed sphere misses the integer box
+    g = np.asarray(g, float)
+    x = st.knapsack(g)
+    if A is None or len(c) == 0:
+        return x
+    A = np.asarray(A, float)
+    c = np.asarray(c, float)
+    slack = tol * (1.0 + np.abs(c))
+    bad = np.flatnonzero(A @ x > c + slack)
+    if bad.size == 0:
+        return x                                # the relaxation's optimum is feasible
+    if bad.size == 1:
+        i = int(bad[0])
+        x = _one_halfspace(st, g, A[i], c[i], x)
+        if x is None:
+            return None
+        if np.all(A @ x <= c + slack):
+            return x
+    return st.linprog(g, A, c)
+
+
+def _one_halfspace(st, g, a, c, x0, rtol=1e-12, max_iter=200):
+    """``argmax g.x`` over ``st``'s set and one half-space ``a.x <= c`` that its optimum
+    ``x0`` violates: the Lagrangian dual ``q(nu) = max (g - nu a).x + nu c`` is convex in
+    ``nu >= 0`` with slope ``c - a.x(nu)`` (``x(nu)`` the knapsack of ``g - nu a``); bisect
+    on the slope's sign until the maximisers ``x_lo`` (``a.x > c``) and ``x_hi``
+    (``a.x <= c``) at the ends give a primal point -- their combination with ``a.x = c``
+    -- within ``rtol`` of the dual bound ``min q`` (weak duality).  None if empty."""
+    x_min = st.knapsack(-a)
+    if a @ x_min > c + 1e-9 * (1.0 + abs(c)):
+        return None                              # even the smallest a.x breaks the half-space
+    lo, x_lo = 0.0, x0
+    scale = float(np.abs(g).max()) / max(float(np.abs(a).max()), 1e-300)
+    hi = max(scale, 1e-300)
+    x_hi = st.knapsack(g - hi * a)
+    for _ in range(200):
+        if a @ x_hi <= c:
+            break
+        lo, x_lo, hi = hi, x_hi, 2.0 * hi
+        x_hi = st.knapsack(g - hi * a)
+    else:
+        return x_min                             # numerically empty apart from x_min
+    for _ in range(max_iter):
+        s_lo, s_hi = a @ x_lo - c, a @ x_hi - c
+        t = s_lo / (s_lo - s_hi) if s_lo > s_hi else 0.0      # weight of x_hi
+        x = (1.0 - t) * x_lo + t * x_hi
+        val = g @ x
+        bound = min(g @ x_lo - lo * s_lo, g @ x_hi - hi * s_hi)
+        if bound - val <= rtol * (1.0 + abs(val)) or hi - lo <= 1e-15 * hi:
+            return x
+        mid = 0.5 * (lo + hi)
+        xm = st.knapsack(g - mid * a)
+        if a @ xm > c:
+            lo, x_lo = mid, xm
+        else:
+            hi, x_hi = mid, xm
+    return x
 
 
 # ------------------------------------------------------------------------ results
@@ -171,9 +346,13 @@ class InnerMaximizer:
         self.decoy = decoy
         self._check_decoy(decoy)
         self.fast = method == "auto" and decoy is None and self._fast_applies()
+        # the integer LP relaxation (box, relaxed sphere, slab, binary decoy): unit steps
+        self.integer_fast = (method == "auto" and not self.fast
+                             and self._integer_fast_applies(decoy))
+        self._steps = {}
         self._programs = {}
         self._empty = set()               # labels whose feasible set is proven empty
-        if not self.fast:
+        if not (self.fast or self.integer_fast):
             self._build()
 
     # -- set-up ----------------------------------------------------------------
@@ -197,6 +376,54 @@ class InnerMaximizer:
         kinds = [type(c) for c in comps]
         return (set(kinds) <= {DomainSet, L2Sphere} and DomainSet in kinds
                 and kinds.count(L2Sphere) <= 1)
+
+    def _integer_fast_applies(self, decoy) -> bool:
+        """Whether :class:`IntegerSphereSteps` applies: an all-integer box with integer
+        bounds, at most one relaxed L2 sphere (:class:`~convexpoison.integer.ExpectedL2Sphere`)
+        and one slab, and no decoy or a binary one (its constraint is a half-space)."""
+        from ..feasible import Slab
+        from ..integer import ExpectedL2Sphere
+
+        dom = self.feasible.domain
+        if dom is None or dom.onehot_groups or not np.all(dom.integer):
+            return False
+        if decoy is not None and self.multiclass:
+            return False
+        bounds = np.concatenate([dom.lo, dom.hi])
+        if not (np.all(np.isfinite(bounds)) and np.all(bounds == np.round(bounds))):
+            return False
+        kinds = [type(c) for c in self.feasible.components]
+        return (set(kinds) <= {DomainSet, ExpectedL2Sphere, Slab} and DomainSet in kinds
+                and kinds.count(ExpectedL2Sphere) <= 1 and kinds.count(Slab) <= 1)
+
+    def _integer_parts(self, lab):
+        """``(steps, A, c)`` of label ``lab`` on the integer fast path: the unit steps of the
+        box and relaxed sphere, and the half-spaces of the slab and the binary decoy."""
+        from ..feasible import Slab
+
+        if lab not in self._steps:
+            dom = self.feasible.domain
+            sph = [c for c in self.feasible.components if isinstance(c, L2Sphere)]
+            mu, rad = ((sph[0].centroids_[lab], max(sph[0].thresholds_[lab], 0.0)) if sph
+                       else (None, None))
+            rows, rhs = [], []
+            for comp in self.feasible.components:
+                if isinstance(comp, Slab):
+                    # |v.(x - mu_y)| <= s as two half-spaces
+                    v, s = comp.directions_[lab], max(comp.thresholds_[lab], 0.0)
+                    vm = float(v @ comp.centroids_[lab])
+                    rows += [v, -v]
+                    rhs += [s + vm, s - vm]
+            self._steps[lab] = (IntegerSphereSteps(dom.lo, dom.hi, mu, rad), rows, rhs)
+        st, rows, rhs = self._steps[lab]
+        rows, rhs = list(rows), list(rhs)
+        if self.decoy is not None:
+            # equation (22): 1 - y (w_d.x + b_d) <= tau
+            rows.append(-lab * np.asarray(self.decoy.w, float))
+            rhs.append(self.tau - 1.0 + lab * float(self.decoy.b))
+        if not rows:
+            return st, None, None
+        return st, np.vstack(rows), np.asarray(rhs, float)
 
     def _build(self):
         import cvxpy as cp
@@ -270,11 +497,12 @@ class InnerMaximizer:
         self._check_decoy(decoy)
         self.decoy = decoy
         if not self.multiclass:
-            self._decoy_comp.set_model(decoy)
+            if hasattr(self, "_decoy_comp"):      # built programs (not on the fast paths)
+                self._decoy_comp.set_model(decoy)
         else:
             W = np.asarray(decoy.w, float)
             b = np.asarray(decoy.b, float)
-            for lab, (D, e, others) in self._decoy_params.items():
+            for lab, (D, e, others) in getattr(self, "_decoy_params", {}).items():
                 D.value = W[others] - W[lab]
                 e.value = b[others] - b[lab]
         self._empty = set()
@@ -294,6 +522,12 @@ class InnerMaximizer:
                 sph = comps[0]
                 x = box_ball_argmax(direction, dom.lo, dom.hi, sph.centroids_[lab],
                                     sph.thresholds_[lab])
+            return x, float(direction @ x)
+        if self.integer_fast:
+            st, A, c = self._integer_parts(lab)
+            x = _integer_argmax(st, direction, A, c)
+            if x is None:
+                return None, -np.inf
             return x, float(direction @ x)
         return self._solve_general(lab, direction)
 
