@@ -127,6 +127,10 @@ class IntegerSphereSteps:
     cheaper step can always replace a dearer one of the same coordinate), so
     ``max g.x`` over the box and the relaxed sphere is a fractional knapsack over the
     steps (no sphere: ``B = inf``).  Built once per label: only the gains depend on ``g``.
+
+    Coordinates with ``lo = hi`` (words never seen in training) have no steps: the
+    methods take and return vectors over the ``free`` coordinates only (:meth:`expand`
+    puts ``x0`` back around them), so a step costs O(free + steps), not O(d).
     """
 
     def __init__(self, lo, hi, mu=None, tau=None):
@@ -141,26 +145,38 @@ class IntegerSphereSteps:
             x0 = np.clip(np.floor(mu + 0.5), lo, hi)
             self.budget = float(tau) ** 2 - float(np.sum((x0 - mu) ** 2))
         self.x0 = x0
-        up = (hi - x0).astype(np.int64)
-        down = (x0 - lo).astype(np.int64)
-        ju, ku = _ranges(np.arange(self.d), x0, up, +1)
-        jd, kd = _ranges(np.arange(self.d), x0 - 1, down, -1)
+        self.free = np.flatnonzero(hi > lo)
+        F = self.free
+        self.x0f = x0[F]
+        up = (hi[F] - x0[F]).astype(np.int64)
+        down = (x0[F] - lo[F]).astype(np.int64)
+        pos = np.arange(F.size)
+        ju, ku = _ranges(pos, x0[F], up, +1)
+        jd, kd = _ranges(pos, x0[F] - 1, down, -1)
         self.j = np.concatenate([ju, jd])
         self.sign = np.concatenate([np.ones(ju.size), -np.ones(jd.size)])
         if mu is None:
             self.cost = np.zeros(self.j.size)
         else:
+            muf = mu[F]
             # chord slopes of x^2 - 2 mu x on [k, k+1]; round-off can make the first ~ -1e-16
-            self.cost = np.maximum(np.concatenate([2 * ku + 1 - 2 * mu[ju],
-                                                   2 * mu[jd] - 2 * kd - 1]), 0.0)
+            self.cost = np.maximum(np.concatenate([2 * ku + 1 - 2 * muf[ju],
+                                                   2 * muf[jd] - 2 * kd - 1]), 0.0)
+
+    def expand(self, xf) -> np.ndarray:
+        """The full point: ``xf`` on the free coordinates, ``x0`` (= ``lo = hi``) elsewhere."""
+        x = self.x0.copy()
+        x[self.free] = xf
+        return x
 
     def point(self, z) -> np.ndarray:
-        return self.x0 + np.bincount(self.j, weights=self.sign * z, minlength=self.d)
+        return self.x0f + np.bincount(self.j, weights=self.sign * z, minlength=self.free.size)
 
-    def knapsack(self, g) -> np.ndarray:
-        """``argmax g.x`` over the box and the relaxed sphere: the steps in decreasing
-        order of gain per unit cost, the last one taken fractionally (exact LP optimum)."""
-        gain = self.sign * np.asarray(g, float)[self.j]
+    def knapsack(self, gf) -> np.ndarray:
+        """``argmax g.x`` over the box and the relaxed sphere (free coordinates): the steps
+        in decreasing order of gain per unit cost, the last one taken fractionally (the
+        exact LP optimum)."""
+        gain = self.sign * np.asarray(gf, float)[self.j]
         z = np.zeros(self.j.size)
         pos = np.flatnonzero(gain > 0)
         if not np.isfinite(self.budget):
@@ -178,18 +194,20 @@ class IntegerSphereSteps:
             z[pos[order[n]]] = min(max(left / cost[order[n]], 0.0), 1.0)
         return self.point(z)
 
-    def linprog(self, g, A, c):
-        """``argmax g.x`` with the extra half-spaces ``A x <= c``: the knapsack with
-        ``len(c)`` more rows, an LP over the steps (HiGHS); None when infeasible."""
+    def linprog(self, gf, Af, cf):
+        """``argmax g.x`` with the extra half-spaces ``A x <= c`` (free coordinates): the
+        knapsack with ``len(c)`` more rows, an LP over the steps (HiGHS); None when
+        infeasible."""
         from scipy.optimize import linprog
 
-        g = np.asarray(g, float)
-        rows = [np.asarray(A, float)[:, self.j] * self.sign]
-        rhs = [np.asarray(c, float) - A @ self.x0]
+        gf = np.asarray(gf, float)
+        Af = np.asarray(Af, float)
+        rows = [Af[:, self.j] * self.sign]
+        rhs = [np.asarray(cf, float) - Af @ self.x0f]
         if np.isfinite(self.budget):
             rows.insert(0, self.cost[None, :])
             rhs.insert(0, [self.budget])
-        res = linprog(-(self.sign * g[self.j]), A_ub=np.vstack(rows), b_ub=np.concatenate(rhs),
+        res = linprog(-(self.sign * gf[self.j]), A_ub=np.vstack(rows), b_ub=np.concatenate(rhs),
                       bounds=(0.0, 1.0), method="highs")
         if res.status == 2:
             return None
@@ -225,24 +243,29 @@ def _integer_argmax(st, g, A=None, c=None, tol=1e-9):
     others then hold: it solves a relaxation); otherwise the LP over the steps."""
     if st.budget < 0:
         return None                            # the relaxed sphere misses the integer box
-    g = np.asarray(g, float)
-    x = st.knapsack(g)
+    F = st.free
+    gf = np.asarray(g, float)[F]
+    x = st.knapsack(gf)
     if A is None or len(c) == 0:
-        return x
+        return st.expand(x)
     A = np.asarray(A, float)
     c = np.asarray(c, float)
     slack = tol * (1.0 + np.abs(c))
-    bad = np.flatnonzero(A @ x > c + slack)
+    # the half-spaces on the free coordinates (the fixed ones sit at x0)
+    cf = c - (A @ st.x0 - A[:, F] @ st.x0f)
+    Af = A[:, F]
+    bad = np.flatnonzero(Af @ x > cf + slack)
     if bad.size == 0:
-        return x                                # the relaxation's optimum is feasible
+        return st.expand(x)                     # the relaxation's optimum is feasible
     if bad.size == 1:
         i = int(bad[0])
-        x = _one_halfspace(st, g, A[i], c[i], x)
+        x = _one_halfspace(st, gf, Af[i], cf[i], x)
         if x is None:
             return None
-        if np.all(A @ x <= c + slack):
-            return x
-    return st.linprog(g, A, c)
+        if np.all(Af @ x <= cf + slack):
+            return st.expand(x)
+    x = st.linprog(gf, Af, cf)
+    return None if x is None else st.expand(x)
 
 
 def _one_halfspace(st, g, a, c, x0, rtol=1e-12, max_iter=200):
