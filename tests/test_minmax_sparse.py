@@ -111,3 +111,19 @@ def test_unique_rows_is_numpys_unique_on_rows():
         got = unique_rows(key)
         assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
         assert np.array_equal(want[2].ravel(), got[2])
+
+
+def test_clean_neighbours_take_sparse_poison_rows():
+    """The decoy screening scores Dc ∪ Dp with CleanNeighbours; on text the stacked rows
+    are sparse: the scores equal knn_scores on the whole stacked matrix."""
+    from convexpoison.defenses import CleanNeighbours, knn_scores
+
+    rng = np.random.default_rng(1)
+    Xc = sp.csr_matrix(rng.poisson(0.6, (60, 15)).astype(float))
+    yc = np.where(np.arange(60) % 2 == 0, 1, -1)
+    P = rng.poisson(0.6, (5, 15)).astype(float)
+    yp, wp = np.array([1, 1, -1, -1, 1]), np.array([2.0, 1.0, 3.0, 1.0, 2.0])
+    got = CleanNeighbours(Xc, yc, k=5).scores(sp.csr_matrix(P), yp, wp)
+    want = knn_scores(sp.vstack([Xc, sp.csr_matrix(P)]).tocsr(), np.concatenate([yc, yp]), k=5,
+                      sample_weight=np.concatenate([np.ones(60), wp]))
+    assert np.allclose(got, want, rtol=1e-12, atol=1e-12)
