@@ -175,3 +175,37 @@ def test_set_decoy_on_the_integer_path_matches_a_fresh_cvxpy_build():
     r = m.maximize(w, b)
     ref = InnerMaximizer(fs, decoy=d2, method="cvxpy").maximize(w, b)
     assert r.y == ref.y and r.loss == pytest.approx(ref.loss, rel=1e-6, abs=1e-6)
+
+
+def test_knapsack_selection_equals_a_full_sort():
+    """The weighted selection inside the knapsack (no full sort) against a plain greedy by
+    sorted ratio, on instances with thousands of steps and many tied ratios."""
+    rng = np.random.default_rng(11)
+    for trial in range(20):
+        d = 300
+        lo, hi = np.zeros(d), rng.integers(1, 12, d).astype(float)
+        mu = np.round(rng.uniform(0, 1.5, d), 1) if trial % 2 else rng.uniform(0, 1.5, d)
+        g = rng.integers(-3, 4, d).astype(float) if trial % 2 else rng.standard_normal(d)
+        st = IntegerSphereSteps(lo, hi, mu, tau=rng.uniform(3, 30))
+        x = st.expand(st.knapsack(g[st.free]))
+        # reference: every unit step with its gain and cost, greedy by sorted ratio
+        gain, cost, j = [], [], []
+        for i in range(d):
+            x0 = st.x0[i]
+            ks = np.arange(x0, hi[i]) if g[i] > 0 else np.arange(x0 - 1, lo[i] - 1, -1)
+            for k in ks:
+                j.append(i)
+                gain.append(abs(g[i]))
+                cost.append(max(2 * k + 1 - 2 * mu[i] if g[i] > 0 else 2 * mu[i] - 2 * k - 1, 0.0))
+        gain, cost = np.array(gain), np.array(cost)
+        ratio = np.where(cost > 0, gain / np.where(cost > 0, cost, 1), np.inf)
+        order = np.argsort(-ratio, kind="stable")
+        left, value = st.budget, g @ st.x0
+        for s in order:
+            take = 1.0 if cost[s] <= left else left / cost[s]
+            value += take * gain[s]
+            left -= take * cost[s]
+            if take < 1:
+                break
+        assert g @ x == pytest.approx(value, rel=1e-12, abs=1e-9)
+        assert st.budget > 0

@@ -185,13 +185,10 @@ class IntegerSphereSteps:
         cost = self.cost[pos]
         with np.errstate(divide="ignore"):
             ratio = np.where(cost > 0, gain[pos] / np.where(cost > 0, cost, 1.0), np.inf)
-        order = np.argsort(-ratio, kind="stable")
-        cum = np.cumsum(cost[order])
-        n = int(np.searchsorted(cum, self.budget, side="right"))
-        z[pos[order[:n]]] = 1.0
-        if n < order.size:
-            left = self.budget - (cum[n - 1] if n else 0.0)
-            z[pos[order[n]]] = min(max(left / cost[order[n]], 0.0), 1.0)
+        take, frac_at, frac = _fill(ratio, cost, self.budget)
+        z[pos[take]] = 1.0
+        if frac_at is not None:
+            z[pos[frac_at]] = frac
         return self.point(z)
 
     def linprog(self, gf, Af, cf):
@@ -215,6 +212,52 @@ class IntegerSphereSteps:
             raise SolverFailure(f"the integer inner LP did not solve: {res.message}",
                                 solver="highs", status=str(res.status))
         return self.point(np.clip(res.x, 0.0, 1.0))
+
+
+def _fill(ratio, cost, budget):
+    """The fractional knapsack's choice: ``(take, at, frac)`` -- the items taken whole, the
+    one taken in part (or None) and its fraction -- filling ``budget`` in decreasing
+    ``ratio``.  A weighted selection (quickselect on the ratio: each round keeps the half
+    holding the cut) in O(n) expected, instead of sorting every item each time."""
+    idx = np.arange(ratio.size)
+    taken = []
+    left = float(budget)
+    while idx.size:
+        r = ratio[idx]
+        if idx.size <= 64:
+            order = idx[np.argsort(-r, kind="stable")]
+            cum = np.cumsum(cost[order])
+            n = int(np.searchsorted(cum, left, side="right"))
+            taken.append(order[:n])
+            if n < order.size:
+                rest = left - (cum[n - 1] if n else 0.0)
+                return (np.concatenate(taken),
+                        int(order[n]), min(max(rest / cost[order[n]], 0.0), 1.0))
+            return np.concatenate(taken), None, 0.0
+        pivot = np.partition(r, r.size // 2)[r.size // 2]
+        above = r > pivot
+        c_above = float(cost[idx[above]].sum())
+        if c_above > left:
+            idx = idx[above]                     # the cut is among the larger ratios
+            continue
+        taken.append(idx[above])
+        left -= c_above
+        at = r == pivot
+        c_at = float(cost[idx[at]].sum())
+        if c_at > left:
+            idx = idx[at]                        # the cut is inside the tie at the pivot
+            cum = np.cumsum(cost[idx])
+            n = int(np.searchsorted(cum, left, side="right"))
+            taken.append(idx[:n])
+            if n < idx.size:
+                rest = left - (cum[n - 1] if n else 0.0)
+                return (np.concatenate(taken),
+                        int(idx[n]), min(max(rest / cost[idx[n]], 0.0), 1.0))
+            return np.concatenate(taken), None, 0.0
+        taken.append(idx[at])
+        left -= c_at
+        idx = idx[r < pivot]
+    return (np.concatenate(taken) if taken else np.zeros(0, np.int64)), None, 0.0
 
 
 def _ranges(idx, start, counts, step):
@@ -259,7 +302,7 @@ def _integer_argmax(st, g, A=None, c=None, tol=1e-9):
         return st.expand(x)                     # the relaxation's optimum is feasible
     if bad.size == 1:
         i = int(bad[0])
-        x = _one_halfspace(st, gf, Af[i], cf[i], x)
+        x = _one_halfspace(st, gf, Af[i], cf[i], x, key=i)
         if x is None:
             return None
         if np.all(Af @ x <= cf + slack):
@@ -268,41 +311,73 @@ def _integer_argmax(st, g, A=None, c=None, tol=1e-9):
     return None if x is None else st.expand(x)
 
 
-def _one_halfspace(st, g, a, c, x0, rtol=1e-12, max_iter=200):
+def _one_halfspace(st, g, a, c, x0, rtol=1e-8, max_iter=200, key=None):
     """``argmax g.x`` over ``st``'s set and one half-space ``a.x <= c`` that its optimum
-    ``x0`` violates: the Lagrangian dual ``q(nu) = max (g - nu a).x + nu c`` is convex in
-    ``nu >= 0`` with slope ``c - a.x(nu)`` (``x(nu)`` the knapsack of ``g - nu a``); bisect
-    on the slope's sign until the maximisers ``x_lo`` (``a.x > c``) and ``x_hi``
-    (``a.x <= c``) at the ends give a primal point -- their combination with ``a.x = c``
-    -- within ``rtol`` of the dual bound ``min q`` (weak duality).  None if empty."""
+    ``x0`` violates.  The Lagrangian dual ``q(nu) = max (g - nu a).x + nu c`` is convex
+    in ``nu >= 0`` with slope ``c - a.x(nu)`` (``x(nu)`` the knapsack of ``g - nu a``).
+    A bracket ``nu_lo < nu_hi`` with ``a.x(nu_lo) > c >= a.x(nu_hi)`` is narrowed by
+    regula falsi on the slope (Illinois variant: the slope is monotone and, over many
+    small steps, close to linear), started around the last solve's multiplier (``theta``
+    moves little between steps of the attack).  The primal point is the combination of
+    ``x(nu_lo)`` and ``x(nu_hi)`` with ``a.x = c``; it stops when its value is within
+    ``rtol`` of the dual bound ``min(q(nu_lo), q(nu_hi))`` (weak duality), so the value
+    is exact to that tolerance.  None if the set is empty."""
     x_min = st.knapsack(-a)
     if a @ x_min > c + 1e-9 * (1.0 + abs(c)):
         return None                              # even the smallest a.x breaks the half-space
-    lo, x_lo = 0.0, x0
-    scale = float(np.abs(g).max()) / max(float(np.abs(a).max()), 1e-300)
-    hi = max(scale, 1e-300)
-    x_hi = st.knapsack(g - hi * a)
-    for _ in range(200):
-        if a @ x_hi <= c:
-            break
-        lo, x_lo, hi = hi, x_hi, 2.0 * hi
-        x_hi = st.knapsack(g - hi * a)
+
+    def slope(nu):
+        x = st.knapsack(g - nu * a)
+        return x, float(a @ x - c)
+
+    lo, x_lo, s_lo = 0.0, x0, float(a @ x0 - c)
+    memo = st.__dict__.setdefault("last_nu", {})         # per half-space (``key``)
+    prev = memo.get(key)
+    if prev is not None and prev > 0:
+        x, s = slope(prev)
+        if s > 0:
+            lo, x_lo, s_lo = prev, x, s
+            hi = 2.0 * prev
+        else:
+            hi, x_hi, s_hi = prev, x, s
     else:
-        return x_min                             # numerically empty apart from x_min
+        hi = max(float(np.abs(g).max()) / max(float(np.abs(a).max()), 1e-300), 1e-300)
+    if prev is None or prev <= 0 or s > 0:
+        x_hi, s_hi = slope(hi)
+        for _ in range(200):
+            if s_hi <= 0:
+                break
+            lo, x_lo, s_lo, hi = hi, x_hi, s_hi, 2.0 * hi
+            x_hi, s_hi = slope(hi)
+        else:
+            return x_min                         # numerically empty apart from x_min
+    fl, fh, last = s_lo, s_hi, None
     for _ in range(max_iter):
-        s_lo, s_hi = a @ x_lo - c, a @ x_hi - c
         t = s_lo / (s_lo - s_hi) if s_lo > s_hi else 0.0      # weight of x_hi
         x = (1.0 - t) * x_lo + t * x_hi
-        val = g @ x
-        bound = min(g @ x_lo - lo * s_lo, g @ x_hi - hi * s_hi)
+        val = float(g @ x)
+        bound = min(float(g @ x_lo) - lo * s_lo, float(g @ x_hi) - hi * s_hi)
         if bound - val <= rtol * (1.0 + abs(val)) or hi - lo <= 1e-15 * hi:
-            return x
-        mid = 0.5 * (lo + hi)
-        xm = st.knapsack(g - mid * a)
-        if a @ xm > c:
-            lo, x_lo = mid, xm
+            break
+        # false position on the slope; an end kept twice has its slope halved (Illinois)
+        mid = lo + (hi - lo) * fl / (fl - fh) if fl > fh else 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            mid = 0.5 * (lo + hi)
+        xm, sm = slope(mid)
+        if sm == 0:
+            x = xm                               # a.x = c at a maximiser: optimal
+            break
+        if sm > 0:
+            lo, x_lo, s_lo, fl = mid, xm, sm, sm
+            if last == "lo":
+                fh *= 0.5
+            last = "lo"
         else:
-            hi, x_hi = mid, xm
+            hi, x_hi, s_hi, fh = mid, xm, sm, sm
+            if last == "hi":
+                fl *= 0.5
+            last = "hi"
+    memo[key] = 0.5 * (lo + hi)
     return x
 
 
