@@ -37,6 +37,12 @@ solution (:func:`box_ball_argmax`: ``x(t) = clip(mu + t g, lo, hi)`` with ``t`` 
 on the sorted breakpoints so that ``||x - mu|| = tau``).  ``method="auto"`` uses it
 (the multi-class attack on MNIST needs 90 programs per step); ``method="cvxpy"`` always
 solves the programs.
+
+**Integer fast path.**  On an all-integer box with the LP relaxation of the sphere
+(:class:`~convexpoison.integer.ExpectedL2Sphere`), optionally the slab and a binary decoy
+constraint, ``method="auto"`` solves the LP exactly without a solver
+(:class:`IntegerSphereSteps`: a fractional knapsack over unit steps of the coordinates,
+a one-variable dual for one active half-space, HiGHS over the steps for more); docs/minmax.md.
 """
 from __future__ import annotations
 
