@@ -231,15 +231,7 @@ def _fill(ratio, cost, budget):
     while idx.size:
         r = ratio[idx]
         if idx.size <= 64:
-            order = idx[np.argsort(-r, kind="stable")]
-            cum = np.cumsum(cost[order])
-            n = int(np.searchsorted(cum, left, side="right"))
-            taken.append(order[:n])
-            if n < order.size:
-                rest = left - (cum[n - 1] if n else 0.0)
-                return (np.concatenate(taken),
-                        int(order[n]), min(max(rest / cost[order[n]], 0.0), 1.0))
-            return np.concatenate(taken), None, 0.0
+            return _fill_in_order(idx[np.argsort(-r, kind="stable")], cost, left, taken)
         pivot = np.partition(r, r.size // 2)[r.size // 2]
         above = r > pivot
         c_above = float(cost[idx[above]].sum())
@@ -250,20 +242,23 @@ def _fill(ratio, cost, budget):
         left -= c_above
         at = r == pivot
         c_at = float(cost[idx[at]].sum())
-        if c_at > left:
-            idx = idx[at]                        # the cut is inside the tie at the pivot
-            cum = np.cumsum(cost[idx])
-            n = int(np.searchsorted(cum, left, side="right"))
-            taken.append(idx[:n])
-            if n < idx.size:
-                rest = left - (cum[n - 1] if n else 0.0)
-                return (np.concatenate(taken),
-                        int(idx[n]), min(max(rest / cost[idx[n]], 0.0), 1.0))
-            return np.concatenate(taken), None, 0.0
+        if c_at > left:                          # the cut is inside the tie at the pivot
+            return _fill_in_order(idx[at], cost, left, taken)
         taken.append(idx[at])
         left -= c_at
         idx = idx[r < pivot]
     return (np.concatenate(taken) if taken else np.zeros(0, np.int64)), None, 0.0
+
+
+def _fill_in_order(order, cost, left, taken):
+    """:func:`_fill`'s end: the items ``order`` taken in that order until ``left`` runs out."""
+    cum = np.cumsum(cost[order])
+    n = int(np.searchsorted(cum, left, side="right"))
+    taken.append(order[:n])
+    if n < order.size:
+        rest = left - (cum[n - 1] if n else 0.0)
+        return np.concatenate(taken), int(order[n]), min(max(rest / cost[order[n]], 0.0), 1.0)
+    return np.concatenate(taken), None, 0.0
 
 
 def _ranges(idx, start, counts, step):
