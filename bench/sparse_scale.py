@@ -103,6 +103,10 @@ def main(argv=None) -> int:
                     help="skip stage 2 (the defenses on clean data); the attack still "
                          "judges its poison under them")
     ap.add_argument("--epsilon", type=float, default=0.03, help="the attack's budget (3%%)")
+    ap.add_argument("--copies", type=int, default=10,
+                    help="copies of every kept point of the attack (10: 75 kept steps and "
+                         "175 burn-in steps at 750 poison points, instead of 1 250 steps "
+                         "with the default 2)")
     args = ap.parse_args(argv)
 
     from convexpoison import defenses
@@ -158,6 +162,7 @@ def main(argv=None) -> int:
             # the attack judges its poison under every defense but SVD, whose rank rule
             # needs --svd-rel-error at this size (evaluated just below, same poison)
             att = MinMaxAttack(epsilon=args.epsilon, decoy="none", reg=args.reg,
+                               copies=args.copies,
                                defenses=[n for n in names if n != "svd"] or ["l2"],
                                progress_bar=False, progress=say).fit(dset)
         res = att.result_.to_dict()
