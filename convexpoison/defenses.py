@@ -183,6 +183,8 @@ class CleanNeighbours:
     def scores(self, Xp, yp, wp) -> np.ndarray:
         """``knn_scores`` of ``Dc ∪ Dp`` (rows: clean first, then the poison rows)."""
         k = self.k
+        if is_sparse(Xp):
+            Xp = Xp.toarray()         # the few poison rows (sparse after a vstack with Dc)
         Xp = np.asarray(Xp, float).reshape(-1, self.X.shape[1])
         yp, wp = np.asarray(yp).ravel(), np.asarray(wp, float).ravel()
         n = self.X.shape[0]

@@ -760,8 +760,10 @@ def _merge(X, y, w, decimals=9) -> PoisonSet:
     if X.size == 0:
         raise SolverFailure("minmax: no point was kept (burn-in covers every step)",
                             solver="minmax", status="empty")
+    from ..integer import unique_rows
+
     key = np.hstack([y[:, None].astype(float), np.round(X, decimals)])
-    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    _, first, inv = unique_rows(key)          # np.unique(axis=0), fast on wide text rows
     weight = np.zeros(first.size)
     np.add.at(weight, inv.ravel(), w)
     return PoisonSet(X[first], y[first], weight)

@@ -37,6 +37,12 @@ solution (:func:`box_ball_argmax`: ``x(t) = clip(mu + t g, lo, hi)`` with ``t`` 
 on the sorted breakpoints so that ``||x - mu|| = tau``).  ``method="auto"`` uses it
 (the multi-class attack on MNIST needs 90 programs per step); ``method="cvxpy"`` always
 solves the programs.
+
+**Integer fast path.**  On an all-integer box with the LP relaxation of the sphere
+(:class:`~convexpoison.integer.ExpectedL2Sphere`), optionally the slab and a binary decoy
+constraint, ``method="auto"`` solves the LP exactly without a solver
+(:class:`IntegerSphereSteps`: a fractional knapsack over unit steps of the coordinates,
+a one-variable dual for one active half-space, HiGHS over the steps for more); docs/minmax.md.
 """
 from __future__ import annotations
 
@@ -50,7 +56,8 @@ from ..errors import InputError, SolverFailure
 from ..feasible import DomainSet, FeasibleSet, L2Sphere, LossBound
 from ..losses import Hinge, Logistic, SquaredHinge
 
-__all__ = ["InnerResult", "InnerMaximizer", "box_ball_argmax", "margin_loss"]
+__all__ = ["InnerResult", "InnerMaximizer", "box_ball_argmax", "margin_loss",
+           "IntegerSphereSteps", "integer_sphere_argmax"]
 
 #: Margin losses of the binary models the attack supports.
 MARGIN_LOSSES = {"svm": Hinge(), "logreg": Logistic(), "l2svm": SquaredHinge()}
@@ -106,6 +113,273 @@ def box_ball_argmax(g, lo, hi, mu, tau):
     else:
         t = np.sqrt(max(tau ** 2 - C[j], 0.0) / G[j])
     return np.clip(mu + t * g, lo, hi)
+
+
+# ------------------------------------------------- fast path: integer LP relaxation
+class IntegerSphereSteps:
+    """The LP relaxation of the L2 sphere on an all-integer box as unit steps (one label).
+
+    On integer coordinates with integer bounds the relaxed sphere of
+    :class:`~convexpoison.integer.ExpectedL2Sphere` (Koh et al. eq. (8)),
+    ``sum_j f(x_j) - 2 mu.x <= tau^2 - |mu|^2`` with ``f`` the chord interpolation of
+    ``x^2`` at the integers (eq. (7)), is a separable convex constraint whose pieces are
+    linear between consecutive integers.  Start from ``x0`` = the integer point nearest
+    ``mu`` (in the box), the minimiser of its left-hand side; every move of a coordinate
+    by one unit, ``k -> k + 1`` (up) or ``k + 1 -> k`` (down), then costs the chord slope
+    ``2k + 1 - 2 mu_j`` (up) or ``2 mu_j - 2k - 1`` (down), ``>= 0`` and increasing away
+    from ``x0``, against the budget ``B = tau^2 - |x0 - mu|^2`` (``f = x^2`` at integers).
+    A point is ``x = x0 + sum_s sign_s z_s e_{j_s}`` with ``z_s in [0, 1]``; costs being
+    convex per coordinate, any ``z`` maps to a feasible ``x`` of equal objective (a
+    cheaper step can always replace a dearer one of the same coordinate), so
+    ``max g.x`` over the box and the relaxed sphere is a fractional knapsack over the
+    steps (no sphere: ``B = inf``).  Built once per label: only the gains depend on ``g``.
+
+    Coordinates with ``lo = hi`` (words never seen in training) have no steps: the
+    methods take and return vectors over the ``free`` coordinates only (:meth:`expand`
+    puts ``x0`` back around them), so a step costs O(free + steps), not O(d).
+    """
+
+    def __init__(self, lo, hi, mu=None, tau=None):
+        lo = np.asarray(lo, float)
+        hi = np.asarray(hi, float)
+        self.d = lo.size
+        if mu is None:
+            x0 = lo.copy()
+            self.budget = np.inf
+        else:
+            mu = np.asarray(mu, float)
+            x0 = np.clip(np.floor(mu + 0.5), lo, hi)
+            self.budget = float(tau) ** 2 - float(np.sum((x0 - mu) ** 2))
+        self.x0 = x0
+        self.free = np.flatnonzero(hi > lo)
+        F = self.free
+        self.x0f = x0[F]
+        up = (hi[F] - x0[F]).astype(np.int64)
+        down = (x0[F] - lo[F]).astype(np.int64)
+        pos = np.arange(F.size)
+        ju, ku = _ranges(pos, x0[F], up, +1)
+        jd, kd = _ranges(pos, x0[F] - 1, down, -1)
+        self.j = np.concatenate([ju, jd])
+        self.sign = np.concatenate([np.ones(ju.size), -np.ones(jd.size)])
+        if mu is None:
+            self.cost = np.zeros(self.j.size)
+        else:
+            muf = mu[F]
+            # chord slopes of x^2 - 2 mu x on [k, k+1]; round-off can make the first ~ -1e-16
+            self.cost = np.maximum(np.concatenate([2 * ku + 1 - 2 * muf[ju],
+                                                   2 * muf[jd] - 2 * kd - 1]), 0.0)
+
+    def expand(self, xf) -> np.ndarray:
+        """The full point: ``xf`` on the free coordinates, ``x0`` (= ``lo = hi``) elsewhere."""
+        x = self.x0.copy()
+        x[self.free] = xf
+        return x
+
+    def point(self, z) -> np.ndarray:
+        return self.x0f + np.bincount(self.j, weights=self.sign * z, minlength=self.free.size)
+
+    def knapsack(self, gf) -> np.ndarray:
+        """``argmax g.x`` over the box and the relaxed sphere (free coordinates): the steps
+        in decreasing order of gain per unit cost, the last one taken fractionally (the
+        exact LP optimum)."""
+        gain = self.sign * np.asarray(gf, float)[self.j]
+        z = np.zeros(self.j.size)
+        pos = np.flatnonzero(gain > 0)
+        if not np.isfinite(self.budget):
+            z[pos] = 1.0
+            return self.point(z)
+        cost = self.cost[pos]
+        with np.errstate(divide="ignore"):
+            ratio = np.where(cost > 0, gain[pos] / np.where(cost > 0, cost, 1.0), np.inf)
+        take, frac_at, frac = _fill(ratio, cost, self.budget)
+        z[pos[take]] = 1.0
+        if frac_at is not None:
+            z[pos[frac_at]] = frac
+        return self.point(z)
+
+    def linprog(self, gf, Af, cf):
+        """``argmax g.x`` with the extra half-spaces ``A x <= c`` (free coordinates): the
+        knapsack with ``len(c)`` more rows, an LP over the steps (HiGHS); None when
+        infeasible."""
+        from scipy.optimize import linprog
+
+        gf = np.asarray(gf, float)
+        Af = np.asarray(Af, float)
+        rows = [Af[:, self.j] * self.sign]
+        rhs = [np.asarray(cf, float) - Af @ self.x0f]
+        if np.isfinite(self.budget):
+            rows.insert(0, self.cost[None, :])
+            rhs.insert(0, [self.budget])
+        res = linprog(-(self.sign * gf[self.j]), A_ub=np.vstack(rows), b_ub=np.concatenate(rhs),
+                      bounds=(0.0, 1.0), method="highs")
+        if res.status == 2:
+            return None
+        if res.status != 0:
+            raise SolverFailure(f"the integer inner LP did not solve: {res.message}",
+                                solver="highs", status=str(res.status))
+        return self.point(np.clip(res.x, 0.0, 1.0))
+
+
+def _fill(ratio, cost, budget):
+    """The fractional knapsack's choice: ``(take, at, frac)`` -- the items taken whole, the
+    one taken in part (or None) and its fraction -- filling ``budget`` in decreasing
+    ``ratio``.  A weighted selection (quickselect on the ratio: each round keeps the half
+    holding the cut) in O(n) expected, instead of sorting every item each time."""
+    idx = np.arange(ratio.size)
+    taken = []
+    left = float(budget)
+    while idx.size:
+        r = ratio[idx]
+        if idx.size <= 64:
+            return _fill_in_order(idx[np.argsort(-r, kind="stable")], cost, left, taken)
+        pivot = np.partition(r, r.size // 2)[r.size // 2]
+        above = r > pivot
+        c_above = float(cost[idx[above]].sum())
+        if c_above > left:
+            idx = idx[above]                     # the cut is among the larger ratios
+            continue
+        taken.append(idx[above])
+        left -= c_above
+        at = r == pivot
+        c_at = float(cost[idx[at]].sum())
+        if c_at > left:                          # the cut is inside the tie at the pivot
+            return _fill_in_order(idx[at], cost, left, taken)
+        taken.append(idx[at])
+        left -= c_at
+        idx = idx[r < pivot]
+    return (np.concatenate(taken) if taken else np.zeros(0, np.int64)), None, 0.0
+
+
+def _fill_in_order(order, cost, left, taken):
+    """:func:`_fill`'s end: the items ``order`` taken in that order until ``left`` runs out."""
+    cum = np.cumsum(cost[order])
+    n = int(np.searchsorted(cum, left, side="right"))
+    taken.append(order[:n])
+    if n < order.size:
+        rest = left - (cum[n - 1] if n else 0.0)
+        return np.concatenate(taken), int(order[n]), min(max(rest / cost[order[n]], 0.0), 1.0)
+    return np.concatenate(taken), None, 0.0
+
+
+def _ranges(idx, start, counts, step):
+    """``(index, k)``: ``counts_i`` entries ``start_i, start_i + step, ...`` per index."""
+    counts = np.maximum(counts, 0)
+    total = int(counts.sum())
+    rows = np.repeat(idx, counts)
+    offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rows, np.repeat(start, counts) + step * offset
+
+
+def integer_sphere_argmax(g, lo, hi, mu=None, tau=None, A=None, c=None):
+    """``argmax g.x`` over the integer box's LP relaxation with the relaxed L2 sphere
+    (``mu``, ``tau``; None: no sphere) and the half-spaces ``A x <= c`` (optional).
+
+    Exact for the LP relaxation (:class:`IntegerSphereSteps`).  Returns ``x``, or None
+    when the set is empty.
+    """
+    st = IntegerSphereSteps(lo, hi, mu, tau)
+    return _integer_argmax(st, g, A, c)
+
+
+def _integer_argmax(st, g, A=None, c=None, tol=1e-9):
+    """The optimum over ``st``'s set and ``A x <= c``: the knapsack when the half-spaces
+    are inactive; one violated half-space by :func:`_one_halfspace` (exact when the
+    others then hold: it solves a relaxation); otherwise the LP over the steps."""
+    if st.budget < 0:
+        return None                            # the relaxed sphere misses the integer box
+    F = st.free
+    gf = np.asarray(g, float)[F]
+    x = st.knapsack(gf)
+    if A is None or len(c) == 0:
+        return st.expand(x)
+    A = np.asarray(A, float)
+    c = np.asarray(c, float)
+    slack = tol * (1.0 + np.abs(c))
+    # the half-spaces on the free coordinates (the fixed ones sit at x0)
+    cf = c - (A @ st.x0 - A[:, F] @ st.x0f)
+    Af = A[:, F]
+    bad = np.flatnonzero(Af @ x > cf + slack)
+    if bad.size == 0:
+        return st.expand(x)                     # the relaxation's optimum is feasible
+    if bad.size == 1:
+        i = int(bad[0])
+        x = _one_halfspace(st, gf, Af[i], cf[i], x, key=i)
+        if x is None:
+            return None
+        if np.all(Af @ x <= cf + slack):
+            return st.expand(x)
+    x = st.linprog(gf, Af, cf)
+    return None if x is None else st.expand(x)
+
+
+def _one_halfspace(st, g, a, c, x0, rtol=1e-8, max_iter=200, key=None):
+    """``argmax g.x`` over ``st``'s set and one half-space ``a.x <= c`` that its optimum
+    ``x0`` violates.  The Lagrangian dual ``q(nu) = max (g - nu a).x + nu c`` is convex
+    in ``nu >= 0`` with slope ``c - a.x(nu)`` (``x(nu)`` the knapsack of ``g - nu a``).
+    A bracket ``nu_lo < nu_hi`` with ``a.x(nu_lo) > c >= a.x(nu_hi)`` is narrowed by
+    regula falsi on the slope (Illinois variant: the slope is monotone and, over many
+    small steps, close to linear), started around the last solve's multiplier (``theta``
+    moves little between steps of the attack).  The primal point is the combination of
+    ``x(nu_lo)`` and ``x(nu_hi)`` with ``a.x = c``; it stops when its value is within
+    ``rtol`` of the dual bound ``min(q(nu_lo), q(nu_hi))`` (weak duality), so the value
+    is exact to that tolerance.  None if the set is empty."""
+    x_min = st.knapsack(-a)
+    if a @ x_min > c + 1e-9 * (1.0 + abs(c)):
+        return None                              # even the smallest a.x breaks the half-space
+
+    def slope(nu):
+        x = st.knapsack(g - nu * a)
+        return x, float(a @ x - c)
+
+    lo, x_lo, s_lo = 0.0, x0, float(a @ x0 - c)
+    memo = st.__dict__.setdefault("last_nu", {})         # per half-space (``key``)
+    prev = memo.get(key)
+    if prev is not None and prev > 0:
+        x, s = slope(prev)
+        if s > 0:
+            lo, x_lo, s_lo = prev, x, s
+            hi = 2.0 * prev
+        else:
+            hi, x_hi, s_hi = prev, x, s
+    else:
+        hi = max(float(np.abs(g).max()) / max(float(np.abs(a).max()), 1e-300), 1e-300)
+    if prev is None or prev <= 0 or s > 0:
+        x_hi, s_hi = slope(hi)
+        for _ in range(200):
+            if s_hi <= 0:
+                break
+            lo, x_lo, s_lo, hi = hi, x_hi, s_hi, 2.0 * hi
+            x_hi, s_hi = slope(hi)
+        else:
+            return x_min                         # numerically empty apart from x_min
+    fl, fh, last = s_lo, s_hi, None
+    for _ in range(max_iter):
+        t = s_lo / (s_lo - s_hi) if s_lo > s_hi else 0.0      # weight of x_hi
+        x = (1.0 - t) * x_lo + t * x_hi
+        val = float(g @ x)
+        bound = min(float(g @ x_lo) - lo * s_lo, float(g @ x_hi) - hi * s_hi)
+        if bound - val <= rtol * (1.0 + abs(val)) or hi - lo <= 1e-15 * hi:
+            break
+        # false position on the slope; an end kept twice has its slope halved (Illinois)
+        mid = lo + (hi - lo) * fl / (fl - fh) if fl > fh else 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            mid = 0.5 * (lo + hi)
+        xm, sm = slope(mid)
+        if sm == 0:
+            x = xm                               # a.x = c at a maximiser: optimal
+            break
+        if sm > 0:
+            lo, x_lo, s_lo, fl = mid, xm, sm, sm
+            if last == "lo":
+                fh *= 0.5
+            last = "lo"
+        else:
+            hi, x_hi, s_hi, fh = mid, xm, sm, sm
+            if last == "hi":
+                fl *= 0.5
+            last = "hi"
+    memo[key] = 0.5 * (lo + hi)
+    return x
 
 
 # ------------------------------------------------------------------------ results
@@ -171,9 +445,13 @@ class InnerMaximizer:
         self.decoy = decoy
         self._check_decoy(decoy)
         self.fast = method == "auto" and decoy is None and self._fast_applies()
+        # the integer LP relaxation (box, relaxed sphere, slab, binary decoy): unit steps
+        self.integer_fast = (method == "auto" and not self.fast
+                             and self._integer_fast_applies(decoy))
+        self._steps = {}
         self._programs = {}
         self._empty = set()               # labels whose feasible set is proven empty
-        if not self.fast:
+        if not (self.fast or self.integer_fast):
             self._build()
 
     # -- set-up ----------------------------------------------------------------
@@ -197,6 +475,54 @@ class InnerMaximizer:
         kinds = [type(c) for c in comps]
         return (set(kinds) <= {DomainSet, L2Sphere} and DomainSet in kinds
                 and kinds.count(L2Sphere) <= 1)
+
+    def _integer_fast_applies(self, decoy) -> bool:
+        """Whether :class:`IntegerSphereSteps` applies: an all-integer box with integer
+        bounds, at most one relaxed L2 sphere (:class:`~convexpoison.integer.ExpectedL2Sphere`)
+        and one slab, and no decoy or a binary one (its constraint is a half-space)."""
+        from ..feasible import Slab
+        from ..integer import ExpectedL2Sphere
+
+        dom = self.feasible.domain
+        if dom is None or dom.onehot_groups or not np.all(dom.integer):
+            return False
+        if decoy is not None and self.multiclass:
+            return False
+        bounds = np.concatenate([dom.lo, dom.hi])
+        if not (np.all(np.isfinite(bounds)) and np.all(bounds == np.round(bounds))):
+            return False
+        kinds = [type(c) for c in self.feasible.components]
+        return (set(kinds) <= {DomainSet, ExpectedL2Sphere, Slab} and DomainSet in kinds
+                and kinds.count(ExpectedL2Sphere) <= 1 and kinds.count(Slab) <= 1)
+
+    def _integer_parts(self, lab):
+        """``(steps, A, c)`` of label ``lab`` on the integer fast path: the unit steps of the
+        box and relaxed sphere, and the half-spaces of the slab and the binary decoy."""
+        from ..feasible import Slab
+
+        if lab not in self._steps:
+            dom = self.feasible.domain
+            sph = [c for c in self.feasible.components if isinstance(c, L2Sphere)]
+            mu, rad = ((sph[0].centroids_[lab], max(sph[0].thresholds_[lab], 0.0)) if sph
+                       else (None, None))
+            rows, rhs = [], []
+            for comp in self.feasible.components:
+                if isinstance(comp, Slab):
+                    # |v.(x - mu_y)| <= s as two half-spaces
+                    v, s = comp.directions_[lab], max(comp.thresholds_[lab], 0.0)
+                    vm = float(v @ comp.centroids_[lab])
+                    rows += [v, -v]
+                    rhs += [s + vm, s - vm]
+            self._steps[lab] = (IntegerSphereSteps(dom.lo, dom.hi, mu, rad), rows, rhs)
+        st, rows, rhs = self._steps[lab]
+        rows, rhs = list(rows), list(rhs)
+        if self.decoy is not None:
+            # equation (22): 1 - y (w_d.x + b_d) <= tau
+            rows.append(-lab * np.asarray(self.decoy.w, float))
+            rhs.append(self.tau - 1.0 + lab * float(self.decoy.b))
+        if not rows:
+            return st, None, None
+        return st, np.vstack(rows), np.asarray(rhs, float)
 
     def _build(self):
         import cvxpy as cp
@@ -270,11 +596,12 @@ class InnerMaximizer:
         self._check_decoy(decoy)
         self.decoy = decoy
         if not self.multiclass:
-            self._decoy_comp.set_model(decoy)
+            if hasattr(self, "_decoy_comp"):      # built programs (not on the fast paths)
+                self._decoy_comp.set_model(decoy)
         else:
             W = np.asarray(decoy.w, float)
             b = np.asarray(decoy.b, float)
-            for lab, (D, e, others) in self._decoy_params.items():
+            for lab, (D, e, others) in getattr(self, "_decoy_params", {}).items():
                 D.value = W[others] - W[lab]
                 e.value = b[others] - b[lab]
         self._empty = set()
@@ -294,6 +621,12 @@ class InnerMaximizer:
                 sph = comps[0]
                 x = box_ball_argmax(direction, dom.lo, dom.hi, sph.centroids_[lab],
                                     sph.thresholds_[lab])
+            return x, float(direction @ x)
+        if self.integer_fast:
+            st, A, c = self._integer_parts(lab)
+            x = _integer_argmax(st, direction, A, c)
+            if x is None:
+                return None, -np.inf
             return x, float(direction @ x)
         return self._solve_general(lab, direction)
 
