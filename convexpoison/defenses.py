@@ -183,7 +183,7 @@ class CleanNeighbours:
     def scores(self, Xp, yp, wp) -> np.ndarray:
         """``knn_scores`` of ``Dc ∪ Dp`` (rows: clean first, then the poison rows)."""
         k = self.k
-        Xp = np.asarray(Xp, float).reshape(-1, self.X.shape[1])
+        Xp = (Xp.toarray() if is_sparse(Xp) else np.asarray(Xp, float)).reshape(-1, self.X.shape[1])  # poison rows: few
         yp, wp = np.asarray(yp).ravel(), np.asarray(wp, float).ravel()
         n = self.X.shape[0]
         out = np.empty(n + Xp.shape[0])
