@@ -161,12 +161,26 @@ def _sparse_residual(T, X, y, s, w, b, poisons, tol, subgradient):
     free = hi & ~lo
     if not free.any():
         return base
+    import scipy.sparse as sps
+
     fc, fp = np.flatnonzero(free[:n]), np.flatnonzero(free[n:])
-    rows = np.vstack([X[fc].toarray(), P[fp]])
     sy = np.concatenate([(s * y)[fc], (sp_ * yp)[fp]])
-    G = -sy[:, None] * np.hstack([rows, np.ones((len(sy), 1))])
-    sol = lsq_linear(G.T, -base, bounds=(0.0, 1.0), method="bvls", tol=1e-14)
+    rows = sps.vstack([X[fc], sps.csr_matrix(P[fp])], format="csr")
+    G = sps.diags(-sy) @ sps.hstack([rows, np.ones((len(sy), 1))], format="csr")
+    if len(sy) * (X.shape[1] + 1) <= _DENSE_LSQ:
+        # a few margin rows: the exact bounded least squares on their dense form
+        sol = lsq_linear(G.T.toarray(), -base, bounds=(0.0, 1.0), method="bvls", tol=1e-14)
+    else:
+        # many (a separable text set has nearly every point on the margin): sparse
+        # trust-region reflective with LSMR steps, never densified
+        sol = lsq_linear(G.T.tocsr(), -base, bounds=(0.0, 1.0), method="trf",
+                         lsq_solver="lsmr", tol=1e-12)
     return base + G.T @ sol.x
+
+
+#: Entries of the margin rows' matrix up to which :func:`kkt_residual` solves the bounded
+#: least-squares problem densely (exactly, by BVLS) on sparse clean data.
+_DENSE_LSQ = 5_000_000
 
 
 class KKTProgram:
