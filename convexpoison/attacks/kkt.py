@@ -31,7 +31,10 @@ The program is built once (DPP) with Parameters ``theta_d``, ``g_c``,
 with exactly ``eps_+- = n_+- / N``, so its residual is that of the poison set returned.
 Integer coordinates (one-hot groups, counts) are fixed by diving: one group at a time,
 to the categories the relaxation weights most, re-solving in between (no mixed-integer
-conic solver is assumed; Suya et al.'s code solved the MISOCP with Gurobi).
+conic solver is assumed; Suya et al.'s code solved the MISOCP with Gurobi).  On
+scipy.sparse clean data (bag-of-words counts, ``rounding='random'``) the L2 sphere is
+replaced by its LP relaxation and each candidate's two points are randomly rounded with
+repeated points instead (Koh et al. section 3.3, Appendix B; docs/kkt.md, "Sparse text").
 
 Every candidate is judged the way the defender would treat it
 (:func:`convexpoison.defenses.evaluate`): trained on ``Dc ∪ Dp`` under each defense; the
