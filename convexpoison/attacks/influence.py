@@ -62,8 +62,10 @@ Both start from label-flipped clean points (the improved attack from one random 
 flip per class).  ``refit=True`` refits the feasible set on ``Dc ∪ Dp`` after every
 accepted step (iterative optimisation, Algorithm 1 / section 5.4).  Integer coordinates
 (e.g. pixel counts) get the vanilla randomised rounding of section 3.3 before each
-retraining; the LP relaxation of the L2 constraint (the improved attack's other change,
-section 3.3) is not implemented here.
+retraining.  On scipy.sparse clean data (bag-of-words counts, docs/text.md) the projection
+is also onto the LP relaxation of the L2 sphere (section 3.3, equation (8),
+:func:`~convexpoison.integer.relax_for_rounding`), as in Koh et al.'s text experiments; the
+clean matrix stays sparse throughout (training, Hessian-vector products, CG).
 
 By default the attack models the defender as training on ``Dc ∪ Dp`` without
 sanitisation (the poison is kept inside ``F`` by the projection; concentration is what
@@ -93,7 +95,8 @@ from ..feasible import FEASIBLE_FROM_DEFENSE as _FROM_DEFENSE
 from ..integer import randomized_round
 from ..losses import SmoothedHinge
 from ..poisons import PoisonSet
-from ..validation import check_fraction, check_positive, check_weights, check_X, check_y
+from ..validation import (check_fraction, check_positive, check_weights, check_X, check_y,
+                          is_sparse)
 from ._common import check_use, clean_arrays, fitted, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
 
@@ -124,7 +127,8 @@ class SmoothedObjective:
     """
 
     def __init__(self, X, y, reg, sample_weight=None, delta=DELTA):
-        self.X = check_X(X)
+        # scipy.sparse rows (bag-of-words text) stay sparse: every use is X @ v or X.T @ v
+        self.X = check_X(X, accept_sparse=True)
         n = self.X.shape[0]
         self.y = check_y(y, n).astype(float)
         self.reg = check_positive(reg, "reg")
@@ -160,7 +164,8 @@ class SmoothedObjective:
         return np.append(self.X.T @ u, u.sum()) + self.reg * v
 
     def hessian_diagonal(self) -> np.ndarray:
-        return np.append(self.h @ (self.X * self.X), self.h.sum()) + self.reg
+        sq = self.X.multiply(self.X).T @ self.h if is_sparse(self.X) else self.h @ (self.X * self.X)
+        return np.append(sq, self.h.sum()) + self.reg
 
     def operator(self):
         from scipy.sparse.linalg import LinearOperator
@@ -299,6 +304,24 @@ def influence_gradient(objective, theta, Xp, yp, wp, g_test, rtol=1e-8):
     ux = Xp @ u[:-1] + u[-1]
     G = -scale[:, None] * ((dphi * yp)[:, None] * u[None, :-1] + (d2phi * ux)[:, None] * w[None, :])
     return G, info
+
+
+def _dense(X, idx):
+    """Rows ``idx`` of ``X`` as a dense array (a few poison starts: sparse clean rows are
+    gathered, never the whole matrix)."""
+    R = X[np.atleast_1d(idx)]
+    return R.toarray() if is_sparse(R) else np.asarray(R, float)
+
+
+def _centroid_radius(X, y, v):
+    """Median distance of the rows of class ``v`` to their centroid; on sparse rows from
+    ``|x - mu|^2 = |x|^2 - 2 x.mu + |mu|^2`` (not densified)."""
+    Z = X[y == v]
+    if not is_sparse(Z):
+        return np.median(np.linalg.norm(Z - Z.mean(0), axis=1))
+    mu = np.asarray(Z.mean(axis=0)).ravel()
+    sq = np.asarray(Z.multiply(Z).sum(axis=1)).ravel() - 2 * (Z @ mu) + mu @ mu
+    return np.median(np.sqrt(np.maximum(sq, 0.0)))
 
 
 def _rounded(X, domain, rng):
@@ -451,9 +474,10 @@ class InfluenceAttack(PoisoningAttack):
             pool = np.flatnonzero(ok)
             if pool.size == 0:                  # no flip is feasible: project random flips
                 idx = rng.choice(Xc.shape[0], n_total, replace=True)
-                return self._project(Xc[idx], flipped[idx], feas), flipped[idx], np.ones(n_total)
+                return (self._project(_dense(Xc, idx), flipped[idx], feas), flipped[idx],
+                        np.ones(n_total))
             idx = rng.choice(pool, n_total, replace=True)
-            return Xc[idx].copy(), flipped[idx], np.ones(n_total)
+            return _dense(Xc, idx), flipped[idx], np.ones(n_total)
         N = Xc.shape[0]
         n_neg_clean = int(np.sum(yc == -1))
         if self.n_pos is None:
@@ -468,11 +492,12 @@ class InfluenceAttack(PoisoningAttack):
                 continue
             cand = np.flatnonzero(ok & (flipped == label))
             if cand.size:
-                rows.append(Xc[rng.choice(cand)])
+                rows.append(_dense(Xc, rng.choice(cand))[0])
             else:
                 src = np.flatnonzero(flipped == label)
                 src = src if src.size else np.arange(N)
-                rows.append(self._project(Xc[[rng.choice(src)]], np.array([label]), feas)[0])
+                rows.append(self._project(_dense(Xc, [rng.choice(src)]), np.array([label]),
+                                          feas)[0])
             labels.append(label)
             weights.append(float(count))
         return np.array(rows), np.array(labels), np.array(weights)
@@ -487,8 +512,15 @@ class InfluenceAttack(PoisoningAttack):
 
     # -- the attacker's model ---------------------------------------------------
     def _retrain_data(self, Xp, yp, wp):
-        """``Dc ∪ Dp`` as rows, labels and copies (clean rows first)."""
-        return (np.vstack([self.Xc_, Xp]), np.concatenate([self.yc_, yp]),
+        """``Dc ∪ Dp`` as rows, labels and copies (clean rows first; sparse clean rows give
+        a sparse matrix)."""
+        if is_sparse(self.Xc_):
+            import scipy.sparse as sp
+
+            X = sp.vstack([self.Xc_, sp.csr_matrix(np.asarray(Xp, float))], format="csr")
+        else:
+            X = np.vstack([self.Xc_, Xp])
+        return (X, np.concatenate([self.yc_, yp]),
                 np.concatenate([np.ones(self.Xc_.shape[0]), wp]))
 
     def _retrain(self, Xp, yp, wp, theta0):
@@ -550,8 +582,7 @@ class InfluenceAttack(PoisoningAttack):
         best = self._score(theta)
         initial = best
         if self.step is None:
-            radii = [np.median(np.linalg.norm(Xc[yc == v] - Xc[yc == v].mean(0), axis=1))
-                     for v in (-1, 1)]
+            radii = [_centroid_radius(Xc, yc, v) for v in (-1, 1)]
             step = 0.25 * float(np.median(radii))
         else:
             step = check_positive(self.step, "step")
@@ -654,7 +685,19 @@ class InfluenceAttack(PoisoningAttack):
         feasible = resolve_feasible(self.feasible, self._name, defenses, domain, Xc.shape[1],
                                     ("loss",), "the influence attack evades the loss defense "
                                     "by concentrating its points")
-        feas = self.feasible_ = fitted(feasible, domain, Xc, yc, self.quantile)
+        relax = is_sparse(Xc) and domain is not None and domain.has_integers
+
+        def fit_feasible():
+            f = fitted(feasible, domain, Xc, yc, self.quantile)
+            if relax:
+                # bag-of-words counts: the L2 sphere in its LP relaxation (equation (8)),
+                # so the randomly rounded points stay inside it in expectation
+                from ..integer import relax_for_rounding
+
+                f = relax_for_rounding(f, domain)
+            return f
+
+        feas = self.feasible_ = fit_feasible()
         clean = self.clean_model_ = D.train(Xc, yc)
         self.anticipate_ = parse_defenses(self.anticipate) if self.anticipate else []
         if "knn" in self.anticipate_:
@@ -673,7 +716,7 @@ class InfluenceAttack(PoisoningAttack):
         for r in range(int(self.n_init)):
             if r > 0:
                 self._say(f"influence-{self.variant}: restart {r + 1}/{self.n_init}")
-                feas = fitted(feasible, domain, Xc, yc, self.quantile) if self.refit else feas
+                feas = fit_feasible() if self.refit else feas
             cand = self._ascend(Xc, yc, n_total, feas, domain, reg, clean, rng)
             if run is None or cand["best"] > run["best"]:
                 run = cand

@@ -31,7 +31,10 @@ The program is built once (DPP) with Parameters ``theta_d``, ``g_c``,
 with exactly ``eps_+- = n_+- / N``, so its residual is that of the poison set returned.
 Integer coordinates (one-hot groups, counts) are fixed by diving: one group at a time,
 to the categories the relaxation weights most, re-solving in between (no mixed-integer
-conic solver is assumed; Suya et al.'s code solved the MISOCP with Gurobi).
+conic solver is assumed; Suya et al.'s code solved the MISOCP with Gurobi).  On
+scipy.sparse clean data (bag-of-words counts, ``rounding='random'``) the L2 sphere is
+replaced by its LP relaxation and each candidate's two points are randomly rounded with
+repeated points instead (Koh et al. section 3.3, Appendix B; docs/kkt.md, "Sparse text").
 
 Every candidate is judged the way the defender would treat it
 (:func:`convexpoison.defenses.evaluate`): trained on ``Dc ∪ Dp`` under each defense; the
@@ -87,7 +90,7 @@ def bias_exact_split(model, X, y, reg, n_total, *, defender=None) -> float:
     from ..defender import resolve_defender
 
     D = resolve_defender(defender, None, "svm", reg)
-    N = np.asarray(X).shape[0]
+    N = X.shape[0]
     eps = n_total / N
     if not D.penalize_intercept:
         reg_b = 0.0
@@ -140,6 +143,8 @@ class KKTCandidate:
     eval_no_defense: float = float("nan")
     removed: dict = field(default_factory=dict)
     seconds: float = 0.0
+    rounded: PoisonSet | None = field(default=None, repr=False)  # rounding='random'
+
 
     @property
     def ok(self) -> bool:
@@ -157,6 +162,14 @@ class KKTCandidate:
         return min(self.eval_per_defense.values()) if self.eval_per_defense else self.eval_no_defense
 
     def poison_set(self) -> PoisonSet:
+        """The poison the defender receives: the two points with their copy counts, or
+        their randomised roundings (``rounding='random'``)."""
+        if self.rounded is not None:
+            return self.rounded
+        return self.relaxed_set()
+
+    def relaxed_set(self) -> PoisonSet:
+        """The program's two points with their copy counts (before any rounding)."""
         rows = [(x, lab, n) for x, lab, n in ((self.x_plus, 1, self.n_pos),
                                              (self.x_minus, -1, self.n_neg))
                 if x is not None and n > 0]
@@ -228,6 +241,12 @@ def _init_worker(setup):
         decoy0 = setup["decoys"][0] if setup["decoys"] else None
         feas = make_feasible_set(setup["feasible"], setup["domain"], setup["Xc"], setup["yc"],
                                  quantile=setup["quantile"], decoy=decoy0)
+    if setup["rounding"] == "random":
+        # the L2 sphere in its LP relaxation (equation (8)): the points are rounded
+        # randomly, and it bounds the expected squared distance after rounding
+        from ..integer import relax_for_rounding
+
+        feas = relax_for_rounding(feas, setup["domain"])
     _STATE["feasible_set"] = feas
     if "knn" in setup["defenses"]:
         from ..defenses import CleanNeighbours
@@ -240,8 +259,10 @@ def _init_worker(setup):
 
 
 def _program(feas, setup):
-    """Program (17) over ``feas`` for the setup's defender (its stationarity rows)."""
-    return KKTProgram(feas, None, solver=setup["solver"], defender=setup["defender"])
+    """Program (17) over ``feas`` for the setup's defender (its stationarity rows); with
+    ``rounding='random'`` the integer coordinates stay relaxed (rounded afterwards)."""
+    return KKTProgram(feas, None, solver=setup["solver"], defender=setup["defender"],
+                      dive=setup["rounding"] == "dive")
 
 
 def _fit_data(refit):
@@ -294,6 +315,15 @@ def _run_task(task):
         cand.seconds = time.perf_counter() - t0
         return cand
     cand.x_plus, cand.x_minus, cand.residual, cand.status = xp, xm, value, status
+    if s["rounding"] == "random":
+        from ..integer import integerize
+
+        # randomised rounding with repeated points (Koh et al. section 3.3, Appendix B),
+        # seeded by the task so that a parallel sweep equals the serial one
+        rng = np.random.default_rng([int(s["random_state"] or 0), it, di, n_pos, n_neg])
+        cand.rounded = integerize(cand.relaxed_set(), s["domain"], repeat=s["repeat_points"],
+                                  random_state=rng)
+        cand.status = "randomly rounded"
     ps = cand.poison_set()
     # equation (17)'s normalisation: the summed-objective residual over the clean count
     cand.kkt_residual = float(np.linalg.norm(kkt_residual(
@@ -363,13 +393,24 @@ class KKTAttack(PoisoningAttack):
     screen_tol : relative duality gap of the trainings during the sweep (decoys and the
         defended models that judge each candidate).  The chosen poison set is then
         evaluated again with exact training (gap 1e-10), and that is what is reported.
+    rounding : integer coordinates of the domain (docs/integer.md): 'dive' fixes them in
+        turn and re-solves (:meth:`~convexpoison.programs.kkt.KKTProgram._dive`);
+        'random' solves (17) with the L2 sphere in its LP relaxation (equation (8),
+        f(x) = max_k (2k+1) x - k(k+1)) and rounds each candidate's two points randomly
+        with repeated points (:func:`~convexpoison.integer.integerize`; Koh et al.
+        Appendix B, their text experiments).  Default (None): 'random' when the clean
+        data are scipy.sparse (bag-of-words counts: thousands of integer coordinates,
+        too many to dive), 'dive' otherwise.
+    repeat_points : ``r`` of the repeated points (``rounding='random'``).
+    random_state : seed of the rounding (``rounding='random'``).
     """
 
     def __init__(self, epsilon=DEFAULT_EPSILON, reg=None, defenses=DEFENSES,
                  feasible=None, p=0.05, quantile=None, grid=6, use="test", repeats=None,
                  quantiles=None, max_decoys=None, decoys=None, iterations=1, workers=1,
                  solver=None, screen_tol=1e-6, progress=None, scheduler=None,
-                 progress_bar=None, defender=None):
+                 progress_bar=None, defender=None, rounding=None, repeat_points=2,
+                 random_state=0):
         self.epsilon = epsilon
         self.reg = reg
         self.defenses = defenses
@@ -390,6 +431,9 @@ class KKTAttack(PoisoningAttack):
         self.scheduler = scheduler
         self.progress_bar = progress_bar
         self.defender = defender
+        self.rounding = rounding
+        self.repeat_points = repeat_points
+        self.random_state = random_state
 
     _name = "KKT"
     _needs = "Dc, the evaluation set and the domain"
@@ -421,6 +465,7 @@ class KKTAttack(PoisoningAttack):
         if not 0 < check_fraction(quantile, "quantile"):
             raise InputError("quantile: must be in (0, 1]")
 
+        rounding = self._rounding(Xc, domain)
         clean = D.train(Xc, yc)
         self.clean_model_ = clean
         if self.decoys is not None:
@@ -444,7 +489,8 @@ class KKTAttack(PoisoningAttack):
                  "quantile": float(quantile), "solver": self.solver,
                  "decoys": models, "defenses": defenses, "p": float(self.p),
                  "X_eval": X_eval, "y_eval": y_eval, "clean_model": clean,
-                 "tol": float(self.screen_tol),
+                 "tol": float(self.screen_tol), "rounding": rounding,
+                 "repeat_points": int(self.repeat_points), "random_state": self.random_state,
                  "data": _Data(Xc, yc, Xt, yt, domain, reg)}
         all_cands, refit, best, interrupted = [], None, None, False
         where = "on the Dask cluster" if self.scheduler is not None else f"on {workers} worker(s)"
@@ -500,6 +546,23 @@ class KKTAttack(PoisoningAttack):
         self.result_ = KKTResult(best, poisons, all_cands, decoys, clean.error(Xt, yt), ev,
                                  time.perf_counter() - t0, interrupted)
         return self
+
+
+    def _rounding(self, Xc, domain):
+        """'dive' or 'random' (the ``rounding`` parameter; None chooses by sparsity)."""
+        from ..validation import is_sparse
+
+        r = self.rounding
+        if r is None:
+            r = "random" if is_sparse(Xc) else "dive"
+        if r not in ("dive", "random"):
+            raise InputError(f"rounding: expected 'dive' or 'random', got {r!r}")
+        rp = self.repeat_points
+        if isinstance(rp, bool) or int(rp) != rp or int(rp) < 1:
+            raise InputError(f"repeat_points: must be a positive integer, got {rp!r}")
+        if r == "random" and (domain is None or not domain.has_integers):
+            return "dive"            # nothing to round: the relaxation is the program
+        return r
 
 
 def _key(c):

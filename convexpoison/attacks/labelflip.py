@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..poisons import PoisonSet
-from ..validation import check_X, check_y
+from ..validation import check_X, check_y, is_sparse
 from ._common import check_use
 from .base import DEFAULT_EPSILON, PoisoningAttack
 
@@ -155,6 +155,15 @@ def competing_labels(model, X, y) -> np.ndarray:
     S = np.array(model.decision_function(np.asarray(X, float)), dtype=float, copy=True)
     S[np.arange(len(y)), y.astype(int)] = -np.inf
     return np.argmax(S, axis=1)
+
+
+def _stack(Xc, Xp):
+    """``Dc ∪ Dp`` rows, clean first: sparse when ``Xc`` is (text; never densified)."""
+    if is_sparse(Xc):
+        import scipy.sparse as sp
+
+        return sp.vstack([Xc, sp.csr_matrix(Xp)], format="csr")
+    return np.vstack([Xc, Xp])
 
 
 def _pool(X, y, d=None):
@@ -340,7 +349,7 @@ class AlfaLabelFlip(_LabelFlip):
                 break
             seen.add(key)
             keep = q > 0
-            Xt = np.vstack([Xc, Xs[keep]])
+            Xt = _stack(Xc, Xs[keep])
             yt = np.concatenate([yc, ys[keep]])
             s = np.concatenate([np.ones(n), q[keep]])
             model = D.train(Xt, yt, sample_weight=s, tol=self.tol,

@@ -32,10 +32,26 @@ from ..errors import InputError, SolverFailure
 from ..losses import Hinge
 from ..validation import check_positive, check_weights
 
-__all__ = ["KKTProgram", "clean_gradient", "kkt_residual"]
+__all__ = ["KKTProgram", "clean_gradient", "kkt_residual", "DPP_MAX_D"]
+
+#: Largest dimension for which :class:`KKTProgram` keeps cvxpy's compiled (DPP) form.  A
+#: product of a vector Parameter and the point (``w_d . x``, the sphere's ``mu_y . x``, the
+#: slab's direction) is stored by cvxpy 1.9 as a tensor with ``~d^2`` entries: measured
+#: 0.6 GB per product at d = 6000, so the text sets (d = 6660 words) ran out of memory.
+#: Above this size each solve recompiles with the Parameters' current values as constants
+#: (``ignore_dpp``, a few seconds) instead.
+DPP_MAX_D = 2000
 
 
 # ----------------------------------------------------------------------- gradients
+def _rows(X):
+    """Dense rows as a float array; scipy.sparse rows (bag-of-words text) stay sparse --
+    every use below is a product ``X @ v`` or ``X.T @ v`` (never densified)."""
+    from ..validation import check_X, is_sparse
+
+    return check_X(X, accept_sparse=True) if is_sparse(X) else np.asarray(X, float)
+
+
 def clean_gradient(model, X, y) -> np.ndarray:
     """``g_c = (1/N) sum_{Dc} grad_theta hinge(theta; x, y)`` as a vector ``(gw, gb)``.
 
@@ -43,7 +59,7 @@ def clean_gradient(model, X, y) -> np.ndarray:
     (:meth:`convexpoison.losses.Hinge.grad_theta`).
     """
     gw, gb = Hinge().grad_theta(np.asarray(model.w, float), float(model.b),
-                                np.asarray(X, float), np.asarray(y, float))
+                                _rows(X), np.asarray(y, float))
     n = X.shape[0]
     return np.append(gw, gb) / n
 
@@ -83,18 +99,21 @@ def kkt_residual(model, X, y, reg, poisons=None, sample_weight=None, tol=0.0,
     """
     from scipy.optimize import lsq_linear
 
+    from ..validation import is_sparse
     from .regularizer import RegTerms, hinge_defender
 
     T = RegTerms(hinge_defender(defender, reg, "kkt_residual"))
 
     if subgradient not in ("smallest", "equation17"):
         raise InputError(f"subgradient: expected 'smallest' or 'equation17', got {subgradient!r}")
-    X = np.asarray(X, float)
+    X = _rows(X)
     y = np.asarray(y, float)
     w = np.asarray(model.w, float)
     b = float(np.asarray(model.b, float).reshape(()))
     s = check_weights(sample_weight, len(y))
     n_p = 0 if poisons is None else len(poisons)
+    if is_sparse(X):
+        return _sparse_residual(T, X, y, s, w, b, poisons, tol, subgradient)
     if n_p:
         Xa, ya = np.vstack([X, poisons.X]), np.concatenate([y, np.asarray(poisons.y, float)])
         sa = np.concatenate([s, poisons.weight])
@@ -116,6 +135,54 @@ def kkt_residual(model, X, y, reg, poisons=None, sample_weight=None, tol=0.0,
     return base + G[free].T @ sol.x
 
 
+def _sparse_residual(T, X, y, s, w, b, poisons, tol, subgradient):
+    """:func:`kkt_residual` for sparse clean rows ``X`` (dense poison rows): the sums over
+    points are products ``X.T @ v``; only the few rows on the margin (``"smallest"``) are
+    gathered densely for the bounded least-squares problem."""
+    from scipy.optimize import lsq_linear
+
+    n = len(y)
+    if poisons is not None and len(poisons):
+        P, yp = np.asarray(poisons.X, float), np.asarray(poisons.y, float)
+        sp_, mp = np.asarray(poisons.weight, float), None
+    else:
+        P, yp, sp_ = np.zeros((0, X.shape[1])), np.zeros(0), np.zeros(0)
+    mc = y * (X @ w + b)
+    mp = yp * (P @ w + b)
+    m = np.concatenate([mc, mp])
+    if subgradient == "smallest":
+        lo, hi = m < 1 - tol, m <= 1 + tol
+    else:
+        lo = np.concatenate([mc < 1, mp <= 1 + tol])
+        hi = lo
+    coef = -np.concatenate([s * y, sp_ * yp]) * lo          # s_i (-y_i) on the active rows
+    W = s.sum() + sp_.sum()
+    base = np.append(X.T @ coef[:n] + P.T @ coef[n:], coef.sum()) + T.total_coef(W) * T.grad(w, b)
+    free = hi & ~lo
+    if not free.any():
+        return base
+    import scipy.sparse as sps
+
+    fc, fp = np.flatnonzero(free[:n]), np.flatnonzero(free[n:])
+    sy = np.concatenate([(s * y)[fc], (sp_ * yp)[fp]])
+    rows = sps.vstack([X[fc], sps.csr_matrix(P[fp])], format="csr")
+    G = sps.diags(-sy) @ sps.hstack([rows, np.ones((len(sy), 1))], format="csr")
+    if len(sy) * (X.shape[1] + 1) <= _DENSE_LSQ:
+        # a few margin rows: the exact bounded least squares on their dense form
+        sol = lsq_linear(G.T.toarray(), -base, bounds=(0.0, 1.0), method="bvls", tol=1e-14)
+    else:
+        # many (a separable text set has nearly every point on the margin): sparse
+        # trust-region reflective with LSMR steps, never densified
+        sol = lsq_linear(G.T.tocsr(), -base, bounds=(0.0, 1.0), method="trf",
+                         lsq_solver="lsmr", tol=1e-12)
+    return base + G.T @ sol.x
+
+
+#: Entries of the margin rows' matrix up to which :func:`kkt_residual` solves the bounded
+#: least-squares problem densely (exactly, by BVLS) on sparse clean data.
+_DENSE_LSQ = 5_000_000
+
+
 class KKTProgram:
     """Equation (17) as DPP programs over a fitted :class:`~convexpoison.feasible.FeasibleSet`.
 
@@ -125,6 +192,10 @@ class KKTProgram:
     ``(x_plus, x_minus, residual, status)``.  Integer coordinates of the domain are
     fixed by diving (:meth:`_dive`).
 
+    ``dive=False`` leaves integer coordinates relaxed: the points returned are the
+    relaxation's (status 'optimal'), for the caller to round (the KKT attack's
+    ``rounding='random'``, Koh et al. Appendix B).
+
     Three programs share the variables and Parameters: both points, and one point only
     -- used when the other label gets no copies, so that an empty (or tight) feasible set
     of the unused label does not make the split infeasible; the unused point is
@@ -133,7 +204,7 @@ class KKTProgram:
 
     SIDES = ("both", "plus", "minus")
 
-    def __init__(self, feasible, reg, solver=None, *, defender=None):
+    def __init__(self, feasible, reg, solver=None, *, defender=None, dive=True):
         import cvxpy as cp
 
         from .regularizer import RegTerms, hinge_defender
@@ -145,6 +216,7 @@ class KKTProgram:
         self.solver = solver
         self._solvers = solvers.candidates("SOCP", solver)[:2]   # preferred, fallback
         d = self.d = feasible.d
+        self.dpp = d <= DPP_MAX_D
         self.x_plus = feasible.variable("x_plus")
         self.x_minus = feasible.variable("x_minus")
         self.w_d = cp.Parameter(d, name="w_decoy")
@@ -154,7 +226,9 @@ class KKTProgram:
         self.eps_pos = cp.Parameter(nonneg=True, name="eps_plus")
         self.eps_neg = cp.Parameter(nonneg=True, name="eps_minus")
         dom = feasible.domain
-        self.integer = (np.zeros(d, bool) if dom is None else dom.integer.copy())
+        # dive=False: the integer coordinates stay relaxed (the caller rounds the points
+        # afterwards, e.g. randomised rounding over an LP-relaxed sphere, docs/integer.md)
+        self.integer = (np.zeros(d, bool) if dom is None or not dive else dom.integer.copy())
         if self.integer.any():
             # with mask = 1 on the integer coordinates they are fixed to the rounded values
             self.mask = cp.Parameter(d, nonneg=True, name="fix_mask")
@@ -229,13 +303,17 @@ class KKTProgram:
         """Solve ``side`` with the preferred solver, then (unless infeasibility is proven)
         with the fallback one (:func:`convexpoison.solvers.solve`, one Problem per solver).
 
+        Above :data:`DPP_MAX_D` coordinates the program is recompiled with the Parameters'
+        values as constants (no compiled DPP form is kept).
+
         ``warm_start=False``: cvxpy would otherwise hand the new data to the solver object
         of the previous solve (Clarabel keeps its set-up, e.g. the equilibration, from the
         first data it saw), so an answer would depend on what this process solved before
         -- enough, in the last digits, to make a parallel sweep differ from the serial one.
         """
+        opts = {} if self.dpp else {"ignore_dpp": True}      # DPP_MAX_D
         return solvers.solve(dict(self._program(side)), "SOCP", stop_if_infeasible=True,
-                             warm_start=False)
+                             warm_start=False, **opts)
 
     def solve(self, n_pos, n_neg, N):
         """Solve for ``eps_+ = n_pos / N``, ``eps_- = n_neg / N``.
