@@ -88,3 +88,12 @@ def test_text_audit_ceiling_holds_for_every_attack(text_audit):
         m = train(X, y, "svm", s["reg"], sample_weight=sw)
         margins = data.y_train * (data.X_train @ m.w + m.b)
         assert np.sum(margins <= 0) <= train_err["mistakes"], name
+
+
+def test_default_target_error_is_above_the_clean_error():
+    """The audit's default target aims 5 points above a clean model that already errs more
+    than 5 % (text), and at 10 % otherwise (mnist17's demo target is unchanged)."""
+    from convexpoison.audit import default_target_error
+
+    assert default_target_error(0.01) == 0.10
+    assert abs(default_target_error(0.223) - 0.273) < 1e-12

@@ -19,8 +19,9 @@ def add_arguments(p):
     add_defense(p)
     p.add_argument("--attacks", default=None,
                    help=f"comma-separated subset of {','.join(ATTACKS)} (default: {','.join(DEFAULT_ATTACKS)})")
-    p.add_argument("--target-error", type=float, default=0.10,
-                   help="test error of the target model MTP and the lower bound aim at")
+    p.add_argument("--target-error", type=float, default=None,
+                   help="test error of the target model MTP and the lower bound aim at "
+                        "(default: 0.10, or the clean error + 0.05 if that is higher)")
     p.add_argument("--full", action="store_true", help="the papers' full grids (slower)")
     p.add_argument("--out", default="out/audit", help="output directory (default out/audit)")
     p.add_argument("--workers", type=int, default=1, help="worker processes for the KKT sweep")
@@ -46,7 +47,9 @@ def run(args):
         dataset=data, model=args.model, epsilon=eps,
         defender=D if user_defender(args) is not None else None,
         defenses=tuple(parse_list(args.defense, DEFENSES, "--defense")),
-        reg=None if user_defender(args) is not None else reg, target_error=check_fraction(args.target_error, "--target-error"),
+        reg=None if user_defender(args) is not None else reg,
+        target_error=(None if args.target_error is None
+                      else check_fraction(args.target_error, "--target-error")),
         attacks=None if args.attacks is None else tuple(parse_list(args.attacks, list(ATTACKS), "--attacks")),
         quick=not args.full, command="convexpoison " + " ".join(sys.argv[1:]),
         workers=args.workers, scheduler=args.scheduler)
