@@ -3,11 +3,8 @@ densify): every poison point is integer, non-negative and inside the domain's pe
 bounds; the continuous points before rounding satisfy the LP relaxation of the sphere
 (Koh et al. eq. (8)) and the slab; the integer fast inner path is the one used; the clean
 matrix stays sparse (and cannot be densified under the memory limit of the second test)."""
-import os
-import subprocess
-import sys
-import textwrap
 
+from _huge import run_limited
 import numpy as np
 import scipy.sparse as sp
 
@@ -49,11 +46,7 @@ def test_minmax_on_a_fine_foods_subsample_gives_integer_poison_in_the_bounds():
     assert sp.issparse(sub.X_train) and sp.issparse(ds.X_train)
 
 
-_HUGE = textwrap.dedent("""
-    import resource, sys
-    import numpy as np, scipy.sparse as sp
-    limit = int(sys.argv[1])
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+_HUGE = """
     from convexpoison.attacks.minmax import MinMaxAttack
     from convexpoison.datasets import Dataset
     from convexpoison.domain import Domain
@@ -66,10 +59,7 @@ _HUGE = textwrap.dedent("""
     X = sp.csr_matrix((rng.integers(1, 4, (n + nt) * per_row).astype(float), cols.ravel(),
                        np.arange(0, (n + nt) * per_row + 1, per_row)), shape=(n + nt, d))
     X.sum_duplicates()
-    try:
-        np.zeros((n, d))
-    except MemoryError:
-        print("dense-refused")
+    dense_refused(n, d)
     hi = np.asarray(X.max(axis=0).todense()).ravel()
     dom = Domain(np.zeros(d), hi, integer=np.ones(d, bool))
     data = Dataset("huge", X[:n], y[:n], X[n:], y[n:], dom, reg=0.01, classes=["-1", "+1"])
@@ -81,19 +71,13 @@ _HUGE = textwrap.dedent("""
           and bool(dom.contains(P.X, tol=0).all()))
     print(int(P.n_poisons), ok, sp.issparse(data.X_train))
     print(att.result_.to_dict()["min_over_defenses"])
-""")
+"""
 
 
 def test_minmax_on_a_matrix_too_large_to_densify():
-    limit = 3 * 2 ** 30                      # 3 GiB of address space; the dense X needs 3.8 GB
-    out = subprocess.run([sys.executable, "-c", _HUGE, str(limit)], capture_output=True,
-                         text=True, env=dict(os.environ, OMP_NUM_THREADS="1",
-                                             OPENBLAS_NUM_THREADS="1"), timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    lines = out.stdout.split("\n")
-    assert lines[0] == "dense-refused"            # the limit really forbids the dense form
-    assert lines[1] == "18 True True"             # eps N poisons, integer, in the bounds
-    assert 0.0 <= float(lines[2]) <= 1.0
+    lines = run_limited(_HUGE)               # 3 GiB; the dense X needs 3.8 GB
+    assert lines[0] == "18 True True"             # eps N poisons, integer, in the bounds
+    assert 0.0 <= float(lines[1]) <= 1.0
 
 
 def test_unique_rows_is_numpys_unique_on_rows():

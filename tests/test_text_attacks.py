@@ -3,11 +3,8 @@ docs/text.md): every poison point is integer, non-negative and inside the domain
 per-word bounds, and no code path densifies the clean matrix (checked under an
 address-space limit that a dense copy cannot fit in)."""
 import copy
-import os
-import subprocess
-import sys
-import textwrap
 
+from _huge import run_limited
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -119,10 +116,7 @@ def test_sparse_gradients_equal_the_dense_ones(rng):
     assert np.allclose(os_.gradient(theta), od.gradient(theta), atol=1e-12)
 
 
-_HUGE = textwrap.dedent("""
-    import resource, sys
-    import numpy as np, scipy.sparse as sp
-    limit = int(sys.argv[1])
+_HUGE = """
     from convexpoison.attacks.influence import (SmoothedObjective, influence_gradient,
                                                 smoothed_loss_gradient, train_smoothed)
     from convexpoison.attacks.labelflip import AlfaLabelFlip, CompetingLabelFlip, RandomLabelFlip
@@ -133,7 +127,6 @@ _HUGE = textwrap.dedent("""
     from convexpoison.attacks.kkt import bias_exact_split
     from convexpoison.programs.kkt import clean_gradient, kkt_residual
     from convexpoison.training import train
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     n, d, per_row = 3000, 400_000, 40          # dense: 9.6 GB; stored: 120 000 entries
     rng = np.random.default_rng(0)
     cols = rng.integers(2, d, (n, per_row))
@@ -144,10 +137,7 @@ _HUGE = textwrap.dedent("""
     X = sp.csr_matrix((rng.integers(1, 4, n * per_row).astype(float), cols.ravel(),
                        np.arange(0, n * per_row + 1, per_row)), shape=(n, d))
     X.sum_duplicates()
-    try:
-        np.zeros((n, d))
-    except MemoryError:
-        print("dense-refused")
+    dense_refused(n, d)
     hi = np.maximum(np.asarray(X.max(axis=0).todense()).ravel(), 1.0)
     dom = Domain(np.zeros(d), hi, integer=np.ones(d, bool))
     data = Dataset("huge", X[:2400], y[:2400], X[2400:], y[2400:], dom, reg=0.01,
@@ -178,7 +168,7 @@ _HUGE = textwrap.dedent("""
         Q = att.poisons_.X
         ok = bool(np.all(Q == np.round(Q)) and Q.min() >= 0 and np.all(Q <= hi))
         print(type(att).__name__, ok, int(att.poisons_.n_poisons))
-""")
+"""
 
 
 def test_text_attacks_never_densify_the_clean_matrix():
@@ -187,16 +177,10 @@ def test_text_attacks_never_densify_the_clean_matrix():
     three label flips, on a 3000 x 400 000 count matrix under a 3 GiB address-space limit
     (its dense form needs 9.6 GB).  The attacks' own programs have one variable per word,
     so they run end to end on the smaller sets of the tests above (and on fine-foods)."""
-    limit = 3 * 2 ** 30
-    out = subprocess.run([sys.executable, "-c", _HUGE, str(limit)], capture_output=True,
-                         text=True, env=dict(os.environ, OMP_NUM_THREADS="1",
-                                             OPENBLAS_NUM_THREADS="1"), timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    lines = out.stdout.split("\n")
-    assert lines[0] == "dense-refused"            # the limit really forbids the dense form
-    assert lines[1] == "kkt True True True"
-    assert lines[2] == "influence True True"
-    for line, kind in zip(lines[3:6], ("RandomLabelFlip", "CompetingLabelFlip", "AlfaLabelFlip")):
+    lines = run_limited(_HUGE)               # 3 GiB; the dense X needs 9.6 GB
+    assert lines[0] == "kkt True True True"
+    assert lines[1] == "influence True True"
+    for line, kind in zip(lines[2:5], ("RandomLabelFlip", "CompetingLabelFlip", "AlfaLabelFlip")):
         assert line == f"{kind} True 24"
 
 

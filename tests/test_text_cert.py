@@ -2,11 +2,8 @@
 minimum-poison LP and the certified upper bound give what the dense form of the same data
 gives, agree with independent computations (HiGHS on a hand-written LP, exact retraining
 on real poison sets), and never densify the clean matrix."""
-import os
-import subprocess
-import sys
-import textwrap
 
+from _huge import run_limited
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -202,27 +199,15 @@ def test_split_inner_bound_is_above_every_point_of_f():
         assert tight[lab] == pytest.approx(solver[lab], rel=1e-5, abs=1e-6)
 
 
-_HUGE = textwrap.dedent("""
-    import resource, sys
-    import numpy as np, scipy.sparse as sp
-    limit = int(sys.argv[1])
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+_HUGE = """
     from convexpoison.domain import Domain
     from convexpoison.programs.minpoison import MinimumPoisonProgram
     from convexpoison.certificates.theorem42 import certify_at
     from convexpoison.certificates.upper_bound import poisoned_training_loss
     from convexpoison.training import train
-    n, d, per_row = 3000, 400_000, 40          # dense: 9.6 GB; stored: 120 000 entries
-    rng = np.random.default_rng(0)
-    cols = rng.integers(0, d, (n, per_row))
-    y = np.where(np.arange(n) % 2 == 0, 1, -1)
-    cols[:, 0] = np.where(y > 0, 0, 1)
-    X = sp.csr_matrix((rng.integers(1, 4, n * per_row).astype(float), cols.ravel(),
-                       np.arange(0, n * per_row + 1, per_row)), shape=(n, d))
-    try:
-        np.zeros((n, d))
-    except MemoryError:
-        print("dense-refused")
+    X, y, rng = planted_counts()
+    n, d = X.shape
+    dense_refused(n, d)
     dom = Domain(np.zeros(d), np.full(d, 5.0), integer=np.ones(d, bool))
     clean = train(X, y, "svm", reg=0.01)
     y2 = y.copy(); y2[:40] = -y2[:40]
@@ -236,18 +221,12 @@ _HUGE = textwrap.dedent("""
     Xp = np.zeros((2, d)); Xp[:, :50] = 2.0                   # dense poison rows
     val, gap, _ = poisoned_training_loss(X, y, Xp, [1, -1], [3.0, 2.0], 0.01)
     print("ok", vb >= 0, widths.shape == (n,), np.isfinite(r.value), val > 0)
-""")
+"""
 
 
 def test_certificates_never_densify_a_matrix_too_large_to_densify():
-    limit = 3 * 2 ** 30                      # 3 GiB of address space; the dense X needs 9.6 GB
-    out = subprocess.run([sys.executable, "-c", _HUGE, str(limit)], capture_output=True,
-                         text=True, env=dict(os.environ, OMP_NUM_THREADS="1",
-                                             OPENBLAS_NUM_THREADS="1"), timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    lines = out.stdout.split("\n")
-    assert lines[0] == "dense-refused"            # the limit really forbids the dense form
-    assert lines[1] == "ok True True True True"
+    lines = run_limited(_HUGE)               # 3 GiB; the dense X needs 9.6 GB
+    assert lines[0] == "ok True True True True"
 
 
 def test_sorted_dual_values_equal_the_array_form():
