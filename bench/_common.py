@@ -41,6 +41,19 @@ def say(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def load_optional(name):
+    """The bundled or optional dataset ``name``, or None (with the reason on stderr) when it
+    is not installed here -- fmnist needs the Debian package (``make fmnist-data``)."""
+    from convexpoison.datasets import load_dataset
+    from convexpoison.errors import InputError
+
+    try:
+        return load_dataset(name)
+    except InputError as exc:
+        print(f"skipped: {exc}", file=sys.stderr)
+        return None
+
+
 def machine() -> dict:
     import cvxpy
     import scipy

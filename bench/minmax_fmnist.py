@@ -19,7 +19,7 @@ import json
 import sys
 import time
 
-import _common as C  # noqa: F401  (one BLAS thread)
+import _common as C  # one BLAS thread
 import numpy as np
 
 
@@ -32,15 +32,11 @@ def main(argv=None):
     ap.add_argument("--tau", type=float, default=0.25, help="the decoy-loss threshold (22)")
     args = ap.parse_args(argv)
     from convexpoison.attacks.minmax import MinMaxAttack
-    from convexpoison.datasets import load_dataset
     from convexpoison.decoys import MulticlassDecoyGenerator
     from convexpoison.defender import Defender
-    from convexpoison.errors import InputError
 
-    try:
-        ds = load_dataset("fmnist")
-    except InputError as exc:
-        print(f"skipped: {exc}", file=sys.stderr)
+    ds = C.load_optional("fmnist")
+    if ds is None:
         return 0
     log = open(f"{C.RESULTS}/{args.name}.log", "a", buffering=1)
 

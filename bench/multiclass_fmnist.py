@@ -20,8 +20,7 @@ import resource
 import sys
 import time
 
-import _common as C  # noqa: F401  (one BLAS thread)
-import numpy as np
+import _common as C  # one BLAS thread
 
 
 def main(argv=None):
@@ -31,14 +30,10 @@ def main(argv=None):
     ap.add_argument("--reg", type=float, default=None, help="C_R (default: the dataset's)")
     ap.add_argument("--trainer", choices=("exact", "adagrad"), default="exact")
     args = ap.parse_args(argv)
-    from convexpoison.datasets import load_dataset
-    from convexpoison.errors import InputError
     from convexpoison.training import train
 
-    try:
-        ds = load_dataset("fmnist")
-    except InputError as exc:
-        print(f"skipped: {exc}", file=sys.stderr)
+    ds = C.load_optional("fmnist")
+    if ds is None:
         return 0
     X, y = ds.X_train, ds.y_train
     if args.n < X.shape[0]:
