@@ -133,6 +133,21 @@ def default_solver(kind: str) -> str:
     return candidates(kind)[0]
 
 
+#: Largest dimension for which a program keeps cvxpy's compiled (DPP) form.  A product of a
+#: vector Parameter and a point variable (``w_d . x``, the sphere's ``mu_y . x``, the slab's
+#: direction) is stored by cvxpy 1.9 as a tensor with ``~d^2`` entries: measured 0.6 GB per
+#: product at d = 6000, and the upper bound's program was killed at 17 GB on the text set
+#: (d = 6660 words).  Above this size a solve recompiles with the Parameters' current values
+#: as constants (``ignore_dpp``, seconds) instead.
+DPP_MAX_D = 2000
+
+
+def dpp_options(d) -> dict:
+    """The cvxpy ``solve`` option for a program over points of dimension ``d``: none up to
+    :data:`DPP_MAX_D`, ``ignore_dpp=True`` above it."""
+    return {} if d <= DPP_MAX_D else {"ignore_dpp": True}
+
+
 def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
           verbose: bool = False, stop_if_infeasible: bool = False, **options) -> SolveInfo:
     """Solve a cvxpy ``problem`` of class ``kind`` ('LP', 'QP', 'SOCP', 'EXP', 'MILP').

@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import solvers
 from ..errors import InputError, SolverFailure
 from ..feasible import DomainSet, as_feasible
 from ..programs.regularizer import RegTerms, hinge_defender
@@ -245,12 +246,8 @@ class CertifiedUpperBound:
         """Solve the program on clean data ``(X, y)`` and certify ``U`` soundly."""
         t0 = time.perf_counter()
         X, y, s = self._ensure(X, y, sample_weight)
-        opts = dict(self.solver_options)
-        if is_sparse(X):
-            # text (d in the thousands): the DPP form's parameter tensor grows like d^2
-            # (measured on fine-foods: 0.7 GB at d = 1000, killed at 17 GB at d = 6660);
-            # compiling with the Parameters' values as constants costs 0.1 GB there
-            opts.setdefault("ignore_dpp", True)
+        # text (d = 6660): the DPP form's parameter tensor grows like d^2 (solvers.DPP_MAX_D)
+        opts = {**solvers.dpp_options(X.shape[1]), **self.solver_options}
         info = self.program_.solve(self.epsilon, solver=self.solver, **opts)
         N = float(s.sum())
         T = RegTerms(self.defender_)

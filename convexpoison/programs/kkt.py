@@ -34,13 +34,7 @@ from ..validation import check_positive, check_weights
 
 __all__ = ["KKTProgram", "clean_gradient", "kkt_residual", "DPP_MAX_D"]
 
-#: Largest dimension for which :class:`KKTProgram` keeps cvxpy's compiled (DPP) form.  A
-#: product of a vector Parameter and the point (``w_d . x``, the sphere's ``mu_y . x``, the
-#: slab's direction) is stored by cvxpy 1.9 as a tensor with ``~d^2`` entries: measured
-#: 0.6 GB per product at d = 6000, so the text sets (d = 6660 words) ran out of memory.
-#: Above this size each solve recompiles with the Parameters' current values as constants
-#: (``ignore_dpp``, a few seconds) instead.
-DPP_MAX_D = 2000
+DPP_MAX_D = solvers.DPP_MAX_D       # above it no compiled DPP form (solvers.dpp_options)
 
 
 # ----------------------------------------------------------------------- gradients
@@ -216,7 +210,7 @@ class KKTProgram:
         self.solver = solver
         self._solvers = solvers.candidates("SOCP", solver)[:2]   # preferred, fallback
         d = self.d = feasible.d
-        self.dpp = d <= DPP_MAX_D
+        self.dpp = not solvers.dpp_options(d)
         self.x_plus = feasible.variable("x_plus")
         self.x_minus = feasible.variable("x_minus")
         self.w_d = cp.Parameter(d, name="w_decoy")
@@ -311,7 +305,7 @@ class KKTProgram:
         first data it saw), so an answer would depend on what this process solved before
         -- enough, in the last digits, to make a parallel sweep differ from the serial one.
         """
-        opts = {} if self.dpp else {"ignore_dpp": True}      # DPP_MAX_D
+        opts = solvers.dpp_options(self.d)
         return solvers.solve(dict(self._program(side)), "SOCP", stop_if_infeasible=True,
                              warm_start=False, **opts)
 
