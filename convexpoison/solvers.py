@@ -148,8 +148,34 @@ def dpp_options(d) -> dict:
     return {} if d <= DPP_MAX_D else {"ignore_dpp": True}
 
 
+def _solve_sparse(problem, name, verbose, opts):
+    """``problem.solve`` with the explicit zeros of the solver's constraint matrix dropped.
+
+    A DPP program stores a product ``Parameter x Variable`` (the minimum-poison program's
+    clean multipliers ``free * delta`` under the dense ``G``) with every structural entry
+    of the matrix, also those the current Parameter values make zero; the solver then
+    factors them as nonzeros.  Measured on the minimum-poison program (docs/reachable.md,
+    Time): 84% of the matrix's entries on spambase, 74% on mnist17, and a solve 10x / 25x
+    faster without them (same optimum to 1e-11 relative).  Same problem, same solver,
+    same tolerances: cvxpy's own ``get_problem_data`` / ``solve_via_data`` /
+    ``unpack_results``."""
+    opts = dict(opts)
+    ignore_dpp = bool(opts.pop("ignore_dpp", False))       # a cvxpy option (dpp_options)
+    data, chain, inverse = problem.get_problem_data(name, ignore_dpp=ignore_dpp,
+                                                    verbose=verbose, solver_opts=opts)
+    data = dict(data)
+    for key in ("A", "P"):
+        if data.get(key) is not None and hasattr(data[key], "eliminate_zeros"):
+            mat = data[key].copy()
+            mat.eliminate_zeros()
+            data[key] = mat
+    solution = chain.solve_via_data(problem, data, False, verbose, opts)
+    problem.unpack_results(solution, chain, inverse)
+
+
 def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
-          verbose: bool = False, stop_if_infeasible: bool = False, **options) -> SolveInfo:
+          verbose: bool = False, stop_if_infeasible: bool = False, drop_zeros: bool = False,
+          **options) -> SolveInfo:
     """Solve a cvxpy ``problem`` of class ``kind`` ('LP', 'QP', 'SOCP', 'EXP', 'MILP').
 
     Tries the preferred solvers in order (only the named one when ``solver`` is given,
@@ -162,6 +188,8 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
     are then its keys, in order.  ``stop_if_infeasible``: a solver that *proves*
     infeasibility ends the fall-back (the failure's status is then ``infeasible``), for
     callers that treat an empty feasible set as an answer rather than a solver fault.
+    ``drop_zeros``: hand the solver its matrices without the explicit zeros a DPP program's
+    Parameter values leave in them (:func:`_solve_sparse`; the same problem, faster).
     """
     import cvxpy as cp
 
@@ -194,7 +222,10 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
                 # reports every status, so the warning would only repeat it
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate",
                                         category=UserWarning)
-                problem.solve(solver=name, verbose=verbose, **opts)
+                if drop_zeros:
+                    _solve_sparse(problem, name, verbose, opts)
+                else:
+                    problem.solve(solver=name, verbose=verbose, **opts)
             status = str(problem.status)
         except cp.error.SolverError as exc:
             status = f"solver error: {str(exc).splitlines()[0]}"

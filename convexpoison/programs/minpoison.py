@@ -1121,7 +1121,9 @@ class FixedCountKKT:
         """Points and residual norm for integer ``counts`` (one per slot)."""
         prog = self.program
         self.set_counts(counts)
-        info = solvers.solve(self._prob, self.kind_, solver=self.solver)
+        # the program's drop_zeros (solvers.solve) holds here too: the same G^T beta
+        info = solvers.solve(self._prob, self.kind_, solver=self.solver,
+                             drop_zeros=bool(prog.solver_options.get("drop_zeros", False)))
         X = np.array([np.asarray(x.value, float) for x in self._xs])
         dom = prog.domain
         if dom is not None:
