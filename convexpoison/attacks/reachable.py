@@ -81,6 +81,11 @@ DEFAULT_SEEDS = ("decoys", "improved", "kkt", "influence")
 #: fallback (a fallback evicts the compiled form; tens of seconds on spambase).
 REALISE_SOLVER = "CLARABEL"
 
+#: Hand the solvers the pricing and fixed-count programs without the explicit zeros of
+#: their matrices (solvers.solve ``drop_zeros``; bench/reachable.py ``--before`` turns it
+#: off to measure what it saves).
+DROP_ZEROS = True
+
 #: Solvers of the chosen target's exact price, in order, when none is named.
 CERTIFY_SOLVERS = ("MOSEK", "CLARABEL", "SCS")
 
@@ -175,7 +180,7 @@ class _Pricer:
         # every entry of G in the solver's matrix, zero or not; without the zeros a solve
         # is 10x (spambase) to 25x (mnist17) faster (solvers._solve_sparse)
         self.program = MinimumPoisonProgram(feasible, None, integer="relax", solver=solver,
-                                            solver_options={"drop_zeros": True},
+                                            solver_options={"drop_zeros": DROP_ZEROS},
                                             defender=defender).fit(X, y)
         self.solved = _Solved(self.program)
         self.count = self.failed = 0
@@ -403,6 +408,9 @@ class ReachableTargetAttack(PoisoningAttack):
         was priced until then is the candidate list (``search_exhausted_``).  The
         seconds make a run's candidates depend on the machine's speed; give
         ``search_seconds=None`` for a reproducible search.
+    prune : a point of a segment whose evaluation error is at most the best within the
+        budget so far is not priced (taken as fitting): its segment's boundary target
+        cannot beat that best (:meth:`_segment`).  False prices every point.
     steps : bisection steps per segment.
     slack : the search keeps targets of price at most ``budget - slack`` (room for the
         rounding to integer copies).
@@ -429,7 +437,7 @@ class ReachableTargetAttack(PoisoningAttack):
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
                  n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25,
                  dual_rounds=0, dual_step=0.05, newton=3, t_max=4.0, steps=4, slack=1.0,
-                 max_priced=120, search_seconds=120.0, n_screen=8, n_realise=2,
+                 max_priced=120, search_seconds=120.0, prune=True, n_screen=8, n_realise=2,
                  eps_close=0.01, max_extra=2, snap=True,
                  screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
@@ -455,6 +463,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.newton = newton
         self.max_priced = max_priced
         self.search_seconds = search_seconds
+        self.prune = prune
         self.n_screen = n_screen
         self.n_realise = n_realise
         self.eps_close = eps_close
@@ -722,20 +731,31 @@ class ReachableTargetAttack(PoisoningAttack):
 
         return InfluenceAttack(max_iter=8, n_steps=2, random_state=self.random_state, **common)
 
-    def _segment(self, pricer, clean, seed, guess, limit, t_max, steps, add):
+    def _segment(self, pricer, clean, seed, guess, limit, t_max, steps, add, floor=None):
         """Price ``theta(t) = theta_c + t (theta_k - theta_c)`` for the largest ``t <= t_max``
         whose price is at most ``limit`` (``seed`` is ``theta_k``, priced at ``t = 1``).
 
         The price grows along the segment away from ``theta_c`` (price 0), about linearly,
         so the search starts at ``guess`` (``limit / price`` at ``t = 1``), brackets the
         boundary by doubling (a cheap point) or halving (an expensive one, at most 6
-        times), then takes ``steps`` bisection steps."""
+        times), then takes ``steps`` bisection steps.
+
+        ``floor`` (``prune``): a callable giving the best evaluation error within the
+        budget so far, and ``(Xe, ye)``.  A point whose evaluation error (a matrix product)
+        is at most the floor is not priced but taken as fitting: fitting or not, the
+        segment's boundary target below it has no more error than the best already found
+        (the error falls toward ``theta_c``), so only the part of the segment that could
+        beat it is priced.  Measured: the climb's segments toward far decoys on mnist17
+        halve ``t`` down to 4e-5 at the clean error, the price stuck at 150-250 (a tiny
+        move off a trained model changes its margin partition)."""
         model, source = seed.model, seed.source
 
         def ok(t):
             if t == 1.0:
                 return seed.price <= limit
             m = _blend(clean, model, t)
+            if floor is not None and m.error(*floor[1]) <= floor[0]():
+                return True
             return add(m, f"{source} t={t:.3g}", t, pricer.screen(m)).price <= limit
 
         t = float(guess)
@@ -771,6 +791,10 @@ class ReachableTargetAttack(PoisoningAttack):
         search, the mixtures, the climb and the dual climb; ``add`` records each priced
         model in ``priced``."""
         n_search = int(check_positive(self.n_search, "n_search", allow_zero=True))
+        floor = None
+        if self.prune:
+            floor = (lambda: max((c.eval_error for c in priced if c.price <= limit),
+                                 default=-np.inf), (Xe, ye))
         first = []
         # the models the other attacks induce first (reachable by construction: the
         # likeliest to fit the budget), then the label-flip models by evaluation error --
@@ -785,7 +809,7 @@ class ReachableTargetAttack(PoisoningAttack):
             first.append((_blend(clean, model, guess).error(Xe, ye), guess, c))
         first.sort(key=lambda e: -e[0])
         for _, guess, c in first[:n_search]:
-            self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
+            self._segment(pricer, clean, c, guess, limit, t_max, steps, add, floor)
         # mixtures: the average of two boundary targets of different seed families is a
         # new direction from theta_c (its price is often below the budget: the two
         # families spend it on different clean points); searched along its segment
@@ -804,7 +828,7 @@ class ReachableTargetAttack(PoisoningAttack):
                 c = add(mix, name, 1.0, pricer.screen(mix))
                 if np.isfinite(c.price):
                     guess = min(t_max, limit / c.price) if c.price > 0 else t_max
-                    self._segment(pricer, clean, c, guess, limit, t_max, steps, add)
+                    self._segment(pricer, clean, c, guess, limit, t_max, steps, add, floor)
         # climb: from the best target within the budget, step toward each of the
         # n_climb models of highest evaluation error (priced, any price) and bring the
         # step back onto the budget along its own segment from theta_c; the best
@@ -826,7 +850,7 @@ class ReachableTargetAttack(PoisoningAttack):
                 e = add(step, name, 1.0, pricer.screen(step))
                 if np.isfinite(e.price) and e.price > 0:
                     self._segment(pricer, clean, e, min(t_max, limit / e.price), limit, t_max,
-                                  steps, add)
+                                  steps, add, floor)
             if max(c.eval_error for c in priced if c.price <= limit) <= top:
                 break
         # the climb along the price's level set (the program's dual sensitivities)
