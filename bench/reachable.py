@@ -8,11 +8,17 @@ minimum over the defenses from docs/kkt.md (full decoy x epsilon-split grid) bes
 Goals (the issue's acceptance): spambase >= 14%, mnist17 >= 3.0%, each in <= 60 s on 2
 cores.  Not a timed test.
 
-Run: ``python bench/reachable.py [--datasets spambase,mnist17] [--max-priced N]``.
+``--before`` also runs the attack as it was before the solves without explicit zeros and
+the pruned segments (``DROP_ZEROS`` off, ``prune=False``, the exact price with the
+package's whole fallback order), right before each default run: the two timings side by
+side under the same load (the 1-minute load average is printed with each row).
+
+Run: ``python bench/reachable.py [--datasets spambase,mnist17] [--max-priced N] [--before]``.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import _common as C
@@ -24,7 +30,7 @@ GOAL = {"spambase": 0.14, "mnist17": 0.030, "adult": 0.215}
 
 
 def main():
-    from convexpoison.attacks.reachable import ReachableTargetAttack
+    from convexpoison.attacks import reachable as R
     from convexpoison.datasets import load_dataset
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,23 +38,34 @@ def main():
     ap.add_argument("--epsilon", type=float, default=0.03)
     ap.add_argument("--max-priced", type=int, default=None,
                     help="cap on screening solves (default: the attack's)")
+    ap.add_argument("--before", action="store_true",
+                    help="also run the version before drop_zeros / prune, beside each run")
     args = ap.parse_args()
     kw = {} if args.max_priced is None else {"max_priced": args.max_priced}
     rows, out = [], {}
+    versions = [("before", False), ("now", True)] if args.before else [("now", True)]
+    defaults = R.DROP_ZEROS, R.CERTIFY_SOLVERS
     for name in args.datasets.split(","):
         ds = load_dataset(name)
-        C.say(f"reachable: {name}")
-        t0 = time.perf_counter()
-        att = ReachableTargetAttack(args.epsilon, progress=C.say, **kw).fit(ds)
-        sec = time.perf_counter() - t0
-        r = att.result_.to_dict()
-        out[name] = {"seconds": sec, **r}
-        rows.append([name, sec, r["min_over_defenses"], KKT.get(name), GOAL.get(name),
-                     r["no_defense_test_error"], f"{r['n_poisons']:g}/{r['budget']}",
-                     r["target_lower_bound"], r["max_loss_difference"], r["status"],
-                     r["candidates_priced"]])
-    C.table(["dataset", "seconds", "min over defenses", "KKT (docs)", "goal", "no defense",
-             "points", "certified", "max loss diff", "status", "priced"], rows,
+        for label, new in versions:
+            C.say(f"reachable: {name} ({label})")
+            R.DROP_ZEROS, R.CERTIFY_SOLVERS = defaults if new else (
+                False, ("MOSEK", "CLARABEL", "ECOS", "SCS"))
+            t0 = time.perf_counter()
+            att = R.ReachableTargetAttack(args.epsilon, progress=C.say, prune=new,
+                                          **kw).fit(ds)
+            sec = time.perf_counter() - t0
+            load = os.getloadavg()[0]
+            r = att.result_.to_dict()
+            out[name if label == "now" else f"{name} ({label})"] = {
+                "seconds": sec, "load": load, **r}
+            rows.append([name, label, sec, load, r["min_over_defenses"], KKT.get(name),
+                         GOAL.get(name), r["no_defense_test_error"],
+                         f"{r['n_poisons']:g}/{r['budget']}", r["target_lower_bound"],
+                         r["max_loss_difference"], r["status"], r["candidates_priced"]])
+    R.DROP_ZEROS, R.CERTIFY_SOLVERS = defaults
+    C.table(["dataset", "version", "seconds", "load", "min over defenses", "KKT (docs)", "goal",
+             "no defense", "points", "certified", "max loss diff", "status", "priced"], rows,
             title=f"reachable-target attack, epsilon {args.epsilon:g}, five defenses")
     C.write_result("reachable", {"epsilon": args.epsilon, "kkt_docs": KKT, "goal": GOAL,
                                  "results": out})

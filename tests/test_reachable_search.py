@@ -80,3 +80,37 @@ def test_dual_climb_and_the_cap_keep_the_property(breast):
     assert [c.source for c in searched] == names[:n // 2]
     if capped.result_.status == "eps_close":
         _check_property(breast, capped)
+
+
+def test_solves_without_explicit_zeros_match_the_plain_solve(breast):
+    """solvers.solve(drop_zeros=True), the pricer's screening path: the matrix the DPP
+    program hands the solver holds explicit zeros (the clean multipliers of points off the
+    target's margin), and dropping them leaves the optimum, the points and the KKT row's
+    duals unchanged -- against the plain Clarabel solve and an SCS solve."""
+    from convexpoison import solvers
+    from convexpoison.attacks.reachable import _blend
+    from convexpoison.decoys import DecoyGenerator
+    from convexpoison.programs.minpoison import MinimumPoisonProgram
+
+    Xc, yc = breast.X_train, breast.y_train
+    D = resolve_defender(None, breast, "svm", breast.reg)
+    clean = D.train(Xc, yc)
+    gen = DecoyGenerator(None, repeats=(2,), quantiles=(0.1,), prune=False,
+                         defender=D).fit(Xc, yc, breast.X_test, breast.y_test, clean_model=clean)
+    target = _blend(clean, gen.candidates_[0].model, 1.5)
+    feas = make_feasible_set(["domain", "l2", "slab"], breast.domain, Xc, yc, quantile=0.95)
+    prog = MinimumPoisonProgram(feas, None, integer="relax", defender=D).fit(Xc, yc)
+    prog.set_target(target)
+    data, _, _ = prog.problem.get_problem_data("CLARABEL")
+    assert np.sum(data["A"].data == 0) > 0          # the zeros the option drops
+    plain = solvers.solve(prog.problem, prog.kind_, solver="CLARABEL")
+    z_plain = prog._vars["z"][1].value.copy()
+    lam_plain = np.asarray(prog._kkt.dual_value, float).copy()
+    sparse = solvers.solve(prog.problem, prog.kind_, solver="CLARABEL", drop_zeros=True)
+    assert plain.value > 0
+    assert sparse.value == pytest.approx(plain.value, rel=1e-7)
+    assert np.allclose(prog._vars["z"][1].value, z_plain, atol=1e-5 * (1 + np.abs(z_plain).max()))
+    assert np.allclose(prog._kkt.dual_value, lam_plain, rtol=1e-4,
+                       atol=1e-6 * (1 + np.abs(lam_plain).max()))
+    scs = solvers.solve(prog.problem, prog.kind_, solver="SCS", drop_zeros=True)
+    assert scs.value == pytest.approx(plain.value, rel=1e-5)

@@ -200,8 +200,8 @@ class MinimumPoisoning(PoisoningAttack):
         self.max_extra_ = int(check_positive(self.max_extra, "max_extra", allow_zero=True))
         self.per_total_ = int(check_positive(self.per_total, "per_total"))
         self.feasible_ = data.domain if self.feasible is None else self.feasible
-        X = check_X(data.X_train, "X")
-        y = check_y(data.y_train, len(X), "y")
+        X = check_X(data.X_train, "X", accept_sparse=True)     # sparse text stays sparse
+        y = check_y(data.y_train, X.shape[0], "y")
         s = check_weights(sample_weight, len(y))
         self.reg_ = self.defender_.reg_for(s.sum())          # the clean data's effective C_R
         if self.target.w.shape != (X.shape[1],):

@@ -176,12 +176,16 @@ class _Pricer:
 
         self.feasible, self.X, self.y, self.solver = feasible, X, y, solver
         self.loss = feasible["loss"] if "loss" in feasible.names else None
+        from .. import solvers
+
         # drop_zeros: the clean multipliers' columns (free * delta under the dense G) keep
         # every entry of G in the solver's matrix, zero or not; without the zeros a solve
-        # is 10x (spambase) to 25x (mnist17) faster (solvers._solve_sparse)
-        self.program = MinimumPoisonProgram(feasible, None, integer="relax", solver=solver,
-                                            solver_options={"drop_zeros": DROP_ZEROS},
-                                            defender=defender).fit(X, y)
+        # is 10x (spambase) to 25x (mnist17) faster (solvers._solve_sparse).  Above
+        # solvers.DPP_MAX_D (sparse text) no compiled DPP form (solvers.dpp_options)
+        self.program = MinimumPoisonProgram(
+            feasible, None, integer="relax", solver=solver, defender=defender,
+            solver_options={"drop_zeros": DROP_ZEROS, **solvers.dpp_options(X.shape[1])}
+        ).fit(X, y)
         self.solved = _Solved(self.program)
         self.count = self.failed = 0
         self.last = self.grad = None

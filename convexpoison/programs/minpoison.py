@@ -1121,9 +1121,11 @@ class FixedCountKKT:
         """Points and residual norm for integer ``counts`` (one per slot)."""
         prog = self.program
         self.set_counts(counts)
-        # the program's drop_zeros (solvers.solve) holds here too: the same G^T beta
+        # the program's drop_zeros and ignore_dpp (solvers.solve, solvers.dpp_options) hold
+        # here too: the same G^T beta, the same products of w_p and points
         info = solvers.solve(self._prob, self.kind_, solver=self.solver,
-                             drop_zeros=bool(prog.solver_options.get("drop_zeros", False)))
+                             **{k: v for k, v in prog.solver_options.items()
+                                if k in ("drop_zeros", "ignore_dpp")})
         X = np.array([np.asarray(x.value, float) for x in self._xs])
         dom = prog.domain
         if dom is not None:
