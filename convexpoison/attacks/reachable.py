@@ -933,6 +933,57 @@ class ReachableTargetAttack(PoisoningAttack):
             if best <= top:
                 return
 
+    def _rounded(self, data, pricer, cand, budget, D, extra):
+        """The realisation on large integer domains (sparse text): the exact solve's points
+        (two per label) rounded to integer counts inside the domain, with integer copy
+        counts near the solve's weights -- per total from ``ceil(value)`` to
+        ``certified + extra`` (never beyond the budget) the first of
+        :func:`~convexpoison.attacks.minpoison.count_candidates`, retrained exactly; the
+        one closest to the target in max loss difference is kept (computed over the
+        domain: a superset of the feasible set, so an accepted result is accepted over it
+        too).  Rounding moves the points, so the target is usually not induced exactly
+        (``not_close``): Koh et al.'s rounding of relaxed points on text (section 3.3)."""
+        from ..programs.maxloss import MaxLossDifference
+        from .minpoison import MinPoisonAttackResult, count_candidates
+
+        lp = pricer.solved.lp
+        frac = lp.poison_set()
+        if len(frac) == 0:
+            return None
+        dom = data.domain
+        Xp = np.clip(np.round(frac.X), dom.lo, dom.hi)
+        limit = int(min(budget, cand.certified + extra))
+        mld = MaxLossDifference(dom, integer="relax", solver=self.solver)
+        best, tried = None, []
+        first = {}
+        for counts in count_candidates(frac.weight, limit):
+            first.setdefault(int(counts.sum()), counts)
+        for total in sorted(t for t in first if t >= max(1, int(np.ceil(lp.value - 1e-6)))):
+            counts = np.asarray(first[total], float)
+            keep = counts > 0
+            ps = PoisonSet(Xp[keep], frac.y[keep], counts[keep],
+                           meta={"attack": "min-poison (rounded points)"})
+            Xa, ya, wa, _ = ps.with_clean(pricer.X, pricer.y)
+            model = D.train(Xa, ya, sample_weight=wa, tol=1e-8, random_state=self.random_state)
+            ml = mld.solve(model, cand.model)
+            dist = float(np.linalg.norm(model.theta - cand.model.theta))
+            rec = {"n_poisons": total, "counts": counts.tolist(),
+                   "max_loss_difference": float(ml.value), "distance_to_target": dist}
+            tried.append(rec)
+            self._say(f"  {total} poisons (rounded points): max loss difference "
+                      f"{ml.value:.4g}, distance {dist:.3g}")
+            if best is None or ml.value < best[0]:
+                best = (float(ml.value), float(ml.upper_bound), dist, ps, model, rec)
+            if ml.value <= self.eps_close:
+                break
+        if best is None:
+            return None
+        value, upper, dist, ps, model, rec = best
+        status = "eps_close" if value <= self.eps_close else "not_close"
+        rz = MinPoisonAttackResult(ps, model, lp, cand.certified, value, upper, dist,
+                                   float("nan"), status, tried)
+        return ps, rz
+
     def _realise(self, data, pricer, cand, budget, D):
         """The integer minimum-poison attack on ``cand`` (exactly priced first), or None."""
         try:
@@ -943,27 +994,37 @@ class ReachableTargetAttack(PoisoningAttack):
         if not cand.certified <= budget:
             return None
         extra = int(min(self.max_extra, budget - cand.certified))
+        from .. import solvers
+
         integer = data.domain is not None and data.domain.has_integers   # MILPs: CBC
         # integer coordinates: the exact program (column generation over integer points,
         # MinimumPoisoning(integer="auto")); the relaxed optimum's points are fractional in
         # one-hot coordinates, and the integer points found for them leave the target far
         # (adult: max loss difference 0.75-1.1).  Its optimum is the certified minimum
-        # over integer points (>= the relaxed price the search used).
+        # over integer points (>= the relaxed price the search used).  Above
+        # solvers.DPP_MAX_D (sparse text) that program's compiled form does not fit in
+        # memory (fine-foods: 29 GiB asked for), and the fixed-count MILP over 6660
+        # integer counts per point ran for over 6 minutes without an answer: the relaxed
+        # program's points are rounded instead (:meth:`_rounded`; the relaxed certificate
+        # covers every integer point)
+        exact = integer and pricer.X.shape[1] <= solvers.DPP_MAX_D
+        if integer and not exact:
+            return self._rounded(data, pricer, cand, budget, D, extra)
         attack = _Realisation(cand.model, feasible=pricer.feasible, defender=D,
                               eps_close=self.eps_close, max_extra=extra,
-                              integer="auto" if integer else "relax",
+                              integer="auto" if exact else "relax",
                               per_total=1, train_tol=1e-8,
                               solver=self.solver or (None if integer else REALISE_SOLVER),
                               random_state=self.random_state,
                               progress=self.progress, bound_at_achieved=False)
-        attack.pricer = None if integer else pricer
+        attack.pricer = None if exact else pricer
         try:
             attack.fit(data)
         except (InputError, SolverFailure) as exc:
             self._say(f"reachable: {cand.source}: not realised ({exc})")
             return None
         rz = attack.result_
-        if integer:
+        if exact:
             cand.certified = float(rz.lower_bound)
         if rz.model is None or not rz.poisons.n_poisons <= budget:
             return None
