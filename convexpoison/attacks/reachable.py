@@ -935,14 +935,15 @@ class ReachableTargetAttack(PoisoningAttack):
 
     def _rounded(self, data, pricer, cand, budget, D, extra):
         """The realisation on large integer domains (sparse text): the exact solve's points
-        (two per label) rounded to integer counts inside the domain, with integer copy
-        counts near the solve's weights -- per total from ``ceil(value)`` to
+        (two per label) with integer copy counts near the solve's weights, every copy
+        randomly rounded to integer word counts inside the domain on its own -- per total
+        from ``ceil(value)`` to
         ``certified + extra`` (never beyond the budget) the first of
         :func:`~convexpoison.attacks.minpoison.count_candidates`, retrained exactly; the
         one closest to the target in max loss difference is kept (computed over the
         domain: a superset of the feasible set, so an accepted result is accepted over it
         too).  Rounding moves the points, so the target is usually not induced exactly
-        (``not_close``): Koh et al.'s rounding of relaxed points on text (section 3.3)."""
+        (``not_close``): Koh et al.'s random rounding of relaxed points (section 3.3)."""
         from ..programs.maxloss import MaxLossDifference
         from .minpoison import MinPoisonAttackResult, count_candidates
 
@@ -951,8 +952,23 @@ class ReachableTargetAttack(PoisoningAttack):
         if len(frac) == 0:
             return None
         dom = data.domain
-        Xp = np.clip(np.round(frac.X), dom.lo, dom.hi)
+        rng = np.random.default_rng(self.random_state)
         limit = int(min(budget, cand.certified + extra))
+
+        def rounded(counts):
+            # each copy rounded on its own, up with probability the fractional part
+            # (unbiased): the copies' sum -- what enters the KKT condition -- stays near
+            # count x the relaxed point (a common rounding moves it by up to count / 2
+            # per word; measured on fine-foods: distance 2.77 to the target)
+            rows, labels = [], []
+            for k in np.flatnonzero(counts > 0):
+                x = frac.X[k]
+                base = np.floor(x)
+                up = rng.random((int(counts[k]), x.size)) < (x - base)
+                rows.append(np.clip(base + up, dom.lo, dom.hi))
+                labels += [frac.y[k]] * int(counts[k])
+            return PoisonSet(np.vstack(rows), np.array(labels), np.ones(len(labels)),
+                             meta={"attack": "min-poison (randomly rounded copies)"})
         mld = MaxLossDifference(dom, integer="relax", solver=self.solver)
         best, tried = None, []
         first = {}
@@ -960,9 +976,7 @@ class ReachableTargetAttack(PoisoningAttack):
             first.setdefault(int(counts.sum()), counts)
         for total in sorted(t for t in first if t >= max(1, int(np.ceil(lp.value - 1e-6)))):
             counts = np.asarray(first[total], float)
-            keep = counts > 0
-            ps = PoisonSet(Xp[keep], frac.y[keep], counts[keep],
-                           meta={"attack": "min-poison (rounded points)"})
+            ps = rounded(counts)
             Xa, ya, wa, _ = ps.with_clean(pricer.X, pricer.y)
             model = D.train(Xa, ya, sample_weight=wa, tol=1e-8, random_state=self.random_state)
             ml = mld.solve(model, cand.model)
@@ -970,7 +984,7 @@ class ReachableTargetAttack(PoisoningAttack):
             rec = {"n_poisons": total, "counts": counts.tolist(),
                    "max_loss_difference": float(ml.value), "distance_to_target": dist}
             tried.append(rec)
-            self._say(f"  {total} poisons (rounded points): max loss difference "
+            self._say(f"  {total} poisons (randomly rounded copies): max loss difference "
                       f"{ml.value:.4g}, distance {dist:.3g}")
             if best is None or ml.value < best[0]:
                 best = (float(ml.value), float(ml.upper_bound), dist, ps, model, rec)
