@@ -1,0 +1,62 @@
+"""The reachable-target attack on sparse word counts (docs/reachable.md, step 5; docs/text.md,
+"Reachable target"): above solvers.DPP_MAX_D coordinates the pricing program is solved
+without its compiled DPP form and the realisation rounds every copy of the relaxed points
+to integer counts on its own.  The threshold is lowered here so that a small count set
+takes that path (the path fine-foods' 6660 words take)."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from convexpoison import solvers
+from convexpoison.attacks.base import n_poisons
+from convexpoison.attacks.reachable import ReachableTargetAttack
+from convexpoison.datasets import Dataset
+from convexpoison.domain import Domain
+
+
+def _counts(seed=0, n=300, d=40, n_test=150):
+    """Word counts (Poisson, most entries 0) with a planted linear signal and label noise;
+    the domain is the non-negative integers up to each word's largest count."""
+    rng = np.random.default_rng(seed)
+    X = rng.poisson(0.4, (n + n_test, d)).astype(float)
+    w = rng.normal(size=d)
+    s = X @ w + 0.5 * rng.normal(size=n + n_test)
+    y = np.where(s > np.median(s), 1, -1)
+    dom = Domain(np.zeros(d), np.maximum(X.max(axis=0), 1.0), integer=np.ones(d, bool))
+    return Dataset("counts", sp.csr_matrix(X[:n]), y[:n], sp.csr_matrix(X[n:]), y[n:], dom,
+                   reg=0.05, classes=["-1", "+1"])
+
+
+def test_sparse_counts_realised_with_integer_points_and_a_sound_certificate(monkeypatch):
+    from convexpoison.certificates.lp import lp_lower_bound
+    from convexpoison.training import train
+
+    data = _counts()
+    monkeypatch.setattr(solvers, "DPP_MAX_D", 10)        # the text path at d = 40
+    att = ReachableTargetAttack(epsilon=0.05, seeds=("decoys",), decoy_quantiles=(0.2,),
+                                decoy_repeats=(3,), n_search=1, steps=2, n_mix=0,
+                                climb_rounds=0, n_screen=1, n_realise=1, snap=False,
+                                search_seconds=None).fit(data)
+    assert att.feasible_ is not None and not solvers.dpp_options(40) == {}
+    res = att.result_.to_dict()
+    ps = att.poisons_
+    budget = n_poisons(0.05, data.n_train)
+    # integer word counts inside the domain, one row per copy, within the budget
+    X = np.asarray(ps.X)
+    assert np.all(X == np.round(X)) and data.domain.contains(X, tol=0).all()
+    assert np.all(ps.weight == 1) and 0 < ps.n_poisons <= budget
+    assert res["n_poisons"] <= res["target_lower_bound"] + 2
+    # the certificate, recomputed by a program built here (relaxed counts cover integers)
+    target = att.target_.model
+    feas = att.feasible_
+    feas["loss"].set_model(target)
+    feas["loss"].fit(data.X_train, data.y_train)
+    lb = lp_lower_bound(target, feas, data.X_train, data.y_train, data.reg)
+    assert lb.certified == res["target_lower_bound"]
+    # the reported model is what exact training on Dc u Dp returns, and it moved toward
+    # the target: closer than the clean model is
+    Xa, ya, wa, _ = ps.with_clean(data.X_train, data.y_train)
+    model = train(Xa, ya, "svm", data.reg, sample_weight=wa)
+    dist = np.linalg.norm(model.theta - target.theta)
+    assert dist == pytest.approx(res["distance_to_target"], rel=1e-3, abs=1e-4)
+    assert dist < np.linalg.norm(att.clean_model_.theta - target.theta)
