@@ -20,7 +20,9 @@ together:
    whole budget.  Pairwise averages of the best boundary targets of different seed
    families are searched the same way (mixtures), and a climb steps from the best
    boundary target toward priced models of higher error, bringing each step back onto
-   the budget along its own segment.  Every priced model is a candidate.  An optional
+   the budget along its own segment.  Every priced model is a candidate; a point whose
+   evaluation error cannot beat the best target within the budget is not priced
+   (``prune``).  An optional
    climb along the budget's level set uses the price's gradient read from the program's
    duals (``dual_rounds``; off by default: it found nothing on spambase).  The search
    stops at ``max_priced`` solves or ``search_seconds``.
@@ -36,7 +38,9 @@ together:
 5. **Realisation.**  The best screened candidates are realised with the integer
    minimum-poison attack (:class:`~convexpoison.attacks.minpoison.MinimumPoisoning`: at
    most two points per label on continuous domains; the exact column-generation program
-   on integer domains; ``n_poisons <= certified + max_extra``) and judged by retraining
+   on integer domains; on integer domains above ``solvers.DPP_MAX_D`` coordinates --
+   sparse text -- the relaxed points with every copy randomly rounded;
+   ``n_poisons <= certified + max_extra``) and judged by retraining
    under every defense (:func:`~convexpoison.defenses.evaluate`).  A realisation that
    misses its target is followed by the model it did induce (snap: a trained model,
    whose margin support vectors absorb the rounding to integer copies).  The best
