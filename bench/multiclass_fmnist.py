@@ -56,7 +56,8 @@ def main(argv=None):
     C.table(list(row), [list(row.values())], title="Crammer-Singer exact training on fmnist")
     # the recorded 1e-3 run keeps its name; other gaps get theirs (..._tol1e-04)
     suffix = "" if args.tol == 1e-3 else f"_tol{args.tol:.0e}"
-    C.write_result(f"multiclass_fmnist_n{X.shape[0]}{suffix}", {"result": row})
+    C.write_result(f"multiclass_fmnist_n{X.shape[0]}{suffix}",
+                   {"command": " ".join(["python", *sys.argv]), "result": row})
     return 0
 
 
