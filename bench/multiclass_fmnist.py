@@ -56,6 +56,7 @@ def main(argv=None):
     C.table(list(row), [list(row.values())], title="Crammer-Singer exact training on fmnist")
     # the recorded 1e-3 run keeps its name; other gaps get theirs (..._tol1e-04)
     suffix = "" if args.tol == 1e-3 else f"_tol{args.tol:.0e}"
+    suffix += "" if reg == 0.09 else f"_reg{reg:g}"     # (0.09: the fallback of the first runs)
     C.write_result(f"multiclass_fmnist_n{X.shape[0]}{suffix}",
                    {"command": " ".join(["python", *sys.argv]), "result": row})
     return 0
