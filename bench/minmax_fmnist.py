@@ -4,23 +4,29 @@ defender (docs/minmax-multiclass.md).
 
     python bench/minmax_fmnist.py NAME [--defender multisvm-adagrad] [--decoy Q,R | none]
                                        [--clean-batch 1000] [--tau 0.25]
+                                       [--defense l2,loss] [--save-poisons FILE]
 
 ``--decoy Q,R``: one multi-class decoy (the q-quantile of the test points with the smallest
 margin flipped to their runner-up class, added R times; MulticlassDecoyGenerator), ``none``:
-min-max-basic.  Progress lines go to ``bench/results/NAME.log``; the result (the attack's
-``result_.to_dict()`` without its per-step lists, plus the decoy's own error) to
-``bench/results/NAME.json`` and the poison set to ``/tmp/NAME-poisons.npz``
-(``bench/plot_poisons.py`` draws it).  Needs the Debian package dataset-fashion-mnist.
+min-max-basic.  ``--defender``: any ``--defender`` spelling, e.g. the exact Crammer--Singer
+trained to a relative duality gap, ``multisvm:reg=0.09,gap=1e-3`` (docs/defender.md);
+its requested and reached gaps go into the result.  ``--defense``: the defenses judged
+(any of l2, slab, loss, svd, knn).  Progress lines go to ``bench/results/NAME.log``; the
+result (the attack's ``result_.to_dict()`` without its per-step lists, plus the decoy's own
+error) to ``bench/results/NAME.json`` and the poison set (a poison-set file, which
+``convexpoison evaluate --poisons`` reads and ``bench/plot_poisons.py`` draws) to
+``--save-poisons`` (default ``/tmp/NAME-poisons.npz``).  Needs the Debian package
+dataset-fashion-mnist.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
 import _common as C  # one BLAS thread
-import numpy as np
 
 
 def main(argv=None):
@@ -30,10 +36,15 @@ def main(argv=None):
     ap.add_argument("--decoy", default="0.5,15")
     ap.add_argument("--clean-batch", type=int, default=1000)
     ap.add_argument("--tau", type=float, default=0.25, help="the decoy-loss threshold (22)")
+    ap.add_argument("--defense", default="l2,loss",
+                    help="defenses judged, comma-separated (l2, slab, loss, svd, knn)")
+    ap.add_argument("--save-poisons", default=None, metavar="FILE",
+                    help="poison-set file (default /tmp/NAME-poisons.npz)")
     args = ap.parse_args(argv)
     from convexpoison.attacks.minmax import MinMaxAttack
     from convexpoison.decoys import MulticlassDecoyGenerator
     from convexpoison.defender import Defender
+    from convexpoison.defenses import parse_defenses
 
     ds = C.load_optional("fmnist")
     if ds is None:
@@ -43,7 +54,8 @@ def main(argv=None):
     def say(*a):
         print(time.strftime("%H:%M:%S"), *a, file=log, flush=True)
 
-    D = Defender.from_spec(args.defender)
+    D = Defender.from_spec(args.defender).with_default_reg(ds.reg)
+    defenses = parse_defenses(args.defense)
     t0 = time.time()
     decoy, info = "none", {}
     if args.decoy != "none":
@@ -55,17 +67,24 @@ def main(argv=None):
         decoy = c.model
         info = {"decoy_q": float(q), "decoy_r": int(r), "decoy_error": c.eval_error,
                 "decoy_flipped": c.n_flipped}
+        if D.gap is not None:
+            info["decoy_reached_gap"] = float(c.model.gap_ / c.model.objective_)
         say("decoy", info, f"{time.time() - t0:.1f}s")
-    att = MinMaxAttack(epsilon=0.03, decoy=decoy, defenses=("l2", "loss"), feasible="l2",
+    att = MinMaxAttack(epsilon=0.03, decoy=decoy, defenses=defenses, feasible="l2",
                        defender=D, clean_batch=args.clean_batch, tau=args.tau, progress=say,
                        progress_bar=False).fit(ds)
     out = {k: (v if not (isinstance(v, list) and len(v) > 50) else f"<{len(v)} values omitted>")
            for k, v in att.result_.to_dict().items()}
-    out.update(info, total_seconds=time.time() - t0)
+    ev = att.result_.evaluation.to_dict()
+    for key in ("requested_gap", "reached_gap"):       # only for a defender with a gap
+        if key in ev:
+            out[key] = ev[key]
+    poisons = args.save_poisons or f"/tmp/{args.name}-poisons.npz"
+    out.update(info, total_seconds=time.time() - t0, poison_file=poisons,
+               loadavg_at_end=list(os.getloadavg()))
     with open(f"{C.RESULTS}/{args.name}.json", "w") as f:
         json.dump(out, f, indent=1, default=str)
-    p = att.poisons_
-    np.savez(f"/tmp/{args.name}-poisons.npz", X=p.X, y=p.y, weight=p.weight)
+    att.poisons_.save(poisons)
     say("DONE", out["per_defense"], f"{time.time() - t0:.1f}s")
     return 0
 

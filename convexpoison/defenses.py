@@ -425,6 +425,8 @@ class Evaluation:
     eval_per_defense: dict | None = None
     n_outside_domain: float | None = None
     seconds: float = 0.0
+    #: the defender's requested relative duality gap (its ``gap``; None: exact training)
+    requested_gap: float | None = None
 
     @property
     def no_defense(self) -> float:
@@ -455,6 +457,12 @@ class Evaluation:
         m = self.min_over_defenses
         return self.no_defense_test_error if m is None else m
 
+    def reached_gaps(self) -> dict:
+        """The relative duality gap (``gap_ / objective_``, proven) each model was trained
+        to: 'clean', 'none' and every defense's (NaN for AdaGrad's models)."""
+        return {k: float(m.gap_ / m.objective_) if m.objective_ else float(m.gap_)
+                for k, m in self.models.items()}
+
     def to_dict(self) -> dict:
         out = {"clean_test_error": self.clean_test_error,
                "poisoned_test_error": self.poisoned_test_error,
@@ -467,6 +475,9 @@ class Evaluation:
                "n_poisons": self.n_poisons, "p": self.p}
         if self.n_outside_domain is not None:
             out["n_poisons_outside_domain"] = self.n_outside_domain
+        if self.requested_gap is not None:
+            out["requested_gap"] = self.requested_gap
+            out["reached_gap"] = self.reached_gaps()
         if self.eval_per_defense is not None:
             out["eval_per_defense"] = dict(self.eval_per_defense)
             out["eval_no_defense"] = self.eval_no_defense
@@ -526,7 +537,10 @@ def evaluate(data, poisons: PoisonSet | None, defenses=DEFENSES, p=0.05, reg=Non
     clean_neighbours : a :class:`CleanNeighbours` of ``Dc`` (speeds up the k-NN defense
         when many poison sets are evaluated on the same data).
     tol : relative duality-gap tolerance of every training (:func:`~convexpoison.training.train`);
-        the default is exact, a looser one serves to screen many candidates quickly.
+        the default is exact, a looser one serves to screen many candidates quickly.  A
+        defender with a ``gap`` (``"multisvm:gap=1e-3"``) trains every model to the looser
+        of the two, and the result reports ``requested_gap`` and the ``reached_gap`` of
+        each model (:meth:`Evaluation.reached_gaps`).
     """
     from .defender import resolve_defender
 
@@ -567,7 +581,8 @@ def evaluate(data, poisons: PoisonSet | None, defenses=DEFENSES, p=0.05, reg=Non
 
     ev = Evaluation(clean_test_error=clean_model.error(Xt, yt),
                     no_defense_test_error=base.error(Xt, yt), per_defense=per,
-                    removed=removed, n_poisons=poisons.n_poisons, p=float(p), models=models)
+                    removed=removed, n_poisons=poisons.n_poisons, p=float(p), models=models,
+                    requested_gap=D.gap)
     ev.models["clean"] = clean_model
     if X_eval is not None:
         ev.eval_no_defense = base.error(X_eval, y_eval)

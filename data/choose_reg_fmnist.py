@@ -3,7 +3,7 @@
 
 Usage::
 
-    python data/choose_reg_fmnist.py [--n 10000] [--folds 2] [--tol 1e-6]
+    python data/choose_reg_fmnist.py [--n 10000] [--folds 2] [--tol 1e-3]
 
 The same procedure as ``data/choose_reg.py`` (stratified shuffled folds, the grid
 ``REG_GRID``, the one-standard-error rule, all from :mod:`convexpoison.training`) with two
@@ -11,9 +11,11 @@ documented reductions, because one exact Crammer--Singer training on 60 000 x 78
 to the package's 1e-10 duality gap takes hours on the 2-core development machine
 (bench/README.md): the cross-validation runs on a stratified subsample of ``--n`` training
 images (seed 0), and each fold is trained to a relative duality gap of ``--tol`` (the
-held-out error of a 1e-6-gap model is that of the exact one up to a handful of points
-near the boundary).  The entry records ``subsample`` and ``tol``.  Needs the Debian
-package dataset-fashion-mnist.
+defender option ``gap=``, docs/defender.md; at 1e-3 the full-size test error differs
+from that of a 1e-5-gap model by 0.08 points, bench/README.md, well below the rule's
+0.5-point resolution).  The entry records ``subsample`` and ``tol``.  The recorded run
+(2026-12-02, load average ~3.3): 411 s, ``C_R = 0.01``.  Needs the Debian package
+dataset-fashion-mnist.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--folds", type=int, default=2)
-    ap.add_argument("--tol", type=float, default=1e-6)
+    ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--out", default=str(HERE / "reg.json"))
     args = ap.parse_args(argv)
     from sklearn.model_selection import train_test_split

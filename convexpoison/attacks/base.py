@@ -194,7 +194,7 @@ class PoisoningAttack(BaseEstimator):
         D = self.defender_ = self._defender(data)
         if D.loss != "hinge":
             raise InputError(f"defender: {why}, not {D.spec()}")
-        return D
+        return D.require_exact(f"the {self._name} attack")
 
     def _reg(self, data) -> float:
         """The defender's ``C_R``: the ``reg`` parameter, or the dataset's when it is None."""

@@ -88,7 +88,7 @@ def load(args):
     data = load_source(args, cross_validate=reg is None and not own)
     if reg is not None:
         data = _replace(data, reg=float(reg), reg_source="given (--reg)")
-    elif own and D.exact:               # (AdaGrad's defender has no C_R: keep the data's)
+    elif own and D.trainer == "exact":  # (AdaGrad's defender has no C_R: keep the data's)
         data = _replace(data, reg=D.reg_for(data.n_train),
                         reg_source=f"the defender's own ({D.spec()})")
     reg = data.reg

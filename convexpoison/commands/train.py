@@ -33,5 +33,6 @@ def run(args):
             "clean_test_error": model.error(data.X_test, data.y_test),
             "solver": model.method_, "seconds": seconds,
             # AdaGrad's model is no optimum of anything (docs/defender.md)
-            "status": "optimal" if D.exact else "trained (AdaGrad: no optimum, no gap)",
+            "status": ("optimal" if D.exact else "trained (AdaGrad: no optimum, no gap)"
+                       if D.trainer == "adagrad" else f"trained to relative gap {D.gap:g}"),
             "n_train": data.n_train, "d": data.d, "out": args.out}

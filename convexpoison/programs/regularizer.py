@@ -32,7 +32,7 @@ def hinge_defender(defender, reg, what="this certificate"):
     if D.loss != "hinge":
         raise InputError(f"defender: {what} covers the binary hinge-loss SVM only, not "
                          f"{D.spec()}")
-    return D
+    return D.require_exact(what)
 
 
 class RegTerms:
