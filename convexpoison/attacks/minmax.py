@@ -898,22 +898,26 @@ class MulticlassDecoyInner:
                     gl = g - A.T @ lam
                     ub = float(gl @ self._box_ball(lab, gl) + lam @ c)
                 base = 1.0 + float(b[k] - b[lab])
-                pairs.append((base + min(ub, Lc[i]), lab, k, g, A, c, Lc[i], x0, base))
+                pairs.append((base + min(ub, Lc[i]), base + ub, lab, k, g, A, c, Lc[i], x0,
+                              base))
         if not pairs:
             raise InputError("learner_loss_quantile: no label has a clean point strictly "
                              "inside the learner's (and decoy's) constraint")
-        pairs.sort(key=lambda p: -p[0])
+        pairs.sort(key=lambda p: (-p[0], -p[1]))
         tie = 1e-9
         best, values, n = None, {}, 0
-        for ub, lab, k, g, A, c, cap, x0, base in pairs:
+        for ub, ubu, lab, k, g, A, c, cap, x0, base in pairs:
             if best is not None and ub < best[2] - tie:
                 break
+            if best is not None and ub <= best[2] + tie and ubu <= best[4]:
+                continue                   # a tie that cannot win on the uncapped value
             xu, u = self._solve(lab, g, A, c, x0, (lab, k))
             n += 1
             x = self._feasible(xu, np.vstack([A, g]), np.append(c, cap), x0)
             v, u = base + float(g @ x), base + u
             values[lab] = max(values.get(lab, -np.inf), v)
-            if best is None or v > best[2] + tie or (v >= best[2] - tie and u > best[4]):
+            if (best is None or v > best[2] + tie
+                    or (v >= best[2] - tie and u > best[4])):
                 best = (x, lab, v, k, u)
         x, lab, val, comp, u = best
         if u > val + 1e-12:
