@@ -4,7 +4,7 @@ defender (docs/minmax-multiclass.md).
 
     python bench/minmax_fmnist.py NAME [--defender multisvm-adagrad] [--decoy Q,R | none]
                                        [--clean-batch 1000] [--tau 0.25]
-                                       [--learner-q Q]
+                                       [--learner-q Q] [--learner-rank value|push]
 
 ``--decoy Q,R``: one multi-class decoy (the q-quantile of the test points with the smallest
 margin flipped to their runner-up class, added R times; MulticlassDecoyGenerator), ``none``:
@@ -33,6 +33,7 @@ def main(argv=None):
     ap.add_argument("--tau", type=float, default=0.25, help="the decoy-loss threshold (22)")
     ap.add_argument("--learner-q", type=float, default=None,
                     help="learner_loss_quantile of the attack (default: off)")
+    ap.add_argument("--learner-rank", default="value", help="learner_rank of the attack")
     args = ap.parse_args(argv)
     from convexpoison.attacks.minmax import MinMaxAttack
     from convexpoison.decoys import MulticlassDecoyGenerator
@@ -61,7 +62,8 @@ def main(argv=None):
         say("decoy", info, f"{time.time() - t0:.1f}s")
     att = MinMaxAttack(epsilon=0.03, decoy=decoy, defenses=("l2", "loss"), feasible="l2",
                        defender=D, clean_batch=args.clean_batch, tau=args.tau,
-                       learner_loss_quantile=args.learner_q, progress=say,
+                       learner_loss_quantile=args.learner_q, learner_rank=args.learner_rank,
+                       progress=say,
                        progress_bar=False).fit(ds)
     out = {k: (v if not (isinstance(v, list) and len(v) > 50) else f"<{len(v)} values omitted>")
            for k, v in att.result_.to_dict().items()}

@@ -114,9 +114,48 @@ def test_attack_with_the_learner_constraint(data3):
         MinMaxAttack(0.04, learner_loss_quantile=1.5, **kw).fit(data3)
     with pytest.raises(InputError, match="learner_loss_quantile"):
         MinMaxAttack(0.04, learner_loss_quantile=Q, method="cvxpy", **kw).fit(data3)
+    with pytest.raises(InputError, match="learner_rank"):
+        MinMaxAttack(0.04, learner_loss_quantile=Q, learner_rank="best", **kw).fit(data3)
     rng = np.random.default_rng(0)
     X = rng.random((40, 3))
     yb = np.where(X[:, 0] > 0.5, 1, -1)
     binary = from_arrays(X, yb, X, yb, domain=Domain.box(3), reg=REG)
     with pytest.raises(InputError, match="learner_loss_quantile"):
         MinMaxAttack(0.05, learner_loss_quantile=Q, **kw).fit(binary)
+
+
+def test_push_rank_takes_the_min_max_choice_then_caps_it(data3):
+    """learner_rank='push': the pair with the highest loss under every constraint but its own
+    cap (cvxpy per pair), and the point's loss is that value capped at tau_y."""
+    rng = np.random.default_rng(7)
+    X, y = data3.X_train, data3.y_train
+    fs = make_feasible_set("domain,l2", data3.domain, X, y, quantile=0.9)
+    sph = fs.components[[isinstance(c, L2Sphere) for c in fs.components].index(True)]
+    clean = train(X, y, "multisvm", REG)
+    prog = InnerMaximizer(fs, range(3), model="multisvm", method="cvxpy")
+    fast = MulticlassDecoyInner(fs, range(3), None, 0.25, X, y, fallback=prog,
+                                learner_quantile=0.6, learner_rank="push")
+    for _ in range(4):
+        W = clean.w + 0.5 * rng.standard_normal(clean.w.shape)
+        b = clean.b + 0.2 * rng.standard_normal(3)
+        a = fast.maximize(W, b)
+        u, tau = {}, {}
+        for lab in range(3):
+            tau[lab] = np.quantile(multiclass_hinge(W, b, X[y == lab], y[y == lab]), 0.6)
+            for k in range(3):
+                if k == lab:
+                    continue
+                x = cp.Variable(5)
+                cons = [x >= 0, x <= 1,
+                        cp.norm(x - sph.centroids_[lab]) <= sph.thresholds_[lab]]
+                cons += [1 + (W[j] - W[lab]) @ x + b[j] - b[lab] <= tau[lab]
+                         for j in range(3) if j not in (lab, k)]
+                prob = cp.Problem(cp.Maximize(1 + (W[k] - W[lab]) @ x + b[k] - b[lab]), cons)
+                prob.solve(solver="CLARABEL")
+                u[lab, k] = prob.value
+        top = max(u, key=u.get)
+        assert u[a.y, a.competitor] == pytest.approx(u[top], abs=1e-5)
+        assert a.loss == pytest.approx(max(0.0, min(u[top], tau[a.y])), abs=1e-5)
+        assert multiclass_hinge(W, b, a.x[None], np.array([a.y]))[0] <= tau[a.y] + 1e-9
+        assert fs.contains(a.x[None], a.y, tol=1e-9)[0]
+    assert fast.n_capped > 0

@@ -264,6 +264,10 @@ class MinMaxAttack(PoisoningAttack):
         survives it.  The hinge's gradient does not grow with the loss, so the cap
         restricts the point's direction, not its push.  With or without a decoy
         (:meth:`MulticlassDecoyInner._maximize_learner`; docs/minmax-multiclass.md).
+    learner_rank : with ``learner_loss_quantile``: 'value' (default; the pair with the
+        highest constrained loss, ties by the uncapped one) or 'push' (the pair with the
+        highest loss without its own cap, then capped), see
+        :meth:`MulticlassDecoyInner._maximize_learner`.
 
     Ctrl-C stops the iterations cleanly: the run keeps the points of the steps after the
     burn-in that finished (fewer than ``epsilon N`` of them), the remaining decoys are
@@ -277,7 +281,7 @@ class MinMaxAttack(PoisoningAttack):
                  random_state=0, use="test", decoy_repeats=DECOY_REPEATS,
                  decoy_quantiles=DECOY_QUANTILES, max_decoys=3, method="auto", solver=None,
                  screen_tol=1e-6, progress=None, progress_bar=None, defender=None,
-                 clean_batch=None, learner_loss_quantile=None):
+                 clean_batch=None, learner_loss_quantile=None, learner_rank="value"):
         self.epsilon = epsilon
         self.reg = reg
         self.model = model
@@ -306,6 +310,7 @@ class MinMaxAttack(PoisoningAttack):
         self.defender = defender
         self.clean_batch = clean_batch
         self.learner_loss_quantile = learner_loss_quantile
+        self.learner_rank = learner_rank
 
     _name = "min-max"
     _needs = "Dc, the domain and the defenses"
@@ -515,6 +520,9 @@ class MinMaxAttack(PoisoningAttack):
                 raise InputError("learner_loss_quantile: the learner constraint is for "
                                  "multi-class data only")
             check_fraction(lq, "learner_loss_quantile")
+            if self.learner_rank not in ("value", "push"):
+                raise InputError(f"learner_rank: expected 'value' or 'push', got "
+                                 f"{self.learner_rank!r}")
 
         # the learner's C_R: the defender's on Dc ∪ Dp of total weight N (1 + eps)
         reg = D.reg_for(N + n_total)
@@ -545,7 +553,8 @@ class MinMaxAttack(PoisoningAttack):
                         if lq is not None:
                             inner = MulticlassDecoyInner(fs, labels, dm, self.tau, Xc, yc,
                                                          fallback=inner, learner_quantile=lq,
-                                                         random_state=self.random_state)
+                                                         random_state=self.random_state,
+                                                         learner_rank=self.learner_rank)
                         elif dm is not None and model == "multisvm" and self._fast_decoy(fs):
                             inner = MulticlassDecoyInner(fs, labels, dm, self.tau, Xc, yc,
                                                          fallback=inner)
@@ -610,6 +619,7 @@ class MinMaxAttack(PoisoningAttack):
             settings["clean_batch"] = clean_batch
         if lq is not None:
             settings["learner_loss_quantile"] = float(lq)
+            settings["learner_rank"] = self.learner_rank
         self.poisons_ = best.poisons
         self.result_ = MinMaxResult(best, runs, decoys, clean.error(Xt, yt), ev, settings,
                                     time.perf_counter() - t0, interrupted)
@@ -640,7 +650,7 @@ class MulticlassDecoyInner:
     """
 
     def __init__(self, feasible, labels, decoy, tau, Xc, yc, fallback, learner_quantile=None,
-                 learner_rows=LEARNER_ROWS, random_state=0):
+                 learner_rows=LEARNER_ROWS, random_state=0, learner_rank="value"):
         from ..feasible import L2Sphere
 
         dom = feasible.domain
@@ -657,6 +667,7 @@ class MulticlassDecoyInner:
         self.n_fallback = 0
         self.max_gap = 0.0
         self.learner_quantile = learner_quantile
+        self.learner_rank = learner_rank
         self.n_capped = 0                   # steps whose point sits on its learner cap
         self.thresholds = None              # the last step's tau_y(theta_t), per label
         if learner_quantile is not None:
@@ -872,10 +883,13 @@ class MulticlassDecoyInner:
         objective itself (its multiplier would cancel ``g`` and leave the primal point
         undetermined), so it is applied after: the maximiser ``x_u`` of the rest, if its
         loss exceeds ``tau_y``, is moved towards the anchor until the loss is ``tau_y``.
-        That point attains the pair's constrained maximum ``min(u, tau_y)``.  The pair
-        with the highest constrained value is chosen; ties (pairs capped at the same
-        ``tau_y``) go to the highest uncapped value ``u``, the point the unconstrained
-        min-max would push hardest with.
+        That point attains the pair's constrained maximum ``min(u, tau_y)``.
+        ``learner_rank='value'``: the pair with the highest constrained value is chosen
+        (the exact inner maximiser); ties (pairs capped at the same ``tau_y``) go to the
+        highest uncapped value ``u``, the point the unconstrained min-max would push hardest
+        with.  Once most steps are capped, 'value' puts every point in the class with the
+        highest threshold; ``'push'`` chooses the pair by ``u`` instead (the min-max's
+        own choice of class and competitor, the chosen point then capped).
         """
         from ..programs.inner import InnerResult
 
@@ -903,21 +917,29 @@ class MulticlassDecoyInner:
         if not pairs:
             raise InputError("learner_loss_quantile: no label has a clean point strictly "
                              "inside the learner's (and decoy's) constraint")
-        pairs.sort(key=lambda p: (-p[0], -p[1]))
+        push = self.learner_rank == "push"
+        pairs.sort(key=(lambda p: -p[1]) if push else (lambda p: (-p[0], -p[1])))
         tie = 1e-9
         best, values, n = None, {}, 0
         for ub, ubu, lab, k, g, A, c, cap, x0, base in pairs:
-            if best is not None and ub < best[2] - tie:
+            if push:
+                if best is not None and ubu <= best[4]:
+                    break
+            elif best is not None and ub < best[2] - tie:
                 break
-            if best is not None and ub <= best[2] + tie and ubu <= best[4]:
+            elif best is not None and ub <= best[2] + tie and ubu <= best[4]:
                 continue                   # a tie that cannot win on the uncapped value
             xu, u = self._solve(lab, g, A, c, x0, (lab, k))
             n += 1
             x = self._feasible(xu, np.vstack([A, g]), np.append(c, cap), x0)
             v, u = base + float(g @ x), base + u
             values[lab] = max(values.get(lab, -np.inf), v)
-            if (best is None or v > best[2] + tie
-                    or (v >= best[2] - tie and u > best[4])):
+            if push:
+                better = best is None or u > best[4]
+            else:
+                better = (best is None or v > best[2] + tie
+                          or (v >= best[2] - tie and u > best[4]))
+            if better:
                 best = (x, lab, v, k, u)
         x, lab, val, comp, u = best
         if u > val + 1e-12:
