@@ -17,23 +17,9 @@ from convexpoison.feasible import L2Sphere, make_feasible_set
 from convexpoison.losses import multiclass_hinge
 from convexpoison.programs.inner import InnerMaximizer
 from convexpoison.training import train
+from test_minmax_multiclass import REG, data3  # noqa: F401 (the shared fixture)
 
-REG = 0.05
 Q = 0.9
-
-
-def blobs(rng, n, centres):
-    y = rng.integers(0, len(centres), n)
-    return np.clip(centres[y] + 0.15 * rng.standard_normal((n, centres.shape[1])), 0, 1), y
-
-
-@pytest.fixture(scope="module")
-def data3():
-    rng = np.random.default_rng(11)
-    centres = 0.5 + 0.25 * rng.standard_normal((3, 5))
-    Xtr, ytr = blobs(rng, 150, centres=centres)
-    Xte, yte = blobs(rng, 90, centres=centres)
-    return from_arrays(Xtr, ytr, Xte, yte, domain=Domain.box(5), reg=REG)
 
 
 def reference(fs, X, y, W, b, decoy, tau):
