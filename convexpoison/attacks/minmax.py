@@ -647,6 +647,13 @@ class MulticlassDecoyInner:
     bound cannot beat the best so far, so the label chosen is the same as with exact
     programs up to that gap.  A label without an anchor (no clean point satisfies the
     constraint with slack) falls back to ``fallback`` (the cvxpy maximiser).
+
+    ``learner_quantile=q`` adds the learner constraint of
+    :class:`MinMaxAttack` (``learner_loss_quantile``): at every step the ``k - 1``
+    half-spaces ``1 + s_j(theta_t; x) - s_y(theta_t; x) <= tau_y(theta_t)``
+    (:meth:`learner_halfspaces`; ``decoy`` may then be None), solved by
+    :meth:`_maximize_learner`; a label without a clean point strictly inside both
+    constraints is skipped (``fallback`` does not know the learner's half-spaces).
     """
 
     def __init__(self, feasible, labels, decoy, tau, Xc, yc, fallback, learner_quantile=None,
