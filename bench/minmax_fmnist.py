@@ -5,6 +5,7 @@ defender (docs/minmax-multiclass.md).
     python bench/minmax_fmnist.py NAME [--defender multisvm-adagrad] [--decoy Q,R | none]
                                        [--clean-batch 1000] [--tau 0.25]
                                        [--defense l2,loss] [--save-poisons FILE]
+                                       [--learner-q Q] [--learner-rank value|push]
 
 ``--decoy Q,R``: one multi-class decoy (the q-quantile of the test points with the smallest
 margin flipped to their runner-up class, added R times; MulticlassDecoyGenerator), ``none``:
@@ -40,6 +41,9 @@ def main(argv=None):
                     help="defenses judged, comma-separated (l2, slab, loss, svd, knn)")
     ap.add_argument("--save-poisons", default=None, metavar="FILE",
                     help="poison-set file (default /tmp/NAME-poisons.npz)")
+    ap.add_argument("--learner-q", type=float, default=None,
+                    help="learner_loss_quantile of the attack (default: off)")
+    ap.add_argument("--learner-rank", default="value", help="learner_rank of the attack")
     args = ap.parse_args(argv)
     from convexpoison.attacks.minmax import MinMaxAttack
     from convexpoison.decoys import MulticlassDecoyGenerator
@@ -71,7 +75,9 @@ def main(argv=None):
             info["decoy_reached_gap"] = float(c.model.gap_ / c.model.objective_)
         say("decoy", info, f"{time.time() - t0:.1f}s")
     att = MinMaxAttack(epsilon=0.03, decoy=decoy, defenses=defenses, feasible="l2",
-                       defender=D, clean_batch=args.clean_batch, tau=args.tau, progress=say,
+                       defender=D, clean_batch=args.clean_batch, tau=args.tau,
+                       learner_loss_quantile=args.learner_q, learner_rank=args.learner_rank,
+                       progress=say,
                        progress_bar=False).fit(ds)
     out = {k: (v if not (isinstance(v, list) and len(v) > 50) else f"<{len(v)} values omitted>")
            for k, v in att.result_.to_dict().items()}

@@ -55,7 +55,7 @@ from ._common import check_use, clean_arrays, fitted, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
 
 __all__ = ["MinMaxAttack", "MinMaxRun", "MinMaxResult", "loss_and_gradient",
-           "FEASIBLE_FROM_DEFENSE", "DECOY_REPEATS", "DECOY_QUANTILES"]
+           "FEASIBLE_FROM_DEFENSE", "DECOY_REPEATS", "DECOY_QUANTILES", "LEARNER_ROWS"]
 
 #: Feasible-set components that stand in for each defense (the loss defense is handled by
 #: the decoy constraint; k-NN and SVD by the attack's concentration, section 3.1).
@@ -66,6 +66,10 @@ FEASIBLE_FROM_DEFENSE = {k: v for k, v in _FROM_DEFENSE.items() if k != "loss"}
 #: every decoy costs a full run of the attack).
 DECOY_REPEATS = (1, 3, 8, 25)
 DECOY_QUANTILES = (0.05, 0.1, 0.15, 0.2, 0.25)
+
+#: ``learner_loss_quantile``: clean rows per class (a fixed random subsample) on which the
+#: learner's per-class loss thresholds and the anchors are computed at every step.
+LEARNER_ROWS = 300
 
 
 # ----------------------------------------------------------------------- losses
@@ -122,6 +126,7 @@ class MinMaxRun:
     per_defense: dict = field(default_factory=dict)
     eval_score: float = float("nan")
     interrupted: bool = False          # Ctrl-C: the points kept before it (fewer than eps N)
+    n_capped: int | None = None        # learner_loss_quantile: steps whose point hit its cap
 
     @property
     def best_iterate_value(self) -> float:
@@ -184,6 +189,8 @@ class MinMaxResult:
                "seconds": self.seconds}
         if ev.n_outside_domain is not None:
             out["n_poisons_outside_domain"] = ev.n_outside_domain
+        if run.n_capped is not None:
+            out["learner_capped_steps"] = run.n_capped
         out.update(self.settings)
         return out
 
@@ -246,6 +253,21 @@ class MinMaxAttack(PoisoningAttack):
         AdaGrad training itself uses; seeded by ``random_state``), which makes a step
         ``N / m`` times cheaper on a large set (docs/minmax-multiclass.md).  The iterate
         values ``U`` then use the minibatch's clean loss.
+    learner_loss_quantile : multi-class only, box (+ L2 sphere) feasible sets: None
+        (default, off) or a fraction ``q``: every poison must also satisfy the *learner
+        constraint* ``l(theta_t; x, y) <= tau_y(theta_t)``, the ``k - 1`` half-spaces
+        ``1 + s_j(theta_t; x) - s_y(theta_t; x) <= tau_y(theta_t)``, where ``tau_y`` is the
+        ``q``-quantile of class ``y``'s clean losses under the current iterate ``theta_t``
+        (on a fixed subsample of :data:`LEARNER_ROWS` clean rows per class).  The loss
+        defense removes each class's highest losses under the model trained on
+        ``Dc ∪ Dp``, which ``theta_t`` approximates, so a point below the class's quantile
+        survives it.  The hinge's gradient does not grow with the loss, so the cap
+        restricts the point's direction, not its push.  With or without a decoy
+        (:meth:`MulticlassDecoyInner._maximize_learner`; docs/minmax-multiclass.md).
+    learner_rank : with ``learner_loss_quantile``: 'value' (default; the pair with the
+        highest constrained loss, ties by the uncapped one) or 'push' (the pair with the
+        highest loss without its own cap, then capped), see
+        :meth:`MulticlassDecoyInner._maximize_learner`.
 
     Ctrl-C stops the iterations cleanly: the run keeps the points of the steps after the
     burn-in that finished (fewer than ``epsilon N`` of them), the remaining decoys are
@@ -259,7 +281,7 @@ class MinMaxAttack(PoisoningAttack):
                  random_state=0, use="test", decoy_repeats=DECOY_REPEATS,
                  decoy_quantiles=DECOY_QUANTILES, max_decoys=3, method="auto", solver=None,
                  screen_tol=1e-6, progress=None, progress_bar=None, defender=None,
-                 clean_batch=None):
+                 clean_batch=None, learner_loss_quantile=None, learner_rank="value"):
         self.epsilon = epsilon
         self.reg = reg
         self.model = model
@@ -287,6 +309,8 @@ class MinMaxAttack(PoisoningAttack):
         self.progress_bar = progress_bar
         self.defender = defender
         self.clean_batch = clean_batch
+        self.learner_loss_quantile = learner_loss_quantile
+        self.learner_rank = learner_rank
 
     _name = "min-max"
     _needs = "Dc, the domain and the defenses"
@@ -490,6 +514,15 @@ class MinMaxAttack(PoisoningAttack):
                     or clean_batch < 1):
                 raise InputError(f"clean_batch: must be a positive integer, got {clean_batch!r}")
             clean_batch = int(min(clean_batch, N))
+        lq = self.learner_loss_quantile
+        if lq is not None:
+            if binary:
+                raise InputError("learner_loss_quantile: the learner constraint is for "
+                                 "multi-class data only")
+            check_fraction(lq, "learner_loss_quantile")
+            if self.learner_rank not in ("value", "push"):
+                raise InputError(f"learner_rank: expected 'value' or 'push', got "
+                                 f"{self.learner_rank!r}")
 
         # the learner's C_R: the defender's on Dc ∪ Dp of total weight N (1 + eps)
         reg = D.reg_for(N + n_total)
@@ -500,6 +533,9 @@ class MinMaxAttack(PoisoningAttack):
         if integer_path:
             fs = relax_for_rounding(fs, domain)
         self.feasible_set_ = fs
+        if lq is not None and not self._fast_decoy(fs):
+            raise InputError("learner_loss_quantile: needs method='auto' and a feasible set of "
+                             "the domain's box and at most one L2 sphere")
         decoy_models, decoys = self._decoy_models(not binary, Xc, yc, Xt, yt, D, model, clean)
         self.decoys_ = decoys
 
@@ -514,7 +550,12 @@ class MinMaxAttack(PoisoningAttack):
                     if inner is None or dm is None:
                         inner = InnerMaximizer(fs, labels, model=model, decoy=dm, tau=self.tau,
                                                method=self.method, solver=self.solver)
-                        if dm is not None and model == "multisvm" and self._fast_decoy(fs):
+                        if lq is not None:
+                            inner = MulticlassDecoyInner(fs, labels, dm, self.tau, Xc, yc,
+                                                         fallback=inner, learner_quantile=lq,
+                                                         random_state=self.random_state,
+                                                         learner_rank=self.learner_rank)
+                        elif dm is not None and model == "multisvm" and self._fast_decoy(fs):
                             inner = MulticlassDecoyInner(fs, labels, dm, self.tau, Xc, yc,
                                                          fallback=inner)
                     else:
@@ -527,6 +568,8 @@ class MinMaxAttack(PoisoningAttack):
                                         penalize_intercept=D.penalize_intercept,
                                         clean_batch=clean_batch)
                     run.decoy = None if dm is None else i
+                    if lq is not None:
+                        run.n_capped, inner.n_capped = inner.n_capped, 0
                     ev = evaluate(data, run.poisons, defenses=defenses, p=self.p, defender=D,
                                   X_eval=X_eval, y_eval=y_eval, clean_model=clean,
                                   clean_neighbours=neighbours,
@@ -574,6 +617,9 @@ class MinMaxAttack(PoisoningAttack):
                     "random_state": self.random_state}
         if clean_batch is not None:
             settings["clean_batch"] = clean_batch
+        if lq is not None:
+            settings["learner_loss_quantile"] = float(lq)
+            settings["learner_rank"] = self.learner_rank
         self.poisons_ = best.poisons
         self.result_ = MinMaxResult(best, runs, decoys, clean.error(Xt, yt), ev, settings,
                                     time.perf_counter() - t0, interrupted)
@@ -601,9 +647,17 @@ class MulticlassDecoyInner:
     bound cannot beat the best so far, so the label chosen is the same as with exact
     programs up to that gap.  A label without an anchor (no clean point satisfies the
     constraint with slack) falls back to ``fallback`` (the cvxpy maximiser).
+
+    ``learner_quantile=q`` adds the learner constraint of
+    :class:`MinMaxAttack` (``learner_loss_quantile``): at every step the ``k - 1``
+    half-spaces ``1 + s_j(theta_t; x) - s_y(theta_t; x) <= tau_y(theta_t)``
+    (:meth:`learner_halfspaces`; ``decoy`` may then be None), solved by
+    :meth:`_maximize_learner`; a label without a clean point strictly inside both
+    constraints is skipped (``fallback`` does not know the learner's half-spaces).
     """
 
-    def __init__(self, feasible, labels, decoy, tau, Xc, yc, fallback):
+    def __init__(self, feasible, labels, decoy, tau, Xc, yc, fallback, learner_quantile=None,
+                 learner_rows=LEARNER_ROWS, random_state=0, learner_rank="value"):
         from ..feasible import L2Sphere
 
         dom = feasible.domain
@@ -619,6 +673,29 @@ class MulticlassDecoyInner:
         self.decoy = None
         self.n_fallback = 0
         self.max_gap = 0.0
+        self.learner_quantile = learner_quantile
+        self.learner_rank = learner_rank
+        self.n_capped = 0                   # steps whose point sits on its learner cap
+        self.thresholds = None              # the last step's tau_y(theta_t), per label
+        if learner_quantile is not None:
+            # the learner's thresholds and anchors come from a fixed subsample of each class
+            # (a step would otherwise score all of Dc)
+            rng = np.random.default_rng(random_state)
+            idx = []
+            for lab in self.labels:
+                rows = np.flatnonzero(self.yc == lab)
+                if rows.size > learner_rows:
+                    rows = np.sort(rng.choice(rows, learner_rows, replace=False))
+                idx.append(rows)
+            idx = np.concatenate(idx)
+            self.Xs, self.ys = np.asarray(Xc[idx], float), self.yc[idx]
+            inside = np.ones(len(idx), bool)
+            if self.sphere is not None:
+                for lab in self.labels:
+                    mu, rad = self._ball(lab)
+                    m = self.ys == lab
+                    inside[m] = np.sum((self.Xs[m] - mu) ** 2, axis=1) <= rad ** 2
+            self.s_inside = inside
         self.set_decoy(decoy)
 
     def _ball(self, lab):
@@ -639,11 +716,20 @@ class MulticlassDecoyInner:
         return box_ball_argmax(g, self.lo, self.hi, mu, rad)
 
     def set_decoy(self, decoy):
-        Wd = np.asarray(decoy.w, float)
-        bd = np.asarray(decoy.b, float)
+        """The decoy's half-spaces and anchors (``decoy=None``: no decoy constraint, only the
+        learner's; the anchors are then chosen per step)."""
         self.decoy = decoy
         self.A, self.c, self.anchor = {}, {}, {}
         self._lam, self._pair = {}, None          # warm starts of the dual, per (y, k)
+        d = self.lo.size
+        if decoy is None:
+            for lab in self.labels:
+                self.A[lab], self.c[lab], self.anchor[lab] = np.zeros((0, d)), np.zeros(0), None
+            if self.learner_quantile is not None:
+                self.s_slack = np.full(len(self.ys), np.inf)
+            return self
+        Wd = np.asarray(decoy.w, float)
+        bd = np.asarray(decoy.b, float)
         for lab in self.labels:
             others = [j for j in self.labels if j != lab]
             A = Wd[others] - Wd[lab]
@@ -655,23 +741,64 @@ class MulticlassDecoyInner:
             slack = (c[None, :] - X @ A.T).min(axis=1) if len(X) else np.array([])
             self.A[lab], self.c[lab] = A, c
             self.anchor[lab] = X[int(np.argmax(slack))] if slack.size and slack.max() > 0 else None
+        if self.learner_quantile is not None:
+            # the subsample's decoy slack (fixed), combined with the learner's per step
+            S = self.Xs @ Wd.T + bd
+            top = S.copy()
+            top[np.arange(len(self.ys)), self.ys] = -np.inf
+            self.s_slack = self.tau - 1.0 - (top.max(axis=1) - S[np.arange(len(self.ys)), self.ys])
         if hasattr(self.fallback, "set_decoy") and self.fallback.decoy is not None:
             self.fallback.set_decoy(decoy)
         return self
 
+    def learner_halfspaces(self, w, b):
+        """The learner constraint at ``theta_t = (w, b)``: per label ``y``, ``(A, c)`` of the
+        ``k - 1`` half-spaces ``1 + s_j(x) - s_y(x) <= tau_y`` (rows in the order of the
+        other labels), ``tau_y`` the ``learner_quantile`` of class ``y``'s clean losses
+        (on the fixed subsample), and the anchor: the subsample point of class ``y`` inside
+        ``B_y`` with the most slack in these and the decoy's half-spaces (None without slack)."""
+        n = len(self.ys)
+        S = self.Xs @ w.T + b
+        sy = S[np.arange(n), self.ys]
+        top = S.copy()
+        top[np.arange(n), self.ys] = -np.inf
+        worst = 1.0 + top.max(axis=1) - sy               # max_j 1 + s_j - s_y (loss if > 0)
+        loss = np.maximum(worst, 0.0)
+        out, taus = {}, {}
+        for lab in self.labels:
+            m = self.ys == lab
+            tau_y = float(np.quantile(loss[m], self.learner_quantile))
+            taus[lab] = tau_y
+            others = [j for j in self.labels if j != lab]
+            A = w[others] - w[lab]
+            c = tau_y - 1.0 - (b[others] - b[lab])
+            slack = np.minimum(tau_y - worst, self.s_slack)
+            slack = np.where(m & self.s_inside, slack, -np.inf)
+            i = int(np.argmax(slack))
+            out[lab] = (A, c, self.Xs[i] if slack[i] > 0 else None)
+        self.thresholds = taus
+        return out
+
     def argmax_linear(self, lab, g):
         """``(x, value)``: a feasible point and its ``g . x`` (module docstring)."""
-        from scipy.optimize import minimize
-
         A, c, x0 = self.A[lab], self.c[lab], self.anchor[lab]
         if x0 is None:
             self.n_fallback += 1
             return self.fallback.argmax_linear(lab, g)
+        # theta moves little between steps: start from this pair's last multipliers
+        key = (lab, key_k) if (key_k := getattr(self, "_pair", None)) is not None else None
+        return self._solve(lab, g, A, c, x0, key)
+
+    def _solve(self, lab, g, A, c, x0, key):
+        """``max g . x`` over ``B_y`` and ``A x <= c`` (``x0`` strictly feasible; ``key``:
+        the warm start's key or None): ``(x, g . x)``, ``x`` exactly feasible."""
+        from scipy.optimize import minimize
+
         if self.sphere is None:
             # a box and k - 1 half-spaces: an LP (HiGHS), no dual to smooth it
             from scipy.optimize import linprog
 
-            res = linprog(-g, A_ub=A, b_ub=c, bounds=np.column_stack([self.lo, self.hi]),
+            res = linprog(-g, A_ub=A if len(c) else None, b_ub=c if len(c) else None, bounds=np.column_stack([self.lo, self.hi]),
                           method="highs")
             if res.status != 0:
                 self.n_fallback += 1
@@ -686,8 +813,6 @@ class MulticlassDecoyInner:
             xl = self._box_ball(lab, g - A.T @ lam)
             return float((g - A.T @ lam) @ xl + lam @ c), c - A @ xl
 
-        # theta moves little between steps: start from this pair's last multipliers
-        key = (lab, key_k) if (key_k := getattr(self, "_pair", None)) is not None else None
         lam0 = self._lam.get(key, np.zeros(len(c))) if key is not None else np.zeros(len(c))
         res = minimize(q, lam0, jac=True, method="L-BFGS-B",
                        bounds=[(0, None)] * len(c),
@@ -717,6 +842,8 @@ class MulticlassDecoyInner:
         t0 = time.perf_counter()
         w = np.asarray(w, float)
         b = np.asarray(b, float)
+        if self.learner_quantile is not None:
+            return self._maximize_learner(w, b, t0)
         pairs = []
         for lab in self.labels:
             for k in self.labels:
@@ -751,6 +878,79 @@ class MulticlassDecoyInner:
             raise InputError("feasible: every label's feasible set is empty under the decoy "
                              "constraint (try a larger tau)")
         x, lab, val, comp = best
+        return InnerResult(x=x, y=lab, loss=max(0.0, val), values=values, competitor=comp,
+                           n_solves=n, seconds=time.perf_counter() - t0)
+
+
+    def _maximize_learner(self, w, b, t0):
+        """The inner maximum under the learner constraint (and the decoy's, if any).
+
+        Per pair ``(y, k)``: the half-spaces of the other competitors ``j != k`` enter the
+        dual (:meth:`_solve`); the pair's own one, ``1 + s_k - s_y <= tau_y``, bounds the
+        objective itself (its multiplier would cancel ``g`` and leave the primal point
+        undetermined), so it is applied after: the maximiser ``x_u`` of the rest, if its
+        loss exceeds ``tau_y``, is moved towards the anchor until the loss is ``tau_y``.
+        That point attains the pair's constrained maximum ``min(u, tau_y)``.
+        ``learner_rank='value'``: the pair with the highest constrained value is chosen
+        (the exact inner maximiser); ties (pairs capped at the same ``tau_y``) go to the
+        highest uncapped value ``u``, the point the unconstrained min-max would push hardest
+        with.  Once most steps are capped, 'value' puts every point in the class with the
+        highest threshold; ``'push'`` chooses the pair by ``u`` instead (the min-max's
+        own choice of class and competitor, the chosen point then capped).
+        """
+        from ..programs.inner import InnerResult
+
+        H = self.learner_halfspaces(w, b)
+        pairs = []
+        for lab in self.labels:
+            LA, Lc, x0 = H[lab]
+            if x0 is None:
+                continue                   # no clean point satisfies both constraints
+            others = [j for j in self.labels if j != lab]
+            for i, k in enumerate(others):
+                g = w[k] - w[lab]
+                keep = np.arange(len(others)) != i
+                A = np.vstack([self.A[lab], LA[keep]])
+                c = np.concatenate([self.c[lab], Lc[keep]])
+                lam = self._lam.get((lab, k))
+                if lam is None or self.sphere is None:
+                    ub = float(g @ self._box_ball(lab, g))
+                else:                      # weak duality, as in maximize
+                    gl = g - A.T @ lam
+                    ub = float(gl @ self._box_ball(lab, gl) + lam @ c)
+                base = 1.0 + float(b[k] - b[lab])
+                pairs.append((base + min(ub, Lc[i]), base + ub, lab, k, g, A, c, Lc[i], x0,
+                              base))
+        if not pairs:
+            raise InputError("learner_loss_quantile: no label has a clean point strictly "
+                             "inside the learner's (and decoy's) constraint")
+        push = self.learner_rank == "push"
+        pairs.sort(key=(lambda p: -p[1]) if push else (lambda p: (-p[0], -p[1])))
+        tie = 1e-9
+        best, values, n = None, {}, 0
+        for ub, ubu, lab, k, g, A, c, cap, x0, base in pairs:
+            if push:
+                if best is not None and ubu <= best[4]:
+                    break
+            elif best is not None and ub < best[2] - tie:
+                break
+            elif best is not None and ub <= best[2] + tie and ubu <= best[4]:
+                continue                   # a tie that cannot win on the uncapped value
+            xu, u = self._solve(lab, g, A, c, x0, (lab, k))
+            n += 1
+            x = self._feasible(xu, np.vstack([A, g]), np.append(c, cap), x0)
+            v, u = base + float(g @ x), base + u
+            values[lab] = max(values.get(lab, -np.inf), v)
+            if push:
+                better = best is None or u > best[4]
+            else:
+                better = (best is None or v > best[2] + tie
+                          or (v >= best[2] - tie and u > best[4]))
+            if better:
+                best = (x, lab, v, k, u)
+        x, lab, val, comp, u = best
+        if u > val + 1e-12:
+            self.n_capped += 1
         return InnerResult(x=x, y=lab, loss=max(0.0, val), values=values, competitor=comp,
                            n_solves=n, seconds=time.perf_counter() - t0)
 

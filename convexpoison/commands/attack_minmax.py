@@ -58,6 +58,12 @@ def add_arguments(p):
     p.add_argument("--clean-batch", type=int, default=None,
                    help="multi-class: the learner's clean gradient over this many random clean "
                         "rows per step (default: all of them; docs/minmax-multiclass.md)")
+    p.add_argument("--learner-loss-quantile", type=float, default=None,
+                   help="multi-class: keep every poison's loss under the current iterate at most "
+                        "this quantile of its class's clean losses (default: off)")
+    p.add_argument("--learner-rank", choices=("value", "push"), default="value",
+                   help="with --learner-loss-quantile: choose the point by its capped loss "
+                        "(value, default) or by its loss without its own cap (push)")
     add_out(p, "poison set (.npz with X, y, weight)")
     add_no_progress(p)
 
@@ -118,6 +124,8 @@ def run(args):
                           use=args.use, decoy_repeats=repeats, decoy_quantiles=quantiles,
                           max_decoys=args.max_decoys, method=args.method, solver=args.solver,
                           screen_tol=args.screen_tol, clean_batch=args.clean_batch,
+                          learner_loss_quantile=args.learner_loss_quantile,
+                          learner_rank=args.learner_rank,
                           **reporting(args))
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "minmax", "epsilon": args.epsilon, "reg": reg,
