@@ -126,8 +126,8 @@ ATTACKS = {
 }
 
 #: What an audit runs when no attacks are named: all but the reachable-target attack, which
-#: is opt-in (``--attacks``) while it is slower than the others and weaker than KKT on the
-#: bundled sets (docs/reachable.md, measured).
+#: is opt-in (``--attacks``) while it is weaker than KKT on the bundled sets and would add
+#: about a minute to the demo's audit (docs/reachable.md, measured).
 DEFAULT_ATTACKS = tuple(name for name in ATTACKS if name != "reachable")
 
 
