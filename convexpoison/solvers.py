@@ -110,10 +110,17 @@ def installed() -> tuple:
 
 
 def candidates(kind: str, solver: str | None = None) -> list:
-    """Solvers to try, in order, for a problem class ``kind`` (or the one named)."""
+    """Solvers to try, in order, for a problem class ``kind`` (or the one named; or, for a
+    tuple of names, those of them installed, in that order)."""
     if kind not in PREFERENCES:
         raise InputError(f"kind: unknown problem class {kind!r}; one of {sorted(PREFERENCES)}")
     have = installed()
+    if isinstance(solver, (tuple, list)):
+        out = [s.upper() for s in solver if s.upper() in have]
+        if not out:
+            raise InputError(f"solver: none of {', '.join(solver)} is installed; installed: "
+                             f"{', '.join(have)}")
+        return out
     if solver is not None:
         solver = solver.upper()
         if solver == "MOSEK" and not mosek_licensed():

@@ -301,22 +301,14 @@ class _Pricer:
         package's next fallback, stops at ``optimal_inaccurate`` where Clarabel does on
         this program (measured on spambase's chosen target), and compiling it for nothing
         costs 2-4 s (MOSEK first when licensed, as everywhere)."""
-        from .. import solvers
-
         self.aim(model)
-        names = [self.solver] if self.solver is not None else [
-            s for s in CERTIFY_SOLVERS if s in solvers.installed()] or [None]
-        failure = None
-        for name in names:
-            self.program.solver = name
-            try:
-                self.solved.lp = self.program.solve(model)
-                return self.solved.lp
-            except SolverFailure as exc:
-                failure = exc
-            finally:
-                self.program.solver = self.solver
-        raise failure
+        # the package's fall-back (solvers.solve) over this order instead of its own
+        self.program.solver = self.solver if self.solver is not None else CERTIFY_SOLVERS
+        try:
+            self.solved.lp = self.program.solve(model)
+        finally:
+            self.program.solver = self.solver
+        return self.solved.lp
 
 
 class _Realisation(MinimumPoisoning):
