@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..decoys import multiclass_flips
 from ..defenses import DEFENSES
 from ..errors import InputError, SolverFailure
 from ..feasible import FEASIBLE_FROM_DEFENSE as _FROM_DEFENSE
@@ -743,10 +744,8 @@ class MulticlassDecoyInner:
             self.anchor[lab] = X[int(np.argmax(slack))] if slack.size and slack.max() > 0 else None
         if self.learner_quantile is not None:
             # the subsample's decoy slack (fixed), combined with the learner's per step
-            S = self.Xs @ Wd.T + bd
-            top = S.copy()
-            top[np.arange(len(self.ys)), self.ys] = -np.inf
-            self.s_slack = self.tau - 1.0 - (top.max(axis=1) - S[np.arange(len(self.ys)), self.ys])
+            margin, _ = multiclass_flips(self.Xs @ Wd.T + bd, self.ys)
+            self.s_slack = self.tau - 1.0 + margin
         if hasattr(self.fallback, "set_decoy") and self.fallback.decoy is not None:
             self.fallback.set_decoy(decoy)
         return self
@@ -757,12 +756,8 @@ class MulticlassDecoyInner:
         other labels), ``tau_y`` the ``learner_quantile`` of class ``y``'s clean losses
         (on the fixed subsample), and the anchor: the subsample point of class ``y`` inside
         ``B_y`` with the most slack in these and the decoy's half-spaces (None without slack)."""
-        n = len(self.ys)
-        S = self.Xs @ w.T + b
-        sy = S[np.arange(n), self.ys]
-        top = S.copy()
-        top[np.arange(n), self.ys] = -np.inf
-        worst = 1.0 + top.max(axis=1) - sy               # max_j 1 + s_j - s_y (loss if > 0)
+        margin, _ = multiclass_flips(self.Xs @ w.T + b, self.ys)
+        worst = 1.0 - margin                             # max_j 1 + s_j - s_y (loss if > 0)
         loss = np.maximum(worst, 0.0)
         out, taus = {}, {}
         for lab in self.labels:
