@@ -6,7 +6,8 @@ defender (docs/minmax-multiclass.md).
                                        [--clean-batch 1000] [--tau 0.25]
                                        [--defense l2,loss] [--save-poisons FILE]
                                        [--learner-q Q] [--learner-rank value|push]
-                                       [--eta 0.03] [--burn-in STEPS]
+                                       [--eta 0.03] [--burn-in STEPS] [--quantile 0.9]
+                                       [--seed 0]
 
 ``--decoy Q,R``: one multi-class decoy (the q-quantile of the test points with the smallest
 margin flipped to their runner-up class, added R times; MulticlassDecoyGenerator), ``none``:
@@ -48,6 +49,10 @@ def main(argv=None):
     ap.add_argument("--eta", type=float, default=0.03, help="the online learner's step size")
     ap.add_argument("--burn-in", type=int, default=None,
                     help="learner steps before the poison is collected (default: the attack's)")
+    ap.add_argument("--quantile", type=float, default=0.9,
+                    help="the feasible set's L2-sphere quantile of the clean distances")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="the attack's random_state (the learner's clean minibatches)")
     args = ap.parse_args(argv)
     from convexpoison.attacks.minmax import MinMaxAttack
     from convexpoison.decoys import MulticlassDecoyGenerator
@@ -81,7 +86,8 @@ def main(argv=None):
     att = MinMaxAttack(epsilon=0.03, decoy=decoy, defenses=defenses, feasible="l2",
                        defender=D, clean_batch=args.clean_batch, tau=args.tau,
                        learner_loss_quantile=args.learner_q, learner_rank=args.learner_rank,
-                       eta=args.eta, burn_in=args.burn_in,
+                       eta=args.eta, burn_in=args.burn_in, quantile=args.quantile,
+                       random_state=args.seed,
                        progress=say,
                        progress_bar=False).fit(ds)
     out = {k: (v if not (isinstance(v, list) and len(v) > 50) else f"<{len(v)} values omitted>")

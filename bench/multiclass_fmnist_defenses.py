@@ -5,11 +5,16 @@ the 60 000 + poison rows.
 
     python bench/multiclass_fmnist_defenses.py NAME POISONS.npz [--defender multisvm-adagrad]
                                               [--defense l2,slab,loss,svd,knn]
+                                              [--defender-seeds K]
 
 ``POISONS.npz``: a poison-set file (``bench/minmax_fmnist.py --save-poisons``).  The errors
 are those of ``convexpoison evaluate --dataset fmnist --poisons POISONS.npz --defense ...
 --defender ...`` (the same :func:`convexpoison.defenses.evaluate`); the scoring times are
 measured separately (each defense's ``sanitize`` once more, outside the evaluation).
+``--defender-seeds K``: the AdaGrad defender's row order depends on its ``seed``
+(docs/defender.md); with ``K > 1`` the same poison set is also evaluated under seeds
+``0 .. K-1`` (clean, no defense and each defense's error per seed, and their mean) --
+how much of a figure is the defender's shuffle rather than the attack.
 Writes ``bench/results/NAME.json``.  Needs the Debian package dataset-fashion-mnist.
 """
 from __future__ import annotations
@@ -28,6 +33,8 @@ def main(argv=None):
     ap.add_argument("poisons")
     ap.add_argument("--defender", default="multisvm-adagrad")
     ap.add_argument("--defense", default="l2,slab,loss,svd,knn")
+    ap.add_argument("--defender-seeds", type=int, default=1, metavar="K",
+                    help="also evaluate under the AdaGrad defender's seeds 0..K-1")
     args = ap.parse_args(argv)
     from convexpoison.defender import Defender
     from convexpoison.defenses import evaluate, make_defense, parse_defenses
@@ -60,8 +67,31 @@ def main(argv=None):
     C.table(["defense", "test error", "poisons removed", "clean removed", "score s"], rows,
             title=f"{args.poisons} under {D.spec()} (clean {ev.clean_test_error:.4f}, "
                   f"no defense {ev.no_defense_test_error:.4f}; {total:.0f} s)")
+    if args.defender_seeds > 1:
+        out["defender_seeds"] = seeds = _seeds(ds, ps, D, names, args.defender_seeds)
+        cols = ["clean", "none", *names]
+        C.table(["seed", *cols], [[s["seed"], *(f"{s[c]:.4f}" for c in cols)] for s in seeds]
+                + [["mean", *(f"{sum(s[c] for s in seeds) / len(seeds):.4f}" for c in cols)]],
+                title="the same poison set under the defender's seeds")
     C.write_result(args.name, {"command": " ".join(["python", *sys.argv]), "result": out})
     return 0
+
+
+def _seeds(ds, ps, D, names, k):
+    """The evaluation under the AdaGrad defender's seeds ``0 .. k-1`` (its row order)."""
+    from dataclasses import replace
+
+    from convexpoison.defenses import evaluate
+
+    if D.trainer != "adagrad":
+        raise SystemExit("--defender-seeds: only the AdaGrad defender has a seed")
+    rows = []
+    for seed in range(k):
+        ev = evaluate(ds, ps, defenses=names, defender=replace(D, seed=seed))
+        rows.append({"seed": seed, "clean": ev.clean_test_error,
+                     "none": ev.no_defense_test_error, **ev.per_defense,
+                     "poisons_removed": {n: ev.removed[n]["poison"] for n in names}})
+    return rows
 
 
 if __name__ == "__main__":
