@@ -8,7 +8,7 @@ import pytest
 
 from convexpoison.datasets import Dataset
 from convexpoison.domain import Domain
-from convexpoison.feasible import FeasibleSet, DomainSet, L2Secant, L2Sphere, polyhedral_l2
+from convexpoison.feasible import DomainSet, FeasibleSet, L2Secant, L2Sphere, polyhedral_l2
 
 
 def _mixed(seed=0, n=240, n_test=160):
@@ -100,7 +100,7 @@ def test_reachable_with_l2_on_a_mixed_domain_keeps_every_poison_inside_the_l2_de
                                 steps=2, n_mix=0, climb_rounds=0, n_screen=1, n_realise=1,
                                 snap=False, search_seconds=None).fit(mixed)
     feas = att.feasible_
-    assert isinstance(feas["l2"], L2Secant)
+    assert isinstance(feas["l2"], L2Secant) and not feas.conic     # LPs / MILPs throughout
     ps = att.poisons_
     assert ps.n_poisons > 0
     X = np.asarray(ps.X)
@@ -114,3 +114,11 @@ def test_reachable_with_l2_on_a_mixed_domain_keeps_every_poison_inside_the_l2_de
     res = att.result_.to_dict()
     assert "secant" in res["target_lower_bound_statement"]
     assert res["n_poisons"] >= res["target_lower_bound"] or res["status"] != "eps_close"
+
+
+def test_reachable_still_refuses_svd_on_a_mixed_domain(mixed):
+    from convexpoison.attacks.reachable import ReachableTargetAttack
+    from convexpoison.errors import InputError
+
+    with pytest.raises(InputError, match="feasible: .*drop svd"):
+        ReachableTargetAttack(feasible="domain,l2,svd").fit(mixed)

@@ -26,8 +26,9 @@ together:
    climb along the budget's level set uses the price's gradient read from the program's
    duals (``dual_rounds``; off by default: it found nothing on spambase).  The search
    stops at ``max_priced`` solves or ``search_seconds``.
-3. **Pricing.**  The feasible set is the defenses': the domain, the L2 sphere and the slab
-   fitted on ``Dc`` and the loss defense's cone ``hinge(theta; x, y) <= tau_y`` under the
+3. **Pricing.**  The feasible set is the defenses': the domain, the L2 sphere (its
+   polyhedral inner form on domains with integer and continuous coordinates,
+   :func:`~convexpoison.feasible.polyhedral_l2`) and the slab fitted on ``Dc`` and the loss defense's cone ``hinge(theta; x, y) <= tau_y`` under the
    target itself (the loss defense trains on ``Dc u Dp``, whose model *is* the target; the
    threshold is the ``quantile`` of the target's clean losses).  The search prices with a
    screening tolerance; the chosen target is priced again exactly and its certified
@@ -395,6 +396,10 @@ class ReachableTargetAttack(PoisoningAttack):
         ``result_.seeds`` and skipped).  Hinge loss only.
     feasible : feasible-set component names (default: ``domain`` plus the l2, slab, loss
         of ``defenses``; 'svd' may be named).  The loss component follows each target.
+        On a domain with integer and continuous coordinates 'l2' is the sphere's secant
+        half-space (:class:`~convexpoison.feasible.L2Secant`: inside it, exact at binary
+        points) and 'svd' is refused: the realisation's programs over integer points
+        must stay MILPs.
     p : fraction each defense removes per class.
     quantile : feasible-set thresholds as a quantile of the clean scores (default
         ``1 - p``).
