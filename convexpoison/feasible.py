@@ -14,6 +14,8 @@ component         score ``s(x, y)``                       convex constraint ``x 
 ================  ======================================  ==================================
 ``DomainSet``     bound / integrality / one-hot violation  ``lo <= x <= hi``, one-hot sums
 ``L2Sphere``      ``||x - mu_y||_2``                       ``||x - mu_y|| <= tau_y``     (SOC)
+``L2Secant``      ``||x - mu_y||_2``                       ``a_y . x <= r_y`` (inside the sphere
+                                                          on the box; exact at its corners)
 ``Slab``          ``|v_y . (x - mu_y)|``                   ``|v_y . x - v_y . mu_y| <= s_y``
 ``SVDResidual``   ``||(I - V_k V_k^T) x||_2``              ``||x - V_k u|| <= t_y``, u free (SOC)
 ``LossBound``     hinge loss of a decoy model ``theta_d``  ``1 - y (w_d . x + b_d) <= tau``
@@ -68,8 +70,8 @@ from .validation import (check_binary_model, check_fraction, check_positive, che
                          check_X, check_y, is_sparse)
 
 __all__ = [
-    "Component", "DomainSet", "L2Sphere", "Slab", "SVDResidual", "LossBound", "FeasibleSet",
-    "make_feasible_set", "quantile_thresholds", "svd_rank", "COMPONENTS", "FEASIBLE_FROM_DEFENSE",
+    "Component", "DomainSet", "L2Sphere", "L2Secant", "Slab", "SVDResidual", "LossBound",
+    "FeasibleSet", "polyhedral_l2", "make_feasible_set", "quantile_thresholds", "svd_rank", "COMPONENTS", "FEASIBLE_FROM_DEFENSE",
     "feasible_names", "as_feasible",
 ]
 
@@ -259,6 +261,8 @@ class Component:
     """Base class of the feasible-set components (see the module docstring)."""
 
     name = "component"
+    #: the component's set in a certificate's statement (None: its name)
+    words = None
     #: the constraints are second-order cones (an L2 norm), not linear
     conic = False
     #: ``sigma(g)`` is finite for every ``g``: the component can take the remainder of a
@@ -563,23 +567,37 @@ class _CentroidComponent(Component):
         return self
 
 
-class L2Sphere(_CentroidComponent):
-    """L2 defense: score ``||x - mu_y||_2`` (``mu_y`` the class centroid)."""
+class _L2Defense(_CentroidComponent):
+    """The L2 defense's score ``||x - mu_y||_2`` and quantile thresholds ``tau_y``, shared by
+    its two constraint forms: the sphere (:class:`L2Sphere`) and the polyhedral secant
+    half-space inside it (:class:`L2Secant`)."""
 
     name = "l2"
 
     def fit(self, X, y, sample_weight=None):
         X, y, w = self._start(X, y, sample_weight)
         self._fit_centroids(X, y, w)
-        for lab, mu in self.centroids_.items():
-            self._param((lab, "mu"), (self.d_,)).value = mu
-        return self._finish(X, y, w)
+        self._finish(X, y, w)
+        self._set_constraint_params()
+        return self
+
+    def _set_constraint_params(self):
+        raise NotImplementedError
 
     def score(self, X, y) -> np.ndarray:
         if is_sparse(X):    # |x - mu|^2 = |x|^2 - (2 x - mu).mu
             return self._by_class(X, y, lambda Xv, v: _sparse_norm_from(
                 Xv, 2 * (Xv @ self.centroids_[v]) - self.centroids_[v] @ self.centroids_[v]))
         return self._by_class(X, y, lambda Xv, v: np.linalg.norm(Xv - self.centroids_[v], axis=1))
+
+
+class L2Sphere(_L2Defense):
+    """L2 defense: score ``||x - mu_y||_2`` (``mu_y`` the class centroid); constraint the
+    sphere ``||x - mu_y|| <= tau_y`` (a second-order cone)."""
+
+    def _set_constraint_params(self):
+        for lab, mu in self.centroids_.items():
+            self._param((lab, "mu"), (self.d_,)).value = mu
 
     def _constraints(self, x, y, scale):
         cp = _cp()
@@ -594,6 +612,93 @@ class L2Sphere(_CentroidComponent):
         cp = _cp()
         g = _split_variable(g, self.d, name)
         return g, self._fitted((y, "mu")) @ g + self._fitted((y, "tau")) * cp.norm(g, 2), []
+
+
+class L2Secant(_L2Defense):
+    """The L2 defense with a polyhedral constraint: one half-space inside its sphere on the
+    domain's box, equal to the sphere at every point whose coordinates sit at their bounds.
+
+    Same score, centroids and thresholds as :class:`L2Sphere` (it *is* the L2 defense, so
+    its name is ``"l2"`` and :meth:`contains` is the defense's keep-mask); only the cvxpy
+    constraint differs.  On ``[lo_j, hi_j]`` the convex ``x^2`` lies below its secant,
+    ``x^2 <= (lo_j + hi_j) x - lo_j hi_j``, with equality at both ends, so for ``x`` in the
+    box
+
+        ||x - mu_y||^2 <= sum_j (lo_j + hi_j - 2 mu_y,j) x_j - sum_j (lo_j hi_j - mu_y,j^2),
+
+    and the half-space ``a_y . x <= r_y`` with ``a_y = lo + hi - 2 mu_y`` and ``r_y =
+    tau_y^2 + sum_j (lo_j hi_j - mu_y,j^2)``
+
+    * is **sound** for the defense: within the box every point of it lies inside the sphere
+      ``||x - mu_y|| <= tau_y`` (an inner approximation; the certificates over it cover
+      *fewer* poison points than the defense allows, docs/reachable.md);
+    * is **exact** at every point whose coordinates are at ``lo_j`` or ``hi_j`` -- every
+      binary point, so on a one-hot domain such as adult only the continuous coordinates
+      are approximated (a point with those strictly inside their range and inside the
+      sphere can be cut off).
+
+    Why: with integer points the programs are MILPs (CBC), which the sphere's cone would
+    make mixed-integer SOCPs.  (On a domain whose coordinates are *all* integer the
+    minimum-poison program linearises the sphere exactly instead, docs/integer.md.)  The
+    half-space needs the box: use it with the ``domain`` component.  Scaled form
+    ``a_y . x <= gamma r_y`` (``a_y``, ``r_y`` Parameters of their own: DPP).
+    """
+
+    words = ("l2 secant half-space (inside the L2 defense's sphere, equal to it at binary "
+             "points: a subset of the points the L2 defense keeps)")
+
+    def __init__(self, domain: Domain, quantile=0.95):
+        super().__init__(quantile)
+        if not isinstance(domain, Domain):
+            raise InputError(f"domain: expected a convexpoison Domain, got {type(domain).__name__}")
+        self.domain = domain
+
+    @classmethod
+    def from_sphere(cls, sphere: L2Sphere, domain: Domain) -> "L2Secant":
+        """The secant form of an already fitted sphere (same centroids and thresholds)."""
+        if not hasattr(sphere, "thresholds_"):
+            raise InputError("sphere: fit the L2 sphere before taking its secant form")
+        new = cls(domain, sphere.quantile)
+        new.d_ = sphere.d_
+        new.centroids_ = {k: v.copy() for k, v in sphere.centroids_.items()}
+        new.thresholds_ = dict(sphere.thresholds_)
+        new._set_constraint_params()
+        return new
+
+    def _set_constraint_params(self):
+        dom = self.domain
+        if self.d_ != dom.d:
+            raise InputError(f"X: {self.d_} features but the domain has {dom.d}")
+        for lab, mu in self.centroids_.items():
+            tau = max(float(self.thresholds_[lab]), 0.0)
+            self._param((lab, "a"), (self.d_,)).value = dom.lo + dom.hi - 2 * mu
+            self._param((lab, "r")).value = tau ** 2 + float(dom.lo @ dom.hi - mu @ mu)
+
+    def _constraints(self, x, y, scale):
+        a, r = self._params[(y, "a")], self._params[(y, "r")]
+        return [a @ x <= _mul(scale, r)]
+
+    def support(self, y, g=None, onehot=True, name=None):
+        """Finite on ``g = eta a_y``, ``eta >= 0``: ``eta r_y`` (the half-space ``a_y . x
+        <= r_y``); ``eta`` a new Variable."""
+        cp = _cp()
+        if g is not None:
+            raise InputError("feasible: the l2 secant's support function is finite only "
+                             "along a_y")
+        eta = cp.Variable(nonneg=True, name=name)
+        return eta * self._fitted((y, "a")), eta * self._fitted((y, "r")), []
+
+
+def polyhedral_l2(feasible: "FeasibleSet") -> "FeasibleSet":
+    """``feasible`` with its L2 sphere replaced by the secant half-space (:class:`L2Secant`,
+    same centroids and thresholds) for programs that must stay linear over integer points;
+    the other components are shared, not copied.  Needs the domain component (the secant
+    bounds ``x^2`` on its box)."""
+    dom = feasible.domain
+    if dom is None:
+        raise InputError("feasible: the l2 secant half-space needs the domain component")
+    return FeasibleSet([L2Secant.from_sphere(c, dom) if type(c) is L2Sphere else c
+                        for c in feasible.components])
 
 
 class Slab(_CentroidComponent):
@@ -635,7 +740,6 @@ class Slab(_CentroidComponent):
             X, y, lambda Xv, v: np.abs((Xv - self.centroids_[v]) @ self.directions_[v]))
 
     def _constraints(self, x, y, scale):
-        cp = _cp()
         v, c, s = (self._params[(y, k)] for k in ("v", "c", "tau"))
         # |v.x - c| <= s as two half-spaces: the same set, and cvxpy 1.9 cannot
         # canonicalise abs() here inside a mixed-integer program (its bound propagation
@@ -881,6 +985,11 @@ class FeasibleSet:
     @property
     def names(self) -> list:
         return [c.name for c in self.components]
+
+    def describe(self) -> str:
+        """The intersection in words, for a certificate's statement: ``domain ∩ l2 ∩ ...``
+        with a component's own ``words`` where its set is not simply the defense's."""
+        return " ∩ ".join(c.words or c.name for c in self.components)
 
     def __getitem__(self, name):
         for c in self.components:

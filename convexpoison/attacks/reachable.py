@@ -26,8 +26,9 @@ together:
    climb along the budget's level set uses the price's gradient read from the program's
    duals (``dual_rounds``; off by default: it found nothing on spambase).  The search
    stops at ``max_priced`` solves or ``search_seconds``.
-3. **Pricing.**  The feasible set is the defenses': the domain, the L2 sphere and the slab
-   fitted on ``Dc`` and the loss defense's cone ``hinge(theta; x, y) <= tau_y`` under the
+3. **Pricing.**  The feasible set is the defenses': the domain, the L2 sphere (its
+   polyhedral inner form on domains with integer and continuous coordinates,
+   :func:`~convexpoison.feasible.polyhedral_l2`) and the slab fitted on ``Dc`` and the loss defense's cone ``hinge(theta; x, y) <= tau_y`` under the
    target itself (the loss defense trains on ``Dc u Dp``, whose model *is* the target; the
    threshold is the ``quantile`` of the target's clean losses).  The search prices with a
    screening tolerance; the chosen target is priced again exactly and its certified
@@ -142,6 +143,8 @@ class ReachableResult:
     seconds: float = 0.0
     #: the search stopped at ``max_priced`` solves or ``search_seconds``
     search_exhausted: bool = False
+    #: where the certified minimum's poison points lie (``FeasibleSet.describe``)
+    feasible: str = ""
 
     def to_dict(self) -> dict:
         ev, rz = self.evaluation, self.realisation
@@ -155,6 +158,7 @@ class ReachableResult:
                 "target_test_error": self.target.test_error,
                 "target_eval_error": self.target.eval_error,
                 "target_lower_bound": self.target.certified,
+                "target_lower_bound_statement": self.statement(),
                 "target_lp_value": float(rz.program.value),
                 "target_source": self.target.source, "target_t": self.target.t,
                 "max_loss_difference": rz.max_loss_difference,
@@ -165,6 +169,17 @@ class ReachableResult:
                 "candidates_realised": len(self.realised),
                 "search_exhausted": self.search_exhausted,
                 "seeds": dict(self.seeds), "seconds": self.seconds}
+
+    def statement(self) -> str:
+        """What ``target_lower_bound`` proves, naming the feasible set it covers (with the
+        l2 secant half-space: a subset of the L2 defense's set, feasible.L2Secant)."""
+        lb = self.target.certified
+        if not lb > 0:
+            return f"Nothing is certified (the bound is 0) for poison points inside {self.feasible}."
+        head = ("No poison set of any size" if lb == float("inf") else
+                f"No poison set of fewer than {lb:g} points")
+        return (f"{head} with every point inside {self.feasible} makes exact training "
+                "return the target model (the minimum-poison program, docs/minpoison.md).")
 
 
 class _Exhausted(Exception):
@@ -381,6 +396,10 @@ class ReachableTargetAttack(PoisoningAttack):
         ``result_.seeds`` and skipped).  Hinge loss only.
     feasible : feasible-set component names (default: ``domain`` plus the l2, slab, loss
         of ``defenses``; 'svd' may be named).  The loss component follows each target.
+        On a domain with integer and continuous coordinates 'l2' is the sphere's secant
+        half-space (:class:`~convexpoison.feasible.L2Secant`: inside it, exact at binary
+        points) and 'svd' is refused: the realisation's programs over integer points
+        must stay MILPs.
     p : fraction each defense removes per class.
     quantile : feasible-set thresholds as a quantile of the clean scores (default
         ``1 - p``).
@@ -478,7 +497,7 @@ class ReachableTargetAttack(PoisoningAttack):
     # ------------------------------------------------------------------ the attack
     def _fit(self, data):
         from ..defenses import CleanNeighbours, evaluate, parse_defenses
-        from ..feasible import make_feasible_set
+        from ..feasible import make_feasible_set, polyhedral_l2
 
         t0 = time.perf_counter()
         budget = self._budget(data)
@@ -492,14 +511,16 @@ class ReachableTargetAttack(PoisoningAttack):
             raise InputError("feasible: give component names (the loss component follows "
                              "each target, so a ready feasible set cannot be used)")
         dom = data.domain
-        if (dom is not None and dom.has_integers and not dom.integer.all()
-                and any(n in ("l2", "svd") for n in names)):
-            # the realisation's fixed-count program has integer points: a MILP, which the
-            # L2 / SVD cones make a mixed-integer SOCP unless every coordinate is integer
+        # the realisation's fixed-count program has integer points: a MILP, which the L2 /
+        # SVD cones make a mixed-integer SOCP unless every coordinate is integer.  The L2
+        # sphere has a polyhedral inner form (feasible.L2Secant, exact at binary points);
+        # the SVD residual has none
+        mixed = dom is not None and dom.has_integers and not dom.integer.all()
+        if mixed and "svd" in names:
             raise InputError("feasible: on a domain with integer and continuous coordinates "
                              "the minimum-poison realisation needs polyhedral components; "
-                             f"drop l2/svd (e.g. feasible {','.join(n for n in names if n not in ('l2', 'svd'))}: "
-                             "the L2 defense then judges the result)")
+                             f"drop svd (e.g. feasible {','.join(n for n in names if n != 'svd')}: "
+                             "the SVD defense then judges the result)")
         seeds = self._check_seeds()
         p = check_fraction(self.p, "p")
         quantile = 1.0 - p if self.quantile is None else check_fraction(self.quantile, "quantile")
@@ -515,9 +536,13 @@ class ReachableTargetAttack(PoisoningAttack):
         clean = D.train(Xc, yc)
         self.clean_model_ = clean
         feas = make_feasible_set(names, data.domain, Xc, yc, quantile=quantile, decoy=clean)
+        if mixed and "l2" in names:
+            # the secant half-space inside the sphere: the certified minimum then covers a
+            # subset of the points the L2 defense keeps (ReachableResult.feasible says so)
+            feas = polyhedral_l2(feas)
         self.feasible_ = feas
         pricer = _Pricer(feas, Xc, yc, D, self.solver)
-        self._say(f"reachable: budget {budget} points, feasible set {' ∩ '.join(feas.names)}")
+        self._say(f"reachable: budget {budget} points, feasible set {feas.describe()}")
 
         # 1. candidate models
         found, seed_info = self._candidates(data, seeds, clean, D, budget, defenses, p)
@@ -655,7 +680,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.result_ = ReachableResult(
             ps, cand, rz, ev, clean.error(Xt, yt), budget, priced, realised, seed_info,
             "eps_close" if rz.status == "eps_close" else "not_close",
-            time.perf_counter() - t0, self.search_exhausted_)
+            time.perf_counter() - t0, self.search_exhausted_, feas.describe())
 
     # ------------------------------------------------------------------ internals
     def _check_seeds(self):
