@@ -20,7 +20,9 @@ of the target, strong convexity):
   every poison point on the active side of the defended models (or not).
 
 Every alternative is retrained exactly on ``Dc u Dp`` (max loss difference to the target)
-and judged under the five defenses, as the attack judges its candidates.
+and judged under the five defenses, as the attack judges its candidates.  (cvxpy warns
+that the random objective's program is not DPP -- its multiplier term multiplies two
+Parameters -- so each draw recompiles: 0.1-0.4 s on spambase, harmless here.)
 
 Run: ``python bench/reachable_alternatives.py [--dataset spambase] [--K 12]
 [--split 1] [--modes random,deep,shallow]``.
