@@ -7,7 +7,7 @@ defender (docs/minmax-multiclass.md).
                                        [--defense l2,loss] [--save-poisons FILE]
                                        [--learner-q Q] [--learner-rank value|push]
                                        [--eta 0.03] [--burn-in STEPS] [--quantile 0.9]
-                                       [--seed 0]
+                                       [--seed 0] [--learner-radius R]
 
 ``--decoy Q,R``: one multi-class decoy (the q-quantile of the test points with the smallest
 margin flipped to their runner-up class, added R times; MulticlassDecoyGenerator), ``none``:
@@ -53,6 +53,8 @@ def main(argv=None):
                     help="the feasible set's L2-sphere quantile of the clean distances")
     ap.add_argument("--seed", type=int, default=0,
                     help="the attack's random_state (the learner's clean minibatches)")
+    ap.add_argument("--learner-radius", type=float, default=None,
+                    help="learner_radius of the attack (default: off)")
     args = ap.parse_args(argv)
     from convexpoison.attacks.minmax import MinMaxAttack
     from convexpoison.decoys import MulticlassDecoyGenerator
@@ -87,7 +89,7 @@ def main(argv=None):
                        defender=D, clean_batch=args.clean_batch, tau=args.tau,
                        learner_loss_quantile=args.learner_q, learner_rank=args.learner_rank,
                        eta=args.eta, burn_in=args.burn_in, quantile=args.quantile,
-                       random_state=args.seed,
+                       random_state=args.seed, learner_radius=args.learner_radius,
                        progress=say,
                        progress_bar=False).fit(ds)
     out = {k: (v if not (isinstance(v, list) and len(v) > 50) else f"<{len(v)} values omitted>")

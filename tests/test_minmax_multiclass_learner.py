@@ -145,3 +145,34 @@ def test_push_rank_takes_the_min_max_choice_then_caps_it(data3):
         assert multiclass_hinge(W, b, a.x[None], np.array([a.y]))[0] <= tau[a.y] + 1e-9
         assert fs.contains(a.x[None], a.y, tol=1e-9)[0]
     assert fast.n_capped > 0
+
+
+def _norm(model):
+    return float(np.sqrt(np.sum(np.square(model.w)) + np.sum(np.square(model.b))))
+
+
+def test_learner_radius_projects_the_iterates_onto_the_ball(data3):
+    """learner_radius=r: every learner iterate lies in ||(W, b)|| <= r ||theta_c||; a radius
+    the learner never reaches changes nothing (bit for bit); a binding one changes the run."""
+    kw = dict(defenses="l2,loss", feasible="l2", decoy="none", burn_in=10, progress_bar=False)
+    free = MinMaxAttack(0.04, **kw).fit(data3)
+    ball = 0.3 * _norm(free.clean_model_)
+    assert _norm(free.result_.best.model) > ball          # the free learner leaves the ball
+    tight = MinMaxAttack(0.04, learner_radius=0.3, **kw).fit(data3)
+    d = tight.result_.to_dict()
+    assert d["learner_radius"] == 0.3 and d["learner_ball"] == pytest.approx(ball, rel=1e-12)
+    assert _norm(tight.result_.best.model) <= ball * (1 + 1e-12)
+    assert not np.array_equal(tight.poisons_.X, free.poisons_.X)
+    loose = MinMaxAttack(0.04, learner_radius=1e6, **kw).fit(data3)
+    assert np.array_equal(loose.poisons_.X, free.poisons_.X)
+    assert loose.result_.to_dict()["max_loss_iterates"] == free.result_.to_dict()["max_loss_iterates"]
+    for bad in (0, -1.0):
+        with pytest.raises(InputError, match="learner_radius"):
+            MinMaxAttack(0.04, learner_radius=bad, **kw).fit(data3)
+    # binary data: b is a float; the projection applies the same way
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 3))
+    yb = np.where(X[:, 0] + 0.2 * rng.standard_normal(60) > 0.5, 1, -1)
+    binary = from_arrays(X, yb, X, yb, domain=Domain.box(3), reg=REG)
+    att = MinMaxAttack(0.05, learner_radius=0.5, **kw).fit(binary)
+    assert _norm(att.result_.best.model) <= 0.5 * _norm(att.clean_model_) * (1 + 1e-12)

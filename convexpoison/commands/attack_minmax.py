@@ -64,6 +64,10 @@ def add_arguments(p):
     p.add_argument("--learner-rank", choices=("value", "push"), default="value",
                    help="with --learner-loss-quantile: choose the point by its capped loss "
                         "(value, default) or by its loss without its own cap (push)")
+    p.add_argument("--learner-radius", type=float, default=None,
+                   help="project the learner's iterate onto the ball of this many times the "
+                        "clean model's norm (default: off; for a defender without an explicit "
+                        "regulariser, e.g. multisvm-adagrad; docs/minmax-multiclass.md)")
     add_out(p, "poison set (.npz with X, y, weight)")
     add_no_progress(p)
 
@@ -125,7 +129,7 @@ def run(args):
                           max_decoys=args.max_decoys, method=args.method, solver=args.solver,
                           screen_tol=args.screen_tol, clean_batch=args.clean_batch,
                           learner_loss_quantile=args.learner_loss_quantile,
-                          learner_rank=args.learner_rank,
+                          learner_rank=args.learner_rank, learner_radius=args.learner_radius,
                           **reporting(args))
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "minmax", "epsilon": args.epsilon, "reg": reg,
