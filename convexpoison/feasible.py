@@ -70,7 +70,7 @@ from .validation import (check_binary_model, check_fraction, check_positive, che
                          check_X, check_y, is_sparse)
 
 __all__ = [
-    "Component", "DomainSet", "L2Sphere", "L2Secant", "Slab", "SVDResidual", "LossBound",
+    "Component", "DomainSet", "L2Sphere", "L2OnDomain", "L2Secant", "Slab", "SVDResidual", "LossBound",
     "FeasibleSet", "polyhedral_l2", "make_feasible_set", "quantile_thresholds", "svd_rank", "COMPONENTS", "FEASIBLE_FROM_DEFENSE",
     "feasible_names", "as_feasible",
 ]
@@ -614,7 +614,38 @@ class L2Sphere(_L2Defense):
         return g, self._fitted((y, "mu")) @ g + self._fitted((y, "tau")) * cp.norm(g, 2), []
 
 
-class L2Secant(_L2Defense):
+class L2OnDomain:
+    """Mixin of the L2 defense's constraint forms that need the domain (its box, its integer
+    coordinates): :class:`L2Secant` here, :class:`~convexpoison.integer.ExpectedL2Sphere`.
+    Built with the domain, or from an already fitted :class:`L2Sphere` by
+    :meth:`from_sphere` (same centroids and thresholds, only the constraint differs)."""
+
+    def __init__(self, domain: Domain, quantile=0.95):
+        super().__init__(quantile)
+        if not isinstance(domain, Domain):
+            raise InputError(f"domain: expected a convexpoison Domain, got {type(domain).__name__}")
+        self.domain = domain
+
+    @classmethod
+    def from_sphere(cls, sphere: L2Sphere, domain: Domain):
+        """This form of an already fitted sphere (same centroids and thresholds)."""
+        if not hasattr(sphere, "thresholds_"):
+            raise InputError("sphere: fit the L2 sphere before taking another form of it")
+        new = cls(domain, sphere.quantile)
+        new.d_ = sphere.d_
+        new.centroids_ = {k: v.copy() for k, v in sphere.centroids_.items()}
+        new.thresholds_ = dict(sphere.thresholds_)
+        new._set_constraint_params()
+        return new
+
+    def _domain_of_fit(self) -> Domain:
+        """The domain, checked against the fitted dimension."""
+        if self.d_ != self.domain.d:
+            raise InputError(f"X: {self.d_} features but the domain has {self.domain.d}")
+        return self.domain
+
+
+class L2Secant(L2OnDomain, _L2Defense):
     """The L2 defense with a polyhedral constraint: one half-space inside its sphere on the
     domain's box, equal to the sphere at every point whose coordinates sit at their bounds.
 
@@ -647,28 +678,8 @@ class L2Secant(_L2Defense):
     words = ("l2 secant half-space (inside the L2 defense's sphere, equal to it at binary "
              "points: a subset of the points the L2 defense keeps)")
 
-    def __init__(self, domain: Domain, quantile=0.95):
-        super().__init__(quantile)
-        if not isinstance(domain, Domain):
-            raise InputError(f"domain: expected a convexpoison Domain, got {type(domain).__name__}")
-        self.domain = domain
-
-    @classmethod
-    def from_sphere(cls, sphere: L2Sphere, domain: Domain) -> "L2Secant":
-        """The secant form of an already fitted sphere (same centroids and thresholds)."""
-        if not hasattr(sphere, "thresholds_"):
-            raise InputError("sphere: fit the L2 sphere before taking its secant form")
-        new = cls(domain, sphere.quantile)
-        new.d_ = sphere.d_
-        new.centroids_ = {k: v.copy() for k, v in sphere.centroids_.items()}
-        new.thresholds_ = dict(sphere.thresholds_)
-        new._set_constraint_params()
-        return new
-
     def _set_constraint_params(self):
-        dom = self.domain
-        if self.d_ != dom.d:
-            raise InputError(f"X: {self.d_} features but the domain has {dom.d}")
+        dom = self._domain_of_fit()
         for lab, mu in self.centroids_.items():
             tau = max(float(self.thresholds_[lab]), 0.0)
             self._param((lab, "a"), (self.d_,)).value = dom.lo + dom.hi - 2 * mu

@@ -44,7 +44,7 @@ import numpy as np
 
 from .domain import Domain
 from .errors import InputError
-from .feasible import FeasibleSet, L2Sphere, _cp, _mul
+from .feasible import FeasibleSet, L2OnDomain, L2Sphere, _cp, _mul
 from .poisons import PoisonSet
 
 __all__ = ["expected_square", "expected_sq_distance", "square_pieces", "expected_square_constraints",
@@ -111,7 +111,7 @@ def expected_square_constraints(x, t, lo, hi, integer, scale=None) -> list:
 
 
 # ------------------------------------------------------------- the relaxed sphere
-class ExpectedL2Sphere(L2Sphere):
+class ExpectedL2Sphere(L2OnDomain, L2Sphere):
     """The L2 defense's sphere in the LP relaxation of equation (8).
 
     Same score, centroids and thresholds as :class:`~convexpoison.feasible.L2Sphere` (it
@@ -126,32 +126,8 @@ class ExpectedL2Sphere(L2Sphere):
     its perspective (``quad_over_lin`` for the continuous part) is too.
     """
 
-    def __init__(self, domain: Domain, quantile=0.95):
-        super().__init__(quantile)
-        if not isinstance(domain, Domain):
-            raise InputError(f"domain: expected a convexpoison Domain, got {type(domain).__name__}")
-        self.domain = domain
-
-    @classmethod
-    def from_sphere(cls, sphere: L2Sphere, domain: Domain) -> "ExpectedL2Sphere":
-        """The relaxation of an already fitted sphere (same centroids and thresholds)."""
-        if not hasattr(sphere, "thresholds_"):
-            raise InputError("sphere: fit the L2 sphere before relaxing it")
-        new = cls(domain, sphere.quantile)
-        new.d_ = sphere.d_
-        new.centroids_ = {k: v.copy() for k, v in sphere.centroids_.items()}
-        new.thresholds_ = dict(sphere.thresholds_)
-        new._set_params()
-        return new
-
-    def fit(self, X, y, sample_weight=None):
-        super().fit(X, y, sample_weight)
-        if self.d_ != self.domain.d:
-            raise InputError(f"X: {self.d_} features but the domain has {self.domain.d}")
-        self._set_params()
-        return self
-
-    def _set_params(self):
+    def _set_constraint_params(self):
+        self._domain_of_fit()
         for lab, mu in self.centroids_.items():
             self._param((lab, "mu"), (self.d_,)).value = mu
             tau = max(self.thresholds_[lab], 0.0)
