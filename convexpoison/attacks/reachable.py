@@ -143,8 +143,9 @@ class ReachableResult:
     seconds: float = 0.0
     #: the search stopped at ``max_priced`` solves or ``search_seconds``
     search_exhausted: bool = False
-    #: where the certified minimum's poison points lie (``FeasibleSet.describe``)
-    feasible: str = ""
+    #: what ``target_lower_bound`` proves, naming the feasible set it covers
+    #: (:func:`~convexpoison.certificates.lp.lp_statement`)
+    statement: str = ""
 
     def to_dict(self) -> dict:
         ev, rz = self.evaluation, self.realisation
@@ -158,7 +159,7 @@ class ReachableResult:
                 "target_test_error": self.target.test_error,
                 "target_eval_error": self.target.eval_error,
                 "target_lower_bound": self.target.certified,
-                "target_lower_bound_statement": self.statement(),
+                "target_lower_bound_statement": self.statement,
                 "target_lp_value": float(rz.program.value),
                 "target_source": self.target.source, "target_t": self.target.t,
                 "max_loss_difference": rz.max_loss_difference,
@@ -169,17 +170,6 @@ class ReachableResult:
                 "candidates_realised": len(self.realised),
                 "search_exhausted": self.search_exhausted,
                 "seeds": dict(self.seeds), "seconds": self.seconds}
-
-    def statement(self) -> str:
-        """What ``target_lower_bound`` proves, naming the feasible set it covers (with the
-        l2 secant half-space: a subset of the L2 defense's set, feasible.L2Secant)."""
-        lb = self.target.certified
-        if not lb > 0:
-            return f"Nothing is certified (the bound is 0) for poison points inside {self.feasible}."
-        head = ("No poison set of any size" if lb == float("inf") else
-                f"No poison set of fewer than {lb:g} points")
-        return (f"{head} with every point inside {self.feasible} makes exact training "
-                "return the target model (the minimum-poison program, docs/minpoison.md).")
 
 
 class _Exhausted(Exception):
@@ -497,6 +487,7 @@ class ReachableTargetAttack(PoisoningAttack):
     # ------------------------------------------------------------------ the attack
     def _fit(self, data):
         from ..defenses import CleanNeighbours, evaluate, parse_defenses
+        from ..certificates.lp import lp_statement
         from ..feasible import make_feasible_set, polyhedral_l2
 
         t0 = time.perf_counter()
@@ -680,7 +671,10 @@ class ReachableTargetAttack(PoisoningAttack):
         self.result_ = ReachableResult(
             ps, cand, rz, ev, clean.error(Xt, yt), budget, priced, realised, seed_info,
             "eps_close" if rz.status == "eps_close" else "not_close",
-            time.perf_counter() - t0, self.search_exhausted_, feas.describe())
+            time.perf_counter() - t0, self.search_exhausted_,
+            # the bound's own program result: its feasible set in words (with the l2 secant
+            # half-space, a subset of the L2 defense's set: feasible.L2Secant)
+            lp_statement(rz.program, feas.describe(), len(yc), D.reg, defender=D))
 
     # ------------------------------------------------------------------ internals
     def _check_seeds(self):
