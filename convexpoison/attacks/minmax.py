@@ -438,7 +438,7 @@ class MinMaxAttack(PoisoningAttack):
                 if radius is not None:
                     # projected online gradient descent: the learner stays in the ball that
                     # stands in for the defender's implicit regularisation
-                    norm = np.sqrt(float(np.sum(W ** 2) + np.sum(b ** 2)))
+                    norm = _norm(W, b)
                     if norm > radius:
                         W = W * (radius / norm)
                         b = b * (radius / norm)
@@ -553,8 +553,8 @@ class MinMaxAttack(PoisoningAttack):
         reg = D.reg_for(N + n_total)
         clean = D.train(Xc, yc)
         self.clean_model_ = clean
-        radius = (None if self.learner_radius is None else float(self.learner_radius)
-                  * np.sqrt(float(np.sum(np.square(clean.w)) + np.sum(np.square(clean.b)))))
+        radius = (None if self.learner_radius is None
+                  else float(self.learner_radius) * _norm(clean.w, clean.b))
         fs = fitted(feasible, domain, Xc, yc, self.quantile)
         names = fs.names
         if integer_path:
@@ -977,6 +977,11 @@ class MulticlassDecoyInner:
             self.n_capped += 1
         return InnerResult(x=x, y=lab, loss=max(0.0, val), values=values, competitor=comp,
                            n_solves=n, seconds=time.perf_counter() - t0)
+
+
+def _norm(W, b) -> float:
+    """``||(W, b)||_2``, the model's size that ``learner_radius`` bounds."""
+    return float(np.sqrt(np.sum(np.square(W)) + np.sum(np.square(b))))
 
 
 def _merge(X, y, w, decimals=9) -> PoisonSet:
