@@ -136,6 +136,54 @@ def test_cli_writes_the_poison_and_the_json(tmp_path, capsys, breast):
     assert ev.per_defense == res["per_defense"]
 
 
+def test_topup_keeps_only_copies_that_raise_the_minimum_over_the_defenses(breast):
+    """topup: the poison is the realisation plus copies of its own points; the copies
+    raised the minimum over the defenses (recomputed here by a fresh evaluation), no
+    further copy would raise it, and the realisation still induces the target."""
+    from convexpoison.defenses import evaluate
+    from convexpoison.poisons import PoisonSet
+
+    att = ReachableTargetAttack(epsilon=0.04, topup=True, **SMALL).fit(breast)
+    res = att.result_.to_dict()
+    rz, ps = att.result_.realisation.poisons, att.poisons_
+    assert np.array_equal(ps.X, rz.X) and np.array_equal(ps.y, rz.y)
+    added = ps.weight - rz.weight
+    assert added.tolist() == att.result_.topup and min(added) >= 0
+    # breast-cancer at 4%: the realisation takes 13 of 15 points, one copy raises the min
+    assert res["topup_copies"] == added.sum() >= 1
+    assert res["n_poisons"] == res["target_poisons"] + added.sum() <= res["budget"]
+
+    def score(p):
+        return evaluate(breast, p, clean_model=att.clean_model_, tol=1e-6).min_over_defenses
+
+    best = score(ps)
+    assert best > score(rz)
+    if ps.n_poisons + 1 <= res["budget"]:
+        for i in range(len(ps.weight)):
+            w = ps.weight.copy()
+            w[i] += 1
+            assert score(PoisonSet(ps.X, ps.y, w)) <= best
+    # the acceptance rule is the realisation's: it still induces the target
+    assert res["status"] == "eps_close" and res["max_loss_difference"] <= 0.01
+    assert res["target_poisons"] <= res["target_lower_bound"] + 2
+
+
+def test_cli_topup_reports_the_copies_beyond_the_target(tmp_path, capsys, breast):
+    from convexpoison.cli import main
+    from convexpoison.poisons import PoisonSet
+
+    out = tmp_path / "p.npz"
+    assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon", "0.04",
+                 "--seeds", "decoys", "--decoy-quantiles", "0.1,0.3", "--decoy-repeats", "2,5",
+                 "--n-realise", "1", "--topup", "--out", str(out), "--json",
+                 "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["topup_copies"] is not None
+    assert PoisonSet.load(out).n_poisons == res["n_poisons"] == (res["target_poisons"]
+                                                                 + res["topup_copies"])
+    assert res["n_poisons"] <= res["budget"]
+
+
 def test_defended_screening_matches_a_fresh_fractional_poison(breast, fitted):
     """The screening score of a candidate (its fractional poison trained under every
     defense) against the same computed here: the exact program's fractional poison for

@@ -37,6 +37,10 @@ def add_arguments(p):
                    help="candidate targets realised and judged under the defenses (default 2)")
     p.add_argument("--max-priced", type=int, default=120,
                    help="cap on the search's screening solves (default 120)")
+    p.add_argument("--topup", action="store_true",
+                   help="spend the leftover budget on more copies of the realised points, each "
+                        "kept only when it raises the minimum over the defenses (the poison then "
+                        "no longer induces the target exactly)")
     p.add_argument("--solver", default=None, help="conic solver of the programs")
     p.add_argument("--seed", type=int, default=0, help="seed of the seed attacks")
     add_out(p, "poison set (.npz with X, y, weight)")
@@ -68,7 +72,7 @@ def run(args):
                                    feasible=feasible,
                                    p=args.p, quantile=args.quantile, use=args.use,
                                    n_realise=args.n_realise, max_priced=args.max_priced,
-                                   solver=args.solver,
+                                   solver=args.solver, topup=args.topup,
                                    random_state=args.seed,
                                    progress=None if args.no_progress else progress, **kw)
     res = fit_attack(attack, data, args)
@@ -85,6 +89,9 @@ def show(res):
           f"certified minimum {res['target_lower_bound']:g} points, program value "
           f"{res['target_lp_value']:.2f}); retrained model's max loss difference "
           f"{res['max_loss_difference']:.3g}")
+    if res["topup_copies"]:
+        print(f"top-up: {res['topup_copies']:g} copies beyond the target's "
+              f"{res['target_poisons']:g} points (the poison no longer induces it exactly)")
     show_errors(res)
     print(f"{res['candidates_priced']} targets priced ({res['candidates_within_budget']} within "
           f"the budget), {res['candidates_realised']} realised, {res['seconds']:.1f} s")
