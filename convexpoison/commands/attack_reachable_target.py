@@ -37,6 +37,10 @@ def add_arguments(p):
                    help="candidate targets realised and judged under the defenses (default 2)")
     p.add_argument("--max-priced", type=int, default=120,
                    help="cap on the search's screening solves (default 120)")
+    p.add_argument("--recycle-rounds", type=int, default=0,
+                   help="compress-and-extend rounds from the KKT seed's poison: each round realises "
+                        "the induced model with the fewest points and spends the points freed on a "
+                        "KKT attack on top (default 0: off; docs/reachable.md)")
     p.add_argument("--topup", action="store_true",
                    help="spend the leftover budget on more copies of the realised points, each "
                         "kept only when it raises the minimum over the defenses (the poison then "
@@ -57,6 +61,7 @@ def run(args):
     defenses = check_attack_flags(args)
     check_at_least(args, "n_realise")
     check_at_least(args, "max_priced")
+    check_at_least(args, "recycle_rounds", low=0)
     from ..feasible import COMPONENTS
 
     feasible = parse_feasible(args, COMPONENTS)
@@ -73,6 +78,7 @@ def run(args):
                                    p=args.p, quantile=args.quantile, use=args.use,
                                    n_realise=args.n_realise, max_priced=args.max_priced,
                                    solver=args.solver, topup=args.topup,
+                                   recycle_rounds=args.recycle_rounds,
                                    random_state=args.seed,
                                    progress=None if args.no_progress else progress, **kw)
     res = fit_attack(attack, data, args)
@@ -89,6 +95,11 @@ def show(res):
           f"certified minimum {res['target_lower_bound']:g} points, program value "
           f"{res['target_lp_value']:.2f}); retrained model's max loss difference "
           f"{res['max_loss_difference']:.3g}")
+    rec = res["recycle"]
+    if rec and rec["chosen"]:
+        r = rec["rounds"][rec["best_round"]]
+        print(f"recycle round {r['round']}: the target's {r['target_poisons']:g} realised points "
+              f"plus {r['kkt_points']:g} KKT points")
     if res["topup_copies"]:
         print(f"top-up: {res['topup_copies']:g} copies beyond the target's "
               f"{res['target_poisons']:g} points (the poison no longer induces it exactly)")
