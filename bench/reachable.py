@@ -14,10 +14,12 @@ package's whole fallback order), right before each default run: the two timings 
 side under the same load (the 1-minute load average is printed with each row).
 
 ``--topup`` runs the attack with ``topup=True`` (the leftover budget spent on copies of the
-realised points that raise the minimum over the defenses; bench/results/reachable_topup.json).
+realised points that raise the minimum over the defenses; bench/results/reachable_topup.json),
+``--recycle N`` with ``recycle_rounds=N`` (compress and extend from the KKT seed's poison;
+bench/results/reachable_recycleN.json).
 
 Run: ``python bench/reachable.py [--datasets spambase,mnist17] [--max-priced N] [--before]
-[--topup]``.
+[--topup] [--recycle N]``.
 """
 from __future__ import annotations
 
@@ -47,10 +49,14 @@ def main():
                     help="also run the version before drop_zeros / prune, beside each run")
     ap.add_argument("--topup", action="store_true",
                     help="spend the leftover budget on copies that raise the min over defenses")
+    ap.add_argument("--recycle", type=int, default=0,
+                    help="recycle_rounds: compress-and-extend rounds from the KKT seed's poison")
     args = ap.parse_args()
     kw = {} if args.max_priced is None else {"max_priced": args.max_priced}
     if args.topup:
         kw["topup"] = True
+    if args.recycle:
+        kw["recycle_rounds"] = args.recycle
     rows, out = [], {}
     versions = [("before", False), ("now", True)] if args.before else [("now", True)]
     defaults = R.DROP_ZEROS, R.CERTIFY_SOLVERS
@@ -71,14 +77,18 @@ def main():
             rows.append([name, label, sec, load, r["min_over_defenses"], KKT.get(name),
                          GOAL.get(name), r["no_defense_test_error"],
                          f"{r['n_poisons']:g}/{r['budget']}"
-                         + (f" ({r['topup_copies']:g} top-up)" if r["topup_copies"] else ""), r["target_lower_bound"],
+                         + (f" ({r['topup_copies']:g} top-up)" if r["topup_copies"] else "")
+                         + (f" ({r['n_poisons'] - r['target_poisons']:g} KKT on top)"
+                            if r["recycle"] and r["recycle"]["chosen"] else ""), r["target_lower_bound"],
                          r["max_loss_difference"], r["status"], r["candidates_priced"]])
     R.DROP_ZEROS, R.CERTIFY_SOLVERS = defaults
     C.table(["dataset", "version", "seconds", "load", "min over defenses", "KKT (docs)", "goal",
              "no defense", "points", "certified", "max loss diff", "status", "priced"], rows,
             title=f"reachable-target attack, epsilon {args.epsilon:g}, five defenses")
     # (the command as run: write_result would name the file's stem)
-    C.write_result("reachable_topup" if args.topup else "reachable", {
+    name = "reachable" + ("_topup" if args.topup else "") + (
+        f"_recycle{args.recycle}" if args.recycle else "")
+    C.write_result(name, {
         "command": " ".join(["python bench/reachable.py", *sys.argv[1:]]),
         "epsilon": args.epsilon, "kkt_docs": KKT, "goal": GOAL, "results": out})
 

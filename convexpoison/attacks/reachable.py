@@ -47,6 +47,12 @@ together:
    whose margin support vectors absorb the rounding to integer copies).  The best
    accepted minimum over the defenses on the evaluation set wins and is evaluated again
    exactly.
+6. **Compress and extend** (``recycle_rounds``, off by default).  A poison of the whole
+   budget induces a model that the minimum-poison program realises with fewer points;
+   the points freed go to a KKT attack run on top of the realisation, whose poison
+   induces the next round's model.  Starting from the KKT seed's poison, the best round
+   (a realised target plus the KKT points on top) replaces step 5's result when it
+   scores higher under the defenses (mnist17: 2.00% -> 3.00%).
 
 Leftover budget: the search already spends it on the target (step 2 pushes each
 candidate's price up to the budget); what rounding and snapping leave
@@ -702,7 +708,7 @@ class ReachableTargetAttack(PoisoningAttack):
         if rounds:
             # 6. compress and extend, from the KKT seed's poison
             found = self._recycle(data, pricer, budget, D, defenses, p, defended, rounds,
-                                  add, Xe, ye)
+                                  add)
             recycle = found[1]
             again = found[0]
             if again is not None and (again[0][1] > best[0][1]) and (again[0][0]
@@ -738,7 +744,7 @@ class ReachableTargetAttack(PoisoningAttack):
                 raise InputError(f"seeds: unknown seed {s!r}; choose from {', '.join(SEEDS)}")
         return list(dict.fromkeys(seeds))
 
-    def _recycle(self, data, pricer, budget, D, defenses, p, defended, rounds, add, Xe, ye):
+    def _recycle(self, data, pricer, budget, D, defenses, p, defended, rounds, add):
         """Step 6, compress and extend: a poison of the whole budget induces a model that
         the minimum-poison program prices, and realises, with fewer points (the poison
         that induced it was not the cheapest for it: mnist17's KKT seed poison, 21 points,
@@ -772,7 +778,8 @@ class ReachableTargetAttack(PoisoningAttack):
                     aug = from_arrays(stack_rows(Xc, np.repeat(R.X, reps, axis=0)),
                                       np.concatenate([yc, np.repeat(R.y, reps)]),
                                       data.X_test, data.y_test, domain=data.domain,
-                                      reg=data.reg, name=f"{data.name} + realised poison")
+                                      name=f"{data.name} + realised poison",
+                                      **({} if data.reg is None else {"reg": data.reg}))
                 # epsilon giving exactly `left` points on the augmented set (n_poisons floors)
                 eps = (left + 0.5) / len(aug.y_train)
                 try:
@@ -888,8 +895,8 @@ class ReachableTargetAttack(PoisoningAttack):
     def _seed_attack(self, seed, defenses, p, D, epsilon=None):
         """The other attacks with small settings (their induced models are what counts),
         against defender ``D`` (which carries the regularisation: no ``reg``)."""
-        common = dict(epsilon=self.epsilon if epsilon is None else epsilon, defender=D, defenses=defenses, p=p, use=self.use,
-                      progress=None, progress_bar=False)
+        common = dict(epsilon=self.epsilon if epsilon is None else epsilon, defender=D,
+                      defenses=defenses, p=p, use=self.use, progress=None, progress_bar=False)
         if seed == "kkt":
             from .kkt import KKTAttack
 
