@@ -52,7 +52,7 @@ together:
    the points freed go to a KKT attack run on top of the realisation, whose poison
    induces the next round's model.  Starting from the KKT seed's poison, the best round
    (a realised target plus the KKT points on top) replaces step 5's result when it
-   scores higher under the defenses (mnist17: 2.00% -> 3.00%).
+   scores higher under the defenses (mnist17: 2.00% -> 2.33-3.00%).
 
 Leftover budget: the search already spends it on the target (step 2 pushes each
 candidate's price up to the budget); what rounding and snapping leave
@@ -456,8 +456,9 @@ class ReachableTargetAttack(PoisoningAttack):
         poison that induced it) and spends the points this frees on a KKT attack run on
         top of ``Dc`` and the realisation; the best round (a realised target plus the
         KKT points on top, judged under the defenses) replaces the search's result when
-        it scores higher.  Measured on mnist17 (docs/reachable.md): 2.00% -> 3.00% with 16
-        rounds.
+        it scores higher.  Measured on mnist17 (docs/reachable.md): 2.00% -> 2.33-3.00%
+        with 16 rounds (the walk follows floating-point round-off: 3.00% with two BLAS
+        threads, 2.33% with one).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
