@@ -114,6 +114,11 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--seeds" in err[0]
     assert main(["attack", "reachable-target", "--dataset", "mnist10", "--epsilon", "0.03"]) == 2
+    capsys.readouterr()
+    assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                 "--recycle-rounds", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--recycle-rounds" in err[0]
 
 
 @pytest.mark.slow
