@@ -79,7 +79,8 @@ def main():
                          f"{r['n_poisons']:g}/{r['budget']}"
                          + (f" ({r['topup_copies']:g} top-up)" if r["topup_copies"] else "")
                          + (f" ({r['n_poisons'] - r['target_poisons']:g} KKT on top)"
-                            if r["recycle"] and r["recycle"]["chosen"] else ""), r["target_lower_bound"],
+                            if r["recycle"] and r["recycle"]["chosen"] else ""),
+                         r["target_lower_bound"],
                          r["max_loss_difference"], r["status"], r["candidates_priced"]])
     R.DROP_ZEROS, R.CERTIFY_SOLVERS = defaults
     C.table(["dataset", "version", "seconds", "load", "min over defenses", "KKT (docs)", "goal",

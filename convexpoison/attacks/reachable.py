@@ -714,12 +714,10 @@ class ReachableTargetAttack(PoisoningAttack):
         recycle = None
         if rounds:
             # 6. compress and extend, from the KKT seed's poison
-            found = self._recycle(data, pricer, budget, D, defenses, p, defended, rounds,
-                                  add)
-            recycle = found[1]
-            again = found[0]
-            if again is not None and (again[0][1] > best[0][1]) and (again[0][0]
-                                                                      or not best[0][0]):
+            again, recycle = self._recycle(data, pricer, budget, D, defenses, p, defended,
+                                           rounds, add)
+            # (a round's result is always an accepted realisation plus its KKT points)
+            if again is not None and again[0][1] > best[0][1]:
                 best = again
                 recycle["chosen"] = True
         (_, score, _), cand, ps, rz = best
@@ -782,9 +780,8 @@ class ReachableTargetAttack(PoisoningAttack):
                 else:
                     # the realisation's copies as rows of the "clean" set the KKT attack sees:
                     # the defenses fit on Dc u R u P either way
-                    reps = np.rint(R.weight).astype(int)
-                    aug = from_arrays(stack_rows(Xc, np.repeat(R.X, reps, axis=0)),
-                                      np.concatenate([yc, np.repeat(R.y, reps)]),
+                    Xr, yr = R.expanded()
+                    aug = from_arrays(stack_rows(Xc, Xr), np.concatenate([yc, yr]),
                                       data.X_test, data.y_test, domain=data.domain,
                                       name=f"{data.name} + realised poison",
                                       **({} if data.reg is None else {"reg": data.reg}))
