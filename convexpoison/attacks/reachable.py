@@ -179,6 +179,7 @@ class ReachableResult:
                 # the realisation of the target (what the acceptance rule and
                 # max_loss_difference are about) and the top-up's copies on top of it
                 "target_poisons": float(rz.poisons.n_poisons),
+                "realised_by": _realised_by(rz.poisons),
                 "topup_copies": None if self.topup is None else float(sum(self.topup)),
                 "recycle": self.recycle,
                 "target_test_error": self.target.test_error,
@@ -195,6 +196,12 @@ class ReachableResult:
                 "candidates_realised": len(self.realised),
                 "search_exhausted": self.search_exhausted,
                 "seeds": dict(self.seeds), "seconds": self.seconds}
+
+
+def _realised_by(ps) -> str:
+    """What produced a realisation: the minimum-poison attack, or a seed attack's own
+    poison (step 5b, ``seed_poisons``)."""
+    return ps.meta.get("realisation", "minimum-poison attack")
 
 
 class _Exhausted(Exception):
@@ -325,15 +332,16 @@ class _Pricer:
         return PoisonSet(np.array(rows), np.array(labels), np.array(weights),
                          meta={"attack": "min-poison (fractional, screening)"})
 
-    def certify(self, model):
+    def certify(self, model, solvers=CERTIFY_SOLVERS):
         """The exact solve (the package's tolerances): its certified minimum
         (``MinPoisonResult``).  With no solver named, Clarabel and then SCS: ECOS, the
         package's next fallback, stops at ``optimal_inaccurate`` where Clarabel does on
         this program (measured on spambase's chosen target), and compiling it for nothing
-        costs 2-4 s (MOSEK first when licensed, as everywhere)."""
+        costs 2-4 s (MOSEK first when licensed, as everywhere).  ``solvers``: another
+        order (the seed poisons' models skip SCS: on adult it failed after 130 s)."""
         self.aim(model)
         # the package's fall-back (solvers.solve) over this order instead of its own
-        self.program.solver = self.solver if self.solver is not None else CERTIFY_SOLVERS
+        self.program.solver = self.solver if self.solver is not None else solvers
         try:
             self.solved.lp = self.program.solve(model)
         finally:
@@ -456,6 +464,12 @@ class ReachableTargetAttack(PoisoningAttack):
         (never beyond the budget).
     snap : when a realisation is not accepted, price the model its poison induced (a
         trained model) and realise that one too (counts toward the same candidate).
+    seed_poisons : also judge the seed attacks' own poisons (KKT, influence, min-max) as
+        realisations of the models they induce (:meth:`_seed_realisation`): a poison
+        inside the feasible set with at most ``max_extra`` points more than the certified
+        minimum of its induced model passes the same acceptance rule as the
+        minimum-poison realisations -- another poison set for a target the search priced,
+        which the defenses can see differently.
     recycle_rounds : compress and extend (step 6, :meth:`_recycle`; 0: off, the default):
         starting from the KKT seed's poison, each round prices and realises the model the
         current poison induces (the minimum-poison realisation needs fewer points than the
@@ -486,8 +500,8 @@ class ReachableTargetAttack(PoisoningAttack):
                  n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25,
                  dual_rounds=0, dual_step=0.05, newton=3, t_max=4.0, steps=4, slack=1.0,
                  max_priced=120, search_seconds=120.0, prune=True, n_screen=8, n_realise=2,
-                 eps_close=0.01, max_extra=2, snap=True, topup=False, recycle_rounds=0,
-                 screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
+                 eps_close=0.01, max_extra=2, snap=True, seed_poisons=True, topup=False,
+                 recycle_rounds=0, screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
         self.reg = reg
@@ -517,6 +531,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.eps_close = eps_close
         self.max_extra = max_extra
         self.snap = snap
+        self.seed_poisons = seed_poisons
         self.topup = topup
         self.recycle_rounds = recycle_rounds
         self.screen_tol = screen_tol
@@ -658,18 +673,19 @@ class ReachableTargetAttack(PoisoningAttack):
                 return ev, ev.min_over_defenses, ev.no_defense_test_error
             return ev, ev.eval_min_over_defenses, ev.eval_no_defense
 
-        def judge(cand):
-            out = self._realise(data, pricer, cand, budget, D)
+        def judge(cand, out=None):
+            if out is None:
+                out = self._realise(data, pricer, cand, budget, D)
             if out is None:
                 return None
             ps, rz = out
             ev, score, undefended = defended(ps)
             realised.append({"target": cand.to_dict(), "n_poisons": float(ps.n_poisons),
-                             "status": rz.status, "max_loss_difference": rz.max_loss_difference,
+                             "realised_by": _realised_by(ps), "status": rz.status, "max_loss_difference": rz.max_loss_difference,
                              "score": score, "per_defense": dict(ev.per_defense)})
             self._say(f"reachable: {cand.source} (t {cand.t:.3g}): {ps.n_poisons:g} points "
-                      f"(certified {cand.certified:g}), {rz.status}, min over defenses "
-                      f"{score:.4f}")
+                      f"({_realised_by(ps)}; certified {cand.certified:g}), {rz.status}, "
+                      f"min over defenses {score:.4f}")
             # an accepted target is one the poison induces (eps_close); a realisation that
             # only comes near its target is kept only when no target was accepted
             return (rz.status == "eps_close", score, undefended), cand, ps, rz
@@ -706,6 +722,14 @@ class ReachableTargetAttack(PoisoningAttack):
                         best = again
             if found is not None and (best is None or found[0] > best[0]):
                 best = found
+        if self.seed_poisons:
+            # 5b. the seed attacks' own poisons: other realisations of targets the search
+            # priced (the model each induces), judged under the defenses like the rest
+            for seed, P in self._seed_poisons.items():
+                out = self._seed_realisation(pricer, seed, P, budget, D, add)
+                found = None if out is None else judge(*out)
+                if found is not None and (best is None or found[0] > best[0]):
+                    best = found
         if best is None:
             raise SolverFailure("reachable: no candidate target could be realised within the "
                                 f"budget of {budget} points", solver=self.solver or "default",
@@ -817,6 +841,48 @@ class ReachableTargetAttack(PoisoningAttack):
             R, rz = out
             cand = c
         return best, {"rounds": history, "best_round": best_round, "chosen": False}
+
+    def _seed_realisation(self, pricer, seed, P, budget, D, add):
+        """A seed attack's poison ``P`` as the realisation of the model it induces (step 5b;
+        ``seed_poisons``): ``(candidate, (poison, realisation))`` or None.
+
+        The target is the model trained exactly on ``Dc u P`` (the search's seed model was
+        trained at the screening tolerance, and the price is that sensitive: adult's KKT
+        seed poison, 315 points, induces a model certified at 315 while the screening
+        model 0.001 away costs 325), priced and certified like every other candidate; ``P``
+        induces it by construction (max loss difference 0).  Accepted under the same rule
+        as the minimum-poison realisations: every point inside the feasible set (the loss
+        cone aimed at the target) and ``n_poisons <= certified + max_extra``.  A poison
+        inside the set that induces the target has at least the certified minimum of
+        points (the certificate's promise, checked here); a wasteful one (the influence
+        seeds: 110 points for a model that costs 96 on spambase) is refused.  On integer
+        domains the certified minimum is the relaxed program's, a lower bound over
+        integer points too."""
+        from .minpoison import MinPoisonAttackResult
+
+        if P is None or not 0 < P.n_poisons <= budget:
+            return None
+        Xa, ya, wa, _ = P.with_clean(pricer.X, pricer.y)
+        model = D.train(Xa, ya, sample_weight=wa, tol=1e-8, random_state=self.random_state)
+        cand = add(model, f"{seed} poison's model", 1.0, pricer.screen(model))
+        try:
+            # (also aims the loss cone at the target) without SCS, the last resort of the
+            # chosen target: on adult's KKT seed model it failed, like Clarabel, after 130 s
+            lp = pricer.certify(model, solvers=CERTIFY_SOLVERS[:-1])
+        except SolverFailure as exc:
+            self._say(f"reachable: the {seed} seed's poison: its model not certified ({exc})")
+            return None
+        cand.certified = float(lp.certified)
+        inside = pricer.feasible.contains(P.X, P.y)
+        if not (inside.all() and cand.certified <= P.n_poisons <= cand.certified + self.max_extra):
+            self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points, "
+                      f"{int(np.count_nonzero(~inside))} outside the feasible set) does not "
+                      f"realise its model (certified {cand.certified:g} points)")
+            return None
+        ps = PoisonSet(P.X, P.y, P.weight, meta={**P.meta, "realisation": f"{seed} seed poison"})
+        rz = MinPoisonAttackResult(ps, model, lp, cand.certified, 0.0, 0.0, 0.0, float("nan"),
+                                   "eps_close", [{"n_poisons": float(P.n_poisons)}])
+        return cand, (ps, rz)
 
     def _topup(self, ps, score, budget, defended):
         """The leftover budget spent greedily (``topup``): per step, one more copy of each
