@@ -128,7 +128,7 @@ def test_cli_writes_the_poison_and_the_json(tmp_path, capsys, breast):
     res = json.loads(capsys.readouterr().out)
     for key in ("clean_test_error", "poisoned_test_error", "per_defense", "n_poisons",
                 "target_test_error", "target_lower_bound", "candidates_priced", "seconds",
-                "status", "removed"):
+                "status", "removed", "realised_by"):
         assert key in res
     ps = PoisonSet.load(out)
     assert ps.n_poisons == res["n_poisons"] <= n_poisons(0.03, breast.n_train)

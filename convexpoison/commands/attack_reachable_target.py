@@ -37,6 +37,11 @@ def add_arguments(p):
                    help="candidate targets realised and judged under the defenses (default 2)")
     p.add_argument("--max-priced", type=int, default=120,
                    help="cap on the search's screening solves (default 120)")
+    p.add_argument("--no-seed-poisons", action="store_true",
+                   help="do not judge the seed attacks' own poisons as realisations of the models "
+                        "they induce (by default one that lies inside the feasible set with at most "
+                        "its model's certified minimum + 2 points competes with the minimum-poison "
+                        "realisations)")
     p.add_argument("--recycle-rounds", type=int, default=0,
                    help="compress-and-extend rounds from the KKT seed's poison: each round realises "
                         "the induced model with the fewest points and spends the points freed on a "
@@ -78,6 +83,7 @@ def run(args):
                                    p=args.p, quantile=args.quantile, use=args.use,
                                    n_realise=args.n_realise, max_priced=args.max_priced,
                                    solver=args.solver, topup=args.topup,
+                                   seed_poisons=not args.no_seed_poisons,
                                    recycle_rounds=args.recycle_rounds,
                                    random_state=args.seed,
                                    progress=None if args.no_progress else progress, **kw)
@@ -95,6 +101,7 @@ def show(res):
           f"certified minimum {res['target_lower_bound']:g} points, program value "
           f"{res['target_lp_value']:.2f}); retrained model's max loss difference "
           f"{res['max_loss_difference']:.3g}")
+    print(f"realised by: {res['realised_by']}")
     rec = res["recycle"]
     if rec and rec["chosen"]:
         r = rec["rounds"][rec["best_round"]]
