@@ -47,6 +47,10 @@ together:
    whose margin support vectors absorb the rounding to integer copies).  The best
    accepted minimum over the defenses on the evaluation set wins and is evaluated again
    exactly.
+5b. **The seed poisons** (``seed_poisons``, on by default).  The seed attacks' own poisons
+   are other realisations of the models they induce: one inside the feasible set with at
+   most ``max_extra`` points more than its model's certified minimum competes with the
+   minimum-poison realisations under the defenses.
 6. **Compress and extend** (``recycle_rounds``, off by default).  A poison of the whole
    budget induces a model that the minimum-poison program realises with fewer points;
    the points freed go to a KKT attack run on top of the realisation, whose poison
