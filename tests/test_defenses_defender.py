@@ -50,7 +50,9 @@ def _same_model(ours, refit, data, X, y, s, D):
     assert ours.error(data.X_test, data.y_test) == refit.error(data.X_test, data.y_test)
     a, b = D.objective(ours, X, y, s), D.objective(refit, X, y, s)
     assert a <= b * (1 + 1e-9)
-    assert b - a <= 1e-5 * a
+    # the estimator stops on its own rule (libsvm: a KKT violation, not the objective): on
+    # one machine SVC's refit ended 1.06e-5 (relative) above our proven optimum
+    assert b - a <= 5e-5 * a
     # the minimiser is unique in w (strongly convex): close objectives force close w
     assert np.linalg.norm(ours.w - refit.w) <= 2e-3 * np.linalg.norm(refit.w)
     assert ours.b == pytest.approx(refit.b, abs=5e-3)
