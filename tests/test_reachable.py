@@ -309,3 +309,36 @@ def test_seed_poison_is_a_realisation_of_the_model_it_induces():
     off = ReachableTargetAttack(seeds=("kkt",), seed_poisons=False, **kw).fit(data)
     assert off.result_.to_dict()["realised_by"] == "minimum-poison attack"
     assert res["min_over_defenses"] > off.result_.to_dict()["min_over_defenses"]
+
+
+def test_kkt_toward_the_models_beyond_the_budget_is_a_seed_searched_in_turn(breast):
+    """Step 3b (toward_rounds): the KKT attack's decoys are the n_toward priced models of
+    highest evaluation error beyond the budget among those priced before it; the seed it
+    adds is the model its poison induces (recomputed here by a fresh training); the search
+    that runs again with it prices no model twice; the accepted target keeps the issue's
+    property."""
+    from convexpoison.attacks.base import n_poisons as budget_of
+
+    att = ReachableTargetAttack(epsilon=0.03, toward_rounds=2, n_toward=3, search_seconds=None,
+                                **SMALL).fit(breast)
+    cands = att.candidates_
+    names = [c.source for c in cands]
+    assert "kkt toward 1" in names
+    limit = budget_of(0.03, breast.n_train) - att.slack
+    first = names.index("kkt toward 1")
+    before = [c for c in cands[:first] if np.isfinite(c.price) and c.price > limit]
+    expected = sorted(before, key=lambda c: (-c.eval_error, c.price))[:3]
+    assert [id(c) for c in att._toward_decoys[0]] == [id(c) for c in expected]
+    # the seed is the model its poison induces on Dc (fresh training)
+    P = att._seed_poisons["kkt toward 1"]
+    assert P.n_poisons == budget_of(0.03, breast.n_train)
+    X, y, w, _ = P.with_clean(breast.X_train, breast.y_train)
+    fresh = train(X, y, "svm", breast.reg, sample_weight=w)
+    seed = cands[first]
+    assert seed.t == 1.0
+    assert np.linalg.norm(seed.model.theta - fresh.theta) <= 1e-3 * np.linalg.norm(fresh.theta)
+    # no model priced twice by the repeated searches
+    keys = [(c.model.w.tobytes(), float(c.model.b)) for c in cands]
+    assert len(keys) == len(set(keys))
+    assert att.n_solves_ == len(cands)
+    _check_property(breast, att)

@@ -35,7 +35,8 @@ def test_sparse_counts_realised_with_integer_points_and_a_sound_certificate(monk
     monkeypatch.setattr(solvers, "DPP_MAX_D", 10)        # the text path at d = 40
     att = ReachableTargetAttack(epsilon=0.05, seeds=("decoys",), decoy_quantiles=(0.2,),
                                 decoy_repeats=(3,), n_search=1, steps=2, n_mix=0,
-                                climb_rounds=0, n_screen=1, n_realise=1, snap=False,
+                                climb_rounds=0, toward_rounds=0, n_screen=1, n_realise=1,
+                                snap=False,
                                 search_seconds=None).fit(data)
     assert att.feasible_ is not None and not solvers.dpp_options(40) == {}
     res = att.result_.to_dict()

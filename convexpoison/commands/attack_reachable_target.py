@@ -35,8 +35,12 @@ def add_arguments(p):
                    help="label-flip repeat counts r (default 2,5,8)")
     p.add_argument("--n-realise", type=int, default=2,
                    help="candidate targets realised and judged under the defenses (default 2)")
-    p.add_argument("--max-priced", type=int, default=120,
-                   help="cap on the search's screening solves (default 120)")
+    p.add_argument("--max-priced", type=int, default=200,
+                   help="cap on the search's screening solves (default 200)")
+    p.add_argument("--toward-rounds", type=int, default=2,
+                   help="rounds of a KKT attack toward the priced models of highest error beyond "
+                        "the budget, whose induced model is a new seed searched in turn (default 2; "
+                        "0: off; docs/reachable.md)")
     p.add_argument("--no-seed-poisons", action="store_true",
                    help="do not judge the seed attacks' own poisons as realisations of the models "
                         "they induce (by default one that lies inside the feasible set with at most "
@@ -67,6 +71,7 @@ def run(args):
     check_at_least(args, "n_realise")
     check_at_least(args, "max_priced")
     check_at_least(args, "recycle_rounds", low=0)
+    check_at_least(args, "toward_rounds", low=0)
     from ..feasible import COMPONENTS
 
     feasible = parse_feasible(args, COMPONENTS)
@@ -85,6 +90,7 @@ def run(args):
                                    solver=args.solver, topup=args.topup,
                                    seed_poisons=not args.no_seed_poisons,
                                    recycle_rounds=args.recycle_rounds,
+                                   toward_rounds=args.toward_rounds,
                                    random_state=args.seed,
                                    progress=None if args.no_progress else progress, **kw)
     res = fit_attack(attack, data, args)
