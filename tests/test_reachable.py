@@ -284,7 +284,8 @@ def test_seed_poison_is_a_realisation_of_the_model_it_induces():
     from convexpoison.certificates.lp import lp_lower_bound
 
     data = _spambase_subset()
-    kw = dict(epsilon=0.03, defenses=("l2", "slab", "loss"), steps=3, n_realise=2)
+    kw = dict(epsilon=0.03, defenses=("l2", "slab", "loss"), steps=3, n_realise=2,
+              toward_rounds=0)
     att = ReachableTargetAttack(seeds=("kkt", "influence"), **kw).fit(data)
     by = {r["realised_by"]: r for r in att.result_.realised}
     assert "kkt seed poison" in by and "influence seed poison" not in by
