@@ -33,6 +33,9 @@ together:
    threshold is the ``quantile`` of the target's clean losses).  The search prices with a
    screening tolerance; the chosen target is priced again exactly and its certified
    minimum is reported.
+   After the search, a KKT attack aimed at the priced models of highest error beyond the
+   budget (``toward_rounds``) induces a model that is a new seed, and the search runs
+   again with it (a model already priced is not solved again).
 4. **Screening under the defenses.**  The defenses remove clean points, so the
    candidates of highest error are judged with the screening solve's fractional poison
    trained under every defense, and ranked by that minimum.
