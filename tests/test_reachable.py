@@ -268,7 +268,8 @@ def _spambase_subset():
 
     full = load_dataset("spambase")
     rng = np.random.default_rng(0)
-    tr, te = rng.choice(full.n_train, 500, replace=False), rng.choice(full.n_test, 300, replace=False)
+    tr = rng.choice(full.n_train, 500, replace=False)
+    te = rng.choice(full.n_test, 300, replace=False)
     return from_arrays(full.X_train[tr], full.y_train[tr], full.X_test[te], full.y_test[te],
                        domain=full.domain, reg=0.01, name="spambase-500")
 

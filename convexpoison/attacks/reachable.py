@@ -466,7 +466,7 @@ class ReachableTargetAttack(PoisoningAttack):
         of highest evaluation error beyond the budget as its decoys (:meth:`_toward`);
         the model its poison induces -- a trained model, cheaper than the decoys it aims
         at -- is a new seed, searched like the others (segment, mixtures, climb), and its
-        poison a seed poison (step 5b).  Measured on spambase: 10.10% -> 11.18%
+        poison a seed poison (step 5b).  Measured on spambase: 10.10% -> 11.29%
         (docs/reachable.md).
     t_max : how far beyond a seed model the segment search may go (``t <= t_max``).
     dual_rounds, dual_step, newton : the dual climb (:meth:`_dual_climb`; 0 rounds: off,
@@ -527,10 +527,10 @@ class ReachableTargetAttack(PoisoningAttack):
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
                  n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25,
                  dual_rounds=0, dual_step=0.05, newton=3, toward_rounds=2, n_toward=4,
-                 t_max=4.0, steps=4, slack=1.0,
-                 max_priced=200, search_seconds=120.0, prune=True, n_screen=8, n_realise=2,
-                 eps_close=0.01, max_extra=2, snap=True, seed_poisons=True, topup=False,
-                 recycle_rounds=0, screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
+                 t_max=4.0, steps=4, slack=1.0, max_priced=200, search_seconds=120.0,
+                 prune=True, n_screen=8, n_realise=2, eps_close=0.01, max_extra=2, snap=True,
+                 seed_poisons=True, topup=False, recycle_rounds=0, screen_tol=1e-6,
+                 solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
         self.reg = reg
@@ -728,7 +728,8 @@ class ReachableTargetAttack(PoisoningAttack):
             ps, rz = out
             ev, score, undefended = defended(ps)
             realised.append({"target": cand.to_dict(), "n_poisons": float(ps.n_poisons),
-                             "realised_by": _realised_by(ps), "status": rz.status, "max_loss_difference": rz.max_loss_difference,
+                             "realised_by": _realised_by(ps), "status": rz.status,
+                             "max_loss_difference": rz.max_loss_difference,
                              "score": score, "per_defense": dict(ev.per_defense)})
             self._say(f"reachable: {cand.source} (t {cand.t:.3g}): {ps.n_poisons:g} points "
                       f"({_realised_by(ps)}; certified {cand.certified:g}), {rz.status}, "
@@ -917,13 +918,14 @@ class ReachableTargetAttack(PoisoningAttack):
         try:
             # (also aims the loss cone at the target) without SCS, the last resort of the
             # chosen target: on adult's KKT seed model it failed, like Clarabel, after 130 s
-            lp = pricer.certify(model, solvers=CERTIFY_SOLVERS[:-1])
+            lp = pricer.certify(model, solvers=tuple(s for s in CERTIFY_SOLVERS if s != "SCS"))
         except SolverFailure as exc:
             self._say(f"reachable: the {seed} seed's poison: its model not certified ({exc})")
             return None
         cand.certified = float(lp.certified)
         inside = pricer.feasible.contains(P.X, P.y)
-        if not (inside.all() and cand.certified <= P.n_poisons <= cand.certified + self.max_extra):
+        if not (inside.all()
+                and cand.certified <= P.n_poisons <= cand.certified + self.max_extra):
             self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points, "
                       f"{int(np.count_nonzero(~inside))} outside the feasible set) does not "
                       f"realise its model (certified {cand.certified:g} points)")
@@ -1044,9 +1046,9 @@ class ReachableTargetAttack(PoisoningAttack):
         far = sorted((c for c in priced if np.isfinite(c.price) and c.price > limit),
                      key=lambda c: (-c.eval_error, c.price))[
             :int(check_positive(self.n_toward, "n_toward"))]
-        if not far or any(all(a is b for a, b in zip(far, seen)) and len(far) == len(seen)
-                          for seen in self._toward_decoys):
-            return None                        # nothing beyond the budget, or no new decoy
+        if not far or [id(c) for c in far] in [[id(c) for c in seen]
+                                               for seen in self._toward_decoys]:
+            return None                 # nothing beyond the budget, or an earlier round's decoys
         self._toward_decoys.append(far)
         name = f"kkt toward {rnd + 1}"
         try:
@@ -1058,7 +1060,8 @@ class ReachableTargetAttack(PoisoningAttack):
         P = attack.poisons_
         self._seed_poisons[name] = P
         Xa, ya, wa, _ = P.with_clean(data.X_train, data.y_train)
-        model = D.train(Xa, ya, sample_weight=wa, tol=self.screen_tol, warm_start=self.clean_model_)
+        model = D.train(Xa, ya, sample_weight=wa, tol=self.screen_tol,
+                        warm_start=self.clean_model_)
         self._say(f"reachable: {name}: a KKT attack toward {len(far)} models beyond the budget "
                   f"(evaluation error {', '.join(f'{c.eval_error:.3f}' for c in far)})")
         return name, model

@@ -38,14 +38,14 @@ def add_arguments(p):
     p.add_argument("--max-priced", type=int, default=200,
                    help="cap on the search's screening solves (default 200)")
     p.add_argument("--toward-rounds", type=int, default=2,
-                   help="rounds of a KKT attack toward the priced models of highest error beyond "
-                        "the budget, whose induced model is a new seed searched in turn (default 2; "
-                        "0: off; docs/reachable.md)")
+                   help="rounds of a KKT attack toward the priced models of highest error "
+                        "beyond the budget, whose induced model is a new seed searched in turn "
+                        "(default 2; 0: off; docs/reachable.md)")
     p.add_argument("--no-seed-poisons", action="store_true",
-                   help="do not judge the seed attacks' own poisons as realisations of the models "
-                        "they induce (by default one that lies inside the feasible set with at most "
-                        "its model's certified minimum + 2 points competes with the minimum-poison "
-                        "realisations)")
+                   help="do not judge the seed attacks' own poisons as realisations of the "
+                        "models they induce (by default one that lies inside the feasible set "
+                        "with at most its model's certified minimum + 2 points competes with the "
+                        "minimum-poison realisations)")
     p.add_argument("--recycle-rounds", type=int, default=0,
                    help="compress-and-extend rounds from the KKT seed's poison: each round realises "
                         "the induced model with the fewest points and spends the points freed on a "
