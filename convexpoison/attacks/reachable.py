@@ -59,7 +59,8 @@ together:
    the points freed go to a KKT attack run on top of the realisation, whose poison
    induces the next round's model.  Starting from the KKT seed's poison, the best round
    (a realised target plus the KKT points on top) replaces step 5's result when it
-   scores higher under the defenses (mnist17: 2.00% -> 3.00%).
+   scores higher under the defenses (mnist17: 2.00% -> 3.00% on one machine, 2.67% on
+   another).
 
 Leftover budget: the search already spends it on the target (step 2 pushes each
 candidate's price up to the budget); what rounding and snapping leave
@@ -110,7 +111,8 @@ DROP_ZEROS = True
 #: The KKT attack of the compress-and-extend rounds (step 6): the seed's small settings with
 #: a larger grid (3 eps+ splits, 5 decoys instead of 2 and 3).  Measured on mnist17 with 16
 #: rounds: 3.00% with one BLAS thread and with two; with the seed's own grid 2.33% and 3.00%
-#: (the rounds' walk follows round-off; docs/reachable.md, Compress and extend).
+#: (the rounds' walk follows round-off; docs/reachable.md, Compress and extend).  On a
+#: second machine: 2.67%.
 RECYCLE_KKT = {"grid": 3, "max_decoys": 5}
 
 #: Solvers of the chosen target's exact price, in order, when none is named.
@@ -506,7 +508,7 @@ class ReachableTargetAttack(PoisoningAttack):
         KKT points on top, judged under the defenses) replaces the search's result when
         it scores higher.  Measured on mnist17 (docs/reachable.md): 2.00% -> 3.00% with 16
         rounds (the walk follows floating-point round-off; 3.00% with one BLAS thread and
-        with two).
+        with two on one machine, 2.67% on another).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
