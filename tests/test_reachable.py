@@ -315,7 +315,8 @@ def test_seed_poison_is_a_realisation_of_the_model_it_induces():
 
 def test_kkt_toward_the_models_beyond_the_budget_is_a_seed_searched_in_turn(breast):
     """Step 3b (toward_rounds): the KKT attack's decoys are the n_toward priced models of
-    highest evaluation error beyond the budget among those priced before it; the seed it
+    highest evaluation error beyond the budget (within toward_reach times it) among those
+    priced before it; the seed it
     adds is the model its poison induces (recomputed here by a fresh training); the search
     that runs again with it prices no model twice; the accepted target keeps the issue's
     property."""
@@ -328,7 +329,7 @@ def test_kkt_toward_the_models_beyond_the_budget_is_a_seed_searched_in_turn(brea
     assert "kkt toward 1" in names
     limit = budget_of(0.03, breast.n_train) - att.slack
     first = names.index("kkt toward 1")
-    before = [c for c in cands[:first] if np.isfinite(c.price) and c.price > limit]
+    before = [c for c in cands[:first] if limit < c.price <= att.toward_reach * limit]
     expected = sorted(before, key=lambda c: (-c.eval_error, c.price))[:3]
     assert [id(c) for c in att._toward_decoys[0]] == [id(c) for c in expected]
     # the seed is the model its poison induces on Dc (fresh training)
