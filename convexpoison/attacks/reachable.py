@@ -531,9 +531,9 @@ class ReachableTargetAttack(PoisoningAttack):
                  n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25,
                  dual_rounds=0, dual_step=0.05, newton=3, toward_rounds=2, n_toward=4,
                  toward_reach=6.0, t_max=4.0, steps=4, slack=1.0, max_priced=200,
-                 search_seconds=120.0, prune=True, n_screen=8, n_realise=2, eps_close=0.01, max_extra=2, snap=True,
-                 seed_poisons=True, topup=False, recycle_rounds=0, screen_tol=1e-6,
-                 solver=None, random_state=0, progress=None, defender=None):
+                 search_seconds=120.0, prune=True, n_screen=8, n_realise=2, eps_close=0.01,
+                 max_extra=2, snap=True, seed_poisons=True, topup=False, recycle_rounds=0,
+                 screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
         self.reg = reg
@@ -1048,9 +1048,10 @@ class ReachableTargetAttack(PoisoningAttack):
         error; toward those within 6 times the budget its poison realises its own model
         (21 points, certified 21) at 2.33% under the defenses, KKT's figure (with two BLAS
         threads; with one a point of it lies outside the loss cone and it is refused).
-        Its poison (the whole budget) induces a trained model: reachable by construction, and measured cheaper than the
-        budget (spambase: 94 points of 110, 11.07% test error, above every target the
-        search found on its own segments from the clean model), so its segment can be
+        Its poison (the whole budget) induces a trained model: reachable by construction,
+        and measured cheaper than the budget (spambase: 94 points of 110, 11.07% test
+        error, above every target the search found on its own segments from the clean
+        model), so its segment can be
         pushed further.  Returns the seed ``(source, model)``, or None (no model beyond
         the budget, or the attack failed); its poison joins the seed poisons."""
         reach = check_positive(self.toward_reach, "toward_reach") * limit
