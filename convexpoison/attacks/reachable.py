@@ -1051,8 +1051,7 @@ class ReachableTargetAttack(PoisoningAttack):
         Its poison (the whole budget) induces a trained model: reachable by construction,
         and measured cheaper than the budget (spambase: 94 points of 110, 11.07% test
         error, above every target the search found on its own segments from the clean
-        model), so its segment can be
-        pushed further.  Returns the seed ``(source, model)``, or None (no model beyond
+        model), so its segment can be pushed further.  Returns the seed ``(source, model)``, or None (no model beyond
         the budget, or the attack failed); its poison joins the seed poisons."""
         reach = check_positive(self.toward_reach, "toward_reach") * limit
         far = sorted((c for c in priced if limit < c.price <= reach),
