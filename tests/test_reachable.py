@@ -274,43 +274,54 @@ def _spambase_subset():
                        domain=full.domain, reg=0.01, name="spambase-500")
 
 
-def test_seed_poison_is_a_realisation_of_the_model_it_induces():
-    """seed_poisons (step 5b): the KKT seed's own poison (15 points) realises the model it
-    induces -- certified 15 by a program built here, every point inside the feasible
-    set, exact retraining returns the target -- and, judged under the defenses, beats the
-    minimum-poison realisation of the search's best target (spambase subset at 3%:
-    11.33% -> 12.67%); the influence seed's poison, which does not pass the rule (one of
-    its points lies outside the feasible set), is refused; without seed_poisons the
-    attack keeps the other."""
-    from convexpoison.certificates.lp import lp_lower_bound
-
+def test_seed_poisons_are_judged_as_realisations_of_the_models_they_induce():
+    """seed_poisons (step 5b), checked whatever the seed attacks produce on the machine: a
+    seed poison is among the judged realisations exactly when it lies inside the feasible
+    set with its model's certified minimum <= n <= certified + 2 (recomputed here: a
+    fresh training on Dc u P and a program built here); the chosen realisation is the best
+    accepted one; a chosen seed poison passes the issue's property check; without
+    seed_poisons none is judged.  (On the spambase subset at 3%, on the machine where it
+    was built, the KKT seed's 15 points, certified 15, won: 11.33% -> 12.67%; the
+    influence seed's poison had a point outside the feasible set.)"""
     data = _spambase_subset()
     kw = dict(epsilon=0.03, defenses=("l2", "slab", "loss"), steps=3, n_realise=2,
               toward_rounds=0)
-    att = ReachableTargetAttack(seeds=("kkt", "influence"), **kw).fit(data)
-    by = {r["realised_by"]: r for r in att.result_.realised}
-    assert "kkt seed poison" in by and "influence seed poison" not in by
-    # the refusal, recomputed: the influence poison is not inside the feasible set with
-    # at most the certified minimum + 2 points for the model it induces
-    P = att._seed_poisons["influence"]
-    X, y, w, _ = P.with_clean(data.X_train, data.y_train)
-    model = train(X, y, "svm", data.reg, sample_weight=w)
-    feas = att.feasible_
-    feas["loss"].set_model(model)
-    feas["loss"].fit(data.X_train, data.y_train)
-    inside = np.concatenate([feas.contains(P.X[P.y == lab], lab) for lab in (1, -1)])
-    lb = lp_lower_bound(model, feas, data.X_train, data.y_train, data.reg).certified
-    assert not (inside.all() and P.n_poisons <= lb + 2)
-
-    att = ReachableTargetAttack(seeds=("kkt",), **kw).fit(data)
-    res = _check_property(data, att)
-    assert res["realised_by"] == "kkt seed poison" and res["target_source"] == "kkt poison's model"
-    assert att.poisons_.n_poisons == att._seed_poisons["kkt"].n_poisons
-    other = [r for r in att.result_.realised if r["realised_by"] == "minimum-poison attack"]
-    assert other and res["min_over_defenses"] > max(r["score"] for r in other)
+    for seeds in (("kkt", "influence"), ("kkt",)):
+        _check_seed_realisations(data, ReachableTargetAttack(seeds=seeds, **kw).fit(data),
+                                 seeds)
     off = ReachableTargetAttack(seeds=("kkt",), seed_poisons=False, **kw).fit(data)
-    assert off.result_.to_dict()["realised_by"] == "minimum-poison attack"
-    assert res["min_over_defenses"] > off.result_.to_dict()["min_over_defenses"]
+    assert {r["realised_by"] for r in off.result_.realised} == {"minimum-poison attack"}
+
+
+def _check_seed_realisations(data, att, seeds):
+    """The seed poisons' acceptance recomputed, the choice among the judged realisations,
+    and the property of a chosen seed poison (the test above)."""
+    from convexpoison.certificates.lp import lp_lower_bound
+
+    realised = att.result_.realised
+    judged = {r["realised_by"] for r in realised}
+    feas = att.feasible_
+    for seed in seeds:
+        P = att._seed_poisons[seed]
+        X, y, w, _ = P.with_clean(data.X_train, data.y_train)
+        model = train(X, y, "svm", data.reg, sample_weight=w)
+        feas["loss"].set_model(model)
+        feas["loss"].fit(data.X_train, data.y_train)
+        inside = np.concatenate([feas.contains(P.X[P.y == lab], lab)
+                                 for lab in (1, -1) if np.any(P.y == lab)])
+        lb = lp_lower_bound(model, feas, data.X_train, data.y_train, data.reg).certified
+        accepted = bool(inside.all() and lb <= P.n_poisons <= lb + 2)
+        assert (f"{seed} seed poison" in judged) == accepted
+    res = att.result_.to_dict()
+    chosen = [r for r in realised if r["realised_by"] == res["realised_by"]
+              and r["target"]["source"] == res["target_source"]]
+    assert chosen and chosen[0]["status"] == "eps_close"
+    assert chosen[0]["score"] == max(r["score"] for r in realised if r["status"] == "eps_close")
+    if res["realised_by"].endswith("seed poison"):
+        seed = res["realised_by"][:-len(" seed poison")]
+        assert res["target_source"] == f"{seed} poison's model"
+        assert att.poisons_.n_poisons == att._seed_poisons[seed].n_poisons
+        _check_property(data, att)
 
 
 def test_kkt_toward_the_models_beyond_the_budget_is_a_seed_searched_in_turn(breast):
