@@ -916,8 +916,7 @@ class ReachableTargetAttack(PoisoningAttack):
 
         if P is None or not 0 < P.n_poisons <= budget:
             return None
-        Xa, ya, wa, _ = P.with_clean(pricer.X, pricer.y)
-        model = D.train(Xa, ya, sample_weight=wa, tol=1e-8, random_state=self.random_state)
+        model = self._exact_model(P, pricer.X, pricer.y, D)
         cand = add(model, f"{seed} poison's model", 1.0, pricer.screen(model))
         try:
             # (also aims the loss cone at the target) without SCS, the last resort of the
@@ -1004,10 +1003,7 @@ class ReachableTargetAttack(PoisoningAttack):
                     out += [(f"improved q={c.quantile:g} r={c.repeats}", c.model) for c in cands]
                 else:
                     attack = self._seed_attack(seed, defenses, p, D).fit(data)
-                    self._seed_poisons[seed] = attack.poisons_
-                    Xa, ya, wa, _ = attack.poisons_.with_clean(Xc, yc)
-                    out.append((seed, D.train(Xa, ya, sample_weight=wa, tol=tol,
-                                              warm_start=clean)))
+                    out.append((seed, self._seed_model(seed, attack.poisons_, data, D)))
                 info[seed] = {"models": len(out) - n0, "seconds": time.perf_counter() - t0}
             except (InputError, SolverFailure) as exc:
                 # a seed that fails leaves the others (recorded, never silent)
@@ -1018,6 +1014,19 @@ class ReachableTargetAttack(PoisoningAttack):
             raise SolverFailure("reachable: no seed produced a candidate model",
                                 solver=self.solver or "default", status="no candidates")
         return out, info
+
+    def _seed_model(self, name, P, data, D):
+        """Record a seed attack's poison ``P`` (step 5b judges it) and return the model it
+        induces on ``Dc``: the seed model (screening tolerance, from the clean model)."""
+        self._seed_poisons[name] = P
+        Xa, ya, wa, _ = P.with_clean(data.X_train, data.y_train)
+        return D.train(Xa, ya, sample_weight=wa, tol=self.screen_tol,
+                       warm_start=self.clean_model_)
+
+    def _exact_model(self, P, X, y, D):
+        """The model exact training on ``(X, y) u P`` returns (what a realisation is judged by)."""
+        Xa, ya, wa, _ = P.with_clean(X, y)
+        return D.train(Xa, ya, sample_weight=wa, tol=1e-8, random_state=self.random_state)
 
     def _seed_attack(self, seed, defenses, p, D, epsilon=None):
         """The other attacks with small settings (their induced models are what counts),
@@ -1068,11 +1077,7 @@ class ReachableTargetAttack(PoisoningAttack):
         except (InputError, SolverFailure) as exc:
             self._say(f"reachable: {name}: KKT failed ({exc})")
             return None
-        P = attack.poisons_
-        self._seed_poisons[name] = P
-        Xa, ya, wa, _ = P.with_clean(data.X_train, data.y_train)
-        model = D.train(Xa, ya, sample_weight=wa, tol=self.screen_tol,
-                        warm_start=self.clean_model_)
+        model = self._seed_model(name, attack.poisons_, data, D)
         self._say(f"reachable: {name}: a KKT attack toward {len(far)} models beyond the budget "
                   f"(evaluation error {', '.join(f'{c.eval_error:.3f}' for c in far)})")
         return name, model
@@ -1321,8 +1326,7 @@ class ReachableTargetAttack(PoisoningAttack):
         for total in sorted(t for t in first if t >= max(1, int(np.ceil(lp.value - 1e-6)))):
             counts = np.asarray(first[total], float)
             ps = rounded(counts)
-            Xa, ya, wa, _ = ps.with_clean(pricer.X, pricer.y)
-            model = D.train(Xa, ya, sample_weight=wa, tol=1e-8, random_state=self.random_state)
+            model = self._exact_model(ps, pricer.X, pricer.y, D)
             ml = mld.solve(model, cand.model)
             dist = float(np.linalg.norm(model.theta - cand.model.theta))
             rec = {"n_poisons": total, "counts": counts.tolist(),
