@@ -529,11 +529,12 @@ class ReachableTargetAttack(PoisoningAttack):
                  p=0.05, quantile=None, use="test", seeds=DEFAULT_SEEDS,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
                  n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25,
-                 dual_rounds=0, dual_step=0.05, newton=3, toward_rounds=2, n_toward=4,
-                 toward_reach=6.0, t_max=4.0, steps=4, slack=1.0, max_priced=200,
-                 search_seconds=120.0, prune=True, n_screen=8, n_realise=2, eps_close=0.01,
-                 max_extra=2, snap=True, seed_poisons=True, topup=False, recycle_rounds=0,
-                 screen_tol=1e-6, solver=None, random_state=0, progress=None, defender=None):
+                 dual_rounds=0, dual_step=0.05, newton=3, toward_rounds=3, n_toward=4,
+                 toward_reach=6.0, n_mtp=4, mtp_reach=2.0, mtp_steps=55, t_max=4.0, steps=4,
+                 slack=1.0, max_priced=200, search_seconds=120.0, prune=True, n_screen=8,
+                 n_realise=2, eps_close=0.01, max_extra=2, snap=True, seed_poisons=True,
+                 topup=False, recycle_rounds=0, screen_tol=1e-6, solver=None, random_state=0,
+                 progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
         self.reg = reg
@@ -558,6 +559,9 @@ class ReachableTargetAttack(PoisoningAttack):
         self.toward_rounds = toward_rounds
         self.n_toward = n_toward
         self.toward_reach = toward_reach
+        self.n_mtp = n_mtp
+        self.mtp_reach = mtp_reach
+        self.mtp_steps = mtp_steps
         self.max_priced = max_priced
         self.search_seconds = search_seconds
         self.prune = prune
@@ -629,6 +633,7 @@ class ReachableTargetAttack(PoisoningAttack):
         # 1. candidate models
         self._seed_poisons = {}
         self._toward_decoys = []
+        self._mtp_targets = []
         found, seed_info = self._candidates(data, seeds, clean, D, budget, defenses, p)
         self.seed_models_ = found
         # 2.-3. priced, and searched along the segments from theta_c
@@ -661,13 +666,16 @@ class ReachableTargetAttack(PoisoningAttack):
             self._search(pricer, clean, found, limit, t_max, steps, add, priced, Xe, ye)
             for rnd in range(int(check_positive(self.toward_rounds, "toward_rounds",
                                                 allow_zero=True))):
-                # 3b. a KKT attack toward the priced models of highest error beyond the
-                # budget: the model its poison induces is a new seed, and the search runs
-                # again with it (what was priced is not priced again: _Pricer.memo)
-                seed = self._toward(data, priced, limit, D, defenses, p, rnd)
-                if seed is None:
+                # 3b. a KKT attack and MTP runs toward the priced models of highest error
+                # beyond the budget: the models their poisons induce are new seeds, and
+                # the search runs again with them (what was priced is not priced again:
+                # _Pricer.memo)
+                kkt = self._toward(data, priced, limit, D, defenses, p, rnd)
+                new = ([] if kkt is None else [kkt]) + self._mtp_toward(data, priced, limit,
+                                                                        D, rnd)
+                if not new:
                     break
-                found = found + [seed]
+                found = found + new
                 self._search(pricer, clean, found, limit, t_max, steps, add, priced, Xe, ye)
         except _Exhausted:
             # the cap on screening solves: what was priced so far is the candidate list
@@ -1081,6 +1089,47 @@ class ReachableTargetAttack(PoisoningAttack):
         self._say(f"reachable: {name}: a KKT attack toward {len(far)} models beyond the budget "
                   f"(evaluation error {', '.join(f'{c.eval_error:.3f}' for c in far)})")
         return name, model
+
+    def _mtp_toward(self, data, priced, limit, D, rnd):
+        """Step 3b, MTP: Suya et al.'s model-targeted attack (Algorithm 1) toward each of
+        the ``n_mtp`` priced models of highest evaluation error beyond the budget, priced
+        at most ``mtp_reach`` times it, not aimed at by an earlier round.  Each MTP run
+        spends the budget (``ceil(budget / mtp_steps)`` copies per step) inside the
+        feasible set without its loss cone (the cone follows the model being priced; MTP
+        has no fixed one).  Its poison induces a trained model near the target -- cheaper
+        than the target, within the budget or close to it (spambase, toward models of
+        13-15% test error at 135-185 points: 11.2-12.6% at 103-105 points), and off every
+        segment through the earlier seeds.  Returns the seeds ``(source, model)``; their
+        poisons join the seed poisons (step 5b)."""
+        from ..feasible import FeasibleSet
+        from .mtp import ModelTargetedPoisoning
+
+        n = int(check_positive(self.n_mtp, "n_mtp", allow_zero=True))
+        reach = check_positive(self.mtp_reach, "mtp_reach") * limit
+        copies = int(np.ceil(self._budget(data) / check_positive(self.mtp_steps, "mtp_steps")))
+        used = {id(c) for aimed in self._mtp_targets for c in aimed}
+        far = [c for c in sorted((c for c in priced if limit < c.price <= reach),
+                                 key=lambda c: (-c.eval_error, c.price))
+               if id(c) not in used][:n]
+        self._mtp_targets.append(far)
+        feas = FeasibleSet([c for c in self.feasible_.components if c.name != "loss"])
+        seeds = []
+        for i, c in enumerate(far):
+            name = f"mtp toward {rnd + 1}.{i + 1}"
+            try:
+                mtp = ModelTargetedPoisoning(
+                    c.model, feasible=feas, epsilon=self.epsilon, eps_close=0.0,
+                    copies=copies, train_tol=self.screen_tol, solver=self.solver,
+                    progress_bar=False, bound_at_achieved=False, defender=D,
+                    random_state=self.random_state).fit(data)
+            except (InputError, SolverFailure) as exc:
+                self._say(f"reachable: {name}: MTP failed ({exc})")
+                continue
+            model = self._seed_model(name, mtp.poisons_, data, D)
+            self._say(f"reachable: {name}: MTP toward {c.source} (evaluation error "
+                      f"{c.eval_error:.3f}, {c.price:.1f} points)")
+            seeds.append((name, model))
+        return seeds
 
     def _segment(self, pricer, clean, seed, guess, limit, t_max, steps, add, floor=None):
         """Price ``theta(t) = theta_c + t (theta_k - theta_c)`` for the largest ``t <= t_max``
