@@ -76,6 +76,15 @@ def test_resume_gives_the_same_poison_set(small, tmp_path):
     assert second["from_iteration"] == len(part.history) - 1 and second["budget"] is None
 
 
+def test_the_last_iteration_adds_only_what_is_left_of_the_budget(small):
+    """copies=2 with a budget of 5: two full iterations and one copy, never 6 points."""
+    data, reg, target, _ = small
+    res = ModelTargetedPoisoning(target, data.domain, reg, budget=5, copies=2, eps_close=0.0,
+                                 progress_bar=False).fit(data).result_
+    assert res.stop_reason == "budget" and res.poisons.n_poisons == 5
+    assert [r.n_poisons for r in res.history] == [0, 2, 4, 5]
+
+
 def test_refuses_to_overwrite_a_previous_run(small, tmp_path):
     data, reg, target, _ = small
     kw = dict(eps_close=0.05, progress_bar=False, budget=3, run_dir=tmp_path / "r")

@@ -121,7 +121,8 @@ class ModelTargetedPoisoning(PoisoningAttack):
     budget : stop when this many poison copies were added (give ``budget`` or
         ``epsilon``, not both; neither: no budget).
     eps_close : stop when the max loss difference is at most this.
-    copies : copies of each point added per iteration.
+    copies : copies of each point added per iteration (the last iteration adds only what
+        is left of the budget).
     goal_accuracy, goal_set : stop when accuracy on ``goal_set`` ('test' or 'subpop')
         falls to ``goal_accuracy`` or below.
     integer : 'exact' (MILP; integer points) or 'relax' for integer/binary domains.
@@ -243,7 +244,10 @@ class ModelTargetedPoisoning(PoisoningAttack):
                 stop = self._stop_reason(rec)
                 if not stop:
                     # committed together, so a Ctrl-C during training leaves a consistent pair
-                    nx, ny, nw = _add_point(px, py, pw, res.x, res.y, self.copies_)
+                    # the last step adds only what is left of the budget (never beyond it)
+                    copies = (self.copies_ if self.budget_ is None
+                              else min(self.copies_, self.budget_ - pw.sum()))
+                    nx, ny, nw = _add_point(px, py, pw, res.x, res.y, copies)
                     model = self._train(X, y, nx, ny, nw, warm=model)
                     px, py, pw = nx, ny, nw
                 self._save(rec, px, py, pw, model, stop)

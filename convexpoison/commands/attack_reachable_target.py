@@ -37,10 +37,14 @@ def add_arguments(p):
                    help="candidate targets realised and judged under the defenses (default 2)")
     p.add_argument("--max-priced", type=int, default=200,
                    help="cap on the search's screening solves (default 200)")
-    p.add_argument("--toward-rounds", type=int, default=2,
-                   help="rounds of a KKT attack toward the priced models of highest error "
-                        "beyond the budget, whose induced model is a new seed searched in turn "
-                        "(default 2; 0: off; docs/reachable.md)")
+    p.add_argument("--toward-rounds", type=int, default=3,
+                   help="rounds of a KKT attack and MTP runs toward the priced models of highest "
+                        "error beyond the budget, whose induced models are new seeds searched in "
+                        "turn (default 3; 0: off; docs/reachable.md)")
+    p.add_argument("--n-mtp", type=int, default=4,
+                   help="MTP runs per toward round, each toward one of the priced models of "
+                        "highest error beyond the budget within twice it (default 4; 0: only the "
+                        "KKT attack)")
     p.add_argument("--no-seed-poisons", action="store_true",
                    help="do not judge the seed attacks' own poisons as realisations of the "
                         "models they induce (by default one that lies inside the feasible set "
@@ -72,6 +76,7 @@ def run(args):
     check_at_least(args, "max_priced")
     check_at_least(args, "recycle_rounds", low=0)
     check_at_least(args, "toward_rounds", low=0)
+    check_at_least(args, "n_mtp", low=0)
     from ..feasible import COMPONENTS
 
     feasible = parse_feasible(args, COMPONENTS)
@@ -90,7 +95,7 @@ def run(args):
                                    solver=args.solver, topup=args.topup,
                                    seed_poisons=not args.no_seed_poisons,
                                    recycle_rounds=args.recycle_rounds,
-                                   toward_rounds=args.toward_rounds,
+                                   toward_rounds=args.toward_rounds, n_mtp=args.n_mtp,
                                    random_state=args.seed,
                                    progress=None if args.no_progress else progress, **kw)
     res = fit_attack(attack, data, args)
