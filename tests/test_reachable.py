@@ -370,10 +370,11 @@ def test_mtp_toward_the_models_beyond_the_budget_are_seeds_searched_in_turn(brea
     """Step 3b's MTP runs (n_mtp): each round aims at the n_mtp priced models of highest
     evaluation error beyond the budget within mtp_reach times it, none aimed at twice;
     each poison spends exactly the budget, in copies of ceil(budget / mtp_steps), inside
-    the feasible set without its loss cone; the seed is the model the poison induces (a
-    fresh training); the accepted target keeps the issue's property."""
+    the feasible set with its loss cone aimed at the run's target; the seed is the model
+    the poison induces (a fresh training); the accepted target keeps the issue's
+    property."""
     from convexpoison.attacks.base import n_poisons as budget_of
-    from convexpoison.feasible import FeasibleSet
+    from convexpoison.feasible import make_feasible_set
 
     att = ReachableTargetAttack(epsilon=0.03, toward_rounds=2, n_mtp=2, mtp_steps=5,
                                 search_seconds=None, **SMALL).fit(breast)
@@ -388,13 +389,16 @@ def test_mtp_toward_the_models_beyond_the_budget_are_seeds_searched_in_turn(brea
     assert expected and [id(c) for c in att._mtp_targets[0]] == [id(c) for c in expected]
     aimed = [id(c) for rnd in att._mtp_targets for c in rnd]
     assert len(aimed) == len(set(aimed))
-    feas = FeasibleSet([c for c in att.feasible_.components if c.name != "loss"])
     copies = int(np.ceil(budget / 5))
     runs = {k: P for k, P in att._seed_poisons.items() if k.startswith("mtp toward")}
     assert "mtp toward 1.1" in runs
     for name, P in runs.items():
         assert P.n_poisons == budget
         assert np.sum(P.weight % copies != 0) <= 1          # full steps and one remainder
+        rnd, i = map(int, name.split()[-1].split("."))
+        aimed = att._mtp_targets[rnd - 1][i - 1].model
+        feas = make_feasible_set(["domain", "l2", "slab", "loss"], breast.domain,
+                                 breast.X_train, breast.y_train, quantile=0.95, decoy=aimed)
         for lab in {int(v) for v in P.y}:
             assert np.all(feas.contains(P.X[P.y == lab], lab, tol=1e-5))
         X, y, w, _ = P.with_clean(breast.X_train, breast.y_train)
