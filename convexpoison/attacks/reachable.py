@@ -34,8 +34,9 @@ together:
    screening tolerance; the chosen target is priced again exactly and its certified
    minimum is reported.
    After the search, a KKT attack aimed at the priced models of highest error beyond the
-   budget (``toward_rounds``) induces a model that is a new seed, and the search runs
-   again with it (a model already priced is not solved again).
+   budget and MTP runs (Suya et al. 2021, Algorithm 1) aimed at those within twice it
+   (``toward_rounds``, ``n_mtp``) induce models that are new seeds, and the search runs
+   again with them (a model already priced is not solved again).
 4. **Screening under the defenses.**  The defenses remove clean points, so the
    candidates of highest error are judged with the screening solve's fractional poison
    trained under every defense, and ranked by that minimum.
@@ -1103,11 +1104,12 @@ class ReachableTargetAttack(PoisoningAttack):
         the ``n_mtp`` priced models of highest evaluation error beyond the budget, priced
         at most ``mtp_reach`` times it, not aimed at by an earlier round.  Each MTP run
         spends the budget (``ceil(budget / mtp_steps)`` copies per step) inside the
-        feasible set with its loss cone aimed at MTP's target.  Its poison induces a trained model near the target -- cheaper
-        than the target, within the budget or close to it (spambase, toward models of
-        13-15% test error at 135-185 points: 11.2-12.6% at 103-105 points), and off every
-        segment through the earlier seeds.  Returns the seeds ``(source, model)``; their
-        poisons join the seed poisons (step 5b)."""
+        feasible set with its loss cone aimed at MTP's target.  Its poison induces a
+        trained model near the target -- cheaper than the target, within the budget or
+        close to it (measured on spambase toward models of 13-15% test error at 135-185
+        points: 11.2-12.6% at 103-105 points), and off every segment through the earlier
+        seeds.  Returns the seeds ``(source, model)``; their poisons join the seed poisons
+        (step 5b)."""
         from ..feasible import FeasibleSet, LossBound
         from .mtp import ModelTargetedPoisoning
 
