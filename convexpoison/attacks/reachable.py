@@ -936,6 +936,14 @@ class ReachableTargetAttack(PoisoningAttack):
             return None
         model = self._exact_model(P, pricer.X, pricer.y, D)
         cand = add(model, f"{seed} poison's model", 1.0, pricer.screen(model))
+        pricer.aim(model)                      # (screen may have answered from its memo)
+        inside = pricer.feasible.contains(P.X, P.y)
+        if not inside.all():
+            # refused before the exact solve (5-30 s on adult)
+            self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points, "
+                      f"{int(np.count_nonzero(~inside))} outside the feasible set) does not "
+                      "realise its model")
+            return None
         try:
             # (also aims the loss cone at the target) without SCS, the last resort of the
             # chosen target: on adult's KKT seed model it failed, like Clarabel, after 130 s
@@ -944,12 +952,10 @@ class ReachableTargetAttack(PoisoningAttack):
             self._say(f"reachable: the {seed} seed's poison: its model not certified ({exc})")
             return None
         cand.certified = float(lp.certified)
-        inside = pricer.feasible.contains(P.X, P.y)
-        if not (inside.all()
-                and cand.certified <= P.n_poisons <= cand.certified + self.max_extra):
-            self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points, "
-                      f"{int(np.count_nonzero(~inside))} outside the feasible set) does not "
-                      f"realise its model (certified {cand.certified:g} points)")
+        if not cand.certified <= P.n_poisons <= cand.certified + self.max_extra:
+            self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points, inside "
+                      "the feasible set) does not realise its model (certified "
+                      f"{cand.certified:g} points)")
             return None
         ps = PoisonSet(P.X, P.y, P.weight, meta={**P.meta, "realisation": f"{seed} seed poison"})
         rz = MinPoisonAttackResult(ps, model, lp, cand.certified, 0.0, 0.0, 0.0, float("nan"),
