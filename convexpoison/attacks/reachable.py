@@ -362,7 +362,8 @@ class _Pricer:
         package's next fallback, stops at ``optimal_inaccurate`` where Clarabel does on
         this program (measured on spambase's chosen target), and compiling it for nothing
         costs 2-4 s (MOSEK first when licensed, as everywhere).  ``solvers``: another
-        order (the seed poisons' models skip SCS: on adult it failed after 130 s)."""
+        order (the seed poisons' models: Clarabel, then ECOS, no SCS: on adult it failed
+        after 130 s)."""
         self.aim(model)
         # the package's fall-back (solvers.solve) over this order instead of its own
         self.program.solver = self.solver if self.solver is not None else solvers
@@ -938,16 +939,25 @@ class ReachableTargetAttack(PoisoningAttack):
         cand = add(model, f"{seed} poison's model", 1.0, pricer.screen(model))
         pricer.aim(model)                      # (screen may have answered from its memo)
         inside = pricer.feasible.contains(P.X, P.y)
-        if not inside.all():
-            # refused before the exact solve (5-30 s on adult)
-            self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points, "
-                      f"{int(np.count_nonzero(~inside))} outside the feasible set) does not "
-                      "realise its model")
+        # refused before the exact solve (up to 30 s on adult) when a point lies outside
+        # the set, or when the screening price is so far below the poison's size that
+        # the certified minimum (within the screening tolerance of it, rounded up) cannot
+        # reach n_poisons - max_extra: a refusal, not a claim, so the screening value may
+        # decide it (spambase: 94-105 points for poisons of 110)
+        wasteful = cand.price < P.n_poisons - self.max_extra - 2
+        if not inside.all() or wasteful:
+            why = (f"{int(np.count_nonzero(~inside))} outside the feasible set" if not
+                   inside.all() else f"its model costs {cand.price:.1f} at the screening "
+                                     "tolerance")
+            self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points, {why}) "
+                      "does not realise its model")
             return None
         try:
-            # (also aims the loss cone at the target) without SCS, the last resort of the
-            # chosen target: on adult's KKT seed model it failed, like Clarabel, after 130 s
-            lp = pricer.certify(model, solvers=tuple(s for s in CERTIFY_SOLVERS if s != "SCS"))
+            # (also aims the loss cone at the target) Clarabel, then ECOS (it certified two
+            # of adult's seed poisons Clarabel left optimal_inaccurate), without SCS: on
+            # adult's KKT seed model SCS failed, like Clarabel, after 130 s
+            lp = pricer.certify(model, solvers=tuple(s for s in CERTIFY_SOLVERS
+                                                     if s != "SCS") + ("ECOS",))
         except SolverFailure as exc:
             self._say(f"reachable: the {seed} seed's poison: its model not certified ({exc})")
             return None
