@@ -118,3 +118,20 @@ def test_audit_keeps_each_attacks_own_status_as_strict_json():
               "history": [1, 2], "per_defense": {"l2": 0.1}, "min_over_defenses": 0.2}
     out = _scalars(result, {"min_over_defenses": 0.3, "per_defense": {}})
     assert out == {"status": "budget", "n_poisons": 7, "subpop_accuracy": None}
+
+
+def test_audit_gives_the_reachable_attack_the_poisons_found_before(tmp_path):
+    """The reachable-target attack of an audit starts from the poisons of the attacks that
+    ran before it (given_poisons): those that finished with a poison, no other."""
+    from convexpoison.audit import AttackOutcome, AuditSettings, build_attack
+    from convexpoison.poisons import PoisonSet
+
+    P = PoisonSet(np.zeros((2, 3)), np.array([1, -1]), np.array([3.0, 4.0]))
+    ctx = {"settings": AuditSettings(dataset="breast-cancer"), "reg": REG, "say": None,
+           "bars": False, "out": tmp_path}
+    assert build_attack("reachable", ctx).given_poisons is None
+    ctx["outcomes"] = {"kkt": AttackOutcome("kkt", "ok", poisons=P),
+                       "minmax": AttackOutcome("minmax", "failed: x"),
+                       "influence": AttackOutcome("influence", "ok", poisons=PoisonSet.empty(3))}
+    assert build_attack("reachable", ctx).given_poisons == {"kkt": P}
+    assert "given_poisons" not in build_attack("kkt", ctx).get_params()

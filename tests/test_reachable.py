@@ -408,3 +408,62 @@ def test_mtp_toward_the_models_beyond_the_budget_are_seeds_searched_in_turn(brea
         assert np.linalg.norm(seed.model.theta - fresh.theta) <= 1e-3 * np.linalg.norm(
             fresh.theta)
     _check_property(breast, att)
+
+
+def test_given_poisons_are_seeds_and_candidate_realisations():
+    """given_poisons (an audit's other attacks, --given-poisons files): each given poison
+    induces a seed model (a fresh training on Dc u P, searched first), is judged as a seed
+    poison exactly when it passes the acceptance rule (recomputed here), and a name among
+    the seed attacks stands for that seed (its attack is not run).  Given the accepted
+    result of a first run (n <= certified + 2, inside the feasible set), a second, weaker
+    run under the same defenses scores at least what that poison scored."""
+    from convexpoison.defenses import evaluate
+
+    data = _spambase_subset()
+    kw = dict(epsilon=0.03, defenses=("l2", "slab", "loss"), steps=3, n_realise=2,
+              toward_rounds=0)
+    first = ReachableTargetAttack(seeds=("kkt", "influence"), **kw).fit(data)
+    P = first.poisons_
+    given = {"kkt": P, "earlier run": P}
+    att = ReachableTargetAttack(seeds=("decoys", "kkt"), decoy_quantiles=(0.1,),
+                                decoy_repeats=(2,), given_poisons=given, **kw).fit(data)
+    info = att.result_.seeds
+    assert info["kkt"]["given"] and info["earlier run"]["given"] and "given" not in info["decoys"]
+    assert att._seed_poisons["kkt"] is P and att._seed_poisons["earlier run"] is P
+    X, y, w, _ = P.with_clean(data.X_train, data.y_train)
+    fresh = train(X, y, "svm", data.reg, sample_weight=w)
+    names = [c.source for c in att.candidates_]
+    seed = att.candidates_[names.index("kkt")]
+    assert names.index("kkt") < names.index("decoy q=0.1 r=2")        # induced seeds first
+    assert np.linalg.norm(seed.model.theta - fresh.theta) <= 1e-3 * np.linalg.norm(fresh.theta)
+    _check_seed_realisations(data, att, ("kkt", "earlier run"))
+    judged = {r["realised_by"] for r in att.result_.realised}
+    if "kkt seed poison" in judged:
+        score = evaluate(data, P, defenses=kw["defenses"], p=0.05, clean_model=first.clean_model_,
+                         tol=1e-6).min_over_defenses
+        assert att.result_.to_dict()["poisoned_test_error"] >= score - 1.5 / data.n_test
+
+
+def test_bad_given_poisons_are_input_errors_before_any_work(breast, tmp_path, capsys):
+    from convexpoison.cli import main
+    from convexpoison.poisons import PoisonSet
+
+    d = breast.d
+    ok = PoisonSet(np.zeros((1, d)), np.array([1]), np.array([2.0]))
+    for bad, what in (([ok], "mapping"), ({"decoys": ok}, "decoys"), ({"x": "p.npz"}, "PoisonSet"),
+                      ({"x": PoisonSet(np.zeros((1, d + 1)), np.array([1]))}, "features"),
+                      ({"x": PoisonSet(np.zeros((1, d)), np.array([1]), np.array([0.0]))},
+                       "no poison points")):
+        with pytest.raises(InputError, match="given_poisons.*" + what):
+            ReachableTargetAttack(given_poisons=bad, **SMALL).fit(breast)
+    ok.save(tmp_path / "poisons-kkt.npz")
+    from convexpoison.commands.attack_reachable_target import given_poisons
+    assert list(given_poisons(f"{tmp_path / 'poisons-kkt.npz'},mine={tmp_path / 'poisons-kkt.npz'}",
+                              breast)) == ["kkt", "mine"]
+    for spec in (str(tmp_path / "missing.npz"),
+                 f"{tmp_path / 'poisons-kkt.npz'},kkt={tmp_path / 'poisons-kkt.npz'}"):
+        out = tmp_path / "out.npz"
+        assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon",
+                     "0.03", "--given-poisons", spec, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--given-poisons" in err[0] and not out.exists()

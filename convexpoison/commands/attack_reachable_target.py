@@ -28,6 +28,11 @@ def add_arguments(p):
     p.add_argument("--seeds", default=None,
                    help="candidate sources, comma-separated among decoys,improved,kkt,minmax,"
                         "influence (default: all but minmax)")
+    p.add_argument("--given-poisons", default=None, metavar="[NAME=]FILE,...",
+                   help="poison-set files found elsewhere (e.g. an audit's poisons-kkt.npz, or "
+                        "'attack kkt --out'): the models they induce are seeds and the poisons "
+                        "candidate realisations.  NAME defaults to the file's stem without "
+                        "'poisons-'; a NAME among kkt,minmax,influence replaces that seed attack")
     p.add_argument("--decoy-quantiles", default=None,
                    help="label-flip fractions q of the decoys and improved targets "
                         "(default 0.05,0.1,0.2,0.3)")
@@ -83,6 +88,8 @@ def run(args):
     kw = {}
     if args.seeds is not None:
         kw["seeds"] = parse_list(args.seeds, SEEDS, "--seeds")
+    if args.given_poisons is not None:
+        kw["given_poisons"] = given_poisons(args.given_poisons, data)
     if args.decoy_quantiles is not None:
         kw["decoy_quantiles"] = numbers(args.decoy_quantiles, "--decoy-quantiles")
     if args.decoy_repeats is not None:
@@ -103,6 +110,25 @@ def run(args):
             "reg": reg, **source_fields(data, D), "use": args.use, "defenses": defenses,
             **res.to_dict(),
             "out": args.out}
+
+
+def given_poisons(spec, data, flag="--given-poisons"):
+    """``{name: PoisonSet}`` of ``[NAME=]FILE,...`` (each file checked against ``data``)."""
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ._common import read_poisons
+
+    out = {}
+    for item in (x.strip() for x in spec.split(",")):
+        if not item:
+            raise InputError(f"{flag}: an empty file name in {spec!r}")
+        name, _, path = item.rpartition("=")
+        name = name or Path(path).stem.removeprefix("poisons-")
+        if name in out:
+            raise InputError(f"{flag}: two poison sets named {name!r}; name them NAME=FILE")
+        out[name] = read_poisons(path, data, flag)
+    return out
 
 
 def show(res):
