@@ -98,7 +98,8 @@ def test_bad_settings_are_input_errors(breast):
         ReachableTargetAttack(seeds=("nope",)).fit(breast)
     with pytest.raises(InputError, match="slack"):
         ReachableTargetAttack(epsilon=0.003, slack=5, **{k: v for k, v in SMALL.items()}).fit(breast)
-    for bad in ({"n_mtp": -1}, {"mtp_steps": 0}, {"mtp_reach": float("nan")}):
+    for bad in ({"n_mtp": -1}, {"mtp_steps": 0}, {"mtp_reach": float("nan")},
+                {"kkt_seed": "big"}):
         with pytest.raises(InputError, match=next(iter(bad))):
             ReachableTargetAttack(**bad, **SMALL).fit(breast)
 
@@ -467,3 +468,21 @@ def test_bad_given_poisons_are_input_errors_before_any_work(breast, tmp_path, ca
                      "0.03", "--given-poisons", spec, "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--given-poisons" in err[0] and not out.exists()
+
+
+def test_full_kkt_seed_is_the_kkt_attack_with_its_defaults(breast):
+    """kkt_seed='full': the KKT seed's poison is the one the KKT attack gives with its own
+    defaults (its whole grid), fitted here independently under the same defenses."""
+    from convexpoison.attacks.kkt import KKTAttack
+
+    kw = dict(epsilon=0.03, defenses=("l2", "slab"))
+    att = ReachableTargetAttack(seeds=("kkt",), kkt_seed="full", toward_rounds=0, steps=2,
+                                n_realise=1, **kw).fit(breast)
+    ref = KKTAttack(progress_bar=False, **kw).fit(breast).poisons_
+    got = att._seed_poisons["kkt"]
+    order = lambda P: np.lexsort(np.c_[P.X, P.y, P.weight].T)          # noqa: E731
+    np.testing.assert_allclose(got.X[order(got)], ref.X[order(ref)], atol=1e-9)
+    np.testing.assert_array_equal(got.weight[order(got)], ref.weight[order(ref)])
+    small = ReachableTargetAttack(seeds=("kkt",), toward_rounds=0, **kw)._seed_attack(
+        "kkt", ("l2", "slab"), 0.05, None)
+    assert small.get_params()["max_decoys"] == 4 and small.get_params()["grid"] == 2

@@ -465,6 +465,10 @@ class ReachableTargetAttack(PoisoningAttack):
         section 5) or 'train' (``Dc``, section 6.1).  Candidates are ranked and realised
         poison sets chosen by their error there.
     seeds : candidate sources among :data:`SEEDS`.
+    kkt_seed : the KKT seed's settings: 'small' (:data:`SEED_KKT`, 3-4 s on spambase and
+        mnist17) or 'full' (the KKT attack's own defaults, its whole decoy x eps+ grid:
+        on adult 120 s more, and its poison, accepted, gives 19.49% against 19.07%;
+        docs/reachable.md).
     given_poisons : poison sets found elsewhere, ``{name: PoisonSet}`` (None: none) -- an
         audit's other attacks (:func:`convexpoison.audit.run_audit` gives the poisons of
         the attacks it ran before), or ``--given-poisons`` files.  Each induces a model
@@ -552,7 +556,8 @@ class ReachableTargetAttack(PoisoningAttack):
     _needs = "Dc, the evaluation set and the domain"
 
     def __init__(self, epsilon=DEFAULT_EPSILON, defenses=DEFENSES, reg=None, feasible=None,
-                 p=0.05, quantile=None, use="test", seeds=DEFAULT_SEEDS, given_poisons=None,
+                 p=0.05, quantile=None, use="test", seeds=DEFAULT_SEEDS, kkt_seed="small",
+                 given_poisons=None,
                  decoy_quantiles=(0.05, 0.1, 0.2, 0.3), decoy_repeats=(2, 5, 8),
                  n_search=4, n_mix=3, n_climb=4, climb_rounds=2, climb_step=0.25,
                  dual_rounds=0, dual_step=0.05, newton=3, toward_rounds=3, n_toward=4,
@@ -569,6 +574,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.quantile = quantile
         self.use = use
         self.seeds = seeds
+        self.kkt_seed = kkt_seed
         self.given_poisons = given_poisons
         self.decoy_quantiles = decoy_quantiles
         self.decoy_repeats = decoy_repeats
@@ -635,6 +641,8 @@ class ReachableTargetAttack(PoisoningAttack):
                              f"drop svd (e.g. feasible {','.join(n for n in names if n != 'svd')}: "
                              "the SVD defense then judges the result)")
         seeds = self._check_seeds()
+        if self.kkt_seed not in ("small", "full"):
+            raise InputError(f"kkt_seed: 'small' or 'full', got {self.kkt_seed!r}")
         given = self._check_given(Xc.shape[1])
         p = check_fraction(self.p, "p")
         quantile = 1.0 - p if self.quantile is None else check_fraction(self.quantile, "quantile")
@@ -1126,7 +1134,8 @@ class ReachableTargetAttack(PoisoningAttack):
         if seed == "kkt":
             from .kkt import KKTAttack
 
-            return KKTAttack(**SEED_KKT, screen_tol=self.screen_tol, **common)
+            small = SEED_KKT if self.kkt_seed == "small" else {}
+            return KKTAttack(**small, screen_tol=self.screen_tol, **common)
         if seed == "minmax":
             from .minmax import MinMaxAttack
 
