@@ -675,7 +675,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self._given = given
         self._toward_decoys = []
         self._mtp_targets = []
-        found, seed_info = self._candidates(data, seeds, given, clean, D, budget, defenses, p)
+        found, seed_info = self._candidates(data, seeds, clean, D, budget, defenses, p)
         self.seed_models_ = found
         # 2.-3. priced, and searched along the segments from theta_c
         priced = []
@@ -989,10 +989,11 @@ class ReachableTargetAttack(PoisoningAttack):
         integer points too."""
         from .minpoison import MinPoisonAttackResult
 
-        if P is None or not 0 < P.n_poisons <= budget:
-            if P is not None and P.n_poisons > budget:
-                self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points) is "
-                          f"beyond the budget of {budget}: its model is only a seed")
+        if P is None or not P.n_poisons > 0:
+            return None
+        if P.n_poisons > budget:
+            self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points) is "
+                      f"beyond the budget of {budget}: its model is only a seed")
             return None
         model = self._exact_model(P, pricer.X, pricer.y, D)
         cand = add(model, f"{seed} poison's model", 1.0, pricer.screen(model))
@@ -1065,10 +1066,10 @@ class ReachableTargetAttack(PoisoningAttack):
                   f"{budget - ps.n_poisons:g} of the budget left")
         return ps, added
 
-    def _candidates(self, data, seeds, given, clean, D, budget, defenses, p):
+    def _candidates(self, data, seeds, clean, D, budget, defenses, p):
         """``[(source, model)]``: the seed models (trained under defender ``D``) -- a seed
-        attack named in ``given`` is not run, its given poison stands for it -- and per
-        seed what it cost."""
+        attack named in ``given_poisons`` is not run, its given poison stands for it -- and
+        per seed what it cost."""
         from ..decoys import DecoyGenerator
         from ..targets import label_flip_sweep
 
@@ -1077,6 +1078,7 @@ class ReachableTargetAttack(PoisoningAttack):
         Xe, ye = Xp, yp
         out, info = [], {}
         tol = self.screen_tol
+        given = self._given
         for seed in [s for s in seeds if s not in given] + list(given):
             t0 = time.perf_counter()
             n0 = len(out)
