@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from convexpoison.attacks.influence import (
-    InfluenceAttack, SmoothedObjective, influence_gradient, randomized_round, smoothed_loss,
-    smoothed_loss_gradient, train_smoothed,
+    InfluenceAttack, SmoothedObjective, influence_gradient, randomized_round, smoothed_error,
+    smoothed_error_gradient, smoothed_loss, smoothed_loss_gradient, train_smoothed,
 )
 from convexpoison.datasets import from_arrays
 from convexpoison.domain import Domain
@@ -393,6 +393,87 @@ def test_anticipated_defenses_objective_is_the_lowest_defended_test_loss(data):
     assert ps.meta["anticipate"] == "svd,loss"
     with pytest.raises(InputError, match="unknown defense"):
         InfluenceAttack(0.1, anticipate="sv").fit(data)
+
+
+def test_smoothed_error_gradient_is_its_derivative_and_tends_to_the_error():
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(40, 5)), rng.choice([-1, 1], 40)
+    theta = rng.normal(size=6)
+    g = smoothed_error_gradient(theta, X, y, 0.3)
+    h = 1e-6
+    fd = [(smoothed_error(theta + h * e, X, y, 0.3) - smoothed_error(theta - h * e, X, y, 0.3))
+          / (2 * h) for e in np.eye(6)]
+    assert np.allclose(g, fd, rtol=1e-5, atol=1e-9)
+    m = y * (X @ theta[:-1] + theta[-1])
+    assert smoothed_error(theta, X, y, 1e-9) == pytest.approx(np.mean(m < 0))
+    # a margin of -tau counts 1/(1 + e^-1) of an error, +tau 1/(1 + e)
+    assert smoothed_error(np.array([1.0, 0.0]), np.array([[-0.3], [0.3]]), np.array([1, 1]),
+                          0.3) == pytest.approx(0.5)
+
+
+def test_ascent_from_initial_poisons_on_the_smoothed_error(data):
+    """``initial_poisons``: the ascent starts from the given rows (a row outside the
+    feasible set projected onto it) with their labels and copies, whatever ``epsilon``
+    says; ``objective='smoothed-error'`` is the lowest over the anticipated defenses of
+    the smoothed error, recomputed here for the start; accepted steps only raise it."""
+    from convexpoison.defenses import make_defense
+    from convexpoison.poisons import PoisonSet
+    from convexpoison.training import LinearModel
+
+    Xc, yc = data.X_train, data.y_train
+    P = PoisonSet(np.vstack([Xc[yc == -1][0], np.full(5, 0.99)]), np.array([1, -1]),
+                  np.array([4.0, 3.0]))
+    att = InfluenceAttack(0.5, defenses=("l2", "slab"), objective="smoothed-error", tau=0.1,
+                          anticipate=("l2", "loss"), initial_poisons=P, max_iter=4,
+                          progress_bar=False).fit(data)
+    res, ps = att.result_, att.result_.poisons
+    assert sorted(zip(ps.y, ps.weight)) == [(-1, 3.0), (1, 4.0)]
+    assert att.feasible_.contains(ps.X, ps.y, tol=1e-5).all()
+    assert not att.feasible_.contains(P.X[1:], P.y[1:]).all()       # the start was projected
+    accepted = [h["objective"] for h in res.history if h["accepted"]]
+    assert np.all(np.diff([res.initial_objective] + accepted) > 0)
+    # the start's objective, recomputed: the label-flipped row is inside the set, the other
+    # projected as the attack does
+    start = att._initial_poison(Xc, yc, 7, att.feasible_, None)
+    X, y, s = union(Xc, yc, *start)
+    theta, _ = train_smoothed(X, y, REG, s, tol=1e-12)
+    errors = []
+    for name in ("l2", "loss"):
+        kw = ({"base_model": LinearModel(w=theta[:-1], b=float(theta[-1]), reg=REG)}
+              if name == "loss" else {})
+        kept = make_defense(name, p=0.05, **kw).sanitize(X, y, s)
+        th, _ = train_smoothed(X[kept > 0], y[kept > 0], REG, kept[kept > 0], tol=1e-12)
+        errors.append(smoothed_error(th, data.X_test, data.y_test, 0.1))
+    assert min(errors) == pytest.approx(res.initial_objective, rel=1e-5)
+    for bad, what in (({"objective": "error"}, "objective"), ({"tau": 0.0}, "tau"),
+                      ({"initial_poisons": PoisonSet(np.zeros((1, 4)), np.array([1]))},
+                       "initial_poisons"),
+                      ({"initial_poisons": PoisonSet(np.zeros((0, 5)), np.array([]))},
+                       "initial_poisons")):
+        with pytest.raises(InputError, match=what):
+            InfluenceAttack(0.1, **bad).fit(data)
+
+
+def test_cli_influence_from_initial_poisons(tmp_path):
+    from convexpoison.poisons import PoisonSet
+
+    start = tmp_path / "start.npz"
+    PoisonSet(np.full((2, 30), 0.2), np.array([1, -1]), np.array([5.0, 6.0])).save(start)
+    out = tmp_path / "p.npz"
+    r = run_cli("attack", "influence", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                "--defense", "l2,slab", "--max-iter", "2", "--objective", "smoothed-error",
+                "--initial-poisons", str(start), "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["objective_name"] == "smoothed-error" and res["n_poisons"] == 11
+    assert sorted(np.load(out)["weight"].tolist()) == [5.0, 6.0]
+    for flags, flag in ((["--tau", "0"], "--tau"),
+                        (["--initial-poisons", str(tmp_path / "missing.npz")], "--initial-poisons"),
+                        (["--objective", "error"], "--objective")):
+        r = run_cli("attack", "influence", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                    *flags, "--out", str(tmp_path / "bad.npz"))
+        assert r.returncode == 2 and flag in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "bad.npz").exists()
 
 
 # --------------------------------------------------------------------------- acceptance (slow)

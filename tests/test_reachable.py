@@ -328,7 +328,9 @@ def _check_seed_realisations(data, att, seeds):
     assert chosen[0]["score"] == max(r["score"] for r in realised if r["status"] == "eps_close")
     if res["realised_by"].endswith("seed poison"):
         seed = res["realised_by"][:-len(" seed poison")]
-        assert res["target_source"] == f"{seed} poison's model"
+        # (a polish round's seed is already the exact model, named by its round)
+        assert res["target_source"] == (seed if seed.startswith("polish ")
+                                        else f"{seed} poison's model")
         assert att.poisons_.n_poisons == att._seed_poisons[seed].n_poisons
         _check_property(data, att)
 
@@ -486,3 +488,39 @@ def test_full_kkt_seed_is_the_kkt_attack_with_its_defaults(breast):
     small = ReachableTargetAttack(seeds=("kkt",), toward_rounds=0, **kw)._seed_attack(
         "kkt", ("l2", "slab"), 0.05, None)
     assert small.get_params()["max_decoys"] == 4 and small.get_params()["grid"] == 2
+
+
+def test_polish_seeds_the_model_its_polished_poison_induces(breast, fitted):
+    """Step 5c (polish_rounds): each round polishes the chosen poison (the influence ascent
+    on the smoothed error under the defenses, the copies kept) and seeds the search with the
+    model exact training on Dc u polished poison returns (a fresh training here); a round
+    changes the result only by a higher (accepted, score) and a round that changes nothing
+    is the last; the result keeps the issue's property.  Off (0 rounds): no polish."""
+    att = ReachableTargetAttack(epsilon=0.03, polish_rounds=2, search_seconds=None,
+                                **SMALL).fit(breast)
+    rounds = att.result_.polish
+    assert 1 <= len(rounds) <= 2 and [r["round"] for r in rounds] == list(range(1, len(rounds) + 1))
+    assert all(r["chosen"] for r in rounds[:-1])
+    for r in rounds:
+        assert r["score"] >= r["start"] if r["chosen"] else r["score"] == r["start"]
+    budget = n_poisons(0.03, breast.n_train)
+    names = [c.source for c in att.candidates_]
+    for r in rounds:
+        name = f"polish {r['round']}"
+        P = att._seed_poisons[name]
+        assert 0 < P.n_poisons <= budget
+        X, y, w, _ = P.with_clean(breast.X_train, breast.y_train)
+        fresh = train(X, y, "svm", breast.reg, sample_weight=w)
+        seed = att.candidates_[names.index(name)]
+        assert seed.t == 1.0
+        assert np.linalg.norm(seed.model.theta - fresh.theta) <= 1e-4 * np.linalg.norm(fresh.theta)
+    res = _check_property(breast, att)
+    if rounds[0]["chosen"]:
+        assert "polish" in res["target_source"] and res["polish"] == rounds
+    # the first fit's settings (polish_rounds 1): the same first round
+    assert fitted.result_.polish[0]["start"] == pytest.approx(rounds[0]["start"])
+    off = ReachableTargetAttack(epsilon=0.03, polish_rounds=0, **SMALL).fit(breast)
+    assert off.result_.polish is None and not any("polish" in c.source
+                                                  for c in off.candidates_)
+    assert off.result_.to_dict()["poisoned_test_error"] <= \
+        fitted.result_.to_dict()["poisoned_test_error"] + 1.5 / breast.n_test

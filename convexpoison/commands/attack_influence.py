@@ -5,7 +5,7 @@ from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, ad
                       add_quantile, add_reg, add_use, check_at_least, check_binary,
                       check_budget, fit_attack, load, parse_feasible, parse_list, reporting,
                       show_errors, show_out, solver_fields)
-from ._common import defender_for, defender_kw, source_fields
+from ._common import defender_for, defender_kw, read_poisons, source_fields
 
 HELP = ("influence attack (Koh et al. section 4.1): projected gradient ascent on the test loss "
         "with inverse-Hessian products")
@@ -14,7 +14,7 @@ VARIANTS = ("improved", "basic")
 
 
 def add_arguments(p):
-    from ..attacks.influence import DELTA
+    from ..attacks.influence import DELTA, OBJECTIVES, TAU
     from ..defenses import DEFENSES
 
     add_dataset(p)
@@ -47,6 +47,15 @@ def add_arguments(p):
                    help=f"defenses (among {','.join(DEFENSES)}) the attacker's model of training "
                         "applies: maximise the lowest test loss over them (default: none, "
                         "Koh et al.'s attack against an undefended learner)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="test-loss",
+                   help="what the ascent maximises on the evaluation set: test-loss (Koh et al.'s "
+                        "smoothed hinge, default) or smoothed-error (the 0/1 error smoothed by a "
+                        "sigmoid of width --tau)")
+    p.add_argument("--tau", type=float, default=TAU,
+                   help=f"width of the smoothed error in margin units (default {TAU})")
+    p.add_argument("--initial-poisons", default=None, metavar="FILE",
+                   help="start the ascent from this poison set (.npz, e.g. another attack's "
+                        "--out) instead of label flips; its copies replace --epsilon's budget")
     p.add_argument("--restarts", type=int, default=1,
                    help="random starts; keep the one with the highest final attacker "
                         "objective (default 1; ~10 recommended for the concentrated variant)")
@@ -71,6 +80,13 @@ def run(args):
     defenses = check_attack_flags(args)
     if not args.delta > 0:
         raise InputError(f"--delta: must be positive, got {args.delta}")
+    if not args.tau > 0:
+        raise InputError(f"--tau: must be positive, got {args.tau}")
+    initial = None
+    if args.initial_poisons is not None:
+        initial = read_poisons(args.initial_poisons, data, "--initial-poisons")
+        if not initial.n_poisons > 0:
+            raise InputError(f"--initial-poisons: {args.initial_poisons} holds no poison points")
     if args.step is not None and not args.step > 0:
         raise InputError(f"--step: must be positive, got {args.step}")
     check_at_least(args, "n_steps", "max_iter", "patience", "restarts")
@@ -83,13 +99,16 @@ def run(args):
                              delta=args.delta, step=args.step, n_steps=args.n_steps,
                              max_iter=args.max_iter, patience=args.patience, refit=args.refit,
                              use=args.use, solver=args.solver, random_state=args.seed,
-                             n_init=args.restarts, anticipate=anticipate, **reporting(args))
+                             n_init=args.restarts, anticipate=anticipate,
+                             objective=args.objective, tau=args.tau, initial_poisons=initial,
+                             **reporting(args))
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "influence", "epsilon": args.epsilon, "reg": reg,
             **source_fields(data, D),
             "use": args.use, "defenses": defenses, "feasible": attack.feasible_.names,
             "delta": args.delta, "refit": bool(args.refit), "restarts": args.restarts,
-            "anticipate": anticipate,
+            "anticipate": anticipate, "objective_name": args.objective, "tau": args.tau,
+            "initial_poisons": args.initial_poisons,
             **solver_fields(args), **res.to_dict(), "seed": args.seed, "out": args.out}
 
 
@@ -98,6 +117,7 @@ def show(res):
           f"({res['n_poisons']:g} poison points at {res['n_distinct']} distinct rows), "
           f"attacker knows the {res['use']} set")
     show_errors(res)
-    print(f"attacker's test loss    {res['initial_objective']:.4f} -> {res['objective']:.4f} "
+    what = "smoothed error " if res.get("objective_name") == "smoothed-error" else "test loss    "
+    print(f"attacker's {what} {res['initial_objective']:.4f} -> {res['objective']:.4f} "
           f"in {res['iterations']} steps ({res['stop_reason']}), {res['seconds']:.1f} s")
     show_out(res)

@@ -63,6 +63,11 @@ def add_arguments(p):
                    help="compress-and-extend rounds from the KKT seed's poison: each round realises "
                         "the induced model with the fewest points and spends the points freed on a "
                         "KKT attack on top (default 0: off; docs/reachable.md)")
+    p.add_argument("--polish-rounds", type=int, default=1,
+                   help="rounds of the polish: the influence attack's ascent on the smoothed test "
+                        "error under every defense, from the chosen poison; the model the "
+                        "polished poison induces is a new seed, searched and realised (default 1; "
+                        "0: off; docs/reachable.md)")
     p.add_argument("--topup", action="store_true",
                    help="spend the leftover budget on more copies of the realised points, each "
                         "kept only when it raises the minimum over the defenses (the poison then "
@@ -84,6 +89,7 @@ def run(args):
     check_at_least(args, "n_realise")
     check_at_least(args, "max_priced")
     check_at_least(args, "recycle_rounds", low=0)
+    check_at_least(args, "polish_rounds", low=0)
     check_at_least(args, "toward_rounds", low=0)
     check_at_least(args, "n_mtp", low=0)
     from ..feasible import COMPONENTS
@@ -106,6 +112,7 @@ def run(args):
                                    solver=args.solver, topup=args.topup,
                                    seed_poisons=not args.no_seed_poisons,
                                    recycle_rounds=args.recycle_rounds,
+                                   polish_rounds=args.polish_rounds,
                                    toward_rounds=args.toward_rounds, n_mtp=args.n_mtp,
                                    kkt_seed=args.kkt_seed,
                                    random_state=args.seed,
