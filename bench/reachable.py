@@ -16,13 +16,16 @@ the pruned segments (``DROP_ZEROS`` off, ``prune=False``, the exact price with t
 package's whole fallback order), right before each default run: the two timings side by
 side under the same load (the 1-minute load average is printed with each row).
 
+``--beside-no-polish`` also runs the attack without the polish (``polish_rounds=0``, step
+5c) right before each default run: the polish's gain and its seconds side by side.
+
 ``--topup`` runs the attack with ``topup=True`` (the leftover budget spent on copies of the
 realised points that raise the minimum over the defenses; bench/results/reachable_topup.json),
 ``--recycle N`` with ``recycle_rounds=N`` (compress and extend from the KKT seed's poison;
 bench/results/reachable_recycleN.json).
 
 Run: ``python bench/reachable.py [--datasets spambase,mnist17] [--max-priced N] [--before]
-[--topup] [--recycle N]``.
+[--beside-no-polish] [--topup] [--recycle N]``.
 """
 from __future__ import annotations
 
@@ -50,6 +53,8 @@ def main():
                     help="cap on screening solves (default: the attack's)")
     ap.add_argument("--before", action="store_true",
                     help="also run the version before drop_zeros / prune, beside each run")
+    ap.add_argument("--beside-no-polish", action="store_true",
+                    help="also run without the polish (polish_rounds=0), beside each run")
     ap.add_argument("--topup", action="store_true",
                     help="spend the leftover budget on copies that raise the min over defenses")
     ap.add_argument("--recycle", type=int, default=0,
@@ -62,6 +67,8 @@ def main():
         kw["recycle_rounds"] = args.recycle
     rows, out = [], {}
     versions = [("before", False), ("now", True)] if args.before else [("now", True)]
+    if args.beside_no_polish:
+        versions.insert(-1, ("no polish", True))
     defaults = R.DROP_ZEROS, R.CERTIFY_SOLVERS
     for name in args.datasets.split(","):
         ds = load_dataset(name)
@@ -70,8 +77,9 @@ def main():
             R.DROP_ZEROS, R.CERTIFY_SOLVERS = defaults if new else (
                 False, ("MOSEK", "CLARABEL", "ECOS", "SCS"))
             t0 = time.perf_counter()
+            extra = {"polish_rounds": 0} if label == "no polish" else {}
             att = R.ReachableTargetAttack(args.epsilon, progress=C.say, prune=new,
-                                          **kw).fit(ds)
+                                          **{**kw, **extra}).fit(ds)
             sec = time.perf_counter() - t0
             load = os.getloadavg()[0]
             r = att.result_.to_dict()

@@ -66,8 +66,13 @@ def add_arguments(p):
     p.add_argument("--polish-rounds", type=int, default=1,
                    help="rounds of the polish: the influence attack's ascent on the smoothed test "
                         "error under every defense, from the chosen poison; the model the "
-                        "polished poison induces is a new seed, searched and realised (default 1; "
+                        "polished poison induces is a new seed, searched and realised (default 2; "
                         "0: off; docs/reachable.md)")
+    p.add_argument("--keep-polished", action="store_true",
+                   help="return the polished poison itself when it scores higher under the "
+                        "defenses than every accepted realisation (status 'polished': it "
+                        "induces its model with more points than the model's certified "
+                        "minimum + 2)")
     p.add_argument("--topup", action="store_true",
                    help="spend the leftover budget on more copies of the realised points, each "
                         "kept only when it raises the minimum over the defenses (the poison then "
@@ -113,6 +118,7 @@ def run(args):
                                    seed_poisons=not args.no_seed_poisons,
                                    recycle_rounds=args.recycle_rounds,
                                    polish_rounds=args.polish_rounds,
+                                   keep_polished=args.keep_polished,
                                    toward_rounds=args.toward_rounds, n_mtp=args.n_mtp,
                                    kkt_seed=args.kkt_seed,
                                    random_state=args.seed,
@@ -151,6 +157,12 @@ def show(res):
           f"{res['target_lp_value']:.2f}); retrained model's max loss difference "
           f"{res['max_loss_difference']:.3g}")
     print(f"realised by: {res['realised_by']}")
+    if res["status"] == "polished":
+        print(f"kept polished: {res['n_poisons']:g} points for a model certified at "
+              f"{res['target_lower_bound']:g} (more than its minimum + 2: not an accepted target)")
+    for r in res["polish"] or []:
+        print(f"polish round {r['round']}: {r['start']:.4f} -> polished poison "
+              f"{r['polished']:.4f}, best realisation {r['score']:.4f}")
     rec = res["recycle"]
     if rec and rec["chosen"]:
         r = rec["rounds"][rec["best_round"]]
