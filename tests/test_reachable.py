@@ -99,7 +99,8 @@ def test_bad_settings_are_input_errors(breast):
     with pytest.raises(InputError, match="slack"):
         ReachableTargetAttack(epsilon=0.003, slack=5, **{k: v for k, v in SMALL.items()}).fit(breast)
     for bad in ({"n_mtp": -1}, {"mtp_steps": 0}, {"mtp_reach": float("nan")},
-                {"kkt_seed": "big"}):
+                {"kkt_seed": "big"}, {"polish_rounds": -1}, {"polish_steps": 0},
+                {"polish_tau": 0.0}):
         with pytest.raises(InputError, match=next(iter(bad))):
             ReachableTargetAttack(**bad, **SMALL).fit(breast)
 
@@ -121,6 +122,10 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
                  "--n-mtp", "-2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--n-mtp" in err[0]
+    assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon", "0.03",
+                 "--polish-rounds", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--polish-rounds" in err[0]
 
 
 @pytest.mark.slow

@@ -249,6 +249,16 @@ class _Exhausted(Exception):
     """The search reached ``max_priced`` screening solves or ``search_seconds``."""
 
 
+def _own_realisation(P, model, lp, cand, realisation, status):
+    """A poison ``P`` as the realisation of the model it induces, ``model`` (exact training
+    on ``Dc u P``: max loss difference 0), certified by ``lp``: ``(poison, result)``."""
+    from .minpoison import MinPoisonAttackResult
+
+    ps = PoisonSet(P.X, P.y, P.weight, meta={**P.meta, "realisation": realisation})
+    return ps, MinPoisonAttackResult(ps, model, lp, cand.certified, 0.0, 0.0, 0.0,
+                                     float("nan"), status, [{"n_poisons": float(P.n_poisons)}])
+
+
 class _Pricer:
     """The minimum-poison program over the defenses' feasible set, built once; a target
     is a re-solve (DPP), with the loss cone pointed at the target first."""
@@ -598,8 +608,8 @@ class ReachableTargetAttack(PoisoningAttack):
                  slack=1.0, max_priced=200, search_seconds=120.0, prune=True, n_screen=8,
                  n_realise=2, eps_close=0.01, max_extra=2, snap=True, seed_poisons=True,
                  topup=False, recycle_rounds=0, polish_rounds=2, polish_steps=15,
-                 polish_tau=TAU, keep_polished=False, screen_tol=1e-6, solver=None, random_state=0, progress=None,
-                 defender=None):
+                 polish_tau=TAU, keep_polished=False, screen_tol=1e-6, solver=None,
+                 random_state=0, progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
         self.reg = reg
@@ -690,6 +700,9 @@ class ReachableTargetAttack(PoisoningAttack):
         n_realise = int(check_positive(self.n_realise, "n_realise"))
         toward_rounds = int(check_positive(self.toward_rounds, "toward_rounds", allow_zero=True))
         check_positive(self.n_mtp, "n_mtp", allow_zero=True)
+        n_polish = int(check_positive(self.polish_rounds, "polish_rounds", allow_zero=True))
+        check_positive(self.polish_steps, "polish_steps")
+        check_positive(self.polish_tau, "polish_tau")
         for name in ("n_toward", "toward_reach", "mtp_reach", "mtp_steps"):
             check_positive(getattr(self, name), name)
         limit = budget - slack
@@ -879,7 +892,6 @@ class ReachableTargetAttack(PoisoningAttack):
                                 f"budget of {budget} points", solver=self.solver or "default",
                                 status="not realised")
         polish = kept = None
-        n_polish = int(check_positive(self.polish_rounds, "polish_rounds", allow_zero=True))
         for rnd in range(n_polish):
             # 5c. polish the chosen poison against the defenses themselves, and realise
             # the model the polished poison induces (a new seed: searched, screened and
@@ -1086,8 +1098,6 @@ class ReachableTargetAttack(PoisoningAttack):
         seeds: 110 points for a model that costs 96 on spambase) is refused.  On integer
         domains the certified minimum is the relaxed program's, a lower bound over
         integer points too."""
-        from .minpoison import MinPoisonAttackResult
-
         if P is None or not P.n_poisons > 0:
             return None
         if P.n_poisons > budget:
@@ -1111,43 +1121,41 @@ class ReachableTargetAttack(PoisoningAttack):
             self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points, {why}) "
                       "does not realise its model")
             return None
-        try:
-            # (also aims the loss cone at the target)
-            lp = pricer.certify(model, solvers=SEED_CERTIFY_SOLVERS)
-        except SolverFailure as exc:
-            self._say(f"reachable: the {seed} seed's poison: its model not certified ({exc})")
+        lp = self._certify_own(pricer, model, cand, f"the {seed} seed's poison")
+        if lp is None:
             return None
-        cand.certified = float(lp.certified)
         if not cand.certified <= P.n_poisons <= cand.certified + self.max_extra:
             self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points, inside "
                       "the feasible set) does not realise its model (certified "
                       f"{cand.certified:g} points)")
             return None
-        ps = PoisonSet(P.X, P.y, P.weight, meta={**P.meta, "realisation": f"{seed} seed poison"})
-        rz = MinPoisonAttackResult(ps, model, lp, cand.certified, 0.0, 0.0, 0.0, float("nan"),
-                                   "eps_close", [{"n_poisons": float(P.n_poisons)}])
-        return cand, (ps, rz)
+        return cand, _own_realisation(P, model, lp, cand, f"{seed} seed poison", "eps_close")
 
     def _polished(self, pricer, name, P, model, add):
         """``keep_polished``: the polished poison ``P`` as the result, ``(candidate, P,
         realisation)`` with status 'polished', or None when its model cannot be certified.
         The candidate is its model (exact training on ``Dc u P``: max loss difference 0),
         certified exactly like a seed poison's (:meth:`_seed_realisation`)."""
-        from .minpoison import MinPoisonAttackResult
-
         cand = add(model, f"{name} poison's model", 1.0, pricer.screen(model))
+        lp = self._certify_own(pricer, model, cand, f"the {name} poison")
+        if lp is None:
+            return None
+        self._say(f"reachable: keeping the {name} poison ({P.n_poisons:g} points; its model "
+                  f"certified at {cand.certified:g})")
+        return (cand, *_own_realisation(P, model, lp, cand, f"{name} poison", "polished"))
+
+    def _certify_own(self, pricer, model, cand, who):
+        """The exact program of ``model``, the model a poison induces (step 5b,
+        ``keep_polished``; :data:`SEED_CERTIFY_SOLVERS`; it also aims the loss cone at
+        it), its certified minimum recorded on ``cand``; None (said) when no solver
+        solves it."""
         try:
             lp = pricer.certify(model, solvers=SEED_CERTIFY_SOLVERS)
         except SolverFailure as exc:
-            self._say(f"reachable: the {name} poison: its model not certified ({exc})")
+            self._say(f"reachable: {who}: its model not certified ({exc})")
             return None
         cand.certified = float(lp.certified)
-        ps = PoisonSet(P.X, P.y, P.weight, meta={**P.meta, "realisation": f"{name} poison"})
-        self._say(f"reachable: keeping the {name} poison ({P.n_poisons:g} points; its model "
-                  f"certified at {cand.certified:g})")
-        return cand, ps, MinPoisonAttackResult(ps, model, lp, cand.certified, 0.0, 0.0, 0.0,
-                                               float("nan"), "polished",
-                                               [{"n_poisons": float(P.n_poisons)}])
+        return lp
 
     def _topup(self, ps, score, budget, defended):
         """The leftover budget spent greedily (``topup``): per step, one more copy of each
