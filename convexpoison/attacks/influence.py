@@ -698,7 +698,8 @@ class InfluenceAttack(PoisoningAttack):
                     pbar.set_postfix(loss=f"{best:.4g}", step=f"{eta:.3g}", refresh=False)
                     pbar.update(1)
                     under = f" with the {rec['defense']} defense" if "defense" in rec else ""
-                    self._say(f"influence-{self.variant} step {it}: {self.objective}{under} {sc:.4f} "
+                    self._say(f"influence-{self.variant} step {it}: {self.objective}{under} "
+                              f"{sc:.4f} "
                               f"({'accepted' if accepted else 'rejected'}, step {eta:.3g}, "
                               f"CG {cg_info['iterations']} it.)")
                     if fails >= int(self.patience):

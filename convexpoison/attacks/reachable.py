@@ -578,9 +578,10 @@ class ReachableTargetAttack(PoisoningAttack):
     keep_polished : the polish's poison itself is the result when it scores higher under
         the defenses than every accepted realisation (status 'polished'; off by default).
         It induces its own model (max loss difference 0) inside the feasible set without
-        the loss cone, but with more points than that model's certified minimum +
-        ``max_extra`` (``target_lower_bound``): the defenses see where the extra copies
-        sit, the undefended model does not need them.  Measured on mnist17
+        the loss cone, but step 5b did not accept it: more points than that model's
+        certified minimum + ``max_extra`` (``target_lower_bound``), or a point outside the
+        loss cone aimed at it.  The defenses see where the extra copies sit; the
+        undefended model does not need them.  Measured on mnist17
         (docs/reachable.md): the polished poisons score 3.67-4.00% where their models'
         accepted realisations score 2.00-3.00%.
     topup : spend the leftover budget on more copies of the chosen realisation's points,
@@ -901,15 +902,15 @@ class ReachableTargetAttack(PoisoningAttack):
             attack = self._polish(data, best[2], D, defenses, p, names, quantile)
             if attack is None:
                 break
+            # the seed is the model exact training returns: the price is that sensitive
+            # (spambase: 105.2 points for it, 109.9 for the model trained at the
+            # screening tolerance), and the segment search pushes it out to the budget
             model = self._exact_model(attack.poisons_, Xc, yc, D)
+            self._seed_poisons[name] = attack.poisons_
             if self.keep_polished:
                 _, score, undefended = defended(attack.poisons_)
                 if kept is None or score > kept[0][1]:
                     kept = (False, score, undefended), name, attack.poisons_, model
-            # the seed is the model exact training returns: the price is that sensitive
-            # (spambase: 105.2 points for it, 109.9 for the model trained at the
-            # screening tolerance), and the segment search pushes it out to the budget
-            self._seed_poisons[name] = attack.poisons_
             n0 = len(priced)
             # the round's search: a quarter of the first search's solves and seconds
             pricer.cap = None if max_priced is None else pricer.count + max(1, max_priced // 4)
@@ -935,13 +936,14 @@ class ReachableTargetAttack(PoisoningAttack):
                 break
         if kept is not None and kept[0][1] > best[0][1]:
             # keep_polished: the polished poison itself, scoring higher under the defenses
-            # than every accepted realisation (it would have been accepted in step 5b
-            # otherwise); it induces its own model, with more points than that model's
-            # certified minimum + max_extra
+            # than every accepted realisation; step 5b did not accept it (more points than
+            # its model's certified minimum + max_extra, or a point outside the loss cone
+            # aimed at that model), but it induces that model exactly
             out = self._polished(pricer, *kept[1:], add)
             if out is not None:
                 best = (kept[0], *out)
-                realised.append({"target": out[0].to_dict(), "n_poisons": float(out[1].n_poisons),
+                realised.append({"target": out[0].to_dict(),
+                                 "n_poisons": float(out[1].n_poisons),
                                  "realised_by": _realised_by(out[1]), "status": "polished",
                                  "max_loss_difference": 0.0, "score": kept[0][1],
                                  "per_defense": None})

@@ -71,8 +71,7 @@ def add_arguments(p):
     p.add_argument("--keep-polished", action="store_true",
                    help="return the polished poison itself when it scores higher under the "
                         "defenses than every accepted realisation (status 'polished': it "
-                        "induces its model with more points than the model's certified "
-                        "minimum + 2)")
+                        "induces its model, but is not an accepted target)")
     p.add_argument("--topup", action="store_true",
                    help="spend the leftover budget on more copies of the realised points, each "
                         "kept only when it raises the minimum over the defenses (the poison then "
@@ -159,7 +158,7 @@ def show(res):
     print(f"realised by: {res['realised_by']}")
     if res["status"] == "polished":
         print(f"kept polished: {res['n_poisons']:g} points for a model certified at "
-              f"{res['target_lower_bound']:g} (more than its minimum + 2: not an accepted target)")
+              f"{res['target_lower_bound']:g} (not an accepted target)")
     for r in res["polish"] or []:
         print(f"polish round {r['round']}: {r['start']:.4f} -> polished poison "
               f"{r['polished']:.4f}, best realisation {r['score']:.4f}")
