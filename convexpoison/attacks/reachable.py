@@ -576,11 +576,11 @@ class ReachableTargetAttack(PoisoningAttack):
         (docs/reachable.md): spambase 13.14% -> 14.33%, a target realised by the
         minimum-poison attack (106 points, certified 105).
     keep_polished : the polish's poison itself is the result when it scores higher under
-        the defenses than every accepted realisation (status 'polished'; off by default).
-        It induces its own model (max loss difference 0) inside the feasible set without
-        the loss cone, but step 5b did not accept it: more points than that model's
-        certified minimum + ``max_extra`` (``target_lower_bound``), or a point outside the
-        loss cone aimed at it.  The defenses see where the extra copies sit; the
+        the defenses than every accepted realisation and lies inside the feasible set
+        (the loss cone aimed at its model; status 'polished'; off by default).  It
+        induces its own model (max loss difference 0), but with more points than that
+        model's certified minimum + ``max_extra`` (``target_lower_bound``), which is why
+        step 5b did not accept it: the defenses see where the extra copies sit; the
         undefended model does not need them.  Measured on mnist17
         (docs/reachable.md): the polished poisons score 3.67-4.00% where their models'
         accepted realisations score 2.00-3.00%.
@@ -937,8 +937,7 @@ class ReachableTargetAttack(PoisoningAttack):
         if kept is not None and kept[0][1] > best[0][1]:
             # keep_polished: the polished poison itself, scoring higher under the defenses
             # than every accepted realisation; step 5b did not accept it (more points than
-            # its model's certified minimum + max_extra, or a point outside the loss cone
-            # aimed at that model), but it induces that model exactly
+            # its model's certified minimum + max_extra), but it induces that model exactly
             out = self._polished(pricer, *kept[1:], add)
             if out is not None:
                 best = (kept[0], *out)
@@ -1135,12 +1134,23 @@ class ReachableTargetAttack(PoisoningAttack):
 
     def _polished(self, pricer, name, P, model, add):
         """``keep_polished``: the polished poison ``P`` as the result, ``(candidate, P,
-        realisation)`` with status 'polished', or None when its model cannot be certified.
-        The candidate is its model (exact training on ``Dc u P``: max loss difference 0),
-        certified exactly like a seed poison's (:meth:`_seed_realisation`)."""
+        realisation)`` with status 'polished', or None.  The candidate is its model (exact
+        training on ``Dc u P``: max loss difference 0), certified exactly like a seed
+        poison's (:meth:`_seed_realisation`).  Only a poison inside the feasible set the
+        certificate covers (the loss cone aimed at its model) is kept, so that
+        ``target_lower_bound <= n_poisons`` says what it seems to: the polish projects onto
+        the set without the loss cone, and rounds integer coordinates at random (adult's
+        polished poison, rounded out of the slab, induces with its 315 points a model
+        that 460 points inside the set would need)."""
         cand = add(model, f"{name} poison's model", 1.0, pricer.screen(model))
+        pricer.aim(model)                      # (screen may have answered from its memo)
+        outside = int(np.count_nonzero(~pricer.feasible.contains(P.X, P.y)))
+        if outside:
+            self._say(f"reachable: the {name} poison is not kept: {outside} of its points "
+                      "lie outside the feasible set")
+            return None
         lp = self._certify_own(pricer, model, cand, f"the {name} poison")
-        if lp is None:
+        if lp is None or not cand.certified <= P.n_poisons:
             return None
         self._say(f"reachable: keeping the {name} poison ({P.n_poisons:g} points; its model "
                   f"certified at {cand.certified:g})")
