@@ -249,13 +249,14 @@ class _Exhausted(Exception):
     """The search reached ``max_priced`` screening solves or ``search_seconds``."""
 
 
-def _own_realisation(P, model, lp, cand, realisation, status):
+def _own_realisation(P, model, lp, certified, realisation, status):
     """A poison ``P`` as the realisation of the model it induces, ``model`` (exact training
-    on ``Dc u P``: max loss difference 0), certified by ``lp``: ``(poison, result)``."""
+    on ``Dc u P``: max loss difference 0), certified by ``lp`` at ``certified`` points:
+    ``(poison, result)``."""
     from .minpoison import MinPoisonAttackResult
 
     ps = PoisonSet(P.X, P.y, P.weight, meta={**P.meta, "realisation": realisation})
-    return ps, MinPoisonAttackResult(ps, model, lp, cand.certified, 0.0, 0.0, 0.0,
+    return ps, MinPoisonAttackResult(ps, model, lp, certified, 0.0, 0.0, 0.0,
                                      float("nan"), status, [{"n_poisons": float(P.n_poisons)}])
 
 
@@ -819,6 +820,12 @@ class ReachableTargetAttack(PoisoningAttack):
             # only comes near its target is kept only when no target was accepted
             return (rz.status == "eps_close", score, undefended), cand, ps, rz
 
+        def better(best, found):
+            """The higher of two :func:`judge` results by (accepted, score, undefended
+            error); either may be None."""
+            return found if found is not None and (best is None or found[0] > best[0]) \
+                else best
+
         def choose(within, best):
             """Steps 4-5 on the candidates ``within`` the budget: the better of ``best``
             (None or a :func:`judge` result) and their best realisation."""
@@ -867,11 +874,8 @@ class ReachableTargetAttack(PoisoningAttack):
                     snapped = add(m, f"{cand.source} snapped", cand.t, pricer.screen(m))
                     # its price is at most the size of the poison that induced it (<= budget)
                     if snapped.price <= budget:
-                        again = judge(snapped)
-                        if again is not None and (best is None or again[0] > best[0]):
-                            best = again
-                if found is not None and (best is None or found[0] > best[0]):
-                    best = found
+                        best = better(best, judge(snapped))
+                best = better(best, found)
             return best
 
         def seed_realisations(names, best):
@@ -880,9 +884,7 @@ class ReachableTargetAttack(PoisoningAttack):
             for seed in names:
                 out = self._seed_realisation(pricer, seed, self._seed_poisons[seed], budget,
                                              D, add)
-                found = None if out is None else judge(*out)
-                if found is not None and (best is None or found[0] > best[0]):
-                    best = found
+                best = better(best, None if out is None else judge(*out))
             return best
 
         best = choose(within, None)
@@ -892,12 +894,11 @@ class ReachableTargetAttack(PoisoningAttack):
             raise SolverFailure("reachable: no candidate target could be realised within the "
                                 f"budget of {budget} points", solver=self.solver or "default",
                                 status="not realised")
-        polish = kept = None
+        polish, kept = ([] if n_polish else None), None
         for rnd in range(n_polish):
             # 5c. polish the chosen poison against the defenses themselves, and realise
             # the model the polished poison induces (a new seed: searched, screened and
             # realised like the others; the polished poison itself is a seed poison)
-            polish = [] if polish is None else polish
             name, before = f"polish {rnd + 1}", best[0]
             attack = self._polish(data, best[2], D, defenses, p, names, quantile)
             if attack is None:
@@ -1130,7 +1131,8 @@ class ReachableTargetAttack(PoisoningAttack):
                       "the feasible set) does not realise its model (certified "
                       f"{cand.certified:g} points)")
             return None
-        return cand, _own_realisation(P, model, lp, cand, f"{seed} seed poison", "eps_close")
+        return cand, _own_realisation(P, model, lp, cand.certified, f"{seed} seed poison",
+                                     "eps_close")
 
     def _polished(self, pricer, name, P, model, add):
         """``keep_polished``: the polished poison ``P`` as the result, ``(candidate, P,
@@ -1154,7 +1156,8 @@ class ReachableTargetAttack(PoisoningAttack):
             return None
         self._say(f"reachable: keeping the {name} poison ({P.n_poisons:g} points; its model "
                   f"certified at {cand.certified:g})")
-        return (cand, *_own_realisation(P, model, lp, cand, f"{name} poison", "polished"))
+        return (cand, *_own_realisation(P, model, lp, cand.certified, f"{name} poison",
+                                             "polished"))
 
     def _certify_own(self, pricer, model, cand, who):
         """The exact program of ``model``, the model a poison induces (step 5b,
