@@ -317,6 +317,38 @@ def test_svd_rank_rule():
     assert a.rank_ == b.rank_ and a.thresholds_ == pytest.approx(b.thresholds_)
 
 
+@pytest.mark.parametrize("n, d", [(30, 50), (60, 12)])
+@pytest.mark.parametrize("gram", [True, False])
+def test_svd_defense_matches_lapack_svd(monkeypatch, n, d, gram):
+    """The SVD defense's spectrum by the smaller Gram matrix (X X^T when n <= d, X^T X
+    otherwise) and by the full SVD (``SVD_GRAM_MAX = 0``) give LAPACK's rank, leading
+    singular values, subspace and residual scores, weights acting as copies."""
+    import convexpoison.feasible as F
+
+    if not gram:
+        monkeypatch.setattr(F, "SVD_GRAM_MAX", 0)
+    rng = np.random.default_rng(n + d)
+    k = min(n, d)
+    sv = 3.0 * 0.7 ** np.arange(k)                    # a decaying spectrum
+    U = np.linalg.qr(rng.standard_normal((n, k)))[0]
+    V = np.linalg.qr(rng.standard_normal((d, k)))[0]
+    X = U @ np.diag(sv) @ V.T
+    y = np.where(np.arange(n) % 2 == 0, -1, 1)
+    w = rng.integers(1, 4, n).astype(float)
+    _, s, Vt = np.linalg.svd(X * np.sqrt(w)[:, None], full_matrices=False)
+    for rel in (0.05, 0.01):
+        comp = SVDResidual(0.9, rel_error=rel).fit(X, y, sample_weight=w)
+        r = svd_rank(s, rel)
+        assert comp.rank_ == r > 1
+        np.testing.assert_allclose(comp.singular_values_[:r], s[:r], rtol=1e-9)
+        Vk = comp.components_
+        np.testing.assert_allclose(Vk @ Vk.T, np.eye(r), atol=1e-10)
+        np.testing.assert_allclose(Vk.T @ Vk, Vt[:r].T @ Vt[:r], atol=1e-9)
+        x = rng.standard_normal((7, d))
+        np.testing.assert_allclose(comp.score(x), np.linalg.norm(x - x @ Vt[:r].T @ Vt[:r], axis=1),
+                                   atol=1e-9)
+
+
 def test_svd_refit_beyond_capacity_warns():
     rng = np.random.default_rng(4)
     X = rng.standard_normal((30, 6)) @ np.diag([5, 0.1, 0.1, 0.1, 0.1, 0.1])

@@ -576,24 +576,29 @@ class InfluenceAttack(PoisoningAttack):
         return (X, np.concatenate([self.yc_, yp]),
                 np.concatenate([np.ones(self.Xc_.shape[0]), wp]))
 
-    def _retrain(self, Xp, yp, wp, theta0):
+    def _retrain(self, Xp, yp, wp, theta0, starts=None):
         """The attacker's model of training, warm-started at ``theta0``.
 
         ``theta_delta`` on ``Dc ∪ Dp``; with ``anticipate``, on what the anticipated defense
         leaving the lowest test loss keeps of it.  Returns ``(theta, info, fit)`` with
         ``fit = (X, y, s, wp_kept)``: the data ``theta`` minimises the objective of (its
         Hessian drives the gradient) and the copies of each poison row in it.
+        ``starts`` (a dict, updated): each anticipated defense's model from the previous
+        call, the start of its training -- the poison moves little between calls, so Newton
+        needs a third fewer steps than from ``theta`` (measured on mnist17 and spambase).
         """
         X, y, s = self._retrain_data(Xp, yp, wp)
         theta, info = train_smoothed(X, y, self._reg_on(s), s, delta=self.delta, theta0=theta0)
         if not self.anticipate_:
             return theta, info, (X, y, s, wp)
         n, best = self.Xc_.shape[0], None
+        starts = {} if starts is None else starts
         for name in self.anticipate_:
             kept = self._defense(name, theta).sanitize(X, y, s)
             keep = kept > 0
             th, inf = train_smoothed(X[keep], y[keep], self._reg_on(kept), kept[keep],
-                                     delta=self.delta, theta0=theta)
+                                     delta=self.delta, theta0=starts.get(name, theta))
+            starts[name] = th
             score = self._score(th)
             if best is None or score < best[0]:
                 best = (score, th, {**inf, "defense": name},
@@ -640,7 +645,8 @@ class InfluenceAttack(PoisoningAttack):
 
         Xp, yp, wp = self._initial_poison(Xc, yc, n_total, feas, rng)
         Xr = _rounded(Xp, domain, rng)
-        theta, _, fit = self._retrain(Xr, yp, wp, clean.theta)
+        starts = {}
+        theta, _, fit = self._retrain(Xr, yp, wp, clean.theta, starts)
         best = self._score(theta)
         initial = best
         if self.step is None:
@@ -674,7 +680,7 @@ class InfluenceAttack(PoisoningAttack):
                         eta = step * 0.5 ** k
                         Xn = self._project(Xp + eta * D, yp, feas)
                         Xnr = _rounded(Xn, domain, rng)
-                        th, tinfo, tfit = self._retrain(Xnr, yp, wp, theta)
+                        th, tinfo, tfit = self._retrain(Xnr, yp, wp, theta, starts)
                         sc = self._score(th)
                         if trial is None or sc > trial[0]:
                             trial = (sc, eta, Xn, Xnr, th, tinfo, tfit)
