@@ -19,13 +19,17 @@ side under the same load (the 1-minute load average is printed with each row).
 ``--beside-no-polish`` also runs the attack without the polish (``polish_rounds=0``, step
 5c) right before each default run: the polish's gain and its seconds side by side.
 
+``--workers N`` runs the attack with ``workers=N`` (the KKT attacks in a second process,
+one BLAS thread in each; results in ``reachable_workersN.json``) and, right before each,
+with ``workers=1``: the two timings side by side, and the same result (asserted).
+
 ``--topup`` runs the attack with ``topup=True`` (the leftover budget spent on copies of the
 realised points that raise the minimum over the defenses; bench/results/reachable_topup.json),
 ``--recycle N`` with ``recycle_rounds=N`` (compress and extend from the KKT seed's poison;
 bench/results/reachable_recycleN.json).
 
 Run: ``python bench/reachable.py [--datasets spambase,mnist17] [--max-priced N] [--before]
-[--beside-no-polish] [--topup] [--recycle N]``.
+[--beside-no-polish] [--workers N] [--topup] [--recycle N]``.
 """
 from __future__ import annotations
 
@@ -55,6 +59,9 @@ def main():
                     help="also run the version before drop_zeros / prune, beside each run")
     ap.add_argument("--beside-no-polish", action="store_true",
                     help="also run without the polish (polish_rounds=0), beside each run")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="the attack's workers (2: KKT attacks in a second process), beside "
+                         "a serial run")
     ap.add_argument("--topup", action="store_true",
                     help="spend the leftover budget on copies that raise the min over defenses")
     ap.add_argument("--recycle", type=int, default=0,
@@ -69,6 +76,8 @@ def main():
     versions = [("before", False), ("now", True)] if args.before else [("now", True)]
     if args.beside_no_polish:
         versions.insert(-1, ("no polish", True))
+    if args.workers != 1:
+        versions.insert(-1, ("serial", True))
     defaults = R.DROP_ZEROS, R.CERTIFY_SOLVERS
     for name in args.datasets.split(","):
         ds = load_dataset(name)
@@ -77,12 +86,18 @@ def main():
             R.DROP_ZEROS, R.CERTIFY_SOLVERS = defaults if new else (
                 False, ("MOSEK", "CLARABEL", "ECOS", "SCS"))
             t0 = time.perf_counter()
-            extra = {"polish_rounds": 0} if label == "no polish" else {}
+            extra = ({"polish_rounds": 0} if label == "no polish" else
+                     {"workers": args.workers} if label == "now" else {})
             att = R.ReachableTargetAttack(args.epsilon, progress=C.say, prune=new,
                                           **{**kw, **extra}).fit(ds)
             sec = time.perf_counter() - t0
             load = os.getloadavg()[0]
             r = att.result_.to_dict()
+            if label == "now" and args.workers != 1:
+                # the second process gives the serial run's result (one BLAS thread)
+                serial = out[f"{name} (serial)"]
+                assert all(serial[k] == r[k] for k in ("min_over_defenses", "n_poisons",
+                                                       "target_source")), name
             # the best accepted minimum-poison realisation (screening tolerance): what the
             # attack gives without the seed poisons (step 5b), from the same run
             own = max((x["score"] for x in att.result_.realised
@@ -106,7 +121,8 @@ def main():
             title=f"reachable-target attack, epsilon {args.epsilon:g}, five defenses")
     # (the command as run: write_result would name the file's stem)
     name = "reachable" + ("_topup" if args.topup else "") + (
-        f"_recycle{args.recycle}" if args.recycle else "")
+        f"_recycle{args.recycle}" if args.recycle else "") + (
+        f"_workers{args.workers}" if args.workers != 1 else "")
     C.write_result(name, {
         "command": " ".join(["python bench/reachable.py", *sys.argv[1:]]),
         "epsilon": args.epsilon, "kkt_docs": KKT, "goal": GOAL, "results": out})

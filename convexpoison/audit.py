@@ -12,7 +12,8 @@ A progress bar on standard error counts the audit's steps (and each long attack 
 its own beneath it).  Ctrl-C stops the audit cleanly: the attack that was running keeps
 and evaluates what it had found (its status reads 'interrupted'), ``results.json`` is
 written, and the KeyboardInterrupt goes on to the caller (the command exits with 130).
-The KKT sweep runs on ``workers`` local processes or on a Dask cluster (``scheduler``).
+The KKT sweep runs on ``workers`` local processes or on a Dask cluster (``scheduler``);
+the reachable-target attack runs its KKT attacks in a second process when ``workers >= 2``.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class AuditSettings:
     quick: bool = True                    # smaller grids so the audit takes minutes
     random_state: int = 0
     command: str = ""
-    workers: int = 1                      # processes for the KKT sweep
+    workers: int = 1                      # processes for the KKT sweep (and reachable's)
     scheduler: str | None = None          # or a Dask scheduler address for it
 
 

@@ -564,3 +564,48 @@ def test_keep_polished_returns_the_polished_poison_only_when_it_scores_higher(na
         plain = ReachableTargetAttack(**kw).fit(data).result_.to_dict()
         assert res["poisoned_test_error"] == plain["poisoned_test_error"]
         assert res["status"] == "eps_close"
+
+
+def test_a_second_process_gives_the_serial_result(breast):
+    """workers=2: the KKT seed and the toward round's KKT attack run in a second process
+    beside the other seeds and the MTP runs; with one BLAS thread (as the second process
+    and this one while a job is out run) the result is the serial one bit for bit."""
+    from threadpoolctl import threadpool_limits
+
+    kw = dict(epsilon=0.03, seeds=("decoys", "kkt"), decoy_quantiles=(0.1, 0.3),
+              decoy_repeats=(2, 5), steps=3, n_realise=2, toward_rounds=1, n_mtp=1,
+              mtp_steps=5, polish_rounds=0, search_seconds=None)
+    with threadpool_limits(limits=1, user_api="blas"):
+        runs = [ReachableTargetAttack(workers=w, **kw).fit(breast) for w in (1, 2)]
+    serial, beside = (a.result_.to_dict() for a in runs)
+    assert "kkt toward 1" in [c.source for c in runs[1].candidates_]
+    assert list(runs[0]._seed_poisons) == list(runs[1]._seed_poisons)
+    assert list(runs[1]._seed_poisons)[:2] == ["kkt", "kkt toward 1"]
+    for key in ("min_over_defenses", "per_defense", "n_poisons", "target_lower_bound",
+                "target_source", "candidates_priced", "realised_by"):
+        assert serial[key] == beside[key], key
+    for name in ("X", "y", "weight"):
+        assert np.array_equal(getattr(runs[0].poisons_, name), getattr(runs[1].poisons_, name))
+    assert list(serial["seeds"]) == list(beside["seeds"]) == ["decoys", "kkt"]
+
+
+def test_cli_defaults_are_the_attacks_defaults():
+    """Every `attack reachable-target` flag that sets a parameter of the attack defaults to
+    the attack's own default (--polish-rounds once defaulted to 1 against the attack's 2)."""
+    import argparse
+
+    from convexpoison.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    attack = next(a for a in sub.choices["attack"]._actions
+                  if isinstance(a, argparse._SubParsersAction))
+    parser = attack.choices["reachable-target"]
+    params = ReachableTargetAttack().get_params()
+    params["seed"] = params["random_state"]
+    checked = []
+    for action in parser._actions:
+        if action.dest in params and action.default is not None:
+            default = params[action.dest]
+            assert action.default == default, (action.dest, action.default, default)
+            checked.append(action.dest)
+    assert {"polish_rounds", "toward_rounds", "n_mtp", "workers", "max_priced"} <= set(checked)

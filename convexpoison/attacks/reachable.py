@@ -245,6 +245,12 @@ def _realised_by(ps) -> str:
     return ps.meta.get("realisation", "minimum-poison attack")
 
 
+def _poisons_of(attack, data):
+    """A seed attack's poison on ``data`` (a job of :class:`~convexpoison.parallel.Beside`:
+    a module-level function, so that a second process can run it)."""
+    return attack.fit(data).poisons_
+
+
 class _Exhausted(Exception):
     """The search reached ``max_priced`` screening solves or ``search_seconds``."""
 
@@ -594,6 +600,10 @@ class ReachableTargetAttack(PoisoningAttack):
         exactly).
     solver : conic solver of the programs.
     random_state : seed of the seed attacks and the training.
+    workers : 2 (or more, or 0 / -1: one per core) runs the KKT attacks -- the seed and each
+        toward round's -- in a second process, beside the seeds and MTP runs that do not
+        depend on them; the result is the serial one (1, the default).  Measured
+        (bench/reachable.py --workers 2): docs/reachable.md, *Time*.
     progress : callable receiving a line of text per stage (or None).
     """
 
@@ -611,7 +621,7 @@ class ReachableTargetAttack(PoisoningAttack):
                  n_realise=2, eps_close=0.01, max_extra=2, snap=True, seed_poisons=True,
                  topup=False, recycle_rounds=0, polish_rounds=2, polish_steps=15,
                  polish_tau=TAU, keep_polished=False, screen_tol=1e-6, solver=None,
-                 random_state=0, progress=None, defender=None):
+                 random_state=0, workers=1, progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
         self.reg = reg
@@ -659,11 +669,18 @@ class ReachableTargetAttack(PoisoningAttack):
         self.screen_tol = screen_tol
         self.solver = solver
         self.random_state = random_state
+        self.workers = workers
         self.progress = progress
         self.defender = defender
 
     # ------------------------------------------------------------------ the attack
     def _fit(self, data):
+        from ..parallel import Beside
+
+        with Beside(self.workers) as self._beside:
+            return self._attack(data)
+
+    def _attack(self, data):
         from ..defenses import CleanNeighbours, evaluate, parse_defenses
         from ..certificates.lp import lp_statement
         from ..feasible import make_feasible_set, polyhedral_l2
@@ -711,6 +728,7 @@ class ReachableTargetAttack(PoisoningAttack):
         if limit <= 0:
             raise InputError(f"slack: {slack:g} leaves no budget of the {budget} poison points")
         Xe, ye = (Xt, yt) if self.use == "test" else (Xc, yc)
+        self._beside.start()        # workers: the second process imports meanwhile
 
         clean = D.train(Xc, yc)
         self.clean_model_ = clean
@@ -763,9 +781,12 @@ class ReachableTargetAttack(PoisoningAttack):
                 # beyond the budget: the models their poisons induce are new seeds, and
                 # the search runs again with them (what was priced is not priced again:
                 # _Pricer.memo)
+                # the KKT attack runs beside the MTP runs (workers=2): both aim at what
+                # the search priced before this round
                 kkt = self._toward(data, priced, limit, D, defenses, p, rnd)
-                new = ([] if kkt is None else [kkt]) + self._mtp_toward(data, priced, limit,
-                                                                        D, rnd)
+                mtp = self._mtp_toward(data, priced, limit, D, rnd)
+                kkt = None if kkt is None else kkt()
+                new = ([] if kkt is None else [kkt]) + mtp
                 if not new:
                     break
                 found = found + new
@@ -889,7 +910,8 @@ class ReachableTargetAttack(PoisoningAttack):
 
         best = choose(within, None)
         if self.seed_poisons:
-            best = seed_realisations(list(self._seed_poisons), best)
+            best = seed_realisations([k for k, P in self._seed_poisons.items()
+                                      if P is not None], best)
         if best is None:
             raise SolverFailure("reachable: no candidate target could be realised within the "
                                 f"budget of {budget} points", solver=self.solver or "default",
@@ -1219,37 +1241,53 @@ class ReachableTargetAttack(PoisoningAttack):
         out, info = [], {}
         tol = self.screen_tol
         given = self._given
-        for seed in [s for s in seeds if s not in given] + list(given):
-            t0 = time.perf_counter()
-            n0 = len(out)
+        order = [s for s in seeds if s not in given] + list(given)
+        # the KKT seed, the slowest, runs beside the others (workers) and is collected
+        # last; the seed models and the seed poisons (step 5b) keep the seeds' order
+        beside = self._beside.workers > 1
+        jobs, started = {}, {}
+        for seed in order:
+            if seed == "kkt" and seed not in given:
+                started[seed] = time.perf_counter()
+                jobs[seed] = self._beside.submit(
+                    _poisons_of, self._seed_attack(seed, defenses, p, D), data)
+            if seed not in ("decoys", "improved"):
+                self._seed_poisons[seed] = None      # its place, filled by _seed_model
+        models = {}
+        for seed in [s for s in order if s not in jobs] + list(jobs):
+            t0 = started[seed] if beside and seed in jobs else time.perf_counter()
             try:
                 if seed == "decoys":
                     gen = DecoyGenerator(None, repeats=self.decoy_repeats,
                                          quantiles=self.decoy_quantiles, use=self.use,
                                          prune=False, tol=tol, defender=D)
                     gen.fit(Xc, yc, Xt, yt, clean_model=clean)
-                    out += [(f"decoy q={d.quantile:g} r={d.repeats}", d.model)
-                            for d in gen.candidates_]
+                    models[seed] = [(f"decoy q={d.quantile:g} r={d.repeats}", d.model)
+                                    for d in gen.candidates_]
                 elif seed == "improved":
                     cands = label_flip_sweep(
                         Xc, yc, Xp, yp, None, lambda m: (m.error(Xe, ye), False),
                         quantiles=self.decoy_quantiles, repeats=self.decoy_repeats,
                         adaptive=True, stop_at_goal=False, clean_model=clean, tol=tol,
                         failures=[], defender=D)
-                    out += [(f"improved q={c.quantile:g} r={c.repeats}", c.model) for c in cands]
-                elif seed in given:
-                    # found elsewhere (an audit's attack): only the model it induces is new
-                    out.append((seed, self._seed_model(seed, given[seed], data, D)))
+                    models[seed] = [(f"improved q={c.quantile:g} r={c.repeats}", c.model)
+                                    for c in cands]
                 else:
-                    attack = self._seed_attack(seed, defenses, p, D).fit(data)
-                    out.append((seed, self._seed_model(seed, attack.poisons_, data, D)))
-                info[seed] = {"models": len(out) - n0, "seconds": time.perf_counter() - t0,
+                    # given: found elsewhere (an audit's attack), only its model is new
+                    poisons = (given[seed] if seed in given else jobs[seed].result()
+                               if seed in jobs else
+                               self._seed_attack(seed, defenses, p, D).fit(data).poisons_)
+                    models[seed] = [(seed, self._seed_model(seed, poisons, data, D))]
+                info[seed] = {"models": len(models[seed]), "seconds": time.perf_counter() - t0,
                               **({"given": True} if seed in given else {})}
             except (InputError, SolverFailure) as exc:
                 # a seed that fails leaves the others (recorded, never silent)
+                self._seed_poisons.pop(seed, None)
                 info[seed] = {"models": 0, "error": f"{type(exc).__name__}: {exc}",
                               "seconds": time.perf_counter() - t0}
             self._say(f"reachable: seed {seed}: {info[seed]}")
+        out = [m for seed in order for m in models.get(seed, [])]
+        info = {seed: info[seed] for seed in order}
         if not out:
             raise SolverFailure("reachable: no seed produced a candidate model",
                                 solver=self.solver or "default", status="no candidates")
@@ -1319,8 +1357,10 @@ class ReachableTargetAttack(PoisoningAttack):
         Its poison (the whole budget) induces a trained model: reachable by construction,
         and measured cheaper than the budget (spambase: 94 points of 110, 11.07% test
         error, above every target the search found on its own segments from the clean
-        model), so its segment can be pushed further.  Returns the seed ``(source, model)``, or None (no model beyond
-        the budget, or the attack failed); its poison joins the seed poisons."""
+        model), so its segment can be pushed further.  Returns None (no model beyond the
+        budget), or a function that returns the seed ``(source, model)`` or None (the
+        attack failed): the attack runs beside the MTP runs (``workers``; with one worker
+        when the function is called); its poison joins the seed poisons."""
         reach = self.toward_reach * limit
         far = sorted((c for c in priced if limit < c.price <= reach),
                      key=lambda c: (-c.eval_error, c.price))[:int(self.n_toward)]
@@ -1329,16 +1369,23 @@ class ReachableTargetAttack(PoisoningAttack):
             return None                 # nothing beyond the budget, or an earlier round's decoys
         self._toward_decoys.append(far)
         name = f"kkt toward {rnd + 1}"
-        try:
-            attack = self._seed_attack("kkt", defenses, p, D).set_params(
-                decoys=[c.model for c in far], grid=3).fit(data)
-        except (InputError, SolverFailure) as exc:
-            self._say(f"reachable: {name}: KKT failed ({exc})")
-            return None
-        model = self._seed_model(name, attack.poisons_, data, D)
-        self._say(f"reachable: {name}: a KKT attack toward {len(far)} models beyond the budget "
-                  f"(evaluation error {', '.join(f'{c.eval_error:.3f}' for c in far)})")
-        return name, model
+        job = self._beside.submit(_poisons_of, self._seed_attack("kkt", defenses, p, D).set_params(
+            decoys=[c.model for c in far], grid=3), data)
+        self._seed_poisons[name] = None         # its place among the seed poisons (step 5b)
+
+        def finish():
+            try:
+                poisons = job.result()
+            except (InputError, SolverFailure) as exc:
+                del self._seed_poisons[name]
+                self._say(f"reachable: {name}: KKT failed ({exc})")
+                return None
+            model = self._seed_model(name, poisons, data, D)
+            self._say(f"reachable: {name}: a KKT attack toward {len(far)} models beyond the "
+                      f"budget (evaluation error {', '.join(f'{c.eval_error:.3f}' for c in far)})")
+            return name, model
+
+        return finish
 
     def _mtp_toward(self, data, priced, limit, D, rnd):
         """Step 3b, MTP: Suya et al.'s model-targeted attack (Algorithm 1) toward each of

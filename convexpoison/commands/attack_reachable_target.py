@@ -63,7 +63,7 @@ def add_arguments(p):
                    help="compress-and-extend rounds from the KKT seed's poison: each round realises "
                         "the induced model with the fewest points and spends the points freed on a "
                         "KKT attack on top (default 0: off; docs/reachable.md)")
-    p.add_argument("--polish-rounds", type=int, default=1,
+    p.add_argument("--polish-rounds", type=int, default=2,
                    help="rounds of the polish: the influence attack's ascent on the smoothed test "
                         "error under every defense, from the chosen poison; the model the "
                         "polished poison induces is a new seed, searched and realised (default 2; "
@@ -78,6 +78,10 @@ def add_arguments(p):
                         "no longer induces the target exactly)")
     p.add_argument("--solver", default=None, help="conic solver of the programs")
     p.add_argument("--seed", type=int, default=0, help="seed of the seed attacks")
+    p.add_argument("--workers", type=int, default=1,
+                   help="2: the KKT attacks (the seed's and each toward round's) run in a second "
+                        "process beside the other work (0 or -1: one per core; default 1; "
+                        "docs/reachable.md, Time)")
     add_out(p, "poison set (.npz with X, y, weight)")
     add_no_progress(p)
 
@@ -120,7 +124,7 @@ def run(args):
                                    keep_polished=args.keep_polished,
                                    toward_rounds=args.toward_rounds, n_mtp=args.n_mtp,
                                    kkt_seed=args.kkt_seed,
-                                   random_state=args.seed,
+                                   random_state=args.seed, workers=args.workers,
                                    progress=None if args.no_progress else progress, **kw)
     res = fit_attack(attack, data, args)
     return {"dataset": data.name, "attack": "reachable-target", "epsilon": args.epsilon,

@@ -24,7 +24,9 @@ def add_arguments(p):
                         "(default: 0.10, or the clean error + 0.05 if that is higher)")
     p.add_argument("--full", action="store_true", help="the papers' full grids (slower)")
     p.add_argument("--out", default="out/audit", help="output directory (default out/audit)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes for the KKT sweep")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes for the KKT sweep; the reachable-target attack runs its "
+                        "KKT attacks in a second process with 2 or more")
     add_scheduler(p)
     add_no_progress(p)
 
