@@ -79,9 +79,9 @@ def add_arguments(p):
     p.add_argument("--solver", default=None, help="conic solver of the programs")
     p.add_argument("--seed", type=int, default=0, help="seed of the seed attacks")
     p.add_argument("--workers", type=int, default=1,
-                   help="2: the KKT attacks (the seed's and each toward round's) run in a second "
-                        "process beside the other work (0 or -1: one per core; default 1; "
-                        "docs/reachable.md, Time)")
+                   help="2 or more: the KKT attacks (the seed's and each toward round's) run in "
+                        "a second process beside the other work, with the same result (default "
+                        "1; docs/reachable.md, Time on two cores)")
     add_out(p, "poison set (.npz with X, y, weight)")
     add_no_progress(p)
 
