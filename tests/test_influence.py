@@ -454,6 +454,24 @@ def test_ascent_from_initial_poisons_on_the_smoothed_error(data):
             InfluenceAttack(0.1, **bad).fit(data)
 
 
+def test_second_process_tries_the_other_step_lengths_with_the_serial_result(data):
+    """``workers=2``: the second step length of every step is retrained in a second
+    process; every trial starts from the same warm starts, so with one BLAS thread the
+    ascent is the serial one bit for bit (steps, objectives, poison)."""
+    from threadpoolctl import threadpool_limits
+
+    kw = dict(defenses=("l2", "slab"), objective="smoothed-error", anticipate=("l2", "loss"),
+              n_steps=2, max_iter=4, progress_bar=False)
+    with threadpool_limits(limits=1, user_api="blas"):
+        serial, beside = (InfluenceAttack(0.1, workers=w, **kw).fit(data) for w in (1, 2))
+    a, b = serial.result_, beside.result_
+    assert [h["objective"] for h in a.history] == [h["objective"] for h in b.history]
+    assert len(a.history) == 4 and any(h["accepted"] for h in a.history)
+    for name in ("X", "y", "weight"):
+        assert np.array_equal(getattr(serial.poisons_, name), getattr(beside.poisons_, name))
+    assert beside.__dict__.get("_beside") is None          # the process is gone
+
+
 def test_cli_influence_from_initial_poisons(tmp_path):
     from convexpoison.poisons import PoisonSet
 

@@ -84,6 +84,7 @@ exact hinge SVM under every defense.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -280,6 +281,14 @@ def train_smoothed(X, y, reg, sample_weight=None, delta=DELTA, theta0=None, tol=
     return theta, {"iterations": it, "grad_norm": float(np.linalg.norm(g)), "objective": f}
 
 
+def _trial(attack, Xr, yp, wp, theta, starts):
+    """One trial step length of the ascent: :meth:`InfluenceAttack._retrain` on ``Dc ∪
+    (Xr, yp, wp)`` from ``theta`` and the warm starts ``starts``, returned with them
+    (module-level: a job that a second process can run)."""
+    th, info, kept = attack._retrain(Xr, yp, wp, theta, starts)
+    return th, info, kept, starts
+
+
 # --------------------------------------------------------------------------- the gradient
 def smoothed_loss(theta, X, y, delta=DELTA):
     """Mean smoothed-hinge loss of ``theta = (w, b)`` on ``(X, y)`` (the attacker's L_test)."""
@@ -466,6 +475,10 @@ class InfluenceAttack(PoisoningAttack):
     n_pos : copies at ``+1`` of the improved attack (default: inverse class balance).
     cg_rtol : relative residual of the CG solve ``H u = g_test``.
     random_state : seed of the label-flip initialisation and the rounding.
+    workers : 2 or more: the step lengths after the first are tried in a second process
+        (:class:`~convexpoison.parallel.Beside`) while this one tries the first; every
+        trial trains from the same warm starts, so the result is the serial one (with one
+        BLAS thread, bit for bit).  Measured in docs/reachable.md, *Time on two cores*.
     progress : callable receiving a line of text per step (or None).
     progress_bar : a bar of the steps on standard error: None (when it is a terminal),
         True (always), False (never); :mod:`convexpoison.progress`.
@@ -479,8 +492,10 @@ class InfluenceAttack(PoisoningAttack):
                  quantile=0.9, delta=DELTA, step=None, n_steps=4, max_iter=50, patience=2,
                  refit=False, use="test", n_pos=None, cg_rtol=1e-8, solver=None,
                  random_state=0, progress=None, progress_bar=None, n_init=1, anticipate=(),
-                 defender=None, objective="test-loss", tau=TAU, initial_poisons=None):
+                 defender=None, objective="test-loss", tau=TAU, initial_poisons=None,
+                 workers=1):
         self.epsilon = epsilon
+        self.workers = workers
         self.objective = objective
         self.tau = tau
         self.initial_poisons = initial_poisons
@@ -580,18 +595,18 @@ class InfluenceAttack(PoisoningAttack):
         """The attacker's model of training, warm-started at ``theta0``.
 
         ``theta_delta`` on ``Dc ∪ Dp``; with ``anticipate``, on what the anticipated defense
-        leaving the lowest test loss keeps of it.  Returns ``(theta, info, fit)`` with
-        ``fit = (X, y, s, wp_kept)``: the data ``theta`` minimises the objective of (its
-        Hessian drives the gradient) and the copies of each poison row in it.
-        ``starts`` (a dict, updated): each anticipated defense's model from the previous
-        call, the start of its training -- the poison moves little between calls, so Newton
-        needs a third fewer steps than from ``theta`` (measured on mnist17 and spambase).
+        leaving the lowest test loss keeps of it.  Returns ``(theta, info, kept)`` with
+        ``kept`` the weights of the rows of ``Dc ∪ Dp`` that ``theta`` is trained on
+        (:meth:`_kept_data` gives them).  ``starts`` (a dict, updated): each anticipated
+        defense's model from an earlier call, the start of its training -- the poison moves
+        little between calls, so Newton needs a third fewer steps than from ``theta``
+        (measured on mnist17 and spambase).
         """
         X, y, s = self._retrain_data(Xp, yp, wp)
         theta, info = train_smoothed(X, y, self._reg_on(s), s, delta=self.delta, theta0=theta0)
         if not self.anticipate_:
-            return theta, info, (X, y, s, wp)
-        n, best = self.Xc_.shape[0], None
+            return theta, info, s
+        best = None
         starts = {} if starts is None else starts
         for name in self.anticipate_:
             kept = self._defense(name, theta).sanitize(X, y, s)
@@ -601,9 +616,42 @@ class InfluenceAttack(PoisoningAttack):
             starts[name] = th
             score = self._score(th)
             if best is None or score < best[0]:
-                best = (score, th, {**inf, "defense": name},
-                        (X[keep], y[keep], kept[keep], kept[n:]))
+                best = (score, th, {**inf, "defense": name}, kept)
         return best[1:]
+
+    def _kept_data(self, Xp, yp, wp, kept):
+        """``(X, y, s, wp_kept)``: the rows, labels and weights of ``Dc ∪ Dp`` that a model
+        of :meth:`_retrain` is trained on (its Hessian drives the gradient), and the copies
+        of each poison row among them."""
+        X, y, _ = self._retrain_data(Xp, yp, wp)
+        keep = kept > 0
+        return X[keep], y[keep], kept[keep], kept[self.Xc_.shape[0]:]
+
+    def _trials(self, Xrs, yp, wp, theta, starts):
+        """``(theta, info, kept, starts)`` of :meth:`_retrain` for each trial poison in
+        ``Xrs``, each from its own copy of ``starts``, so that a trial's model does not
+        depend on where it ran: the first here, the others in the second process of
+        ``workers`` (:class:`~convexpoison.parallel.Beside`), one step length beside the
+        other."""
+        beside = self.__dict__.get("_beside")
+        jobs = []
+        if beside is not None and beside.workers > 1 and len(Xrs) > 1:
+            portable = self._portable()
+            jobs = [beside.submit(_trial, portable, X, yp, wp, theta, dict(starts))
+                    for X in Xrs[1:]]
+            Xrs = Xrs[:1]
+        return [_trial(self, X, yp, wp, theta, dict(starts)) for X in Xrs] + [
+            j.result() for j in jobs]
+
+    def _portable(self):
+        """A copy of this attack that its model of training can run from in another
+        process: without the progress callbacks, the feasible sets (cvxpy) and the
+        process handle."""
+        out = copy.copy(self)
+        for name in ("progress", "progress_bar", "feasible", "feasible_", "initial_poisons",
+                     "_beside"):
+            out.__dict__[name] = None
+        return out
 
     def _reg_on(self, s):
         """The defender's effective ``C_R`` for training weights ``s`` (``reg`` itself under
@@ -646,7 +694,8 @@ class InfluenceAttack(PoisoningAttack):
         Xp, yp, wp = self._initial_poison(Xc, yc, n_total, feas, rng)
         Xr = _rounded(Xp, domain, rng)
         starts = {}
-        theta, _, fit = self._retrain(Xr, yp, wp, clean.theta, starts)
+        theta, _, kept = self._retrain(Xr, yp, wp, clean.theta, starts)
+        fit = self._kept_data(Xr, yp, wp, kept)
         best = self._score(theta)
         initial = best
         if self.step is None:
@@ -675,23 +724,28 @@ class InfluenceAttack(PoisoningAttack):
                         history.append({**rec, "accepted": False})
                         break
                     D = G / gmax
-                    trial = None
+                    lengths = []
                     for k in range(int(self.n_steps)):
                         eta = step * 0.5 ** k
                         Xn = self._project(Xp + eta * D, yp, feas)
-                        Xnr = _rounded(Xn, domain, rng)
-                        th, tinfo, tfit = self._retrain(Xnr, yp, wp, theta, starts)
+                        lengths.append((eta, Xn, _rounded(Xn, domain, rng)))
+                    trial = None
+                    for (eta, Xn, Xnr), (th, tinfo, tkept, tstarts) in zip(
+                            lengths, self._trials([t[2] for t in lengths], yp, wp, theta,
+                                                  starts)):
                         sc = self._score(th)
                         if trial is None or sc > trial[0]:
-                            trial = (sc, eta, Xn, Xnr, th, tinfo, tfit)
-                    sc, eta, Xn, Xnr, th, tinfo, tfit = trial
+                            trial = (sc, eta, Xn, Xnr, th, tinfo, tkept, tstarts)
+                    # the next step's warm starts: the defended models of the best length
+                    sc, eta, Xn, Xnr, th, tinfo, tkept, starts = trial
                     accepted = sc > best + 1e-12 * max(1.0, abs(best))
                     rec.update({"step": eta, "objective": sc, "accepted": bool(accepted),
                                 "newton_iterations": tinfo["iterations"]})
                     if "defense" in tinfo:
                         rec["defense"] = tinfo["defense"]
                     if accepted:
-                        Xp, Xr, theta, fit, best, fails = Xn, Xnr, th, tfit, sc, 0
+                        Xp, Xr, theta, best, fails = Xn, Xnr, th, sc, 0
+                        fit = self._kept_data(Xr, yp, wp, tkept)
                         step = 2 * eta
                         rec["eval_error"] = self._error(theta)
                         if self.refit:
@@ -720,7 +774,19 @@ class InfluenceAttack(PoisoningAttack):
 
     def _fit(self, data):
         """The ascent on a dataset (``n_init`` starts); sets ``result_``, ``poisons_``,
-        ``feasible_``, ``clean_model_``."""
+        ``feasible_``, ``clean_model_``.  A caller that holds a second process already (the
+        reachable-target attack's polish) lends it as ``_beside``."""
+        from ..parallel import Beside
+
+        if self.__dict__.get("_beside") is not None:
+            return self._run(data)
+        with Beside(self.workers) as self._beside:
+            try:
+                return self._run(data)
+            finally:
+                self._beside = None
+
+    def _run(self, data):
         from ..defenses import evaluate, parse_defenses
 
         t0 = time.perf_counter()

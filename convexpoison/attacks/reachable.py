@@ -602,8 +602,10 @@ class ReachableTargetAttack(PoisoningAttack):
     random_state : seed of the seed attacks and the training.
     workers : 2 (or more, or 0 / -1: one per core) runs the KKT attacks -- the seed and each
         toward round's -- in a second process, beside the seeds and MTP runs that do not
-        depend on them; the result is the serial one (1, the default).  Measured
-        (bench/reachable.py --workers 2): docs/reachable.md, *Time*.
+        depend on them, and the polish's second step length beside its first
+        (``InfluenceAttack.workers``); the result is the serial one (1, the default; bit
+        for bit with one BLAS thread).  Measured (bench/reachable.py --workers 2):
+        docs/reachable.md, *Time on two cores*.
     progress : callable receiving a line of text per stage (or None).
     """
 
@@ -1335,11 +1337,15 @@ class ReachableTargetAttack(PoisoningAttack):
         without the loss cone (the realisation of the polished poison's model puts its
         points back inside it).  Returns the fitted attack, or None when it cannot run
         (e.g. a free intercept)."""
+        attack = self._seed_attack("influence", defenses, p, D).set_params(
+            feasible=[n for n in names if n != "loss"], quantile=quantile,
+            anticipate=defenses, objective="smoothed-error", tau=self.polish_tau,
+            initial_poisons=ps, max_iter=self.polish_steps, patience=3)
+        # workers: the second step length of each ascent step in this attack's second
+        # process, already started (InfluenceAttack.workers)
+        attack._beside = self._beside
         try:
-            return self._seed_attack("influence", defenses, p, D).set_params(
-                feasible=[n for n in names if n != "loss"], quantile=quantile,
-                anticipate=defenses, objective="smoothed-error", tau=self.polish_tau,
-                initial_poisons=ps, max_iter=self.polish_steps, patience=3).fit(data)
+            return attack.fit(data)
         except (InputError, SolverFailure) as exc:
             self._say(f"reachable: the polish did not run ({exc})")
             return None

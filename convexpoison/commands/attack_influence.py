@@ -60,6 +60,9 @@ def add_arguments(p):
                    help="random starts; keep the one with the highest final attacker "
                         "objective (default 1; ~10 recommended for the concentrated variant)")
     p.add_argument("--seed", type=int, default=0, help="random seed (initial label flips, rounding)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="2 or more: each step's other step lengths are tried in a second process "
+                        "beside the first, with the same result (default 1)")
     p.add_argument("--solver", default=None, help="conic solver for the projections")
     add_out(p, "poison set (.npz with X, y, weight)")
     add_no_progress(p)
@@ -99,6 +102,7 @@ def run(args):
                              delta=args.delta, step=args.step, n_steps=args.n_steps,
                              max_iter=args.max_iter, patience=args.patience, refit=args.refit,
                              use=args.use, solver=args.solver, random_state=args.seed,
+                             workers=args.workers,
                              n_init=args.restarts, anticipate=anticipate,
                              objective=args.objective, tau=args.tau, initial_poisons=initial,
                              **reporting(args))
