@@ -170,10 +170,7 @@ def _top_svd(Xw, rel, squared):
         return np.zeros(0), np.zeros((0, d)), 0
 
     def rank(s):
-        tail = np.maximum(total - np.cumsum(np.concatenate([[0.0], s ** 2])), 0.0) / total
-        err = tail if squared else np.sqrt(tail)
-        ok = np.flatnonzero(err < rel)
-        return int(ok[0]) if ok.size else None
+        return _rank_rule(s, total, rel, squared)
 
     if small <= SVD_GRAM_MAX:
         G = Xw @ Xw.T if n <= d else Xw.T @ Xw
@@ -255,16 +252,20 @@ def svd_rank(singular_values, rel_error=0.05, squared=True) -> int:
     squared singular values", and their code): ``||X - X_k||_F^2 / ||X||_F^2 < rel_error``.
     ``squared=False``: ``||X - X_k||_F / ||X||_F < rel_error``.
     """
-    s2 = np.sort(np.asarray(singular_values, dtype=float).ravel())[::-1] ** 2
-    total = s2.sum()
-    if total <= 0:
-        return 0
-    # err[k] = error of the rank-k approximation, k = 0..r
-    tail = np.concatenate([[total], total - np.cumsum(s2)])
-    err = np.maximum(tail, 0.0) / total
-    if not squared:
-        err = np.sqrt(err)
-    return int(np.flatnonzero(err < rel_error)[0])
+    s = np.sort(np.asarray(singular_values, dtype=float).ravel())[::-1]
+    total = float(np.sum(s ** 2))
+    return 0 if total <= 0 else _rank_rule(s, total, rel_error, squared)
+
+
+def _rank_rule(s, total, rel, squared):
+    """:func:`svd_rank`'s rule for the leading singular values ``s`` (descending) of a
+    matrix with ``||X||_F^2 = total`` (which ``s`` may not exhaust: a truncated SVD); None
+    when the values given do not reach it."""
+    # err[k] = error of the rank-k approximation, k = 0..len(s)
+    tail = np.maximum(total - np.cumsum(np.concatenate([[0.0], s ** 2])), 0.0) / total
+    err = tail if squared else np.sqrt(tail)
+    ok = np.flatnonzero(err < rel)
+    return int(ok[0]) if ok.size else None
 
 
 # ---------------------------------------------------------------------------- base class

@@ -162,8 +162,8 @@ class Beside:
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
-        self._out = 1
-        self._collected()
+        self._out = 0
+        self._restore()
 
     def start(self):
         """Launch the second process now (``workers >= 2``); a no-op otherwise."""
@@ -191,11 +191,14 @@ class Beside:
 
     def _collected(self):
         self._out -= 1
-        if self._out <= 0:
-            self._out = 0
-            if self._limits is not None:
-                self._limits.restore_original_limits()
-                self._limits = None
+        if self._out == 0:
+            self._restore()
+
+    def _restore(self):
+        """This process's own BLAS threads back (no job out)."""
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+            self._limits = None
 
 
 class _Job:

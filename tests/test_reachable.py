@@ -537,8 +537,9 @@ def test_keep_polished_returns_the_polished_poison_only_when_it_scores_higher(na
     """keep_polished: the result is the polish's poison (status 'polished', inside the
     feasible set aimed at its model, which a program built here certifies at no more than
     its points; max loss difference 0) only when a polished poison scored higher under
-    the defenses than every accepted realisation; otherwise the same result as without it.  (On breast-cancer the polished poison is accepted; on
-    mnist17, where it was built, the polished poison is kept: 3.67% against 3.00%.)"""
+    the defenses than every accepted realisation; otherwise the same result as without
+    it.  (On breast-cancer the polished poison is accepted; on mnist17, where it was
+    built, the polished poison is kept: 3.67% against 3.00%.)"""
     from convexpoison.certificates.lp import lp_lower_bound
 
     data = load_dataset(name)

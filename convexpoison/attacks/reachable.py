@@ -1275,10 +1275,13 @@ class ReachableTargetAttack(PoisoningAttack):
                     models[seed] = [(f"improved q={c.quantile:g} r={c.repeats}", c.model)
                                     for c in cands]
                 else:
-                    # given: found elsewhere (an audit's attack), only its model is new
-                    poisons = (given[seed] if seed in given else jobs[seed].result()
-                               if seed in jobs else
-                               self._seed_attack(seed, defenses, p, D).fit(data).poisons_)
+                    if seed in given:
+                        # found elsewhere (an audit's attack): only its model is new
+                        poisons = given[seed]
+                    elif seed in jobs:
+                        poisons = jobs[seed].result()
+                    else:
+                        poisons = self._seed_attack(seed, defenses, p, D).fit(data).poisons_
                     models[seed] = [(seed, self._seed_model(seed, poisons, data, D))]
                 info[seed] = {"models": len(models[seed]), "seconds": time.perf_counter() - t0,
                               **({"given": True} if seed in given else {})}
@@ -1375,8 +1378,9 @@ class ReachableTargetAttack(PoisoningAttack):
             return None                 # nothing beyond the budget, or an earlier round's decoys
         self._toward_decoys.append(far)
         name = f"kkt toward {rnd + 1}"
-        job = self._beside.submit(_poisons_of, self._seed_attack("kkt", defenses, p, D).set_params(
-            decoys=[c.model for c in far], grid=3), data)
+        attack = self._seed_attack("kkt", defenses, p, D).set_params(
+            decoys=[c.model for c in far], grid=3)
+        job = self._beside.submit(_poisons_of, attack, data)
         self._seed_poisons[name] = None         # its place among the seed poisons (step 5b)
 
         def finish():
