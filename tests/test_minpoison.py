@@ -163,6 +163,31 @@ def test_dpp_resolve_matches_fresh_build():
     assert abs(prog.solve(t1).value - a) <= 1e-7 * max(1, a)
 
 
+@pytest.mark.parametrize("drop_zeros", [False, True])
+def test_fixed_count_program_compiled_ahead_is_the_one_solved(drop_zeros):
+    """The realisation's fixed-count program, compiled ahead for the usual slot layout
+    (the reachable-target attack does it while its KKT seed runs beside): the realisation
+    gets that very program, its first solve compiles nothing more, and it solves to what
+    a program built and compiled at the solve gives."""
+    from convexpoison.attacks.minpoison import USUAL_SLOTS, fixed_count_program
+    from convexpoison.programs.minpoison import FixedCountKKT
+
+    X, y, *_, target = instance(43, N=16, d=3)
+    opts = {"drop_zeros": drop_zeros}
+    prog = MinimumPoisonProgram(Domain.box(3), REG, solver_options=opts).fit(X, y)
+    prog.set_target(target)
+    kkt = fixed_count_program(prog, USUAL_SLOTS, "CLARABEL").compile_ahead()
+    form = kkt.problem._cache.param_prog
+    assert form is not None
+    assert fixed_count_program(prog, USUAL_SLOTS, "CLARABEL") is kkt
+    assert fixed_count_program(prog, USUAL_SLOTS, None) is not kkt     # one per solver
+    counts = np.array([3.0, 2.0, 0.0, 1.0])
+    Xa, ra, _ = kkt.solve(counts)
+    assert kkt.problem._cache.param_prog is form
+    Xb, rb, _ = FixedCountKKT(prog, USUAL_SLOTS, solver="CLARABEL").solve(counts)
+    assert np.array_equal(Xa, Xb) and ra == rb
+
+
 def test_unattainable_target_is_certified_infinite():
     """A target whose regulariser pull C_R theta_p outweighs any gradient a poison point in
     [0,1]^2 can give: every copy moves the KKT residual further along theta_p."""

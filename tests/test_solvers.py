@@ -75,3 +75,37 @@ def test_unlicensed_mosek_is_detected_once():
         assert solvers.default_solver("LP") != "MOSEK"
     else:  # pragma: no cover - only with a licence
         assert solvers.default_solver("LP") == "MOSEK"
+
+
+@pytest.mark.parametrize("drop_zeros", [False, True])
+def test_a_program_compiled_ahead_is_not_compiled_again(drop_zeros):
+    """solvers.compile_ahead keeps the compiled DPP form under the key solve uses: the
+    solve that follows compiles nothing (the same form) and gives a fresh program's
+    optimum; unset Parameters are the caller's error; ignore_dpp keeps nothing."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((6, 4))
+
+    def program():
+        c = cp.Parameter(4, name="c")
+        x = cp.Variable(4)
+        return cp.Problem(cp.Minimize(c @ x + cp.sum_squares(A @ x)), [cp.norm(x) <= 1]), c
+
+    prob, c = program()
+    with pytest.raises(InputError, match="c have no value"):
+        solvers.compile_ahead(prob, "SOCP", solver="CLARABEL")
+    c.value = rng.standard_normal(4)
+    assert solvers.compile_ahead(prob, "SOCP", solver="CLARABEL",
+                                 drop_zeros=drop_zeros) == "CLARABEL"
+    form = prob._cache.param_prog
+    assert form is not None
+    c.value = rng.standard_normal(4)
+    value = solvers.solve(prob, "SOCP", solver="CLARABEL", drop_zeros=drop_zeros).value
+    assert prob._cache.param_prog is form
+    fresh, c2 = program()
+    c2.value = c.value
+    assert value == pytest.approx(solvers.solve(fresh, "SOCP", solver="CLARABEL").value,
+                                  rel=1e-7, abs=1e-9)
+    other, c3 = program()
+    c3.value = c.value
+    solvers.compile_ahead(other, "SOCP", solver="CLARABEL", ignore_dpp=True)
+    assert other._cache.param_prog is None

@@ -1117,15 +1117,25 @@ class FixedCountKKT:
         return describe(self._prob, kind=self.kind_, solver=self.solver,
                         title=f"fixed-count KKT program ({n} slot{'s' if n != 1 else ''})")
 
+    def _options(self):
+        # the program's drop_zeros and ignore_dpp (solvers.solve, solvers.dpp_options) hold
+        # here too: the same G^T beta, the same products of w_p and points
+        return {k: v for k, v in self.program.solver_options.items()
+                if k in ("drop_zeros", "ignore_dpp")}
+
+    def compile_ahead(self):
+        """Compile the program for its solver now (:func:`~convexpoison.solvers.compile_ahead`;
+        one copy per slot, the target loaded by ``set_target``): its first :meth:`solve`
+        then only loads the counts."""
+        self.set_counts(np.ones(len(self.slots)))
+        solvers.compile_ahead(self._prob, self.kind_, solver=self.solver, **self._options())
+        return self
+
     def solve(self, counts):
         """Points and residual norm for integer ``counts`` (one per slot)."""
         prog = self.program
         self.set_counts(counts)
-        # the program's drop_zeros and ignore_dpp (solvers.solve, solvers.dpp_options) hold
-        # here too: the same G^T beta, the same products of w_p and points
-        info = solvers.solve(self._prob, self.kind_, solver=self.solver,
-                             **{k: v for k, v in prog.solver_options.items()
-                                if k in ("drop_zeros", "ignore_dpp")})
+        info = solvers.solve(self._prob, self.kind_, solver=self.solver, **self._options())
         X = np.array([np.asarray(x.value, float) for x in self._xs])
         dom = prog.domain
         if dom is not None:
