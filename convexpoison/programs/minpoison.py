@@ -1124,9 +1124,9 @@ class FixedCountKKT:
                 if k in ("drop_zeros", "ignore_dpp")}
 
     def compile_ahead(self):
-        """Compile the program for its solver now (:func:`~convexpoison.solvers.compile_ahead`;
-        one copy per slot, the target loaded by ``set_target``): its first :meth:`solve`
-        then only loads the counts."""
+        """Compile the program for its solver now (:func:`~convexpoison.solvers.compile_ahead`),
+        the target loaded by ``set_target`` and one copy per slot standing in for the
+        counts: its first :meth:`solve` then only loads the counts."""
         self.set_counts(np.ones(len(self.slots)))
         solvers.compile_ahead(self._prob, self.kind_, solver=self.solver, **self._options())
         return self
