@@ -188,6 +188,30 @@ def test_fixed_count_program_compiled_ahead_is_the_one_solved(drop_zeros):
     assert np.array_equal(Xa, Xb) and ra == rb
 
 
+def test_points_nearest_anchors_keep_the_residual_and_come_closer():
+    """FixedCountKKT.solve_near: the points of a count vector nearest given anchors, the
+    residual held at the least one's (+ a hair): no farther from the anchors than the
+    least-residual points (which are feasible for it), and their residual within the
+    bound; checked by recomputing both from the points.  Bad anchors and integer points
+    are refused."""
+    from convexpoison.attacks.minpoison import USUAL_SLOTS, fixed_count_program
+    from convexpoison.errors import InputError
+
+    X, y, *_, target = instance(43, N=16, d=3)
+    prog = MinimumPoisonProgram(Domain.box(3), REG).fit(X, y)
+    prog.set_target(target)
+    kkt = fixed_count_program(prog, USUAL_SLOTS, "CLARABEL").compile_ahead(near=True)
+    counts = np.array([3.0, 2.0, 0.0, 1.0])
+    X0, r0, _ = kkt.solve(counts)
+    anchors = np.array([[0.9, 0.9, 0.9], [0.1, 0.1, 0.1], [0.5, 0.5, 0.5], [0.2, 0.8, 0.2]])
+    Xn, rn, _ = kkt.solve_near(counts, anchors, r0)
+    assert np.sum((Xn - anchors) ** 2) <= np.sum((X0 - anchors) ** 2) + 1e-6
+    assert rn <= r0 * (1 + 1e-3) + 1e-5
+    assert np.all((Xn >= 0) & (Xn <= 1))
+    with pytest.raises(InputError, match="anchors"):
+        kkt.solve_near(counts, anchors[:2], r0)
+
+
 def test_unattainable_target_is_certified_infinite():
     """A target whose regulariser pull C_R theta_p outweighs any gradient a poison point in
     [0,1]^2 can give: every copy moves the KKT residual further along theta_p."""

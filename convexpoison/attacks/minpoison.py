@@ -235,11 +235,13 @@ class MinimumPoisoning(PoisoningAttack):
                 shown = counts.tolist() if len(counts) <= 8 else f"{int(np.count_nonzero(counts))} points"
                 self._say(f"  {total} poisons {shown}: residual {res:.3g}, "
                           f"max loss difference {ml.value:.4g}, distance {dist:.3g}")
-                if best is None or ml.value < best[0]:
-                    best = (ml.value, rec, ps, model)
-                if ml.value <= self.eps_close_:
+                rank = self._rank(ml.value, ps)
+                if best is None or rank < best[0]:
+                    best = (rank, rec, ps, model)
+                if ml.value <= self.eps_close_ and self._first_close():
                     break
-            if best is not None and best[0] <= self.eps_close_:
+            if (best is not None and best[1]["max_loss_difference"] <= self.eps_close_
+                    and self._first_close()):
                 break
         if best is None:
             raise InputError("max_extra: no integer count vector within the allowed total; "
@@ -306,6 +308,7 @@ class MinimumPoisoning(PoisoningAttack):
         slots, weights = _slots(lp, prog)
         kkt = fixed_count_program(prog, slots, self.solver)
         labels = np.array([lab for lab, _ in slots])
+        anchors = self._anchors(slots)
         candidates = count_candidates(weights, limit)
         for total in sorted({int(c.sum()) for c in candidates}):
             group = []
@@ -316,7 +319,30 @@ class MinimumPoisoning(PoisoningAttack):
                     continue
                 group.append((res, counts, Xp))
             group.sort(key=lambda t: t[0])
+            if anchors is not None:
+                # the count vectors retrained (per_total): their points moved nearest the
+                # anchors, the residual held; a slot without an anchor stays near its own
+                for i, (res, counts, Xp) in enumerate(group[:self.per_total_]):
+                    near = np.array([Xp[k] if a is None else a for k, a in enumerate(anchors)])
+                    try:
+                        Xn, rn, _ = kkt.solve_near(counts, near, res)
+                    except SolverFailure:
+                        continue               # the least-residual points, as without anchors
+                    group[i] = rn, counts, Xn
             yield total, group, labels
+
+    def _rank(self, max_loss, ps):
+        """Order of the retrained count vectors (lowest kept): the max loss difference."""
+        return max_loss
+
+    def _first_close(self):
+        """Stop at the first count vector within ``eps_close`` (the fewest points)."""
+        return True
+
+    def _anchors(self, slots):
+        """Per slot, the point the realisation's points should lie nearest (None: no
+        preference), or None for the least-residual points alone (this attack)."""
+        return None
 
     def _retrain(self, X, y, s, ps):
         Xa, ya, wa, _ = ps.with_clean(X, y, s)

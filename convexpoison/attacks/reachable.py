@@ -334,7 +334,7 @@ class _Pricer:
         self.memo[key] = value, self.last, self.grad
         return value
 
-    def compile_ahead(self, model, realise_solver=None):
+    def compile_ahead(self, model, realise_solver=None, near=False):
         """Compile the screening program now, at ``model`` (its first screen then only loads
         the target), and with ``realise_solver`` the realisation's fixed-count program for
         the usual slot layout (:data:`~convexpoison.attacks.minpoison.USUAL_SLOTS`) -- while
@@ -356,7 +356,8 @@ class _Pricer:
                               **prog.solver_options)
         if realise_solver is not None:
             # on self.solved: the program the realisation uses (_Realisation._program)
-            fixed_count_program(self.solved, USUAL_SLOTS, realise_solver).compile_ahead()
+            # (and the program nearest the polished poison: step 5d, ``near``)
+            fixed_count_program(self.solved, USUAL_SLOTS, realise_solver).compile_ahead(near)
 
     def _gradient(self):
         """The price's gradient in ``theta = (w, b)`` at the last solve, from its duals
@@ -447,9 +448,38 @@ class _Realisation(MinimumPoisoning):
     program and no second exact solve."""
 
     pricer = None
+    #: a poison whose points the realisation's points should lie nearest (a PoisonSet)
+    anchor = None
+    #: with ``anchor``: the realisation's score under the defenses (a function of the
+    #: poison, higher better); every count vector up to certified + max_extra is then
+    #: retrained, and the highest-scoring one within eps_close is kept
+    score = None
+
+    def _rank(self, max_loss, ps):
+        if self.score is None:
+            return super()._rank(max_loss, ps)
+        return (0, -self.score(ps)) if max_loss <= self.eps_close_ else (1, max_loss)
+
+    def _first_close(self):
+        return self.score is None
 
     def _program(self):
         return self.pricer.solved if self.pricer is not None else super()._program()
+
+    def _anchors(self, slots):
+        """Per slot ``(label, role)``: the mean of the anchor poison's points of that
+        label on that side of the target's margin (weighted by their copies), or None
+        where it has none."""
+        P = self.anchor
+        if P is None or not P.n_poisons > 0:
+            return None
+        m = P.y * self.target.decision_function(P.X)
+        out = []
+        for lab, role in slots:
+            sel = (P.y == lab) & ((m <= 1) if role == "grad" else (m > 1))
+            out.append(np.average(P.X[sel], axis=0, weights=P.weight[sel]) if sel.any()
+                       else None)
+        return out
 
 
 class _Solved:
@@ -615,6 +645,11 @@ class ReachableTargetAttack(PoisoningAttack):
         undefended model does not need them.  Measured on mnist17
         (docs/reachable.md): the polished poisons score 3.67-4.00% where their models'
         accepted realisations score 2.00-3.00%.
+    anchored : when a polished poison scores above every accepted realisation under the
+        defenses without being one, realise its model once more with the points placed
+        nearest the polished poison's (step 5d, :meth:`FixedCountKKT.solve_near`; continuous
+        points): the same model and the same count rule, the points where the polish put
+        them (on by default).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
@@ -646,7 +681,8 @@ class ReachableTargetAttack(PoisoningAttack):
                  slack=1.0, max_priced=200, search_seconds=120.0, prune=True, n_screen=8,
                  n_realise=2, eps_close=0.01, max_extra=2, snap=True, seed_poisons=True,
                  topup=False, recycle_rounds=0, polish_rounds=2, polish_steps=15,
-                 polish_tau=TAU, keep_polished=False, screen_tol=1e-6, solver=None,
+                 polish_tau=TAU, keep_polished=False, anchored=True, screen_tol=1e-6,
+                 solver=None,
                  random_state=0, workers=1, progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
@@ -692,6 +728,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.polish_steps = polish_steps
         self.polish_tau = polish_tau
         self.keep_polished = keep_polished
+        self.anchored = anchored
         self.screen_tol = screen_tol
         self.solver = solver
         self.random_state = random_state
@@ -776,7 +813,8 @@ class ReachableTargetAttack(PoisoningAttack):
         fixed = None if dom is not None and dom.has_integers else self._realise_solver(False)
         found, seed_info = self._candidates(
             data, seeds, clean, D, budget, defenses, p,
-            meanwhile=lambda: pricer.compile_ahead(clean, fixed))
+            meanwhile=lambda: pricer.compile_ahead(clean, fixed,
+                                                   near=self.anchored and n_polish > 0))
         self.seed_models_ = found
         # 2.-3. priced, and searched along the segments from theta_c
         priced = []
@@ -978,6 +1016,18 @@ class ReachableTargetAttack(PoisoningAttack):
             best = choose([c for c in priced[n0:] if c.price <= limit], best)
             if self.seed_poisons:
                 best = seed_realisations([name], best)
+            if self.anchored and defended(attack.poisons_)[1] > best[0][1]:
+                # 5d. the polished poison scores above every accepted realisation but is
+                # not one (a point outside the loss cone, or more points than its model's
+                # certified minimum + max_extra): its model realised with the points placed
+                # nearest the polished poison's -- the same model, and where the defenses
+                # see the points decides the damage (docs/reachable.md, Anchored realisation)
+                cand = add(model, f"{name} poison's model", 1.0, pricer.screen(model))
+                out = self._realise(data, pricer, cand, budget, D,
+                                    anchor=(f"the {name} seed's poison", attack.poisons_),
+                                    score=lambda ps: defended(ps)[1])
+                if out is not None:
+                    best = better(best, judge(cand, out))
             polish.append({"round": rnd + 1, "start": before[1],
                            "polished": attack.result_.evaluation.min_over_defenses,
                            "steps": attack.result_.n_iter, "priced": len(priced) - n0,
@@ -1747,8 +1797,11 @@ class ReachableTargetAttack(PoisoningAttack):
         :data:`REALISE_SOLVER` (continuous points) or the package's default (MILPs)."""
         return self.solver or (None if integer else REALISE_SOLVER)
 
-    def _realise(self, data, pricer, cand, budget, D):
-        """The integer minimum-poison attack on ``cand`` (exactly priced first), or None."""
+    def _realise(self, data, pricer, cand, budget, D, anchor=None, score=None):
+        """The integer minimum-poison attack on ``cand`` (exactly priced first), or None;
+        with ``anchor`` (``(name, poison)``; continuous points) its points placed nearest
+        the poison's (:meth:`FixedCountKKT.solve_near`), and with ``score`` (a function of
+        a poison) the count vector within ``eps_close`` that scores highest kept."""
         try:
             lp = pricer.certify(cand.model)
         except SolverFailure:
@@ -1781,6 +1834,8 @@ class ReachableTargetAttack(PoisoningAttack):
                               random_state=self.random_state,
                               progress=self.progress, bound_at_achieved=False)
         attack.pricer = None if exact else pricer
+        attack.anchor = None if integer or anchor is None else anchor[1]
+        attack.score = None if attack.anchor is None else score
         try:
             attack.fit(data)
         except (InputError, SolverFailure) as exc:
@@ -1791,4 +1846,6 @@ class ReachableTargetAttack(PoisoningAttack):
             cand.certified = float(rz.lower_bound)
         if rz.model is None or not rz.poisons.n_poisons <= budget:
             return None
+        if attack.anchor is not None:
+            rz.poisons.meta["realisation"] = f"minimum-poison attack near {anchor[0]}"
         return rz.poisons, rz

@@ -1123,12 +1123,17 @@ class FixedCountKKT:
         return {k: v for k, v in self.program.solver_options.items()
                 if k in ("drop_zeros", "ignore_dpp")}
 
-    def compile_ahead(self):
+    def compile_ahead(self, near=False):
         """Compile the program for its solver now (:func:`~convexpoison.solvers.compile_ahead`),
         the target loaded by ``set_target`` and one copy per slot standing in for the
-        counts: its first :meth:`solve` then only loads the counts."""
+        counts: its first :meth:`solve` then only loads the counts; with ``near`` also
+        :meth:`solve_near`'s program."""
         self.set_counts(np.ones(len(self.slots)))
         solvers.compile_ahead(self._prob, self.kind_, solver=self.solver, **self._options())
+        if near and not self.integer:
+            prob, A, rho = self._near_program()
+            A.value, rho.value = np.zeros(A.shape), 1.0
+            solvers.compile_ahead(prob, "SOCP", solver=self.solver, **self._options())
         return self
 
     def solve(self, counts):
@@ -1136,11 +1141,55 @@ class FixedCountKKT:
         prog = self.program
         self.set_counts(counts)
         info = solvers.solve(self._prob, self.kind_, solver=self.solver, **self._options())
+        return self._points(), float(np.linalg.norm(np.asarray(self._r.value, float))), info
+
+    def _points(self):
+        """The slots' points of the last solve, inside the domain."""
         X = np.array([np.asarray(x.value, float) for x in self._xs])
-        dom = prog.domain
+        dom = self.program.domain
         if dom is not None:
             X = np.clip(X, dom.lo, dom.hi)
             if self.integer:
                 X[:, dom.integer] = np.round(X[:, dom.integer])
-        r = np.asarray(self._r.value, float)
-        return X, float(np.linalg.norm(r)), info
+        return X
+
+    def _near_program(self):
+        """``(problem, anchors, bound)`` of :meth:`solve_near`, built once like the residual
+        program: the anchors and the residual bound are Parameters."""
+        import cvxpy as cp
+
+        if not hasattr(self, "_near"):
+            A = cp.Parameter((len(self.slots), self.program.d), name="anchors")
+            rho = cp.Parameter(nonneg=True, name="residual_bound")
+            dist = sum(cp.sum_squares(x - A[k]) for k, x in enumerate(self._xs))
+            prob = cp.Problem(cp.Minimize(dist),
+                              self._prob.constraints + [cp.norm(self._r, 2) <= rho])
+            solvers.assert_dpp(prob, "fixed-count program nearest anchors")
+            self._near = prob, A, rho
+        return self._near
+
+    def solve_near(self, counts, anchors, residual):
+        """Points for ``counts`` nearest ``anchors`` (one row per slot, squared Euclidean
+        distance summed over the slots) among those whose residual norm is at most
+        ``residual`` (:meth:`solve`'s least, plus a hair): the same target within the same
+        bound (the class docstring), the points placed where the caller wants them.  Many
+        placements induce a target with a given count vector; which one the defenses see
+        decides the damage (docs/reachable.md, *Anchored realisation*).  Continuous points
+        only (the residual's L2 norm).  Returns ``(points, residual norm, SolveInfo)``;
+        raises :class:`SolverFailure` like :meth:`solve`."""
+        import cvxpy as cp
+
+        if self.integer:
+            raise InputError("anchors: the fixed-count program places integer points by "
+                             "their residual alone")
+        anchors = np.asarray(anchors, float)
+        if anchors.shape != (len(self.slots), self.program.d):
+            raise InputError(f"anchors: expected {len(self.slots)} rows of "
+                             f"{self.program.d} coordinates, got shape {anchors.shape}")
+        prob, A, rho = self._near_program()
+        self.set_counts(counts)
+        A.value = anchors
+        # room for the solver's own tolerance on the bound (its optimum sits on it)
+        rho.value = float(residual) * (1.0 + 1e-3) + 1e-7
+        info = solvers.solve(prob, "SOCP", solver=self.solver, **self._options())
+        return self._points(), float(np.linalg.norm(np.asarray(self._r.value, float))), info
