@@ -101,7 +101,7 @@ def main():
             # the best accepted minimum-poison realisation (screening tolerance): what the
             # attack gives without the seed poisons (step 5b), from the same run
             own = max((x["score"] for x in att.result_.realised
-                       if x["realised_by"] == "minimum-poison attack"
+                       if x["realised_by"].startswith("minimum-poison attack")
                        and x["status"] == "eps_close"), default=None)
             out[name if label == "now" else f"{name} ({label})"] = {
                 "seconds": sec, "load": load, **r}
