@@ -1021,7 +1021,8 @@ class ReachableTargetAttack(PoisoningAttack):
                 # not one (a point outside the loss cone, or more points than its model's
                 # certified minimum + max_extra): its model realised with the points placed
                 # nearest the polished poison's -- the same model, and where the defenses
-                # see the points decides the damage (docs/reachable.md, Anchored realisation)
+                # see the points decides the damage (docs/reachable.md, Realisations near the
+                # polished poison)
                 cand = add(model, f"{name} poison's model", 1.0, pricer.screen(model))
                 out = self._realise(data, pricer, cand, budget, D,
                                     anchor=(f"the {name} seed's poison", attack.poisons_),

@@ -1138,7 +1138,6 @@ class FixedCountKKT:
 
     def solve(self, counts):
         """Points and residual norm for integer ``counts`` (one per slot)."""
-        prog = self.program
         self.set_counts(counts)
         info = solvers.solve(self._prob, self.kind_, solver=self.solver, **self._options())
         return self._points(), float(np.linalg.norm(np.asarray(self._r.value, float))), info
@@ -1174,11 +1173,9 @@ class FixedCountKKT:
         ``residual`` (:meth:`solve`'s least, plus a hair): the same target within the same
         bound (the class docstring), the points placed where the caller wants them.  Many
         placements induce a target with a given count vector; which one the defenses see
-        decides the damage (docs/reachable.md, *Anchored realisation*).  Continuous points
+        decides the damage (docs/reachable.md, *Realisations near the polished poison*).  Continuous points
         only (the residual's L2 norm).  Returns ``(points, residual norm, SolveInfo)``;
         raises :class:`SolverFailure` like :meth:`solve`."""
-        import cvxpy as cp
-
         if self.integer:
             raise InputError("anchors: the fixed-count program places integer points by "
                              "their residual alone")
