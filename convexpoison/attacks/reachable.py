@@ -648,8 +648,8 @@ class ReachableTargetAttack(PoisoningAttack):
     anchored : when a polished poison scores above every accepted realisation under the
         defenses without being one, realise its model once more with the points placed
         nearest the polished poison's (step 5d, :meth:`FixedCountKKT.solve_near`; continuous
-        points): the same model and the same count rule, the points where the polish put
-        them (on by default).
+        points), every count vector up to certified + ``max_extra`` retrained and the one
+        within ``eps_close`` scoring highest under the defenses kept (on by default).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
@@ -809,7 +809,8 @@ class ReachableTargetAttack(PoisoningAttack):
         self._given = given
         self._toward_decoys = []
         self._mtp_targets = []
-        # (integer points: the realisation's program is its own, _realise)
+        # (integer points: the realisation's program is its own, _realise, and its points
+        # are not placed near anything: no step 5d)
         fixed = None if dom is not None and dom.has_integers else self._realise_solver(False)
         found, seed_info = self._candidates(
             data, seeds, clean, D, budget, defenses, p,
@@ -1016,7 +1017,8 @@ class ReachableTargetAttack(PoisoningAttack):
             best = choose([c for c in priced[n0:] if c.price <= limit], best)
             if self.seed_poisons:
                 best = seed_realisations([name], best)
-            if self.anchored and defended(attack.poisons_)[1] > best[0][1]:
+            if self.anchored and fixed is not None and \
+                    defended(attack.poisons_)[1] > best[0][1]:
                 # 5d. the polished poison scores above every accepted realisation but is
                 # not one (a point outside the loss cone, or more points than its model's
                 # certified minimum + max_extra): its model realised with the points placed
