@@ -72,6 +72,10 @@ def add_arguments(p):
                    help="return the polished poison itself when it scores higher under the "
                         "defenses than every accepted realisation (status 'polished': it "
                         "induces its model, but is not an accepted target)")
+    p.add_argument("--no-anchored", action="store_true",
+                   help="skip step 5d: a polished poison that scores above every accepted "
+                        "realisation without being one is not realised once more with its "
+                        "points nearest the polished poison's (faster; docs/reachable.md)")
     p.add_argument("--topup", action="store_true",
                    help="spend the leftover budget on more copies of the realised points, each "
                         "kept only when it raises the minimum over the defenses (the poison then "
@@ -122,6 +126,7 @@ def run(args):
                                    recycle_rounds=args.recycle_rounds,
                                    polish_rounds=args.polish_rounds,
                                    keep_polished=args.keep_polished,
+                                   anchored=not args.no_anchored,
                                    toward_rounds=args.toward_rounds, n_mtp=args.n_mtp,
                                    kkt_seed=args.kkt_seed,
                                    random_state=args.seed, workers=args.workers,
