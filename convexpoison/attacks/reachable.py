@@ -999,8 +999,11 @@ class ReachableTargetAttack(PoisoningAttack):
             # screening tolerance), and the segment search pushes it out to the budget
             model = self._exact_model(attack.poisons_, Xc, yc, D)
             self._seed_poisons[name] = attack.poisons_
+            # the polished poison under the defenses (keep_polished and step 5d compare it)
+            near = self.anchored and fixed is not None
+            polished = defended(attack.poisons_) if self.keep_polished or near else None
             if self.keep_polished:
-                _, score, undefended = defended(attack.poisons_)
+                _, score, undefended = polished
                 if kept is None or score > kept[0][1]:
                     kept = (False, score, undefended), name, attack.poisons_, model
             n0 = len(priced)
@@ -1017,8 +1020,7 @@ class ReachableTargetAttack(PoisoningAttack):
             best = choose([c for c in priced[n0:] if c.price <= limit], best)
             if self.seed_poisons:
                 best = seed_realisations([name], best)
-            if self.anchored and fixed is not None and \
-                    defended(attack.poisons_)[1] > best[0][1]:
+            if near and polished[1] > best[0][1]:
                 # 5d. the polished poison scores above every accepted realisation but is
                 # not one (a point outside the loss cone, or more points than its model's
                 # certified minimum + max_extra): its model realised with the points placed
