@@ -182,7 +182,7 @@ def _solve_sparse(problem, name, verbose, opts):
 
 def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
           verbose: bool = False, stop_if_infeasible: bool = False, drop_zeros: bool = False,
-          **options) -> SolveInfo:
+          inaccurate_ok: bool = False, **options) -> SolveInfo:
     """Solve a cvxpy ``problem`` of class ``kind`` ('LP', 'QP', 'SOCP', 'EXP', 'MILP').
 
     Tries the preferred solvers in order (only the named one when ``solver`` is given,
@@ -197,6 +197,10 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
     callers that treat an empty feasible set as an answer rather than a solver fault.
     ``drop_zeros``: hand the solver its matrices without the explicit zeros a DPP program's
     Parameter values leave in them (:func:`_solve_sparse`; the same problem, faster).
+    ``inaccurate_ok``: ``optimal_inaccurate`` is accepted too (and reported in the
+    returned status), only for a program whose answer is checked independently before it
+    is used -- a placement of points that exact retraining then judges -- never for a
+    value that bounds anything.
     """
     import cvxpy as cp
 
@@ -221,8 +225,9 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
         try:
             with warnings.catch_warnings():
                 # cvxpy warns "Solution may be inaccurate" with status optimal_inaccurate,
-                # which is not accepted here: the next solver is tried, and a failure
-                # reports every status, so the warning would only repeat it
+                # which is not accepted here (unless inaccurate_ok): the next solver is
+                # tried, and a failure reports every status, so the warning would only
+                # repeat it
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate",
                                         category=UserWarning)
                 if drop_zeros:
@@ -237,7 +242,7 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
         seconds = time.perf_counter() - t0
         tried.append(f"{name}={status}")
         last_status, last_name = status, name
-        if status in _EXACT_STATUSES:
+        if status in _EXACT_STATUSES or (inaccurate_ok and status == "optimal_inaccurate"):
             return SolveInfo(name, status, float(problem.value), seconds)
         if stop_if_infeasible and status == "infeasible":
             break

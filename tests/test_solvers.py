@@ -54,6 +54,23 @@ def test_infeasible_problem_raises_with_status():
     assert "infeasible" in err.value.status
 
 
+def test_an_inaccurate_answer_is_refused_unless_asked_for():
+    """SCS stopped after 20 iterations reports optimal_inaccurate: a failure that carries
+    the status, unless inaccurate_ok (placements that exact retraining judges), which
+    returns it with that status and a value near the optimum."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((30, 10)), rng.standard_normal(30)
+    x = cp.Variable(10)
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(A @ x - b) + cp.norm1(x)), [cp.abs(x) <= 1])
+    with pytest.raises(SolverFailure) as err:
+        solvers.solve(prob, "QP", solver="SCS", max_iters=20)
+    assert err.value.status == "optimal_inaccurate"
+    info = solvers.solve(prob, "QP", solver="SCS", max_iters=20, inaccurate_ok=True)
+    assert info.status == "optimal_inaccurate"
+    exact = solvers.solve(prob, "QP", solver="CLARABEL")
+    assert exact.value <= info.value <= exact.value * 1.05
+
+
 def test_certificate_slack_moves_bounds_outward():
     info = solvers.SolveInfo("CLARABEL", "optimal", 10.0, 0.0)
     assert info.upper_bound() > 10.0 > info.lower_bound()

@@ -222,9 +222,11 @@ class MinimumPoisoning(PoisoningAttack):
         limit = int(lp.certified) + self.max_extra_
         tried, best = [], None
         for total, group, labels in self._groups(prog, lp, limit):
-            for res, counts, Xp in group[:self.per_total_]:
+            for res, counts, Xp, near in group[:self.per_total_]:
                 keep = counts > 0
                 ps = PoisonSet(Xp[keep], labels[keep], counts[keep], meta={"attack": "min-poison"})
+                if near:
+                    ps.meta["placement"] = "nearest the anchors"
                 model = self._retrain(X, y, s, ps)
                 ml = self.maxloss_.solve(model, self.target)
                 dist = float(np.linalg.norm(model.theta - self.target.theta))
@@ -234,7 +236,8 @@ class MinimumPoisoning(PoisoningAttack):
                 tried.append(rec)
                 shown = counts.tolist() if len(counts) <= 8 else f"{int(np.count_nonzero(counts))} points"
                 self._say(f"  {total} poisons {shown}: residual {res:.3g}, "
-                          f"max loss difference {ml.value:.4g}, distance {dist:.3g}")
+                          f"max loss difference {ml.value:.4g}, distance {dist:.3g}"
+                          + (", nearest the anchors" if near else ""))
                 rank = self._rank(ml.value, ps)
                 if best is None or rank < best[0]:
                     best = (rank, rec, ps, model)
@@ -278,8 +281,9 @@ class MinimumPoisoning(PoisoningAttack):
             return MinimumPoisonProgram(self.feasible_, None, integer="relax", **kw)
 
     def _groups(self, prog, lp, limit):
-        """Per total (increasing): candidate ``(residual, counts, points)`` sorted by the
-        KKT residual, and the slots' labels.
+        """Per total (increasing): candidate ``(residual, counts, points, near)`` sorted by
+        the KKT residual (``near``: the points were placed nearest :meth:`_anchors`), and
+        the slots' labels.
 
         Two-point solutions (continuous points): floor/ceil count vectors, each with the
         points re-optimised (:class:`FixedCountKKT`).  Column-generation solutions (integer
@@ -302,7 +306,8 @@ class MinimumPoisoning(PoisoningAttack):
                 n1, r1 = count_search(prog, pts[:k], weights[:k], total)
                 n1 = np.concatenate([n1, np.zeros(len(pts) - k)])
                 n2, r2 = count_search(prog, pts, weights, total)
-                group = [(r1, n1, X)] + ([(r2, n2, X)] if not np.array_equal(n1, n2) else [])
+                group = [(r1, n1, X, False)] + ([(r2, n2, X, False)]
+                                                if not np.array_equal(n1, n2) else [])
                 yield total, sorted(group, key=lambda t: t[0]), labels
             return
         slots, weights = _slots(lp, prog)
@@ -317,18 +322,18 @@ class MinimumPoisoning(PoisoningAttack):
                     Xp, res, _ = kkt.solve(counts)
                 except SolverFailure:          # e.g. no point on the active side for a label
                     continue
-                group.append((res, counts, Xp))
+                group.append((res, counts, Xp, False))
             group.sort(key=lambda t: t[0])
             if anchors is not None:
                 # the count vectors retrained (per_total): their points moved nearest the
                 # anchors, the residual held; a slot without an anchor stays near its own
-                for i, (res, counts, Xp) in enumerate(group[:self.per_total_]):
+                for i, (res, counts, Xp, _) in enumerate(group[:self.per_total_]):
                     near = np.array([Xp[k] if a is None else a for k, a in enumerate(anchors)])
                     try:
                         Xn, rn, _ = kkt.solve_near(counts, near, res)
                     except SolverFailure:
                         continue               # the least-residual points, as without anchors
-                    group[i] = rn, counts, Xn
+                    group[i] = rn, counts, Xn, True
             yield total, group, labels
 
     def _rank(self, max_loss, ps):

@@ -1851,6 +1851,6 @@ class ReachableTargetAttack(PoisoningAttack):
             cand.certified = float(rz.lower_bound)
         if rz.model is None or not rz.poisons.n_poisons <= budget:
             return None
-        if attack.anchor is not None:
+        if rz.poisons.meta.get("placement") == "nearest the anchors":
             rz.poisons.meta["realisation"] = f"minimum-poison attack near {anchor[0]}"
         return rz.poisons, rz

@@ -1160,7 +1160,11 @@ class FixedCountKKT:
         if not hasattr(self, "_near"):
             A = cp.Parameter((len(self.slots), self.program.d), name="anchors")
             rho = cp.Parameter(nonneg=True, name="residual_bound")
-            dist = sum(cp.sum_squares(x - A[k]) for k, x in enumerate(self._xs))
+            # |x - a|^2 = |x|^2 - 2<a, x> + |a|^2: the same minimiser with the anchors kept
+            # out of the cone (inside sum_squares their Parameter spreads over the cone's
+            # rows: the compile took 5.5-8.5 s on mnist17 instead of 1.8 s, the solve a
+            # third longer)
+            dist = sum(cp.sum_squares(x) - 2 * (A[k] @ x) for k, x in enumerate(self._xs))
             prob = cp.Problem(cp.Minimize(dist),
                               self._prob.constraints + [cp.norm(self._r, 2) <= rho])
             solvers.assert_dpp(prob, "fixed-count program nearest anchors")
@@ -1175,7 +1179,15 @@ class FixedCountKKT:
         placements induce a target with a given count vector; which one the defenses see
         decides the damage (docs/reachable.md, *Realisations near the polished poison*).  Continuous points
         only (the residual's L2 norm).  Returns ``(points, residual norm, SolveInfo)``;
-        raises :class:`SolverFailure` like :meth:`solve`."""
+        raises :class:`SolverFailure` like :meth:`solve`.
+
+        The bound is an equality in all but name for an exactly induced target (least
+        residual ~1e-12, bound 1e-7), and there the solver often stops at
+        ``optimal_inaccurate`` with points that induce the target to 1e-9 (mnist17).  Such
+        a placement is accepted when the residual recomputed from its points is within the
+        bound (+5%: answers reported ``optimal`` were measured 3% above it, the solver's
+        feasibility tolerance): it is a placement, which the caller's exact retraining
+        judges, not a bound on anything."""
         if self.integer:
             raise InputError("anchors: the fixed-count program places integer points by "
                              "their residual alone")
@@ -1188,5 +1200,11 @@ class FixedCountKKT:
         A.value = anchors
         # room for the solver's own tolerance on the bound (its optimum sits on it)
         rho.value = float(residual) * (1.0 + 1e-3) + 1e-7
-        info = solvers.solve(prob, "SOCP", solver=self.solver, **self._options())
-        return self._points(), float(np.linalg.norm(np.asarray(self._r.value, float))), info
+        info = solvers.solve(prob, "SOCP", solver=self.solver, inaccurate_ok=True,
+                             **self._options())
+        rn = float(np.linalg.norm(np.asarray(self._r.value, float)))
+        if not rn <= rho.value * 1.05:
+            raise SolverFailure(f"the points nearest the anchors leave residual {rn:.3g} above "
+                                f"the bound {rho.value:.3g} ({info.solver}={info.status})",
+                                solver=info.solver, status=info.status)
+        return self._points(), rn, info
