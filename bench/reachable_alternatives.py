@@ -1,5 +1,5 @@
 """Reachable-target attack: how much do *other* poison sets inducing the chosen target move
-the defended models?  (Measurement only; docs/reachable.md, "Alternative realisations".)
+the defended models?  (Measurement only; docs/reachable-history.md, "Alternative realisations".)
 
 Many poison sets induce the same target: with the copy counts fixed, the fixed-count KKT
 program (:class:`convexpoison.programs.minpoison.FixedCountKKT`) has a face of optima --

@@ -128,7 +128,7 @@ ATTACKS = {
 
 #: What an audit runs when no attacks are named: all but the reachable-target attack, which
 #: is opt-in (``--attacks``): it adds about 60 s to the demo's audit on mnist17 (3.33%
-#: there, above the influence attack's 2.00%; docs/reachable.md, measured).
+#: there, above the influence attack's 2.00%; docs/reachable-history.md, measured).
 DEFAULT_ATTACKS = tuple(name for name in ATTACKS if name != "reachable")
 
 

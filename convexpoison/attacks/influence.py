@@ -499,7 +499,7 @@ class InfluenceAttack(PoisoningAttack):
     workers : 2 or more: the step lengths after the first are tried in a second process
         (:class:`~convexpoison.parallel.Beside`) while this one tries the first; every
         trial trains from the same warm starts, so the result is the serial one (with one
-        BLAS thread, bit for bit).  Measured in docs/reachable.md, *Time on two cores*.
+        BLAS thread, bit for bit).  Measured in docs/reachable-history.md, *Time on two cores*.
     progress : callable receiving a line of text per step (or None).
     progress_bar : a bar of the steps on standard error: None (when it is a terminal),
         True (always), False (never); :mod:`convexpoison.progress`.

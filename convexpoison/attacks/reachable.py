@@ -130,7 +130,7 @@ SEED_KKT = {"grid": 2, "max_decoys": 4, "quantiles": (0.05, 0.1, 0.3, 0.5),
 #: The KKT attack of the compress-and-extend rounds (step 6): flip fractions 0.1, 0.3, 0.5
 #: and a larger grid (3 eps+ splits, 5 decoys).  Measured on mnist17 with 16 rounds: 3.00%
 #: with one BLAS thread and with two; with the seed's grid of then (2 splits, 3 decoys)
-#: 2.33% and 3.00% (the rounds' walk follows round-off; docs/reachable.md, Compress and
+#: 2.33% and 3.00% (the rounds' walk follows round-off; docs/reachable-history.md, Compress and
 #: extend).  On a second machine: 2.67%.
 RECYCLE_KKT = {**SEED_KKT, "quantiles": (0.1, 0.3, 0.5), "grid": 3, "max_decoys": 5}
 
@@ -664,7 +664,7 @@ class ReachableTargetAttack(PoisoningAttack):
         depend on them, and the polish's second step length beside its first
         (``InfluenceAttack.workers``); the result is the serial one (1, the default; bit
         for bit with one BLAS thread).  Measured (bench/reachable.py --workers 2):
-        docs/reachable.md, *Time on two cores*.
+        docs/reachable-history.md, *Time on two cores*.
     progress : callable receiving a line of text per stage (or None).
     """
 
@@ -1025,7 +1025,7 @@ class ReachableTargetAttack(PoisoningAttack):
                 # not one (a point outside the loss cone, or more points than its model's
                 # certified minimum + max_extra): its model realised with the points placed
                 # nearest the polished poison's -- the same model, and where the defenses
-                # see the points decides the damage (docs/reachable.md, Realisations near the
+                # see the points decides the damage (docs/reachable-history.md, Realisations near the
                 # polished poison)
                 cand = add(model, f"{name} poison's model", 1.0, pricer.screen(model))
                 out = self._realise(data, pricer, cand, budget, D,

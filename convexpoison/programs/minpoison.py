@@ -1177,7 +1177,7 @@ class FixedCountKKT:
         ``residual`` (:meth:`solve`'s least, plus a hair): the same target within the same
         bound (the class docstring), the points placed where the caller wants them.  Many
         placements induce a target with a given count vector; which one the defenses see
-        decides the damage (docs/reachable.md, *Realisations near the polished poison*).  Continuous points
+        decides the damage (docs/reachable-history.md, *Realisations near the polished poison*).  Continuous points
         only (the residual's L2 norm).  Returns ``(points, residual norm, SolveInfo)``;
         raises :class:`SolverFailure` like :meth:`solve`.
 
