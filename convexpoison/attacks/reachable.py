@@ -649,7 +649,9 @@ class ReachableTargetAttack(PoisoningAttack):
         defenses without being one, realise its model once more with the points placed
         nearest the polished poison's (step 5d, :meth:`FixedCountKKT.solve_near`; continuous
         points), every count vector up to certified + ``max_extra`` retrained and the one
-        within ``eps_close`` scoring highest under the defenses kept (on by default).
+        within ``eps_close`` scoring highest under the defenses kept (on by default; a
+        count vector whose near placement fails keeps its least-residual points, and
+        ``realised_by`` says "near" only when the kept one was placed near).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
