@@ -590,6 +590,27 @@ def test_a_second_process_gives_the_serial_result(breast):
     assert list(serial["seeds"]) == list(beside["seeds"]) == ["decoys", "kkt"]
 
 
+def test_a_second_process_holds_this_one_to_one_blas_thread(breast):
+    """workers=2: this process runs one BLAS thread for the whole attack (two threads
+    outside the overlapped stretches doubled adult's time), recorded at every progress
+    line, and gets the caller's threads back afterwards; workers=1 keeps them."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas():
+        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    kw = dict(epsilon=0.03, seeds=("decoys",), decoy_quantiles=(0.1,), decoy_repeats=(2,),
+              steps=2, n_realise=1, toward_rounds=0, polish_rounds=0, search_seconds=None)
+    with threadpool_limits(limits=2, user_api="blas"):
+        base = blas()                       # 2 on the two-core machines this runs on
+        for workers, expected in ((2, {1}), (1, {base})):
+            seen = []
+            ReachableTargetAttack(workers=workers, progress=lambda _: seen.append(blas()),
+                                  **kw).fit(breast)
+            assert seen and set(seen) == expected, workers
+            assert blas() == base
+
+
 def test_cli_defaults_are_the_attacks_defaults():
     """Every `attack reachable-target` flag that sets a parameter of the attack defaults to
     the attack's own default (--polish-rounds once defaulted to 1 against the attack's 2)."""
