@@ -139,7 +139,10 @@ class Beside:
     **BLAS threads.**  The second process runs one BLAS thread, and so does this process
     while a job is out (between ``submit`` and ``result``): two processes of two threads
     each on two cores ran the reachable-target attack 40% slower than one of two
-    (measured on mnist17).  Outside those stretches this process keeps its own setting.
+    (measured on mnist17).  Outside those stretches this process keeps its own setting,
+    or with ``hold`` (and ``workers >= 2``) one thread for the whole context: the other
+    core is the second process's (the reachable-target attack on adult: 376 s with
+    numpy's two threads outside the stretches, 207 s held).
     With one BLAS thread everywhere (``OMP_NUM_THREADS=1``) the answer is the serial one
     bit for bit; with more, the stretches run with another rounding than a serial run.
 
@@ -148,14 +151,17 @@ class Beside:
     cancels what has not started and restores the BLAS threads.
     """
 
-    def __init__(self, workers=1, context="spawn"):
+    def __init__(self, workers=1, context="spawn", hold=False):
         self.workers = check_workers(workers)
         self.context = context
+        self.hold = bool(hold)
         self.pool = None
         self._out = 0               # jobs submitted and not yet collected
         self._limits = None         # this process's one-thread limit while jobs are out
 
     def __enter__(self):
+        if self.hold and self.workers > 1:
+            self._one_thread()
         return self
 
     def __exit__(self, *exc):
@@ -182,16 +188,20 @@ class Beside:
         if self.workers == 1:
             return _Deferred(fn, args)
         self.start()
-        if self._out == 0:
-            from threadpoolctl import threadpool_limits
-
-            self._limits = threadpool_limits(limits=1)
+        self._one_thread()
         self._out += 1
         return _Job(self, self.pool.submit(fn, *args))
 
+    def _one_thread(self):
+        """This process held to one BLAS thread (until :meth:`_restore`)."""
+        if self._limits is None:
+            from threadpoolctl import threadpool_limits
+
+            self._limits = threadpool_limits(limits=1)
+
     def _collected(self):
         self._out -= 1
-        if self._out == 0:
+        if self._out == 0 and not self.hold:
             self._restore()
 
     def _restore(self):

@@ -43,6 +43,18 @@ def test_errors_reach_the_caller_and_the_threads_come_back():
         assert _blas_threads() == before
 
 
+def test_hold_keeps_one_thread_for_the_whole_context_with_a_second_process():
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        with Beside(2, hold=True) as beside:
+            held = _blas_threads()
+            beside.submit(os.getpid).result()
+            after_job = _blas_threads()
+        assert held == after_job == 1 and _blas_threads() == before
+        with Beside(1, hold=True):
+            assert _blas_threads() == before       # no second process: nothing to hold
+
+
 def test_one_worker_runs_the_job_here_when_its_result_is_asked_for():
     calls = []
     with Beside(1) as beside:

@@ -49,6 +49,10 @@ __all__ = ["MinimumPoisoning", "MinPoisonAttackResult", "count_candidates", "cou
 #: largest-remainder allocations.
 MAX_ENUMERATED_SLOTS = 6
 
+#: A realisation's ``meta["placement"]`` when its points were placed nearest the anchors
+#: (:meth:`MinimumPoisoning._anchors`, :meth:`FixedCountKKT.solve_near`)
+NEAR_ANCHORS = "nearest the anchors"
+
 
 @dataclass
 class MinPoisonAttackResult:
@@ -226,7 +230,7 @@ class MinimumPoisoning(PoisoningAttack):
                 keep = counts > 0
                 ps = PoisonSet(Xp[keep], labels[keep], counts[keep], meta={"attack": "min-poison"})
                 if near:
-                    ps.meta["placement"] = "nearest the anchors"
+                    ps.meta["placement"] = NEAR_ANCHORS
                 model = self._retrain(X, y, s, ps)
                 ml = self.maxloss_.solve(model, self.target)
                 dist = float(np.linalg.norm(model.theta - self.target.theta))
@@ -237,7 +241,7 @@ class MinimumPoisoning(PoisoningAttack):
                 shown = counts.tolist() if len(counts) <= 8 else f"{int(np.count_nonzero(counts))} points"
                 self._say(f"  {total} poisons {shown}: residual {res:.3g}, "
                           f"max loss difference {ml.value:.4g}, distance {dist:.3g}"
-                          + (", nearest the anchors" if near else ""))
+                          + (f", {NEAR_ANCHORS}" if near else ""))
                 rank = self._rank(ml.value, ps)
                 if best is None or rank < best[0]:
                     best = (rank, rec, ps, model)

@@ -96,7 +96,7 @@ from ..validation import check_fraction, check_positive
 from ._common import check_use, clean_arrays, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
 from .influence import TAU
-from .minpoison import MinimumPoisoning
+from .minpoison import NEAR_ANCHORS, MinimumPoisoning
 
 __all__ = ["ReachableTargetAttack", "ReachableResult", "PricedTarget", "SEEDS"]
 
@@ -744,17 +744,11 @@ class ReachableTargetAttack(PoisoningAttack):
 
     # ------------------------------------------------------------------ the attack
     def _fit(self, data):
-        from contextlib import nullcontext
-
-        from threadpoolctl import threadpool_limits
-
         from ..parallel import Beside
 
-        beside = Beside(self.workers)
-        # a second process: one BLAS thread here for the whole attack (the workers docstring)
-        with threadpool_limits(limits=1) if beside.workers > 1 else nullcontext():
-            with beside as self._beside:
-                return self._attack(data)
+        # hold: with a second process, one BLAS thread here for the whole attack
+        with Beside(self.workers, hold=True) as self._beside:
+            return self._attack(data)
 
     def _attack(self, data):
         from ..defenses import CleanNeighbours, evaluate, parse_defenses
@@ -1864,6 +1858,6 @@ class ReachableTargetAttack(PoisoningAttack):
             cand.certified = float(rz.lower_bound)
         if rz.model is None or not rz.poisons.n_poisons <= budget:
             return None
-        if rz.poisons.meta.get("placement") == "nearest the anchors":
+        if rz.poisons.meta.get("placement") == NEAR_ANCHORS:
             rz.poisons.meta["realisation"] = f"minimum-poison attack near {anchor[0]}"
         return rz.poisons, rz
