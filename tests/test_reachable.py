@@ -57,6 +57,15 @@ def _check_property(data, attack, realisation=False):
     return res
 
 
+def _assert_same_poison(got, want):
+    """The same poison set up to the order of its rows: points to 1e-9, copies exactly."""
+    def order(P):
+        return np.lexsort(np.c_[P.X, P.y, P.weight].T)
+
+    np.testing.assert_allclose(got.X[order(got)], want.X[order(want)], atol=1e-9)
+    np.testing.assert_array_equal(got.weight[order(got)], want.weight[order(want)])
+
+
 @pytest.fixture(scope="module")
 def breast():
     return load_dataset("breast-cancer")
@@ -487,9 +496,7 @@ def test_full_kkt_seed_is_the_kkt_attack_with_its_defaults(breast):
                                 n_realise=1, **kw).fit(breast)
     ref = KKTAttack(progress_bar=False, **kw).fit(breast).poisons_
     got = att._seed_poisons["kkt"]
-    order = lambda P: np.lexsort(np.c_[P.X, P.y, P.weight].T)          # noqa: E731
-    np.testing.assert_allclose(got.X[order(got)], ref.X[order(ref)], atol=1e-9)
-    np.testing.assert_array_equal(got.weight[order(got)], ref.weight[order(ref)])
+    _assert_same_poison(got, ref)
     small = ReachableTargetAttack(seeds=("kkt",), toward_rounds=0, **kw)._seed_attack(
         "kkt", ("l2", "slab"), 0.05, None)
     assert small.get_params()["max_decoys"] == 4 and small.get_params()["grid"] == 2
@@ -647,6 +654,4 @@ def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):
     ref = MinMaxAttack(max_decoys=1, progress_bar=False, **grid, **kw).fit(breast)
     assert [(d.quantile, d.repeats) for d in ref.decoys_] == [(0.4, 5)]
     got, want = att._seed_poisons["minmax"], ref.poisons_
-    order = lambda P: np.lexsort(np.c_[P.X, P.y, P.weight].T)          # noqa: E731
-    np.testing.assert_allclose(got.X[order(got)], want.X[order(want)], atol=1e-9)
-    np.testing.assert_array_equal(got.weight[order(got)], want.weight[order(want)])
+    _assert_same_poison(got, want)
