@@ -185,15 +185,13 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
           inaccurate_ok: bool = False, **options) -> SolveInfo:
     """Solve a cvxpy ``problem`` of class ``kind`` ('LP', 'QP', 'SOCP', 'EXP', 'MILP').
 
-    Tries the preferred solvers in order (only the named one when ``solver`` is given,
-    or the first when ``fallback`` is false).  Raises :class:`SolverFailure` with the
-    last solver's status unless one returns ``optimal``.
+    Tries the preferred solvers in order (only the named one when ``solver`` is given, those
+    named in order for a tuple of names, or the first when ``fallback`` is false).  Raises
+    :class:`SolverFailure` with the last solver's status unless one returns ``optimal``.
 
-    ``problem`` may also be a dict ``{solver name: Problem}`` holding one copy of the same
-    program per solver (a program re-solved many times keeps one compiled DPP form per
-    solver: switching solvers on one Problem would evict the other's); the solvers tried
-    are then its keys, in order.  ``stop_if_infeasible``: a solver that *proves*
-    infeasibility ends the fall-back (the failure's status is then ``infeasible``), for
+    A DPP program keeps its compiled form per solver (:func:`_compiled_for`): a fallback
+    does not make the next solve with the first solver compile again.
+    ``stop_if_infeasible``: a solver that *proves* infeasibility ends the fall-back (the failure's status is then ``infeasible``), for
     callers that treat an empty feasible set as an answer rather than a solver fault.
     ``drop_zeros``: hand the solver its matrices without the explicit zeros a DPP program's
     Parameter values leave in them (:func:`_solve_sparse`; the same problem, faster).
@@ -205,23 +203,16 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
     import cvxpy as cp
 
     tried = []
-    if isinstance(problem, dict):
-        problems = dict(problem)
-        names = list(problems)
-        if not names:
-            raise InputError("problem: an empty {solver: Problem} dict")
-    else:
-        names = candidates(kind, solver)
-        problems = dict.fromkeys(names, problem)
-    _check_parameters(problems.values())
+    names = candidates(kind, solver)
+    _check_parameters([problem])
     if not fallback:
         names = names[:1]
     last_status, last_name = "not run", names[0]
     for name in names:
-        problem = problems[name]
         opts = dict(TOLERANCES.get(name, {}))
         opts.update(options)
         t0 = time.perf_counter()
+        _compiled_for(problem, name)
         try:
             with warnings.catch_warnings():
                 # cvxpy warns "Solution may be inaccurate" with status optimal_inaccurate,
@@ -266,8 +257,30 @@ def compile_ahead(problem, kind: str, solver: str | None = None, ignore_dpp: boo
     name = candidates(kind, solver)[0]
     _check_parameters([problem])
     if not ignore_dpp:
+        _compiled_for(problem, name)
         problem.get_problem_data(name, solver_opts=dict(options))
     return name
+
+
+def _compiled_for(problem, name):
+    """Make ``problem``'s compiled form the one for solver ``name``, keeping the form it
+    holds now for the solver that compiled it.
+
+    cvxpy keeps one compiled form per Problem: compiling for another solver discards the
+    last one (``Problem._cache``, keyed by the solver).  A program re-solved many times
+    with its first solver and once in a while with a fallback (the reachable attack's
+    pricing program: Clarabel at the screening tolerance, the chosen target's exact solve
+    falling back to SCS) would otherwise compile anew at the next solve: 2.2 s on
+    spambase, per fallback.  Each solver's form is kept beside the Problem instead, and
+    put back when that solver is next used."""
+    from cvxpy.problems.problem import Cache
+
+    current = problem._cache
+    if current.key is None or current.key[0] == name:
+        return
+    kept = problem.__dict__.setdefault("_compiled_by_solver", {})
+    kept[current.key[0]] = current
+    problem._cache = kept.pop(name, None) or Cache()
 
 
 def _check_parameters(problems):

@@ -437,10 +437,9 @@ def test_infeasible_combination_names_components(data):
         solvers.solve(prob, "SOCP")
     assert stop.value.status == "infeasible" and str(stop.value).count("=") == 1
     assert str(every.value).count("=") == len(solvers.candidates("SOCP")) > 1
-    # one Problem per solver: the dict's keys are the solvers tried, in order
-    copies = {name: cp.Problem(cp.Minimize(0), fs.constraints(xv, 1)) for name in ("ECOS", "SCS")}
+    # a tuple of solvers: those are tried, in order
     with pytest.raises(SolverFailure) as per_solver:
-        solvers.solve(copies, "SOCP")
+        solvers.solve(prob, "SOCP", solver=("ECOS", "SCS"))
     assert "ECOS=" in str(per_solver.value) and "SCS=" in str(per_solver.value)
     assert "CLARABEL" not in str(per_solver.value)
 

@@ -126,3 +126,34 @@ def test_a_program_compiled_ahead_is_not_compiled_again(drop_zeros):
     c3.value = c.value
     solvers.compile_ahead(other, "SOCP", solver="CLARABEL", ignore_dpp=True)
     assert other._cache.param_prog is None
+
+
+@pytest.mark.parametrize("drop_zeros", [False, True])
+def test_a_fallback_solver_does_not_evict_the_first_solvers_compiled_form(drop_zeros):
+    """cvxpy keeps one compiled form per Problem; solve keeps one per solver beside it, so a
+    solve with another solver (a fallback) leaves the first solver's form to its next solve
+    -- the same object -- and every solve still gives a fresh program's optimum."""
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((6, 4))
+
+    def program():
+        c = cp.Parameter(4, name="c")
+        x = cp.Variable(4)
+        return cp.Problem(cp.Minimize(c @ x + cp.sum_squares(A @ x)), [cp.norm(x) <= 1]), c
+
+    prob, c = program()
+    values = []
+    for solver in ("CLARABEL", "ECOS", "CLARABEL", "ECOS", "CLARABEL"):
+        c.value = rng.standard_normal(4)
+        values.append(solvers.solve(prob, "SOCP", solver=solver, drop_zeros=drop_zeros).value)
+        assert prob._cache.key[0] == solver
+        form = prob._cache.param_prog
+        assert form is not None
+        if solver == "CLARABEL" and len(values) > 1:
+            assert form is clarabel_form       # not compiled again after ECOS's solve
+        if solver == "CLARABEL":
+            clarabel_form = form
+        fresh, c2 = program()
+        c2.value = c.value
+        assert values[-1] == pytest.approx(
+            solvers.solve(fresh, "SOCP", solver="SCS").value, rel=1e-5, abs=1e-6)

@@ -239,7 +239,7 @@ class KKTProgram:
     @property
     def problem(self):
         """The two-point program (the ``cvxpy.Problem``)."""
-        return self._program("both")[0][1]
+        return self._program("both")
 
     def _unfix(self):
         zeros = np.zeros(self.d)
@@ -274,12 +274,10 @@ class KKTProgram:
             if minus:
                 cons.append(cp.multiply(self.mask, xm) == self.fix_minus)
         objective = cp.Minimize(cp.norm(cp.hstack([r_w, cp.reshape(r_b, (1,), order="C")]), 2))
-        # one Problem object per solver: switching solvers on one Problem would evict the
-        # other's compiled (DPP) form
-        progs = [(name, cp.Problem(objective, cons)) for name in self._solvers]
-        solvers.assert_dpp(progs[0][1], f"KKT program (17), {side}")
-        self._programs[side] = progs
-        return progs
+        prog = cp.Problem(objective, cons)
+        solvers.assert_dpp(prog, f"KKT program (17), {side}")
+        self._programs[side] = prog
+        return prog
 
     def set_decoy(self, model, X, y):
         """Load decoy ``model``; ``g_c`` is its clean gradient on ``(X, y)`` = ``Dc``."""
@@ -295,7 +293,8 @@ class KKTProgram:
 
     def _solve(self, side):
         """Solve ``side`` with the preferred solver, then (unless infeasibility is proven)
-        with the fallback one (:func:`convexpoison.solvers.solve`, one Problem per solver).
+        with the fallback one (:func:`convexpoison.solvers.solve`, which keeps each solver's
+        compiled form).
 
         Above :data:`DPP_MAX_D` coordinates the program is recompiled with the Parameters'
         values as constants (no compiled DPP form is kept).
@@ -306,8 +305,8 @@ class KKTProgram:
         -- enough, in the last digits, to make a parallel sweep differ from the serial one.
         """
         opts = solvers.dpp_options(self.d)
-        return solvers.solve(dict(self._program(side)), "SOCP", stop_if_infeasible=True,
-                             warm_start=False, **opts)
+        return solvers.solve(self._program(side), "SOCP", solver=self._solvers,
+                             stop_if_infeasible=True, warm_start=False, **opts)
 
     def solve(self, n_pos, n_neg, N):
         """Solve for ``eps_+ = n_pos / N``, ``eps_- = n_neg / N``.
