@@ -94,6 +94,14 @@ def test_unlicensed_mosek_is_detected_once():
         assert solvers.default_solver("LP") == "MOSEK"
 
 
+def _parametrised_socp(A):
+    """A DPP program with a Parameter ``c`` (no value yet): min c.x + |A x|^2, |x| <= 1.
+    Returns ``(problem, c)``."""
+    c = cp.Parameter(A.shape[1], name="c")
+    x = cp.Variable(A.shape[1])
+    return cp.Problem(cp.Minimize(c @ x + cp.sum_squares(A @ x)), [cp.norm(x) <= 1]), c
+
+
 @pytest.mark.parametrize("drop_zeros", [False, True])
 def test_a_program_compiled_ahead_is_not_compiled_again(drop_zeros):
     """solvers.compile_ahead keeps the compiled DPP form under the key solve uses: the
@@ -103,9 +111,7 @@ def test_a_program_compiled_ahead_is_not_compiled_again(drop_zeros):
     A = rng.standard_normal((6, 4))
 
     def program():
-        c = cp.Parameter(4, name="c")
-        x = cp.Variable(4)
-        return cp.Problem(cp.Minimize(c @ x + cp.sum_squares(A @ x)), [cp.norm(x) <= 1]), c
+        return _parametrised_socp(A)
 
     prob, c = program()
     with pytest.raises(InputError, match="c have no value"):
@@ -137,9 +143,7 @@ def test_a_fallback_solver_does_not_evict_the_first_solvers_compiled_form(drop_z
     A = rng.standard_normal((6, 4))
 
     def program():
-        c = cp.Parameter(4, name="c")
-        x = cp.Variable(4)
-        return cp.Problem(cp.Minimize(c @ x + cp.sum_squares(A @ x)), [cp.norm(x) <= 1]), c
+        return _parametrised_socp(A)
 
     prob, c = program()
     values = []
