@@ -191,8 +191,9 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
 
     A DPP program keeps its compiled form per solver (:func:`_compiled_for`): a fallback
     does not make the next solve with the first solver compile again.
-    ``stop_if_infeasible``: a solver that *proves* infeasibility ends the fall-back (the failure's status is then ``infeasible``), for
-    callers that treat an empty feasible set as an answer rather than a solver fault.
+    ``stop_if_infeasible``: a solver that *proves* infeasibility ends the fall-back (the
+    failure's status is then ``infeasible``), for callers that treat an empty feasible set
+    as an answer rather than a solver fault.
     ``drop_zeros``: hand the solver its matrices without the explicit zeros a DPP program's
     Parameter values leave in them (:func:`_solve_sparse`; the same problem, faster).
     ``inaccurate_ok``: ``optimal_inaccurate`` is accepted too (and reported in the
@@ -272,11 +273,14 @@ def _compiled_for(problem, name):
     pricing program: Clarabel at the screening tolerance, the chosen target's exact solve
     falling back to SCS) would otherwise compile anew at the next solve: 2.2 s on
     spambase, per fallback.  Each solver's form is kept beside the Problem instead, and
-    put back when that solver is next used."""
-    from cvxpy.problems.problem import Cache
-
-    current = problem._cache
-    if current.key is None or current.key[0] == name:
+    put back when that solver is next used.  (cvxpy's private cache: a cvxpy without it
+    is left alone, and compiles as before.)"""
+    try:
+        from cvxpy.problems.problem import Cache
+    except ImportError:
+        return
+    current = getattr(problem, "_cache", None)
+    if not isinstance(current, Cache) or current.key is None or current.key[0] == name:
         return
     kept = problem.__dict__.setdefault("_compiled_by_solver", {})
     kept[current.key[0]] = current

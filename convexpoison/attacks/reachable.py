@@ -988,8 +988,8 @@ class ReachableTargetAttack(PoisoningAttack):
                 def worth(P, best=best, scored=scored):
                     # accepted, the poison would be judged (True, score, undefended); when
                     # that is no higher than the accepted result so far, `better` keeps the
-                    # result, and the exact certificate (3 s on spambase, up to 30 s on
-                    # adult) is not computed
+                    # result, and the exact certificate (about 1 s on spambase, up to 30 s
+                    # on adult) is not computed
                     scored.append(defended(P))
                     return not (best is not None and best[0][0]) \
                         or (True, *scored[0][1:]) > best[0]
