@@ -47,6 +47,16 @@ TOLERANCES = {
     "HIGHS": {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-9},
 }
 
+#: Clarabel's second try after ``optimal_inaccurate``, before the next solver (only where
+#: a fall-back is allowed): the same tolerances, its linear solves refined further (its
+#: defaults: 1e-13 relative, 1e-12 absolute, 10 steps).  Measured on the reachable
+#: attack's exact price of its chosen target on spambase: optimal_inaccurate after 20
+#: iterations, then optimal after 17 with these, 108.5331656016 against SCS's
+#: 108.5331656177, in 0.04 s against SCS's 1.5 s plus its compile (ECOS: inaccurate).
+CLARABEL_REFINED = {"iterative_refinement_reltol": 1e-14,
+                    "iterative_refinement_abstol": 1e-14,
+                    "iterative_refinement_max_iter": 50}
+
 #: Relative and absolute slack added to an optimal value before it is used as a proven
 #: bound in a certificate (a safety factor of 100 over the solvers' gap tolerances).
 CERTIFICATE_SLACK = (1e-7, 1e-7)
@@ -201,8 +211,6 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
     is used -- a placement of points that exact retraining then judges -- never for a
     value that bounds anything.
     """
-    import cvxpy as cp
-
     tried = []
     names = candidates(kind, solver)
     _check_parameters([problem])
@@ -212,27 +220,20 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
     for name in names:
         opts = dict(TOLERANCES.get(name, {}))
         opts.update(options)
-        t0 = time.perf_counter()
-        _compiled_for(problem, name)
-        try:
-            with warnings.catch_warnings():
-                # cvxpy warns "Solution may be inaccurate" with status optimal_inaccurate,
-                # which is not accepted here (unless inaccurate_ok): the next solver is
-                # tried, and a failure reports every status, so the warning would only
-                # repeat it
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate",
-                                        category=UserWarning)
-                if drop_zeros:
-                    _solve_sparse(problem, name, verbose, opts)
-                else:
-                    problem.solve(solver=name, verbose=verbose, **opts)
-            status = str(problem.status)
-        except cp.error.SolverError as exc:
-            status = f"solver error: {str(exc).splitlines()[0]}"
-        except Exception as exc:  # e.g. mosek.Error for licence problems
-            status = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        seconds = time.perf_counter() - t0
-        tried.append(f"{name}={status}")
+        status, seconds = _attempt(problem, name, opts, verbose, drop_zeros)
+        if (status == "optimal_inaccurate" and name == "CLARABEL" and fallback
+                and not inaccurate_ok and not set(CLARABEL_REFINED) & set(options)):
+            # Clarabel stalls short of its tolerances when its linear solves lose
+            # precision; refined further it often finishes, in far less time than the
+            # next solver takes to compile and solve (CLARABEL_REFINED)
+            tried.append(f"{name}={status}")
+            status, more = _attempt(problem, name, {**opts, **CLARABEL_REFINED}, verbose,
+                                    drop_zeros)
+            seconds += more
+            name_tried = f"{name} refined"
+        else:
+            name_tried = name
+        tried.append(f"{name_tried}={status}")
         last_status, last_name = status, name
         if status in _EXACT_STATUSES or (inaccurate_ok and status == "optimal_inaccurate"):
             return SolveInfo(name, status, float(problem.value), seconds)
@@ -240,6 +241,33 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
             break
     raise SolverFailure(f"no solver reached an optimal solution ({', '.join(tried)})",
                         solver=last_name, status=last_status)
+
+
+def _attempt(problem, name, opts, verbose, drop_zeros):
+    """One solve of ``problem`` with solver ``name``: ``(status, seconds)``; an exception
+    of the solver is a status."""
+    import cvxpy as cp
+
+    t0 = time.perf_counter()
+    _compiled_for(problem, name)
+    try:
+        with warnings.catch_warnings():
+            # cvxpy warns "Solution may be inaccurate" with status optimal_inaccurate,
+            # which is not accepted here (unless inaccurate_ok): the next solver is
+            # tried, and a failure reports every status, so the warning would only
+            # repeat it
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate",
+                                    category=UserWarning)
+            if drop_zeros:
+                _solve_sparse(problem, name, verbose, opts)
+            else:
+                problem.solve(solver=name, verbose=verbose, **opts)
+        status = str(problem.status)
+    except cp.error.SolverError as exc:
+        status = f"solver error: {str(exc).splitlines()[0]}"
+    except Exception as exc:  # e.g. mosek.Error for licence problems
+        status = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return status, time.perf_counter() - t0
 
 
 def compile_ahead(problem, kind: str, solver: str | None = None, ignore_dpp: bool = False,

@@ -161,3 +161,26 @@ def test_a_fallback_solver_does_not_evict_the_first_solvers_compiled_form(drop_z
         c2.value = c.value
         assert values[-1] == pytest.approx(
             solvers.solve(fresh, "SOCP", solver="SCS").value, rel=1e-5, abs=1e-6)
+
+
+def test_clarabel_is_tried_again_refined_before_the_next_solver():
+    """Clarabel stopped short (max_iter 5: optimal_inaccurate) is tried once more with its
+    linear solves refined (CLARABEL_REFINED) before the fall-back moves on; the failure
+    lists both tries.  Without a fall-back (fallback=False, the screening solves) and
+    with inaccurate_ok there is no second try."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((30, 10)), rng.standard_normal(30)
+    x = cp.Variable(10)
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(A @ x - b) + cp.norm1(x)), [cp.abs(x) <= 1])
+    with pytest.raises(SolverFailure) as err:
+        solvers.solve(prob, "QP", solver="CLARABEL", max_iter=5)
+    assert "CLARABEL=optimal_inaccurate, CLARABEL refined=optimal_inaccurate" in str(err.value)
+    with pytest.raises(SolverFailure) as once:
+        solvers.solve(prob, "QP", solver="CLARABEL", max_iter=5, fallback=False)
+    assert "refined" not in str(once.value)
+    info = solvers.solve(prob, "QP", solver="CLARABEL", max_iter=5, inaccurate_ok=True)
+    assert info.status == "optimal_inaccurate"
+    # refined or not, the optimum is the one a second solver finds
+    exact = solvers.solve(prob, "QP", solver="CLARABEL", **solvers.CLARABEL_REFINED)
+    assert exact.value == pytest.approx(solvers.solve(prob, "QP", solver="SCS").value,
+                                        rel=1e-6)
