@@ -54,14 +54,19 @@ def test_infeasible_problem_raises_with_status():
     assert "infeasible" in err.value.status
 
 
+def _small_qp():
+    """A lasso-like QP over a box: 10 variables, 30 residuals."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((30, 10)), rng.standard_normal(30)
+    x = cp.Variable(10)
+    return cp.Problem(cp.Minimize(cp.sum_squares(A @ x - b) + cp.norm1(x)), [cp.abs(x) <= 1])
+
+
 def test_an_inaccurate_answer_is_refused_unless_asked_for():
     """SCS stopped after 20 iterations reports optimal_inaccurate: a failure that carries
     the status, unless inaccurate_ok (placements that exact retraining judges), which
     returns it with that status and a value near the optimum."""
-    rng = np.random.default_rng(0)
-    A, b = rng.standard_normal((30, 10)), rng.standard_normal(30)
-    x = cp.Variable(10)
-    prob = cp.Problem(cp.Minimize(cp.sum_squares(A @ x - b) + cp.norm1(x)), [cp.abs(x) <= 1])
+    prob = _small_qp()
     with pytest.raises(SolverFailure) as err:
         solvers.solve(prob, "QP", solver="SCS", max_iters=20)
     assert err.value.status == "optimal_inaccurate"
@@ -168,10 +173,7 @@ def test_clarabel_is_tried_again_refined_before_the_next_solver():
     linear solves refined (CLARABEL_REFINED) before the fall-back moves on; the failure
     lists both tries.  Without a fall-back (fallback=False, the screening solves) and
     with inaccurate_ok there is no second try."""
-    rng = np.random.default_rng(0)
-    A, b = rng.standard_normal((30, 10)), rng.standard_normal(30)
-    x = cp.Variable(10)
-    prob = cp.Problem(cp.Minimize(cp.sum_squares(A @ x - b) + cp.norm1(x)), [cp.abs(x) <= 1])
+    prob = _small_qp()
     with pytest.raises(SolverFailure) as err:
         solvers.solve(prob, "QP", solver="CLARABEL", max_iter=5)
     assert "CLARABEL=optimal_inaccurate, CLARABEL refined=optimal_inaccurate" in str(err.value)
