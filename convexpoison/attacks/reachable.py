@@ -981,24 +981,23 @@ class ReachableTargetAttack(PoisoningAttack):
                 best = better(best, found)
             return best
 
-        def seed_realisations(names, best):
+        def seed_realisations(names, best, scored=None):
             """Step 5b: the named seed poisons, other realisations of targets the search
-            priced (the model each induces), judged under the defenses like the rest."""
+            priced (the model each induces), judged under the defenses like the rest.
+            ``scored``: ``{name: defended(poison)}`` already computed."""
             for seed in names:
-                scored = []
-
-                def worth(P, best=best, scored=scored):
+                def worth(P, best=best, known=(scored or {}).get(seed)):
                     # accepted, the poison would be judged (True, score, undefended); when
                     # that is no higher than the accepted result so far, `better` keeps the
                     # result, and the exact certificate (about 1 s on spambase, up to 30 s
                     # on adult) is not computed
-                    scored.append(defended(P))
-                    return not (best is not None and best[0][0]) \
-                        or (True, *scored[0][1:]) > best[0]
+                    ev = defended(P) if known is None else known
+                    keep = not (best is not None and best[0][0]) or (True, *ev[1:]) > best[0]
+                    return ev if keep else None
 
                 out = self._seed_realisation(pricer, seed, self._seed_poisons[seed], budget,
                                              D, add, worth)
-                best = better(best, None if out is None else judge(*out, scored=scored[0]))
+                best = better(best, None if out is None else judge(*out))
             return best
 
         best = choose(within, None)
@@ -1043,7 +1042,7 @@ class ReachableTargetAttack(PoisoningAttack):
             pricer.cap = pricer.deadline = None
             best = choose([c for c in priced[n0:] if c.price <= limit], best)
             if self.seed_poisons:
-                best = seed_realisations([name], best)
+                best = seed_realisations([name], best, {name: polished})
             if near and polished[1] > best[0][1]:
                 # 5d. the polished poison scores above every accepted realisation but is
                 # not one (a point outside the loss cone, or more points than its model's
@@ -1217,9 +1216,9 @@ class ReachableTargetAttack(PoisoningAttack):
 
     def _seed_realisation(self, pricer, seed, P, budget, D, add, worth=None):
         """A seed attack's poison ``P`` as the realisation of the model it induces (step 5b;
-        ``seed_poisons``): ``(candidate, (poison, realisation))`` or None.  ``worth``: a
-        test of ``P`` (its score under the defenses) made after the cheap refusals and
-        before the exact certificate; False refuses it.
+        ``seed_poisons``): ``(candidate, (poison, realisation), scored)`` or None.
+        ``worth``: made after the cheap refusals and before the exact certificate, it
+        returns ``P``'s evaluation under the defenses (``scored``), or None to refuse it.
 
         The target is the model trained exactly on ``Dc u P`` (the search's seed model was
         trained at the screening tolerance, and the price is that sensitive: adult's KKT
@@ -1256,7 +1255,8 @@ class ReachableTargetAttack(PoisoningAttack):
             self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points, {why}) "
                       "does not realise its model")
             return None
-        if worth is not None and not worth(P):
+        scored = None if worth is None else worth(P)
+        if worth is not None and scored is None:
             self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points) scores "
                       "no higher under the defenses than the accepted result: not certified")
             return None
@@ -1269,7 +1269,7 @@ class ReachableTargetAttack(PoisoningAttack):
                       f"{cand.certified:g} points)")
             return None
         return cand, _own_realisation(P, model, lp, cand.certified, f"{seed} seed poison",
-                                     "eps_close")
+                                     "eps_close"), scored
 
     def _polished(self, pricer, name, P, model, add):
         """``keep_polished``: the polished poison ``P`` as the result, ``(candidate, P,
