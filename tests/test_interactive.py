@@ -159,7 +159,7 @@ def test_minpoison_program_by_hand(bc):
     s = mp.describe(target)
     _check_summary(s, mp.problem)
     assert {"z_+1", "z_-1", "gamma_+1", "gamma_-1", "eta_+1", "eta_-1", "delta"} <= set(s.variable_names)
-    assert {"w_p", "b_p", "reg_theta_p", "beta_lo", "beta_free"} <= set(s.parameter_names)
+    assert {"w_p", "b_p", "reg_theta_p", "clean_grad_lo", "beta_free"} <= set(s.parameter_names)
     assert s.unset_parameters == [] and s.sense == "minimize"
     by_hand = solvers.solve(mp.problem, mp.kind_).value
     res = mp.solve(target)
@@ -171,7 +171,8 @@ def test_minpoison_program_by_hand(bc):
         fck.set_counts([1, 2, 3])
     s = fck.describe(counts=[3, 3])
     _check_summary(s, fck.problem)
-    assert {"x_0", "x_1", "delta"} == set(s.variable_names)
+    # (the two slots' L2 cones are one constraint: stacked_norms bounds their norms)
+    assert {"x_0", "x_1", "delta", "stacked_norms"} == set(s.variable_names)
     assert {"counts", "W_reg_theta_p"} <= set(s.parameter_names)
     val = solvers.solve(fck.problem, fck.kind_).value       # |r|^2
     _, residual, _ = fck.solve([3, 3])

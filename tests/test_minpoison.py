@@ -278,6 +278,46 @@ def test_l2_sphere_bound_is_sound_and_realised():
             assert np.linalg.norm(retrain(X, y, ps, tol=1e-12).theta - target.theta) < 1e-5
 
 
+def test_compiled_form_stays_small_and_solves_as_built_apart():
+    """What keeps the program's compile cheap (cvxpy's work grows with the variables times
+    the Parameter entries, per cone constraint): the only Parameter with an entry per clean
+    point is beta_free (the lower multipliers enter as G^T lo, d + 1 entries), and the L2
+    cones of the four points are one SOC constraint.  The optimum is that of the same
+    program written with the cones apart (Clarabel, and SCS on it)."""
+    import cvxpy as cp
+
+    from convexpoison import solvers
+
+    X, y, *_ = instance(54, N=18, d=3)
+    F = FeasibleSet([DomainSet(Domain.box(3)), L2Sphere(0.9)]).fit(X, y)
+    cen, tau = F["l2"].centroids_, F["l2"].thresholds_
+    yp, wp = np.array([1, -1]), np.array([2.0, 3.0])
+    Xp = np.clip([cen[v] + 0.5 * tau[v] * np.eye(3)[i] for i, v in enumerate(yp)], 0, 1)
+    target = train(np.vstack([X, Xp]), np.concatenate([y, yp]), "svm", REG,
+                   sample_weight=np.concatenate([np.ones(len(y)), wp]), tol=1e-12)
+    prog = MinimumPoisonProgram(F, REG).fit(X, y)
+    prob = prog.problem
+    per_point = [p.name() for p in prob.parameters() if p.size == len(y)]
+    assert per_point == ["beta_free"]
+    assert [p.size for p in prob.parameters() if p.name() == "clean_grad_lo"] == [4]
+    socs = [c for c in prob.constraints if isinstance(c, cp.constraints.SOC)]
+    assert len(socs) == 1 and socs[0].num_cones() == 4
+    res = prog.solve(target)
+    apart = []
+    for c in prob.constraints:
+        if isinstance(c, cp.constraints.SOC):
+            t, Z = c.args                               # cone k: |Z[:, k]| <= t[k]
+            apart += [cp.norm(Z[:, k], 2) <= t[k] for k in range(Z.shape[1])]
+        else:
+            apart.append(c)
+    plain = cp.Problem(prob.objective, apart)
+    assert res.value == pytest.approx(solvers.solve(plain, "SOCP", solver="CLARABEL").value,
+                                      rel=1e-7, abs=1e-8)
+    assert res.value == pytest.approx(solvers.solve(plain, "SOCP", solver="SCS").value,
+                                      rel=1e-4, abs=1e-5)
+    assert res.value <= wp.sum() + 1e-6
+
+
 def test_integer_l2_linearisation_is_sound():
     """Integer domain {0..3}^2 with an L2 sphere: the §3.7 linearised program still never
     exceeds the size of an integer poison set inside the sphere, and is at least the

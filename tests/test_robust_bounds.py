@@ -92,7 +92,7 @@ def _robust_at_zero(prog, target):
     P, prob, kkt, _ = prog._robust_program()
     w, b = target.w, float(target.b)
     lo, hi = margin_partition(w, b, prog.X_, prog.y_, prog.tol)
-    P["lo"].value, P["free"].value = lo, hi - lo
+    P["glo"].value, P["free"].value = prog.G_.T @ lo, hi - lo
     P["reg_delta"].value = 0.0
     for lab in (1, -1):
         P["widen"][lab].value = 0.0

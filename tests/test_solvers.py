@@ -186,3 +186,35 @@ def test_clarabel_is_tried_again_refined_before_the_next_solver():
     exact = solvers.solve(prob, "QP", solver="CLARABEL", **solvers.CLARABEL_REFINED)
     assert exact.value == pytest.approx(solvers.solve(prob, "QP", solver="SCS").value,
                                         rel=1e-6)
+
+
+def test_stacked_norm_cones_keep_the_optimum_and_compile_as_one_cone():
+    """stack_norm_cones: the norm constraints of one length become one SOC constraint
+    (a norm of another length stays as it was, other constraints pass), the program stays
+    DPP, the solver sees the same cones, and the optimum is the unstacked program's -- and
+    SCS's on it -- for several Parameter values; the stacked solution meets every original
+    norm constraint."""
+    rng = np.random.default_rng(8)
+    c, r = cp.Parameter(14, name="c"), cp.Parameter(nonneg=True, name="r")
+    xs, y, s = [cp.Variable(4) for _ in range(3)], cp.Variable(2), cp.Variable(nonneg=True)
+    norms = [cp.norm(xs[0] - 1, 2) <= r, cp.norm(xs[1], 2) <= 2 * r,
+             cp.norm(xs[2] + 0.5, 2) <= s, cp.norm(y, 2) <= 1]
+    cons = norms + [s <= 3, cp.sum(xs[2]) >= -1]
+    objective = cp.Minimize(c @ cp.hstack(xs + [y]) + s)
+    plain, stacked = (cp.Problem(objective, cons),
+                      cp.Problem(objective, solvers.stack_norm_cones(cons)))
+    socs = [k for k in stacked.constraints if isinstance(k, cp.constraints.SOC)]
+    assert len(socs) == 1 and socs[0].num_cones() == 3
+    assert any(k is norms[3] for k in stacked.constraints)        # alone of its length
+    assert stacked.is_dcp(dpp=True)
+    dims = [p.get_problem_data("CLARABEL")[0]["dims"].soc for p in (plain, stacked)]
+    assert sorted(dims[0]) == sorted(dims[1]) == [3, 5, 5, 5]
+    for _ in range(3):
+        c.value, r.value = rng.standard_normal(14), float(rng.uniform(0.2, 1.5))
+        value = solvers.solve(stacked, "SOCP", solver="CLARABEL").value
+        assert value == pytest.approx(solvers.solve(plain, "SOCP", solver="CLARABEL").value,
+                                      rel=1e-7, abs=1e-9)
+        assert value == pytest.approx(solvers.solve(plain, "SOCP", solver="SCS").value,
+                                      rel=1e-5, abs=1e-6)
+        solvers.solve(stacked, "SOCP", solver="CLARABEL")
+        assert all(k.violation() <= 1e-7 for k in norms)

@@ -439,10 +439,10 @@ def count_search(prog, points, weights, total):
         r += A[:, j] - A[:, i]
     # the residual with the clean margin multipliers re-optimised
     P = prog._P
-    lo, free = P["lo"].value, P["free"].value
+    free = P["free"].value
     on = np.flatnonzero(free > 0)
     grad = A - pc[:, None]
-    base = prog.G_.T @ lo + prog.reg_weight(n.sum()) * ct + grad @ n
+    base = P["glo"].value + prog.reg_weight(n.sum()) * ct + grad @ n
     if on.size:
         sol = lsq_linear(prog.G_[on].T, -base, bounds=(0.0, 1.0), method="bvls", tol=1e-12)
         base = base + prog.G_[on].T @ sol.x
