@@ -431,7 +431,7 @@ def test_integer_attack_on_binary_domain_uses_integer_points():
 
 def test_realisation_near_an_anchor_places_its_points_there_and_says_so():
     """Step 5d's realisation (docs/reachable.md): with an anchor poison and a score, every
-    count vector up to certified + max_extra is retrained with its points placed nearest
+    count vector from the certified minimum to certified + max_extra is retrained with its points placed nearest
     the anchor's, the highest-scoring one within eps_close is kept, and its poisons say
     where they were placed; the plain attack claims no placement."""
     from convexpoison.attacks.minpoison import MinimumPoisoning
@@ -452,6 +452,10 @@ def test_realisation_near_an_anchor_places_its_points_there_and_says_so():
     assert res.status == "eps_close" and res.n_poisons <= res.lower_bound + 2
     totals = sorted({t["n_poisons"] for t in res.candidates})
     assert totals[-1] == int(res.lower_bound) + 2        # did not stop at the first close one
+    # none below the certified minimum (it cannot induce the target), where the plain
+    # attack tries the floor / ceil vectors below it
+    assert totals[0] == int(res.lower_bound)
+    assert min(t["n_poisons"] for t in base.candidates) < int(base.lower_bound)
     assert att.score(res.poisons) >= att.score(base.poisons) - 1e-9
 
 

@@ -320,6 +320,8 @@ class MinimumPoisoning(PoisoningAttack):
         anchors = self._anchors(slots)
         candidates = count_candidates(weights, limit)
         for total in sorted({int(c.sum()) for c in candidates}):
+            if total < self._lowest_total(lp):
+                continue
             group = []
             for counts in (c for c in candidates if int(c.sum()) == total):
                 try:
@@ -339,6 +341,12 @@ class MinimumPoisoning(PoisoningAttack):
                         continue               # the least-residual points, as without anchors
                     group[i] = rn, counts, Xn, True
             yield total, group, labels
+
+    def _lowest_total(self, lp):
+        """The fewest points a count vector of the two-point solution may total (all the
+        floor / ceil vectors: one below the certified minimum may still come within
+        eps_close)."""
+        return 0
 
     def _rank(self, max_loss, ps):
         """Order of the retrained count vectors (lowest kept): the max loss difference."""
