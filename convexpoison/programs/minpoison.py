@@ -409,7 +409,7 @@ class MinimumPoisonProgram:
         import cvxpy as cp
 
         P = self._params()
-        n, d = len(self.y_), self.d
+        d = self.d
         grad, delta = _clean_gradient(P, self.G_)
         cons = []
         z, g, u, e = {}, {}, {}, {}
@@ -501,7 +501,6 @@ class MinimumPoisonProgram:
             P["w"].value, P["b"].value = w, b
             P["ct"].value = self.reg_row(w, b)
             P["glo"].value, P["free"].value = self.G_.T @ lo_, hi_ - lo_
-        self.margin_lo_ = loads[0][1]
         self._set_l2_params()
         return w, b, lo, hi
 
@@ -1057,7 +1056,7 @@ class FixedCountKKT:
                              "with every coordinate integer; no svd); relax the points instead")
         self.solver = solver
         P = prog._P
-        n, d = len(prog.y_), prog.d
+        d = prog.d
         grad, _ = _clean_gradient(P, prog.G_)
         cons = []
         counts = cp.Parameter(len(self.slots), nonneg=True, name="counts")
