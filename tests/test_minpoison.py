@@ -431,9 +431,9 @@ def test_integer_attack_on_binary_domain_uses_integer_points():
 
 def test_realisation_near_an_anchor_places_its_points_there_and_says_so():
     """Step 5d's realisation (docs/reachable.md): with an anchor poison and a score, every
-    count vector from the certified minimum to certified + max_extra is retrained with its points placed nearest
-    the anchor's, the highest-scoring one within eps_close is kept, and its poisons say
-    where they were placed; the plain attack claims no placement."""
+    count vector from the certified minimum to certified + max_extra is retrained with its
+    points placed nearest the anchor's, the highest-scoring one within eps_close is kept,
+    and its poisons say where they were placed; the plain attack claims no placement."""
     from convexpoison.attacks.minpoison import MinimumPoisoning
     from convexpoison.attacks.reachable import _Realisation
 

@@ -319,9 +319,8 @@ class MinimumPoisoning(PoisoningAttack):
         labels = np.array([lab for lab, _ in slots])
         anchors = self._anchors(slots)
         candidates = count_candidates(weights, limit)
-        for total in sorted({int(c.sum()) for c in candidates}):
-            if total < self._lowest_total(lp):
-                continue
+        lowest = self._lowest_total(lp)
+        for total in sorted({int(c.sum()) for c in candidates if c.sum() >= lowest}):
             group = []
             for counts in (c for c in candidates if int(c.sum()) == total):
                 try:

@@ -431,9 +431,9 @@ class _Pricer:
         this program (measured on spambase's chosen target), and compiling it for nothing
         costs 2-4 s (MOSEK first when licensed, as everywhere).  Clarabel at
         ``optimal_inaccurate`` is first tried again with refined linear solves
-        (``solvers.CLARABEL_REFINED``), which finished spambase's chosen target in 0.07 s.  ``solvers``: another
-        order (the seed poisons' models: Clarabel, then ECOS, no SCS: on adult it failed
-        after 130 s)."""
+        (``solvers.CLARABEL_REFINED``), which finished spambase's chosen target in 0.07 s.
+        ``solvers``: another order (the seed poisons' models: Clarabel, then ECOS, no SCS:
+        on adult it failed after 130 s)."""
         self.aim(model)
         # the package's fall-back (solvers.solve) over this order instead of its own
         self.program.solver = self.solver if self.solver is not None else solvers
