@@ -605,6 +605,11 @@ def test_a_second_process_gives_the_serial_result(breast):
         runs = [ReachableTargetAttack(workers=w, **kw).fit(breast) for w in (1, 2)]
     serial, beside = (a.result_.to_dict() for a in runs)
     assert "kkt toward 1" in [c.source for c in runs[1].candidates_]
+    # the second process solved part of the search and the realisations ahead (scout), and
+    # the search priced the same targets in the same order, at the same prices
+    assert runs[0].n_solves_ahead_ == 0 < runs[1].n_solves_ahead_
+    assert ([(c.source, c.t, c.price) for c in runs[0].candidates_]
+            == [(c.source, c.t, c.price) for c in runs[1].candidates_])
     assert list(runs[0]._seed_poisons) == list(runs[1]._seed_poisons)
     assert list(runs[1]._seed_poisons)[:2] == ["kkt", "kkt toward 1"]
     for key in ("min_over_defenses", "per_defense", "n_poisons", "target_lower_bound",
@@ -613,6 +618,68 @@ def test_a_second_process_gives_the_serial_result(breast):
     for name in ("X", "y", "weight"):
         assert np.array_equal(getattr(runs[0].poisons_, name), getattr(runs[1].poisons_, name))
     assert list(serial["seeds"]) == list(beside["seeds"]) == ["decoys", "kkt"]
+
+
+def test_count_vectors_solved_ahead_give_the_realisation_made_alone(breast, fitted,
+                                                                      monkeypatch):
+    """workers=2 (convexpoison.attacks.scout): the second process solves a realisation's
+    count vectors ahead, from the last one back; the realisation near an anchor (every
+    total from the certified minimum up) is the one made in this process alone -- every
+    count vector's points and residual bit for bit, the same retrained records and the
+    same poison -- while the second process compiled its fixed-count program during the
+    first realisation and solved part of the second's."""
+    from threadpoolctl import threadpool_limits
+
+    from convexpoison.attacks.reachable import PricedTarget, _Pricer, _Realisation
+    from convexpoison.attacks.scout import Scout
+    from convexpoison.feasible import make_feasible_set
+    from convexpoison.parallel import Beside
+
+    att, cand = fitted, fitted.target_
+    D = att._hinge_defender(breast, "the test")
+    Xc, yc = breast.X_train, breast.y_train
+    budget = att.result_.budget
+
+    def pricer():
+        feas = make_feasible_set(["domain", "l2", "slab", "loss"], breast.domain, Xc, yc,
+                                 quantile=0.95, decoy=att.clean_model_)
+        return _Pricer(feas, Xc, yc, D, None)
+
+    solves, plain = [], _Realisation._solves
+
+    def recorded(self, kkt, slots, vectors):
+        for counts, out in plain(self, kkt, slots, vectors):
+            solves[-1].append((tuple(counts), out))
+            yield counts, out
+
+    monkeypatch.setattr(_Realisation, "_solves", recorded)
+
+    def realise(pr):
+        solves.append([])
+        c = PricedTarget(cand.model, cand.source, cand.t, cand.price, cand.eval_error,
+                         cand.test_error)
+        return att._realise(breast, pr, c, budget, D, anchor=("its fractional poison",
+                                                              cand.fractional),
+                            score=lambda ps: -float(ps.weight @ ps.X.sum(axis=1)))
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        alone = realise(pricer())
+        with Beside(2, hold=True) as beside:
+            pr = pricer()
+            pr.scout = Scout(beside, pr, att.clean_model_, (budget - 1.0, 1.0, 1, Xc, yc))
+            first = realise(pr)
+            used = pr.scout.used
+            second = realise(pr)
+    assert len(alone[1].candidates) >= 2                # totals retrained
+    assert used == 0 < pr.scout.used
+    for got, made in ((first, solves[1]), (second, solves[2])):
+        assert len(made) == len(solves[0]) > 2
+        for (counts, out), (counts0, out0) in zip(made, solves[0]):
+            assert counts == counts0 and (out is None) == (out0 is None)     # None: failed
+            assert out is None or (out[1] == out0[1] and np.array_equal(out[0], out0[0]))
+        assert got[1].candidates == alone[1].candidates
+        for name in ("X", "y", "weight"):
+            assert np.array_equal(getattr(got[0], name), getattr(alone[0], name))
 
 
 def test_a_second_process_holds_this_one_to_one_blas_thread(breast):

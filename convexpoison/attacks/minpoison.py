@@ -320,13 +320,17 @@ class MinimumPoisoning(PoisoningAttack):
         anchors = self._anchors(slots)
         candidates = count_candidates(weights, limit)
         lowest = self._lowest_total(lp)
-        for total in sorted({int(c.sum()) for c in candidates if c.sum() >= lowest}):
+        totals = sorted({int(c.sum()) for c in candidates if c.sum() >= lowest})
+        # every count vector, in the order solved (by total)
+        solved = self._solves(kkt, slots, [c for t in totals for c in candidates
+                                           if int(c.sum()) == t])
+        for total in totals:
             group = []
-            for counts in (c for c in candidates if int(c.sum()) == total):
-                try:
-                    Xp, res, _ = kkt.solve(counts)
-                except SolverFailure:          # e.g. no point on the active side for a label
+            for _ in range(sum(int(c.sum()) == total for c in candidates)):
+                counts, out = next(solved)
+                if out is None:                # e.g. no point on the active side for a label
                     continue
+                Xp, res = out
                 group.append((res, counts, Xp, False))
             group.sort(key=lambda t: t[0])
             if anchors is not None:
@@ -340,6 +344,17 @@ class MinimumPoisoning(PoisoningAttack):
                         continue               # the least-residual points, as without anchors
                     group[i] = rn, counts, Xn, True
             yield total, group, labels
+
+    def _solves(self, kkt, slots, vectors):
+        """``(counts, (points, residual) or None)`` for each count vector in order: the
+        fixed-count program solved (None: the solver failed)."""
+        for counts in vectors:
+            try:
+                Xp, res, _ = kkt.solve(counts)
+            except SolverFailure:
+                yield counts, None
+                continue
+            yield counts, (Xp, res)
 
     def _lowest_total(self, lp):
         """The fewest points a count vector of the two-point solution may total (all the

@@ -285,11 +285,17 @@ class _Pricer:
             feasible, None, integer="relax", solver=solver, defender=defender,
             solver_options={"drop_zeros": DROP_ZEROS, **solvers.dpp_options(X.shape[1])}
         ).fit(X, y)
+        self.defender = defender
         self.solved = _Solved(self.program)
         self.count = self.failed = 0
         self.last = self.grad = None
         #: screening results by target (w, b): (value, fractional poison, gradient)
         self.memo = {}
+        #: screening results the second process computed ahead (:mod:`.scout`), by target:
+        #: a screen takes them instead of solving (a Scout, polled before each solve)
+        self.ahead, self.scout = {}, None
+        #: in the second process: the solves made since its last job ([(key, entry)])
+        self.fresh = None
         #: the search's cap on screening solves and its deadline (time.perf_counter();
         #: None: none); reaching either raises _Exhausted
         self.cap = self.deadline = None
@@ -302,8 +308,6 @@ class _Pricer:
 
     def screen(self, model) -> float:
         """The program's optimum at the screening tolerance (``inf``: infeasible or failed)."""
-        from .. import solvers
-
         key = _model_key(model)
         if key in self.memo:
             # a search run again (step 3b) meets the same models: priced once
@@ -313,6 +317,25 @@ class _Pricer:
                 self.deadline is not None and time.perf_counter() >= self.deadline):
             raise _Exhausted
         self.count += 1
+        if self.scout is not None and key not in self.ahead:
+            self.scout.poll()
+        if key in self.ahead:
+            entry = self.ahead.pop(key)          # solved by the scout: the same solve
+            self.scout.used += 1
+        else:
+            entry = self._solve(model)
+            if self.fresh is not None:
+                self.fresh.append((key, entry))
+        self.memo[key] = entry
+        value, self.last, self.grad = entry
+        if not np.isfinite(value):
+            self.failed += 1
+        return value
+
+    def _solve(self, model):
+        """One screening solve at ``model``: ``(value, fractional poison, gradient)``."""
+        from .. import solvers
+
         self.aim(model)
         prog = self.program
         prog.set_target(model)
@@ -325,14 +348,8 @@ class _Pricer:
             # infeasible (unattainable) or not solved at the screening tolerance: left out
             # of the search (a fallback solver would recompile the program: slower than
             # the few candidates it could save)
-            self.failed += 1
-            self.last = self.grad = None
-            self.memo[key] = float("inf"), None, None
-            return float("inf")
-        self.last = self._fractional()
-        self.grad = self._gradient()
-        self.memo[key] = value, self.last, self.grad
-        return value
+            return float("inf"), None, None
+        return value, self._fractional(), self._gradient()
 
     def compile_ahead(self, model, realise_solver=None, near=False):
         """Compile the screening program now, at ``model`` (its first screen then only loads
@@ -457,6 +474,27 @@ class _Realisation(MinimumPoisoning):
     #: + max_extra is then retrained, and the highest-scoring one within eps_close is kept
     score = None
 
+    #: the second process's :class:`~.scout.Scout` (``workers``): count vectors solved
+    #: ahead there, the realisation's own answers (None: every solve here)
+    scout = None
+
+    def _solves(self, kkt, slots, vectors):
+        from .scout import counts_key
+
+        scout = self.scout
+        if scout is None:
+            yield from super()._solves(kkt, slots, vectors)
+            return
+        for counts in scout.count_vectors(self.target, slots, kkt.solver, vectors):
+            key = counts_key(self.target, slots, counts)
+            if key not in scout.counts:
+                scout.poll()
+            if key in scout.counts:
+                scout.used += 1
+                yield counts, scout.counts.pop(key)
+            else:
+                yield from super()._solves(kkt, slots, [counts])
+
     def _rank(self, max_loss, ps):
         if self.score is None:
             return super()._rank(max_loss, ps)
@@ -529,6 +567,87 @@ def _theta_model(clean, theta):
     return LinearModel(np.asarray(theta[:-1], dtype=float), float(theta[-1]), model="svm",
                        reg=clean.reg, bias_regularized=clean.bias_regularized,
                        defender=clean.defender)
+
+
+def _segment(pricer, clean, seed, guess, limit, t_max, steps, add, floor=None):
+    """Price ``theta(t) = theta_c + t (theta_k - theta_c)`` for the largest ``t <= t_max``
+    whose price is at most ``limit`` (``seed`` is ``theta_k``, priced at ``t = 1``).
+
+    The price grows along the segment away from ``theta_c`` (price 0), about linearly,
+    so the search starts at ``guess`` (``limit / price`` at ``t = 1``), brackets the
+    boundary by doubling (a cheap point) or halving (an expensive one, at most 6
+    times), then takes ``steps`` bisection steps.
+
+    ``floor`` (``prune``): a callable giving the best evaluation error within the
+    budget so far, and ``(Xe, ye)``.  A point whose evaluation error (a matrix product)
+    is at most the floor is not priced but taken as fitting: fitting or not, the
+    segment's boundary target below it has no more error than the best already found
+    (the error falls toward ``theta_c``), so only the part of the segment that could
+    beat it is priced.  Measured: the climb's segments toward far decoys on mnist17
+    halve ``t`` down to 4e-5 at the clean error, the price stuck at 150-250 (a tiny
+    move off a trained model changes its margin partition)."""
+    model, source = seed.model, seed.source
+
+    def ok(t):
+        if t == 1.0:
+            return seed.price <= limit
+        m = _blend(clean, model, t)
+        if floor is not None and m.error(*floor[1]) <= floor[0]():
+            return True
+        return add(m, f"{source} t={t:.3g}", t, pricer.screen(m)).price <= limit
+
+    t = float(guess)
+    if ok(t):
+        lo, hi = t, None
+        while hi is None and t < t_max:
+            t = min(2.0 * t, t_max)
+            if ok(t):
+                lo = t
+            else:
+                hi = t
+        if hi is None:
+            return
+    else:
+        lo, hi = None, t
+        for _ in range(6):
+            t = hi / 2.0
+            if ok(t):
+                lo = t
+                break
+            hi = t
+        if lo is None:
+            return
+    for _ in range(steps):
+        t = 0.5 * (lo + hi)
+        if ok(t):
+            lo = t
+        else:
+            hi = t
+
+
+def _explore(unit, pricer, clean, limit, t_max, steps, add, floor):
+    """One unit of the search (:meth:`ReachableTargetAttack._search`; the scout runs the
+    same units ahead, :mod:`.scout`):
+
+    * ``("price", model, source)``: the model priced where it is;
+    * ``("segment", priced, guess)``: the segment search from a priced model
+      (:func:`_segment`);
+    * ``("step", model, name, zero_ok)``: the model priced, then searched along its
+      segment from ``guess = limit / price`` (a price of 0: from ``t_max`` with
+      ``zero_ok``, else not searched)."""
+    kind = unit[0]
+    if kind == "price":
+        _, model, source = unit
+        add(model, source, 1.0, pricer.screen(model))
+    elif kind == "segment":
+        _, c, guess = unit
+        _segment(pricer, clean, c, guess, limit, t_max, steps, add, floor)
+    else:
+        _, model, name, zero_ok = unit
+        c = add(model, name, 1.0, pricer.screen(model))
+        if np.isfinite(c.price) and (c.price > 0 or zero_ok):
+            guess = min(t_max, limit / c.price) if c.price > 0 else t_max
+            _segment(pricer, clean, c, guess, limit, t_max, steps, add, floor)
 
 
 class ReachableTargetAttack(PoisoningAttack):
@@ -836,6 +955,13 @@ class ReachableTargetAttack(PoisoningAttack):
             meanwhile=lambda: pricer.compile_ahead(clean, fixed,
                                                    near=self.anchored and n_polish > 0))
         self.seed_models_ = found
+        if self._beside.workers > 1 and not pricer.program.solver_options.get("ignore_dpp"):
+            # the search's units tried ahead in the second process (idle from here to the
+            # first toward round): the same answer, fewer solves here (docs/reachable.md,
+            # Two cores).  A program compiled anew at every solve (sparse text) is not.
+            from .scout import Scout
+
+            pricer.scout = Scout(self._beside, pricer, clean, (limit, t_max, steps, Xe, ye))
         # 2.-3. priced, and searched along the segments from theta_c
         priced = []
 
@@ -891,7 +1017,10 @@ class ReachableTargetAttack(PoisoningAttack):
         self._say(f"reachable: {len(priced)} targets priced ({pricer.failed} not solved at "
                   f"the screening tolerance), {len(within)} within "
                   f"{limit:g} points; best evaluation error "
-                  f"{max((c.eval_error for c in within), default=float('nan')):.4f}")
+                  f"{max((c.eval_error for c in within), default=float('nan')):.4f}"
+                  + ("" if pricer.scout is None else
+                     f"; {pricer.scout.used} of the {pricer.count} solves made ahead in the "
+                     f"second process"))
         if not within:
             raise InputError(f"epsilon: no candidate target is reachable with {budget} poison "
                              "points inside the feasible set; raise epsilon")
@@ -1106,6 +1235,9 @@ class ReachableTargetAttack(PoisoningAttack):
         self.target_ = cand
         #: screening solves of the whole fit (a model met again is not solved again)
         self.n_solves_ = pricer.count
+        #: of the fit's solves (screening, fixed-count), those the second process made
+        #: ahead (workers; :mod:`.scout`)
+        self.n_solves_ahead_ = 0 if pricer.scout is None else pricer.scout.used
         self.result_ = ReachableResult(
             ps, cand, rz, ev, clean.error(Xt, yt), budget, priced, realised, seed_info,
             rz.status if rz.status in ("eps_close", "polished") else "not_close",
@@ -1571,61 +1703,6 @@ class ReachableTargetAttack(PoisoningAttack):
             seeds.append((name, model))
         return seeds
 
-    def _segment(self, pricer, clean, seed, guess, limit, t_max, steps, add, floor=None):
-        """Price ``theta(t) = theta_c + t (theta_k - theta_c)`` for the largest ``t <= t_max``
-        whose price is at most ``limit`` (``seed`` is ``theta_k``, priced at ``t = 1``).
-
-        The price grows along the segment away from ``theta_c`` (price 0), about linearly,
-        so the search starts at ``guess`` (``limit / price`` at ``t = 1``), brackets the
-        boundary by doubling (a cheap point) or halving (an expensive one, at most 6
-        times), then takes ``steps`` bisection steps.
-
-        ``floor`` (``prune``): a callable giving the best evaluation error within the
-        budget so far, and ``(Xe, ye)``.  A point whose evaluation error (a matrix product)
-        is at most the floor is not priced but taken as fitting: fitting or not, the
-        segment's boundary target below it has no more error than the best already found
-        (the error falls toward ``theta_c``), so only the part of the segment that could
-        beat it is priced.  Measured: the climb's segments toward far decoys on mnist17
-        halve ``t`` down to 4e-5 at the clean error, the price stuck at 150-250 (a tiny
-        move off a trained model changes its margin partition)."""
-        model, source = seed.model, seed.source
-
-        def ok(t):
-            if t == 1.0:
-                return seed.price <= limit
-            m = _blend(clean, model, t)
-            if floor is not None and m.error(*floor[1]) <= floor[0]():
-                return True
-            return add(m, f"{source} t={t:.3g}", t, pricer.screen(m)).price <= limit
-
-        t = float(guess)
-        if ok(t):
-            lo, hi = t, None
-            while hi is None and t < t_max:
-                t = min(2.0 * t, t_max)
-                if ok(t):
-                    lo = t
-                else:
-                    hi = t
-            if hi is None:
-                return
-        else:
-            lo, hi = None, t
-            for _ in range(6):
-                t = hi / 2.0
-                if ok(t):
-                    lo = t
-                    break
-                hi = t
-            if lo is None:
-                return
-        for _ in range(steps):
-            t = 0.5 * (lo + hi)
-            if ok(t):
-                lo = t
-            else:
-                hi = t
-
     def _search(self, pricer, clean, found, limit, t_max, steps, add, priced, Xe, ye):
         """Steps 2-3 of the attack (docs/reachable.md): every seed priced, the segment
         search, the mixtures, the climb and the dual climb; ``add`` records each priced
@@ -1642,15 +1719,27 @@ class ReachableTargetAttack(PoisoningAttack):
         # a screening solve takes 3-25 s)
         order = sorted(found, key=lambda sm: (sm[0] not in SEEDS and sm[0] not in self._given,
                                               -sm[1].error(Xe, ye)))
+
+        def run(unit):
+            _explore(unit, pricer, clean, limit, t_max, steps, add, floor)
+
+        def explore(units):
+            if pricer.scout is None:
+                for unit in units:
+                    run(unit)
+            else:
+                for unit in pricer.scout.search(units, floor):   # tried ahead beside
+                    run(unit)
+
+        explore([("price", model, source) for source, model in order])
         for source, model in order:
-            c = add(model, source, 1.0, pricer.screen(model))
+            c = add(model, source, 1.0, pricer.screen(model))      # priced just now
             if not np.isfinite(c.price):
                 continue                   # unattainable (or not solved): no segment
             guess = min(t_max, limit / c.price) if c.price > 0 else t_max
             first.append((_blend(clean, model, guess).error(Xe, ye), guess, c))
         first.sort(key=lambda e: -e[0])
-        for _, guess, c in first[:n_search]:
-            self._segment(pricer, clean, c, guess, limit, t_max, steps, add, floor)
+        explore([("segment", c, guess) for _, guess, c in first[:n_search]])
         # mixtures: the average of two boundary targets of different seed families is a
         # new direction from theta_c (its price is often below the budget: the two
         # families spend it on different clean points); searched along its segment
@@ -1661,17 +1750,14 @@ class ReachableTargetAttack(PoisoningAttack):
             if c.price <= limit and (fam not in best_of or c.eval_error > best_of[fam].eval_error):
                 best_of[fam] = c
         tops = sorted(best_of.values(), key=lambda c: -c.eval_error)[:n_mix]
+        mixes = []
         for i in range(len(tops)):
             for j in range(i + 1, len(tops)):
                 a, b_ = tops[i], tops[j]
-                mix = _blend(a.model, b_.model, 0.5)
                 name = f"mix({a.source.split(' t=')[0]}|{b_.source.split(' t=')[0]})"
-                if any(c.source == name for c in priced):
-                    continue                   # a later search (step 3b) met the pair again
-                c = add(mix, name, 1.0, pricer.screen(mix))
-                if np.isfinite(c.price):
-                    guess = min(t_max, limit / c.price) if c.price > 0 else t_max
-                    self._segment(pricer, clean, c, guess, limit, t_max, steps, add, floor)
+                if not any(c.source == name for c in priced):    # else met by a search before
+                    mixes.append(("step", _blend(a.model, b_.model, 0.5), name, True))
+        explore(mixes)
         # climb: from the best target within the budget, step toward each of the
         # n_climb models of highest evaluation error (priced, any price) and bring the
         # step back onto the budget along its own segment from theta_c; the best
@@ -1685,15 +1771,11 @@ class ReachableTargetAttack(PoisoningAttack):
             far = sorted((c for c in priced if c.eval_error > start.eval_error),
                          key=lambda c: -c.eval_error)[:n_climb]
             top = start.eval_error
-            for c in far:
-                step = _blend(start.model, c.model, self.climb_step)
-                # named by round and the model stepped toward (the start is the best of
-                # the previous round)
-                name = f"climb{rnd + 1}>{c.source.split(' t=')[0].split(' snapped')[0]}"
-                e = add(step, name, 1.0, pricer.screen(step))
-                if np.isfinite(e.price) and e.price > 0:
-                    self._segment(pricer, clean, e, min(t_max, limit / e.price), limit, t_max,
-                                  steps, add, floor)
+            # each step named by round and the model stepped toward (the start is the best
+            # of the previous round)
+            explore([("step", _blend(start.model, c.model, self.climb_step),
+                      f"climb{rnd + 1}>{c.source.split(' t=')[0].split(' snapped')[0]}", False)
+                     for c in far])
             if max(c.eval_error for c in priced if c.price <= limit) <= top:
                 break
         # the climb along the price's level set (the program's dual sensitivities)
@@ -1878,6 +1960,7 @@ class ReachableTargetAttack(PoisoningAttack):
                               random_state=self.random_state,
                               progress=self.progress, bound_at_achieved=False)
         attack.pricer = None if exact else pricer
+        attack.scout = None if exact else pricer.scout
         attack.anchor = None if integer or anchor is None else anchor[1]
         attack.score = None if attack.anchor is None else score
         try:

@@ -1,0 +1,205 @@
+"""Solves made ahead in the second process: the reachable-target attack on two cores, its
+answer unchanged (docs/reachable.md, *Two cores*).
+
+Two stretches of the attack are sequences of independent-looking programs solved one
+after the other in this process:
+
+* the search (steps 2-3): *units* -- a model priced where it is, a segment search from a
+  priced model, a model priced and then searched along its segment -- of a handful of
+  screening solves each (0.1 s per solve on mnist17);
+* a realisation (step 5): the fixed-count program solved for every count vector of each
+  total (mnist17: 26 solves of 0.12 s for a realisation near the polished poison).
+
+Which points a search unit prices depends on what was priced before it (the bisection's
+outcomes, the pruning floor), and a realisation stops at its first total within
+``eps_close``; so the work cannot simply be shared out between two processes without
+changing the answer.  :class:`Scout` runs it *speculatively* instead.  The second
+process holds its own pricer (the same program, compiled there); while this process runs
+the units from the front, the scout runs them from the back, one per job (a search unit
+with the pruning floor this process had when the job was sent).  Every solve it makes
+comes back keyed by what was solved (the target's parameters; the target, slots and
+count vector); when this process reaches that unit it runs it as always, and a solve the
+scout already made is taken from there instead of made again.  So the units run here, in
+their order, with the floor, the bisection and the stopping of the serial run, and each
+answer is the one a solve here gives: a solve is the same computation in either process
+(one BLAS thread each; measured bit for bit on 80 screening solves and 12 fixed-count
+solves of mnist17), and it does not depend on what was solved before it.  Where the
+scout's lower floor made it price a point that this process prunes, the paths part and
+this process solves the rest itself: the scout only ever saves solves.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Scout"]
+
+#: The second process's pricer and what its units need (set by :func:`_scout_setup`).
+_STATE = {}
+
+
+def _scout_setup(feasible, X, y, defender, solver, clean, search):
+    """The second process's pricer: the program built and compiled there (a job)."""
+    from .reachable import _Pricer
+
+    pricer = _Pricer(feasible, X, y, defender, solver)
+    pricer.compile_ahead(clean)
+    pricer.fresh = []
+    _STATE.update(pricer=pricer, clean=clean, search=search, target=None)
+
+
+def _scout_compile(model, slots, solver):
+    """A realisation's fixed-count program compiled in the second process (a job)."""
+    from .minpoison import fixed_count_program
+
+    _aim(model)
+    fixed_count_program(_STATE["pricer"].solved, slots, solver).compile_ahead()
+
+
+def _aim(model):
+    """The second process's program pointed at ``model`` (as a realisation's exact solve
+    leaves it: the loss cone aimed, the target set)."""
+    from .reachable import _model_key
+
+    key = _model_key(model)
+    if _STATE["target"] != key:
+        pricer = _STATE["pricer"]
+        pricer.aim(model)
+        pricer.program.set_target(model)
+        _STATE["target"] = key
+
+
+def _scout_unit(unit, floor0):
+    """One unit of the search run in the second process (a job): ``[(key, entry)]`` for
+    every screening solve it made, ``entry`` as :attr:`_Pricer.memo` keeps it.  The
+    pruning floor is ``floor0`` (this process's when the job was sent; None: no pruning)
+    raised by what the unit itself finds within the budget, as a serial run raises it."""
+    from .reachable import PricedTarget, _explore, _model_key
+
+    pricer, clean = _STATE["pricer"], _STATE["clean"]
+    limit, t_max, steps, Xe, ye = _STATE["search"]
+    _STATE["target"] = None                  # the screening solves move the program's target
+    seen, inside = {}, [-np.inf if floor0 is None else floor0]
+
+    def add(model, source, t, price):
+        key = _model_key(model)
+        if key not in seen:
+            err = model.error(Xe, ye)
+            seen[key] = PricedTarget(model, source, float(t), float(price), err, np.nan)
+            if price <= limit:
+                inside.append(err)
+        return seen[key]
+
+    floor = None if floor0 is None else (lambda: max(inside), (Xe, ye))
+    try:
+        _explore(unit, pricer, clean, limit, t_max, steps, add, floor)
+    finally:
+        fresh, pricer.fresh = pricer.fresh, []
+    return fresh
+
+
+def _scout_counts(unit, model, slots, solver):
+    """One count vector's fixed-count solve in the second process (a job):
+    ``[(key, (points, residual) or None)]`` (None: the solver failed)."""
+    from ..errors import SolverFailure
+    from .minpoison import fixed_count_program
+
+    _aim(model)
+    kkt = fixed_count_program(_STATE["pricer"].solved, slots, solver)
+    try:
+        Xp, res, _ = kkt.solve(unit)
+        out = Xp, res
+    except SolverFailure:
+        out = None
+    return [(counts_key(model, slots, unit), out)]
+
+
+def counts_key(model, slots, counts):
+    """The key of a fixed-count solve: the target, the slot layout and the count vector."""
+    from .reachable import _model_key
+
+    return _model_key(model), tuple(slots), tuple(float(c) for c in counts)
+
+
+class Scout:
+    """Solves made ahead in the second process of ``beside``
+    (:class:`~convexpoison.parallel.Beside` with two workers) for ``pricer``.
+
+    ``search`` is ``(limit, t_max, steps, Xe, ye)``, the search's fixed settings.  The
+    second process builds and compiles its own pricer first (a job queued behind what it
+    runs now)."""
+
+    def __init__(self, beside, pricer, clean, search):
+        self.beside, self.pricer = beside, pricer
+        beside.submit(_scout_setup, pricer.feasible, pricer.X, pricer.y, pricer.defender,
+                      pricer.solver, clean, search)
+        #: fixed-count solves made ahead, by :func:`counts_key`
+        self.counts = {}
+        self.compiled = set()          # (slots, solver) of the fixed-count programs compiled there
+        self.job = None                # (index of the unit, job, merge) out in the second process
+        self.units, self.front, self.back, self.send = [], 0, 0, None
+        self.sent = self.used = 0      # units sent; solves taken from them here
+
+    def ahead(self, units, send, merge):
+        """Yield ``units`` in order, to be run here; meanwhile the second process runs them
+        from the back, one job each: ``send(unit)`` gives the job's ``(fn, *args)`` and
+        ``merge`` takes its result."""
+        self.units, self.send, self.merge = list(units), send, merge
+        self.front, self.back = 0, len(self.units)
+        try:
+            for i, unit in enumerate(self.units):
+                self.front = i + 1
+                if self.job is not None and self.job[0] == i:
+                    self._collect()            # the scout has it: wait, and use its solves
+                self._send()
+                yield unit
+        finally:
+            if self.job is not None:           # stopped early (max_priced, eps_close)
+                self._collect()
+            self.units = []
+
+    def search(self, units, floor):
+        """The search's units (:func:`~convexpoison.attacks.reachable._explore`), in order;
+        the scout's solves go to the pricer's :attr:`ahead`.  ``floor``: the search's
+        pruning floor (None: no pruning)."""
+        def merge(fresh):
+            for key, entry in fresh:
+                if key not in self.pricer.memo:
+                    self.pricer.ahead[key] = entry
+
+        return self.ahead(units, lambda u: (_scout_unit, u,
+                                            None if floor is None else floor[0]()), merge)
+
+    def count_vectors(self, model, slots, solver, vectors):
+        """A realisation's count vectors, in order; the scout's solves go to
+        :attr:`counts`.  The second process compiles the fixed-count program of a slot
+        layout and solver at the first realisation that needs it, which runs here alone."""
+        layout = tuple(slots), solver
+        if layout not in self.compiled:
+            self.beside.submit(_scout_compile, model, list(slots), solver)
+            self.compiled.add(layout)
+            return iter(vectors)
+        return self.ahead(vectors, lambda c: (_scout_counts, c, model, list(slots), solver),
+                          self.counts.update)
+
+    def poll(self):
+        """Before a solve here: take a finished job's solves and send the next unit."""
+        if self.job is not None and self.job[1].future.done():
+            self._collect()
+            self._send()
+
+    def _send(self):
+        # the last unit not started here, unless this process is about to run it
+        if self.job is None and self.back - 1 >= self.front:
+            self.back -= 1
+            fn, *args = self.send(self.units[self.back])
+            self.job = self.back, self.beside.submit(fn, *args), self.merge
+            self.sent += 1
+
+    def _collect(self):
+        _, job, merge = self.job
+        self.job = None
+        try:
+            result = job.result()
+        except Exception:          # noqa: BLE001 - speculation: this process solves it itself
+            return
+        merge(result)
