@@ -795,13 +795,15 @@ class ReachableTargetAttack(PoisoningAttack):
     workers : 2 (or more, or 0 / -1: one per core) runs the KKT attacks -- the seed and each
         toward round's -- in a second process, beside the seeds and MTP runs that do not
         depend on them, and the polish's second step length beside its first
-        (``InfluenceAttack.workers``).  This process then runs one BLAS thread
+        (``InfluenceAttack.workers``); in between, the second process makes the
+        searches' and realisations' solves ahead from the back (:mod:`.scout`: this
+        process takes each when it reaches it).  This process then runs one BLAS thread
         throughout (the other core is the second process's): with numpy's two threads
         outside the overlapped stretches adult took 376 s against 198 s, mnist17 54 s
         against 48.6 s (2026-12-03), and with one thread the result is the serial
         one-thread result bit for bit (1, the default, keeps the caller's threads).
         Measured (bench/reachable.py --workers 2): docs/reachable-history.md, *Time on two
-        cores*.
+        cores* and *Solves made ahead in the second process*.
     progress : callable receiving a line of text per stage (or None).
     """
 

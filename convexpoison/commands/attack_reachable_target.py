@@ -84,8 +84,9 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="seed of the seed attacks")
     p.add_argument("--workers", type=int, default=1,
                    help="2 or more: the KKT attacks (the seed's and each toward round's) run in "
-                        "a second process beside the other work, with the same result (default "
-                        "1; docs/reachable-history.md, Time on two cores)")
+                        "a second process beside the other work, which also makes the searches' "
+                        "and realisations' solves ahead, with the same result (default 1; "
+                        "docs/reachable.md, Two cores)")
     add_out(p, "poison set (.npz with X, y, weight)")
     add_no_progress(p)
 
