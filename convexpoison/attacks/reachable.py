@@ -479,6 +479,8 @@ class _Realisation(MinimumPoisoning):
     scout = None
 
     def _solves(self, kkt, slots, vectors):
+        """As the attack's, with each count vector's solve taken from the scout where it
+        made it ahead (:meth:`~.scout.Scout.count_vectors`)."""
         from .scout import counts_key
 
         scout = self.scout
@@ -958,9 +960,10 @@ class ReachableTargetAttack(PoisoningAttack):
                                                    near=self.anchored and n_polish > 0))
         self.seed_models_ = found
         if self._beside.workers > 1 and not pricer.program.solver_options.get("ignore_dpp"):
-            # the search's units tried ahead in the second process (idle from here to the
-            # first toward round): the same answer, fewer solves here (docs/reachable.md,
-            # Two cores).  A program compiled anew at every solve (sparse text) is not.
+            # the searches' units and the realisations' count vectors solved ahead in the
+            # second process (idle between its KKT attacks and the polish's trials): the
+            # same answer, fewer solves here (docs/reachable.md, Two cores).  Not for a
+            # program compiled anew at every solve (sparse text).
             from .scout import Scout
 
             pricer.scout = Scout(self._beside, pricer, clean, (limit, t_max, steps, Xe, ye))

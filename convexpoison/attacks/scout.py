@@ -136,8 +136,11 @@ class Scout:
         self.counts = {}
         self.compiled = set()          # (slots, solver) of the fixed-count programs compiled there
         self.job = None                # (index of the unit, job, merge) out in the second process
-        self.units, self.front, self.back, self.send = [], 0, 0, None
-        self.sent = self.used = 0      # units sent; solves taken from them here
+        # the units of the current ahead(): this process runs units[:front], the
+        # second process was sent units[back:]; send(unit) gives a job, merge takes its result
+        self.units, self.front, self.back, self.send, self.merge = [], 0, 0, None, None
+        self.used = 0                  # solves made there and taken here
+        self.failed = False            # a job raised: nothing more is sent
 
     def ahead(self, units, send, merge):
         """Yield ``units`` in order, to be run here; meanwhile the second process runs them
@@ -189,11 +192,10 @@ class Scout:
 
     def _send(self):
         # the last unit not started here, unless this process is about to run it
-        if self.job is None and self.back - 1 >= self.front:
+        if self.job is None and self.back - 1 >= self.front and not self.failed:
             self.back -= 1
             fn, *args = self.send(self.units[self.back])
             self.job = self.back, self.beside.submit(fn, *args), self.merge
-            self.sent += 1
 
     def _collect(self):
         _, job, merge = self.job
@@ -201,5 +203,6 @@ class Scout:
         try:
             result = job.result()
         except Exception:          # noqa: BLE001 - speculation: this process solves it itself
-            return
+            self.failed = True     # (and every unit after it: a scout that fails once, e.g.
+            return                 # its setup, would fail again)
         merge(result)
