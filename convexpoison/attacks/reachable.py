@@ -294,8 +294,6 @@ class _Pricer:
         #: screening results the second process computed ahead (:mod:`.scout`), by target:
         #: a screen takes them instead of solving (a Scout, polled before each solve)
         self.ahead, self.scout = {}, None
-        #: in the second process: the solves made since its last job ([(key, entry)])
-        self.fresh = None
         #: the search's cap on screening solves and its deadline (time.perf_counter();
         #: None: none); reaching either raises _Exhausted
         self.cap = self.deadline = None
@@ -324,8 +322,6 @@ class _Pricer:
             self.scout.used += 1
         else:
             entry = self._solve(model)
-            if self.fresh is not None:
-                self.fresh.append((key, entry))
         self.memo[key] = entry
         value, self.last, self.grad = entry
         if not np.isfinite(value):

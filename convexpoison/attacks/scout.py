@@ -43,7 +43,6 @@ def _scout_setup(feasible, X, y, defender, solver, clean, search):
 
     pricer = _Pricer(feasible, X, y, defender, solver)
     pricer.compile_ahead(clean)
-    pricer.fresh = []
     _STATE.update(pricer=pricer, clean=clean, search=search, target=None)
 
 
@@ -68,16 +67,37 @@ def _aim(model):
         _STATE["target"] = key
 
 
-def _scout_unit(unit, floor0):
-    """One unit of the search run in the second process (a job): ``[(key, entry)]`` for
-    every screening solve it made, ``entry`` as :attr:`_Pricer.memo` keeps it.  The
-    pruning floor is ``floor0`` (this process's when the job was sent; None: no pruning)
-    raised by what the unit itself finds within the budget, as a serial run raises it."""
+class _Ahead:
+    """``pricer``'s screening that leaves the search untouched: a solve goes to
+    :attr:`_Pricer.ahead <convexpoison.attacks.reachable._Pricer>` (kept there until the
+    search asks for it), not to the memo, the count or the candidates; ``new`` lists the
+    solves it made."""
+
+    def __init__(self, pricer):
+        self.pricer, self.new = pricer, []
+        self.last = self.grad = None
+
+    def screen(self, model):
+        from .reachable import _model_key
+
+        key, p = _model_key(model), self.pricer
+        entry = p.memo.get(key) or p.ahead.get(key)
+        if entry is None:
+            entry = p.ahead[key] = p._solve(model)
+            self.new.append((key, entry))
+        value, self.last, self.grad = entry
+        return value
+
+
+def _speculate(pricer, clean, search, unit, floor0):
+    """Run a search ``unit`` (:func:`~convexpoison.attacks.reachable._explore`) ahead of
+    the search: its solves go to ``pricer.ahead`` (:class:`_Ahead`; in the second
+    process that stands for its memo) and are returned as ``[(key, entry)]``.  ``search`` is ``(limit, t_max, steps, Xe,
+    ye)``; the pruning floor is ``floor0`` (None: no pruning) raised by what the unit
+    itself finds within the budget, as the search raises it."""
     from .reachable import PricedTarget, _explore, _model_key
 
-    pricer, clean = _STATE["pricer"], _STATE["clean"]
-    limit, t_max, steps, Xe, ye = _STATE["search"]
-    _STATE["target"] = None                  # the screening solves move the program's target
+    limit, t_max, steps, Xe, ye = search
     seen, inside = {}, [-np.inf if floor0 is None else floor0]
 
     def add(model, source, t, price):
@@ -90,11 +110,16 @@ def _scout_unit(unit, floor0):
         return seen[key]
 
     floor = None if floor0 is None else (lambda: max(inside), (Xe, ye))
-    try:
-        _explore(unit, pricer, clean, limit, t_max, steps, add, floor)
-    finally:
-        fresh, pricer.fresh = pricer.fresh, []
-    return fresh
+    ahead = _Ahead(pricer)
+    _explore(unit, ahead, clean, limit, t_max, steps, add, floor)
+    return ahead.new
+
+
+def _scout_unit(unit, floor0):
+    """One unit of the search run in the second process (a job): :func:`_speculate` with
+    this process's floor when the job was sent."""
+    _STATE["target"] = None                  # the screening solves move the program's target
+    return _speculate(_STATE["pricer"], _STATE["clean"], _STATE["search"], unit, floor0)
 
 
 def _scout_counts(unit, model, slots, solver):
