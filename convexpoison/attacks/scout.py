@@ -92,9 +92,10 @@ class _Ahead:
 def _speculate(pricer, clean, search, unit, floor0):
     """Run a search ``unit`` (:func:`~convexpoison.attacks.reachable._explore`) ahead of
     the search: its solves go to ``pricer.ahead`` (:class:`_Ahead`; in the second
-    process that stands for its memo) and are returned as ``[(key, entry)]``.  ``search`` is ``(limit, t_max, steps, Xe,
-    ye)``; the pruning floor is ``floor0`` (None: no pruning) raised by what the unit
-    itself finds within the budget, as the search raises it."""
+    process that stands for its memo) and are returned as ``[(key, entry)]``.
+    ``search`` is ``(limit, t_max, steps, Xe, ye)``; the pruning floor is ``floor0``
+    (None: no pruning) raised by what the unit itself finds within the budget, as the
+    search raises it."""
     from .reachable import PricedTarget, _explore, _model_key
 
     limit, t_max, steps, Xe, ye = search
