@@ -620,6 +620,23 @@ def test_a_second_process_gives_the_serial_result(breast):
     assert list(serial["seeds"]) == list(beside["seeds"]) == ["decoys", "kkt"]
 
 
+def test_a_second_process_keeps_the_cap_on_screening_solves(breast):
+    """max_priced with workers=2: a solve made ahead in the second process counts when
+    this process takes it, where the serial run makes it, so the search stops at the same
+    solve and gives the same candidates and poison (one BLAS thread)."""
+    from threadpoolctl import threadpool_limits
+
+    kw = dict(epsilon=0.03, max_priced=10, polish_rounds=0, search_seconds=None, **SMALL)
+    with threadpool_limits(limits=1, user_api="blas"):
+        runs = [ReachableTargetAttack(workers=w, **kw).fit(breast) for w in (1, 2)]
+    assert runs[0].search_exhausted_ and runs[1].search_exhausted_
+    assert runs[0].n_solves_ == runs[1].n_solves_ and runs[1].n_solves_ahead_ > 0
+    assert ([(c.source, c.t, c.price) for c in runs[0].candidates_]
+            == [(c.source, c.t, c.price) for c in runs[1].candidates_])
+    for name in ("X", "y", "weight"):
+        assert np.array_equal(getattr(runs[0].poisons_, name), getattr(runs[1].poisons_, name))
+
+
 def test_count_vectors_solved_ahead_give_the_realisation_made_alone(breast, fitted,
                                                                       monkeypatch):
     """workers=2 (convexpoison.attacks.scout): the second process solves a realisation's
