@@ -320,14 +320,13 @@ class MinimumPoisoning(PoisoningAttack):
         anchors = self._anchors(slots)
         candidates = count_candidates(weights, limit)
         lowest = self._lowest_total(lp)
-        totals = sorted({int(c.sum()) for c in candidates if c.sum() >= lowest})
+        by_total = {t: [c for c in candidates if int(c.sum()) == t]
+                    for t in sorted({int(c.sum()) for c in candidates if c.sum() >= lowest})}
         # every count vector, in the order solved (by total)
-        solved = self._solves(kkt, slots, [c for t in totals for c in candidates
-                                           if int(c.sum()) == t])
-        for total in totals:
+        solved = self._solves(kkt, slots, [c for group in by_total.values() for c in group])
+        for total, vectors in by_total.items():
             group = []
-            for _ in range(sum(int(c.sum()) == total for c in candidates)):
-                counts, out = next(solved)
+            for counts, out in itertools.islice(solved, len(vectors)):
                 if out is None:                # e.g. no point on the active side for a label
                     continue
                 Xp, res = out

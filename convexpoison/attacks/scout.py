@@ -68,10 +68,9 @@ def _aim(model):
 
 
 class _Ahead:
-    """``pricer``'s screening that leaves the search untouched: a solve goes to
-    :attr:`_Pricer.ahead <convexpoison.attacks.reachable._Pricer>` (kept there until the
-    search asks for it), not to the memo, the count or the candidates; ``new`` lists the
-    solves it made."""
+    """The second process's screening: a solve goes to its pricer's ``ahead`` (standing
+    for the memo: a target met again is not solved again), not to the count or the
+    candidates; ``new`` lists the solves it made."""
 
     def __init__(self, pricer):
         self.pricer, self.new = pricer, []
@@ -81,7 +80,7 @@ class _Ahead:
         from .reachable import _model_key
 
         key, p = _model_key(model), self.pricer
-        entry = p.memo.get(key) or p.ahead.get(key)
+        entry = p.ahead.get(key)
         if entry is None:
             entry = p.ahead[key] = p._solve(model)
             self.new.append((key, entry))
@@ -91,8 +90,8 @@ class _Ahead:
 
 def _speculate(pricer, clean, search, unit, floor0):
     """Run a search ``unit`` (:func:`~convexpoison.attacks.reachable._explore`) ahead of
-    the search: its solves go to ``pricer.ahead`` (:class:`_Ahead`; in the second
-    process that stands for its memo) and are returned as ``[(key, entry)]``.
+    the search: its solves go to ``pricer.ahead`` (:class:`_Ahead`) and are returned as
+    ``[(key, entry)]``.
     ``search`` is ``(limit, t_max, steps, Xe, ye)``; the pruning floor is ``floor0``
     (None: no pruning) raised by what the unit itself finds within the budget, as the
     search raises it."""
