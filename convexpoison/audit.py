@@ -14,7 +14,8 @@ and evaluates what it had found (its status reads 'interrupted'), ``results.json
 written, and the KeyboardInterrupt goes on to the caller (the command exits with 130).
 The KKT sweep runs on ``workers`` local processes or on a Dask cluster (``scheduler``);
 the reachable-target attack runs its KKT attacks, and solves of its searches and
-realisations ahead, in a second process when ``workers >= 2``.
+realisations and judgements of poisons under the defenses ahead, in a second process when
+``workers >= 2``.
 """
 from __future__ import annotations
 

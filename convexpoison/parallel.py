@@ -221,9 +221,20 @@ class _Job:
         try:
             return self.future.result()
         finally:
-            if not self.done:
-                self.done = True
-                self.beside._collected()
+            self._collect()
+
+    def cancel(self) -> bool:
+        """Withdraw the job if the second process has not started it: True when it never
+        runs (then run it here), False when it runs or ran there (ask for its result)."""
+        if self.future.cancel():
+            self._collect()
+            return True
+        return False
+
+    def _collect(self):
+        if not self.done:
+            self.done = True
+            self.beside._collected()
 
 
 class _Deferred:
@@ -236,6 +247,10 @@ class _Deferred:
         if not self.done:
             self.value, self.done = self.fn(*self.args), True
         return self.value
+
+    def cancel(self) -> bool:
+        """Withdrawn unless it ran (asked for before): then the caller runs it."""
+        return not self.done
 
 
 def _one_blas_thread():

@@ -235,6 +235,51 @@ def test_serial_equals_parallel(data, decoys):
     assert a.to_dict()["per_defense"] == b.to_dict()["per_defense"]
 
 
+def test_a_sweep_shared_with_a_second_process_is_the_serial_one(data, decoys, monkeypatch):
+    """SharedSweep: the sweep's tasks queued in a second process, the last first, and those
+    not started there run here from the first; the candidates (in order, bit for bit) and
+    the poison are the serial sweep's, both processes ran tasks, and every job is
+    accounted for (none left out: this process's BLAS threads are restored)."""
+    import functools
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    from convexpoison.attacks import kkt
+    from convexpoison.parallel import Beside
+
+    here = []
+    run_task = kkt._run_task
+
+    @functools.wraps(run_task)       # (pickled by name: the second process runs the original)
+    def counted(task):
+        here.append(task)
+        return run_task(task)
+
+    models = [d.model for d in decoys.decoys_[1:3]]
+    with threadpool_limits(limits=1, user_api="blas"):
+        a = _attack(data, 1, models)
+        monkeypatch.setattr(kkt, "_run_task", counted)
+        with Beside(workers=2) as beside:
+            beside.submit(abs, -1).result()              # the second process is up
+            sweep = kkt.SharedSweep(KKTAttack(0.05, reg=REG, grid=2, decoys=models), data,
+                                    beside)
+            while not sweep.jobs[-1].future.running() and not sweep.jobs[-1].future.done():
+                time.sleep(0.001)                         # the last task is taken there
+            b = sweep()
+            assert beside._out == 0
+    ra, rb = a.result_, b.result_
+    assert 0 < sweep.n_here == len(here) < len(rb.candidates) == len(ra.candidates)
+    assert [t[2:] for t in here] == [(c.decoy, c.n_pos, c.n_neg) for c in ra.candidates[:len(here)]]
+    for ca, cb in zip(ra.candidates, rb.candidates):
+        assert (ca.decoy, ca.n_pos, ca.n_neg, ca.status) == (cb.decoy, cb.n_pos, cb.n_neg, cb.status)
+        np.testing.assert_array_equal(ca.x_plus, cb.x_plus)
+        np.testing.assert_array_equal(ca.x_minus, cb.x_minus)
+        assert ca.per_defense == cb.per_defense and ca.residual == cb.residual
+    _same_poisons(a.poisons_, b.poisons_)
+    assert ra.to_dict()["per_defense"] == rb.to_dict()["per_defense"]
+
+
 def test_attack_result_is_consistent(data, decoys):
     models = [d.model for d in decoys.decoys_]
     att = _attack(data, 1, models, screen_tol=1e-10)     # candidates judged exactly too

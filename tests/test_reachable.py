@@ -594,8 +594,10 @@ def test_keep_polished_returns_the_polished_poison_only_when_it_scores_higher(na
 
 def test_a_second_process_gives_the_serial_result(breast):
     """workers=2: the KKT seed and the toward round's KKT attack run in a second process
-    beside the other seeds and the MTP runs; with one BLAS thread (as the second process
-    and this one while a job is out run) the result is the serial one bit for bit."""
+    beside the other seeds and the MTP runs (this process taking the KKT tasks not started
+    there), the second process judges poisons under the defenses ahead (steps 4 and 5b);
+    with one BLAS thread (as the second process and this one while a job is out run) the
+    result is the serial one bit for bit."""
     from threadpoolctl import threadpool_limits
 
     kw = dict(epsilon=0.03, seeds=("decoys", "kkt"), decoy_quantiles=(0.1, 0.3),
@@ -610,6 +612,14 @@ def test_a_second_process_gives_the_serial_result(breast):
     assert runs[0].n_solves_ahead_ == 0 < runs[1].n_solves_ahead_
     assert ([(c.source, c.t, c.price) for c in runs[0].candidates_]
             == [(c.source, c.t, c.price) for c in runs[1].candidates_])
+    # ... and judged part of the screened candidates and seed poisons: the same scores
+    assert runs[0].n_judged_ahead_ == 0 < runs[1].n_judged_ahead_
+    assert ([c.defended for c in runs[0].candidates_]
+            == [c.defended for c in runs[1].candidates_])
+    assert ([(r["target"]["source"], r["n_poisons"], r["score"], r["per_defense"])
+             for r in runs[0].result_.realised]
+            == [(r["target"]["source"], r["n_poisons"], r["score"], r["per_defense"])
+                for r in runs[1].result_.realised])
     assert list(runs[0]._seed_poisons) == list(runs[1]._seed_poisons)
     assert list(runs[1]._seed_poisons)[:2] == ["kkt", "kkt toward 1"]
     for key in ("min_over_defenses", "per_defense", "n_poisons", "target_lower_bound",
@@ -697,6 +707,64 @@ def test_count_vectors_solved_ahead_give_the_realisation_made_alone(breast, fitt
         assert got[1].candidates == alone[1].candidates
         for name in ("X", "y", "weight"):
             assert np.array_equal(getattr(got[0], name), getattr(alone[0], name))
+
+
+def test_poisons_judged_ahead_are_judged_as_here(breast, fitted):
+    """workers=2 (convexpoison.attacks.scout): a seed poison's exact model, that model's
+    screening solve and the poison's judgement under the defenses, made in the second
+    process (step 5b), and the screened poisons it judges (step 4), are bit for bit the
+    ones made here; this process runs the units from the first, the second from the last."""
+    from threadpoolctl import threadpool_limits
+
+    from convexpoison.attacks.reachable import _exact_model, _Judge, _model_key, _Pricer
+    from convexpoison.attacks.scout import Scout
+    from convexpoison.defenses import DEFENSES
+    from convexpoison.feasible import make_feasible_set
+    from convexpoison.parallel import Beside
+
+    att = fitted
+    D = att._hinge_defender(breast, "the test")
+    Xc, yc = breast.X_train, breast.y_train
+    budget = att.result_.budget
+    fractional = [c.fractional for c in att.candidates_ if c.fractional is not None]
+    poisons = {"chosen": att.poisons_, "first": fractional[0], "last": fractional[-1],
+               "next": fractional[1]}
+    names = list(poisons)
+
+    def pricer():
+        feas = make_feasible_set(["domain", "l2", "slab", "loss"], breast.domain, Xc, yc,
+                                 quantile=0.95, decoy=att.clean_model_)
+        return _Pricer(feas, Xc, yc, D, None)
+
+    judge = _Judge(breast, DEFENSES, 0.05, D, att.clean_model_, att.screen_tol, "test")
+
+    def same(a, b):           # two judgements
+        return a[1:] == b[1:] and a[0].per_defense == b[0].per_defense
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        here = {n: (_exact_model(P, Xc, yc, D, att.random_state), judge(P))
+                for n, P in poisons.items()}
+        solved = pricer()
+        with Beside(2, hold=True) as beside:
+            pr = pricer()
+            pr.scout = Scout(beside, pr, att.clean_model_, (budget - 1.0, 1.0, 1, Xc, yc),
+                             judge)
+            exact, scored = {}, {}
+            assert list(pr.scout.seeds(names, poisons, att.random_state, exact, scored)) \
+                == names
+            judged = list(pr.scout.judged(list(poisons.values()), judge))
+            there = pr.scout.judged_there
+    assert 0 < len(exact) < len(names) and names[-1] in exact
+    for name, model in exact.items():
+        mine, ev = here[name]
+        assert np.array_equal(model.w, mine.w) and model.b == mine.b
+        assert same(scored[name], ev)
+        value, frac, grad = pr.ahead[_model_key(model)]
+        value0, frac0, grad0 = solved._solve(model)
+        assert value == value0 and np.array_equal(frac.X, frac0.X)
+        assert np.array_equal(frac.weight, frac0.weight) and np.array_equal(grad, grad0)
+    assert there > len(exact)                 # step 4's units judged there too
+    assert all(same(j, here[n][1]) for j, n in zip(judged, names))
 
 
 def test_a_second_process_holds_this_one_to_one_blas_thread(breast):

@@ -23,6 +23,15 @@ def clean_arrays(data, what, binary=True):
     return Xc, yc, Xt, yt
 
 
+class DataFields:
+    """The few dataset fields that evaluation needs (``X_train``, ``y_train``, ``X_test``,
+    ``y_test``, ``domain``, ``reg``): picklable, no loaders -- what a worker process gets."""
+
+    def __init__(self, X_train, y_train, X_test, y_test, domain, reg):
+        self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
+        self.domain, self.reg = domain, reg
+
+
 def check_use(use):
     """The attacker's evaluation set: 'test' (it knows the test set) or 'train'."""
     if use not in ("test", "train"):

@@ -61,7 +61,7 @@ from ..defenses import DEFENSES
 from ..feasible import FEASIBLE_FROM_DEFENSE, FeasibleSet
 from ..poisons import PoisonSet
 from ..validation import check_fraction
-from ._common import check_use, clean_arrays, resolve_feasible
+from ._common import DataFields, check_use, clean_arrays, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
 from ..programs.kkt import KKTProgram, clean_gradient, kkt_residual
 
@@ -344,15 +344,63 @@ def _run_task(task):
     return cand
 
 
-class _Data:
-    """The few dataset fields the workers need (picklable, no loaders)."""
-
-    def __init__(self, X_train, y_train, X_test, y_test, domain, reg):
-        self.X_train, self.y_train, self.X_test, self.y_test = X_train, y_train, X_test, y_test
-        self.domain, self.reg = domain, reg
-
-
 # ------------------------------------------------------------------------ the attack
+def _fitted(attack, data):
+    """``attack.fit(data)`` (a job of :class:`~convexpoison.parallel.Beside`)."""
+    return attack.fit(data)
+
+
+class SharedSweep:
+    """``attack.fit(data)`` started with its sweep shared with the second process of
+    ``beside`` (:class:`~convexpoison.parallel.Beside`); calling it finishes the fit here
+    and returns the fitted attack -- for a caller with work of its own to do meanwhile
+    (the reachable-target attack's MTP runs beside its KKT attacks toward its targets).
+
+    The checks, the clean model and the decoys are made here, at construction, and the
+    sweep's tasks are queued in the second process, the last first.  The call then runs
+    here, from the first, every task the second process has not started (withdrawn
+    there; ``n_here`` counts them), collects the others and concludes.  The candidates
+    are a serial sweep's (a task is the same computation in either process, as in
+    :func:`~convexpoison.parallel.map_tasks`), and so is the answer.  One iteration of
+    Algorithm 1 only: otherwise, or with one worker, the whole fit is one job there.  An
+    error of the preparation is raised by the call, as a job's would be."""
+
+    def __init__(self, attack, data, beside):
+        self.attack, self.n_here, self.jobs, self.error = attack, 0, [], None
+        if beside.workers < 2 or int(attack.iterations) != 1 or attack.scheduler is not None:
+            self.whole = beside.submit(_fitted, attack, data)
+            return
+        self.whole = None
+        try:
+            self.run = attack._prepare(data)
+        except (InputError, SolverFailure) as exc:
+            self.error = exc
+            return
+        self.tasks = attack._tasks(self.run, 0, None)
+        self.init = beside.submit(_init_worker, self.run["setup"])
+        self.jobs = [beside.submit(_run_task, t) for t in reversed(self.tasks)][::-1]
+
+    def __call__(self):
+        if self.whole is not None:
+            return self.whole.result()
+        if self.error is not None:
+            raise self.error
+        cands = []
+        try:
+            for task, job in zip(self.tasks, self.jobs):
+                if not job.cancel():           # started there: so is every later task
+                    break
+                if not cands:
+                    _init_worker(self.run["setup"])
+                cands.append(_run_task(task))
+        finally:
+            _STATE.clear()
+        self.n_here = len(cands)
+        self.init.result()                     # (raises what the state's setup raised there)
+        cands += [job.result() for job in self.jobs[len(cands):]]
+        return self.attack._conclude(self.run, cands, _pick(cands), False)
+
+
 class KKTAttack(PoisoningAttack):
     """The KKT attack with decoys, the epsilon grid and every defense as the judge.
 
@@ -441,16 +489,62 @@ class KKTAttack(PoisoningAttack):
     # -- main entry ----------------------------------------------------------
     def _fit(self, data):
         """The sweep on a dataset; sets ``result_``, ``poisons_``, ``clean_model_``, ``decoys_``."""
-        from ..decoys import QUANTILES, REPEATS, DecoyGenerator
-        from ..defenses import evaluate, parse_defenses
-        from ..parallel import Interrupted, check_scheduler, check_workers, map_tasks
+        from ..parallel import Interrupted, map_tasks
         from ..progress import bar
+
+        run = self._prepare(data)
+        workers, iterations, setup = run["workers"], run["iterations"], run["setup"]
+        all_cands, refit, best, interrupted = [], None, None, False
+        where = "on the Dask cluster" if self.scheduler is not None else f"on {workers} worker(s)"
+        for it in range(iterations):
+            tasks = self._tasks(run, it, refit)
+            self._say(f"kkt: iteration {it + 1}: {len(tasks)} (decoy, eps+) candidates {where}")
+            with bar(len(tasks), f"kkt sweep {it + 1}/{iterations}", self.progress_bar,
+                     unit="task") as pbar:
+                try:
+                    cands = map_tasks(_run_task, tasks, workers=workers, initializer=_init_worker,
+                                      initargs=(setup,), scheduler=self.scheduler, progress=pbar)
+                except Interrupted as exc:
+                    # Ctrl-C: keep the candidates that finished (the user's stop, not a failure)
+                    cands = [c for c in exc.results if c is not None]
+                    interrupted = True
+                    self._say(f"kkt: interrupted after {len(cands)} of {len(tasks)} candidates")
+            all_cands += cands
+            it_best = _pick(cands)
+            if it_best is None:
+                if interrupted and best is None:
+                    _STATE.clear()
+                    raise KeyboardInterrupt          # nothing was found before the Ctrl-C
+                break
+            self._say(f"kkt: iteration {it + 1}: best min-over-defenses error "
+                      f"{it_best.eval_score:.4f} (decoy {it_best.decoy}, n+={it_best.n_pos}, "
+                      f"n-={it_best.n_neg})")
+            improved = best is None or _key(it_best) > _key(best)
+            if improved:
+                best = it_best
+            if interrupted:
+                break
+            if it + 1 < iterations:
+                ps = best.poison_set()
+                new = (ps.X, ps.y, ps.weight)
+                if refit is not None and all(np.array_equal(a, b) for a, b in zip(new, refit)):
+                    break                      # Algorithm 1: D_p converged
+                refit = new
+        _STATE.clear()
+        return self._conclude(run, all_cands, best, interrupted)
+
+    def _prepare(self, data):
+        """Everything before the sweep (checks, the clean model, the decoys): ``run``, a dict
+        of what the sweep and :meth:`_conclude` need (``setup``: the workers' state)."""
+        from ..decoys import QUANTILES, REPEATS, DecoyGenerator
+        from ..defenses import parse_defenses
+        from ..parallel import check_scheduler, check_workers
 
         t0 = time.perf_counter()
         n_total = self._budget(data)
         D = self._hinge_defender(data, f"the {self._name} attack's program (17) is for the "
                                        "binary hinge loss")
-        eps, reg = float(self.epsilon), D.reg      # reg: None under scikit-learn's C
+        reg = D.reg                                # None under scikit-learn's C
         Xc, yc, Xt, yt = clean_arrays(data, self._name)
         check_use(self.use)
         defenses = parse_defenses(self.defenses)
@@ -491,62 +585,42 @@ class KKTAttack(PoisoningAttack):
                  "X_eval": X_eval, "y_eval": y_eval, "clean_model": clean,
                  "tol": float(self.screen_tol), "rounding": rounding,
                  "repeat_points": int(self.repeat_points), "random_state": self.random_state,
-                 "data": _Data(Xc, yc, Xt, yt, domain, reg)}
-        all_cands, refit, best, interrupted = [], None, None, False
-        where = "on the Dask cluster" if self.scheduler is not None else f"on {workers} worker(s)"
-        for it in range(iterations):
-            tasks = []
-            for di, m in enumerate(models):
-                bias_pos = bias_exact_split(m, Xc, yc, None, n_total, defender=D)
-                for n_pos, n_neg in epsilon_pairs(n_total, self.grid, bias_pos):
-                    tasks.append((it, refit, di, n_pos, n_neg))
-            self._say(f"kkt: iteration {it + 1}: {len(tasks)} (decoy, eps+) candidates {where}")
-            with bar(len(tasks), f"kkt sweep {it + 1}/{iterations}", self.progress_bar,
-                     unit="task") as pbar:
-                try:
-                    cands = map_tasks(_run_task, tasks, workers=workers, initializer=_init_worker,
-                                      initargs=(setup,), scheduler=self.scheduler, progress=pbar)
-                except Interrupted as exc:
-                    # Ctrl-C: keep the candidates that finished (the user's stop, not a failure)
-                    cands = [c for c in exc.results if c is not None]
-                    interrupted = True
-                    self._say(f"kkt: interrupted after {len(cands)} of {len(tasks)} candidates")
-            all_cands += cands
-            it_best = _pick(cands)
-            if it_best is None:
-                if interrupted and best is None:
-                    _STATE.clear()
-                    raise KeyboardInterrupt          # nothing was found before the Ctrl-C
-                break
-            self._say(f"kkt: iteration {it + 1}: best min-over-defenses error "
-                      f"{it_best.eval_score:.4f} (decoy {it_best.decoy}, n+={it_best.n_pos}, "
-                      f"n-={it_best.n_neg})")
-            improved = best is None or _key(it_best) > _key(best)
-            if improved:
-                best = it_best
-            if interrupted:
-                break
-            if it + 1 < iterations:
-                ps = best.poison_set()
-                new = (ps.X, ps.y, ps.weight)
-                if refit is not None and all(np.array_equal(a, b) for a, b in zip(new, refit)):
-                    break                      # Algorithm 1: D_p converged
-                refit = new
-        _STATE.clear()
+                 "data": DataFields(Xc, yc, Xt, yt, domain, reg)}
+        return {"t0": t0, "n_total": n_total, "D": D, "defenses": defenses, "workers": workers,
+                "iterations": iterations, "models": models, "setup": setup}
+
+    def _tasks(self, run, it, refit):
+        """The sweep's tasks of iteration ``it``: every (decoy, eps+ split)."""
+        setup, n_total = run["setup"], run["n_total"]
+        tasks = []
+        for di, m in enumerate(run["models"]):
+            bias_pos = bias_exact_split(m, setup["Xc"], setup["yc"], None, n_total,
+                                        defender=run["D"])
+            for n_pos, n_neg in epsilon_pairs(n_total, self.grid, bias_pos):
+                tasks.append((it, refit, di, n_pos, n_neg))
+        return tasks
+
+    def _conclude(self, run, all_cands, best, interrupted):
+        """The sweep's best candidate as the attack's poison, trained exactly under every
+        defense; sets ``poisons_`` and ``result_``."""
+        from ..defenses import evaluate
+
         if best is None:
             statuses = sorted({c.status for c in all_cands})
             raise SolverFailure(f"kkt: no (decoy, eps+) candidate could be solved ({', '.join(statuses)})",
                                 solver=self.solver or "default", status=statuses[0] if statuses else "")
         poisons = best.poison_set()
-        poisons.meta.update({"attack": "kkt", "epsilon": eps, "use": self.use,
+        poisons.meta.update({"attack": "kkt", "epsilon": float(self.epsilon), "use": self.use,
                              "n_pos": best.n_pos, "n_neg": best.n_neg})
-        ev = evaluate(_Data(Xc, yc, Xt, yt, domain, reg), poisons, defenses=defenses, p=self.p,
-                      defender=D, clean_model=clean)
+        setup = run["setup"]
+        ev = evaluate(setup["data"], poisons, defenses=run["defenses"], p=self.p,
+                      defender=run["D"], clean_model=setup["clean_model"])
         self.poisons_ = poisons
-        self.result_ = KKTResult(best, poisons, all_cands, decoys, clean.error(Xt, yt), ev,
-                                 time.perf_counter() - t0, interrupted)
+        self.result_ = KKTResult(best, poisons, all_cands, self.decoys_,
+                                 setup["clean_model"].error(setup["data"].X_test,
+                                                            setup["data"].y_test),
+                                 ev, time.perf_counter() - run["t0"], interrupted)
         return self
-
 
     def _rounding(self, Xc, domain):
         """'dive' or 'random' (the ``rounding`` parameter; None chooses by sparsity)."""

@@ -93,7 +93,7 @@ from ..defenses import DEFENSES
 from ..errors import InputError, SolverFailure
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive
-from ._common import check_use, clean_arrays, resolve_feasible
+from ._common import DataFields, check_use, clean_arrays, resolve_feasible
 from .base import DEFAULT_EPSILON, PoisoningAttack
 from .influence import TAU
 from .minpoison import NEAR_ANCHORS, MinimumPoisoning
@@ -243,6 +243,50 @@ def _realised_by(ps) -> str:
     """What produced a realisation: the minimum-poison attack, or a seed attack's own
     poison (step 5b, ``seed_poisons``)."""
     return ps.meta.get("realisation", "minimum-poison attack")
+
+
+def _exact_model(P, X, y, D, random_state):
+    """The model exact training on ``(X, y) u P`` returns (what a realisation is judged by)."""
+    Xa, ya, wa, _ = P.with_clean(X, y)
+    return D.train(Xa, ya, sample_weight=wa, tol=1e-8, random_state=random_state)
+
+
+class _Judge:
+    """A poison trained under every defense at the screening tolerance (steps 4-6): called
+    on a poison, ``(evaluation, its minimum over the defenses, the undefended error)`` on
+    the attacker's evaluation set.  Picklable: the second process judges with its own copy
+    (:mod:`.scout`), its k-NN table of ``Dc`` built there."""
+
+    def __init__(self, data, defenses, p, defender, clean, tol, use):
+        self.data = DataFields(data.X_train, data.y_train, data.X_test, data.y_test,
+                               data.domain, getattr(data, "reg", None))
+        self.defenses, self.p, self.defender, self.clean = defenses, p, defender, clean
+        self.tol, self.use = tol, use
+        self._knn = None
+
+    @property
+    def knn(self):
+        """The k-NN defense's neighbours in ``Dc`` (built at the first use; None without it)."""
+        if self._knn is None and "knn" in self.defenses:
+            from ..defenses import CleanNeighbours
+
+            self._knn = CleanNeighbours(self.data.X_train, self.data.y_train, k=5)
+        return self._knn
+
+    def __getstate__(self):
+        return {**self.__dict__, "_knn": None}
+
+    def __call__(self, ps):
+        from ..defenses import evaluate
+
+        test = self.use == "test"
+        d = self.data
+        ev = evaluate(d, ps, defenses=self.defenses, p=self.p, defender=self.defender,
+                      X_eval=None if test else d.X_train, y_eval=None if test else d.y_train,
+                      clean_model=self.clean, clean_neighbours=self.knn, tol=self.tol)
+        if test:
+            return ev, ev.min_over_defenses, ev.no_defense_test_error
+        return ev, ev.eval_min_over_defenses, ev.eval_no_defense
 
 
 def _poisons_of(attack, data):
@@ -882,7 +926,7 @@ class ReachableTargetAttack(PoisoningAttack):
             return self._attack(data)
 
     def _attack(self, data):
-        from ..defenses import CleanNeighbours, evaluate, parse_defenses
+        from ..defenses import evaluate, parse_defenses
         from ..certificates.lp import lp_statement
         from ..feasible import make_feasible_set, polyhedral_l2
 
@@ -955,6 +999,8 @@ class ReachableTargetAttack(PoisoningAttack):
             meanwhile=lambda: pricer.compile_ahead(clean, fixed,
                                                    near=self.anchored and n_polish > 0))
         self.seed_models_ = found
+        # steps 4-6 judge poisons under the defenses (screening tolerance)
+        defended = _Judge(data, defenses, p, D, clean, self.screen_tol, self.use)
         if self._beside.workers > 1 and not pricer.program.solver_options.get("ignore_dpp"):
             # the searches' units and the realisations' count vectors solved ahead in the
             # second process (idle between its KKT attacks and the polish's trials): the
@@ -962,7 +1008,8 @@ class ReachableTargetAttack(PoisoningAttack):
             # program compiled anew at every solve (sparse text).
             from .scout import Scout
 
-            pricer.scout = Scout(self._beside, pricer, clean, (limit, t_max, steps, Xe, ye))
+            pricer.scout = Scout(self._beside, pricer, clean, (limit, t_max, steps, Xe, ye),
+                                 defended)
         # 2.-3. priced, and searched along the segments from theta_c
         priced = []
 
@@ -1025,21 +1072,8 @@ class ReachableTargetAttack(PoisoningAttack):
         if not within:
             raise InputError(f"epsilon: no candidate target is reachable with {budget} poison "
                              "points inside the feasible set; raise epsilon")
-        knn = CleanNeighbours(Xc, yc, k=5) if "knn" in defenses else None
         n_screen = int(check_positive(self.n_screen, "n_screen", allow_zero=True))
         realised = []
-
-        def defended(ps):
-            """The poison trained under every defense (screening tolerance): the
-            evaluation, its minimum over the defenses and the undefended error on the
-            evaluation set."""
-            ev = evaluate(data, ps, defenses=defenses, p=p, defender=D,
-                          X_eval=None if self.use == "test" else Xc,
-                          y_eval=None if self.use == "test" else yc, clean_model=clean,
-                          clean_neighbours=knn, tol=self.screen_tol)
-            if self.use == "test":
-                return ev, ev.min_over_defenses, ev.no_defense_test_error
-            return ev, ev.eval_min_over_defenses, ev.eval_no_defense
 
         def judge(cand, out=None, scored=None):
             """``scored``: ``defended(ps)`` when already computed."""
@@ -1077,10 +1111,12 @@ class ReachableTargetAttack(PoisoningAttack):
             # every defense -- the minimum over the defenses, as the KKT attack chooses
             # -- and realised in that order.
             within.sort(key=lambda c: (-c.eval_error, c.price))
-            for cand in within[:n_screen]:
-                if cand.fractional is None or cand.defended is not None:
-                    continue
-                cand.defended = defended(cand.fractional)[1]
+            todo = [c for c in within[:n_screen]
+                    if c.fractional is not None and c.defended is None]
+            judged = (map(defended, [c.fractional for c in todo]) if pricer.scout is None
+                      else pricer.scout.judged([c.fractional for c in todo], defended))
+            for cand, (_, score, _) in zip(todo, list(judged)):
+                cand.defended = score
             within.sort(key=lambda c: (c.defended is None, -(c.defended or 0.0),
                                        -c.eval_error, c.price))
             if n_screen:
@@ -1122,8 +1158,14 @@ class ReachableTargetAttack(PoisoningAttack):
             """Step 5b: the named seed poisons, other realisations of targets the search
             priced (the model each induces), judged under the defenses like the rest.
             ``scored``: ``{name: defended(poison)}`` already computed."""
+            scored, exact = dict(scored or {}), {}
+            if pricer.scout is not None:
+                # their exact models, screening solves and judgements made ahead in the
+                # second process (the same as made here)
+                names = pricer.scout.seeds(names, self._seed_poisons, self.random_state,
+                                           exact, scored)
             for seed in names:
-                def worth(P, best=best, known=(scored or {}).get(seed)):
+                def worth(P, best=best, known=scored.get(seed)):
                     # accepted, the poison would be judged (True, score, undefended); when
                     # that is no higher than the accepted result so far, `better` keeps the
                     # result, and the exact certificate (about 1 s on spambase, up to 30 s
@@ -1133,7 +1175,7 @@ class ReachableTargetAttack(PoisoningAttack):
                     return ev if keep else None
 
                 out = self._seed_realisation(pricer, seed, self._seed_poisons[seed], budget,
-                                             D, add, worth)
+                                             D, add, worth, exact.get(seed))
                 best = better(best, None if out is None else judge(*out))
             return best
 
@@ -1157,7 +1199,7 @@ class ReachableTargetAttack(PoisoningAttack):
             # the seed is the model exact training returns: the price is that sensitive
             # (spambase: 105.2 points for it, 109.9 for the model trained at the
             # screening tolerance), and the segment search pushes it out to the budget
-            model = self._exact_model(attack.poisons_, Xc, yc, D)
+            model = _exact_model(attack.poisons_, Xc, yc, D, self.random_state)
             self._seed_poisons[name] = attack.poisons_
             # the polished poison under the defenses (keep_polished and step 5d compare it)
             near = self.anchored and fixed is not None
@@ -1231,7 +1273,7 @@ class ReachableTargetAttack(PoisoningAttack):
         ps.meta.update({"attack": "reachable-target", "epsilon": float(self.epsilon),
                         "use": self.use, "target_source": cand.source})
         ev = evaluate(data, ps, defenses=defenses, p=p, defender=D, clean_model=clean,
-                      clean_neighbours=knn)
+                      clean_neighbours=defended.knn)
         self.poisons_ = ps
         self.target_ = cand
         #: screening solves of the whole fit (a model met again is not solved again)
@@ -1239,6 +1281,8 @@ class ReachableTargetAttack(PoisoningAttack):
         #: of the fit's solves (screening, fixed-count), those the second process made
         #: ahead (workers; :mod:`.scout`)
         self.n_solves_ahead_ = 0 if pricer.scout is None else pricer.scout.used
+        #: poisons judged under the defenses in the second process (steps 4 and 5b)
+        self.n_judged_ahead_ = 0 if pricer.scout is None else pricer.scout.judged_there
         self.result_ = ReachableResult(
             ps, cand, rz, ev, clean.error(Xt, yt), budget, priced, realised, seed_info,
             rz.status if rz.status in ("eps_close", "polished") else "not_close",
@@ -1354,11 +1398,12 @@ class ReachableTargetAttack(PoisoningAttack):
             cand = c
         return best, {"rounds": history, "best_round": best_round, "chosen": False}
 
-    def _seed_realisation(self, pricer, seed, P, budget, D, add, worth=None):
+    def _seed_realisation(self, pricer, seed, P, budget, D, add, worth=None, model=None):
         """A seed attack's poison ``P`` as the realisation of the model it induces (step 5b;
         ``seed_poisons``): ``(candidate, (poison, realisation), scored)`` or None.
         ``worth``: made after the cheap refusals and before the exact certificate, it
         returns ``P``'s evaluation under the defenses (``scored``), or None to refuse it.
+        ``model``: the exact model, when the second process made it ahead (the same).
 
         The target is the model trained exactly on ``Dc u P`` (the search's seed model was
         trained at the screening tolerance, and the price is that sensitive: adult's KKT
@@ -1378,7 +1423,8 @@ class ReachableTargetAttack(PoisoningAttack):
             self._say(f"reachable: the {seed} seed's poison ({P.n_poisons:g} points) is "
                       f"beyond the budget of {budget}: its model is only a seed")
             return None
-        model = self._exact_model(P, pricer.X, pricer.y, D)
+        if model is None:
+            model = _exact_model(P, pricer.X, pricer.y, D, self.random_state)
         cand = add(model, f"{seed} poison's model", 1.0, pricer.screen(model))
         pricer.aim(model)                      # (screen may have answered from its memo)
         inside = pricer.feasible.contains(P.X, P.y)
@@ -1565,11 +1611,6 @@ class ReachableTargetAttack(PoisoningAttack):
         return D.train(Xa, ya, sample_weight=wa, tol=self.screen_tol,
                        warm_start=self.clean_model_)
 
-    def _exact_model(self, P, X, y, D):
-        """The model exact training on ``(X, y) u P`` returns (what a realisation is judged by)."""
-        Xa, ya, wa, _ = P.with_clean(X, y)
-        return D.train(Xa, ya, sample_weight=wa, tol=1e-8, random_state=self.random_state)
-
     def _seed_attack(self, seed, defenses, p, D, epsilon=None):
         """The other attacks with small settings (their induced models are what counts),
         against defender ``D`` (which carries the regularisation: no ``reg``)."""
@@ -1629,8 +1670,10 @@ class ReachableTargetAttack(PoisoningAttack):
         error, above every target the search found on its own segments from the clean
         model), so its segment can be pushed further.  Returns None (no model beyond the
         budget), or a function that returns the seed ``(source, model)`` or None (the
-        attack failed): the attack runs beside the MTP runs (``workers``; with one worker
-        when the function is called); its poison joins the seed poisons."""
+        attack failed): the attack's sweep runs in the second process beside the MTP runs,
+        and this process takes the tasks not started there when the function is called
+        (``workers``: :class:`~convexpoison.attacks.kkt.SharedSweep`; with one worker the
+        whole attack runs then); its poison joins the seed poisons."""
         reach = self.toward_reach * limit
         far = sorted((c for c in priced if limit < c.price <= reach),
                      key=lambda c: (-c.eval_error, c.price))[:int(self.n_toward)]
@@ -1638,15 +1681,19 @@ class ReachableTargetAttack(PoisoningAttack):
                                                for seen in self._toward_decoys]:
             return None                 # nothing beyond the budget, or an earlier round's decoys
         self._toward_decoys.append(far)
+        from .kkt import SharedSweep
+
         name = f"kkt toward {rnd + 1}"
         attack = self._seed_attack("kkt", defenses, p, D).set_params(
             decoys=[c.model for c in far], grid=3)
-        job = self._beside.submit(_poisons_of, attack, data)
+        # its sweep in the second process; this process takes the tasks not started there
+        # once its MTP runs are done (workers)
+        fitted = SharedSweep(attack, data, self._beside)
         self._seed_poisons[name] = None         # its place among the seed poisons (step 5b)
 
         def finish():
             try:
-                poisons = job.result()
+                poisons = fitted().poisons_
             except (InputError, SolverFailure) as exc:
                 del self._seed_poisons[name]
                 self._say(f"reachable: {name}: KKT failed ({exc})")
@@ -1899,7 +1946,7 @@ class ReachableTargetAttack(PoisoningAttack):
         for total in sorted(t for t in first if t >= max(1, int(np.ceil(lp.value - 1e-6)))):
             counts = np.asarray(first[total], float)
             ps = rounded(counts)
-            model = self._exact_model(ps, pricer.X, pricer.y, D)
+            model = _exact_model(ps, pricer.X, pricer.y, D, self.random_state)
             ml = mld.solve(model, cand.model)
             dist = float(np.linalg.norm(model.theta - cand.model.theta))
             rec = {"n_poisons": total, "counts": counts.tolist(),

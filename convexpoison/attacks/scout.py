@@ -37,13 +37,33 @@ __all__ = ["Scout"]
 _STATE = {}
 
 
-def _scout_setup(feasible, X, y, defender, solver, clean, search):
-    """The second process's pricer: the program built and compiled there (a job)."""
+def _scout_setup(feasible, X, y, defender, solver, clean, search, judge):
+    """The second process's pricer: the program built and compiled there (a job); and its
+    copy of the attack's judge (:class:`~convexpoison.attacks.reachable._Judge`)."""
     from .reachable import _Pricer
 
     pricer = _Pricer(feasible, X, y, defender, solver)
     pricer.compile_ahead(clean)
-    _STATE.update(pricer=pricer, clean=clean, search=search, target=None)
+    _STATE.update(pricer=pricer, clean=clean, search=search, target=None, judge=judge)
+
+
+def _scout_judge(i, poison):
+    """A poison judged under the defenses in the second process (a job): ``[(i, judgement)]``."""
+    return [(i, _STATE["judge"](poison))]
+
+
+def _scout_seed(name, poison, random_state):
+    """A seed poison's exact model, that model's screening solve and the poison's judgement,
+    made in the second process (step 5b; a job): ``[(name, (model, key, entry, judgement))]``."""
+    from .reachable import _exact_model, _model_key
+
+    pricer = _STATE["pricer"]
+    model = _exact_model(poison, pricer.X, pricer.y, pricer.defender, random_state)
+    key = _model_key(model)
+    if key not in pricer.ahead:
+        _STATE["target"] = None                 # the solve moves the program's target
+        pricer.ahead[key] = pricer._solve(model)
+    return [(name, (model, key, pricer.ahead[key], _STATE["judge"](poison)))]
 
 
 def _scout_compile(model, slots, solver):
@@ -149,14 +169,15 @@ class Scout:
     """Solves made ahead in the second process of ``beside``
     (:class:`~convexpoison.parallel.Beside` with two workers) for ``pricer``.
 
-    ``search`` is ``(limit, t_max, steps, Xe, ye)``, the search's fixed settings.  The
-    second process builds and compiles its own pricer first (a job queued behind what it
-    runs now)."""
+    ``search`` is ``(limit, t_max, steps, Xe, ye)``, the search's fixed settings;
+    ``judge``: the attack's :class:`~convexpoison.attacks.reachable._Judge` (None: poisons
+    are judged here only).  The second process builds and compiles its own pricer first
+    (a job queued behind what it runs now)."""
 
-    def __init__(self, beside, pricer, clean, search):
-        self.beside, self.pricer = beside, pricer
+    def __init__(self, beside, pricer, clean, search, judge=None):
+        self.beside, self.pricer, self.judging = beside, pricer, judge is not None
         beside.submit(_scout_setup, pricer.feasible, pricer.X, pricer.y, pricer.defender,
-                      pricer.solver, clean, search)
+                      pricer.solver, clean, search, judge)
         #: fixed-count solves made ahead, by :func:`counts_key`
         self.counts = {}
         self.compiled = set()          # (slots, solver) of the fixed-count programs compiled there
@@ -165,6 +186,7 @@ class Scout:
         # second process was sent units[back:]; send(unit) gives a job, merge takes its result
         self.units, self.front, self.back, self.send, self.merge = [], 0, 0, None, None
         self.used = 0                  # solves made there and taken here
+        self.judged_there = 0          # poisons judged there (steps 4 and 5b)
         self.failed = False            # a job raised: nothing more is sent
 
     def ahead(self, units, send, merge):
@@ -208,6 +230,44 @@ class Scout:
             return iter(vectors)
         return self.ahead(vectors, lambda c: (_scout_counts, c, model, list(slots), solver),
                           self.counts.update)
+
+    def judged(self, poisons, judge):
+        """``judge(P)`` for each poison of ``poisons``, in order (step 4's screening under
+        the defenses); the second process judges them from the back (given the judge)."""
+        if not self.judging:
+            yield from map(judge, poisons)
+            return
+        done = {}
+
+        def merge(fresh):
+            done.update(fresh)
+            self.judged_there += len(fresh)
+
+        for i in self.ahead(range(len(poisons)), lambda i: (_scout_judge, i, poisons[i]),
+                            merge):
+            self.poll()
+            yield done.pop(i) if i in done else judge(poisons[i])
+
+    def seeds(self, names, poisons, random_state, exact, scored):
+        """Step 5b's seed poisons ``names``, in order; the second process makes, from the
+        back, each one's exact model (into ``exact``), that model's screening solve (into
+        the pricer's :attr:`ahead`) and the poison's judgement (into ``scored``), given the
+        judge."""
+        if not self.judging:
+            yield from names
+            return
+
+        def merge(fresh):
+            for name, (model, key, entry, judgement) in fresh:
+                exact[name], scored[name] = model, judgement
+                self.judged_there += 1
+                if key not in self.pricer.memo:
+                    self.pricer.ahead[key] = entry
+
+        for name in self.ahead(names, lambda n: (_scout_seed, n, poisons[n], random_state),
+                               merge):
+            self.poll()
+            yield name
 
     def poll(self):
         """Before a solve here: take a finished job's solves and send the next unit."""

@@ -83,10 +83,11 @@ def add_arguments(p):
     p.add_argument("--solver", default=None, help="conic solver of the programs")
     p.add_argument("--seed", type=int, default=0, help="seed of the seed attacks")
     p.add_argument("--workers", type=int, default=1,
-                   help="2 or more: the KKT attacks (the seed's and each toward round's) run in "
-                        "a second process beside the other work, which also makes the searches' "
-                        "and realisations' solves ahead, with the same result (default 1; "
-                        "docs/reachable.md, Two cores)")
+                   help="2 or more: the KKT attacks (the seed's and each toward round's, whose "
+                        "sweep this process shares) run in a second process beside the other "
+                        "work, which also makes the searches' and realisations' solves and "
+                        "judges poisons under the defenses ahead, with the same result "
+                        "(default 1; docs/reachable.md, Two cores)")
     add_out(p, "poison set (.npz with X, y, weight)")
     add_no_progress(p)
 
