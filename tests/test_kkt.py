@@ -264,10 +264,12 @@ def test_a_sweep_shared_with_a_second_process_is_the_serial_one(data, decoys, mo
             beside.submit(abs, -1).result()              # the second process is up
             sweep = kkt.SharedSweep(KKTAttack(0.05, reg=REG, grid=2, decoys=models), data,
                                     beside)
-            while not sweep.jobs[-1].future.running() and not sweep.jobs[-1].future.done():
+            last = sweep.jobs[-1].future
+            while not last.running() and not last.done():
                 time.sleep(0.001)                         # the last task is taken there
             b = sweep()
             assert beside._out == 0
+            _same_poisons(sweep.poison(), a.poisons_)
     ra, rb = a.result_, b.result_
     assert 0 < sweep.n_here == len(here) < len(rb.candidates) == len(ra.candidates)
     assert [t[2:] for t in here] == [(c.decoy, c.n_pos, c.n_neg) for c in ra.candidates[:len(here)]]

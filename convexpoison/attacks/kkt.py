@@ -353,8 +353,9 @@ def _fitted(attack, data):
 class SharedSweep:
     """``attack.fit(data)`` started with its sweep shared with the second process of
     ``beside`` (:class:`~convexpoison.parallel.Beside`); calling it finishes the fit here
-    and returns the fitted attack -- for a caller with work of its own to do meanwhile
-    (the reachable-target attack's MTP runs beside its KKT attacks toward its targets).
+    and returns the fitted attack (:meth:`poison`: only its poison) -- for a caller with
+    work of its own to do meanwhile (the reachable-target attack's MTP runs beside its KKT
+    attacks toward its targets).
 
     The checks, the clean model and the decoys are made here, at construction, and the
     sweep's tasks are queued in the second process, the last first.  The call then runs
@@ -381,10 +382,25 @@ class SharedSweep:
         self.jobs = [beside.submit(_run_task, t) for t in reversed(self.tasks)][::-1]
 
     def __call__(self):
+        """The fitted attack."""
         if self.whole is not None:
             return self.whole.result()
+        cands = self._candidates()
+        return self.attack._conclude(self.run, cands, _pick(cands), False)
+
+    def poison(self):
+        """The fitted attack's poison (``poisons_``) without its exact evaluation under the
+        defenses (what :meth:`KKTAttack._conclude` adds: ~1 s on spambase)."""
+        if self.whole is not None:
+            return self.whole.result().poisons_
+        cands = self._candidates()
+        return self.attack._poison_of(cands, _pick(cands))
+
+    def _candidates(self):
         if self.error is not None:
             raise self.error
+        if self.jobs is None:                  # collected before
+            return self.cands
         cands = []
         try:
             for task, job in zip(self.tasks, self.jobs):
@@ -397,8 +413,9 @@ class SharedSweep:
             _STATE.clear()
         self.n_here = len(cands)
         self.init.result()                     # (raises what the state's setup raised there)
-        cands += [job.result() for job in self.jobs[len(cands):]]
-        return self.attack._conclude(self.run, cands, _pick(cands), False)
+        self.cands = cands + [job.result() for job in self.jobs[len(cands):]]
+        self.jobs = None
+        return self.cands
 
 
 class KKTAttack(PoisoningAttack):
@@ -605,13 +622,7 @@ class KKTAttack(PoisoningAttack):
         defense; sets ``poisons_`` and ``result_``."""
         from ..defenses import evaluate
 
-        if best is None:
-            statuses = sorted({c.status for c in all_cands})
-            raise SolverFailure(f"kkt: no (decoy, eps+) candidate could be solved ({', '.join(statuses)})",
-                                solver=self.solver or "default", status=statuses[0] if statuses else "")
-        poisons = best.poison_set()
-        poisons.meta.update({"attack": "kkt", "epsilon": float(self.epsilon), "use": self.use,
-                             "n_pos": best.n_pos, "n_neg": best.n_neg})
+        poisons = self._poison_of(all_cands, best)
         setup = run["setup"]
         ev = evaluate(setup["data"], poisons, defenses=run["defenses"], p=self.p,
                       defender=run["D"], clean_model=setup["clean_model"])
@@ -621,6 +632,17 @@ class KKTAttack(PoisoningAttack):
                                                             setup["data"].y_test),
                                  ev, time.perf_counter() - run["t0"], interrupted)
         return self
+
+    def _poison_of(self, all_cands, best):
+        """The best candidate's poison set (:class:`SolverFailure` when none was solved)."""
+        if best is None:
+            statuses = sorted({c.status for c in all_cands})
+            raise SolverFailure(f"kkt: no (decoy, eps+) candidate could be solved ({', '.join(statuses)})",
+                                solver=self.solver or "default", status=statuses[0] if statuses else "")
+        poisons = best.poison_set()
+        poisons.meta.update({"attack": "kkt", "epsilon": float(self.epsilon), "use": self.use,
+                             "n_pos": best.n_pos, "n_neg": best.n_neg})
+        return poisons
 
     def _rounding(self, Xc, domain):
         """'dive' or 'random' (the ``rounding`` parameter; None chooses by sparsity)."""

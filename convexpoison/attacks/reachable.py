@@ -1693,7 +1693,7 @@ class ReachableTargetAttack(PoisoningAttack):
 
         def finish():
             try:
-                poisons = fitted().poisons_
+                poisons = fitted.poison()
             except (InputError, SolverFailure) as exc:
                 del self._seed_poisons[name]
                 self._say(f"reachable: {name}: KKT failed ({exc})")
