@@ -716,6 +716,7 @@ def test_poisons_judged_ahead_are_judged_as_here(breast, fitted):
     ones made here; this process runs the units from the first, the second from the last."""
     from threadpoolctl import threadpool_limits
 
+    from convexpoison.attacks._common import DataFields
     from convexpoison.attacks.reachable import _exact_model, _Judge, _model_key, _Pricer
     from convexpoison.attacks.scout import Scout
     from convexpoison.defenses import DEFENSES
@@ -736,7 +737,8 @@ def test_poisons_judged_ahead_are_judged_as_here(breast, fitted):
                                  quantile=0.95, decoy=att.clean_model_)
         return _Pricer(feas, Xc, yc, D, None)
 
-    judge = _Judge(breast, DEFENSES, 0.05, D, att.clean_model_, att.screen_tol, "test")
+    judge = _Judge(DataFields(Xc, yc, breast.X_test, breast.y_test, breast.domain, None),
+                   DEFENSES, 0.05, D, att.clean_model_, att.screen_tol, "test")
 
     def same(a, b):           # two judgements
         return a[1:] == b[1:] and a[0].per_defense == b[0].per_defense

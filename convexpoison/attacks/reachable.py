@@ -258,8 +258,7 @@ class _Judge:
     (:mod:`.scout`), its k-NN table of ``Dc`` built there."""
 
     def __init__(self, data, defenses, p, defender, clean, tol, use):
-        self.data = DataFields(data.X_train, data.y_train, data.X_test, data.y_test,
-                               data.domain, getattr(data, "reg", None))
+        self.data = data                       # a DataFields (what a second process needs)
         self.defenses, self.p, self.defender, self.clean = defenses, p, defender, clean
         self.tol, self.use = tol, use
         self._knn = None
@@ -1000,7 +999,8 @@ class ReachableTargetAttack(PoisoningAttack):
                                                    near=self.anchored and n_polish > 0))
         self.seed_models_ = found
         # steps 4-6 judge poisons under the defenses (screening tolerance)
-        defended = _Judge(data, defenses, p, D, clean, self.screen_tol, self.use)
+        defended = _Judge(DataFields(Xc, yc, Xt, yt, data.domain, getattr(data, "reg", None)),
+                          defenses, p, D, clean, self.screen_tol, self.use)
         if self._beside.workers > 1 and not pricer.program.solver_options.get("ignore_dpp"):
             # the searches' units and the realisations' count vectors solved ahead in the
             # second process (idle between its KKT attacks and the polish's trials): the

@@ -1,14 +1,18 @@
 """Solves made ahead in the second process: the reachable-target attack on two cores, its
 answer unchanged (docs/reachable.md, *Two cores*).
 
-Two stretches of the attack are sequences of independent-looking programs solved one
+Four stretches of the attack are sequences of independent-looking computations made one
 after the other in this process:
 
 * the search (steps 2-3): *units* -- a model priced where it is, a segment search from a
   priced model, a model priced and then searched along its segment -- of a handful of
   screening solves each (0.1 s per solve on mnist17);
 * a realisation (step 5): the fixed-count program solved for every count vector of each
-  total (mnist17: 26 solves of 0.12 s for a realisation near the polished poison).
+  total (mnist17: 26 solves of 0.12 s for a realisation near the polished poison);
+* step 4's screening: each candidate's fractional poison judged under the defenses
+  (0.13 s on mnist17);
+* step 5b: each seed poison's exact model, that model's screening solve and the poison's
+  judgement.
 
 Which points a search unit prices depends on what was priced before it (the bisection's
 outcomes, the pruning floor), and a realisation stops at its first total within
@@ -25,7 +29,10 @@ answer is the one a solve here gives: a solve is the same computation in either 
 (one BLAS thread each; measured bit for bit on 80 screening solves and 12 fixed-count
 solves of mnist17), and it does not depend on what was solved before it.  Where the
 scout's lower floor made it price a point that this process prunes, the paths part and
-this process solves the rest itself: the scout only ever saves solves.
+this process solves the rest itself: the scout only ever saves solves.  The judgements
+(steps 4 and 5b) are made there with the attack's own judge, shipped with the pricer;
+whether this process uses one (a seed poison refused before its judgement) is decided
+here, as in the serial run.
 """
 from __future__ import annotations
 
