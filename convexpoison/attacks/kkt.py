@@ -367,7 +367,7 @@ class SharedSweep:
     error of the preparation is raised by the call, as a job's would be."""
 
     def __init__(self, attack, data, beside):
-        self.attack, self.n_here, self.jobs, self.error = attack, 0, [], None
+        self.attack, self.n_here, self.jobs, self.error, self.cands = attack, 0, [], None, None
         if beside.workers < 2 or int(attack.iterations) != 1 or attack.scheduler is not None:
             self.whole = beside.submit(_fitted, attack, data)
             return
@@ -399,7 +399,7 @@ class SharedSweep:
     def _candidates(self):
         if self.error is not None:
             raise self.error
-        if self.jobs is None:                  # collected before
+        if self.cands is not None:             # collected before
             return self.cands
         cands = []
         try:
@@ -414,7 +414,6 @@ class SharedSweep:
         self.n_here = len(cands)
         self.init.result()                     # (raises what the state's setup raised there)
         self.cands = cands + [job.result() for job in self.jobs[len(cands):]]
-        self.jobs = None
         return self.cands
 
 
