@@ -149,6 +149,12 @@ class Beside:
     :meth:`start` launches the process ahead of the first job (it imports the package, a
     few seconds, while the caller works).  A context manager: its exit stops the process,
     cancels what has not started and restores the BLAS threads.
+
+    **Ctrl-C** is this process's alone: the second process ignores SIGINT, so a job there
+    is never cut short into a result that looks complete (a KKT attack returning its best
+    candidate so far).  The caller decides -- :meth:`abandon` the second process and go on
+    alone with what it found, or stop; leaving the context by an exception terminates the
+    second process at once, whatever job it runs.
     """
 
     def __init__(self, workers=1, context="spawn", hold=False):
@@ -164,11 +170,30 @@ class Beside:
             self._one_thread()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
+        if exc_type is not None:
+            self.abandon()              # (a Ctrl-C: do not wait for the job running there)
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
         self._out = 0
+        self._restore()
+
+    def abandon(self):
+        """Terminate the second process now, whatever it runs; from here on every job runs
+        in this process (``workers`` 1), with this process's own BLAS threads.  Jobs
+        submitted before are lost: do not ask for their results."""
+        if self.pool is not None:
+            # (ProcessPoolExecutor.terminate_workers from Python 3.14; its processes before)
+            terminate = getattr(self.pool, "terminate_workers", None)
+            if terminate is not None:
+                terminate()
+            else:
+                for proc in list((self.pool._processes or {}).values()):
+                    proc.terminate()
+                self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+        self.workers, self._out = 1, 0
         self._restore()
 
     def start(self):
@@ -255,10 +280,14 @@ class _Deferred:
 
 def _one_blas_thread():
     """The second process's initializer: one BLAS / OpenMP thread (see :class:`Beside`),
-    for the libraries loaded so far and, through the environment, those loaded later."""
+    for the libraries loaded so far and, through the environment, those loaded later; and
+    SIGINT ignored (a Ctrl-C is the caller's to handle: :class:`Beside`)."""
     import importlib
+    import signal
 
     from threadpoolctl import threadpool_limits
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"

@@ -70,3 +70,61 @@ def test_bad_worker_count_is_an_input_error():
         Beside(-3)
     with pytest.raises(InputError, match="workers"):
         Beside(1.5)
+
+
+def test_the_second_process_leaves_ctrl_c_to_this_one():
+    """A Ctrl-C reaches every process of the terminal's group; the second process ignores
+    it, so a job there is never cut short into a result that looks complete (the caller
+    decides: abandon it, or stop)."""
+    import signal
+
+    with Beside(2) as beside:
+        assert beside.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN     # this process: untouched
+
+
+def _second_process(beside):
+    """The second process's pid, once it has started and run a job."""
+    return beside.submit(os.getpid).result()
+
+
+def _ended(pid, wait=30.0):
+    """Whether process ``pid`` ended within ``wait`` seconds: gone, or a zombie not yet
+    reaped (the executor's thread reaps it; Process.is_alive() cannot tell once another
+    thread has)."""
+    import time
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < wait:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_abandon_terminates_the_job_running_there_and_goes_on_here():
+    import time
+
+    with Beside(2, hold=True) as beside:
+        pid = _second_process(beside)
+        job = beside.submit(time.sleep, 120)
+        beside.abandon()
+        assert _ended(pid)                             # not left to finish its 120 s
+        assert beside.workers == 1 and beside.pool is None
+        assert beside.submit(os.getpid).result() == os.getpid()      # runs here now
+        del job                                        # lost: never asked for
+
+
+def test_leaving_by_an_exception_terminates_the_second_process():
+    import time
+
+    with pytest.raises(KeyboardInterrupt):
+        with Beside(2) as beside:
+            pid = _second_process(beside)
+            beside.submit(time.sleep, 120)
+            raise KeyboardInterrupt
+    assert _ended(pid)

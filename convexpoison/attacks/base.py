@@ -12,6 +12,12 @@ influence, the label flips, TGDA and pGAN -- is a :class:`PoisoningAttack`:
 * **The Adversarial Robustness Toolbox's** ``attack.poison(x, y) -> (x_poison, y_poison)``:
   the adversarial points with copies expanded (``poisons_.weight`` keeps the copy counts),
   for the clean data the attack was fitted on.
+* **Ctrl-C keeps what was found.**  An attack that can stop early returns normally at a
+  Ctrl-C with what it had found and ``result_.status == "interrupted"`` (the command line
+  then writes it and exits 130).  An attack run as one *part* of another (the
+  reachable-target attack's seeds, the minimum-poison attack's MTP finish) is fitted by
+  :func:`fit_part`, which raises that Ctrl-C again: the run around it stops or keeps what
+  *it* found, and never carries on from a part that was cut short.
 
 The poison budget of an ``epsilon``-fraction attacker is :func:`n_poisons` -- the one place
 that turns a fraction into a number of points -- and ``epsilon`` is checked by
@@ -40,7 +46,7 @@ from ..errors import InputError
 from ..validation import check_positive
 
 __all__ = ["PoisoningAttack", "n_poisons", "check_epsilon", "as_dataset", "data_fingerprint",
-           "DEFAULT_EPSILON"]
+           "fit_part", "DEFAULT_EPSILON"]
 
 #: The poison fraction of an attack constructed without one (Koh et al.'s 3%).
 DEFAULT_EPSILON = 0.03
@@ -115,6 +121,21 @@ def as_dataset(data, y=None, *, domain=None, X_test=None, y_test=None):
         raise InputError("y: fit(X, y) needs the labels of the clean training points "
                          "(or pass a Dataset)")
     return from_arrays(data, y, X_test, y_test, domain=domain, name="user")
+
+
+def fit_part(attack, data, **fit_params):
+    """``attack.fit(data, **fit_params)`` run as one part of a larger attack; returns it.
+
+    An attack that keeps what it found at a Ctrl-C returns normally then, its
+    ``result_.status`` ``"interrupted"`` (the KKT attack with the best candidate that
+    finished, MTP with its points so far).  As a part, that Ctrl-C was meant for the whole
+    run: it is raised again here as :class:`KeyboardInterrupt`, so the caller stops (or
+    keeps what *it* had found) instead of going on from a seed cut short and reporting a
+    complete run."""
+    attack.fit(data, **fit_params)
+    if getattr(attack.result_, "status", None) == "interrupted":
+        raise KeyboardInterrupt
+    return attack
 
 
 class PoisoningAttack(BaseEstimator):

@@ -62,7 +62,7 @@ from ..feasible import FEASIBLE_FROM_DEFENSE, FeasibleSet
 from ..poisons import PoisonSet
 from ..validation import check_fraction
 from ._common import DataFields, check_use, clean_arrays, resolve_feasible
-from .base import DEFAULT_EPSILON, PoisoningAttack
+from .base import DEFAULT_EPSILON, PoisoningAttack, fit_part
 from ..programs.kkt import KKTProgram, clean_gradient, kkt_residual
 
 __all__ = ["KKTProgram", "KKTAttack", "KKTCandidate", "KKTResult", "clean_gradient",
@@ -346,8 +346,9 @@ def _run_task(task):
 
 # ------------------------------------------------------------------------ the attack
 def _fitted(attack, data):
-    """``attack.fit(data)`` (a job of :class:`~convexpoison.parallel.Beside`)."""
-    return attack.fit(data)
+    """``attack.fit(data)`` as a part of another attack (a job of
+    :class:`~convexpoison.parallel.Beside`; :func:`~convexpoison.attacks.base.fit_part`)."""
+    return fit_part(attack, data)
 
 
 class SharedSweep:

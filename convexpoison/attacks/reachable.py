@@ -94,7 +94,7 @@ from ..errors import InputError, SolverFailure
 from ..poisons import PoisonSet
 from ..validation import check_fraction, check_positive
 from ._common import DataFields, check_use, clean_arrays, resolve_feasible
-from .base import DEFAULT_EPSILON, PoisoningAttack
+from .base import DEFAULT_EPSILON, PoisoningAttack, fit_part
 from .influence import TAU
 from .minpoison import NEAR_ANCHORS, MinimumPoisoning
 
@@ -202,6 +202,9 @@ class ReachableResult:
     #: poison's minimum over the defenses (test set), the targets priced from its model
     #: and the best score after it; ``chosen`` when the round changed the result (None: off)
     polish: list | None = None
+    #: a Ctrl-C stopped the fit (``status`` 'interrupted'; ``realisation_status`` says
+    #: whether the result's target was accepted)
+    interrupted: bool = False
 
     def to_dict(self) -> dict:
         ev, rz = self.evaluation, self.realisation
@@ -230,7 +233,7 @@ class ReachableResult:
                 "candidates_priced": len(self.candidates),
                 "candidates_within_budget": sum(c.price <= self.budget for c in self.candidates),
                 "candidates_realised": len(self.realised),
-                "search_exhausted": self.search_exhausted,
+                "search_exhausted": self.search_exhausted, "interrupted": self.interrupted,
                 "seeds": dict(self.seeds), "seconds": self.seconds}
 
 
@@ -291,7 +294,7 @@ class _Judge:
 def _poisons_of(attack, data):
     """A seed attack's poison on ``data`` (a job of :class:`~convexpoison.parallel.Beside`:
     a module-level function, so that a second process can run it)."""
-    return attack.fit(data).poisons_
+    return fit_part(attack, data).poisons_
 
 
 class _Exhausted(Exception):
@@ -930,6 +933,9 @@ class ReachableTargetAttack(PoisoningAttack):
         from ..feasible import make_feasible_set, polyhedral_l2
 
         t0 = time.perf_counter()
+        #: a Ctrl-C stopped the fit: the result is what was found before it (status
+        #: 'interrupted'; docs/reachable.md, Ctrl-C)
+        self.interrupted_ = False
         budget = self._budget(data)
         D = self._hinge_defender(data, f"the {self._name} attack prices targets with the "
                                        "hinge-loss minimum-poison program")
@@ -1036,6 +1042,7 @@ class ReachableTargetAttack(PoisoningAttack):
             pricer.deadline = time.perf_counter() + check_positive(self.search_seconds,
                                                                    "search_seconds")
         self.search_exhausted_ = False
+        scout = pricer.scout
         try:
             self._search(pricer, clean, found, limit, t_max, steps, add, priced, Xe, ye)
             for rnd in range(toward_rounds):
@@ -1058,6 +1065,12 @@ class ReachableTargetAttack(PoisoningAttack):
             self.search_exhausted_ = True
             self._say(f"reachable: the search stops after {pricer.count} screening solves "
                       f"(max_priced {max_priced}, search_seconds {self.search_seconds})")
+        except KeyboardInterrupt:
+            # Ctrl-C: so is it, realised in this process alone (steps 4-5, no polish); a
+            # second Ctrl-C keeps the best realisation judged by then, or stops with nothing
+            self._interrupted(pricer, f"the search stops after {pricer.count} screening "
+                                      "solves; realising the best of what was priced (Ctrl-C "
+                                      "again: the best realisation judged by then, if any)")
         pricer.cap = pricer.deadline = None
         self.candidates_ = priced
         within = [c for c in priced if c.price <= limit]
@@ -1069,11 +1082,14 @@ class ReachableTargetAttack(PoisoningAttack):
                   + ("" if pricer.scout is None else
                      f"; {pricer.scout.used} of the {pricer.count} solves made ahead in the "
                      f"second process"))
+        if not within and self.interrupted_:
+            raise KeyboardInterrupt             # nothing within the budget priced yet
         if not within:
             raise InputError(f"epsilon: no candidate target is reachable with {budget} poison "
                              "points inside the feasible set; raise epsilon")
         n_screen = int(check_positive(self.n_screen, "n_screen", allow_zero=True))
         realised = []
+        latest = [None]                 # the best judge() result so far: what a Ctrl-C keeps
 
         def judge(cand, out=None, scored=None):
             """``scored``: ``defended(ps)`` when already computed."""
@@ -1092,7 +1108,9 @@ class ReachableTargetAttack(PoisoningAttack):
                       f"min over defenses {score:.4f}")
             # an accepted target is one the poison induces (eps_close); a realisation that
             # only comes near its target is kept only when no target was accepted
-            return (rz.status == "eps_close", score, undefended), cand, ps, rz
+            found = (rz.status == "eps_close", score, undefended), cand, ps, rz
+            latest[0] = better(latest[0], found)
+            return found
 
         def better(best, found):
             """The higher of two :func:`judge` results by (accepted, score, undefended
@@ -1179,97 +1197,106 @@ class ReachableTargetAttack(PoisoningAttack):
                 best = better(best, None if out is None else judge(*out))
             return best
 
-        best = choose(within, None)
-        if self.seed_poisons:
-            best = seed_realisations([k for k, P in self._seed_poisons.items()
-                                      if P is not None], best)
-        if best is None:
-            raise SolverFailure("reachable: no candidate target could be realised within the "
-                                f"budget of {budget} points", solver=self.solver or "default",
-                                status="not realised")
-        polish, kept = ([] if n_polish else None), None
-        for rnd in range(n_polish):
-            # 5c. polish the chosen poison against the defenses themselves, and realise
-            # the model the polished poison induces (a new seed: searched, screened and
-            # realised like the others; the polished poison itself is a seed poison)
-            name, before = f"polish {rnd + 1}", best[0]
-            attack = self._polish(data, best[2], D, defenses, p, names, quantile)
-            if attack is None:
-                break
-            # the seed is the model exact training returns: the price is that sensitive
-            # (spambase: 105.2 points for it, 109.9 for the model trained at the
-            # screening tolerance), and the segment search pushes it out to the budget
-            model = _exact_model(attack.poisons_, Xc, yc, D, self.random_state)
-            self._seed_poisons[name] = attack.poisons_
-            # the polished poison under the defenses (keep_polished and step 5d compare it)
-            near = self.anchored and fixed is not None
-            polished = defended(attack.poisons_) if self.keep_polished or near else None
-            if self.keep_polished:
-                _, score, undefended = polished
-                if kept is None or score > kept[0][1]:
-                    kept = (False, score, undefended), name, attack.poisons_, model
-            n0 = len(priced)
-            # the round's search: a quarter of the first search's solves and seconds
-            pricer.cap = None if max_priced is None else pricer.count + max(1, max_priced // 4)
-            pricer.deadline = (None if self.search_seconds is None
-                               else time.perf_counter() + self.search_seconds / 4)
-            try:
-                self._search(pricer, clean, [(name, model)], limit, t_max, steps, add, priced,
-                             Xe, ye)
-            except _Exhausted:
-                pass
-            pricer.cap = pricer.deadline = None
-            best = choose([c for c in priced[n0:] if c.price <= limit], best)
+        polish, kept, recycle, topup, topped = ([] if n_polish else None), None, None, None, None
+        try:
+            best = choose(within, None)
             if self.seed_poisons:
-                best = seed_realisations([name], best, {name: polished})
-            if near and polished[1] > best[0][1]:
-                # 5d. the polished poison scores above every accepted realisation but is
-                # not one (a point outside the loss cone, or more points than its model's
-                # certified minimum + max_extra): its model realised with the points placed
-                # nearest the polished poison's -- the same model, and where the defenses
-                # see the points decides the damage (docs/reachable-history.md, Realisations near the
-                # polished poison)
-                cand = add(model, f"{name} poison's model", 1.0, pricer.screen(model))
-                out = self._realise(data, pricer, cand, budget, D,
-                                    anchor=(f"the {name} seed's poison", attack.poisons_),
-                                    score=lambda ps: defended(ps)[1])
+                best = seed_realisations([k for k, P in self._seed_poisons.items()
+                                          if P is not None], best)
+            if best is None:
+                raise SolverFailure("reachable: no candidate target could be realised within the "
+                                    f"budget of {budget} points", solver=self.solver or "default",
+                                    status="not realised")
+            # (after a Ctrl-C in the search: steps 4-5 only)
+            for rnd in range(0 if self.interrupted_ else n_polish):
+                # 5c. polish the chosen poison against the defenses themselves, and realise
+                # the model the polished poison induces (a new seed: searched, screened and
+                # realised like the others; the polished poison itself is a seed poison)
+                name, before = f"polish {rnd + 1}", best[0]
+                attack = self._polish(data, best[2], D, defenses, p, names, quantile)
+                if attack is None:
+                    break
+                # the seed is the model exact training returns: the price is that sensitive
+                # (spambase: 105.2 points for it, 109.9 for the model trained at the
+                # screening tolerance), and the segment search pushes it out to the budget
+                model = _exact_model(attack.poisons_, Xc, yc, D, self.random_state)
+                self._seed_poisons[name] = attack.poisons_
+                # the polished poison under the defenses (keep_polished and step 5d compare it)
+                near = self.anchored and fixed is not None
+                polished = defended(attack.poisons_) if self.keep_polished or near else None
+                if self.keep_polished:
+                    _, score, undefended = polished
+                    if kept is None or score > kept[0][1]:
+                        kept = (False, score, undefended), name, attack.poisons_, model
+                n0 = len(priced)
+                # the round's search: a quarter of the first search's solves and seconds
+                pricer.cap = None if max_priced is None else pricer.count + max(1, max_priced // 4)
+                pricer.deadline = (None if self.search_seconds is None
+                                   else time.perf_counter() + self.search_seconds / 4)
+                try:
+                    self._search(pricer, clean, [(name, model)], limit, t_max, steps, add, priced,
+                                 Xe, ye)
+                except _Exhausted:
+                    pass
+                pricer.cap = pricer.deadline = None
+                best = choose([c for c in priced[n0:] if c.price <= limit], best)
+                if self.seed_poisons:
+                    best = seed_realisations([name], best, {name: polished})
+                if near and polished[1] > best[0][1]:
+                    # 5d. the polished poison scores above every accepted realisation but is
+                    # not one (a point outside the loss cone, or more points than its model's
+                    # certified minimum + max_extra): its model realised with the points placed
+                    # nearest the polished poison's -- the same model, and where the defenses
+                    # see the points decides the damage (docs/reachable-history.md, Realisations near the
+                    # polished poison)
+                    cand = add(model, f"{name} poison's model", 1.0, pricer.screen(model))
+                    out = self._realise(data, pricer, cand, budget, D,
+                                        anchor=(f"the {name} seed's poison", attack.poisons_),
+                                        score=lambda ps: defended(ps)[1])
+                    if out is not None:
+                        best = better(best, judge(cand, out))
+                polish.append({"round": rnd + 1, "start": before[1],
+                               "polished": attack.result_.evaluation.min_over_defenses,
+                               "steps": attack.result_.n_iter, "priced": len(priced) - n0,
+                               "score": best[0][1], "chosen": best[0] > before})
+                self._say(f"reachable: {name}: from {before[1]:.4f}, the polished poison "
+                          f"{polish[-1]['polished']:.4f} under the defenses; {len(priced) - n0} "
+                          f"targets priced from its model; best {best[0][1]:.4f}")
+                if not best[0] > before:
+                    break
+            if kept is not None and kept[0][1] > best[0][1]:
+                # keep_polished: the polished poison itself, scoring higher under the defenses
+                # than every accepted realisation; step 5b did not accept it (more points than
+                # its model's certified minimum + max_extra), but it induces that model exactly
+                out = self._polished(pricer, *kept[1:], add)
                 if out is not None:
-                    best = better(best, judge(cand, out))
-            polish.append({"round": rnd + 1, "start": before[1],
-                           "polished": attack.result_.evaluation.min_over_defenses,
-                           "steps": attack.result_.n_iter, "priced": len(priced) - n0,
-                           "score": best[0][1], "chosen": best[0] > before})
-            self._say(f"reachable: {name}: from {before[1]:.4f}, the polished poison "
-                      f"{polish[-1]['polished']:.4f} under the defenses; {len(priced) - n0} "
-                      f"targets priced from its model; best {best[0][1]:.4f}")
-            if not best[0] > before:
-                break
-        if kept is not None and kept[0][1] > best[0][1]:
-            # keep_polished: the polished poison itself, scoring higher under the defenses
-            # than every accepted realisation; step 5b did not accept it (more points than
-            # its model's certified minimum + max_extra), but it induces that model exactly
-            out = self._polished(pricer, *kept[1:], add)
-            if out is not None:
-                best = (kept[0], *out)
-                realised.append({"target": out[0].to_dict(),
-                                 "n_poisons": float(out[1].n_poisons),
-                                 "realised_by": _realised_by(out[1]), "status": "polished",
-                                 "max_loss_difference": 0.0, "score": kept[0][1],
-                                 "per_defense": None})
-        rounds = int(check_positive(self.recycle_rounds, "recycle_rounds", allow_zero=True))
-        recycle = None
-        if rounds:
-            # 6. compress and extend, from the KKT seed's poison
-            again, recycle = self._recycle(data, pricer, budget, D, defenses, p, defended,
-                                           rounds, add)
-            # (a round's result is always an accepted realisation plus its KKT points)
-            if again is not None and again[0][1] > best[0][1]:
-                best = again
-                recycle["chosen"] = True
+                    best = (kept[0], *out)
+                    realised.append({"target": out[0].to_dict(),
+                                     "n_poisons": float(out[1].n_poisons),
+                                     "realised_by": _realised_by(out[1]), "status": "polished",
+                                     "max_loss_difference": 0.0, "score": kept[0][1],
+                                     "per_defense": None})
+            rounds = int(check_positive(self.recycle_rounds, "recycle_rounds", allow_zero=True))
+            if rounds and not self.interrupted_:
+                # 6. compress and extend, from the KKT seed's poison
+                again, recycle = self._recycle(data, pricer, budget, D, defenses, p, defended,
+                                               rounds, add)
+                # (a round's result is always an accepted realisation plus its KKT points)
+                if again is not None and again[0][1] > best[0][1]:
+                    best = again
+                    recycle["chosen"] = True
+            latest[0] = best          # (keep_polished and step 6 choose outside judge)
+            if self.topup and not self.interrupted_:
+                topped = self._topup(best[2], best[0][1], budget, defended)
+        except KeyboardInterrupt:
+            if latest[0] is None:
+                raise                   # nothing realised before the Ctrl-C: nothing to keep
+            best, topped = latest[0], None
+            self._interrupted(pricer, "the result is the best realisation judged so far "
+                                      f"(min over defenses {best[0][1]:.4f})")
         (_, score, _), cand, ps, rz = best
-        topup = None
-        if self.topup:
-            ps, topup = self._topup(ps, score, budget, defended)
+        if topped is not None:
+            ps, topup = topped
         ps.meta.update({"attack": "reachable-target", "epsilon": float(self.epsilon),
                         "use": self.use, "target_source": cand.source})
         ev = evaluate(data, ps, defenses=defenses, p=p, defender=D, clean_model=clean,
@@ -1280,19 +1307,29 @@ class ReachableTargetAttack(PoisoningAttack):
         self.n_solves_ = pricer.count
         #: of the fit's solves (screening, fixed-count), those the second process made
         #: ahead (workers; :mod:`.scout`)
-        self.n_solves_ahead_ = 0 if pricer.scout is None else pricer.scout.used
+        self.n_solves_ahead_ = 0 if scout is None else scout.used
         #: poisons judged under the defenses in the second process (steps 4 and 5b)
-        self.n_judged_ahead_ = 0 if pricer.scout is None else pricer.scout.judged_there
+        self.n_judged_ahead_ = 0 if scout is None else scout.judged_there
         self.result_ = ReachableResult(
             ps, cand, rz, ev, clean.error(Xt, yt), budget, priced, realised, seed_info,
+            "interrupted" if self.interrupted_ else
             rz.status if rz.status in ("eps_close", "polished") else "not_close",
             time.perf_counter() - t0, self.search_exhausted_,
             # the bound's own program result: its feasible set in words (with the l2 secant
             # half-space, a subset of the L2 defense's set: feasible.L2Secant)
             lp_statement(rz.program, feas.describe(), len(yc), D.reg, defender=D), topup,
-            recycle, polish)
+            recycle, polish, self.interrupted_)
 
     # ------------------------------------------------------------------ internals
+    def _interrupted(self, pricer, what):
+        """A Ctrl-C: the fit goes on in this process alone (the second process is
+        terminated, its solves ahead no longer asked for) only as far as a result from what
+        it found -- steps 4-5 after a search cut short, nothing more after a realisation."""
+        self.interrupted_ = True
+        pricer.scout = None
+        self._beside.abandon()
+        self._say(f"reachable: interrupted (Ctrl-C): {what}")
+
     def _check_given(self, d):
         """``given_poisons`` checked before any work: ``{name: PoisonSet}`` of binary
         poisons with ``d`` features, none empty; names other than the label-flip seeds'."""
@@ -1368,8 +1405,8 @@ class ReachableTargetAttack(PoisoningAttack):
                 # epsilon giving exactly `left` points on the augmented set (n_poisons floors)
                 eps = (left + 0.5) / len(aug.y_train)
                 try:
-                    P = self._seed_attack("kkt", defenses, p, D, epsilon=eps).set_params(
-                        **RECYCLE_KKT).fit(aug).poisons_
+                    P = fit_part(self._seed_attack("kkt", defenses, p, D, epsilon=eps)
+                                 .set_params(**RECYCLE_KKT), aug).poisons_
                 except (InputError, SolverFailure) as exc:
                     self._say(f"reachable: recycle round {k}: KKT failed ({exc})")
                     break
@@ -1584,7 +1621,8 @@ class ReachableTargetAttack(PoisoningAttack):
                     elif seed in jobs:
                         poisons = jobs[seed].result()
                     else:
-                        poisons = self._seed_attack(seed, defenses, p, D).fit(data).poisons_
+                        poisons = fit_part(self._seed_attack(seed, defenses, p, D),
+                                           data).poisons_
                     models[seed] = [(seed, self._seed_model(seed, poisons, data, D))]
                 info[seed] = {"models": len(models[seed]), "seconds": time.perf_counter() - t0,
                               **({"given": True} if seed in given else {})}
@@ -1650,7 +1688,7 @@ class ReachableTargetAttack(PoisoningAttack):
         # process, already started (InfluenceAttack.workers)
         attack._beside = self._beside
         try:
-            return attack.fit(data)
+            return fit_part(attack, data)
         except (InputError, SolverFailure) as exc:
             self._say(f"reachable: the polish did not run ({exc})")
             return None
@@ -1737,11 +1775,11 @@ class ReachableTargetAttack(PoisoningAttack):
             feas = FeasibleSet(fixed + ([] if loss is None else [
                 LossBound(c.model, quantile=loss.quantile).fit(data.X_train, data.y_train)]))
             try:
-                mtp = ModelTargetedPoisoning(
+                mtp = fit_part(ModelTargetedPoisoning(
                     c.model, feasible=feas, epsilon=self.epsilon, eps_close=0.0,
                     copies=copies, train_tol=self.screen_tol, solver=self.solver,
                     progress_bar=False, bound_at_achieved=False, defender=D,
-                    random_state=self.random_state).fit(data)
+                    random_state=self.random_state), data)
             except (InputError, SolverFailure) as exc:
                 self._say(f"reachable: {name}: MTP failed ({exc})")
                 continue
