@@ -845,6 +845,15 @@ def _ctrl_c_at(call, k=1):
     return pressed
 
 
+def _kept(attack, data):
+    """``attack.fit(data)`` that must keep what it found at the Ctrl-C: one that escapes is
+    this test's failure (not pytest's own stop)."""
+    try:
+        return attack.fit(data)
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C escaped: what was found was not kept")
+
+
 def test_ctrl_c_in_a_seed_attack_stops_the_attack_it_seeds(breast, monkeypatch):
     """The KKT seed keeps its best candidate at a Ctrl-C and returns (the KKT attack's own
     contract); as a seed it must not: the Ctrl-C stops the reachable attack, which had
@@ -871,7 +880,7 @@ def test_ctrl_c_in_the_polish_keeps_the_realisation_judged_before(breast, monkey
     kw = dict(epsilon=0.03, search_seconds=None, toward_rounds=1, n_mtp=1, **SMALL)
     plain = ReachableTargetAttack(polish_rounds=0, **kw).fit(breast)
     monkeypatch.setattr(InfluenceAttack, "_say", _ctrl_c_at(InfluenceAttack._say, 3))
-    att = ReachableTargetAttack(polish_rounds=2, **kw).fit(breast)
+    att = _kept(ReachableTargetAttack(polish_rounds=2, **kw), breast)
     res = att.result_.to_dict()
     assert att.interrupted_ and res["interrupted"] and res["status"] == "interrupted"
     assert res["realisation_status"] == "eps_close" and res["polish"] == []
@@ -900,7 +909,7 @@ def test_ctrl_c_in_the_search_realises_what_was_priced_one_or_two_processes(brea
         with monkeypatch.context() as m, threadpool_limits(limits=1, user_api="blas"):
             m.setattr(ModelTargetedPoisoning, "_save",
                       _ctrl_c_at(ModelTargetedPoisoning._save, 3))
-            runs.append(ReachableTargetAttack(workers=workers, **kw).fit(breast))
+            runs.append(_kept(ReachableTargetAttack(workers=workers, **kw), breast))
     for att in runs:
         res = att.result_.to_dict()
         assert att.interrupted_ and res["status"] == "interrupted"
