@@ -11,7 +11,7 @@ Exit status, the same for every command:
   at parse time, output paths before the run);
 * 1 -- a solver (or an internal) failure, with the solver's status;
 * 130 -- interrupted (Ctrl-C).  A partial result is not a success: a command that keeps
-  what it had found (``attack mtp``, ``attack kkt``, ``attack tgda``, ...) still writes its
+  what it had found (``attack mtp``, ``attack kkt``, ``attack reachable-target``, ...) still writes its
   files and prints its result, with ``"interrupted": true``, and then exits 130; any other
   command prints ``{"status": "interrupted", "interrupted": true}`` under ``--json``.
 

@@ -549,3 +549,32 @@ def test_mnist17_acceptance():
     opt = pytest.importorskip("convexpoison.certificates.optimal")
     o = opt.optimal_lower_bound(target, data.domain, X, y, 0.09)
     assert abs(o.value - res.program.value) <= 1e-3 * res.program.value
+
+
+def test_hybrid_interrupted_keeps_the_mtp_points_and_says_so(monkeypatch):
+    """A Ctrl-C in the hybrid's MTP finish: the result is MTP's points so far (status
+    'hybrid-interrupted'), and ``to_dict`` says ``interrupted`` (the command line then
+    writes it and exits 130 instead of reporting a complete run)."""
+    from convexpoison.attacks.minpoison import MinimumPoisoning
+    from convexpoison.attacks.mtp import ModelTargetedPoisoning
+
+    X, y, Xp, yp, wp, target = instance(82, N=20, d=2, m=5)
+    base = MinimumPoisoning(target, Domain.box(2), REG, eps_close=0.0, max_extra=0,
+                            per_total=1).fit(X, y).result_
+    if base.max_loss_difference <= 0:
+        pytest.skip("the rounded attack is already exact")
+    save, calls = ModelTargetedPoisoning._save, []
+
+    def ctrl_c_at_the_second_step(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return save(self, *args, **kw)
+
+    monkeypatch.setattr(ModelTargetedPoisoning, "_save", ctrl_c_at_the_second_step)
+    res = MinimumPoisoning(target, Domain.box(2), REG, eps_close=0.0, max_extra=0,
+                           per_total=1, hybrid=True,
+                           hybrid_budget=base.n_poisons + 3).fit(X, y).result_
+    assert res.status == "hybrid-interrupted" and res.to_dict()["interrupted"] is True
+    assert base.n_poisons <= res.n_poisons <= base.n_poisons + 3
+    assert base.to_dict()["interrupted"] is False

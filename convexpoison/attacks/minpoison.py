@@ -90,6 +90,9 @@ class MinPoisonAttackResult:
         """The attack's outcome as JSON-friendly numbers (``status`` as above)."""
         lp = self.program
         return {"status": self.status, "n_poisons": self.n_poisons if self.model is not None else None,
+                # a Ctrl-C in the hybrid's MTP finish: its points so far (the command line
+                # writes them and exits 130)
+                "interrupted": self.status == "hybrid-interrupted",
                 "distinct_points": int(len(self.poisons)), "lower_bound": self.lower_bound,
                 "lp_value": lp.value, "max_loss_difference": self.max_loss_difference,
                 "max_loss_upper_bound": self.max_loss_upper_bound,

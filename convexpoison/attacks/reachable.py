@@ -849,6 +849,10 @@ class ReachableTargetAttack(PoisoningAttack):
         Measured (bench/reachable.py --workers 2): docs/reachable-history.md, *Time on two
         cores* and *Solves made ahead in the second process*.
     progress : callable receiving a line of text per stage (or None).
+
+    A Ctrl-C keeps what was found: the search cut short is realised, a later Ctrl-C keeps
+    the best realisation judged (``interrupted_``, status 'interrupted'); before any
+    realisation it propagates (docs/reachable.md, *Ctrl-C*).
     """
 
     _name = "reachable-target"
