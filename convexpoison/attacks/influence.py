@@ -789,6 +789,8 @@ class InfluenceAttack(PoisoningAttack):
         except KeyboardInterrupt:
             # the user's stop: Xr, theta and best change together only on an accepted step
             stop = "interrupted"
+            if self.__dict__.get("_beside") is not None:
+                self._beside.abandon()      # its trial is not waited for (it ignores SIGINT)
             self._say(f"influence-{self.variant}: interrupted; keeping the last accepted step")
         return {"Xr": Xr, "yp": yp, "wp": wp, "history": history, "initial": initial,
                 "best": best, "it": it, "stop": stop}
