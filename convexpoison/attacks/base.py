@@ -15,7 +15,7 @@ influence, the label flips, TGDA and pGAN -- is a :class:`PoisoningAttack`:
 * **Ctrl-C keeps what was found.**  An attack that can stop early returns normally at a
   Ctrl-C with what it had found and ``result_.status == "interrupted"`` (the command line
   then writes it and exits 130).  An attack run as one *part* of another (the
-  reachable-target attack's seeds, the minimum-poison attack's MTP finish) is fitted by
+  reachable-target attack's seeds, MTP runs and polish) is fitted by
   :func:`fit_part`, which raises that Ctrl-C again: the run around it stops or keeps what
   *it* found, and never carries on from a part that was cut short.
 
