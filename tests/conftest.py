@@ -14,3 +14,20 @@ def make_blobs(rng, n=120, d=5, sep=1.0, shift=None):
     shift = 0.1 * sep if shift is None else shift
     X = 0.5 + 0.15 * rng.standard_normal((n, d)) + shift * y[:, None]
     return np.clip(X, 0, 1), y
+
+
+def interrupt_after(monkeypatch, owner, name, k):
+    """The user's Ctrl-C in a test: make the k-th call (1-based) of ``owner.name`` raise
+    KeyboardInterrupt; the calls before it run the real function.  Returns the list of
+    calls made."""
+    real = getattr(owner, name)
+    calls = []
+
+    def wrapped(*args, **kw):
+        calls.append(1)
+        if len(calls) == k:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(owner, name, wrapped)
+    return calls

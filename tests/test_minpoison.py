@@ -26,6 +26,8 @@ from convexpoison.programs.kkt import kkt_residual
 from convexpoison.programs.minpoison import MinimumPoisonProgram, margin_partition
 from convexpoison.training import LinearModel, train
 
+from conftest import interrupt_after
+
 REG = 0.09
 
 
@@ -563,15 +565,7 @@ def test_hybrid_interrupted_keeps_the_mtp_points_and_says_so(monkeypatch):
                             per_total=1).fit(X, y).result_
     if base.max_loss_difference <= 0:
         pytest.skip("the rounded attack is already exact")
-    save, calls = ModelTargetedPoisoning._save, []
-
-    def ctrl_c_at_the_second_step(self, *args, **kw):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return save(self, *args, **kw)
-
-    monkeypatch.setattr(ModelTargetedPoisoning, "_save", ctrl_c_at_the_second_step)
+    interrupt_after(monkeypatch, ModelTargetedPoisoning, "_save", 2)   # its second step
     res = MinimumPoisoning(target, Domain.box(2), REG, eps_close=0.0, max_extra=0,
                            per_total=1, hybrid=True,
                            hybrid_budget=base.n_poisons + 3).fit(X, y).result_

@@ -21,7 +21,7 @@ from convexpoison.domain import Domain
 from convexpoison.programs.inner import InnerMaximizer
 from convexpoison.progress import bar, enabled_for
 
-from conftest import make_blobs
+from conftest import interrupt_after, make_blobs
 
 REG = 0.05
 
@@ -36,22 +36,6 @@ def data():
     Xtr, ytr = blobs(rng, 160)
     Xte, yte = blobs(rng, 100)
     return from_arrays(Xtr, ytr, Xte, yte, domain=Domain.box(4), reg=REG)
-
-
-def interrupt_after(monkeypatch, owner, name, k):
-    """Make the k-th call (1-based) of ``owner.name`` raise KeyboardInterrupt; the calls
-    before it run the real function.  Returns the list of calls made."""
-    real = getattr(owner, name)
-    calls = []
-
-    def wrapped(*args, **kw):
-        calls.append(1)
-        if len(calls) == k:
-            raise KeyboardInterrupt
-        return real(*args, **kw)
-
-    monkeypatch.setattr(owner, name, wrapped)
-    return calls
 
 
 # ------------------------------------------------------------------------ progress bars

@@ -13,6 +13,7 @@ from convexpoison.attacks.reachable import ReachableTargetAttack
 from convexpoison.errors import InputError
 
 from conformance import check_attack
+from conftest import interrupt_after
 
 SMALL = dict(seeds=("decoys",), decoy_quantiles=(0.1, 0.3), decoy_repeats=(2, 5), steps=3,
              n_realise=2)
@@ -831,20 +832,6 @@ def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):
     _assert_same_poison(got, want)
 
 
-def _ctrl_c_at(call, k=1):
-    """``call`` wrapped to raise KeyboardInterrupt at its ``k``-th call instead of running:
-    the user's Ctrl-C pressed at that moment, in this process."""
-    calls = []
-
-    def pressed(*args, **kw):
-        calls.append(1)
-        if len(calls) == k:
-            raise KeyboardInterrupt
-        return call(*args, **kw)
-    pressed.__wrapped__ = call
-    return pressed
-
-
 def _kept(attack, data):
     """``attack.fit(data)`` that must keep what it found at the Ctrl-C: one that escapes is
     this test's failure (not pytest's own stop)."""
@@ -861,12 +848,12 @@ def test_ctrl_c_in_a_seed_attack_stops_the_attack_it_seeds(breast, monkeypatch):
     and reported a complete run."""
     from convexpoison.attacks import kkt
 
-    monkeypatch.setattr(kkt, "_run_task", _ctrl_c_at(kkt._run_task, 2))
+    interrupt_after(monkeypatch, kkt, "_run_task", 2)
     with pytest.raises(KeyboardInterrupt):
         ReachableTargetAttack(epsilon=0.03, **{**SMALL, "seeds": ("decoys", "kkt")},
                               polish_rounds=0).fit(breast)
     # the same Ctrl-C in the KKT attack alone: it keeps what it found
-    monkeypatch.setattr(kkt, "_run_task", _ctrl_c_at(kkt._run_task.__wrapped__, 2))
+    interrupt_after(monkeypatch, kkt, "_run_task", 2)
     alone = kkt.KKTAttack(epsilon=0.03, grid=2, max_decoys=2).fit(breast)
     assert alone.result_.status == "interrupted" and alone.poisons_.n_poisons > 0
 
@@ -879,7 +866,7 @@ def test_ctrl_c_in_the_polish_keeps_the_realisation_judged_before(breast, monkey
 
     kw = dict(epsilon=0.03, search_seconds=None, toward_rounds=1, n_mtp=1, **SMALL)
     plain = ReachableTargetAttack(polish_rounds=0, **kw).fit(breast)
-    monkeypatch.setattr(InfluenceAttack, "_say", _ctrl_c_at(InfluenceAttack._say, 3))
+    interrupt_after(monkeypatch, InfluenceAttack, "_say", 3)
     att = _kept(ReachableTargetAttack(polish_rounds=2, **kw), breast)
     res = att.result_.to_dict()
     assert att.interrupted_ and res["interrupted"] and res["status"] == "interrupted"
@@ -907,8 +894,7 @@ def test_ctrl_c_in_the_search_realises_what_was_priced_one_or_two_processes(brea
     runs = []
     for workers in (1, 2):
         with monkeypatch.context() as m, threadpool_limits(limits=1, user_api="blas"):
-            m.setattr(ModelTargetedPoisoning, "_save",
-                      _ctrl_c_at(ModelTargetedPoisoning._save, 3))
+            interrupt_after(m, ModelTargetedPoisoning, "_save", 3)
             runs.append(_kept(ReachableTargetAttack(workers=workers, **kw), breast))
     for att in runs:
         res = att.result_.to_dict()
@@ -930,7 +916,7 @@ def test_cli_ctrl_c_writes_what_was_found_and_exits_130(tmp_path, capsys, monkey
     from convexpoison.cli import main
     from convexpoison.poisons import PoisonSet
 
-    monkeypatch.setattr(InfluenceAttack, "_say", _ctrl_c_at(InfluenceAttack._say, 2))
+    interrupt_after(monkeypatch, InfluenceAttack, "_say", 2)
     out = tmp_path / "p.npz"
     rc = main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon", "0.03",
                "--seeds", "decoys",
