@@ -1,3 +1,5 @@
+import signal
+
 import numpy as np
 import pytest
 
@@ -5,6 +7,19 @@ import pytest
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def ctrl_c():
+    """SIGINT handled as an interactive Python handles it (KeyboardInterrupt), in this
+    process and in the commands it starts, for the tests that send a real one.  A suite
+    started with SIGINT ignored (a background job: ``make test &``, or a CI runner that
+    starts it so) would otherwise ignore it -- as Python rightly does, and every process
+    started from it too."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def make_blobs(rng, n=120, d=5, sep=1.0, shift=None):

@@ -72,7 +72,7 @@ def test_bad_worker_count_is_an_input_error():
         Beside(1.5)
 
 
-def test_the_second_process_leaves_ctrl_c_to_this_one():
+def test_the_second_process_leaves_ctrl_c_to_this_one(ctrl_c):
     """A Ctrl-C reaches every process of the terminal's group; the second process ignores
     it, so a job there is never cut short into a result that looks complete (the caller
     decides: abandon it, or stop)."""
@@ -80,7 +80,7 @@ def test_the_second_process_leaves_ctrl_c_to_this_one():
 
     with Beside(2) as beside:
         assert beside.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
-    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN     # this process: untouched
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # this one: untouched
 
 
 def _second_process(beside):

@@ -301,7 +301,7 @@ def _interrupt_after_progress(proc, word, timeout=120):
     return out, seen + err
 
 
-def test_ctrl_c_exits_130_for_every_command(files, tmp_path):
+def test_ctrl_c_exits_130_for_every_command(files, tmp_path, ctrl_c):
     """The rule (README): an interrupted command exits 130.  MTP keeps what it found: it
     writes the partial poison set and prints its result with "interrupted": true; a
     command with no partial result to give (the audit) prints {"status": "interrupted",

@@ -220,7 +220,7 @@ def test_stacked_norm_cones_keep_the_optimum_and_compile_as_one_cone():
         assert all(k.violation() <= 1e-7 for k in norms)
 
 
-def test_a_ctrl_c_a_solver_turned_into_an_error_is_raised_again():
+def test_a_ctrl_c_a_solver_turned_into_an_error_is_raised_again(ctrl_c):
     """Clarabel's update (Rust) turns a KeyboardInterrupt raised while it reads the data into
     Exception('Invalid A update data'), which a solve takes for a failure (and tries the
     next solver): the Ctrl-C must still stop the run.  A real SIGINT, delivered inside the
