@@ -15,8 +15,9 @@ from convexpoison.errors import InputError
 from conformance import check_attack
 from conftest import interrupt_after
 
+# search_seconds None: the same search on a machine of any speed
 SMALL = dict(seeds=("decoys",), decoy_quantiles=(0.1, 0.3), decoy_repeats=(2, 5), steps=3,
-             n_realise=2)
+             n_realise=2, search_seconds=None)
 
 
 def _check_property(data, attack, realisation=False):
@@ -95,11 +96,10 @@ def test_accepted_target_is_induced_with_its_certified_minimum_breast_cancer(bre
         max(r["score"] for r in accepted), abs=1.5 / breast.n_test)   # screened vs exact training
 
 
-def test_accepted_target_is_induced_spambase_subset():
-    """A second dataset: a spambase subset (:func:`_spambase_subset`)."""
-    data = _spambase_subset()
-    att = ReachableTargetAttack(epsilon=0.03, defenses=("l2", "slab", "loss"), **SMALL).fit(data)
-    res = _check_property(data, att)
+def test_accepted_target_is_induced_spambase_subset(spambase, seeded):
+    """A second dataset: a spambase subset (:func:`_spambase_subset`), the KKT and
+    influence seeds' run."""
+    res = _check_property(spambase, seeded[0])
     assert set(res["per_defense"]) == {"l2", "slab", "loss"}
 
 
@@ -192,7 +192,7 @@ def test_topup_keeps_only_copies_that_raise_the_minimum_over_the_defenses(breast
     assert res["target_poisons"] <= res["target_lower_bound"] + 2
 
 
-def test_recycle_is_a_realised_target_plus_kkt_points_within_the_budget(breast):
+def test_recycle_is_a_realised_target_plus_kkt_points_within_the_budget(breast, fitted):
     """recycle_rounds: every round's poison (a realisation plus KKT points) fits the
     budget, the best round is the highest-scoring one, and the search's result is replaced
     exactly when that round scores higher.  When it is (breast-cancer at 3% on the
@@ -202,7 +202,7 @@ def test_recycle_is_a_realised_target_plus_kkt_points_within_the_budget(breast):
     points, and its minimum over the defenses (recomputed here) is the round's."""
     from convexpoison.defenses import evaluate
 
-    plain = ReachableTargetAttack(epsilon=0.03, **SMALL).fit(breast).result_.to_dict()
+    plain = fitted.result_.to_dict()                    # recycle_rounds 0
     att = ReachableTargetAttack(epsilon=0.03, recycle_rounds=3, **SMALL).fit(breast)
     res = att.result_.to_dict()
     rec = res["recycle"]
@@ -244,7 +244,8 @@ def test_cli_topup_reports_the_copies_beyond_the_target(tmp_path, capsys, breast
     out = tmp_path / "p.npz"
     assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon", "0.04",
                  "--seeds", "decoys", "--decoy-quantiles", "0.1,0.3", "--decoy-repeats", "2,5",
-                 "--n-realise", "1", "--topup", "--out", str(out), "--json",
+                 "--n-realise", "1", "--toward-rounds", "0", "--polish-rounds", "0",
+                 "--topup", "--out", str(out), "--json",
                  "--no-progress"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["topup_copies"] is not None
@@ -286,6 +287,25 @@ def test_snapped_targets_are_the_models_their_predecessors_induced(fitted):
             assert rec["target"]["certified"] <= prev["n_poisons"] + 1e-9
 
 
+@pytest.fixture(scope="module")
+def spambase():
+    return _spambase_subset()
+
+
+#: the spambase subset's settings of the seed-poison tests
+SEEDED = dict(epsilon=0.03, defenses=("l2", "slab", "loss"), steps=3, n_realise=2,
+              toward_rounds=0)
+
+
+@pytest.fixture(scope="module")
+def seeded(spambase):
+    """The KKT and influence seeds' run on the spambase subset, and what it said."""
+    said = []
+    att = ReachableTargetAttack(seeds=("kkt", "influence"), progress=said.append,
+                                **SEEDED).fit(spambase)
+    return att, said
+
+
 def _spambase_subset():
     """500 spambase training points and 300 test points (57 dense features in [0, 1])."""
     from convexpoison.datasets import from_arrays
@@ -298,7 +318,7 @@ def _spambase_subset():
                        domain=full.domain, reg=0.01, name="spambase-500")
 
 
-def test_seed_poisons_are_judged_as_realisations_of_the_models_they_induce():
+def test_seed_poisons_are_judged_as_realisations_of_the_models_they_induce(spambase, seeded):
     """seed_poisons (step 5b), checked whatever the seed attacks produce on the machine: a
     seed poison is among the judged realisations exactly when it lies inside the feasible
     set with its model's certified minimum <= n <= certified + 2 (recomputed here: a
@@ -309,13 +329,12 @@ def test_seed_poisons_are_judged_as_realisations_of_the_models_they_induce():
     spambase subset at 3%, on the machine where it
     was built, the KKT seed's 15 points, certified 15, won: 11.33% -> 12.67%; the
     influence seed's poison had a point outside the feasible set.)"""
-    data = _spambase_subset()
-    kw = dict(epsilon=0.03, defenses=("l2", "slab", "loss"), steps=3, n_realise=2,
-              toward_rounds=0)
-    for seeds in (("kkt", "influence"), ("kkt",)):
-        said = []
-        att = ReachableTargetAttack(seeds=seeds, progress=said.append, **kw).fit(data)
-        _check_seed_realisations(data, att, seeds, said)
+    data, kw = spambase, SEEDED
+    att, said = seeded
+    _check_seed_realisations(data, att, ("kkt", "influence"), said)
+    said = []
+    att = ReachableTargetAttack(seeds=("kkt",), progress=said.append, **kw).fit(data)
+    _check_seed_realisations(data, att, ("kkt",), said)
     off = ReachableTargetAttack(seeds=("kkt",), seed_poisons=False, **kw).fit(data)
     # (step 5d's realisations near a polished poison are the minimum-poison attack's too)
     assert {r["realised_by"].split(" near ")[0] for r in off.result_.realised} \
@@ -377,7 +396,7 @@ def test_kkt_toward_the_models_beyond_the_budget_is_a_seed_searched_in_turn(brea
     from convexpoison.attacks.base import n_poisons as budget_of
 
     att = ReachableTargetAttack(epsilon=0.03, toward_rounds=2, n_toward=3, n_mtp=0,
-                                search_seconds=None, **SMALL).fit(breast)
+                                **SMALL).fit(breast)
     cands = att.candidates_
     names = [c.source for c in cands]
     assert "kkt toward 1" in names
@@ -412,7 +431,7 @@ def test_mtp_toward_the_models_beyond_the_budget_are_seeds_searched_in_turn(brea
     from convexpoison.feasible import make_feasible_set
 
     att = ReachableTargetAttack(epsilon=0.03, toward_rounds=2, n_mtp=2, mtp_steps=5,
-                                search_seconds=None, **SMALL).fit(breast)
+                                **SMALL).fit(breast)
     cands = att.candidates_
     names = [c.source for c in cands]
     budget = budget_of(0.03, breast.n_train)
@@ -445,7 +464,7 @@ def test_mtp_toward_the_models_beyond_the_budget_are_seeds_searched_in_turn(brea
     _check_property(breast, att)
 
 
-def test_given_poisons_are_seeds_and_candidate_realisations():
+def test_given_poisons_are_seeds_and_candidate_realisations(spambase, seeded):
     """given_poisons (an audit's other attacks, --given-poisons files): each given poison
     induces a seed model (a fresh training on Dc u P, searched first), is judged as a seed
     poison (or, scoring no higher than the accepted result, not certified) exactly when it
@@ -455,10 +474,8 @@ def test_given_poisons_are_seeds_and_candidate_realisations():
     run under the same defenses scores at least what that poison scored."""
     from convexpoison.defenses import evaluate
 
-    data = _spambase_subset()
-    kw = dict(epsilon=0.03, defenses=("l2", "slab", "loss"), steps=3, n_realise=2,
-              toward_rounds=0)
-    first = ReachableTargetAttack(seeds=("kkt", "influence"), **kw).fit(data)
+    data, kw = spambase, SEEDED
+    first = seeded[0]
     P = first.poisons_
     given = {"kkt": P, "earlier run": P}
     said = []
@@ -514,7 +531,7 @@ def test_full_kkt_seed_is_the_kkt_attack_with_its_defaults(breast):
 
     kw = dict(epsilon=0.03, defenses=("l2", "slab"))
     att = ReachableTargetAttack(seeds=("kkt",), kkt_seed="full", toward_rounds=0, steps=2,
-                                n_realise=1, **kw).fit(breast)
+                                n_realise=1, polish_rounds=0, **kw).fit(breast)
     ref = KKTAttack(progress_bar=False, **kw).fit(breast).poisons_
     got = att._seed_poisons["kkt"]
     _assert_same_poison(got, ref)
@@ -529,8 +546,8 @@ def test_polish_seeds_the_model_its_polished_poison_induces(breast, fitted):
     model exact training on Dc u polished poison returns (a fresh training here); a round
     changes the result only by a higher (accepted, score) and a round that changes nothing
     is the last; the result keeps the issue's property.  Off (0 rounds): no polish."""
-    att = ReachableTargetAttack(epsilon=0.03, polish_rounds=2, search_seconds=None,
-                                **SMALL).fit(breast)
+    att = fitted                    # the default polish_rounds, 2
+    assert att.polish_rounds == 2
     rounds = att.result_.polish
     assert 1 <= len(rounds) <= 2 and [r["round"] for r in rounds] == list(range(1, len(rounds) + 1))
     assert all(r["chosen"] for r in rounds[:-1])
@@ -550,8 +567,6 @@ def test_polish_seeds_the_model_its_polished_poison_induces(breast, fitted):
     res = _check_property(breast, att)
     if rounds[0]["chosen"]:
         assert "polish" in res["target_source"] and res["polish"] == rounds
-    # the first fit's settings (polish_rounds 1): the same first round
-    assert fitted.result_.polish[0]["start"] == pytest.approx(rounds[0]["start"])
     off = ReachableTargetAttack(epsilon=0.03, polish_rounds=0, **SMALL).fit(breast)
     assert off.result_.polish is None and not any("polish" in c.source
                                                   for c in off.candidates_)
@@ -561,7 +576,7 @@ def test_polish_seeds_the_model_its_polished_poison_induces(breast, fitted):
 
 @pytest.mark.parametrize("name", ["breast-cancer",
                                   pytest.param("mnist17", marks=pytest.mark.slow)])
-def test_keep_polished_returns_the_polished_poison_only_when_it_scores_higher(name):
+def test_keep_polished_returns_the_polished_poison_only_when_it_scores_higher(name, request):
     """keep_polished: the result is the polish's poison (status 'polished', inside the
     feasible set aimed at its model, which a program built here certifies at no more than
     its points; max loss difference 0) only when a polished poison scored higher under
@@ -571,15 +586,21 @@ def test_keep_polished_returns_the_polished_poison_only_when_it_scores_higher(na
     from convexpoison.certificates.lp import lp_lower_bound
 
     data = load_dataset(name)
-    kw = dict(epsilon=0.03, polish_rounds=1, search_seconds=None,
-              **(SMALL if name == "breast-cancer" else {}))
+    # breast-cancer: the fitted fixture's settings (two polish rounds), so that it is the
+    # run without keep_polished
+    kw = (dict(epsilon=0.03, **SMALL) if name == "breast-cancer"
+          else dict(epsilon=0.03, polish_rounds=1, search_seconds=None))
     att = ReachableTargetAttack(keep_polished=True, **kw).fit(data)
     res = att.result_.to_dict()
     accepted = max(r["score"] for r in att.result_.realised if r["status"] == "eps_close")
     if res["status"] == "polished":
-        P = att._seed_poisons["polish 1"]
+        kept = res["realised_by"].removesuffix(" poison")       # "polish N"
+        P = att._seed_poisons[kept]
+        assert kept.startswith("polish ") and res["max_loss_difference"] == 0.0
         assert att.poisons_.n_poisons == P.n_poisons and np.array_equal(att.poisons_.X, P.X)
-        assert res["realised_by"] == "polish 1 poison" and res["max_loss_difference"] == 0.0
+        # kept because it scored higher under the defenses than every accepted realisation
+        polished = [r["score"] for r in att.result_.realised if r["status"] == "polished"]
+        assert len(polished) == 1 and polished[0] > accepted
         assert res["poisoned_test_error"] > accepted - 1.5 / data.n_test
         X, y, w, _ = P.with_clean(data.X_train, data.y_train)
         model = train(X, y, "svm", data.reg, sample_weight=w)
@@ -590,7 +611,8 @@ def test_keep_polished_returns_the_polished_poison_only_when_it_scores_higher(na
         assert res["target_lower_bound"] == lb <= P.n_poisons
         assert feas.contains(P.X, P.y).all()         # kept only inside the certified set
     else:
-        plain = ReachableTargetAttack(**kw).fit(data).result_.to_dict()
+        plain = (request.getfixturevalue("fitted") if name == "breast-cancer"
+                 else ReachableTargetAttack(**kw).fit(data)).result_.to_dict()
         assert res["poisoned_test_error"] == plain["poisoned_test_error"]
         assert res["status"] == "eps_close"
 
@@ -639,7 +661,7 @@ def test_a_second_process_keeps_the_cap_on_screening_solves(breast):
     solve and gives the same candidates and poison (one BLAS thread)."""
     from threadpoolctl import threadpool_limits
 
-    kw = dict(epsilon=0.03, max_priced=10, polish_rounds=0, search_seconds=None, **SMALL)
+    kw = dict(epsilon=0.03, max_priced=10, polish_rounds=0, **SMALL)
     with threadpool_limits(limits=1, user_api="blas"):
         runs = [ReachableTargetAttack(workers=w, **kw).fit(breast) for w in (1, 2)]
     assert runs[0].search_exhausted_ and runs[1].search_exhausted_
@@ -864,7 +886,7 @@ def test_ctrl_c_in_the_polish_keeps_the_realisation_judged_before(breast, monkey
     polish, bit for bit -- with status 'interrupted' (its target still accepted)."""
     from convexpoison.attacks.influence import InfluenceAttack
 
-    kw = dict(epsilon=0.03, search_seconds=None, toward_rounds=1, n_mtp=1, **SMALL)
+    kw = dict(epsilon=0.03, toward_rounds=1, n_mtp=1, **SMALL)
     plain = ReachableTargetAttack(polish_rounds=0, **kw).fit(breast)
     interrupt_after(monkeypatch, InfluenceAttack, "_say", 3)
     att = _kept(ReachableTargetAttack(polish_rounds=2, **kw), breast)
