@@ -13,7 +13,11 @@ Exit status, the same for every command:
 * 130 -- interrupted (Ctrl-C).  A partial result is not a success: a command that keeps
   what it had found (``attack mtp``, ``attack kkt``, ``attack reachable-target``, ...) still writes its
   files and prints its result, with ``"interrupted": true``, and then exits 130; any other
-  command prints ``{"status": "interrupted", "interrupted": true}`` under ``--json``.
+  command prints ``{"status": "interrupted", "interrupted": true}`` under ``--json``;
+* 143 -- stopped by SIGTERM (``kill``, ``timeout``, a batch scheduler's time limit): the
+  same as a Ctrl-C -- what was found is written -- with its own status.  A command run in
+  the background ignores Ctrl-C (SIGINT), as every program started so does; SIGTERM is
+  how to stop it and keep what it found.
 
 Each command is a module of :mod:`convexpoison.commands` (see :data:`COMMANDS`);
 :func:`main` does the parsing, the checks every command gets (flag values, output paths),
@@ -34,7 +38,44 @@ from pathlib import Path
 
 from .errors import InputError, SolverFailure
 
-EXIT_OK, EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class _Stop:
+    """Which signal stopped a command: SIGTERM is handled as a Ctrl-C (a KeyboardInterrupt,
+    so every part keeps what it found the same way) and then reported as itself."""
+
+    def __init__(self):
+        self.term = False
+
+    @property
+    def status(self) -> int:
+        return EXIT_TERMINATED if self.term else EXIT_INTERRUPTED
+
+    @property
+    def what(self) -> str:
+        return "terminated (SIGTERM)" if self.term else "interrupted"
+
+    @contextlib.contextmanager
+    def sigterm_as_interrupt(self):
+        """SIGTERM raises KeyboardInterrupt while the command runs (only in the main
+        thread, where a handler can be set; the handler before it is restored)."""
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def terminated(signum, frame):
+            self.term = True
+            raise KeyboardInterrupt
+
+        before = signal.signal(signal.SIGTERM, terminated)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, before)
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -258,18 +299,20 @@ def _cleanup(created, everything):
 
 
 def main(argv=None) -> int:
+    stop = _Stop()
     try:
-        return _main(argv)
+        with stop.sigterm_as_interrupt():
+            return _main(argv, stop)
     except KeyboardInterrupt:                               # while parsing or checking
-        print("convexpoison: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"convexpoison: {stop.what}", file=sys.stderr)
+        return stop.status
     except BrokenPipeError:                                 # `... | head`: the reader left
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
 
 
-def _main(argv) -> int:
+def _main(argv, stop) -> int:
     from .commands._common import check_outputs
 
     try:
@@ -299,8 +342,8 @@ def _main(argv) -> int:
         _cleanup(created, everything=False)
         if args.json:
             print('{"status": "interrupted", "interrupted": true}', flush=True)
-        print("convexpoison: interrupted (nothing written)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"convexpoison: {stop.what} (nothing written)", file=sys.stderr)
+        return stop.status
     except Exception as exc:                                # a bug: one line, exit 1
         if os.environ.get("CONVEXPOISON_DEBUG"):
             raise
@@ -312,9 +355,9 @@ def _main(argv) -> int:
     if _interrupted(res):
         res = {**res, "interrupted": True}
         _emit(args, mod, res)
-        print("convexpoison: interrupted: the partial result above (and any output file) "
-              "holds what was found so far; exit status 130", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"convexpoison: {stop.what}: the partial result above (and any output file) "
+              f"holds what was found so far; exit status {stop.status}", file=sys.stderr)
+        return stop.status
     _emit(args, mod, res)
     return EXIT_OK
 

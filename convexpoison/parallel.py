@@ -110,7 +110,7 @@ def map_tasks(fn, tasks, workers=1, initializer=None, initargs=(), context="spaw
 
     ctx = multiprocessing.get_context(context)
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                               initializer=initializer, initargs=tuple(initargs))
+                               initializer=_worker_init, initargs=(initializer, tuple(initargs)))
     futures = []
     try:
         for t in tasks:
@@ -154,7 +154,9 @@ class Beside:
     is never cut short into a result that looks complete (a KKT attack returning its best
     candidate so far).  The caller decides -- :meth:`abandon` the second process and go on
     alone with what it found, or stop; leaving the context by an exception terminates the
-    second process at once, whatever job it runs.
+    second process at once, whatever job it runs.  When this process ends without leaving
+    the context (killed: SIGKILL, or a signal with no handler), the second process notices
+    within a second and exits (:func:`_exit_with_parent`) instead of working on, orphaned.
     """
 
     def __init__(self, workers=1, context="spawn", hold=False):
@@ -288,11 +290,41 @@ def _one_blas_thread():
     from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     importlib.import_module("scipy.linalg")     # numpy's and scipy's BLAS, limited now
     threadpool_limits(limits=1)
+
+
+def _worker_init(initializer, initargs):
+    """A :func:`map_tasks` worker's initializer: it exits with its parent
+    (:func:`_exit_with_parent`), then ``initializer(*initargs)``."""
+    _exit_with_parent()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _exit_with_parent(poll=0.5):
+    """In a worker process (Beside's second, map_tasks'): exit as soon as the process that
+    started it is gone.  A job
+    there runs on unless its caller stops it; a caller killed outright (SIGKILL, or SIGTERM
+    outside the command line, which handles it) cannot, and the process, adopted by init,
+    would work through the jobs queued for it and then wait for more -- measured: the
+    second process of a reachable-target run stopped by SIGTERM (before the command line
+    handled it) was still there, idle, 90 s later, until stopped by hand.  A daemon thread
+    polls the parent's pid (no process-death signal is portable)."""
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _import_package():

@@ -265,24 +265,28 @@ def ctrl_c_kept():
     raised there comes out as ``Exception('Invalid A update data')``, which a solve takes
     for a solver's failure (:func:`_status_of`): the next solver is tried and the Ctrl-C
     is lost -- measured: a reachable-target run on mnist17 went on for 72 s and reported a
-    complete run.  Here the SIGINT handler in place is wrapped for the block to note the
-    signal (it still runs, raising as before).  Only in the main thread with a Python
-    handler in place (a process that ignores SIGINT keeps ignoring it)."""
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+    complete run.  Here the handlers in place for SIGINT and SIGTERM (the command line
+    makes SIGTERM a Ctrl-C) are wrapped for the block to note the signal (each still
+    runs, raising as before).  Only in the main thread, and only for a signal with a
+    Python handler in place (a process that ignores SIGINT keeps ignoring it)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: h for sig, h in before.items() if callable(h)}
     pressed = []
 
     def noted(signum, frame):
         pressed.append(signum)
-        previous(signum, frame)
+        before[signum](signum, frame)
 
-    signal.signal(signal.SIGINT, noted)
+    for sig in before:
+        signal.signal(sig, noted)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
     if pressed:
         raise KeyboardInterrupt
 

@@ -33,7 +33,9 @@ plain lines every 10 s otherwise (`CONVEXPOISON_PROGRESS_EVERY`).  Exit status: 
 success, 2 on bad input (one line naming the offending flag, before any work: flag values
 when parsing, output paths before the run), 1 on a solver or internal failure (with the
 solver's status), 130 when interrupted -- a command that keeps a partial result (MTP, KKT,
-min-max, influence, reachable-target, TGDA, pGAN) writes and prints it with `"interrupted": true` first.
+min-max, influence, reachable-target, TGDA, pGAN) writes and prints it with `"interrupted": true` first;
+143 when stopped by SIGTERM, which is handled as a Ctrl-C (the way to stop a command run in
+the background, which ignores Ctrl-C).
 Flags are never abbreviated.  Every file is written to a temporary name and renamed, so an
 interrupted write leaves no truncated file.  Without `--json` the result is printed as a
 human-readable table.

@@ -4,6 +4,7 @@ here when its result is asked for; errors reach the caller; a bad worker count i
 InputError before any process starts."""
 import operator
 import os
+from pathlib import Path
 
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -128,3 +129,50 @@ def test_leaving_by_an_exception_terminates_the_second_process():
             beside.submit(time.sleep, 120)
             raise KeyboardInterrupt
     assert _ended(pid)
+
+
+# a caller killed outright: what it runs in the second process, and in map_tasks' workers
+_KILLED_CALLER = r"""
+import os, signal, sys, time
+from pathlib import Path
+from convexpoison.parallel import Beside, map_tasks
+
+out = Path(sys.argv[1])
+
+def job(_):
+    (out / f"worker-{os.getpid()}").touch()
+    time.sleep(120)
+
+if __name__ == "__main__":
+    if sys.argv[2] == "beside":
+        with Beside(2) as beside:
+            beside.submit(job, 0)
+            while not list(out.glob("worker-*")):
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGKILL)
+    else:
+        import threading
+        threading.Thread(target=map_tasks, args=(job, [0, 1]), kwargs={"workers": 2},
+                         daemon=True).start()
+        while len(list(out.glob("worker-*"))) < 2:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("how", ["beside", "map_tasks"])
+def test_a_caller_killed_outright_takes_its_workers_with_it(tmp_path, how):
+    """SIGKILL to a caller whose second process (or map_tasks' workers) runs a long job:
+    no worker is left running, orphaned, once its caller is gone (parallel._exit_with_parent;
+    before it, the second process of a killed reachable-target run went on for minutes)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "caller.py"
+    script.write_text(_KILLED_CALLER)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path), how], timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert proc.returncode == -9
+    pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+    assert len(pids) == (1 if how == "beside" else 2)
+    assert all(_ended(pid, wait=10.0) for pid in pids)

@@ -288,15 +288,15 @@ def _start(argv, cwd):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def _interrupt_after_progress(proc, word, timeout=120):
-    """SIGINT once the command printed a progress line containing ``word``."""
+def _interrupt_after_progress(proc, word, timeout=120, sig=signal.SIGINT):
+    """SIGINT (or ``sig``) once the command printed a progress line containing ``word``."""
     t0, seen = time.time(), ""
     while time.time() - t0 < timeout:
         line = proc.stderr.readline()
         seen += line
         if word in line or not line:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=timeout)
     return out, seen + err
 
@@ -319,6 +319,21 @@ def test_ctrl_c_exits_130_for_every_command(files, tmp_path, ctrl_c):
     out, err = _interrupt_after_progress(proc, "[audit]")
     assert proc.returncode == 130, err
     assert strict_json(out) == {"status": "interrupted", "interrupted": True}
+    assert "Traceback" not in err
+
+
+def test_sigterm_is_a_ctrl_c_with_exit_status_143(files, tmp_path):
+    """SIGTERM (kill, timeout, a batch scheduler; the way to stop a command run in the
+    background, which ignores Ctrl-C): what was found is kept as at a Ctrl-C, and the exit
+    status is 143."""
+    proc = _start(["attack", "mtp", *BC, "--target", files["target"], "--eps-close", "0",
+                   "--budget", "5000", "--out", "p.npz", "--json"], tmp_path)
+    out, err = _interrupt_after_progress(proc, "MTP: ", sig=signal.SIGTERM)
+    assert proc.returncode == 143, err
+    res = strict_json(out)
+    assert res["interrupted"] is True and 0 < res["n_poisons"] < 5000
+    assert np.load(tmp_path / "p.npz")["weight"].sum() == res["n_poisons"]
+    assert "terminated (SIGTERM)" in err and "exit status 143" in err
     assert "Traceback" not in err
 
 

@@ -65,8 +65,7 @@ def test_dual_climb_and_the_cap_keep_the_property(breast):
     its certified minimum + 2 points."""
     # (without the polish: its rounds search again past the first search's cap)
     att = ReachableTargetAttack(epsilon=0.03, dual_rounds=1, n_climb=1, climb_rounds=1,
-                                search_seconds=None, polish_rounds=0,
-                                **SMALL).fit(breast)
+                                polish_rounds=0, **SMALL).fit(breast)
     names = [c.source for c in att.candidates_]
     assert any(n.startswith("dual1>") for n in names)
     _check_property(breast, att)
@@ -75,8 +74,7 @@ def test_dual_climb_and_the_cap_keep_the_property(breast):
         return c.source.endswith(("snapped", "poison's model"))
     n = len([c for c in att.candidates_ if not after(c)])
     capped = ReachableTargetAttack(epsilon=0.03, max_priced=n // 2, dual_rounds=1, n_climb=1,
-                                   search_seconds=None, polish_rounds=0,
-                                   climb_rounds=1, **SMALL).fit(breast)
+                                   polish_rounds=0, climb_rounds=1, **SMALL).fit(breast)
     assert capped.search_exhausted_ and not att.search_exhausted_
     searched = [c for c in capped.candidates_ if not after(c)]
     assert len(searched) == n // 2

@@ -220,32 +220,44 @@ def test_stacked_norm_cones_keep_the_optimum_and_compile_as_one_cone():
         assert all(k.violation() <= 1e-7 for k in norms)
 
 
-def test_a_ctrl_c_a_solver_turned_into_an_error_is_raised_again(ctrl_c):
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_ctrl_c_a_solver_turned_into_an_error_is_raised_again(ctrl_c, name):
     """Clarabel's update (Rust) turns a KeyboardInterrupt raised while it reads the data into
     Exception('Invalid A update data'), which a solve takes for a failure (and tries the
-    next solver): the Ctrl-C must still stop the run.  A real SIGINT, delivered inside the
-    block and converted there as Clarabel does, is raised again when the block ends, and
-    the handler in place before is back."""
+    next solver): the Ctrl-C must still stop the run.  A real SIGINT -- or a SIGTERM, which
+    the command line handles as a Ctrl-C -- delivered inside the block and converted there
+    as Clarabel does, is raised again when the block ends, and the handler in place before
+    is back."""
+    import contextlib
     import os
     import signal
     import threading
     import time
 
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        with solvers.ctrl_c_kept():
-            try:
+    from convexpoison.cli import _Stop
+
+    sig = getattr(signal, name)
+    with contextlib.ExitStack() as stack:
+        stop = _Stop()
+        if name == "SIGTERM":
+            stack.enter_context(stop.sigterm_as_interrupt())
+        before = signal.getsignal(sig)
+        with pytest.raises(KeyboardInterrupt):
+            with solvers.ctrl_c_kept():
                 try:
-                    os.kill(os.getpid(), signal.SIGINT)      # the user's Ctrl-C ...
-                    time.sleep(5)                            # ... delivered here
-                except KeyboardInterrupt:
-                    raise Exception("Invalid A update data") from None   # clarabel's update
-            except Exception as exc:                         # solvers._status_of
-                assert str(exc) == "Invalid A update data"
-    assert signal.getsignal(signal.SIGINT) is before
+                    try:
+                        os.kill(os.getpid(), sig)                # the user's Ctrl-C ...
+                        time.sleep(5)                            # ... delivered here
+                    except KeyboardInterrupt:
+                        raise Exception("Invalid A update data") from None   # clarabel's
+                except Exception as exc:                         # solvers._status_of
+                    assert str(exc) == "Invalid A update data"
+        assert signal.getsignal(sig) is before
+        assert stop.term == (name == "SIGTERM")
     # no Ctrl-C: nothing raised; outside the main thread (a Dask worker's): not touched
     with solvers.ctrl_c_kept():
         pass
+    before = signal.getsignal(signal.SIGINT)
     seen = []
     t = threading.Thread(target=lambda: seen.append(solvers.ctrl_c_kept().__enter__()))
     t.start()

@@ -1332,7 +1332,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.interrupted_ = True
         pricer.scout = None
         self._beside.abandon()
-        self._say(f"reachable: interrupted (Ctrl-C): {what}")
+        self._say(f"reachable: interrupted: {what}")
 
     def _check_given(self, d):
         """``given_poisons`` checked before any work: ``{name: PoisonSet}`` of binary
