@@ -342,7 +342,9 @@ def _main(argv, stop) -> int:
         _cleanup(created, everything=False)
         if args.json:
             print('{"status": "interrupted", "interrupted": true}', flush=True)
-        print(f"convexpoison: {stop.what} (nothing written)", file=sys.stderr)
+        # (no result to print; a command that kept part of its work, as the audit its
+        # results.json, said so above)
+        print(f"convexpoison: {stop.what}; exit status {stop.status}", file=sys.stderr)
         return stop.status
     except Exception as exc:                                # a bug: one line, exit 1
         if os.environ.get("CONVEXPOISON_DEBUG"):

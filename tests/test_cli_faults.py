@@ -336,6 +336,12 @@ def test_sigterm_is_a_ctrl_c_with_exit_status_143(files, tmp_path):
     assert "terminated (SIGTERM)" in err and "exit status 143" in err
     assert "Traceback" not in err
 
+    proc = _start(["audit", *BC, "--out", "aud", "--json"], tmp_path)
+    out, err = _interrupt_after_progress(proc, "[audit]", sig=signal.SIGTERM)
+    assert proc.returncode == 143, err
+    assert strict_json(out) == {"status": "interrupted", "interrupted": True}
+    assert "terminated (SIGTERM); exit status 143" in err and "Traceback" not in err
+
 
 # ------------------------------------------------------------------ MTP resume
 def _mtp(files, out, *extra, target=None):
