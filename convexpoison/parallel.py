@@ -290,7 +290,7 @@ def _one_blas_thread():
     from threadpoolctl import threadpool_limits
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    _worker_process()
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
@@ -300,10 +300,23 @@ def _one_blas_thread():
 
 def _worker_init(initializer, initargs):
     """A :func:`map_tasks` worker's initializer: it exits with its parent
-    (:func:`_exit_with_parent`), then ``initializer(*initargs)``."""
-    _exit_with_parent()
+    (:func:`_worker_process`), then ``initializer(*initargs)``."""
+    _worker_process()
     if initializer is not None:
         initializer(*initargs)
+
+
+def _worker_process():
+    """What a worker process (Beside's second, map_tasks') sets up first: it exits with its
+    parent (:func:`_exit_with_parent`), and its progress bars (tqdm, drawn or not) share a
+    lock among its own threads only.  tqdm's default lock is a multiprocessing one, a named
+    semaphore; a worker terminated at a Ctrl-C leaves it to the resource tracker, which
+    cleans it up with a warning on the command's standard error ("leaked semaphore
+    objects") -- measured after every interrupted reachable-target run with two workers."""
+    from tqdm import tqdm
+
+    _exit_with_parent()
+    tqdm.set_lock(threading.RLock())
 
 
 def _exit_with_parent(poll=0.5):

@@ -176,3 +176,27 @@ def test_a_caller_killed_outright_takes_its_workers_with_it(tmp_path, how):
     pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
     assert len(pids) == (1 if how == "beside" else 2)
     assert all(_ended(pid, wait=10.0) for pid in pids)
+
+
+def _tqdm_lock(_=None):
+    """The lock a progress bar takes in this process (after one bar was made)."""
+    from tqdm import tqdm
+
+    tqdm(total=1, disable=True).close()
+    return type(tqdm.get_lock()).__name__
+
+
+def test_progress_bars_in_a_worker_take_no_multiprocessing_lock():
+    """tqdm's default lock is a multiprocessing one (a named semaphore); a worker terminated
+    at a Ctrl-C left it to the resource tracker, which warned "leaked semaphore objects"
+    on the command's standard error.  In Beside's second process and map_tasks' workers
+    a bar takes a lock of that process's threads only."""
+    import threading
+
+    from convexpoison.parallel import map_tasks
+
+    mine = type(threading.RLock()).__name__
+    with Beside(2) as beside:
+        assert beside.submit(_tqdm_lock).result() == mine
+    assert map_tasks(_tqdm_lock, [0, 1], workers=2) == [mine, mine]
+    assert _tqdm_lock() != mine                 # this process: tqdm's own default
