@@ -299,7 +299,7 @@ def _one_blas_thread():
 
 
 def _worker_init(initializer, initargs):
-    """A :func:`map_tasks` worker's initializer: it exits with its parent
+    """A :func:`map_tasks` worker's initializer: what every worker process sets up
     (:func:`_worker_process`), then ``initializer(*initargs)``."""
     _worker_process()
     if initializer is not None:
@@ -321,13 +321,13 @@ def _worker_process():
 
 def _exit_with_parent(poll=0.5):
     """In a worker process (Beside's second, map_tasks'): exit as soon as the process that
-    started it is gone.  A job
-    there runs on unless its caller stops it; a caller killed outright (SIGKILL, or SIGTERM
-    outside the command line, which handles it) cannot, and the process, adopted by init,
-    would work through the jobs queued for it and then wait for more -- measured: the
-    second process of a reachable-target run stopped by SIGTERM (before the command line
-    handled it) was still there, idle, 90 s later, until stopped by hand.  A daemon thread
-    polls the parent's pid (no process-death signal is portable)."""
+    started it is gone.  A job there runs on unless its caller stops it; a caller killed
+    outright (SIGKILL, or SIGTERM outside the command line, which handles it) cannot, and
+    the process, adopted by init, would work through the jobs queued for it and then wait
+    for more -- measured: the second process of a reachable-target run stopped by SIGTERM
+    (before the command line handled it) was still there, idle, 90 s later, until stopped
+    by hand.  A daemon thread polls the parent's pid (no process-death signal is
+    portable)."""
     import time
 
     parent = os.getppid()
