@@ -136,6 +136,14 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
                  "--polish-rounds", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--polish-rounds" in err[0]
+    for bad in ("0", "-3", "soon", "inf"):
+        assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon",
+                     "0.03", "--search-seconds", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--search-seconds" in err[0]
+    from convexpoison.commands.attack_reachable_target import _seconds
+
+    assert _seconds("none", "--search-seconds") is None and _seconds(120.0, "x") == 120.0
 
 
 @pytest.mark.slow
@@ -834,7 +842,8 @@ def test_cli_defaults_are_the_attacks_defaults():
             default = params[action.dest]
             assert action.default == default, (action.dest, action.default, default)
             checked.append(action.dest)
-    assert {"polish_rounds", "toward_rounds", "n_mtp", "workers", "max_priced"} <= set(checked)
+    assert {"polish_rounds", "toward_rounds", "n_mtp", "workers", "max_priced",
+            "search_seconds"} <= set(checked)
 
 
 def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):

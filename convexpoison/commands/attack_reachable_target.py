@@ -2,6 +2,7 @@
 poison fits the budget, realised by the minimum-poison attack (docs/reachable.md)."""
 from __future__ import annotations
 
+from ..errors import InputError
 from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, add_out, add_p,
                       add_quantile, add_reg, add_use, check_at_least, check_binary,
                       check_budget, fit_attack, load, numbers, parse_feasible, parse_list,
@@ -46,6 +47,9 @@ def add_arguments(p):
                    help="candidate targets realised and judged under the defenses (default 2)")
     p.add_argument("--max-priced", type=int, default=200,
                    help="cap on the search's screening solves (default 200)")
+    p.add_argument("--search-seconds", default=120.0,
+                   help="the search's deadline in seconds (default 120; 'none': no deadline, "
+                        "a search that does not depend on the machine's speed)")
     p.add_argument("--toward-rounds", type=int, default=3,
                    help="rounds of a KKT attack and MTP runs toward the priced models of highest "
                         "error beyond the budget, whose induced models are new seeds searched in "
@@ -106,6 +110,7 @@ def run(args):
     check_at_least(args, "polish_rounds", low=0)
     check_at_least(args, "toward_rounds", low=0)
     check_at_least(args, "n_mtp", low=0)
+    search_seconds = _seconds(args.search_seconds, "--search-seconds")
     from ..feasible import COMPONENTS
 
     feasible = parse_feasible(args, COMPONENTS)
@@ -123,6 +128,7 @@ def run(args):
                                    feasible=feasible,
                                    p=args.p, quantile=args.quantile, use=args.use,
                                    n_realise=args.n_realise, max_priced=args.max_priced,
+                                   search_seconds=search_seconds,
                                    solver=args.solver, topup=args.topup,
                                    seed_poisons=not args.no_seed_poisons,
                                    recycle_rounds=args.recycle_rounds,
@@ -140,11 +146,23 @@ def run(args):
             "out": args.out}
 
 
+def _seconds(value, flag):
+    """A positive number of seconds, or None for ``none``."""
+    if str(value).strip().lower() == "none":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise InputError(f"{flag}: a positive number of seconds or 'none', got {value!r}")
+    return seconds
+
+
 def given_poisons(spec, data, flag="--given-poisons"):
     """``{name: PoisonSet}`` of ``[NAME=]FILE,...`` (each file checked against ``data``)."""
     from pathlib import Path
 
-    from ..errors import InputError
     from ._common import read_poisons
 
     out = {}
