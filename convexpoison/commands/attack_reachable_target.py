@@ -3,6 +3,7 @@ poison fits the budget, realised by the minimum-poison attack (docs/reachable.md
 from __future__ import annotations
 
 from ..errors import InputError
+from ..validation import check_positive
 from ._common import (add_dataset, add_defense, add_epsilon, add_no_progress, add_out, add_p,
                       add_quantile, add_reg, add_use, check_at_least, check_binary,
                       check_budget, fit_attack, load, numbers, parse_feasible, parse_list,
@@ -150,13 +151,7 @@ def _seconds(value, flag):
     """A positive number of seconds, or None for ``none``."""
     if str(value).strip().lower() == "none":
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = float("nan")
-    if not seconds > 0 or seconds == float("inf"):
-        raise InputError(f"{flag}: a positive number of seconds or 'none', got {value!r}")
-    return seconds
+    return check_positive(value, flag)
 
 
 def given_poisons(spec, data, flag="--given-poisons"):
