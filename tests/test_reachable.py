@@ -403,12 +403,20 @@ def test_kkt_toward_the_models_beyond_the_budget_is_a_seed_searched_in_turn(brea
     property."""
     from convexpoison.attacks.base import n_poisons as budget_of
 
+    said = []
     att = ReachableTargetAttack(epsilon=0.03, toward_rounds=2, n_toward=3, n_mtp=0,
-                                **SMALL).fit(breast)
+                                progress=said.append, **SMALL).fit(breast)
     cands = att.candidates_
     names = [c.source for c in cands]
     assert "kkt toward 1" in names
     limit = budget_of(0.03, breast.n_train) - att.slack
+    # each round reports the best within the budget priced by its end (a long run's progress)
+    report = [m for m in said if m.startswith("reachable: toward round 1 of 2:")]
+    assert len(report) == 1
+    count = int(report[0].split("(")[-1].split()[0])
+    assert names.index("kkt toward 1") < count <= len(cands)
+    best = max(c.eval_error for c in cands[:count] if c.price <= limit)
+    assert f"within the budget {best:.4f} ({count} targets priced)" in report[0]
     first = names.index("kkt toward 1")
     before = [c for c in cands[:first] if limit < c.price <= att.toward_reach * limit]
     expected = sorted(before, key=lambda c: (-c.eval_error, c.price))[:3]

@@ -594,6 +594,11 @@ class _Solved:
         return getattr(self.program, name)
 
 
+def _best_within(priced, limit, default=float("nan")):
+    """The highest evaluation error among the priced targets within ``limit`` points."""
+    return max((c.eval_error for c in priced if c.price <= limit), default=default)
+
+
 def _blend(clean, model, t):
     """``theta_c + t (theta - theta_c)`` as a linear model."""
     from ..training import LinearModel
@@ -1064,6 +1069,9 @@ class ReachableTargetAttack(PoisoningAttack):
                     break
                 found = found + new
                 self._search(pricer, clean, found, limit, t_max, steps, add, priced, Xe, ye)
+                self._say(f"reachable: toward round {rnd + 1} of {toward_rounds}: {len(new)} "
+                          f"new seeds; best evaluation error within the budget "
+                          f"{_best_within(priced, limit):.4f} ({len(priced)} targets priced)")
         except _Exhausted:
             # the cap on screening solves: what was priced so far is the candidate list
             self.search_exhausted_ = True
@@ -1082,7 +1090,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self._say(f"reachable: {len(priced)} targets priced ({pricer.failed} not solved at "
                   f"the screening tolerance), {len(within)} within "
                   f"{limit:g} points; best evaluation error "
-                  f"{max((c.eval_error for c in within), default=float('nan')):.4f}"
+                  f"{_best_within(priced, limit):.4f}"
                   + ("" if pricer.scout is None else
                      f"; {pricer.scout.used} of the {pricer.count} solves made ahead in the "
                      f"second process"))
@@ -1800,8 +1808,7 @@ class ReachableTargetAttack(PoisoningAttack):
         n_search = int(check_positive(self.n_search, "n_search", allow_zero=True))
         floor = None
         if self.prune:
-            floor = (lambda: max((c.eval_error for c in priced if c.price <= limit),
-                                 default=-np.inf), (Xe, ye))
+            floor = (lambda: _best_within(priced, limit, -np.inf), (Xe, ye))
         first = []
         # the models the other attacks induce first (reachable by construction: the
         # likeliest to fit the budget), then the label-flip models by evaluation error --
