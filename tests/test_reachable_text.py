@@ -61,3 +61,23 @@ def test_sparse_counts_realised_with_integer_points_and_a_sound_certificate(monk
     dist = np.linalg.norm(model.theta - target.theta)
     assert dist == pytest.approx(res["distance_to_target"], rel=1e-3, abs=1e-4)
     assert dist < np.linalg.norm(att.clean_model_.theta - target.theta)
+
+
+def test_rounded_copies_keep_their_sum_within_one_of_the_relaxed_points():
+    """The text realisation's rounding (_spread_up): every copy is rounded up with
+    probability the fractional part, and the copies rounded up per word are count x that
+    part rounded to a neighbour -- the copies' sum (what enters the KKT condition) within 1
+    of count x the relaxed point, where rounding each copy on its own spreads it
+    binomially (sd 3.4 here)."""
+    from convexpoison.attacks.reachable import _spread_up
+
+    rng = np.random.default_rng(0)
+    copies, frac = 45, np.array([0.0, 0.02, 0.3, 0.5, 0.77, 0.999])
+    draws = np.array([_spread_up(rng, copies, frac) for _ in range(4000)])
+    assert draws.shape == (4000, copies, frac.size) and draws.dtype == bool
+    sums = draws.sum(axis=1)
+    assert np.all(np.abs(sums - copies * frac) < 1)
+    # unbiased: each copy (not only the sum) is up with probability the fraction
+    se = np.sqrt(frac * (1 - frac) / 4000) + 1e-9
+    assert np.all(np.abs(draws.mean(axis=0) - frac) <= 5 * se)
+    assert np.all(np.abs(sums.mean(axis=0) - copies * frac) <= 5 * np.sqrt(0.25 / 4000))
