@@ -31,8 +31,17 @@ def test_sparse_counts_realised_with_integer_points_and_a_sound_certificate(monk
     from convexpoison.certificates.lp import lp_lower_bound
     from convexpoison.training import train
 
+    from convexpoison.attacks import reachable
+
     data = _counts()
     monkeypatch.setattr(solvers, "DPP_MAX_D", 10)        # the text path at d = 40
+    spread, rounded = reachable._spread_up, []            # the rounding used, recorded
+
+    def recorded(rng, copies, fraction):
+        rounded.append(copies)
+        return spread(rng, copies, fraction)
+
+    monkeypatch.setattr(reachable, "_spread_up", recorded)
     att = ReachableTargetAttack(epsilon=0.05, seeds=("decoys",), decoy_quantiles=(0.2,),
                                 decoy_repeats=(3,), n_search=1, steps=2, n_mix=0,
                                 climb_rounds=0, toward_rounds=0, n_screen=1, n_realise=1,
@@ -46,6 +55,9 @@ def test_sparse_counts_realised_with_integer_points_and_a_sound_certificate(monk
     X = np.asarray(ps.X)
     assert np.all(X == np.round(X)) and data.domain.contains(X, tol=0).all()
     assert np.all(ps.weight == 1) and 0 < ps.n_poisons <= budget
+    # its copies rounded with their per-word sum kept (test below), for every total tried
+    tried = [r["n_poisons"] for r in att.result_.realisation.candidates]
+    assert ps.n_poisons in tried and sum(rounded) >= sum(tried) > 0
     assert res["n_poisons"] <= res["target_lower_bound"] + 2
     # the certificate, recomputed by a program built here (relaxed counts cover integers)
     target = att.target_.model
