@@ -28,10 +28,9 @@ def _counts(seed=0, n=300, d=40, n_test=150):
 
 
 def test_sparse_counts_realised_with_integer_points_and_a_sound_certificate(monkeypatch):
+    from convexpoison.attacks import reachable
     from convexpoison.certificates.lp import lp_lower_bound
     from convexpoison.training import train
-
-    from convexpoison.attacks import reachable
 
     data = _counts()
     monkeypatch.setattr(solvers, "DPP_MAX_D", 10)        # the text path at d = 40
