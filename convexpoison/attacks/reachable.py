@@ -1102,7 +1102,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self._say(f"reachable: {len(priced)} targets priced ({pricer.failed} not solved at "
                   f"the screening tolerance), {len(within)} within "
                   f"{limit:g} points; best evaluation error "
-                  f"{_best_within(priced, limit):.4f}"
+                  f"{_best_within(within, limit):.4f}"
                   + ("" if pricer.scout is None else
                      f"; {pricer.scout.used} of the {pricer.count} solves made ahead in the "
                      f"second process"))
