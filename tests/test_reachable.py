@@ -110,9 +110,11 @@ def test_bad_settings_are_input_errors(breast):
         ReachableTargetAttack(epsilon=0.003, slack=5, **{k: v for k, v in SMALL.items()}).fit(breast)
     for bad in ({"n_mtp": -1}, {"mtp_steps": 0}, {"mtp_reach": float("nan")},
                 {"kkt_seed": "big"}, {"polish_rounds": -1}, {"polish_steps": 0},
-                {"polish_tau": 0.0}):
+                {"polish_tau": 0.0}, {"n_climb": -1}, {"climb_rounds": -2}, {"n_screen": -1}):
+        said = []
         with pytest.raises(InputError, match=next(iter(bad))):
-            ReachableTargetAttack(**bad, **SMALL).fit(breast)
+            ReachableTargetAttack(**bad, **SMALL, progress=said.append).fit(breast)
+        assert not any("seed" in s for s in said), (bad, said)     # before any work
 
 
 def test_cli_bad_input_is_one_line_exit_2(capsys):
@@ -132,6 +134,11 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
                  "--n-mtp", "-2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--n-mtp" in err[0]
+    for flag, bad in (("--n-climb", "-1"), ("--n-toward", "0"), ("--n-screen", "-4")):
+        assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon",
+                     "0.03", flag, bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and flag in err[0]
     assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon", "0.03",
                  "--polish-rounds", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -851,7 +858,8 @@ def test_cli_defaults_are_the_attacks_defaults():
             assert action.default == default, (action.dest, action.default, default)
             checked.append(action.dest)
     assert {"polish_rounds", "toward_rounds", "n_mtp", "workers", "max_priced",
-            "search_seconds"} <= set(checked)
+            "search_seconds", "n_search", "n_mix", "n_climb", "climb_rounds", "n_toward",
+            "n_screen"} <= set(checked)
 
 
 def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):

@@ -989,7 +989,9 @@ class ReachableTargetAttack(PoisoningAttack):
         slack = check_positive(self.slack, "slack", allow_zero=True)
         n_realise = int(check_positive(self.n_realise, "n_realise"))
         toward_rounds = int(check_positive(self.toward_rounds, "toward_rounds", allow_zero=True))
-        check_positive(self.n_mtp, "n_mtp", allow_zero=True)
+        # the search's widths, checked before any work (they are used after the seeds)
+        for name in ("n_mtp", "n_search", "n_mix", "n_climb", "climb_rounds", "n_screen"):
+            check_positive(getattr(self, name), name, allow_zero=True)
         n_polish = int(check_positive(self.polish_rounds, "polish_rounds", allow_zero=True))
         check_positive(self.polish_steps, "polish_steps")
         check_positive(self.polish_tau, "polish_tau")
