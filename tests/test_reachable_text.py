@@ -92,3 +92,9 @@ def test_rounded_copies_keep_their_sum_within_one_of_the_relaxed_points():
     se = np.sqrt(frac * (1 - frac) / 4000) + 1e-9
     assert np.all(np.abs(draws.mean(axis=0) - frac) <= 5 * se)
     assert np.all(np.abs(sums.mean(axis=0) - copies * frac) <= 5 * np.sqrt(0.25 / 4000))
+    # the copies up form one cyclic run per word: going round the copies, each word
+    # changes at most twice (a random subset of the copies: about 2 copies f (1 - f)
+    # times), so neighbouring copies differ in few words -- close neighbours for the k-NN
+    # defense
+    changes = (draws != np.roll(draws, 1, axis=1)).sum(axis=1)
+    assert changes.max() <= 2 and changes[:, 3].mean() > 1.5
