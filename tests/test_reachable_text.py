@@ -98,3 +98,8 @@ def test_rounded_copies_keep_their_sum_within_one_of_the_relaxed_points():
     # defense
     changes = (draws != np.roll(draws, 1, axis=1)).sum(axis=1)
     assert changes.max() <= 2 and changes[:, 3].mean() > 1.5
+    # the runs follow one another round the copies: every copy rounds up the same number
+    # of words to within one (random starts: a spread of sqrt(sum f (1 - f)) per copy)
+    many = np.random.default_rng(1).random(300) * 0.3
+    loads = np.array([_spread_up(rng, copies, many).sum(axis=1) for _ in range(200)])
+    assert np.all(loads.max(axis=1) - loads.min(axis=1) <= 1)
