@@ -1004,7 +1004,7 @@ class ReachableTargetAttack(PoisoningAttack):
         slack = check_positive(self.slack, "slack", allow_zero=True)
         n_realise = int(check_positive(self.n_realise, "n_realise"))
         toward_rounds = int(check_positive(self.toward_rounds, "toward_rounds", allow_zero=True))
-        # the search's widths, checked before any work (they are used after the seeds)
+        # the search's widths, checked here, before any work (they are used after the seeds)
         for name in ("n_mtp", "n_search", "n_mix", "n_climb", "climb_rounds", "n_screen"):
             check_positive(getattr(self, name), name, allow_zero=True)
         n_polish = int(check_positive(self.polish_rounds, "polish_rounds", allow_zero=True))
@@ -1128,7 +1128,7 @@ class ReachableTargetAttack(PoisoningAttack):
         if not within:
             raise InputError(f"epsilon: no candidate target is reachable with {budget} poison "
                              "points inside the feasible set; raise epsilon")
-        n_screen = int(check_positive(self.n_screen, "n_screen", allow_zero=True))
+        n_screen = int(self.n_screen)
         realised = []
         latest = [None]                 # the best judge() result so far: what a Ctrl-C keeps
 
@@ -1834,7 +1834,7 @@ class ReachableTargetAttack(PoisoningAttack):
         """Steps 2-3 of the attack (docs/reachable.md): every seed priced, the segment
         search, the mixtures, the climb and the dual climb; ``add`` records each priced
         model in ``priced``."""
-        n_search = int(check_positive(self.n_search, "n_search", allow_zero=True))
+        n_search = int(self.n_search)
         floor = None
         if self.prune:
             floor = (lambda: _best_within(priced, limit, -np.inf), (Xe, ye))
@@ -1869,7 +1869,7 @@ class ReachableTargetAttack(PoisoningAttack):
         # mixtures: the average of two boundary targets of different seed families is a
         # new direction from theta_c (its price is often below the budget: the two
         # families spend it on different clean points); searched along its segment
-        n_mix = int(check_positive(self.n_mix, "n_mix", allow_zero=True))
+        n_mix = int(self.n_mix)
         best_of = {}
         for c in priced:
             fam = c.source.split(" t=")[0]
@@ -1888,7 +1888,7 @@ class ReachableTargetAttack(PoisoningAttack):
         # n_climb models of highest evaluation error (priced, any price) and bring the
         # step back onto the budget along its own segment from theta_c; the best
         # boundary target found is the next start
-        n_climb = int(check_positive(self.n_climb, "n_climb", allow_zero=True))
+        n_climb = int(self.n_climb)
         for rnd in range(n_climb and self.climb_rounds):
             inside = [c for c in priced if c.price <= limit]
             if not inside:
@@ -1926,7 +1926,7 @@ class ReachableTargetAttack(PoisoningAttack):
         rounds = int(check_positive(self.dual_rounds, "dual_rounds", allow_zero=True))
         step = check_positive(self.dual_step, "dual_step", allow_zero=True)
         newton = int(check_positive(self.newton, "newton", allow_zero=True))
-        n_climb = int(check_positive(self.n_climb, "n_climb", allow_zero=True))
+        n_climb = int(self.n_climb)
         if not rounds or not step:
             return
         theta_c = clean.theta
@@ -2005,10 +2005,10 @@ class ReachableTargetAttack(PoisoningAttack):
 
         def rounded(counts):
             # each copy rounded up with probability the fractional part (unbiased), the
-            # number of copies rounded up per word fixed near count x that part
+            # number of copies rounded up per word fixed near count x that part, in runs
             # (_spread_up): the copies' sum -- what enters the KKT condition -- stays
             # within 1 of count x the relaxed point.  Measured on fine-foods (the problem
-            # file's target): distance 0.77 to the target; each copy rounded on its own
+            # file's target): distance 0.73 to the target; each copy rounded on its own
             # (a binomial spread per word): 2.37; a common rounding of all copies: 2.77
             # (it moves the sum by up to count / 2 per word)
             rows, labels = [], []

@@ -14,16 +14,17 @@ HELP = ("reachable-target attack: search targets priced by the minimum-poison pr
         "the defenses' feasible set, realise the most damaging one within the budget")
 
 
-#: (flag, default, help) of the search's widths, Python's parameters of the same names
+#: (flag, default, lowest value, help) of the search's widths, Python's parameters of the
+#: same names
 SEARCH_WIDTHS = (
-    ("--n-search", 4, "seeds whose segments from the clean model are searched"),
-    ("--n-mix", 3, "seed families whose best targets within the budget are averaged pairwise"),
-    ("--n-climb", 4, "priced models of higher error the climb steps toward"),
-    ("--climb-rounds", 2, "rounds of the climb"),
-    ("--n-toward", 4, "decoys of each toward round's KKT attack: the priced models of highest "
-                      "error beyond the budget"),
-    ("--n-screen", 8, "candidates judged under the defenses with their fractional poison "
-                      "before the realisation"),
+    ("--n-search", 4, 0, "seeds whose segments from the clean model are searched"),
+    ("--n-mix", 3, 0, "seed families whose best targets within the budget are averaged pairwise"),
+    ("--n-climb", 4, 0, "priced models of higher error the climb steps toward"),
+    ("--climb-rounds", 2, 0, "rounds of the climb"),
+    ("--n-toward", 4, 1, "decoys of each toward round's KKT attack: the priced models of "
+                         "highest error beyond the budget"),
+    ("--n-screen", 8, 0, "candidates judged under the defenses with their fractional poison "
+                         "before the realisation"),
 )
 
 
@@ -78,7 +79,7 @@ def add_arguments(p):
                         "KKT attack)")
     # the search's widths (docs/reachable.md, steps 3, 3b and 4); adult's problem file
     # widens them (20.11% instead of 19.69%)
-    for flag, default, what in SEARCH_WIDTHS:
+    for flag, default, _, what in SEARCH_WIDTHS:
         p.add_argument(flag, type=int, default=default, help=f"{what} (default {default})")
     p.add_argument("--no-seed-poisons", action="store_true",
                    help="do not judge the seed attacks' own poisons as realisations of the "
@@ -132,8 +133,8 @@ def run(args):
     check_at_least(args, "polish_rounds", low=0)
     check_at_least(args, "toward_rounds", low=0)
     check_at_least(args, "n_mtp", low=0)
-    check_at_least(args, *(_dest(f) for f, _, _ in SEARCH_WIDTHS if f != "--n-toward"), low=0)
-    check_at_least(args, "n_toward")
+    for flag, _, low, _ in SEARCH_WIDTHS:
+        check_at_least(args, _dest(flag), low=low)
     search_seconds = _seconds(args.search_seconds, "--search-seconds")
     from ..feasible import COMPONENTS
 
@@ -161,7 +162,7 @@ def run(args):
                                    anchored=not args.no_anchored,
                                    toward_rounds=args.toward_rounds, n_mtp=args.n_mtp,
                                    kkt_seed=args.kkt_seed,
-                                   **{_dest(f): getattr(args, _dest(f)) for f, _, _ in SEARCH_WIDTHS},
+                                   **{_dest(f): getattr(args, _dest(f)) for f, *_ in SEARCH_WIDTHS},
                                    random_state=args.seed, workers=args.workers,
                                    progress=None if args.no_progress else progress, **kw)
     res = fit_attack(attack, data, args)
