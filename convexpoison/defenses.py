@@ -64,8 +64,9 @@ __all__ = [
 DEFENSES = ("l2", "slab", "loss", "svd", "knn")
 
 
-def parse_defenses(names) -> list:
-    """A list of defense names from a list or a comma-separated string (duplicates dropped)."""
+def parse_defenses(names, flag="defense") -> list:
+    """A list of defense names from a list or a comma-separated string (duplicates dropped);
+    ``flag`` names the setting in the error."""
     if names is None:
         return list(DEFENSES)
     if isinstance(names, str):
@@ -76,7 +77,7 @@ def parse_defenses(names) -> list:
         if not n:
             continue
         if n not in DEFENSES:
-            raise InputError(f"defense: unknown defense {n!r}; choose from {','.join(DEFENSES)}")
+            raise InputError(f"{flag}: unknown defense {n!r}; choose from {','.join(DEFENSES)}")
         if n not in out:
             out.append(n)
     return out

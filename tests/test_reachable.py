@@ -103,6 +103,40 @@ def test_accepted_target_is_induced_spambase_subset(spambase, seeded):
     assert set(res["per_defense"]) == {"l2", "slab", "loss"}
 
 
+def test_targets_priced_against_the_clean_points_the_defenses_keep(breast):
+    """``clean_kept_by``: the target is priced, realised and certified on the clean points
+    that the named defenses, fitted on Dc alone, keep (counted here by the defenses
+    themselves): the certificate recomputed on them, the poison within 2 points of it and
+    retraining on them plus the poison reaching the target; the statement says so."""
+    from convexpoison.certificates.lp import lp_lower_bound
+    from convexpoison.defenses import KNNDefense, L2Defense
+    from convexpoison.programs.maxloss import MaxLossDifference
+
+    Xc, yc = breast.X_train, breast.y_train
+    keep = KNNDefense(p=0.05).fit(Xc, yc).keep_ & L2Defense(p=0.05).fit(Xc, yc).keep_
+    assert 0 < keep.sum() < len(yc)
+    att = ReachableTargetAttack(epsilon=0.03, clean_kept_by="knn,l2", **SMALL).fit(breast)
+    res = att.result_.to_dict()
+    assert res["clean_kept_by"] == ["knn", "l2"] and res["n_clean_priced"] == keep.sum()
+    assert np.array_equal(att.clean_kept_, keep)
+    assert f"on the {keep.sum()} clean training points that the knn, l2 defenses" in \
+        res["target_lower_bound_statement"]
+    assert res["status"] == "eps_close"
+    target, ps = att.target_.model, att.poisons_
+    feas = att.feasible_
+    feas["loss"].set_model(target)
+    feas["loss"].fit(Xc, yc)
+    lb = lp_lower_bound(target, feas, Xc[keep], yc[keep], breast.reg)
+    assert lb.certified == res["target_lower_bound"] <= ps.n_poisons <= lb.certified + 2
+    X, y, w, _ = ps.with_clean(Xc[keep], yc[keep])
+    model = train(X, y, "svm", breast.reg, sample_weight=w)
+    assert MaxLossDifference(breast.domain).solve(model, target).value <= 0.01 + 1e-6
+    # judged on all of Dc: the evaluation's clean points removed are counted out of Dc
+    assert sum(res["removed"]["knn"].values()) == pytest.approx(
+        np.floor(0.05 * (yc == 1).sum() + 0.05 * ps.weight[ps.y == 1].sum() + 1e-9)
+        + np.floor(0.05 * (yc == -1).sum() + 0.05 * ps.weight[ps.y == -1].sum() + 1e-9))
+
+
 def test_bad_settings_are_input_errors(breast):
     with pytest.raises(InputError, match="seeds"):
         ReachableTargetAttack(seeds=("nope",)).fit(breast)
@@ -110,7 +144,8 @@ def test_bad_settings_are_input_errors(breast):
         ReachableTargetAttack(epsilon=0.003, slack=5, **{k: v for k, v in SMALL.items()}).fit(breast)
     for bad in ({"n_mtp": -1}, {"mtp_steps": 0}, {"mtp_reach": float("nan")},
                 {"kkt_seed": "big"}, {"polish_rounds": -1}, {"polish_steps": 0},
-                {"polish_tau": 0.0}, {"n_climb": -1}, {"climb_rounds": -2}, {"n_screen": -1}):
+                {"polish_tau": 0.0}, {"n_climb": -1}, {"climb_rounds": -2}, {"n_screen": -1},
+                {"min_run": 0}, {"n_roundings": 0}, {"clean_kept_by": ("knn", "nope")}):
         said = []
         with pytest.raises(InputError, match=next(iter(bad))):
             ReachableTargetAttack(**bad, **SMALL, progress=said.append).fit(breast)
@@ -134,7 +169,9 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
                  "--n-mtp", "-2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--n-mtp" in err[0]
-    for flag, bad in (("--n-climb", "-1"), ("--n-toward", "0"), ("--n-screen", "-4")):
+    for flag, bad in (("--n-climb", "-1"), ("--n-toward", "0"), ("--n-screen", "-4"),
+                      ("--min-run", "0"), ("--n-roundings", "-1"),
+                      ("--clean-kept-by", "knn,nope")):
         assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon",
                      "0.03", flag, bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -859,7 +896,7 @@ def test_cli_defaults_are_the_attacks_defaults():
             checked.append(action.dest)
     assert {"polish_rounds", "toward_rounds", "n_mtp", "workers", "max_priced",
             "search_seconds", "n_search", "n_mix", "n_climb", "climb_rounds", "n_toward",
-            "n_screen"} <= set(checked)
+            "n_screen", "min_run", "n_roundings"} <= set(checked)
 
 
 def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):

@@ -36,9 +36,9 @@ def test_sparse_counts_realised_with_integer_points_and_a_sound_certificate(monk
     monkeypatch.setattr(solvers, "DPP_MAX_D", 10)        # the text path at d = 40
     spread, rounded = reachable._spread_up, []            # the rounding used, recorded
 
-    def recorded(rng, copies, fraction):
+    def recorded(rng, copies, fraction, min_run):
         rounded.append(copies)
-        return spread(rng, copies, fraction)
+        return spread(rng, copies, fraction, min_run)
 
     monkeypatch.setattr(reachable, "_spread_up", recorded)
     att = ReachableTargetAttack(epsilon=0.05, seeds=("decoys",), decoy_quantiles=(0.2,),
@@ -103,3 +103,63 @@ def test_rounded_copies_keep_their_sum_within_one_of_the_relaxed_points():
     many = np.random.default_rng(1).random(300) * 0.3
     loads = np.array([_spread_up(rng, copies, many).sum(axis=1) for _ in range(200)])
     assert np.all(loads.max(axis=1) - loads.min(axis=1) <= 1)
+
+
+def test_rounding_in_runs_of_at_least_min_run_copies():
+    """``min_run``: a word whose count x fraction is below ``min_run`` is rounded up in a run
+    of exactly ``min_run`` copies or in none (unbiased), the others as with runs of one;
+    every word rounded up is then shared by at least ``min_run`` neighbouring copies (no
+    copy has a word of its own, which the SVD defense sees), and the copies' loads stay
+    within one of each other."""
+    from convexpoison.attacks.reachable import _spread_up
+
+    rng = np.random.default_rng(2)
+    copies, run = 30, 3
+    frac = np.array([0.0, 0.01, 0.05, 0.09, 0.12, 0.5, 0.95])
+    draws = np.array([_spread_up(rng, copies, frac, run) for _ in range(4000)])
+    sums = draws.sum(axis=1)
+    rare = copies * frac < run
+    assert np.all(np.isin(sums[:, rare], (0, run)))            # a run of min_run, or none
+    assert np.all(np.abs(sums[:, ~rare] - copies * frac[~rare]) < 1)
+    assert np.any(sums[:, rare][:, 1:] == run, axis=0).all()   # the rare words do go up
+    # unbiased per copy and per word
+    se = np.sqrt(frac * (1 - frac) / 4000) + 1e-9
+    assert np.all(np.abs(draws.mean(axis=0) - frac) <= 5 * se)
+    assert np.all(np.abs(sums.mean(axis=0) - copies * frac)
+                  <= 5 * np.sqrt(np.maximum(copies * frac * run, 0.25) / 4000))
+    # one cyclic run per word: at most two changes going round the copies
+    assert (draws != np.roll(draws, 1, axis=1)).sum(axis=1).max() <= 2
+    many = np.random.default_rng(3).random(300) * 0.1
+    loads = np.array([_spread_up(rng, copies, many, run).sum(axis=1) for _ in range(200)])
+    assert np.all(loads.max(axis=1) - loads.min(axis=1) <= 1)
+    # fewer copies than min_run: all copies or none (identical copies)
+    few = np.array([_spread_up(rng, 2, frac, run) for _ in range(500)])
+    assert np.all(np.isin(few.sum(axis=1), (0, 2)))
+    # min_run 1 is the rounding without it, draw for draw
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    assert np.array_equal(_spread_up(a, copies, frac), _spread_up(b, copies, frac, 1))
+
+
+def test_several_roundings_judged_under_the_defenses(monkeypatch):
+    """``n_roundings``: every count vector is rounded that many times, each draw judged
+    under the defenses, and the draw kept is the highest-scoring one -- the result's
+    poison, whose exact evaluation agrees with its recorded score."""
+    data = _counts(seed=1)
+    monkeypatch.setattr(solvers, "DPP_MAX_D", 10)        # the text path at d = 40
+    att = ReachableTargetAttack(epsilon=0.05, seeds=("decoys",), decoy_quantiles=(0.2,),
+                                decoy_repeats=(3,), n_search=1, steps=2, n_mix=0,
+                                climb_rounds=0, toward_rounds=0, n_screen=1, n_realise=1,
+                                snap=False, seed_poisons=False, polish_rounds=0,
+                                defenses=("l2", "svd", "knn"), n_roundings=3, min_run=2,
+                                search_seconds=None).fit(data)
+    res = att.result_.to_dict()
+    draws = att.result_.realisation.candidates
+    totals = sorted({r["n_poisons"] for r in draws})
+    assert len(draws) == 3 * len(totals) and all(np.isfinite(r["score"]) for r in draws)
+    scores = [r["score"] for r in draws]
+    assert len(set(scores)) > 1                           # the draws differ
+    if res["realisation_status"] != "eps_close":
+        kept = max(scores)
+        assert res["min_over_defenses"] == pytest.approx(kept, abs=1.5 / data.n_test)
+        chosen = [r for r in draws if r["score"] == kept]
+        assert res["distance_to_target"] in [r["distance_to_target"] for r in chosen]

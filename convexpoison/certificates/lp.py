@@ -115,11 +115,12 @@ def _as_d(defender, reg):
     return hinge_defender(defender, reg, "the minimum-poison program")
 
 
-def lp_statement(result, where, n_clean, reg, *, defender=None) -> str:
+def lp_statement(result, where, n_clean, reg, *, defender=None, kept_by=None) -> str:
     """What a :class:`~convexpoison.programs.minpoison.MinPoisonResult` proves, in words:
     model, neighbourhood (delta and the norm), defender (``defender``, default the
     package's SVM with ``C_R = reg``: its objective and ``--defender`` spelling), feasible
-    set, and whether the number is verified in floating point."""
+    set, and whether the number is verified in floating point.  ``kept_by``: the defenses
+    whose kept clean points the program was given (the ``n_clean`` points)."""
     from ..programs.regularizer import defender_words, hinge_defender
 
     D = hinge_defender(defender, reg, "the minimum-poison program")
@@ -133,8 +134,11 @@ def lp_statement(result, where, n_clean, reg, *, defender=None) -> str:
     which = ("return the target model" if delta == 0 else
              f"return any model theta = (w, b) within parameter l2 distance {delta:.6g} of the "
              f"target (|theta - theta_p|_2 <= {delta:.6g})")
+    clean = (f"{n_clean} clean training points" if not kept_by else
+             f"{n_clean} clean training points that the {', '.join(kept_by)} defenses, fitted on "
+             "the clean training set alone, keep")
     defender = (f"exact training of the binary hinge-loss SVM ({defender_words(D)}) on the "
-                f"{n_clean} clean training points plus the poison points, each inside {where},")
+                f"{clean} plus the poison points, each inside {where},")
     if head is None:
         claim = f"Nothing is certified (the bound is 0) for {defender} to {which}."
     else:

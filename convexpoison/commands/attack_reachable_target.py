@@ -86,6 +86,19 @@ def add_arguments(p):
                         "models they induce (by default one that lies inside the feasible set "
                         "with at most its model's certified minimum + 2 points competes with the "
                         "minimum-poison realisations)")
+    p.add_argument("--clean-kept-by", default=None, metavar="DEFENSES",
+                   help="price the targets against the clean points these defenses (comma-"
+                        "separated among l2,slab,loss,svd,knn), fitted on the clean training "
+                        "set alone, keep: the model each of them trains (default: all the clean "
+                        "points; fine-foods' problem file: knn,l2)")
+    p.add_argument("--min-run", type=int, default=1,
+                   help="sparse text: the fewest copies of a relaxed point that round a word up "
+                        "together (default 1; 2: no copy has a word of its own, which the SVD "
+                        "defense sees)")
+    p.add_argument("--n-roundings", type=int, default=1,
+                   help="sparse text: random roundings of the relaxed points per count vector; "
+                        "above 1 each is judged under the defenses and the highest-scoring kept "
+                        "(default 1: the one nearest the target)")
     p.add_argument("--recycle-rounds", type=int, default=0,
                    help="compress-and-extend rounds from the KKT seed's poison: each round realises "
                         "the induced model with the fewest points and spends the points freed on a "
@@ -121,6 +134,7 @@ def add_arguments(p):
 
 def run(args):
     from ..attacks.reachable import SEEDS, ReachableTargetAttack
+    from ..defenses import DEFENSES
     from ._common import check_attack_flags
 
     data, reg = load(args)
@@ -133,6 +147,7 @@ def run(args):
     check_at_least(args, "polish_rounds", low=0)
     check_at_least(args, "toward_rounds", low=0)
     check_at_least(args, "n_mtp", low=0)
+    check_at_least(args, "min_run", "n_roundings")
     for flag, _, low, _ in SEARCH_WIDTHS:
         check_at_least(args, _dest(flag), low=low)
     search_seconds = _seconds(args.search_seconds, "--search-seconds")
@@ -142,6 +157,8 @@ def run(args):
     kw = {}
     if args.seeds is not None:
         kw["seeds"] = parse_list(args.seeds, SEEDS, "--seeds")
+    if args.clean_kept_by is not None:
+        kw["clean_kept_by"] = parse_list(args.clean_kept_by, DEFENSES, "--clean-kept-by")
     if args.given_poisons is not None:
         kw["given_poisons"] = given_poisons(args.given_poisons, data)
     if args.decoy_quantiles is not None:
@@ -161,7 +178,8 @@ def run(args):
                                    keep_polished=args.keep_polished,
                                    anchored=not args.no_anchored,
                                    toward_rounds=args.toward_rounds, n_mtp=args.n_mtp,
-                                   kkt_seed=args.kkt_seed,
+                                   kkt_seed=args.kkt_seed, min_run=args.min_run,
+                                   n_roundings=args.n_roundings,
                                    **{_dest(f): getattr(args, _dest(f)) for f, *_ in SEARCH_WIDTHS},
                                    random_state=args.seed, workers=args.workers,
                                    progress=None if args.no_progress else progress, **kw)
