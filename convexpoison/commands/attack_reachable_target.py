@@ -27,6 +27,15 @@ SEARCH_WIDTHS = (
                          "before the realisation"),
 )
 
+#: the same for the sparse-text realisation's rounding (docs/reachable.md, step 5)
+TEXT_ROUNDING = (
+    ("--min-run", 1, 1, "sparse text: the fewest copies of a relaxed point that round a word up "
+                        "together (2: no copy has a word of its own, which the SVD defense sees)"),
+    ("--n-roundings", 1, 1, "sparse text: random roundings of the relaxed points per count "
+                            "vector; above 1 each is judged under the defenses and the "
+                            "highest-scoring kept (1: the one nearest the target)"),
+)
+
 
 def _dest(flag):
     return flag[2:].replace("-", "_")
@@ -91,14 +100,8 @@ def add_arguments(p):
                         "separated among l2,slab,loss,svd,knn), fitted on the clean training "
                         "set alone, keep: the model each of them trains (default: all the clean "
                         "points; fine-foods' problem file: knn,l2)")
-    p.add_argument("--min-run", type=int, default=1,
-                   help="sparse text: the fewest copies of a relaxed point that round a word up "
-                        "together (default 1; 2: no copy has a word of its own, which the SVD "
-                        "defense sees)")
-    p.add_argument("--n-roundings", type=int, default=1,
-                   help="sparse text: random roundings of the relaxed points per count vector; "
-                        "above 1 each is judged under the defenses and the highest-scoring kept "
-                        "(default 1: the one nearest the target)")
+    for flag, default, _, what in TEXT_ROUNDING:
+        p.add_argument(flag, type=int, default=default, help=f"{what} (default {default})")
     p.add_argument("--recycle-rounds", type=int, default=0,
                    help="compress-and-extend rounds from the KKT seed's poison: each round realises "
                         "the induced model with the fewest points and spends the points freed on a "
@@ -147,8 +150,7 @@ def run(args):
     check_at_least(args, "polish_rounds", low=0)
     check_at_least(args, "toward_rounds", low=0)
     check_at_least(args, "n_mtp", low=0)
-    check_at_least(args, "min_run", "n_roundings")
-    for flag, _, low, _ in SEARCH_WIDTHS:
+    for flag, _, low, _ in SEARCH_WIDTHS + TEXT_ROUNDING:
         check_at_least(args, _dest(flag), low=low)
     search_seconds = _seconds(args.search_seconds, "--search-seconds")
     from ..feasible import COMPONENTS
@@ -178,9 +180,9 @@ def run(args):
                                    keep_polished=args.keep_polished,
                                    anchored=not args.no_anchored,
                                    toward_rounds=args.toward_rounds, n_mtp=args.n_mtp,
-                                   kkt_seed=args.kkt_seed, min_run=args.min_run,
-                                   n_roundings=args.n_roundings,
-                                   **{_dest(f): getattr(args, _dest(f)) for f, *_ in SEARCH_WIDTHS},
+                                   kkt_seed=args.kkt_seed,
+                                   **{_dest(f): getattr(args, _dest(f))
+                                      for f, *_ in SEARCH_WIDTHS + TEXT_ROUNDING},
                                    random_state=args.seed, workers=args.workers,
                                    progress=None if args.no_progress else progress, **kw)
     res = fit_attack(attack, data, args)
