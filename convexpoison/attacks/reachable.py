@@ -2127,19 +2127,16 @@ class ReachableTargetAttack(PoisoningAttack):
                 rec = {"n_poisons": total, "counts": counts.tolist(),
                        "max_loss_difference": float(ml.value), "distance_to_target": dist}
                 scored = judge(ps) if draws > 1 else None
-                score = float("nan") if scored is None else scored[1]
-                if draws > 1:
-                    rec["score"] = score
+                if scored is not None:
+                    rec["score"] = scored[1]
                 tried.append(rec)
                 self._say(f"  {total} poisons (randomly rounded copies): max loss difference "
                           f"{ml.value:.4g}, distance {dist:.3g}"
-                          + (f", min over defenses {score:.4f}" if draws > 1 else ""))
-                key = rank(float(ml.value), score)
+                          + ("" if scored is None else f", min over defenses {scored[1]:.4f}"))
+                key = rank(float(ml.value), None if scored is None else scored[1])
                 if best is None or key > best[0]:
                     best = (key, float(ml.value), float(ml.upper_bound), dist, ps, model, rec,
                             scored)
-                if ml.value <= self.eps_close and draws == 1:
-                    break
             if best[1] <= self.eps_close:
                 break
         if best is None:
