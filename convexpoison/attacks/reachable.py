@@ -775,6 +775,133 @@ def _explore(unit, pricer, clean, limit, t_max, steps, add, floor):
             _segment(pricer, clean, c, guess, limit, t_max, steps, add, floor)
 
 
+class _Choice:
+    """Steps 4-5b of one fit: candidates screened under the defenses, realised and judged,
+    the best kept.  A :meth:`judge` result is ``((accepted, score, undefended error),
+    target, poison, realisation)``; two are compared by that first triple
+    (:meth:`better`).  ``realised`` records every realisation judged (the result's list),
+    ``latest`` the best judged so far (what a Ctrl-C keeps)."""
+
+    def __init__(self, attack, data, pricer, budget, D, defended, add, n_screen, n_realise):
+        self.attack, self.data, self.pricer, self.budget, self.D = attack, data, pricer, budget, D
+        self.defended, self.add = defended, add
+        self.n_screen, self.n_realise = n_screen, n_realise
+        self.realised = []
+        self.latest = None
+
+    def judge(self, cand, out=None, scored=None):
+        """``out``: ``(poison, realisation)`` when already realised; ``scored``:
+        ``defended(poison)`` when already computed."""
+        if out is None:
+            out = self.attack._realise(self.data, self.pricer, cand, self.budget, self.D,
+                                       judge=self.defended)
+        if out is None:
+            return None
+        ps, rz = out
+        ev, score, undefended = self.defended(ps) if scored is None else scored
+        self.realised.append({"target": cand.to_dict(), "n_poisons": float(ps.n_poisons),
+                              "realised_by": _realised_by(ps), "status": rz.status,
+                              "max_loss_difference": rz.max_loss_difference,
+                              "score": score, "per_defense": dict(ev.per_defense)})
+        self.attack._say(f"reachable: {cand.source} (t {cand.t:.3g}): {ps.n_poisons:g} points "
+                         f"({_realised_by(ps)}; certified {cand.certified:g}), {rz.status}, "
+                         f"min over defenses {score:.4f}")
+        # an accepted target is one the poison induces (eps_close); a realisation that
+        # only comes near its target is kept only when no target was accepted
+        found = (rz.status == "eps_close", score, undefended), cand, ps, rz
+        self.latest = self.better(self.latest, found)
+        return found
+
+    @staticmethod
+    def better(best, found):
+        """The higher of two :meth:`judge` results by (accepted, score, undefended
+        error); either may be None."""
+        return found if found is not None and (best is None or found[0] > best[0]) \
+            else best
+
+    def choose(self, within, best):
+        """Steps 4-5 on the candidates ``within`` the budget: the better of ``best``
+        (None or a :meth:`judge` result) and their best realisation."""
+        pricer, defended = self.pricer, self.defended
+        # 4. screen under the defenses: the defenses remove clean points (spambase:
+        # the L2 defense 189), which can pull the induced model back toward theta_c,
+        # so the undefended error is a poor ranking.  The n_screen candidates of
+        # highest evaluation error are judged with their fractional poison (the
+        # screening solve's two points per label, weights as copies) trained under
+        # every defense -- the minimum over the defenses, as the KKT attack chooses
+        # -- and realised in that order.
+        within.sort(key=lambda c: (-c.eval_error, c.price))
+        todo = [c for c in within[:self.n_screen]
+                if c.fractional is not None and c.defended is None]
+        judged = (map(defended, [c.fractional for c in todo]) if pricer.scout is None
+                  else pricer.scout.judged([c.fractional for c in todo], defended))
+        for cand, (_, score, _) in zip(todo, list(judged)):
+            cand.defended = score
+        within.sort(key=lambda c: (c.defended is None, -(c.defended or 0.0),
+                                   -c.eval_error, c.price))
+        if self.n_screen:
+            self.attack._say("reachable: screened under the defenses: " + ", ".join(
+                f"{c.source} {c.defended:.4f}" for c in within if c.defended is not None))
+        # 5. realise the best, judge under the defenses
+        tried, seen = 0, set()
+        for cand in within:
+            if tried >= self.n_realise:
+                break
+            key = round(cand.eval_error, 6), cand.source.split(" ")[0]
+            if key in seen:
+                continue
+            if best is not None and best[0][0] and (cand.defended is None
+                                                    or cand.defended <= best[0][1]):
+                # an accepted target scores at least what this candidate's fractional
+                # poison screened at under the defenses (or the candidate was not
+                # screened: lower evaluation error than every screened one): realising
+                # it (10-40 s on spambase) is unlikely to do better; the rest rank lower
+                break
+            seen.add(key)
+            tried += 1
+            found = self.judge(cand)
+            if found is not None and not found[0][0] and self.attack.snap \
+                    and found[3].model is not None:
+                # Snap: the model the not-accepted poison did induce is a trained model
+                # (its margin support vectors carry free multipliers that absorb the
+                # rounding to integer copies; a blended target often has none, and its
+                # integer realisation then misses it).  Priced, and realised in turn.
+                m = found[3].model
+                snapped = self.add(m, f"{cand.source} snapped", cand.t, pricer.screen(m))
+                # its price is at most the size of the poison that induced it (<= budget)
+                if snapped.price <= self.budget:
+                    best = self.better(best, self.judge(snapped))
+            best = self.better(best, found)
+        return best
+
+    def seed_realisations(self, names, best, scored=None):
+        """Step 5b: the named seed poisons, other realisations of targets the search
+        priced (the model each induces), judged under the defenses like the rest.
+        ``scored``: ``{name: defended(poison)}`` already computed."""
+        attack, pricer = self.attack, self.pricer
+        scored, exact = dict(scored or {}), {}
+        if pricer.scout is not None:
+            # their exact models, screening solves and judgements made ahead in the
+            # second process (the same as made here)
+            names = pricer.scout.seeds(names, attack._seed_poisons, attack.random_state,
+                                       exact, scored)
+        for seed in names:
+            def worth(P, best=best, known=scored.get(seed)):
+                # accepted, the poison would be judged (True, score, undefended); when
+                # that is no higher than the accepted result so far, `better` keeps the
+                # result, and the exact certificate (about 1 s on spambase, up to 30 s
+                # on adult) is not computed
+                ev = self.defended(P) if known is None else known
+                keep = not (best is not None and best[0][0]) or (True, *ev[1:]) > best[0]
+                return ev if keep else None
+
+            out = attack._seed_realisation(pricer, seed, attack._seed_poisons[seed],
+                                           self.budget, self.D, self.add, worth,
+                                           exact.get(seed))
+            best = self.better(best, None if out is None else self.judge(*out))
+        return best
+
+
 class ReachableTargetAttack(PoisoningAttack):
     """The highest-error target whose certified minimum poison fits the budget, realised.
 
@@ -1205,122 +1332,14 @@ class ReachableTargetAttack(PoisoningAttack):
         if not within:
             raise InputError(f"epsilon: no candidate target is reachable with {budget} poison "
                              "points inside the feasible set; raise epsilon")
-        n_screen = int(self.n_screen)
-        realised = []
-        latest = [None]                 # the best judge() result so far: what a Ctrl-C keeps
-
-        def judge(cand, out=None, scored=None):
-            """``scored``: ``defended(ps)`` when already computed."""
-            if out is None:
-                out = self._realise(data, pricer, cand, budget, D, judge=defended)
-            if out is None:
-                return None
-            ps, rz = out
-            ev, score, undefended = defended(ps) if scored is None else scored
-            realised.append({"target": cand.to_dict(), "n_poisons": float(ps.n_poisons),
-                             "realised_by": _realised_by(ps), "status": rz.status,
-                             "max_loss_difference": rz.max_loss_difference,
-                             "score": score, "per_defense": dict(ev.per_defense)})
-            self._say(f"reachable: {cand.source} (t {cand.t:.3g}): {ps.n_poisons:g} points "
-                      f"({_realised_by(ps)}; certified {cand.certified:g}), {rz.status}, "
-                      f"min over defenses {score:.4f}")
-            # an accepted target is one the poison induces (eps_close); a realisation that
-            # only comes near its target is kept only when no target was accepted
-            found = (rz.status == "eps_close", score, undefended), cand, ps, rz
-            latest[0] = better(latest[0], found)
-            return found
-
-        def better(best, found):
-            """The higher of two :func:`judge` results by (accepted, score, undefended
-            error); either may be None."""
-            return found if found is not None and (best is None or found[0] > best[0]) \
-                else best
-
-        def choose(within, best):
-            """Steps 4-5 on the candidates ``within`` the budget: the better of ``best``
-            (None or a :func:`judge` result) and their best realisation."""
-            # 4. screen under the defenses: the defenses remove clean points (spambase:
-            # the L2 defense 189), which can pull the induced model back toward theta_c,
-            # so the undefended error is a poor ranking.  The n_screen candidates of
-            # highest evaluation error are judged with their fractional poison (the
-            # screening solve's two points per label, weights as copies) trained under
-            # every defense -- the minimum over the defenses, as the KKT attack chooses
-            # -- and realised in that order.
-            within.sort(key=lambda c: (-c.eval_error, c.price))
-            todo = [c for c in within[:n_screen]
-                    if c.fractional is not None and c.defended is None]
-            judged = (map(defended, [c.fractional for c in todo]) if pricer.scout is None
-                      else pricer.scout.judged([c.fractional for c in todo], defended))
-            for cand, (_, score, _) in zip(todo, list(judged)):
-                cand.defended = score
-            within.sort(key=lambda c: (c.defended is None, -(c.defended or 0.0),
-                                       -c.eval_error, c.price))
-            if n_screen:
-                self._say("reachable: screened under the defenses: " + ", ".join(
-                    f"{c.source} {c.defended:.4f}" for c in within if c.defended is not None))
-            # 5. realise the best, judge under the defenses
-            tried, seen = 0, set()
-            for cand in within:
-                if tried >= n_realise:
-                    break
-                key = round(cand.eval_error, 6), cand.source.split(" ")[0]
-                if key in seen:
-                    continue
-                if best is not None and best[0][0] and (cand.defended is None
-                                                        or cand.defended <= best[0][1]):
-                    # an accepted target scores at least what this candidate's fractional
-                    # poison screened at under the defenses (or the candidate was not
-                    # screened: lower evaluation error than every screened one): realising
-                    # it (10-40 s on spambase) is unlikely to do better; the rest rank lower
-                    break
-                seen.add(key)
-                tried += 1
-                found = judge(cand)
-                if found is not None and not found[0][0] and self.snap \
-                        and found[3].model is not None:
-                    # Snap: the model the not-accepted poison did induce is a trained model
-                    # (its margin support vectors carry free multipliers that absorb the
-                    # rounding to integer copies; a blended target often has none, and its
-                    # integer realisation then misses it).  Priced, and realised in turn.
-                    m = found[3].model
-                    snapped = add(m, f"{cand.source} snapped", cand.t, pricer.screen(m))
-                    # its price is at most the size of the poison that induced it (<= budget)
-                    if snapped.price <= budget:
-                        best = better(best, judge(snapped))
-                best = better(best, found)
-            return best
-
-        def seed_realisations(names, best, scored=None):
-            """Step 5b: the named seed poisons, other realisations of targets the search
-            priced (the model each induces), judged under the defenses like the rest.
-            ``scored``: ``{name: defended(poison)}`` already computed."""
-            scored, exact = dict(scored or {}), {}
-            if pricer.scout is not None:
-                # their exact models, screening solves and judgements made ahead in the
-                # second process (the same as made here)
-                names = pricer.scout.seeds(names, self._seed_poisons, self.random_state,
-                                           exact, scored)
-            for seed in names:
-                def worth(P, best=best, known=scored.get(seed)):
-                    # accepted, the poison would be judged (True, score, undefended); when
-                    # that is no higher than the accepted result so far, `better` keeps the
-                    # result, and the exact certificate (about 1 s on spambase, up to 30 s
-                    # on adult) is not computed
-                    ev = defended(P) if known is None else known
-                    keep = not (best is not None and best[0][0]) or (True, *ev[1:]) > best[0]
-                    return ev if keep else None
-
-                out = self._seed_realisation(pricer, seed, self._seed_poisons[seed], budget,
-                                             D, add, worth, exact.get(seed))
-                best = better(best, None if out is None else judge(*out))
-            return best
-
+        choice = _Choice(self, data, pricer, budget, D, defended, add, int(self.n_screen),
+                         n_realise)
         polish, kept, recycle, topup, topped = ([] if n_polish else None), None, None, None, None
         try:
-            best = choose(within, None)
+            best = choice.choose(within, None)
             if self.seed_poisons:
-                best = seed_realisations([k for k, P in self._seed_poisons.items()
-                                          if P is not None], best)
+                best = choice.seed_realisations([k for k, P in self._seed_poisons.items()
+                                                 if P is not None], best)
             if best is None:
                 raise SolverFailure("reachable: no candidate target could be realised within the "
                                     f"budget of {budget} points", solver=self.solver or "default",
@@ -1357,9 +1376,9 @@ class ReachableTargetAttack(PoisoningAttack):
                 except _Exhausted:
                     pass
                 pricer.cap = pricer.deadline = None
-                best = choose([c for c in priced[n0:] if c.price <= limit], best)
+                best = choice.choose([c for c in priced[n0:] if c.price <= limit], best)
                 if self.seed_poisons:
-                    best = seed_realisations([name], best, {name: polished})
+                    best = choice.seed_realisations([name], best, {name: polished})
                 if near and polished[1] > best[0][1]:
                     # 5d. the polished poison scores above every accepted realisation but is
                     # not one (a point outside the loss cone, or more points than its model's
@@ -1372,7 +1391,7 @@ class ReachableTargetAttack(PoisoningAttack):
                                         anchor=(f"the {name} seed's poison", attack.poisons_),
                                         score=lambda ps: defended(ps)[1])
                     if out is not None:
-                        best = better(best, judge(cand, out))
+                        best = choice.better(best, choice.judge(cand, out))
                 polish.append({"round": rnd + 1, "start": before[1],
                                "polished": attack.result_.evaluation.min_over_defenses,
                                "steps": attack.result_.n_iter, "priced": len(priced) - n0,
@@ -1389,11 +1408,11 @@ class ReachableTargetAttack(PoisoningAttack):
                 out = self._polished(pricer, *kept[1:], add)
                 if out is not None:
                     best = (kept[0], *out)
-                    realised.append({"target": out[0].to_dict(),
-                                     "n_poisons": float(out[1].n_poisons),
-                                     "realised_by": _realised_by(out[1]), "status": "polished",
-                                     "max_loss_difference": 0.0, "score": kept[0][1],
-                                     "per_defense": None})
+                    choice.realised.append({"target": out[0].to_dict(),
+                                            "n_poisons": float(out[1].n_poisons),
+                                            "realised_by": _realised_by(out[1]),
+                                            "status": "polished", "max_loss_difference": 0.0,
+                                            "score": kept[0][1], "per_defense": None})
             rounds = int(check_positive(self.recycle_rounds, "recycle_rounds", allow_zero=True))
             if rounds and not self.interrupted_:
                 # 6. compress and extend, from the KKT seed's poison
@@ -1403,13 +1422,13 @@ class ReachableTargetAttack(PoisoningAttack):
                 if again is not None and again[0][1] > best[0][1]:
                     best = again
                     recycle["chosen"] = True
-            latest[0] = best          # (keep_polished and step 6 choose outside judge)
+            choice.latest = best      # (keep_polished and step 6 choose outside judge())
             if self.topup and not self.interrupted_:
                 topped = self._topup(best[2], best[0][1], budget, defended)
         except KeyboardInterrupt:
-            if latest[0] is None:
+            if choice.latest is None:
                 raise                   # nothing realised before the Ctrl-C: nothing to keep
-            best, topped = latest[0], None
+            best, topped = choice.latest, None
             self._interrupted(pricer, "the result is the best realisation judged so far "
                                       f"(min over defenses {best[0][1]:.4f})")
         (_, score, _), cand, ps, rz = best
@@ -1429,7 +1448,7 @@ class ReachableTargetAttack(PoisoningAttack):
         #: poisons judged under the defenses in the second process (steps 4 and 5b)
         self.n_judged_ahead_ = 0 if scout is None else scout.judged_there
         self.result_ = ReachableResult(
-            ps, cand, rz, ev, clean.error(Xt, yt), budget, priced, realised, seed_info,
+            ps, cand, rz, ev, clean.error(Xt, yt), budget, priced, choice.realised, seed_info,
             "interrupted" if self.interrupted_ else
             rz.status if rz.status in ("eps_close", "polished") else "not_close",
             time.perf_counter() - t0, self.search_exhausted_,
