@@ -146,7 +146,8 @@ def test_bad_settings_are_input_errors(breast):
     for bad in ({"n_mtp": -1}, {"mtp_steps": 0}, {"mtp_reach": float("nan")},
                 {"kkt_seed": "big"}, {"polish_rounds": -1}, {"polish_steps": 0},
                 {"polish_tau": 0.0}, {"n_climb": -1}, {"climb_rounds": -2}, {"n_screen": -1},
-                {"min_run": 0}, {"n_roundings": 0}, {"clean_kept_by": ("knn", "nope")}):
+                {"min_run": 0}, {"n_roundings": 0}, {"clean_kept_by": ("knn", "nope")},
+                {"relocate_trials": -1}, {"relocate_points": 0}, {"relocate_sweeps": 0}):
         said = []
         with pytest.raises(InputError, match=next(iter(bad))):
             ReachableTargetAttack(**bad, **SMALL, progress=said.append).fit(breast)
@@ -172,6 +173,7 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
     assert len(err) == 1 and "--n-mtp" in err[0]
     for flag, bad in (("--n-climb", "-1"), ("--n-toward", "0"), ("--n-screen", "-4"),
                       ("--min-run", "0"), ("--n-roundings", "-1"),
+                      ("--relocate-trials", "-1"), ("--relocate-points", "0"),
                       ("--clean-kept-by", "knn,nope")):
         assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon",
                      "0.03", flag, bad]) == 2
@@ -635,6 +637,33 @@ def test_polish_seeds_the_model_its_polished_poison_induces(breast, fitted):
         fitted.result_.to_dict()["poisoned_test_error"] + 1.5 / breast.n_test
 
 
+def test_relocation_seeds_the_poison_it_ends_at(breast, fitted):
+    """Step 5e (relocate_trials): the hill climb from the chosen poison never scores below
+    it; the poison it ends at is a seed poison inside the feasible set (the loss cone aimed
+    at its model) and the model exact training on Dc u that poison returns is a seed; the
+    result changes only by a higher (accepted, score) and keeps the issue's property."""
+    att = ReachableTargetAttack(epsilon=0.03, relocate_trials=30, polish_rounds=0,
+                                **SMALL).fit(breast)
+    rec = att.result_.relocation
+    assert 1 <= rec["trials"] <= 30 and rec["score"] >= rec["start"]
+    assert rec["best"] >= rec["start"] and rec["chosen"] == (rec["best"] > rec["start"])
+    assert rec["kept"] >= 1               # (breast-cancer: moves that raise the score exist)
+    P = att._seed_poisons["relocation"]
+    assert P.n_poisons <= n_poisons(0.03, breast.n_train)
+    X, y, w, _ = P.with_clean(breast.X_train, breast.y_train)
+    fresh = train(X, y, "svm", breast.reg, sample_weight=w)
+    seed = next(c for c in att.candidates_ if c.source == "relocation")
+    assert seed.t == 1.0
+    assert np.linalg.norm(seed.model.theta - fresh.theta) <= 1e-4 * np.linalg.norm(fresh.theta)
+    feas = att.feasible_
+    feas["loss"].set_model(fresh)
+    feas["loss"].fit(breast.X_train, breast.y_train)
+    assert np.all(feas.contains(P.X, P.y, tol=1e-5))
+    res = _check_property(breast, att)
+    assert res["relocation"] == rec
+    assert fitted.result_.relocation is None          # off by default
+
+
 @pytest.mark.parametrize("name", ["breast-cancer",
                                   pytest.param("mnist17", marks=pytest.mark.slow)])
 def test_keep_polished_returns_the_polished_poison_only_when_it_scores_higher(name, request):
@@ -897,7 +926,8 @@ def test_cli_defaults_are_the_attacks_defaults():
             checked.append(action.dest)
     assert {"polish_rounds", "toward_rounds", "n_mtp", "workers", "max_priced",
             "search_seconds", "n_search", "n_mix", "n_climb", "climb_rounds", "n_toward",
-            "n_screen", "min_run", "n_roundings"} <= set(checked)
+            "n_screen", "min_run", "n_roundings", "relocate_trials", "relocate_points",
+            "relocate_sweeps"} <= set(checked)
 
 
 def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):

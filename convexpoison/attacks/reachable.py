@@ -64,6 +64,14 @@ together:
    screened and realised (spambase: 13.14% -> 14.33%, an accepted target).
    ``keep_polished`` returns the polished poison itself when it scores higher (status
    'polished': more points than its model's certified minimum + ``max_extra``).
+5e. **Relocation** (``relocate_trials``, off by default; :mod:`.relocate`).  A hill climb
+   from the chosen poison over where its points sit: each label's copies gathered on its
+   heaviest points, moved one at a time to neighbouring locations of the domain (another category of a one-hot group, a
+   continuous coordinate to a quarter of its box) or copies moved between them, each move
+   judged by retraining under every defense and kept when the minimum over the defenses
+   rises; the poison it ends at is a seed poison, its model a seed.  For one-hot domains,
+   where neither the search in theta nor the polish moves a point between categories
+   (adult: docs/reachable.md).
 6. **Compress and extend** (``recycle_rounds``, off by default).  A poison of the whole
    budget induces a model that the minimum-poison program realises with fewer points;
    the points freed go to a KKT attack run on top of the realisation, whose poison
@@ -209,6 +217,10 @@ class ReachableResult:
     #: ``Dc``) and how many points that is
     clean_kept_by: list | None = None
     n_clean_priced: int = 0
+    #: step 5e (``relocate_trials``): the score the relocation started from and ended at,
+    #: the poisons it judged, the moves it kept and its seconds, the best score after
+    #: its model's search, and ``chosen`` when it changed the result (None: off)
+    relocation: dict | None = None
 
     def to_dict(self) -> dict:
         ev, rz = self.evaluation, self.realisation
@@ -225,6 +237,7 @@ class ReachableResult:
                 "realised_by": _realised_by(rz.poisons),
                 "topup_copies": None if self.topup is None else float(sum(self.topup)),
                 "recycle": self.recycle, "polish": self.polish,
+                "relocation": self.relocation,
                 "target_test_error": self.target.test_error,
                 "target_eval_error": self.target.eval_error,
                 "target_lower_bound": self.target.certified,
@@ -304,7 +317,9 @@ class _Judge:
     def __getstate__(self):
         return {**self.__dict__, "_knn": None, "_last": None}
 
-    def __call__(self, ps):
+    def __call__(self, ps, warm=None):
+        """``warm``: a model whose duals seed the undefended training (the same result;
+        :func:`~convexpoison.defenses.evaluate`'s ``warm_start``)."""
         from ..defenses import evaluate
 
         if self._last is not None and self._last[0] is ps:
@@ -313,7 +328,8 @@ class _Judge:
         d = self.data
         ev = evaluate(d, ps, defenses=self.defenses, p=self.p, defender=self.defender,
                       X_eval=None if test else d.X_train, y_eval=None if test else d.y_train,
-                      clean_model=self.clean, clean_neighbours=self.knn, tol=self.tol)
+                      clean_model=self.clean, clean_neighbours=self.knn, tol=self.tol,
+                      warm_start=warm)
         out = ((ev, ev.min_over_defenses, ev.no_defense_test_error) if test else
                (ev, ev.eval_min_over_defenses, ev.eval_no_defense))
         self.remember(ps, out)
@@ -1050,6 +1066,21 @@ class ReachableTargetAttack(PoisoningAttack):
         within ``eps_close`` scoring highest under the defenses kept (on by default; a
         count vector whose near placement fails keeps its least-residual points, and
         ``realised_by`` says "near" only when the kept one was placed near).
+    relocate_trials, relocate_points, relocate_sweeps : step 5e, relocation
+        (:func:`~convexpoison.attacks.relocate.relocate`; 0 trials, the default: off):
+        after the polish, a hill climb from the chosen poison over where its points sit
+        -- each label's copies gathered on its ``relocate_points`` heaviest points, and
+        these moved one at a time to a neighbouring location of the domain (another
+        category of a one-hot group, a continuous coordinate to a quarter of its box),
+        or copies moved between them --
+        each move judged by retraining under every defense and kept when the minimum
+        over the defenses on the evaluation set rises; at most ``relocate_trials``
+        poisons judged in ``relocate_sweeps`` passes.  Moved points stay inside the
+        feasible set (the loss cone aimed at the poison's model).  The poison it ends at
+        is a seed poison (step 5b: accepted when its model's certified minimum is within
+        ``max_extra`` of its points), its model a seed, searched, screened and realised
+        like the others.  For domains of one-hot groups (adult: docs/reachable.md);
+        each trial is a retraining under every defense (0.1-1 s on adult).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
@@ -1092,7 +1123,8 @@ class ReachableTargetAttack(PoisoningAttack):
                  n_realise=2, eps_close=0.01, max_extra=2, snap=True, seed_poisons=True,
                  clean_kept_by=None, min_run=1, n_roundings=1,
                  topup=False, recycle_rounds=0, polish_rounds=2, polish_steps=15,
-                 polish_tau=TAU, keep_polished=False, anchored=True, screen_tol=1e-6,
+                 polish_tau=TAU, keep_polished=False, anchored=True, relocate_trials=0,
+                 relocate_points=1, relocate_sweeps=3, screen_tol=1e-6,
                  solver=None,
                  random_state=0, workers=1, progress=None, defender=None):
         self.epsilon = epsilon
@@ -1143,6 +1175,9 @@ class ReachableTargetAttack(PoisoningAttack):
         self.polish_tau = polish_tau
         self.keep_polished = keep_polished
         self.anchored = anchored
+        self.relocate_trials = relocate_trials
+        self.relocate_points = relocate_points
+        self.relocate_sweeps = relocate_sweeps
         self.screen_tol = screen_tol
         self.solver = solver
         self.random_state = random_state
@@ -1205,6 +1240,9 @@ class ReachableTargetAttack(PoisoningAttack):
         n_polish = int(check_positive(self.polish_rounds, "polish_rounds", allow_zero=True))
         check_positive(self.polish_steps, "polish_steps")
         check_positive(self.polish_tau, "polish_tau")
+        n_relocate = int(check_positive(self.relocate_trials, "relocate_trials", allow_zero=True))
+        check_positive(self.relocate_points, "relocate_points")
+        check_positive(self.relocate_sweeps, "relocate_sweeps")
         for name in ("n_toward", "toward_reach", "mtp_reach", "mtp_steps", "min_run",
                      "n_roundings"):
             check_positive(getattr(self, name), name)
@@ -1335,6 +1373,33 @@ class ReachableTargetAttack(PoisoningAttack):
         choice = _Choice(self, data, pricer, budget, D, defended, add, int(self.n_screen),
                          n_realise)
         polish, kept, recycle, topup, topped = ([] if n_polish else None), None, None, None, None
+        relocation = None
+
+        def searched(name, poison, judged, best):
+            """Steps 5c and 5e: the model ``poison`` induces is a new seed, searched (a
+            quarter of the first search's solves and seconds), screened and realised like
+            the others, and ``poison`` a seed poison (step 5b; ``judged``: its judgement,
+            or None).  Returns ``(best, the model, the priced targets before)``."""
+            # the seed is the model exact training returns: the price is that sensitive
+            # (spambase: 105.2 points for it, 109.9 for the model trained at the
+            # screening tolerance), and the segment search pushes it out to the budget
+            model = _exact_model(poison, Xc, yc, D, self.random_state)
+            self._seed_poisons[name] = poison
+            n0 = len(priced)
+            pricer.cap = None if max_priced is None else pricer.count + max(1, max_priced // 4)
+            pricer.deadline = (None if self.search_seconds is None
+                               else time.perf_counter() + self.search_seconds / 4)
+            try:
+                self._search(pricer, clean, [(name, model)], limit, t_max, steps, add, priced,
+                             Xe, ye)
+            except _Exhausted:
+                pass
+            pricer.cap = pricer.deadline = None
+            best = choice.choose([c for c in priced[n0:] if c.price <= limit], best)
+            if self.seed_poisons:
+                best = choice.seed_realisations([name], best, {name: judged})
+            return best, model, n0
+
         try:
             best = choice.choose(within, None)
             if self.seed_poisons:
@@ -1353,32 +1418,14 @@ class ReachableTargetAttack(PoisoningAttack):
                 attack = self._polish(data, best[2], D, defenses, p, names, quantile)
                 if attack is None:
                     break
-                # the seed is the model exact training returns: the price is that sensitive
-                # (spambase: 105.2 points for it, 109.9 for the model trained at the
-                # screening tolerance), and the segment search pushes it out to the budget
-                model = _exact_model(attack.poisons_, Xc, yc, D, self.random_state)
-                self._seed_poisons[name] = attack.poisons_
                 # the polished poison under the defenses (keep_polished and step 5d compare it)
                 near = self.anchored and fixed is not None
                 polished = defended(attack.poisons_) if self.keep_polished or near else None
+                best, model, n0 = searched(name, attack.poisons_, polished, best)
                 if self.keep_polished:
                     _, score, undefended = polished
                     if kept is None or score > kept[0][1]:
                         kept = (False, score, undefended), name, attack.poisons_, model
-                n0 = len(priced)
-                # the round's search: a quarter of the first search's solves and seconds
-                pricer.cap = None if max_priced is None else pricer.count + max(1, max_priced // 4)
-                pricer.deadline = (None if self.search_seconds is None
-                                   else time.perf_counter() + self.search_seconds / 4)
-                try:
-                    self._search(pricer, clean, [(name, model)], limit, t_max, steps, add, priced,
-                                 Xe, ye)
-                except _Exhausted:
-                    pass
-                pricer.cap = pricer.deadline = None
-                best = choice.choose([c for c in priced[n0:] if c.price <= limit], best)
-                if self.seed_poisons:
-                    best = choice.seed_realisations([name], best, {name: polished})
                 if near and polished[1] > best[0][1]:
                     # 5d. the polished poison scores above every accepted realisation but is
                     # not one (a point outside the loss cone, or more points than its model's
@@ -1401,6 +1448,12 @@ class ReachableTargetAttack(PoisoningAttack):
                           f"targets priced from its model; best {best[0][1]:.4f}")
                 if not best[0] > before:
                     break
+            if n_relocate and not self.interrupted_:
+                # 5e. relocation: a hill climb over where the chosen poison's points sit,
+                # each move judged under the defenses themselves (.relocate); the poison
+                # it ends at is a seed poison, its model a seed
+                best, relocation = self._relocation(best, defended, dom, pricer, n_relocate,
+                                                    searched)
             if kept is not None and kept[0][1] > best[0][1]:
                 # keep_polished: the polished poison itself, scoring higher under the defenses
                 # than every accepted realisation; step 5b did not accept it (more points than
@@ -1456,7 +1509,7 @@ class ReachableTargetAttack(PoisoningAttack):
             # half-space, a subset of the L2 defense's set: feasible.L2Secant)
             lp_statement(rz.program, feas.describe(), len(yp), D.reg, defender=D,
                          kept_by=kept_by), topup,
-            recycle, polish, self.interrupted_, kept_by, len(yp))
+            recycle, polish, self.interrupted_, kept_by, len(yp), relocation)
 
     # ------------------------------------------------------------------ internals
     def _interrupted(self, pricer, what):
@@ -1807,6 +1860,31 @@ class ReachableTargetAttack(PoisoningAttack):
         from .influence import InfluenceAttack
 
         return InfluenceAttack(max_iter=8, n_steps=2, random_state=self.random_state, **common)
+
+    def _relocation(self, best, defended, domain, pricer, trials, searched):
+        """Step 5e: relocation from the chosen poison (:func:`.relocate.relocate`), every
+        poison judged under the defenses (``defended``, warm-started from the poison it
+        moves from).  When it keeps a move, the poison it ends at is a seed poison and its
+        model a seed (``searched``).  Returns ``(best, record)``."""
+        from .relocate import relocate
+
+        def inside(X, y, model):
+            pricer.aim(model)                  # the loss cone aimed at the poison's model
+            return pricer.feasible.contains(X, y)
+
+        before = best[0]
+        ps, judged, record = relocate(best[2], defended, domain, inside,
+                                      points=int(self.relocate_points),
+                                      sweeps=int(self.relocate_sweeps), trials=trials,
+                                      random_state=self.random_state,
+                                      say=lambda line: self._say(f"reachable: {line}"))
+        self._say(f"reachable: relocation: from {record['start']:.4f} to {record['score']:.4f} "
+                  f"under the defenses ({record['kept']} of {record['trials']} moves kept, "
+                  f"{record['seconds']:.0f} s)")
+        if record["score"] > record["start"]:
+            best, _, _ = searched("relocation", ps, judged, best)
+        record.update(best=best[0][1], chosen=best[0] > before)
+        return best, record
 
     def _polish(self, data, ps, D, defenses, p, names, quantile):
         """Step 5c: the influence attack's ascent started from the poison ``ps``, its

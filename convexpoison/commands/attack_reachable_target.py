@@ -36,6 +36,20 @@ TEXT_ROUNDING = (
                             "highest-scoring kept (1: the one nearest the target)"),
 )
 
+#: the same for step 5e, the relocation (docs/reachable.md)
+RELOCATION = (
+    ("--relocate-trials", 0, 0, "relocation after the polish: the most poisons judged in a hill "
+                                "climb from the chosen poison, each label's copies gathered on "
+                                "its heaviest points, which move to neighbouring locations of the "
+                                "domain (another category of a one-hot group, a continuous "
+                                "coordinate to a quarter of its box) or trade copies, each move "
+                                "kept when the minimum over the defenses rises (0: off; for "
+                                "one-hot domains such as adult; docs/reachable.md)"),
+    ("--relocate-points", 1, 1, "relocation: the heaviest points of each label it gathers "
+                                "the copies on and moves"),
+    ("--relocate-sweeps", 3, 1, "relocation: passes over the moves"),
+)
+
 
 def _dest(flag):
     return flag[2:].replace("-", "_")
@@ -100,7 +114,7 @@ def add_arguments(p):
                         "separated among l2,slab,loss,svd,knn), fitted on the clean training "
                         "set alone, keep: the model each of them trains (default: all the clean "
                         "points; fine-foods' problem file: knn,l2)")
-    for flag, default, _, what in TEXT_ROUNDING:
+    for flag, default, _, what in TEXT_ROUNDING + RELOCATION:
         p.add_argument(flag, type=int, default=default, help=f"{what} (default {default})")
     p.add_argument("--recycle-rounds", type=int, default=0,
                    help="compress-and-extend rounds from the KKT seed's poison: each round realises "
@@ -150,7 +164,7 @@ def run(args):
     check_at_least(args, "polish_rounds", low=0)
     check_at_least(args, "toward_rounds", low=0)
     check_at_least(args, "n_mtp", low=0)
-    for flag, _, low, _ in SEARCH_WIDTHS + TEXT_ROUNDING:
+    for flag, _, low, _ in SEARCH_WIDTHS + TEXT_ROUNDING + RELOCATION:
         check_at_least(args, _dest(flag), low=low)
     search_seconds = _seconds(args.search_seconds, "--search-seconds")
     from ..feasible import COMPONENTS
@@ -182,7 +196,7 @@ def run(args):
                                    toward_rounds=args.toward_rounds, n_mtp=args.n_mtp,
                                    kkt_seed=args.kkt_seed,
                                    **{_dest(f): getattr(args, _dest(f))
-                                      for f, *_ in SEARCH_WIDTHS + TEXT_ROUNDING},
+                                      for f, *_ in SEARCH_WIDTHS + TEXT_ROUNDING + RELOCATION},
                                    random_state=args.seed, workers=args.workers,
                                    progress=None if args.no_progress else progress, **kw)
     res = fit_attack(attack, data, args)
@@ -231,6 +245,10 @@ def show(res):
     for r in res["polish"] or []:
         print(f"polish round {r['round']}: {r['start']:.4f} -> polished poison "
               f"{r['polished']:.4f}, best realisation {r['score']:.4f}")
+    r = res["relocation"]
+    if r:
+        print(f"relocation: {r['start']:.4f} -> {r['score']:.4f} under the defenses ({r['kept']} "
+              f"of {r['trials']} moves kept), best realisation {r['best']:.4f}")
     rec = res["recycle"]
     if rec and rec["chosen"]:
         r = rec["rounds"][rec["best_round"]]

@@ -1,0 +1,138 @@
+"""Relocation (step 5e of the reachable-target attack; convexpoison/attacks/relocate.py):
+the moves stay in the domain, the climb never lowers the minimum over the defenses, what
+it reports is what a fresh evaluation of its poison gives, and where it stops no single
+move does better (checked by judging every move afresh)."""
+import numpy as np
+import pytest
+
+from convexpoison import load_dataset
+from convexpoison.attacks.relocate import COPIES, GRID, gathered, point_moves, relocate
+from convexpoison.defenses import evaluate
+from convexpoison.poisons import PoisonSet
+
+
+@pytest.fixture(scope="module")
+def adult():
+    return load_dataset("adult")
+
+
+@pytest.fixture(scope="module")
+def breast():
+    return load_dataset("breast-cancer")
+
+
+def _judge(data, defenses, calls=None):
+    """``judge(poison, warm)`` as the reachable attack's (min over the defenses on the test
+    set), exact training; ``calls`` collects the warm starts it was given."""
+    from convexpoison import train
+    from convexpoison.defenses import CleanNeighbours
+
+    clean = train(data.X_train, data.y_train, reg=data.reg)
+    knn = CleanNeighbours(data.X_train, data.y_train)
+
+    def judge(ps, warm):
+        if calls is not None:
+            calls.append(warm)
+        ev = evaluate(data, ps, defenses=defenses, clean_model=clean, warm_start=warm,
+                      clean_neighbours=knn)
+        return ev, ev.min_over_defenses, ev.no_defense_test_error
+    return judge
+
+
+def _key(data, ps, defenses):
+    """(min over the defenses, their mean) of ``ps`` from a fresh evaluation."""
+    v = list(evaluate(data, ps, defenses=defenses).per_defense.values())
+    return min(v), float(np.mean(v))
+
+
+def test_point_moves_are_the_one_hot_swaps_and_the_grid(adult):
+    dom = adult.domain
+    x = adult.X_train[0]
+    moves = list(point_moves(x, dom))
+    groups = dom.onehot_groups
+    n_swaps = sum(len(g) - 1 for g in groups)
+    free = [j for j in range(dom.d) if not any(j in g for g in groups)]
+    n_grid = sum(sum(1 for f in GRID if f != x[j]) for j in free)     # the box is [0, 1]
+    assert len(moves) == n_swaps + n_grid
+    assert len({tuple(z) for z in moves}) == len(moves)
+    assert np.all(dom.contains(np.array(moves)))                      # one-hot and in the box
+    for z in moves:
+        changed = np.flatnonzero(z != x)
+        # one group's category swapped (two coordinates of one group) or one free coordinate
+        assert (len(changed) == 2 and any(set(changed) <= set(g) for g in groups)
+                or (len(changed) == 1 and changed[0] in free))
+
+
+def test_gathered_keeps_each_labels_copies_on_its_heaviest_points():
+    X = np.arange(12.0).reshape(6, 2)
+    ps = PoisonSet(X, np.array([1, 1, 1, -1, -1, 1]), np.array([5.0, 9.0, 1.0, 4.0, 7.0, 3.0]))
+    g = gathered(ps, 2)
+    assert g.n_poisons == ps.n_poisons == 29
+    assert g.weight[g.y == 1].sum() == 18 and g.weight[g.y == -1].sum() == 11
+    # label +1: points 1 and 0 (9 and 5 copies) take its 18 copies: floor(18 * 9 / 14) = 11
+    # and floor(18 * 5 / 14) = 6, the one left to the heaviest; label -1 keeps its two
+    kept = {tuple(x): w for x, w in zip(g.X, g.weight)}
+    assert kept == {(2.0, 3.0): 12.0, (0.0, 1.0): 6.0, (8.0, 9.0): 7.0, (6.0, 7.0): 4.0}
+
+
+def test_relocation_never_lowers_the_score_and_reports_a_fresh_evaluation(adult):
+    defenses = ("l2", "slab", "loss", "svd", "knn")
+    calls = []
+    judge = _judge(adult, defenses, calls)
+    i, j = np.flatnonzero(adult.y_train == 1)[0], np.flatnonzero(adult.y_train == -1)[0]
+    start = PoisonSet(adult.X_train[[i, j]], np.array([1, -1]), np.array([12.0, 8.0]))
+    said = []
+    ps, judged, rec = relocate(start, judge, adult.domain, trials=12, random_state=0,
+                               say=said.append)
+    # each trial after the start (and the gathered start, here the same poison)
+    # warm-started from the undefended model it moved from
+    assert calls[:2] == [None, None] and all(w is not None for w in calls[2:])
+    assert rec["trials"] == 12 and len(said) == rec["kept"] >= 1
+    assert rec["score"] >= rec["start"] == judge(start, None)[1]
+    # the poison returned is the one judged, and its judgement is a fresh evaluation's
+    fresh = evaluate(adult, ps, defenses=defenses)
+    assert judged[1] == rec["score"] == fresh.min_over_defenses
+    assert fresh.per_defense == judged[0].per_defense
+    # copies kept, labels kept, every point a point of the domain
+    assert ps.n_poisons == start.n_poisons
+    assert sorted(ps.y) == [-1, 1] and np.all(adult.domain.contains(ps.X))
+
+
+def test_where_relocation_stops_no_single_move_does_better(breast):
+    """The climb's claim checked by brute force: every point move and copy move from the
+    poison it stops at (a pass that kept nothing), judged afresh, scores no higher."""
+    defenses = ("l2", "slab")
+    judge = _judge(breast, defenses)
+    i, j = np.flatnonzero(breast.y_train == 1)[0], np.flatnonzero(breast.y_train == -1)[0]
+    start = PoisonSet(breast.X_train[[i, j]], np.array([1, -1]), np.array([7.0, 5.0]))
+    ps, judged, rec = relocate(start, judge, breast.domain, points=1, sweeps=50, trials=10**6)
+    assert rec["kept"] >= 1 and rec["score"] >= rec["start"]
+    best = _key(breast, ps, defenses)
+    assert best[0] == rec["score"]
+    for k in range(len(ps.y)):
+        for z in point_moves(ps.X[k], breast.domain):
+            X = ps.X.copy()
+            X[k] = z
+            assert _key(breast, PoisonSet(X, ps.y, ps.weight), defenses) <= best
+    for a in range(len(ps.y)):
+        for b in range(len(ps.y)):
+            for c in COPIES:
+                c = min(c, ps.weight[a])
+                if a != b and c > 0:
+                    w = ps.weight.copy()
+                    w[a] -= c
+                    w[b] += c
+                    assert _key(breast, PoisonSet(ps.X, ps.y, w), defenses) <= best
+
+
+def test_warm_started_evaluation_gives_the_same_models(adult):
+    """evaluate's warm_start changes the time, not the models."""
+    i, j = np.flatnonzero(adult.y_train == 1)[3], np.flatnonzero(adult.y_train == -1)[3]
+    P = PoisonSet(adult.X_train[[i, j]], np.array([1, -1]), np.array([200.0, 115.0]))
+    near = PoisonSet(P.X.copy(), P.y, np.array([180.0, 135.0]))
+    warm = evaluate(adult, near, defenses=("l2",)).models["none"]
+    a = evaluate(adult, P, defenses=("l2", "slab"))
+    b = evaluate(adult, P, defenses=("l2", "slab"), warm_start=warm)
+    assert a.per_defense == b.per_defense and a.no_defense == b.no_defense
+    np.testing.assert_allclose(a.models["none"].theta, b.models["none"].theta,
+                               rtol=1e-6, atol=1e-8)
