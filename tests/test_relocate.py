@@ -125,6 +125,32 @@ def test_where_relocation_stops_no_single_move_does_better(breast):
                     assert _key(breast, PoisonSet(ps.X, ps.y, w), defenses) <= best
 
 
+def test_moves_above_the_start_are_kept_only_when_accepted(breast):
+    """``accept`` is asked about every move to a poison above the start that would be
+    kept (higher min over the defenses, or the same and a higher mean); refusing them all
+    leaves the start, and the result is the last one accepted."""
+    defenses = ("l2", "slab")
+    judge = _judge(breast, defenses)
+    i, j = np.flatnonzero(breast.y_train == 1)[5], np.flatnonzero(breast.y_train == -1)[5]
+    start = PoisonSet(breast.X_train[[i, j]], np.array([1, -1]), np.array([7.0, 5.0]))
+    seen = []
+
+    def take_all(P, judged):
+        seen.append((P, judged[1]))
+        return True
+    ps, judged, rec = relocate(start, judge, breast.domain, trials=150, accept=take_all)
+    assert rec["kept"] >= 2 and rec["refused"] == 0 and len(seen) >= 2
+    assert all(score >= rec["start"] for _, score in seen)     # (ties: a higher mean)
+    np.testing.assert_array_equal(ps.X, seen[-1][0].compact().X)
+    assert rec["score"] == seen[-1][1] == _key(breast, ps, defenses)[0]
+    asked = []
+    ps, judged, none = relocate(start, judge, breast.domain, trials=150,
+                                accept=lambda P, j: asked.append(P) or False)
+    assert none["score"] == none["start"] and none["refused"] == len(asked) >= 1
+    np.testing.assert_array_equal(ps.X, start.X)
+    np.testing.assert_array_equal(ps.weight, start.weight)
+
+
 def test_warm_started_evaluation_gives_the_same_models(adult):
     """evaluate's warm_start changes the time, not the models."""
     i, j = np.flatnonzero(adult.y_train == 1)[3], np.flatnonzero(adult.y_train == -1)[3]

@@ -66,12 +66,12 @@ together:
    'polished': more points than its model's certified minimum + ``max_extra``).
 5e. **Relocation** (``relocate_trials``, off by default; :mod:`.relocate`).  A hill climb
    from the chosen poison over where its points sit: each label's copies gathered on its
-   heaviest points, moved one at a time to neighbouring locations of the domain (another category of a one-hot group, a
-   continuous coordinate to a quarter of its box) or copies moved between them, each move
-   judged by retraining under every defense and kept when the minimum over the defenses
-   rises; the poison it ends at is a seed poison, its model a seed.  For one-hot domains,
-   where neither the search in theta nor the polish moves a point between categories
-   (adult: docs/reachable.md).
+   heaviest point, which moves to neighbouring locations of the domain (another category
+   of a one-hot group, a continuous coordinate to a quarter of its box), or copies moved
+   between points, each move judged by retraining under every defense and kept when the
+   minimum over the defenses rises; the poison it ends at is a seed poison, its model a
+   seed.  For one-hot domains, where neither the search in theta nor the polish moves a
+   point between categories (adult: docs/reachable.md).
 6. **Compress and extend** (``recycle_rounds``, off by default).  A poison of the whole
    budget induces a model that the minimum-poison program realises with fewer points;
    the points freed go to a KKT attack run on top of the realisation, whose poison
@@ -217,9 +217,10 @@ class ReachableResult:
     #: ``Dc``) and how many points that is
     clean_kept_by: list | None = None
     n_clean_priced: int = 0
-    #: step 5e (``relocate_trials``): the score the relocation started from and ended at,
-    #: the poisons it judged, the moves it kept and its seconds, the best score after
-    #: its model's search, and ``chosen`` when it changed the result (None: off)
+    #: step 5e (``relocate_trials``): the score the relocation started from, the gathered
+    #: poison's and the one it ended at, the poisons it judged, the moves it kept and
+    #: those step 5b's rule refused, its seconds, the best score after its model's
+    #: search, and ``chosen`` when it changed the result (None: off)
     relocation: dict | None = None
 
     def to_dict(self) -> dict:
@@ -1068,18 +1069,18 @@ class ReachableTargetAttack(PoisoningAttack):
         ``realised_by`` says "near" only when the kept one was placed near).
     relocate_trials, relocate_points, relocate_sweeps : step 5e, relocation
         (:func:`~convexpoison.attacks.relocate.relocate`; 0 trials, the default: off):
-        after the polish, a hill climb from the chosen poison over where its points sit
-        -- each label's copies gathered on its ``relocate_points`` heaviest points, and
-        these moved one at a time to a neighbouring location of the domain (another
-        category of a one-hot group, a continuous coordinate to a quarter of its box),
-        or copies moved between them --
-        each move judged by retraining under every defense and kept when the minimum
-        over the defenses on the evaluation set rises; at most ``relocate_trials``
-        poisons judged in ``relocate_sweeps`` passes.  Moved points stay inside the
-        feasible set (the loss cone aimed at the poison's model).  The poison it ends at
-        is a seed poison (step 5b: accepted when its model's certified minimum is within
-        ``max_extra`` of its points), its model a seed, searched, screened and realised
-        like the others.  For domains of one-hot groups (adult: docs/reachable.md);
+        after the polish, a hill climb from the chosen poison over where its points sit:
+        each label's copies gathered on its ``relocate_points`` heaviest points, these
+        moved one at a time to a neighbouring location of the domain (another category
+        of a one-hot group, a continuous coordinate to a quarter of its box) or copies
+        moved between them, each move judged by retraining under every defense and kept
+        when the minimum over the defenses on the evaluation set rises; at most
+        ``relocate_trials`` poisons judged in ``relocate_sweeps`` passes.  Moved points stay inside the
+        feasible set (the loss cone aimed at the poison's model), and a move to a poison
+        above the start is kept only when step 5b would accept that poison (its model
+        certified, its points within ``max_extra`` of the certified minimum).  The
+        poison it ends at is a seed poison, its model a seed, searched, screened and
+        realised like the others.  For domains of one-hot groups (adult: docs/reachable.md);
         each trial is a retraining under every defense (0.1-1 s on adult).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
@@ -1452,7 +1453,7 @@ class ReachableTargetAttack(PoisoningAttack):
                 # 5e. relocation: a hill climb over where the chosen poison's points sit,
                 # each move judged under the defenses themselves (.relocate); the poison
                 # it ends at is a seed poison, its model a seed
-                best, relocation = self._relocation(best, defended, dom, pricer, n_relocate,
+                best, relocation = self._relocation(best, defended, dom, pricer, D, n_relocate,
                                                     searched)
             if kept is not None and kept[0][1] > best[0][1]:
                 # keep_polished: the polished poison itself, scoring higher under the defenses
@@ -1861,26 +1862,46 @@ class ReachableTargetAttack(PoisoningAttack):
 
         return InfluenceAttack(max_iter=8, n_steps=2, random_state=self.random_state, **common)
 
-    def _relocation(self, best, defended, domain, pricer, trials, searched):
+    def _relocation(self, best, defended, domain, pricer, D, trials, searched):
         """Step 5e: relocation from the chosen poison (:func:`.relocate.relocate`), every
         poison judged under the defenses (``defended``, warm-started from the poison it
-        moves from).  When it keeps a move, the poison it ends at is a seed poison and its
-        model a seed (``searched``).  Returns ``(best, record)``."""
+        moves from); a move above the start kept only when step 5b would accept its
+        poison (``acceptable``: its model certified, its points within ``max_extra`` of
+        the certified minimum).  When the poison it ends at scores above the start, it is
+        a seed poison and its model a seed (``searched``).  Returns ``(best, record)``."""
         from .relocate import relocate
 
         def inside(X, y, model):
             pricer.aim(model)                  # the loss cone aimed at the poison's model
             return pricer.feasible.contains(X, y)
 
+        def acceptable(P, judged):
+            # step 5b's rule, ahead of it: a poison whose model no solver certifies, or
+            # with more points than its certified minimum + max_extra, would be refused
+            # (its exact model trained as step 5b trains it: the same model)
+            P = P.compact()
+            model = _exact_model(P, pricer.X, pricer.y, D, self.random_state)
+            try:
+                lp = pricer.certify(model, solvers=SEED_CERTIFY_SOLVERS)
+            except SolverFailure as exc:
+                self._say(f"reachable: relocation: a poison's model not certified ({exc})")
+                return False
+            ok = (lp.certified <= P.n_poisons <= lp.certified + self.max_extra
+                  and bool(pricer.feasible.contains(P.X, P.y).all()))
+            if not ok:
+                self._say(f"reachable: relocation: a poison not kept ({P.n_poisons:g} points, "
+                          f"its model certified at {lp.certified:g})")
+            return ok
+
         before = best[0]
         ps, judged, record = relocate(best[2], defended, domain, inside,
                                       points=int(self.relocate_points),
                                       sweeps=int(self.relocate_sweeps), trials=trials,
-                                      random_state=self.random_state,
+                                      random_state=self.random_state, accept=acceptable,
                                       say=lambda line: self._say(f"reachable: {line}"))
         self._say(f"reachable: relocation: from {record['start']:.4f} to {record['score']:.4f} "
                   f"under the defenses ({record['kept']} of {record['trials']} moves kept, "
-                  f"{record['seconds']:.0f} s)")
+                  f"{record['refused']} refused by step 5b's rule, {record['seconds']:.0f} s)")
         if record["score"] > record["start"]:
             best, _, _ = searched("relocation", ps, judged, best)
         record.update(best=best[0][1], chosen=best[0] > before)

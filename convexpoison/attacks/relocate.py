@@ -103,7 +103,7 @@ def gathered(ps, points):
 
 
 def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, random_state=0,
-             gather=True, say=None):
+             gather=True, accept=None, say=None):
     """Hill-climb the poison ``ps`` over point and copy moves (module docstring).
 
     Parameters
@@ -128,19 +128,26 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         (20.11%), 400 trials each: 20.16% without gathering (two points per label moved),
         20.33% gathered on two points per label, 20.69% on one (docs/reachable.md).
         The record's ``start`` is ``ps``'s score, and the result is never below it.
+    accept : ``accept(poison, judgement)`` -> bool: whether a poison that scores above
+        the start may be the result (None: any).  A move to a poison above the start is
+        kept only when accepted, so the result is always acceptable.  (The reachable
+        attack: its model certified -- on adult, one climb's eight last poisons above the
+        start had models whose programs Clarabel and ECOS left ``optimal_inaccurate`` or
+        failed on, and a climb that ignored it ended at a poison it could not accept.)
     say : callable receiving a line per kept move (or None).
 
     Returns
     -------
     ``(poison, its judgement, record)``, ``record`` a dict: ``start`` and ``score`` (min
     over the defenses before and after), ``gathered`` (the gathered poison's; None
-    without ``gather``), ``trials``, ``kept`` (moves kept), ``seconds``.
+    without ``gather``), ``trials``, ``kept`` (moves kept), ``refused`` (moves ``accept``
+    refused), ``seconds``.
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(random_state)
     ps = ps.compact()
     cur = judge(ps, None)
-    start, n_trials, n_kept, first = cur[1], 0, 0, (ps, cur)
+    start, n_trials, n_kept, refused, first = cur[1], 0, 0, 0, (ps, cur)
     if gather:
         ps = gathered(ps, int(points))
         cur = judge(ps, None)
@@ -177,16 +184,20 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
             trial = PoisonSet(X, ps.y, w, meta=dict(ps.meta))
             n_trials += 1
             out = judge(trial, model)
-            if _key(out) > _key(cur) and inside(X, ps.y, out[0].models["none"]).all():
-                ps, cur, n_kept = trial, out, n_kept + 1
-                if say is not None:
-                    say(f"relocation: trial {n_trials}: {what}; min over the defenses "
-                        f"{cur[1]:.4f}")
+            if not (_key(out) > _key(cur) and inside(X, ps.y, out[0].models["none"]).all()):
+                continue
+            if accept is not None and _key(out) > _key(first[1]) and not accept(trial, out):
+                refused += 1
+                continue
+            ps, cur, n_kept = trial, out, n_kept + 1
+            if say is not None:
+                say(f"relocation: trial {n_trials}: {what}; min over the defenses "
+                    f"{cur[1]:.4f}")
         if n_trials >= trials or n_kept == kept_before:
             break
-    if _key(cur) < _key(first[1]):
-        ps, cur = first                 # (gathered, and the climb did not make up for it)
+    if not _key(cur) > _key(first[1]):
+        ps, cur = first             # (gathered, and the climb did not make up for it)
     record = {"start": float(start), "score": float(cur[1]),
               "gathered": float(gathered_score) if gather else None, "trials": n_trials,
-              "kept": n_kept, "seconds": time.perf_counter() - t0}
+              "kept": n_kept, "refused": refused, "seconds": time.perf_counter() - t0}
     return ps.compact(), cur, record
