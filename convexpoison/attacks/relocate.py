@@ -126,7 +126,10 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
     gather : start from :func:`gathered` ``(ps, points)`` instead of ``ps`` (a move then
         carries every copy).  Measured on adult from the accepted poison's 13 points
         (20.11%), 400 trials each: 20.16% without gathering (two points per label moved),
-        20.33% gathered on two points per label, 20.69% on one (docs/reachable.md).
+        20.33% gathered on two points per label, 20.69% on one -- the climb's scores;
+        the models of the gathered poisons defeat the certificate's solvers, so the
+        reachable attack accepts none of them (docs/reachable-history.md, *adult:
+        relocation*).
         The record's ``start`` is ``ps``'s score, and the result is never below it.
     accept : ``accept(poison, judgement)`` -> bool: whether a poison that scores above
         the start may be the result (None: any).  A move to a poison above the start is
