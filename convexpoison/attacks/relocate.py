@@ -9,10 +9,10 @@ is: the accepted poison sits at a dozen such points.  Relocation gathers each la
 copies on its ``points`` heaviest points (:func:`gathered`: a move then carries every
 copy) and tries, one at a time,
 
-* a **point move**: one of these points to a neighbouring
-  location of the domain -- another category of one of its one-hot groups, a continuous
-  coordinate to one of :data:`GRID`'s fractions of its box, an integer coordinate outside
-  the groups one step up or down;
+* a **point move**: one of these points to a neighbouring location of the domain --
+  another category of one of its one-hot groups, a continuous coordinate to one of
+  :data:`GRID`'s fractions of its box, an integer coordinate outside the groups one step
+  up or down;
 * a **copy move**: :data:`COPIES` copies (at most what it has) from one of those points to
   another;
 
@@ -20,8 +20,9 @@ and keeps a move when the poison's minimum over the defenses on the evaluation s
 (ties: when the mean over the defenses rises) -- the true objective, every defense fitted
 on ``Dc u Dp`` and the model retrained, not a surrogate.  The result therefore never
 scores below the start.  A moved point must lie inside the feasible set with the loss cone
-aimed at the model the poison induces (``inside``), so that the result is a poison the
-reachable attack can accept with its model's certified minimum (step 5b).
+aimed at the model the poison induces (``inside``), and a poison above the start must be
+one the caller accepts (``accept``: the reachable attack's step 5b rule), so that the
+result is a poison the attack can accept with its model's certified minimum.
 """
 from __future__ import annotations
 
@@ -134,9 +135,10 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
     accept : ``accept(poison, judgement)`` -> bool: whether a poison that scores above
         the start may be the result (None: any).  A move to a poison above the start is
         kept only when accepted, so the result is always acceptable.  (The reachable
-        attack: its model certified -- on adult, one climb's eight last poisons above the
-        start had models whose programs Clarabel and ECOS left ``optimal_inaccurate`` or
-        failed on, and a climb that ignored it ended at a poison it could not accept.)
+        attack: step 5b's rule, its model certified among others -- on adult a climb that
+        did not ask ended above the start at eight poisons the attack could not accept,
+        five of them with models whose programs Clarabel and ECOS left
+        ``optimal_inaccurate`` or failed on.)
     say : callable receiving a line per kept move (or None).
 
     Returns
