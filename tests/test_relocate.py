@@ -162,3 +162,33 @@ def test_warm_started_evaluation_gives_the_same_models(adult):
     assert a.per_defense == b.per_defense and a.no_defense == b.no_defense
     np.testing.assert_allclose(a.models["none"].theta, b.models["none"].theta,
                                rtol=1e-6, atol=1e-8)
+
+
+def test_a_relocated_poisons_model_is_certified_by_clarabel_regularised(adult):
+    """The minimum-poison program of the model a relocated adult poison induces (three
+    points, 315 copies: 20.33% under the defenses) stops at optimal_inaccurate in
+    Clarabel and refined Clarabel; the regularised third try (solvers.CLARABEL_REGULARISED)
+    solves it, and the optimum is the one HiGHS, another algorithm, finds."""
+    import cvxpy as cp
+
+    from convexpoison.attacks.reachable import SEED_CERTIFY_SOLVERS, _exact_model, _Pricer
+    from convexpoison.defender import resolve_defender
+    from convexpoison.feasible import make_feasible_set, polyhedral_l2
+
+    X = np.zeros((3, adult.domain.d))
+    X[0, [8, 22, 27, 43, 49, 58, 60]] = 1
+    X[1, [8, 26, 27, 44, 49, 58, 60]] = 1
+    X[1, 3] = 0.25
+    X[2, [6, 25, 31, 45, 53, 58, 60]] = 1
+    X[2, 1:3] = 1.0, 0.6158868517295373
+    P = PoisonSet(X, np.array([1, 1, -1]), np.array([179.0, 97.0, 39.0]))
+    D = resolve_defender(None, adult, "svm", None)
+    clean = D.train(adult.X_train, adult.y_train)
+    feas = polyhedral_l2(make_feasible_set("domain,l2,slab,loss", adult.domain, adult.X_train,
+                                           adult.y_train, quantile=0.95, decoy=clean))
+    pricer = _Pricer(feas, adult.X_train, adult.y_train, D, None)
+    model = _exact_model(P, adult.X_train, adult.y_train, D, 0)
+    lp = pricer.certify(model, solvers=SEED_CERTIFY_SOLVERS)
+    assert lp.status == "optimal" and lp.certified == 315
+    pricer.program._prob.solve(solver=cp.HIGHS)
+    assert lp.value == pytest.approx(pricer.program._prob.value, rel=1e-7)

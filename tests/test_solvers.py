@@ -170,13 +170,14 @@ def test_a_fallback_solver_does_not_evict_the_first_solvers_compiled_form(drop_z
 
 def test_clarabel_is_tried_again_refined_before_the_next_solver():
     """Clarabel stopped short (max_iter 5: optimal_inaccurate) is tried once more with its
-    linear solves refined (CLARABEL_REFINED) before the fall-back moves on; the failure
-    lists both tries.  Without a fall-back (fallback=False, the screening solves) and
+    linear solves refined (CLARABEL_REFINED), then regularised (CLARABEL_REGULARISED),
+    before the fall-back moves on; the failure lists the three tries.  Without a fall-back (fallback=False, the screening solves) and
     with inaccurate_ok there is no second try."""
     prob = _small_qp()
     with pytest.raises(SolverFailure) as err:
         solvers.solve(prob, "QP", solver="CLARABEL", max_iter=5)
-    assert "CLARABEL=optimal_inaccurate, CLARABEL refined=optimal_inaccurate" in str(err.value)
+    assert ("CLARABEL=optimal_inaccurate, CLARABEL refined=optimal_inaccurate, "
+            "CLARABEL regularised=optimal_inaccurate") in str(err.value)
     with pytest.raises(SolverFailure) as once:
         solvers.solve(prob, "QP", solver="CLARABEL", max_iter=5, fallback=False)
     assert "refined" not in str(once.value)
