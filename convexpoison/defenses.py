@@ -546,8 +546,9 @@ def evaluate(data, poisons: PoisonSet | None, defenses=DEFENSES, p=0.05, reg=Non
         undefended model of a neighbouring poison: the reachable attack's relocation)
         whose dual variables seed the undefended training instead of ``clean_model``'s.
         The models do not depend on it -- training stops on a proven duality gap -- only
-        the time: on adult a poison of 315 copies at four points took 24 s from the clean
-        model and 0.03-0.1 s from a neighbour's.
+        the time: on adult a poison of 315 copies at two points took 24 s from the clean
+        model (the coordinate descent stalls), and a poison one move away 0.03 s from the
+        first one's model.
     """
     from .defender import resolve_defender
 

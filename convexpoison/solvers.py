@@ -232,24 +232,21 @@ def solve(problem, kind: str, solver: str | None = None, fallback: bool = True,
         opts = dict(TOLERANCES.get(name, {}))
         opts.update(options)
         status, seconds = _attempt(problem, name, opts, verbose, drop_zeros)
+        name_tried = name
         if (status == "optimal_inaccurate" and name == "CLARABEL" and fallback
                 and not inaccurate_ok and not set(CLARABEL_REFINED) & set(options)):
             # Clarabel stalls short of its tolerances when its linear solves lose
-            # precision; refined further it often finishes, in far less time than the
-            # next solver takes to compile and solve (CLARABEL_REFINED)
-            tried.append(f"{name}={status}")
-            status, more = _attempt(problem, name, {**opts, **CLARABEL_REFINED}, verbose,
-                                    drop_zeros)
-            seconds += more
-            name_tried = f"{name} refined"
-            if status == "optimal_inaccurate":
+            # precision; refined further (CLARABEL_REFINED), and then regularised
+            # (CLARABEL_REGULARISED), it often finishes, in far less time than the next
+            # solver takes to compile and solve
+            for how, retry in (("refined", CLARABEL_REFINED),
+                               ("regularised", CLARABEL_REGULARISED)):
+                if status != "optimal_inaccurate":
+                    break
                 tried.append(f"{name_tried}={status}")
-                status, more = _attempt(problem, name, {**opts, **CLARABEL_REGULARISED},
-                                        verbose, drop_zeros)
+                status, more = _attempt(problem, name, {**opts, **retry}, verbose, drop_zeros)
                 seconds += more
-                name_tried = f"{name} regularised"
-        else:
-            name_tried = name
+                name_tried = f"{name} {how}"
         tried.append(f"{name_tried}={status}")
         last_status, last_name = status, name
         if status in _EXACT_STATUSES or (inaccurate_ok and status == "optimal_inaccurate"):

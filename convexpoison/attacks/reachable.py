@@ -1734,11 +1734,10 @@ class ReachableTargetAttack(PoisoningAttack):
         and the domain (integer points included).  Measured (docs/reachable.md): one copy
         on spambase raises the minimum by one test point; on mnist17 none of the four
         leftover copies does.  Returns the poison and the copies added per location."""
+        from .relocate import heaviest
+
         added = [0] * len(ps.weight)
-        w0 = np.asarray(ps.weight, dtype=float)
-        tried = [i for lab in np.unique(ps.y)
-                 for i in np.flatnonzero(ps.y == lab)[np.argsort(-w0[ps.y == lab],
-                                                                 kind="stable")[:2]]]
+        tried = heaviest(ps, 2)
         while ps.n_poisons + 1 <= budget:
             found = None
             for i in tried:

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..poisons import PoisonSet
 
-__all__ = ["relocate", "gathered", "point_moves", "GRID", "COPIES"]
+__all__ = ["relocate", "gathered", "heaviest", "point_moves", "GRID", "COPIES"]
 
 #: Fractions of a continuous coordinate's box a point move sets it to.
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -79,8 +79,9 @@ def _key(judged):
     return score, (float(np.mean(list(per.values()))) if per else score)
 
 
-def _movers(ps, points):
-    """The ``points`` heaviest points of each label (indices, the heaviest first)."""
+def heaviest(ps, points):
+    """The ``points`` heaviest points of each label of ``ps`` (indices, label by label, the
+    heaviest first; ties in row order)."""
     out = []
     for lab in np.unique(ps.y):
         idx = np.flatnonzero(ps.y == lab)
@@ -92,7 +93,7 @@ def gathered(ps, points):
     """``ps`` with each label's copies gathered on its ``points`` heaviest points, in
     proportion to their copies (rounded down, the rest to the heaviest): the same number
     of copies per label, every copy at a point relocation moves."""
-    keep = _movers(ps, points)
+    keep = heaviest(ps, points)
     w = np.zeros(len(ps.y))
     for lab in np.unique(ps.y):
         idx = [i for i in keep if ps.y[i] == lab]
@@ -159,7 +160,7 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         gathered_score = cur[1]
     inside = inside if inside is not None else (lambda X, y, model: np.ones(len(y), bool))
     for sweep in range(int(sweeps)):
-        movers = _movers(ps, int(points))
+        movers = heaviest(ps, int(points))
         moves = [(i, z) for i in movers
                  for z in (point_moves(ps.X[i], domain) if domain is not None else ())]
         moves += [(a, (b, c)) for a in movers for b in movers if a != b for c in COPIES]
