@@ -280,6 +280,9 @@ class Component:
     #: ``sigma(g)`` is finite for every ``g``: the component can take the remainder of a
     #: split ``g = sum_i g_i`` in :meth:`FeasibleSet.support_function`
     full_support = False
+    #: the constraints are half-spaces (:meth:`halfspaces`), which the minimum-poison
+    #: program's verified bound can dualise
+    polyhedral = False
 
     def __init__(self):
         self._params = {}
@@ -361,6 +364,15 @@ class Component:
     def _constraints(self, x, y, scale):
         raise NotImplementedError
 
+    def halfspaces(self, y) -> list:
+        """The set as half-spaces ``[(a, r), ...]``: ``x`` is in it exactly when ``a.x <= r``
+        for each (within the domain's box), one pair per constraint of :meth:`constraints`,
+        in their order -- for the verified bound of the minimum-poison program, which gives
+        each constraint's dual multiplier to its pair.  ``r`` may be rounded *up* (a larger
+        set: a lower bound over it bounds the set's too).  Only for ``polyhedral``
+        components."""
+        raise InputError(f"feasible: the {self.name} component is not a set of half-spaces")
+
     def _fitted(self, key):
         """The Parameter under ``key``, which must hold a value (the component is fitted)."""
         p = self._params.get(key)
@@ -435,6 +447,14 @@ def _split_variable(g, d, name):
     import cvxpy as cp
 
     return cp.Variable(d, name=name) if g is None else g
+
+
+def _sum_up(a, b) -> float:
+    """A float ``>= a + b`` (``a`` itself possibly rounded once: two roundings, each at
+    most one unit in the last place of the result or of ``a``)."""
+    s = a + b
+    return float(np.nextafter(np.nextafter(s, np.inf) + 2 * np.finfo(float).eps * abs(a),
+                              np.inf))
 
 
 def _mul(scale, p):
@@ -701,6 +721,14 @@ class L2Secant(L2OnDomain, _L2Defense):
         a, r = self._params[(y, "a")], self._params[(y, "r")]
         return [a @ x <= _mul(scale, r)]
 
+    polyhedral = True
+
+    def halfspaces(self, y) -> list:
+        """``[(a_y, r_y)]``, the program's own floats."""
+        y = self._check_label(y)
+        return [(np.asarray(self._fitted((y, "a")).value, float),
+                 float(self._fitted((y, "r")).value))]
+
     def support(self, y, g=None, onehot=True, name=None):
         """Finite on ``g = eta a_y``, ``eta >= 0``: ``eta r_y`` (the half-space ``a_y . x
         <= r_y``); ``eta`` a new Variable."""
@@ -769,6 +797,15 @@ class Slab(_CentroidComponent):
         # raises "cannot broadcast a non-scalar to a scalar array"; seen on adult)
         dev = v @ x - _mul(scale, c)
         return [dev <= _mul(scale, s), -dev <= _mul(scale, s)]
+
+    polyhedral = True
+
+    def halfspaces(self, y) -> list:
+        """``v.x <= c + s`` and ``-v.x <= s - c`` (each right side rounded up)."""
+        y = self._check_label(y)
+        v, c, s = (self._fitted((y, k)).value for k in ("v", "c", "tau"))
+        v, c, s = np.asarray(v, float), float(c), float(s)
+        return [(v, _sum_up(c, s)), (-v, _sum_up(-c, s))]
 
     def support(self, y, g=None, onehot=True, name=None):
         """Finite only on ``g = alpha v_y``: ``alpha c_y + s_y |alpha|``, ``alpha`` a new
@@ -941,6 +978,14 @@ class LossBound(Component):
         w, b, t = self._params["w"], self._params["b"], self._params[(y, "tau")]
         one = 1.0 if scale is None else scale
         return [one - y * (w @ x + _mul(scale, b)) <= _mul(scale, t)]
+
+    polyhedral = True
+
+    def halfspaces(self, y) -> list:
+        """``-y w_d.x <= tau_y - 1 + y b_d`` (the right side rounded up)."""
+        y = self._check_label(y)
+        w, b, t = (self._fitted(k).value for k in ("w", "b", (y, "tau")))
+        return [(-y * np.asarray(w, float), _sum_up(float(t) - 1.0, y * float(b)))]
 
     def support(self, y, g=None, onehot=True, name=None):
         """Finite on ``g = -eta y w_d``, ``eta >= 0``: ``eta (tau_y - 1 + y b_d)`` (the

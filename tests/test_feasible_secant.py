@@ -122,3 +122,42 @@ def test_reachable_still_refuses_svd_on_a_mixed_domain(mixed):
 
     with pytest.raises(InputError, match="feasible: .*drop svd"):
         ReachableTargetAttack(feasible="domain,l2,svd").fit(mixed)
+
+
+def test_halfspaces_are_the_polyhedral_components_sets(mixed):
+    """``halfspaces(y)`` (the verified bound's view of a component) describes the same set
+    as the component's score and threshold: exactly for the slab and the loss bound, and
+    for the secant the half-space itself (the L2 sphere at binary points); the cones have
+    none."""
+    from convexpoison.errors import InputError
+    from convexpoison.feasible import LossBound, Slab, SVDResidual
+    from convexpoison.training import train
+
+    X, y = mixed.X_train, mixed.y_train
+    rng = np.random.default_rng(3)
+    box = rng.random((4000, 8))
+    B = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(float)
+    Z = np.vstack([box, B])
+    model = train(X, y, "svm", mixed.reg)
+    sphere, sec = _sets(mixed)
+    for comp in (Slab(0.9).fit(X, y), LossBound(model, quantile=0.9).fit(X, y), sec):
+        assert comp.polyhedral
+        for label in (-1, 1):
+            pairs = comp.halfspaces(label)
+            assert len(pairs) == len(comp.constraints(cp.Variable(8), label))
+            inside = np.all([Z @ a <= r for a, r in pairs], axis=0)
+            labels = np.full(len(Z), label)
+            ref = sphere if comp is sec else comp
+            score, tau = ref.score(Z, labels), ref.thresholds_[label]
+            clear = np.abs(score - tau) > 1e-9          # away from the boundary
+            if comp is sec:
+                assert np.all(score[inside] <= tau + 1e-12)            # inside the sphere
+                at_b = clear & (np.arange(len(Z)) >= len(box))
+                assert np.array_equal(inside[at_b], (score <= tau)[at_b])
+            else:
+                assert np.array_equal(inside[clear], (score <= tau)[clear])
+                assert inside.any() and not inside.all()
+    for cone in (sphere, SVDResidual(0.9).fit(X, y)):
+        assert not cone.polyhedral
+        with pytest.raises(InputError, match="not a set of half-spaces"):
+            cone.halfspaces(1)

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from convexpoison.certificates.safe import lp_safe_lower_bound
 from convexpoison.domain import Domain
-from convexpoison.feasible import DomainSet, L2Sphere, Slab, FeasibleSet
+from convexpoison.errors import SolverFailure
+from convexpoison.feasible import DomainSet, FeasibleSet, L2Secant, L2Sphere, LossBound, Slab
 from convexpoison.poisons import PoisonSet
 from convexpoison.programs.minpoison import MinimumPoisonProgram, margin_partition
 from convexpoison.training import LinearModel, train
@@ -36,18 +37,34 @@ def _instance(seed, n=12, d=2, kind="box"):
     if np.all(y == y[0]):
         y[0] = -y[0]
     dom = Domain.box(d, -1.0, 1.0)
+    if kind in ("secant", "halfspaces"):
+        # binary points in the unit box, where the secant equals the sphere (between them
+        # it lies sum_j x_j (1 - x_j) inside it)
+        X, dom = (X > 0).astype(float), Domain.box(d, 0.0, 1.0)
     if kind == "box":
         feas = dom
     else:
-        comps = [DomainSet(dom), L2Sphere(quantile=1.0) if kind == "l2" else Slab(quantile=1.0)]
-        feas = FeasibleSet([c.fit(X, y) if not isinstance(c, DomainSet) else c.fit(X, y)
-                            for c in comps])
+        # the polyhedral kinds: the half-spaces of the l2 secant, the slab and the loss
+        # bound (a random decoy; 90% of the clean points kept), the secant over the sphere
+        # holding every clean point (the secant lies inside it)
+        decoy = LinearModel(rng.normal(size=d), 0.1 * rng.normal(), "svm", REG)
+        make = {"l2": lambda: [L2Sphere(quantile=1.0)], "slab": lambda: [Slab(quantile=1.0)],
+                "secant": lambda: [L2Secant(dom, quantile=1.0)],
+                "loss": lambda: [LossBound(decoy, quantile=0.9)],
+                "halfspaces": lambda: [L2Secant(dom, quantile=1.0), Slab(quantile=0.9),
+                                       LossBound(decoy, quantile=0.9)]}[kind]
+        feas = FeasibleSet([DomainSet(dom).fit(X, y)] + [c.fit(X, y) for c in make()])
     k = int(rng.integers(1, 4))
     Xp, yp = [], []
-    while len(Xp) < k:                       # poison points inside F_y (rejection)
+    for _ in range(100000):                  # poison points inside F_y (rejection)
+        if len(Xp) == k:
+            break
         lab = int(rng.choice([-1, 1]))
-        x = rng.uniform(-1, 1, d)
-        if kind == "box" or feas.contains(x[None], np.array([lab]), tol=0)[0]:
+        x = rng.uniform(dom.lo, dom.hi)
+        if kind in ("secant", "halfspaces"):
+            x = np.where(rng.random(d) < 0.7, np.round(x), x)     # mostly at the corners
+        if kind == "box" or (feas.contains(x[None], np.array([lab]), tol=0)[0] and all(
+                a @ x <= r for c in feas.components if c.polyhedral for a, r in c.halfspaces(lab))):
             Xp.append(x), yp.append(lab)
     wp = rng.integers(1, 4, k).astype(float)
     return X, y, feas, PoisonSet(np.array(Xp), np.array(yp), wp)
@@ -149,9 +166,29 @@ def test_neighbourhood_bound_is_sound_1000(seed, kind, noise):
 
 
 # ----------------------------------------------------------------- safe bounds
+def _halfspaces_exact(feas, lab):
+    """The polyhedral components' half-spaces ``a.x <= r`` for label ``lab``, in rationals
+    from their fitted floats (written from each component's definition, not from
+    ``Component.halfspaces``)."""
+    out = []
+    for comp in feas.components if isinstance(feas, FeasibleSet) else ():
+        if isinstance(comp, L2Secant):
+            out.append(([Fr(float(v)) for v in comp._params[(lab, "a")].value],
+                        Fr(float(comp._params[(lab, "r")].value))))
+        elif isinstance(comp, Slab):
+            v = [Fr(float(t)) for t in comp._params[(lab, "v")].value]
+            c, tau = Fr(float(comp._params[(lab, "c")].value)), Fr(float(comp._params[(lab, "tau")].value))
+            out += [(v, c + tau), ([-t for t in v], tau - c)]
+        elif isinstance(comp, LossBound):     # 1 - lab (w.x + b) <= tau
+            tau = Fr(float(comp._params[(lab, "tau")].value))
+            out.append(([-lab * Fr(float(t)) for t in comp.w_], tau - 1 + lab * Fr(float(comp.b_))))
+    return out
+
+
 def _exact_minpoison(prog, target):
-    """The minimum-poison LP for a box domain, written out independently and solved in
-    rational arithmetic.  Variables per label: z (d), g, u (d), e; then beta (n)."""
+    """The minimum-poison LP for a box domain (cut by the half-spaces of its polyhedral
+    components), written out independently and solved in rational arithmetic.  Variables
+    per label: z (d), g, u (d), e; then beta (n)."""
     X, y, s = prog.X_, prog.y_, prog.s_
     n, d = X.shape
     dom = prog.domain
@@ -182,6 +219,12 @@ def _exact_minpoison(prog, target):
                 A_ub.append(row), b_ub.append(0)
                 row = [0] * nv
                 row[B[var][j]], row[B[sc]] = 1, -Fr(float(dom.hi[j]))      # z - hi g <= 0
+                A_ub.append(row), b_ub.append(0)
+            for a, r in _halfspaces_exact(prog.feasible, lab):             # a.z - r g <= 0
+                row = [0] * nv
+                for j in range(d):
+                    row[B[var][j]] = a[j]
+                row[B[sc]] = -r
                 A_ub.append(row), b_ub.append(0)
         row = [0] * nv                                     # lab (w.z + b g) - g <= 0
         for j in range(d):
@@ -232,6 +275,60 @@ def test_verified_bound_below_the_rational_optimum_with_loose_tolerances(seed):
     assert tight.lower_bound <= exact
     if exact != np.inf:
         assert tight.lower_bound >= float(exact) - 1e-6 * (1 + float(exact))
+
+
+@pytest.mark.parametrize("kind", ["secant", "slab", "loss", "halfspaces"])
+def test_verified_bound_with_halfspaces_below_the_rational_optimum(kind):
+    """Domain cut by half-spaces (the l2 secant, the slab, the loss bound): the verified
+    bound from loose duals, and from duals of a solve that stopped short, never exceeds the
+    exact optimum, and at the default tolerances it is as tight as the solver's value."""
+    finite = 0
+    for seed in range(6):
+        X, y, feas, ps = _instance(seed, n=8, kind=kind)
+        model, _ = _induced(X, y, ps)
+        rng = np.random.default_rng(seed)
+        target = LinearModel(model.w + 1e-3 * rng.normal(size=2), model.b, "svm", REG)
+        exact = _exact_minpoison(MinimumPoisonProgram(feas, REG).fit(X, y), target)
+        for opts in (LOOSE, {"max_iter": 5}):          # loose; stopped after 5 iterations
+            prog = MinimumPoisonProgram(feas, REG, solver="CLARABEL",
+                                        solver_options=opts).fit(X, y)
+            assert prog.verifiable()
+            try:
+                r = prog.solve(target)
+            except SolverFailure:       # no duals after 5 iterations: no bound, no claim
+                assert opts != LOOSE
+                continue
+            assert r.verified or r.lower_bound == np.inf
+            assert r.lower_bound <= exact, (seed, opts, r.lower_bound, float(exact))
+            if opts == LOOSE and exact != np.inf:
+                assert r.lower_bound >= float(exact) - 1e-2 * (1 + float(exact))
+        tight = MinimumPoisonProgram(feas, REG).fit(X, y).solve(target)
+        assert tight.lower_bound <= exact
+        if exact != np.inf:
+            finite += 1
+            assert tight.verified
+            assert tight.lower_bound >= float(exact) - 1e-6 * (1 + float(exact))
+    assert finite >= 2
+
+
+def test_halfspace_multipliers_carry_the_bound():
+    """Where the half-spaces bind, the bound without their multipliers (the box alone) is
+    far below the optimum, and with them it meets it: the multipliers are what makes the
+    bound tight, and a wrong sign would push it above the exact optimum."""
+    gaps = []
+    for seed in range(5):
+        X, y, feas, ps = _instance(seed, n=8, kind="halfspaces")
+        model, _ = _induced(X, y, ps)
+        prog = MinimumPoisonProgram(feas, REG).fit(X, y)
+        r = prog.solve(model)
+        lam = np.asarray(prog._kkt.dual_value, float)
+        w, b, lo, hi = prog.set_target(model)
+        halves = prog._halfspace_multipliers(prog._vars)
+        with_nu = prog.verified_bound(lam, w, b, lo, hi, halves=halves)
+        without = prog.verified_bound(lam, w, b, lo, hi, halves={})
+        assert with_nu == pytest.approx(r.lower_bound, rel=1e-12)
+        gaps.append(with_nu - without)
+    assert max(gaps) > 0.5, gaps
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -413,7 +510,7 @@ def test_mnist17_min_poison_model_perturbed_by_1e5():
 def test_statement_says_when_the_bound_is_not_verified():
     from convexpoison.certificates.lp import lp_certificate, lp_statement
 
-    for kind, verified in (("box", True), ("l2", False)):
+    for kind, verified in (("box", True), ("slab", True), ("l2", False)):
         X, y, feas, ps = _instance(2, kind=kind)
         model, _ = _induced(X, y, ps)
         r = MinimumPoisonProgram(feas, REG).fit(X, y).solve(model, delta=1e-4)

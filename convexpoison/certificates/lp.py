@@ -159,8 +159,9 @@ def lp_statement(result, where, n_clean, reg, *, defender=None, kept_by=None) ->
                  "uses the MILP pricing solver's bounds with a fixed relative+absolute slack "
                  "of 1e-7 (it assumes the solver met its tolerances).")
     else:
-        proof = ("  NOT verified in floating point: the feasible set has components (l2, slab, "
-                 "svd) the safe bound does not handle, so the bound is the solver's optimum "
+        proof = ("  NOT verified in floating point: the feasible set has cone components "
+                 "(the l2 sphere, svd) the safe bound does not handle, so the bound is the "
+                 "solver's optimum "
                  "minus a fixed relative+absolute slack of 1e-7 (it assumes the solver met "
                  "its tolerances).")
     return claim + method + proof

@@ -54,8 +54,10 @@ be feasible against the MILP's proven pricing bound), so the certificate is soun
 whatever round it stops at.
 
 Certificate.  ``lower_bound`` is a proven lower bound on the program's optimum: for a
-domain feasible set a floating-point-safe bound from the solver's duals
-(:meth:`MinimumPoisonProgram.verified_bound`, ``verified=True``), else the
+domain feasible set, also cut by half-spaces (the polyhedral components), a
+floating-point-safe bound from the solver's duals
+(:meth:`MinimumPoisonProgram.verified_bound`, ``verified=True``; sound whatever the
+solver's accuracy, so a solve stopped at ``optimal_inaccurate`` still gives one), else the
 tolerance-accounted ``SolveInfo.lower_bound()`` of the LP (or the Lagrangian bound of
 column generation); ``certified`` is its :func:`~convexpoison.certificates.base.sound_ceil`.
 
@@ -344,14 +346,19 @@ class MinimumPoisonProgram:
                 "glo": cp.Parameter(d + 1, name="clean_grad_lo"),
                 "free": cp.Parameter(n, name="beta_free")}
 
-    def _cone(self, z, g, label):
-        """``z in g * F_label`` (with the §3.7 tightening for integer coordinates + L2)."""
+    def _cone(self, z, g, label, halves=None):
+        """``z in g * F_label`` (with the §3.7 tightening for integer coordinates + L2).
+        ``halves``: a list that receives ``(component, constraints)`` for every polyhedral
+        component (their duals feed :meth:`verified_bound`)."""
         cons = [g >= 0]
         for comp in self.feasible.components:
             if isinstance(comp, DomainSet):
                 cons += comp.domain.constraints(z, scale=g, onehot=self.onehot)
             else:
-                cons += comp.constraints(z, label, scale=g)
+                made = comp.constraints(z, label, scale=g)
+                if halves is not None and comp.polyhedral:
+                    halves.append((comp, made))
+                cons += made
                 if isinstance(comp, L2Sphere) and self.domain is not None and self.domain.has_integers:
                     cons += self._integer_l2(z, g, label, comp)
         return cons
@@ -412,7 +419,7 @@ class MinimumPoisonProgram:
         d = self.d
         grad, delta = _clean_gradient(P, self.G_)
         cons = []
-        z, g, u, e = {}, {}, {}, {}
+        z, g, u, e, halves = {}, {}, {}, {}, {}
         total = self.n_weight_
         if robust:
             P["reg_delta"] = cp.Parameter(nonneg=True, name="reg_delta")
@@ -420,7 +427,8 @@ class MinimumPoisonProgram:
         for lab in LABELS:
             z[lab] = cp.Variable(d, name=f"z_{lab:+d}")
             g[lab] = cp.Variable(name=f"gamma_{lab:+d}", nonneg=True)
-            cons += self._cone(z[lab], g[lab], lab)
+            halves[lab] = []
+            cons += self._cone(z[lab], g[lab], lab, halves[lab])
             # every gradient-carrying point is on the active side: y s_p(x) <= 1
             # (y s_p(x) <= 1 + delta R_y for some model within delta of theta_p)
             rhs = g[lab] + P["widen"][lab] * g[lab] if robust else g[lab]
@@ -447,7 +455,7 @@ class MinimumPoisonProgram:
         objective = cp.Minimize(sum(g.values()) + sum(e.values()))
         prob = cp.Problem(objective, solvers.stack_norm_cones(cons))
         solvers.assert_dpp(prob, "minimum-poison program" + (" (neighbourhood)" if robust else ""))
-        return P, prob, kkt, {"delta": delta, "z": z, "g": g, "u": u, "e": e}
+        return P, prob, kkt, {"delta": delta, "z": z, "g": g, "u": u, "e": e, "halves": halves}
 
     def _component_key(self):
         return tuple((id(c), c._generation) for c in self.feasible.components)
@@ -572,12 +580,21 @@ class MinimumPoisonProgram:
         return res
 
     def _solve_lp(self, prob, kkt, V, kind, w, b, lo, hi, n_margin, t0, delta):
+        inaccurate = None
         try:
             info = solvers.solve(prob, kind, solver=self.solver, **self.solver_options)
         except SolverFailure as exc:
             if "infeasible" in str(exc.status) and "inaccurate" not in str(exc.status):
                 return self._infeasible(exc, n_margin, t0)
-            raise
+            if not self.verifiable():
+                raise
+            # no solver reached its tolerances.  A solve stopped short still has duals, and
+            # the verified bound from any duals is sound (adult's relocated poisons: Clarabel,
+            # refined and regularised, and ECOS stop at optimal_inaccurate on their models'
+            # programs; docs/minpoison.md, "Safe bounds")
+            inaccurate = exc
+            info = solvers.solve(prob, kind, solver=self.solver, inaccurate_ok=True,
+                                 **self.solver_options)
         gamma = {lab: max(float(V["g"][lab].value), 0.0) for lab in LABELS}
         eta = {lab: (max(float(V["e"][lab].value), 0.0) if self.idle else 0.0) for lab in LABELS}
         points = {lab: self._point(V["z"][lab].value, gamma[lab]) for lab in LABELS}
@@ -590,7 +607,10 @@ class MinimumPoisonProgram:
                 eta[lab] = 0.0
         beta = np.where((lo == 0) & (hi == 1), np.asarray(V["delta"].value, float), np.nan)
         slack_lb = info.lower_bound()
-        safe = self.verified_bound(np.asarray(kkt.dual_value, float), w, b, lo, hi, delta)
+        safe = self.verified_bound(np.asarray(kkt.dual_value, float), w, b, lo, hi, delta,
+                                   halves=self._halfspace_multipliers(V))
+        if safe is None and inaccurate is not None:
+            raise inaccurate        # an inaccurate solve's value bounds nothing
         lb = slack_lb if safe is None else safe
         exact = not (self.domain is not None and self.domain.has_integers)
         return MinPoisonResult(
@@ -604,12 +624,31 @@ class MinimumPoisonProgram:
 
     # ------------------------------------------------------ safe (verified) bound
     def verifiable(self) -> bool:
-        """Whether :meth:`verified_bound` applies: every component of the feasible set is
-        the domain (a box, with one-hot sums); other components (l2, slab, svd) make the
+        """Whether :meth:`verified_bound` applies: the feasible set is the domain (a box,
+        with one-hot sums) cut by half-spaces (the ``polyhedral`` components: the l2
+        secant, the slab, the loss bound).  The l2 sphere and the svd residual make the
         pricing problem conic, which is not verified here."""
-        return all(isinstance(c, DomainSet) for c in self.feasible.components)
+        return self.domain is not None and all(
+            isinstance(c, DomainSet) or c.polyhedral for c in self.feasible.components)
 
-    def verified_bound(self, lam, w, b, lo, hi, delta=0.0):
+    def _halfspace_multipliers(self, V) -> dict:
+        """Per label ``[(a, r, nu), ...]``: the polyhedral components' half-spaces ``a.x <= r``
+        with the duals ``nu`` of their constraints in the gradient points' cone (the
+        perspective ``a.z <= r gamma`` has the same multiplier).  Any ``nu >= 0`` gives a
+        valid bound; the solver's make it tight.  A missing or negative dual counts 0."""
+        out = {}
+        for lab, pairs in V.get("halves", {}).items():
+            rows = []
+            for comp, cons in pairs:
+                for (a, r), con in zip(comp.halfspaces(lab), cons, strict=True):
+                    nu = con.dual_value
+                    nu = 0.0 if nu is None else float(np.asarray(nu, float).ravel()[0])
+                    if np.isfinite(nu) and nu > 0:
+                        rows.append((a, r, nu))
+            out[lab] = rows
+        return out
+
+    def verified_bound(self, lam, w, b, lo, hi, delta=0.0, halves=None):
         """A floating-point-safe lower bound on the program's optimum from multipliers
         ``lam`` of the KKT rows (any vector; the solver's duals make it tight), or None
         when the feasible set is not supported (:meth:`verifiable`).
@@ -625,15 +664,22 @@ class MinimumPoisonProgram:
         widened by its rounding-error bound (:mod:`convexpoison.certificates.safe`).
         Zero-gradient columns are always included (also with ``idle=False``), so the bound
         holds for the true minimum-poison problem with this margin partition.
+
+        ``halves``: per label ``[(a, r, nu), ...]`` (:meth:`_halfspace_multipliers`), the
+        half-spaces of the polyhedral components with multipliers ``nu >= 0``.  They are
+        dualised in the pricing bound as the margin condition is: ``min c.x`` over the box
+        cut by ``a.x <= r`` is at least ``min (c + sum nu a).x - sum nu r`` over the box
+        alone (Lagrangian relaxation), so every ``nu >= 0`` gives a valid bound.
         """
         if not self.verifiable() or lam is None or not np.all(np.isfinite(lam)):
             return None
         best = -np.inf
         for sign in (1.0, -1.0):        # either sign convention of the solver's duals
-            best = max(best, self._lagrangian_bound(sign * lam, w, b, lo, hi, delta))
+            best = max(best, self._lagrangian_bound(sign * lam, w, b, lo, hi, delta,
+                                                    halves or {}))
         return max(best, 0.0) if np.isfinite(best) else 0.0
 
-    def _lagrangian_bound(self, lam, w, b, lo, hi, delta):
+    def _lagrangian_bound(self, lam, w, b, lo, hi, delta, halves):
         from ..certificates import safe
 
         u = safe.UNIT_ROUNDOFF
@@ -653,7 +699,9 @@ class MinimumPoisonProgram:
         m = np.inf
         for lab in LABELS:
             wid = float(safe.upper(delta * R[lab])) if delta > 0 else 0.0
-            f = self._price_bound(-lab * lam[:-1], -lab * lam[-1], lab * w, lab * b, 1.0 + wid)
+            cw, c0, cw_err, c0_err = _dualised(-lab * lam[:-1], -lab * lam[-1],
+                                               halves.get(lab, ()))
+            f = self._price_bound(cw, c0, lab * w, lab * b, 1.0 + wid, cw_err, c0_err)
             if f is not None:
                 m = min(m, float(safe.lower(f + base_col, 4 * u * (abs(f) + abs(base_col)))))
             if self._side_possible(lab * w, lab * b, 1.0 - wid):
@@ -707,11 +755,12 @@ class MinimumPoisonProgram:
         top = -self._min_linear(-a, err) + a0
         return bool(top + 1e-12 * (1.0 + abs(top)) >= thresh)
 
-    def _price_bound(self, cw, c0, a, a0, rhs):
-        """A lower bound on ``min cw.x + c0`` over ``x in conv(F)`` with ``a.x + a0 <= rhs``
-        (None when that set is proven empty): the margin condition dualised with the best
-        multiplier ``mu >= 0`` among the breakpoints of the concave piecewise-linear dual
-        function (any ``mu`` gives a valid bound)."""
+    def _price_bound(self, cw, c0, a, a0, rhs, cw_err=0.0, c0_err=0.0):
+        """A lower bound on ``min cw'.x + c0'`` over ``x in conv(F)`` (the box and one-hot
+        sums) with ``a.x + a0 <= rhs`` (None when that set is proven empty), for every
+        ``|cw' - cw| <= cw_err``, ``|c0' - c0| <= c0_err``: the margin condition dualised with
+        the best multiplier ``mu >= 0`` among the breakpoints of the concave
+        piecewise-linear dual function (any ``mu`` gives a valid bound)."""
         from ..certificates import safe
 
         u = safe.UNIT_ROUNDOFF
@@ -724,14 +773,14 @@ class MinimumPoisonProgram:
         vals = self._dual_values(cw, c0, a, a0, rhs, cands)
         mu = float(cands[int(np.argmax(vals))])
         c = cw + mu * a
-        cerr = 2 * u * (np.abs(cw) + np.abs(mu * a)) + 1e-300
+        cerr = 2 * u * (np.abs(cw) + np.abs(mu * a)) + cw_err + 1e-300
         # a0 - rhs is exact when the two are within a factor 2 (Sterbenz's lemma): the usual
         # case (margins near 1), where a huge mu must not be charged |mu| (|a0| + |rhs|) u
         diff = a0 - rhs
         exact_diff = a0 * rhs > 0 and abs(rhs) / 2 <= abs(a0) <= 2 * abs(rhs)
         diff_err = 0.0 if exact_diff else u * abs(diff)
         const = c0 + mu * diff
-        cerr0 = 4 * u * (abs(c0) + abs(mu * diff)) + abs(mu) * diff_err
+        cerr0 = 4 * u * (abs(c0) + abs(mu * diff)) + abs(mu) * diff_err + c0_err
         v = self._min_linear(c, cerr) + const
         return float(safe.lower(v, cerr0 + 4 * u * abs(v)))
 
@@ -993,6 +1042,23 @@ class MinimumPoisonProgram:
             seconds=time.perf_counter() - t0, iterations=rounds, upper_value=master_val,
             relaxed_value=relax_value, relaxed_lower_bound=info.lower_bound(), columns=columns,
             generated=list(cols))
+
+
+def _dualised(cw, c0, rows):
+    """``(cw + sum nu a, c0 - sum nu r)`` over ``rows = [(a, r, nu), ...]`` and bounds on
+    their rounding errors: a pricing objective with the half-spaces ``a.x <= r`` dualised
+    (:meth:`MinimumPoisonProgram.verified_bound`)."""
+    from ..certificates import safe
+
+    if not rows:
+        return cw, c0, 0.0, 0.0
+    A = np.array([a for a, _, _ in rows], float)
+    r = np.array([r_ for _, r_, _ in rows], float)
+    nu = np.array([n for _, _, n in rows], float)
+    k = len(rows) + 1
+    cw_err = safe.dot_err(k, np.abs(cw) + nu @ np.abs(A))
+    c0_err = float(safe.dot_err(k, abs(c0) + float(nu @ np.abs(r))))
+    return cw + nu @ A, c0 - float(nu @ r), cw_err, c0_err
 
 
 def _clean_gradient(P, G):
