@@ -147,7 +147,8 @@ def test_bad_settings_are_input_errors(breast):
                 {"kkt_seed": "big"}, {"polish_rounds": -1}, {"polish_steps": 0},
                 {"polish_tau": 0.0}, {"n_climb": -1}, {"climb_rounds": -2}, {"n_screen": -1},
                 {"min_run": 0}, {"n_roundings": 0}, {"clean_kept_by": ("knn", "nope")},
-                {"relocate_trials": -1}, {"relocate_points": 0}, {"relocate_sweeps": 0}):
+                {"relocate_trials": -1}, {"relocate_points": 0}, {"relocate_sweeps": 0},
+                {"relocate_kicks": -1}):
         said = []
         with pytest.raises(InputError, match=next(iter(bad))):
             ReachableTargetAttack(**bad, **SMALL, progress=said.append).fit(breast)
@@ -174,7 +175,7 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
     for flag, bad in (("--n-climb", "-1"), ("--n-toward", "0"), ("--n-screen", "-4"),
                       ("--min-run", "0"), ("--n-roundings", "-1"),
                       ("--relocate-trials", "-1"), ("--relocate-points", "0"),
-                      ("--clean-kept-by", "knn,nope")):
+                      ("--relocate-kicks", "-2"), ("--clean-kept-by", "knn,nope")):
         assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon",
                      "0.03", flag, bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -927,7 +928,7 @@ def test_cli_defaults_are_the_attacks_defaults():
     assert {"polish_rounds", "toward_rounds", "n_mtp", "workers", "max_priced",
             "search_seconds", "n_search", "n_mix", "n_climb", "climb_rounds", "n_toward",
             "n_screen", "min_run", "n_roundings", "relocate_trials", "relocate_points",
-            "relocate_sweeps"} <= set(checked)
+            "relocate_sweeps", "relocate_kicks"} <= set(checked)
 
 
 def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):

@@ -192,3 +192,58 @@ def test_a_relocated_poisons_model_is_certified_by_clarabel_regularised(adult):
     assert lp.status == "optimal" and lp.certified == 315
     pricer.program._prob.solve(solver=cp.HIGHS)
     assert lp.value == pytest.approx(pricer.program._prob.value, rel=1e-7)
+
+
+def test_a_model_no_solver_finishes_is_certified_by_the_verified_bound(adult):
+    """A relocated adult poison (two points, 315 copies: 20.69% under the defenses) whose
+    model's minimum-poison program Clarabel (refined, regularised) and ECOS leave
+    optimal_inaccurate: the verified bound from the stopped solve's multipliers (the
+    feasible set is the domain cut by half-spaces) certifies it, below the optimum HiGHS,
+    another algorithm, finds and within 1e-6 of it."""
+    import cvxpy as cp
+
+    from convexpoison.attacks.reachable import SEED_CERTIFY_SOLVERS, _exact_model, _Pricer
+    from convexpoison.defender import resolve_defender
+    from convexpoison.feasible import make_feasible_set, polyhedral_l2
+
+    X = np.zeros((2, adult.domain.d))
+    X[0, [8, 22, 27, 38, 49, 58, 60]] = 1
+    X[1, [1, 2, 6, 23, 29, 45, 48, 58, 59]] = 1
+    X[1, [0, 3]] = 0.20068249852178444, 0.25
+    P = PoisonSet(X, np.array([1, -1]), np.array([232.0, 83.0]))
+    D = resolve_defender(None, adult, "svm", None)
+    clean = D.train(adult.X_train, adult.y_train)
+    feas = polyhedral_l2(make_feasible_set("domain,l2,slab,loss", adult.domain, adult.X_train,
+                                           adult.y_train, quantile=0.95, decoy=clean))
+    pricer = _Pricer(feas, adult.X_train, adult.y_train, D, None)
+    model = _exact_model(P, adult.X_train, adult.y_train, D, 0)
+    lp = pricer.certify(model, solvers=SEED_CERTIFY_SOLVERS)
+    assert lp.status == "optimal_inaccurate" and lp.verified and lp.certified == 315
+    pricer.program._prob.solve(solver=cp.HIGHS)
+    assert lp.lower_bound <= pricer.program._prob.value
+    assert lp.lower_bound >= pricer.program._prob.value - 1e-6 * 315
+
+
+def test_kicks_restart_the_climb_from_the_best_poison(breast):
+    """``kicks``: the first climb is the one without kicks (same moves, same order), each
+    kick starts another climb, and the result -- the best over the climbs, what a fresh
+    evaluation gives -- never scores below the single climb's; refusing every poison above
+    the start still leaves the start."""
+    defenses = ("l2", "slab")
+    judge = _judge(breast, defenses)
+    i, j = np.flatnonzero(breast.y_train == 1)[2], np.flatnonzero(breast.y_train == -1)[2]
+    start = PoisonSet(breast.X_train[[i, j]], np.array([1, -1]), np.array([7.0, 5.0]))
+    one, _, rec1 = relocate(start, judge, breast.domain, trials=10**6, sweeps=50)
+    said = []
+    ps, judged, rec = relocate(start, judge, breast.domain, trials=10**6, sweeps=50, kicks=2,
+                               say=said.append)
+    assert len(rec["climbs"]) == 3 and sum("kick" in s for s in said) == 2
+    assert rec["climbs"][0] == (rec1["gathered"], rec1["score"])
+    assert rec["score"] == max(end for _, end in rec["climbs"] + [(0, rec["start"])])
+    assert rec["score"] >= rec1["score"] and rec["trials"] > rec1["trials"]
+    assert _key(breast, ps, defenses)[0] == judged[1] == rec["score"]
+    assert ps.n_poisons == start.n_poisons
+    ps, _, none = relocate(start, judge, breast.domain, trials=400, kicks=2,
+                           accept=lambda P, j: False)
+    assert none["score"] == none["start"]
+    np.testing.assert_array_equal(ps.X, start.X)

@@ -69,9 +69,10 @@ together:
    heaviest point, which moves to neighbouring locations of the domain (another category
    of a one-hot group, a continuous coordinate to a quarter of its box), or copies moved
    between points, each move judged by retraining under every defense and kept when the
-   minimum over the defenses rises; the poison it ends at is a seed poison, its model a
-   seed.  For one-hot domains, where neither the search in theta nor the polish moves a
-   point between categories (adult: docs/reachable.md).
+   minimum over the defenses rises; with ``relocate_kicks``, an iterated local search:
+   random moves from the best poison and another climb.  The poison it ends at is a seed
+   poison, its model a seed.  For one-hot domains, where neither the search in theta nor
+   the polish moves a point between categories (adult: docs/reachable.md).
 6. **Compress and extend** (``recycle_rounds``, off by default).  A poison of the whole
    budget induces a model that the minimum-poison program realises with fewer points;
    the points freed go to a KKT attack run on top of the realisation, whose poison
@@ -1067,7 +1068,7 @@ class ReachableTargetAttack(PoisoningAttack):
         within ``eps_close`` scoring highest under the defenses kept (on by default; a
         count vector whose near placement fails keeps its least-residual points, and
         ``realised_by`` says "near" only when the kept one was placed near).
-    relocate_trials, relocate_points, relocate_sweeps : step 5e, relocation
+    relocate_trials, relocate_points, relocate_sweeps, relocate_kicks : step 5e, relocation
         (:func:`~convexpoison.attacks.relocate.relocate`; 0 trials, the default: off):
         after the polish, a hill climb from the chosen poison over where its points sit:
         each label's copies gathered on its ``relocate_points`` heaviest points, these
@@ -1075,7 +1076,10 @@ class ReachableTargetAttack(PoisoningAttack):
         of a one-hot group, a continuous coordinate to a quarter of its box) or copies
         moved between them, each move judged by retraining under every defense and kept
         when the minimum over the defenses on the evaluation set rises; at most
-        ``relocate_trials`` poisons judged in ``relocate_sweeps`` passes.  Moved points stay inside the
+        ``relocate_trials`` poisons judged in ``relocate_sweeps`` passes per climb, and
+        ``relocate_kicks`` restarts (:data:`~convexpoison.attacks.relocate.KICK_MOVES`
+        random point moves from the best poison so far, then another climb; 0, the
+        default: one climb).  Moved points stay inside the
         feasible set (the loss cone aimed at the poison's model), and a move to a poison
         above the start is kept only when step 5b would accept that poison (its model
         certified, its points within ``max_extra`` of the certified minimum).  The
@@ -1125,7 +1129,7 @@ class ReachableTargetAttack(PoisoningAttack):
                  clean_kept_by=None, min_run=1, n_roundings=1,
                  topup=False, recycle_rounds=0, polish_rounds=2, polish_steps=15,
                  polish_tau=TAU, keep_polished=False, anchored=True, relocate_trials=0,
-                 relocate_points=1, relocate_sweeps=3, screen_tol=1e-6,
+                 relocate_points=1, relocate_sweeps=3, relocate_kicks=0, screen_tol=1e-6,
                  solver=None,
                  random_state=0, workers=1, progress=None, defender=None):
         self.epsilon = epsilon
@@ -1179,6 +1183,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.relocate_trials = relocate_trials
         self.relocate_points = relocate_points
         self.relocate_sweeps = relocate_sweeps
+        self.relocate_kicks = relocate_kicks
         self.screen_tol = screen_tol
         self.solver = solver
         self.random_state = random_state
@@ -1244,6 +1249,7 @@ class ReachableTargetAttack(PoisoningAttack):
         n_relocate = int(check_positive(self.relocate_trials, "relocate_trials", allow_zero=True))
         check_positive(self.relocate_points, "relocate_points")
         check_positive(self.relocate_sweeps, "relocate_sweeps")
+        check_positive(self.relocate_kicks, "relocate_kicks", allow_zero=True)
         for name in ("n_toward", "toward_reach", "mtp_reach", "mtp_steps", "min_run",
                      "n_roundings"):
             check_positive(getattr(self, name), name)
@@ -1896,6 +1902,7 @@ class ReachableTargetAttack(PoisoningAttack):
         ps, judged, record = relocate(best[2], defended, domain, inside,
                                       points=int(self.relocate_points),
                                       sweeps=int(self.relocate_sweeps), trials=trials,
+                                      kicks=int(self.relocate_kicks),
                                       random_state=self.random_state, accept=acceptable,
                                       say=lambda line: self._say(f"reachable: {line}"))
         self._say(f"reachable: relocation: from {record['start']:.4f} to {record['score']:.4f} "

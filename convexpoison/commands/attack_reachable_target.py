@@ -47,7 +47,10 @@ RELOCATION = (
                                 "one-hot domains such as adult; docs/reachable.md)"),
     ("--relocate-points", 1, 1, "relocation: the heaviest points of each label it gathers "
                                 "the copies on and moves"),
-    ("--relocate-sweeps", 3, 1, "relocation: passes over the moves"),
+    ("--relocate-sweeps", 3, 1, "relocation: passes over the moves per climb"),
+    ("--relocate-kicks", 0, 0, "relocation: restarts of an iterated local search, each a few "
+                               "random point moves from the best poison so far and another "
+                               "climb, while trials remain (0: one climb)"),
 )
 
 
