@@ -108,7 +108,7 @@ def gathered(ps, points):
 
 
 def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, random_state=0,
-             gather=True, accept=None, kicks=0, kick_moves=KICK_MOVES, say=None):
+             gather=True, accept=None, walk=False, kicks=0, kick_moves=KICK_MOVES, say=None):
     """Hill-climb the poison ``ps`` over point and copy moves (module docstring).
 
     Parameters
@@ -139,6 +139,9 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         kept only when accepted, so the result is always acceptable.  (The reachable
         attack: step 5b's rule, its model certified among others -- on adult a climb that
         did not ask ended above the start at eight poisons the attack could not accept.)
+    walk : a move that raises the score is kept also when ``accept`` refuses its poison
+        (the climb goes on through it; only accepted poisons can be the result).  Without
+        it such a move is refused and the climb stays where it is.
     kicks : restarts of an iterated local search: when a climb stops (a pass that keeps
         no move, or ``sweeps`` passes), the best poison so far takes ``kick_moves`` random
         point moves (inside the feasible set, whatever they score) and the climb starts
@@ -169,45 +172,51 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         gathered_score = cur[1]
     inside = inside if inside is not None else (lambda X, y, model: np.ones(len(y), bool))
 
-    def acceptable(poison, judged):
-        return (accept is None or not _key(judged) > _key(first[1])
-                or accept(poison, judged))
+    def keep_best(poison, judged):
+        """Whether the poison is the best acceptable one so far (then it is the best): a
+        poison above the best must be accepted (False: refused); None: not above it."""
+        if not _key(judged) > _key(best[0][1]):
+            return None
+        if accept is not None and not accept(poison, judged):
+            tally["refused"] += 1
+            return False
+        best[0] = (poison, judged)
+        return True
 
-    best = first
-    if _key(cur) > _key(best[1]) and acceptable(ps, cur):
-        best = (ps, cur)
+    best = [first]
+    keep_best(ps, cur)
     climbs = []
     for kick in range(int(kicks) + 1):
         if kick:
             if tally["trials"] >= trials:
                 break
-            kicked = _kicked(best[0], best[1], domain, inside, int(points), int(kick_moves),
-                             rng)
+            kicked = _kicked(*best[0], domain, inside, int(points), int(kick_moves), rng)
             if kicked is None:
                 break
             ps = kicked
             tally["trials"] += 1
-            cur = judge(ps, best[1][0].models["none"])
+            cur = judge(ps, best[0][1][0].models["none"])
             if say is not None:
                 say(f"relocation: kick {kick}: {int(kick_moves)} random point moves; min "
                     f"over the defenses {cur[1]:.4f}")
+            keep_best(ps, cur)
         begin = cur[1]
         ps, cur = _climb(ps, cur, judge, domain, inside, int(points), int(sweeps), trials,
-                         rng, acceptable, tally, say)
+                         rng, keep_best, walk, tally, say)
         climbs.append((float(begin), float(cur[1])))
-        if _key(cur) > _key(best[1]) and acceptable(ps, cur):
-            best = (ps, cur)
-    ps, cur = best
+    ps, cur = best[0]
     record = {"start": float(first[1][1]), "score": float(cur[1]),
               "gathered": float(gathered_score) if gather else None, **tally,
               "climbs": climbs, "seconds": time.perf_counter() - t0}
     return ps.compact(), cur, record
 
 
-def _climb(ps, cur, judge, domain, inside, points, sweeps, trials, rng, acceptable, tally,
-           say):
+def _climb(ps, cur, judge, domain, inside, points, sweeps, trials, rng, keep_best, walk,
+           tally, say):
     """One climb from ``(ps, cur)`` (:func:`relocate`'s passes over the moves); returns
-    where it stops.  ``tally`` counts the trials, kept and refused moves across climbs."""
+    where it stops.  ``keep_best(poison, judged)``: False for a poison above the best that
+    is not accepted (the move is then refused unless ``walk``).  ``tally`` counts the trials
+    and the moves kept across climbs."""
     for sweep in range(sweeps):
         movers = heaviest(ps, points)
         moves = [(i, z) for i in movers
@@ -241,8 +250,7 @@ def _climb(ps, cur, judge, domain, inside, points, sweeps, trials, rng, acceptab
             out = judge(trial, model)
             if not (_key(out) > _key(cur) and inside(X, ps.y, out[0].models["none"]).all()):
                 continue
-            if not acceptable(trial, out):
-                tally["refused"] += 1
+            if keep_best(trial, out) is False and not walk:
                 continue
             ps, cur = trial, out
             tally["kept"] += 1
