@@ -1183,6 +1183,24 @@ class FeasibleSet:
             ok = m if ok is None else ok & m
         return ok
 
+    def satisfies(self, X, y, tol=1e-7) -> np.ndarray:
+        """Boolean per row: inside the set the programs over ``F`` constrain to, which a
+        certificate over ``F`` covers -- :meth:`contains`, and for each polyhedral
+        component its half-spaces too (``a.x <= r + tol max(1, |r|)``).  The two differ
+        only for the l2 secant, whose ``contains`` is the L2 defense's keep-mask (the
+        sphere) while its constraint is a half-space inside it."""
+        X = np.atleast_2d(np.asarray(X, float))
+        y = np.atleast_1d(np.asarray(y))
+        ok = self.contains(X, y, tol=tol)
+        for c in self.components:
+            if not c.polyhedral:
+                continue
+            for lab in np.unique(y):
+                rows = np.flatnonzero(y == lab)
+                for a, r in c.halfspaces(int(lab)):
+                    ok[rows] &= X[rows] @ a <= r + tol * max(1.0, abs(r))
+        return ok
+
     def constraints(self, x, y, scale=None, check=True) -> list:
         """Constraints of every component; with ``scale`` also ``scale >= 0``."""
         scale = _as_scale(scale)

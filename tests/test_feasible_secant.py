@@ -161,3 +161,27 @@ def test_halfspaces_are_the_polyhedral_components_sets(mixed):
         assert not cone.polyhedral
         with pytest.raises(InputError, match="not a set of half-spaces"):
             cone.halfspaces(1)
+
+
+def test_satisfies_is_the_constraint_set(mixed):
+    """``FeasibleSet.satisfies``: the set the programs constrain to.  With the l2 secant,
+    points between the half-space and the sphere are contained (the defense keeps them)
+    but do not satisfy it; at binary points the two agree; without polyhedral components
+    it is ``contains``."""
+    sphere, sec = _sets(mixed)
+    dom = DomainSet(mixed.domain).fit(mixed.X_train, mixed.y_train)
+    poly, conic = FeasibleSet([dom, sec]), FeasibleSet([dom, sphere])
+    rng = np.random.default_rng(5)
+    Z = mixed.domain.clip(rng.random((3000, 8)))
+    Z[:, 2:5] = np.eye(3)[rng.integers(0, 3, len(Z))]          # the one-hot group
+    Z[:, 5:] = (Z[:, 5:] < 0.4)                               # binary coordinates
+    for label in (-1, 1):
+        labels = np.full(len(Z), label)
+        kept, sat = poly.contains(Z, labels), poly.satisfies(Z, labels)
+        a, r = sec.halfspaces(label)[0]
+        np.testing.assert_array_equal(sat, kept & (Z @ a <= r + 1e-7 * max(1.0, abs(r))))
+        assert (kept & ~sat).any() and not (sat & ~kept).any()
+        B = Z.copy()
+        B[:, :2] = np.round(B[:, :2])                          # every coordinate binary
+        np.testing.assert_array_equal(poly.satisfies(B, labels), poly.contains(B, labels))
+        np.testing.assert_array_equal(conic.satisfies(Z, labels), conic.contains(Z, labels))

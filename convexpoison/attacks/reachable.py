@@ -1882,7 +1882,10 @@ class ReachableTargetAttack(PoisoningAttack):
 
         def inside(X, y, model):
             pricer.aim(model)                  # the loss cone aimed at the poison's model
-            return pricer.feasible.contains(X, y)
+            # the set the certificate covers: on adult the l2 secant's half-space, not
+            # the sphere (a point between them makes its poison's model cost more points
+            # than the poison has: refused, after a trial and an exact solve)
+            return pricer.feasible.satisfies(X, y)
 
         def acceptable(P, judged):
             # step 5b's rule, ahead of it: a poison whose model no solver certifies, or
@@ -1896,7 +1899,7 @@ class ReachableTargetAttack(PoisoningAttack):
                 self._say(f"reachable: relocation: a poison's model not certified ({exc})")
                 return False
             ok = (lp.certified <= P.n_poisons <= lp.certified + self.max_extra
-                  and bool(pricer.feasible.contains(P.X, P.y).all()))
+                  and bool(pricer.feasible.satisfies(P.X, P.y).all()))
             if not ok:
                 self._say(f"reachable: relocation: a poison not kept ({P.n_poisons:g} points, "
                           f"its model certified at {lp.certified:g})")
