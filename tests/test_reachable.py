@@ -928,7 +928,7 @@ def test_cli_defaults_are_the_attacks_defaults():
     assert {"polish_rounds", "toward_rounds", "n_mtp", "workers", "max_priced",
             "search_seconds", "n_search", "n_mix", "n_climb", "climb_rounds", "n_toward",
             "n_screen", "min_run", "n_roundings", "relocate_trials", "relocate_points",
-            "relocate_sweeps", "relocate_kicks", "relocate_walk"} <= set(checked)
+            "relocate_sweeps", "relocate_kicks"} <= set(checked)
 
 
 def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):

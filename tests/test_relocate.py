@@ -248,34 +248,3 @@ def test_kicks_restart_the_climb_from_the_best_poison(breast):
     assert none["score"] == none["start"]
     np.testing.assert_array_equal(ps.X, start.X)
 
-
-def test_walk_goes_on_through_refused_poisons_and_returns_the_best_accepted(breast):
-    """``walk``: a move that raises the score is kept also when ``accept`` refuses its
-    poison, and the result is the best poison accepted on the way -- never one refused.
-    Without it the climb stops at the first refusal's neighbourhood."""
-    defenses = ("l2", "slab")
-    judge = _judge(breast, defenses)
-    i, j = np.flatnonzero(breast.y_train == 1)[5], np.flatnonzero(breast.y_train == -1)[5]
-    start = PoisonSet(breast.X_train[[i, j]], np.array([1, -1]), np.array([7.0, 5.0]))
-    free, _, rec_free = relocate(start, judge, breast.domain, trials=150)
-    assert rec_free["score"] > rec_free["start"]
-    cap = (rec_free["start"] + rec_free["score"]) / 2      # accept only the lower half
-    asked = []
-
-    def below_cap(P, judged):
-        asked.append(judged[1])
-        return judged[1] <= cap
-    stuck, _, rec_stuck = relocate(start, judge, breast.domain, trials=150, accept=below_cap)
-    n_stuck = len(asked)
-    ps, judged, rec = relocate(start, judge, breast.domain, trials=150, accept=below_cap,
-                               walk=True)
-    walked = asked[n_stuck:]
-    assert rec["score"] <= cap and rec["score"] == max([rec["start"]] +
-                                                       [a for a in walked if a <= cap])
-    assert rec["refused"] == sum(a > cap for a in walked) >= 1
-    assert rec["kept"] > rec_stuck["kept"]              # the walk went on past refusals
-    assert _key(breast, ps, defenses)[0] == judged[1] == rec["score"]
-    ps, _, none = relocate(start, judge, breast.domain, trials=150, walk=True,
-                           accept=lambda P, j: False)
-    assert none["score"] == none["start"] and none["kept"] >= 1
-    np.testing.assert_array_equal(ps.X, start.X)

@@ -1068,7 +1068,7 @@ class ReachableTargetAttack(PoisoningAttack):
         within ``eps_close`` scoring highest under the defenses kept (on by default; a
         count vector whose near placement fails keeps its least-residual points, and
         ``realised_by`` says "near" only when the kept one was placed near).
-    relocate_trials, relocate_points, relocate_sweeps, relocate_kicks, relocate_walk : step 5e
+    relocate_trials, relocate_points, relocate_sweeps, relocate_kicks : step 5e, relocation
         (:func:`~convexpoison.attacks.relocate.relocate`; 0 trials, the default: off):
         after the polish, a hill climb from the chosen poison over where its points sit:
         each label's copies gathered on its ``relocate_points`` heaviest points, these
@@ -1079,9 +1079,7 @@ class ReachableTargetAttack(PoisoningAttack):
         ``relocate_trials`` poisons judged in ``relocate_sweeps`` passes per climb, and
         ``relocate_kicks`` restarts (:data:`~convexpoison.attacks.relocate.KICK_MOVES`
         random point moves from the best poison so far, then another climb; 0, the
-        default: one climb).  ``relocate_walk``: a move that raises the score is kept
-        also when step 5b would refuse its poison (only accepted poisons can be the
-        result).  Moved points stay inside the
+        default: one climb).  Moved points stay inside the
         feasible set (the loss cone aimed at the poison's model), and a move to a poison
         above the start is kept only when step 5b would accept that poison (its model
         certified, its points within ``max_extra`` of the certified minimum).  The
@@ -1131,8 +1129,7 @@ class ReachableTargetAttack(PoisoningAttack):
                  clean_kept_by=None, min_run=1, n_roundings=1,
                  topup=False, recycle_rounds=0, polish_rounds=2, polish_steps=15,
                  polish_tau=TAU, keep_polished=False, anchored=True, relocate_trials=0,
-                 relocate_points=1, relocate_sweeps=3, relocate_kicks=0, relocate_walk=False,
-                 screen_tol=1e-6,
+                 relocate_points=1, relocate_sweeps=3, relocate_kicks=0, screen_tol=1e-6,
                  solver=None,
                  random_state=0, workers=1, progress=None, defender=None):
         self.epsilon = epsilon
@@ -1187,7 +1184,6 @@ class ReachableTargetAttack(PoisoningAttack):
         self.relocate_points = relocate_points
         self.relocate_sweeps = relocate_sweeps
         self.relocate_kicks = relocate_kicks
-        self.relocate_walk = relocate_walk
         self.screen_tol = screen_tol
         self.solver = solver
         self.random_state = random_state
@@ -1910,7 +1906,6 @@ class ReachableTargetAttack(PoisoningAttack):
                                       points=int(self.relocate_points),
                                       sweeps=int(self.relocate_sweeps), trials=trials,
                                       kicks=int(self.relocate_kicks),
-                                      walk=bool(self.relocate_walk),
                                       random_state=self.random_state, accept=acceptable,
                                       say=lambda line: self._say(f"reachable: {line}"))
         self._say(f"reachable: relocation: from {record['start']:.4f} to {record['score']:.4f} "

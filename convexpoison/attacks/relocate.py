@@ -20,9 +20,13 @@ and keeps a move when the poison's minimum over the defenses on the evaluation s
 (ties: when the mean over the defenses rises) -- the true objective, every defense fitted
 on ``Dc u Dp`` and the model retrained, not a surrogate.  The result therefore never
 scores below the start.  A moved point must lie inside the feasible set with the loss cone
-aimed at the model the poison induces (``inside``), and a poison above the start must be
-one the caller accepts (``accept``: the reachable attack's step 5b rule), so that the
+aimed at the model the poison induces (``inside``), and a poison above the best so far must
+be one the caller accepts (``accept``: the reachable attack's step 5b rule), so that the
 result is a poison the attack can accept with its model's certified minimum.
+
+A climb stops at a local optimum; with ``kicks`` relocation is an iterated local search:
+the best poison so far takes a few random point moves and another climb starts there
+(on adult the climbs end between 20.2% and 20.8%, docs/reachable-history.md).
 """
 from __future__ import annotations
 
@@ -108,7 +112,7 @@ def gathered(ps, points):
 
 
 def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, random_state=0,
-             gather=True, accept=None, walk=False, kicks=0, kick_moves=KICK_MOVES, say=None):
+             gather=True, accept=None, kicks=0, kick_moves=KICK_MOVES, say=None):
     """Hill-climb the poison ``ps`` over point and copy moves (module docstring).
 
     Parameters
@@ -135,13 +139,12 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         (docs/reachable-history.md, *adult: relocation*).
         The record's ``start`` is ``ps``'s score, and the result is never below it.
     accept : ``accept(poison, judgement)`` -> bool: whether a poison that scores above
-        the start may be the result (None: any).  A move to a poison above the start is
-        kept only when accepted, so the result is always acceptable.  (The reachable
-        attack: step 5b's rule, its model certified among others -- on adult a climb that
-        did not ask ended above the start at eight poisons the attack could not accept.)
-    walk : a move that raises the score is kept also when ``accept`` refuses its poison
-        (the climb goes on through it; only accepted poisons can be the result).  Without
-        it such a move is refused and the climb stays where it is.
+        the best so far (at first the start) may be the result (None: any).  A move to
+        such a poison is kept only when accepted, so the result is always acceptable.
+        (The reachable attack: step 5b's rule, its model certified among others -- on
+        adult a climb that did not ask ended above the start at eight poisons the attack
+        could not accept.)  A climb after a kick may pass, unasked, through poisons below
+        the best.
     kicks : restarts of an iterated local search: when a climb stops (a pass that keeps
         no move, or ``sweeps`` passes), the best poison so far takes ``kick_moves`` random
         point moves (inside the feasible set, whatever they score) and the climb starts
@@ -202,7 +205,7 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
             keep_best(ps, cur)
         begin = cur[1]
         ps, cur = _climb(ps, cur, judge, domain, inside, int(points), int(sweeps), trials,
-                         rng, keep_best, walk, tally, say)
+                         rng, keep_best, tally, say)
         climbs.append((float(begin), float(cur[1])))
     ps, cur = best[0]
     record = {"start": float(first[1][1]), "score": float(cur[1]),
@@ -211,11 +214,11 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
     return ps.compact(), cur, record
 
 
-def _climb(ps, cur, judge, domain, inside, points, sweeps, trials, rng, keep_best, walk,
-           tally, say):
+def _climb(ps, cur, judge, domain, inside, points, sweeps, trials, rng, keep_best, tally,
+           say):
     """One climb from ``(ps, cur)`` (:func:`relocate`'s passes over the moves); returns
     where it stops.  ``keep_best(poison, judged)``: False for a poison above the best that
-    is not accepted (the move is then refused unless ``walk``).  ``tally`` counts the trials
+    is not accepted (the move is then refused).  ``tally`` counts the trials
     and the moves kept across climbs."""
     for sweep in range(sweeps):
         movers = heaviest(ps, points)
@@ -250,7 +253,7 @@ def _climb(ps, cur, judge, domain, inside, points, sweeps, trials, rng, keep_bes
             out = judge(trial, model)
             if not (_key(out) > _key(cur) and inside(X, ps.y, out[0].models["none"]).all()):
                 continue
-            if keep_best(trial, out) is False and not walk:
+            if keep_best(trial, out) is False:
                 continue
             ps, cur = trial, out
             tally["kept"] += 1

@@ -136,10 +136,6 @@ def add_arguments(p):
                    help="skip step 5d: a polished poison that scores above every accepted "
                         "realisation without being one is not realised once more with its "
                         "points nearest the polished poison's (faster; docs/reachable.md)")
-    p.add_argument("--relocate-walk", action="store_true",
-                   help="relocation: keep a move that raises the score also when step 5b would "
-                        "refuse its poison (the climb goes on through it; only accepted "
-                        "poisons can be the result)")
     p.add_argument("--topup", action="store_true",
                    help="spend the leftover budget on more copies of the realised points, each "
                         "kept only when it raises the minimum over the defenses (the poison then "
@@ -199,7 +195,6 @@ def run(args):
                                    recycle_rounds=args.recycle_rounds,
                                    polish_rounds=args.polish_rounds,
                                    keep_polished=args.keep_polished,
-                                   relocate_walk=args.relocate_walk,
                                    anchored=not args.no_anchored,
                                    toward_rounds=args.toward_rounds, n_mtp=args.n_mtp,
                                    kkt_seed=args.kkt_seed,
