@@ -164,17 +164,32 @@ def test_warm_started_evaluation_gives_the_same_models(adult):
                                rtol=1e-6, atol=1e-8)
 
 
-def test_a_relocated_poisons_model_is_certified_by_clarabel_regularised(adult):
-    """The minimum-poison program of the model a relocated adult poison induces (three
-    points, 315 copies: 20.33% under the defenses) stops at optimal_inaccurate in
-    Clarabel and refined Clarabel; the regularised third try (solvers.CLARABEL_REGULARISED)
-    solves it, and the optimum is the one HiGHS, another algorithm, finds."""
+def _certified_and_highs(data, P):
+    """The reachable attack's certificate (step 5b's solvers) of the model exact training
+    on ``Dc u P`` returns, over adult's feasible set (domain, l2 secant, slab, loss cone),
+    and HiGHS's value of the same program (another algorithm, for comparison only)."""
     import cvxpy as cp
 
     from convexpoison.attacks.reachable import SEED_CERTIFY_SOLVERS, _exact_model, _Pricer
     from convexpoison.defender import resolve_defender
     from convexpoison.feasible import make_feasible_set, polyhedral_l2
 
+    D = resolve_defender(None, data, "svm", None)
+    clean = D.train(data.X_train, data.y_train)
+    feas = polyhedral_l2(make_feasible_set("domain,l2,slab,loss", data.domain, data.X_train,
+                                           data.y_train, quantile=0.95, decoy=clean))
+    pricer = _Pricer(feas, data.X_train, data.y_train, D, None)
+    model = _exact_model(P, data.X_train, data.y_train, D, 0)
+    lp = pricer.certify(model, solvers=SEED_CERTIFY_SOLVERS)
+    pricer.program._prob.solve(solver=cp.HIGHS)
+    return lp, float(pricer.program._prob.value)
+
+
+def test_a_relocated_poisons_model_is_certified_by_clarabel_regularised(adult):
+    """The minimum-poison program of the model a relocated adult poison induces (three
+    points, 315 copies: 20.33% under the defenses) stops at optimal_inaccurate in
+    Clarabel and refined Clarabel; the regularised third try (solvers.CLARABEL_REGULARISED)
+    solves it, and the optimum is the one HiGHS, another algorithm, finds."""
     X = np.zeros((3, adult.domain.d))
     X[0, [8, 22, 27, 43, 49, 58, 60]] = 1
     X[1, [8, 26, 27, 44, 49, 58, 60]] = 1
@@ -182,16 +197,9 @@ def test_a_relocated_poisons_model_is_certified_by_clarabel_regularised(adult):
     X[2, [6, 25, 31, 45, 53, 58, 60]] = 1
     X[2, 1:3] = 1.0, 0.6158868517295373
     P = PoisonSet(X, np.array([1, 1, -1]), np.array([179.0, 97.0, 39.0]))
-    D = resolve_defender(None, adult, "svm", None)
-    clean = D.train(adult.X_train, adult.y_train)
-    feas = polyhedral_l2(make_feasible_set("domain,l2,slab,loss", adult.domain, adult.X_train,
-                                           adult.y_train, quantile=0.95, decoy=clean))
-    pricer = _Pricer(feas, adult.X_train, adult.y_train, D, None)
-    model = _exact_model(P, adult.X_train, adult.y_train, D, 0)
-    lp = pricer.certify(model, solvers=SEED_CERTIFY_SOLVERS)
+    lp, highs = _certified_and_highs(adult, P)
     assert lp.status == "optimal" and lp.certified == 315
-    pricer.program._prob.solve(solver=cp.HIGHS)
-    assert lp.value == pytest.approx(pricer.program._prob.value, rel=1e-7)
+    assert lp.value == pytest.approx(highs, rel=1e-7)
 
 
 def test_a_model_no_solver_finishes_is_certified_by_the_verified_bound(adult):
@@ -200,28 +208,14 @@ def test_a_model_no_solver_finishes_is_certified_by_the_verified_bound(adult):
     optimal_inaccurate: the verified bound from the stopped solve's multipliers (the
     feasible set is the domain cut by half-spaces) certifies it, below the optimum HiGHS,
     another algorithm, finds and within 1e-6 of it."""
-    import cvxpy as cp
-
-    from convexpoison.attacks.reachable import SEED_CERTIFY_SOLVERS, _exact_model, _Pricer
-    from convexpoison.defender import resolve_defender
-    from convexpoison.feasible import make_feasible_set, polyhedral_l2
-
     X = np.zeros((2, adult.domain.d))
     X[0, [8, 22, 27, 38, 49, 58, 60]] = 1
     X[1, [1, 2, 6, 23, 29, 45, 48, 58, 59]] = 1
     X[1, [0, 3]] = 0.20068249852178444, 0.25
     P = PoisonSet(X, np.array([1, -1]), np.array([232.0, 83.0]))
-    D = resolve_defender(None, adult, "svm", None)
-    clean = D.train(adult.X_train, adult.y_train)
-    feas = polyhedral_l2(make_feasible_set("domain,l2,slab,loss", adult.domain, adult.X_train,
-                                           adult.y_train, quantile=0.95, decoy=clean))
-    pricer = _Pricer(feas, adult.X_train, adult.y_train, D, None)
-    model = _exact_model(P, adult.X_train, adult.y_train, D, 0)
-    lp = pricer.certify(model, solvers=SEED_CERTIFY_SOLVERS)
+    lp, highs = _certified_and_highs(adult, P)
     assert lp.status == "optimal_inaccurate" and lp.verified and lp.certified == 315
-    pricer.program._prob.solve(solver=cp.HIGHS)
-    assert lp.lower_bound <= pricer.program._prob.value
-    assert lp.lower_bound >= pricer.program._prob.value - 1e-6 * 315
+    assert highs - 1e-6 * 315 <= lp.lower_bound <= highs
 
 
 def test_kicks_restart_the_climb_from_the_best_poison(breast):
