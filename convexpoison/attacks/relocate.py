@@ -26,7 +26,7 @@ result is a poison the attack can accept with its model's certified minimum.
 
 A climb stops at a local optimum; with ``kicks`` relocation is an iterated local search:
 the best poison so far takes a few random point moves and another climb starts there
-(on adult the climbs end between 20.2% and 20.8%, docs/reachable-history.md).
+(on adult the climbs end between 19.7% and 20.8%, docs/reachable-history.md).
 """
 from __future__ import annotations
 
