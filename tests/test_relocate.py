@@ -223,21 +223,24 @@ def test_kicks_restart_the_climb_from_the_best_poison(breast):
     kick starts another climb, and the result -- the best over the climbs, what a fresh
     evaluation gives -- never scores below the single climb's; refusing every poison above
     the start still leaves the start."""
-    defenses = ("l2", "slab")
+    defenses = ("l2",)
     judge = _judge(breast, defenses)
     i, j = np.flatnonzero(breast.y_train == 1)[2], np.flatnonzero(breast.y_train == -1)[2]
     start = PoisonSet(breast.X_train[[i, j]], np.array([1, -1]), np.array([7.0, 5.0]))
-    one, _, rec1 = relocate(start, judge, breast.domain, trials=10**6, sweeps=50)
+    # climbs of one pass (about 250 moves), so that the first ends before the trials do
+    one, _, rec1 = relocate(start, judge, breast.domain, trials=600, sweeps=1)
+    assert rec1["trials"] < 600
     said = []
-    ps, judged, rec = relocate(start, judge, breast.domain, trials=10**6, sweeps=50, kicks=2,
+    ps, judged, rec = relocate(start, judge, breast.domain, trials=600, sweeps=1, kicks=2,
                                say=said.append)
-    assert len(rec["climbs"]) == 3 and sum("kick" in s for s in said) == 2
+    kicks = sum("kick" in s for s in said)
+    assert kicks >= 1 and len(rec["climbs"]) == 1 + kicks
     assert rec["climbs"][0] == (rec1["gathered"], rec1["score"])
     assert rec["score"] == max(end for _, end in rec["climbs"] + [(0, rec["start"])])
     assert rec["score"] >= rec1["score"] and rec["trials"] > rec1["trials"]
     assert _key(breast, ps, defenses)[0] == judged[1] == rec["score"]
     assert ps.n_poisons == start.n_poisons
-    ps, _, none = relocate(start, judge, breast.domain, trials=400, kicks=2,
+    ps, _, none = relocate(start, judge, breast.domain, trials=300, sweeps=1, kicks=2,
                            accept=lambda P, j: False)
     assert none["score"] == none["start"]
     np.testing.assert_array_equal(ps.X, start.X)
