@@ -1080,9 +1080,10 @@ class ReachableTargetAttack(PoisoningAttack):
         ``relocate_kicks`` restarts (:data:`~convexpoison.attacks.relocate.KICK_MOVES`
         random point moves from the best poison so far, then another climb; 0, the
         default: one climb).  Moved points stay inside the
-        feasible set (the loss cone aimed at the poison's model), and a move to a poison
-        above the start is kept only when step 5b would accept that poison (its model
-        certified, its points within ``max_extra`` of the certified minimum).  The
+        set the certificate covers (the loss cone aimed at the poison's model), and a move
+        to a poison above the best so far (at first the start) is kept only when step 5b
+        would accept that poison (its model certified, its points within ``max_extra`` of
+        the certified minimum).  The
         poison it ends at is a seed poison, its model a seed, searched, screened and
         realised like the others.  For domains of one-hot groups (adult: docs/reachable.md);
         each trial is a retraining under every defense (0.1-1 s on adult).
@@ -1870,7 +1871,7 @@ class ReachableTargetAttack(PoisoningAttack):
     def _relocation(self, best, defended, domain, pricer, D, trials, searched):
         """Step 5e: relocation from the chosen poison (:func:`.relocate.relocate`), every
         poison judged under the defenses (``defended``, warm-started from the poison it
-        moves from); a move above the start kept only when step 5b would accept its
+        moves from); a move above the best so far kept only when step 5b would accept its
         poison (``acceptable``: its model certified, its points within ``max_extra`` of
         the certified minimum).  When the poison it ends at scores above the start, it is
         a seed poison and its model a seed (``searched``).  Returns ``(best, record)``."""

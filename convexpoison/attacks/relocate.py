@@ -178,27 +178,28 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
     def keep_best(poison, judged):
         """Whether the poison is the best acceptable one so far (then it is the best): a
         poison above the best must be accepted (False: refused); None: not above it."""
-        if not _key(judged) > _key(best[0][1]):
+        nonlocal best
+        if not _key(judged) > _key(best[1]):
             return None
         if accept is not None and not accept(poison, judged):
             tally["refused"] += 1
             return False
-        best[0] = (poison, judged)
+        best = (poison, judged)
         return True
 
-    best = [first]
+    best = first
     keep_best(ps, cur)
     climbs = []
     for kick in range(int(kicks) + 1):
         if kick:
             if tally["trials"] >= trials:
                 break
-            kicked = _kicked(*best[0], domain, inside, int(points), int(kick_moves), rng)
+            kicked = _kicked(*best, domain, inside, int(points), int(kick_moves), rng)
             if kicked is None:
                 break
             ps = kicked
             tally["trials"] += 1
-            cur = judge(ps, best[0][1][0].models["none"])
+            cur = judge(ps, best[1][0].models["none"])
             if say is not None:
                 say(f"relocation: kick {kick}: {int(kick_moves)} random point moves; min "
                     f"over the defenses {cur[1]:.4f}")
@@ -207,7 +208,7 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         ps, cur = _climb(ps, cur, judge, domain, inside, int(points), int(sweeps), trials,
                          rng, keep_best, tally, say)
         climbs.append((float(begin), float(cur[1])))
-    ps, cur = best[0]
+    ps, cur = best
     record = {"start": float(first[1][1]), "score": float(cur[1]),
               "gathered": float(gathered_score) if gather else None, **tally,
               "climbs": climbs, "seconds": time.perf_counter() - t0}
