@@ -337,10 +337,43 @@ def test_snapped_targets_are_the_models_their_predecessors_induced(fitted):
     poison induced, so it was priced where that poison lies: its certified minimum is at
     most that poison's size."""
     recs = fitted.result_.realised
-    for prev, rec in zip(recs, recs[1:]):
-        if rec["target"]["source"].endswith("snapped"):
+    for k, rec in enumerate(recs):
+        src = rec["target"]["source"]
+        if src.endswith(" snapped"):
+            # (the missed realisation, or before it its own realisation of this target)
+            prev = next(r for r in reversed(recs[:k]) if r["target"]["source"] != src)
+            assert src == f"{prev['target']['source']} snapped"
             assert prev["status"] != "eps_close"
             assert rec["target"]["certified"] <= prev["n_poisons"] + 1e-9
+
+
+def test_a_missed_realisation_is_judged_as_its_own_models(breast, fitted):
+    """A realisation that misses its target still induces a model exactly (the snapped
+    target); its poison is judged as that model's realisation when step 5b's rule accepts
+    it: recorded right after the miss, with the same poison size, max loss difference 0, and a certified
+    minimum (recomputed here: a fresh training and a program built here) within 2 of it."""
+    from convexpoison.certificates.lp import lp_lower_bound
+
+    recs = fitted.result_.realised
+    own = [(prev, rec) for prev, rec in zip(recs, recs[1:])
+           if rec["realised_by"].endswith(" realisation seed poison")]
+    assert own                        # (breast-cancer at 3%: misses that realise their model)
+    feas = fitted.feasible_
+    for prev, rec in own:
+        assert prev["status"] != "eps_close"
+        assert rec["realised_by"] == f"{prev['target']['source']} realisation seed poison"
+        # its target is the model the missed realisation induced: the snapped target
+        assert rec["target"]["source"] == f"{prev['target']['source']} snapped"
+        assert rec["status"] == "eps_close" and rec["max_loss_difference"] == 0.0
+        assert rec["n_poisons"] == prev["n_poisons"]
+        assert rec["target"]["certified"] <= rec["n_poisons"] <= rec["target"]["certified"] + 2
+        # the certificate recomputed for the model the realisation's target records
+        model = next(c.model for c in fitted.candidates_
+                     if c.source == rec["target"]["source"])
+        feas["loss"].set_model(model)
+        feas["loss"].fit(breast.X_train, breast.y_train)
+        lb = lp_lower_bound(model, feas, breast.X_train, breast.y_train, breast.reg)
+        assert lb.certified == rec["target"]["certified"]
 
 
 @pytest.fixture(scope="module")

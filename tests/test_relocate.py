@@ -245,3 +245,47 @@ def test_kicks_restart_the_climb_from_the_best_poison(breast):
     assert none["score"] == none["start"]
     np.testing.assert_array_equal(ps.X, start.X)
 
+
+
+def test_a_seed_poison_between_the_secant_and_the_sphere_is_refused(adult):
+    """Step 5b accepts a poison only inside the set its certificate covers: on adult the l2
+    secant's half-space, not the sphere the L2 defense keeps (``FeasibleSet.satisfies``).
+    The relocated poison above with its -1 point's age moved inside the sphere but off
+    the secant is refused before any certificate; at a binary age, where the two agree,
+    it (every coordinate binary) is not refused for lying outside."""
+    from convexpoison.attacks.reachable import PricedTarget, ReachableTargetAttack, _Pricer
+    from convexpoison.defender import resolve_defender
+    from convexpoison.feasible import make_feasible_set, polyhedral_l2
+
+    D = resolve_defender(None, adult, "svm", None)
+    clean = D.train(adult.X_train, adult.y_train)
+    # (no loss cone: which points lie inside does not depend on the poison's model)
+    feas = polyhedral_l2(make_feasible_set("domain,l2,slab", adult.domain, adult.X_train,
+                                           adult.y_train, quantile=0.95, decoy=clean))
+    X = np.zeros((2, adult.domain.d))
+    X[0, [8, 22, 27, 38, 49, 58, 60]] = 1
+    X[1, [1, 2, 6, 23, 29, 45, 48, 58, 59]] = 1
+    X[1, 3] = 0.25
+    y = np.array([1, -1])
+    ages = np.linspace(0, 1, 41)
+    between = [a for a in ages if feas.contains(np.r_[a, X[1, 1:]][None], y[1:])[0]
+               and not feas.satisfies(np.r_[a, X[1, 1:]][None], y[1:])[0]]
+    assert between                          # (ages 0.2-0.8 for this point)
+    pricer = _Pricer(feas, adult.X_train, adult.y_train, D, None)
+    said = []
+    att = ReachableTargetAttack(epsilon=0.03, progress=said.append)
+
+    def add(model, source, t, price):
+        return PricedTarget(model, source, t, price, np.nan, np.nan)
+
+    for age, hours, outside in ((between[len(between) // 2], 0.25, True), (0.0, 0.0, False)):
+        X[1, [0, 3]] = age, hours
+        P = PoisonSet(X.copy(), y, np.array([232.0, 83.0]))
+        assert feas.contains(P.X, P.y).all()            # the L2 defense keeps both points
+        said.clear()
+        # (max_extra: no refusal as wasteful, so only the set decides before the solve)
+        att.max_extra = 1000
+        out = att._seed_realisation(pricer, "test", P, 315, D, add,
+                                    worth=lambda P: None)
+        assert out is None
+        assert ("1 outside the feasible set" in said[-1]) == outside, said[-1]
