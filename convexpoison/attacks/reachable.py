@@ -897,9 +897,10 @@ class _Choice:
           multipliers that absorb the rounding to integer copies; a blended target often
           has none, and its integer realisation then misses it.
 
-        Measured on adult (docs/reachable-history.md, *adult: missed realisations as
-        their own*): the integer realisations of a relocated poison's model miss it by
-        0.014-0.04 in max loss difference, at 21.1-21.2% under the defenses."""
+        Measured on adult (docs/reachable-history.md, *adult: annealing and trimmed
+        poisons*): the integer realisations of an annealed poison's model miss it by
+        0.014-0.04 in max loss difference, at 21.1-21.2% under the defenses; their own
+        models mostly need fewer points, or put a point outside the loss cone."""
         m = found[3].model
         snapped = self.add(m, f"{cand.source} snapped", cand.t, self.pricer.screen(m))
         best = self.better(best, self.own(cand, found, best))
