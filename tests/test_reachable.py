@@ -350,8 +350,8 @@ def test_snapped_targets_are_the_models_their_predecessors_induced(fitted):
 def test_a_missed_realisation_is_judged_as_its_own_models(breast, fitted):
     """A realisation that misses its target still induces a model exactly (the snapped
     target); its poison is judged as that model's realisation when step 5b's rule accepts
-    it: recorded right after the miss, with the same poison size, max loss difference 0, and a certified
-    minimum (recomputed here: a fresh training and a program built here) within 2 of it."""
+    it: recorded right after the miss, with the same poison size, max loss difference 0,
+    and a certified minimum (recomputed here by a program built here) within 2 of it."""
     from convexpoison.certificates.lp import lp_lower_bound
 
     recs = fitted.result_.realised

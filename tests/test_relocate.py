@@ -246,7 +246,6 @@ def test_kicks_restart_the_climb_from_the_best_poison(breast):
     np.testing.assert_array_equal(ps.X, start.X)
 
 
-
 def test_a_seed_poison_between_the_secant_and_the_sphere_is_refused(adult):
     """Step 5b accepts a poison only inside the set its certificate covers: on adult the l2
     secant's half-space, not the sphere the L2 defense keeps (``FeasibleSet.satisfies``).
@@ -270,7 +269,7 @@ def test_a_seed_poison_between_the_secant_and_the_sphere_is_refused(adult):
     ages = np.linspace(0, 1, 41)
     between = [a for a in ages if feas.contains(np.r_[a, X[1, 1:]][None], y[1:])[0]
                and not feas.satisfies(np.r_[a, X[1, 1:]][None], y[1:])[0]]
-    assert between                          # (ages 0.2-0.8 for this point)
+    assert between                          # (interior ages, for this point)
     pricer = _Pricer(feas, adult.X_train, adult.y_train, D, None)
     said = []
     att = ReachableTargetAttack(epsilon=0.03, progress=said.append)
