@@ -272,7 +272,8 @@ def test_a_seed_poison_between_the_secant_and_the_sphere_is_refused(adult):
     assert between                          # (interior ages, for this point)
     pricer = _Pricer(feas, adult.X_train, adult.y_train, D, None)
     said = []
-    att = ReachableTargetAttack(epsilon=0.03, progress=said.append)
+    # (max_extra: no refusal as wasteful, so only the set decides before the solve)
+    att = ReachableTargetAttack(epsilon=0.03, max_extra=1000, progress=said.append)
 
     def add(model, source, t, price):
         return PricedTarget(model, source, t, price, np.nan, np.nan)
@@ -282,8 +283,6 @@ def test_a_seed_poison_between_the_secant_and_the_sphere_is_refused(adult):
         P = PoisonSet(X.copy(), y, np.array([232.0, 83.0]))
         assert feas.contains(P.X, P.y).all()            # the L2 defense keeps both points
         said.clear()
-        # (max_extra: no refusal as wasteful, so only the set decides before the solve)
-        att.max_extra = 1000
         out = att._seed_realisation(pricer, "test", P, 315, D, add,
                                     worth=lambda P: None)
         assert out is None

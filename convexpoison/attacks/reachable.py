@@ -901,6 +901,8 @@ class _Choice:
         poisons*): the integer realisations of an annealed poison's model miss it by
         0.014-0.04 in max loss difference, at 21.1-21.2% under the defenses; their own
         models mostly need fewer points, or put a point outside the loss cone."""
+        if not (self.attack.seed_poisons or self.attack.snap):
+            return best                         # (neither chance taken: not priced)
         m = found[3].model
         snapped = self.add(m, f"{cand.source} snapped", cand.t, self.pricer.screen(m))
         best = self.better(best, self.own(cand, found, best))
@@ -919,15 +921,23 @@ class _Choice:
         ps, rz = found[2], found[3]
         if not self.attack.seed_poisons:
             return None
+        # (the judge keeps its last call, this poison's: not retrained)
+        out = self.attack._seed_realisation(self.pricer, f"{cand.source} realisation", ps,
+                                            self.budget, self.D, self.add,
+                                            self.worth(best), rz.model)
+        return None if out is None else self.judge(*out)
 
+    def worth(self, best, known=None):
+        """The ``worth`` of :meth:`ReachableTargetAttack._seed_realisation`: a poison's
+        evaluation under the defenses (``known``, or judged now), or None when, accepted,
+        it would be judged (True, score, undefended) no higher than ``best``, an accepted
+        result: `better` would keep the result, and the exact certificate (about 1 s on
+        spambase, up to 30 s on adult) is not computed."""
         def worth(P):
-            ev = self.defended(P)           # (the judge keeps its last call: not retrained)
+            ev = self.defended(P) if known is None else known
             keep = not (best is not None and best[0][0]) or (True, *ev[1:]) > best[0]
             return ev if keep else None
-
-        out = self.attack._seed_realisation(self.pricer, f"{cand.source} realisation", ps,
-                                            self.budget, self.D, self.add, worth, rz.model)
-        return None if out is None else self.judge(*out)
+        return worth
 
     def seed_realisations(self, names, best, scored=None):
         """Step 5b: the named seed poisons, other realisations of targets the search
@@ -941,17 +951,9 @@ class _Choice:
             names = pricer.scout.seeds(names, attack._seed_poisons, attack.random_state,
                                        exact, scored)
         for seed in names:
-            def worth(P, best=best, known=scored.get(seed)):
-                # accepted, the poison would be judged (True, score, undefended); when
-                # that is no higher than the accepted result so far, `better` keeps the
-                # result, and the exact certificate (about 1 s on spambase, up to 30 s
-                # on adult) is not computed
-                ev = self.defended(P) if known is None else known
-                keep = not (best is not None and best[0][0]) or (True, *ev[1:]) > best[0]
-                return ev if keep else None
-
             out = attack._seed_realisation(pricer, seed, attack._seed_poisons[seed],
-                                           self.budget, self.D, self.add, worth,
+                                           self.budget, self.D, self.add,
+                                           self.worth(best, scored.get(seed)),
                                            exact.get(seed))
             best = self.better(best, None if out is None else self.judge(*out))
         return best
