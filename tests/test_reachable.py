@@ -148,7 +148,10 @@ def test_bad_settings_are_input_errors(breast):
                 {"polish_tau": 0.0}, {"n_climb": -1}, {"climb_rounds": -2}, {"n_screen": -1},
                 {"min_run": 0}, {"n_roundings": 0}, {"clean_kept_by": ("knn", "nope")},
                 {"relocate_trials": -1}, {"relocate_points": 0}, {"relocate_sweeps": 0},
-                {"relocate_kicks": -1}):
+                {"relocate_kicks": -1}, {"relocate_anneal": -5}, {"relocate_chains": 0},
+                {"relocate_locations": 0}, {"relocate_trim": -1},
+                {"relocate_temperature": (0.001, 0.002)},
+                {"relocate_temperature": (0.004, 0.0)}, {"relocate_temperature": 0.004}):
         said = []
         with pytest.raises(InputError, match=next(iter(bad))):
             ReachableTargetAttack(**bad, **SMALL, progress=said.append).fit(breast)
@@ -175,7 +178,9 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
     for flag, bad in (("--n-climb", "-1"), ("--n-toward", "0"), ("--n-screen", "-4"),
                       ("--min-run", "0"), ("--n-roundings", "-1"),
                       ("--relocate-trials", "-1"), ("--relocate-points", "0"),
-                      ("--relocate-kicks", "-2"), ("--clean-kept-by", "knn,nope")):
+                      ("--relocate-kicks", "-2"), ("--relocate-anneal", "-1"),
+                      ("--relocate-chains", "0"), ("--relocate-locations", "0"),
+                      ("--relocate-trim", "-1"), ("--clean-kept-by", "knn,nope")):
         assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon",
                      "0.03", flag, bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -676,10 +681,11 @@ def test_relocation_seeds_the_poison_it_ends_at(breast, fitted):
     it; the poison it ends at is a seed poison inside the feasible set (the loss cone aimed
     at its model) and the model exact training on Dc u that poison returns is a seed; the
     result changes only by a higher (accepted, score) and keeps the issue's property."""
-    att = ReachableTargetAttack(epsilon=0.03, relocate_trials=30, polish_rounds=0,
-                                **SMALL).fit(breast)
+    att = ReachableTargetAttack(epsilon=0.03, relocate_trials=30, relocate_anneal=20,
+                                relocate_locations=2, polish_rounds=0, **SMALL).fit(breast)
     rec = att.result_.relocation
-    assert 1 <= rec["trials"] <= 30 and rec["score"] >= rec["start"]
+    assert 1 <= rec["trials"] <= 30 + 20 and rec["score"] >= rec["start"]
+    assert len(rec["chains"]) == 1 and rec["chains"][0][1] == rec["score"]
     assert rec["best"] >= rec["start"] and rec["chosen"] == (rec["best"] > rec["start"])
     assert rec["kept"] >= 1               # (breast-cancer: moves that raise the score exist)
     P = att._seed_poisons["relocation"]
@@ -961,7 +967,8 @@ def test_cli_defaults_are_the_attacks_defaults():
     assert {"polish_rounds", "toward_rounds", "n_mtp", "workers", "max_priced",
             "search_seconds", "n_search", "n_mix", "n_climb", "climb_rounds", "n_toward",
             "n_screen", "min_run", "n_roundings", "relocate_trials", "relocate_points",
-            "relocate_sweeps", "relocate_kicks"} <= set(checked)
+            "relocate_sweeps", "relocate_kicks", "relocate_anneal", "relocate_chains",
+            "relocate_locations", "relocate_trim"} <= set(checked)
 
 
 def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from convexpoison import load_dataset
-from convexpoison.attacks.relocate import COPIES, GRID, gathered, point_moves, relocate
+from convexpoison.attacks.relocate import (COPIES, GRID, SPLIT, gathered, point_moves,
+                                          random_move, relocate)
 from convexpoison.defenses import evaluate
 from convexpoison.poisons import PoisonSet
 
@@ -287,3 +288,97 @@ def test_a_seed_poison_between_the_secant_and_the_sphere_is_refused(adult):
                                     worth=lambda P: None)
         assert out is None
         assert ("1 outside the feasible set" in said[-1]) == outside, said[-1]
+
+
+def test_random_moves_keep_each_labels_copies_and_stay_inside(adult):
+    """:func:`random_move`: a point move takes a row to one of :func:`point_moves`'
+    locations, a copy move trades copies within a label, a split move puts copies of a row
+    at a new row beside it (up to ``locations`` rows per label); each label keeps its
+    copies, every row keeps at least one, and a point refused by ``inside`` is never
+    placed (here: the first continuous coordinate above 0.5)."""
+    dom = adult.domain
+    i, j = np.flatnonzero(adult.y_train == 1)[3], np.flatnonzero(adult.y_train == -1)[3]
+    ps = PoisonSet(adult.X_train[[i, j]], np.array([1, -1]), np.array([200.0, 3.0]))
+    free = next(k for k in range(dom.d) if not any(k in g for g in dom.onehot_groups))
+
+    def inside(X, y, model):
+        return X[:, free] <= 0.5
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(400):
+        drawn = random_move(ps, dom, inside, None, rng, locations=3)
+        if drawn is None:
+            continue
+        new, what = drawn
+        kinds.add(what.split()[2] if "copies" in what else "moved")
+        for lab in (1, -1):
+            assert new.weight[new.y == lab].sum() == ps.weight[ps.y == lab].sum()
+            assert np.sum(new.y == lab) <= 3
+        assert new.weight.min() >= 1 and np.all(inside(new.X, new.y, None))
+        if len(new.y) == len(ps.y):
+            changed = np.flatnonzero(np.any(new.X != ps.X, axis=1))
+            if len(changed):                                    # a point move
+                k = changed[0]
+                assert len(changed) == 1 and np.array_equal(new.weight, ps.weight)
+                assert any(np.array_equal(new.X[k], z) for z in point_moves(ps.X[k], dom))
+            else:                                               # a copy move
+                assert np.sum(new.weight != ps.weight) == 2
+        else:                                                   # a split move
+            assert len(new.y) == len(ps.y) + 1
+            k = int(np.flatnonzero(new.weight[:-1] != ps.weight)[0])
+            assert new.y[-1] == ps.y[k] and (new.weight[-1] in SPLIT or new.weight[k] == 1)
+            assert any(np.array_equal(new.X[-1], z) for z in point_moves(ps.X[k], dom))
+        ps = new
+    assert kinds == {"moved", "from", "of"}                   # all three kinds drawn
+
+
+def test_annealing_takes_worse_poisons_and_keeps_the_best_accepted(breast):
+    """``anneal``: a hot chain takes every poison it draws, a cold one only those whose
+    objective does not fall (then it is a climb); either way the result is the best
+    accepted poison -- never below the start, what a fresh evaluation gives -- and
+    refusing every poison above the start leaves the start."""
+    defenses = ("l2", "slab")
+    judge = _judge(breast, defenses)
+    i, j = np.flatnonzero(breast.y_train == 1)[5], np.flatnonzero(breast.y_train == -1)[5]
+    start = PoisonSet(breast.X_train[[i, j]], np.array([1, -1]), np.array([7.0, 5.0]))
+    seen = {}
+    for name, T in (("hot", (1e6, 1e6)), ("cold", (1e-12, 1e-12))):
+        said = []
+        ps, judged, rec = relocate(start, judge, breast.domain, trials=0, anneal=60,
+                                   temperature=T, locations=2, say=said.append)
+        (begin, end, taken), = rec["chains"]
+        assert rec["kept"] == 0 and begin == rec["start"]   # no climb: trials=0
+        assert end == rec["score"] >= rec["start"]
+        assert _key(breast, ps, defenses)[0] == judged[1] == rec["score"]
+        assert ps.n_poisons == start.n_poisons
+        seen[name] = (taken, rec["trials"], said)
+    assert seen["hot"][0] == seen["hot"][1]                 # every poison judged was taken
+    assert seen["cold"][0] < seen["hot"][0]
+    ps, _, none = relocate(start, judge, breast.domain, trials=0, anneal=60,
+                           temperature=(1e6, 1e6), accept=lambda P, j: False)
+    assert none["score"] == none["start"] and none["refused"] >= 1
+    np.testing.assert_array_equal(ps.X, start.X)
+
+
+def test_a_trimmed_poison_replaces_one_refused_above_the_best(breast):
+    """``trim``: a chain's poison refused above the best is replaced by the acceptable one
+    ``trim`` returns (here: one copy off its heaviest point, which the rule accepts), which
+    becomes the best and the chain's poison; the result has the trimmed size."""
+    defenses = ("l2", "slab")
+    judge = _judge(breast, defenses)
+    i, j = np.flatnonzero(breast.y_train == 1)[5], np.flatnonzero(breast.y_train == -1)[5]
+    start = PoisonSet(breast.X_train[[i, j]], np.array([1, -1]), np.array([7.0, 5.0]))
+    asked = []
+
+    def trim(P, judged):
+        asked.append(P.n_poisons)
+        w = P.weight.copy()
+        w[np.argmax(w)] -= 1
+        Q = PoisonSet(P.X, P.y, w)
+        return Q, judge(Q, None)
+    ps, judged, rec = relocate(start, judge, breast.domain, trials=0, anneal=80,
+                               temperature=(1e6, 1e6), trim=trim,
+                               accept=lambda P, j: P.n_poisons <= 11)
+    assert rec["trimmed"] >= 1 and asked and set(asked) == {12}
+    assert ps.n_poisons == 11 and rec["score"] > rec["start"]
+    assert _key(breast, ps, defenses)[0] == judged[1] == rec["score"]

@@ -70,7 +70,9 @@ together:
    of a one-hot group, a continuous coordinate to a quarter of its box), or copies moved
    between points, each move judged by retraining under every defense and kept when the
    minimum over the defenses rises; with ``relocate_kicks``, an iterated local search:
-   random moves from the best poison and another climb.  The poison it ends at is a seed
+   random moves from the best poison and another climb; with ``relocate_anneal``,
+   chains of simulated annealing after the climbs, a poison with more points than its
+   model needs trimmed (``relocate_trim``).  The poison it ends at is a seed
    poison, its model a seed.  For one-hot domains, where neither the search in theta nor
    the polish moves a point between categories (adult: docs/reachable.md).
 6. **Compress and extend** (``recycle_rounds``, off by default).  A poison of the whole
@@ -286,6 +288,18 @@ def _realised_by(ps) -> str:
     """What produced a realisation: the minimum-poison attack, or a seed attack's own
     poison (step 5b, ``seed_poisons``)."""
     return ps.meta.get("realisation", "minimum-poison attack")
+
+
+def _temperature(value):
+    """``relocate_temperature`` checked: ``(first, last)``, ``first >= last > 0``."""
+    try:
+        first, last = (float(v) for v in value)
+    except (TypeError, ValueError):
+        first = last = float("nan")
+    if not 0 < last <= first < float("inf"):
+        raise InputError(f"relocate_temperature: {value!r} is not (first, last) with "
+                         "first >= last > 0")
+    return first, last
 
 
 def _exact_model(P, X, y, D, random_state):
@@ -1126,6 +1140,22 @@ class ReachableTargetAttack(PoisoningAttack):
         poison it ends at is a seed poison, its model a seed, searched, screened and
         realised like the others.  For domains of one-hot groups (adult: docs/reachable.md);
         each trial is a retraining under every defense (0.1-1 s on adult).
+    relocate_anneal, relocate_chains, relocate_locations, relocate_temperature : after the
+        climbs, ``relocate_chains`` chains of simulated annealing of ``relocate_anneal``
+        trials each (0, the default: none), each from the best poison so far: a random
+        point move, copy move, or split move (copies to a new point beside one, up to
+        ``relocate_locations`` points per label), a worse poison kept with probability
+        ``exp(delta / T)``, ``T`` falling from ``relocate_temperature[0]`` to ``[1]``
+        (in units of the minimum over the defenses; None: :data:`~convexpoison.attacks.
+        relocate.TEMPERATURE`, 0.004 to 0.0003); the same rule as the climbs for a new
+        best (:func:`~convexpoison.attacks.relocate.relocate`'s ``anneal``).
+    relocate_trim : when step 5b's rule refuses a chain's poison above the best only for
+        having more points than its model's certified minimum + ``max_extra``, the
+        poison is trimmed: copies taken off one of its points (the excess - 2 to + 6),
+        each trimmed poison judged and the ``relocate_trim`` best certified until one is
+        acceptable, which becomes the best and the chain's poison (0: off).  On adult a
+        chain's high-scoring poisons are mostly such (docs/reachable-history.md, *adult:
+        annealing and trimmed poisons*).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
@@ -1169,7 +1199,9 @@ class ReachableTargetAttack(PoisoningAttack):
                  clean_kept_by=None, min_run=1, n_roundings=1,
                  topup=False, recycle_rounds=0, polish_rounds=2, polish_steps=15,
                  polish_tau=TAU, keep_polished=False, anchored=True, relocate_trials=0,
-                 relocate_points=1, relocate_sweeps=3, relocate_kicks=0, screen_tol=1e-6,
+                 relocate_points=1, relocate_sweeps=3, relocate_kicks=0, relocate_anneal=0,
+                 relocate_chains=1, relocate_locations=1, relocate_trim=4,
+                 relocate_temperature=None, screen_tol=1e-6,
                  solver=None,
                  random_state=0, workers=1, progress=None, defender=None):
         self.epsilon = epsilon
@@ -1224,6 +1256,11 @@ class ReachableTargetAttack(PoisoningAttack):
         self.relocate_points = relocate_points
         self.relocate_sweeps = relocate_sweeps
         self.relocate_kicks = relocate_kicks
+        self.relocate_anneal = relocate_anneal
+        self.relocate_chains = relocate_chains
+        self.relocate_locations = relocate_locations
+        self.relocate_trim = relocate_trim
+        self.relocate_temperature = relocate_temperature
         self.screen_tol = screen_tol
         self.solver = solver
         self.random_state = random_state
@@ -1290,6 +1327,12 @@ class ReachableTargetAttack(PoisoningAttack):
         check_positive(self.relocate_points, "relocate_points")
         check_positive(self.relocate_sweeps, "relocate_sweeps")
         check_positive(self.relocate_kicks, "relocate_kicks", allow_zero=True)
+        check_positive(self.relocate_anneal, "relocate_anneal", allow_zero=True)
+        check_positive(self.relocate_chains, "relocate_chains")
+        check_positive(self.relocate_locations, "relocate_locations")
+        check_positive(self.relocate_trim, "relocate_trim", allow_zero=True)
+        if self.relocate_temperature is not None:
+            _temperature(self.relocate_temperature)
         for name in ("n_toward", "toward_reach", "mtp_reach", "mtp_steps", "min_run",
                      "n_roundings"):
             check_positive(getattr(self, name), name)
@@ -1914,7 +1957,10 @@ class ReachableTargetAttack(PoisoningAttack):
         poison (``acceptable``: its model certified, its points within ``max_extra`` of
         the certified minimum).  When the poison it ends at scores above the start, it is
         a seed poison and its model a seed (``searched``).  Returns ``(best, record)``."""
-        from .relocate import relocate
+        from .relocate import TEMPERATURE, objective as relocation_objective, relocate
+
+        temperature = (TEMPERATURE if self.relocate_temperature is None
+                       else _temperature(self.relocate_temperature))
 
         def inside(X, y, model):
             pricer.aim(model)                  # the loss cone aimed at the poison's model
@@ -1923,34 +1969,84 @@ class ReachableTargetAttack(PoisoningAttack):
             # than the poison has: refused, after a trial and an exact solve)
             return pricer.feasible.satisfies(X, y)
 
-        def acceptable(P, judged):
-            # step 5b's rule, ahead of it: a poison whose model no solver certifies, or
-            # with more points than its certified minimum + max_extra, would be refused
-            # (its exact model trained as step 5b trains it: the same model)
-            P = P.compact()
+        def certified(P):
+            """The certified minimum of the model ``P`` induces (its exact model, trained
+            as step 5b trains it: the same model) and whether ``P`` lies inside the set it
+            covers; None when no solver certifies it."""
             model = _exact_model(P, pricer.X, pricer.y, D, self.random_state)
             try:
                 lp = pricer.certify(model, solvers=SEED_CERTIFY_SOLVERS)
             except SolverFailure as exc:
                 self._say(f"reachable: relocation: a poison's model not certified ({exc})")
-                return False
-            ok = (lp.certified <= P.n_poisons <= lp.certified + self.max_extra
-                  and bool(pricer.feasible.satisfies(P.X, P.y).all()))
-            if not ok:
+                return None
+            return lp.certified, bool(pricer.feasible.satisfies(P.X, P.y).all())
+
+        def fits(P, got):
+            # step 5b's rule: inside, within max_extra of the certified minimum
+            return got is not None and got[1] and got[0] <= P.n_poisons <= got[0] + self.max_extra
+
+        wasteful = {}                          # the last poison refused only for its excess
+
+        def acceptable(P, judged):
+            # step 5b's rule, ahead of it: a poison whose model no solver certifies, or
+            # with more points than its certified minimum + max_extra, would be refused
+            wasteful.clear()
+            got = certified(P.compact())
+            if fits(P, got):
+                return True
+            if got is not None:
                 self._say(f"reachable: relocation: a poison not kept ({P.n_poisons:g} points, "
-                          f"its model certified at {lp.certified:g})")
-            return ok
+                          f"its model certified at {got[0]:g})")
+                if got[1] and P.n_poisons > got[0]:
+                    wasteful.update(poison=P, excess=P.n_poisons - got[0])
+            return False
+
+        def trimmed(P, judged):
+            """A chain's poison that ``acceptable`` refused for its excess only, trimmed:
+            the excess - 2 to + 6 copies fewer on one of its points (each judged), the
+            ``relocate_trim`` best certified until one is acceptable: ``(poison,
+            judgement)`` or None.  Its model moves with the copies, and so does the price
+            (adult: 315 points for a model certified at 295, 21.22% under the defenses;
+            22 copies fewer on one point, 293 points certified at 293, 21.24%)."""
+            if wasteful.get("poison") is not P:
+                return None
+            excess = int(np.ceil(wasteful["excess"]))
+            tries = []
+            for i in range(len(P.y)):
+                for k in range(max(excess - 2, 1), excess + 7, 2):
+                    if k < P.weight[i]:
+                        w = P.weight.copy()
+                        w[i] -= k
+                        Q = PoisonSet(P.X, P.y, w, meta=dict(P.meta))
+                        tries.append((Q, defended(Q, judged[0].models["none"])))
+            tries.sort(key=lambda t: relocation_objective(t[1]), reverse=True)
+            for Q, out in tries[:int(self.relocate_trim)]:
+                if fits(Q, certified(Q)):
+                    self._say(f"reachable: relocation: {P.n_poisons - Q.n_poisons:g} copies "
+                              f"fewer: {Q.n_poisons:g} points, min over the defenses "
+                              f"{out[1]:.4f}")
+                    return Q, out
+            return None
 
         before = best[0]
         ps, judged, record = relocate(best[2], defended, domain, inside,
                                       points=int(self.relocate_points),
                                       sweeps=int(self.relocate_sweeps), trials=trials,
                                       kicks=int(self.relocate_kicks),
+                                      anneal=int(self.relocate_anneal),
+                                      chains=int(self.relocate_chains),
+                                      locations=int(self.relocate_locations),
+                                      temperature=temperature,
+                                      trim=trimmed if self.relocate_trim else None,
                                       random_state=self.random_state, accept=acceptable,
                                       say=lambda line: self._say(f"reachable: {line}"))
         self._say(f"reachable: relocation: from {record['start']:.4f} to {record['score']:.4f} "
-                  f"under the defenses ({record['kept']} of {record['trials']} moves kept, "
-                  f"{record['refused']} refused by step 5b's rule, {record['seconds']:.0f} s)")
+                  f"under the defenses ({record['trials']} trials, {record['kept']} climbing "
+                  f"moves kept, {record['refused']} poisons refused by step 5b's rule, "
+                  f"{record['trimmed']} trimmed ones kept, {record['seconds']:.0f} s)")
+        for k, (begin, end, taken) in enumerate(record["chains"]):
+            self._say(f"reachable: relocation: annealing chain {k + 1}: from {begin:.4f} to "
+                      f"{end:.4f} ({taken} poisons taken)")
         if record["score"] > record["start"]:
             best, _, _ = searched("relocation", ps, judged, best)
         record.update(best=best[0][1], chosen=best[0] > before)

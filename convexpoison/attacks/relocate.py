@@ -27,6 +27,15 @@ result is a poison the attack can accept with its model's certified minimum.
 A climb stops at a local optimum; with ``kicks`` relocation is an iterated local search:
 the best poison so far takes a few random point moves and another climb starts there
 (on adult the climbs end between 19.7% and 20.8%, docs/reachable-history.md).
+
+With ``anneal``, ``chains`` runs of simulated annealing follow, each from the best poison
+so far: a random point, copy or split move per trial (:func:`random_move`), a worse poison
+kept with probability ``exp(delta / T)`` (``T`` falling geometrically over the chain, as
+in Kirkpatrick et al.'s annealing), so that a chain crosses the valleys a climb stops in.
+It passes poisons the caller refuses: on adult most of the high-scoring ones are
+*wasteful*, more points than their model's certified minimum (315 points for models
+certified at 281-305); ``trim`` may turn one into an acceptable poison (fewer copies, a
+model that needs them all), which the chain then continues from.
 """
 from __future__ import annotations
 
@@ -36,7 +45,9 @@ import numpy as np
 
 from ..poisons import PoisonSet
 
-__all__ = ["relocate", "gathered", "heaviest", "point_moves", "GRID", "COPIES", "KICK_MOVES"]
+__all__ = ["relocate", "gathered", "heaviest", "point_moves", "random_move", "objective",
+           "GRID", "COPIES",
+           "SPLIT", "KICK_MOVES", "TEMPERATURE"]
 
 #: Fractions of a continuous coordinate's box a point move sets it to.
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -46,6 +57,18 @@ COPIES = (5, 20, 60)
 
 #: Random point moves of a kick (:func:`relocate`'s ``kicks``).
 KICK_MOVES = 3
+
+#: Copies a split move takes from a point to a new location beside it (annealing).
+SPLIT = (1, 5, 20)
+
+#: Trials between the annealing's progress lines.
+PROGRESS = 250
+
+#: The annealing's first and last temperature, in units of the minimum over the defenses
+#: (a fraction of the evaluation set): a chain keeps a move that loses 0.1 point of error
+#: (on adult 4.5 test points) with probability 0.78 at the first, 0.036 at the last
+#: (docs/reachable-history.md, *adult: annealing and trimmed poisons*).
+TEMPERATURE = (0.004, 0.0003)
 
 
 def point_moves(x, domain, grid=GRID):
@@ -112,7 +135,8 @@ def gathered(ps, points):
 
 
 def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, random_state=0,
-             gather=True, accept=None, kicks=0, kick_moves=KICK_MOVES, say=None):
+             gather=True, accept=None, kicks=0, kick_moves=KICK_MOVES, anneal=0, chains=1,
+             temperature=TEMPERATURE, locations=1, trim=None, say=None):
     """Hill-climb the poison ``ps`` over point and copy moves (module docstring).
 
     Parameters
@@ -153,6 +177,20 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         kicks of three moves, 400 trials each, reached 20.78%, 20.82% and 20.73%
         (docs/reachable-history.md, *adult: relocation*).
     kick_moves : the random point moves of a kick.
+    anneal : the trials of each annealing chain, after the climbs (0: none).  Each trial is
+        a :func:`random_move` of the chain's poison; the moved poison is judged and taken
+        when its :func:`objective` (min over the defenses + a tenth of their mean) is not
+        lower, or else with probability ``exp(delta / T)``, and only when every point is
+        inside for its model.  A poison above the best so far becomes the best when
+        ``accept`` accepts it, as in the climbs.  ``trials`` does not limit them (the
+        record's ``trials`` counts them).
+    chains : annealing chains, each from the best poison so far.
+    temperature : ``(first, last)`` temperature of a chain, falling geometrically.
+    locations : the most points (rows) per label a split move makes (1: no split moves).
+    trim : ``trim(poison, judgement)`` -> ``(poison, judgement)`` or None, called on a
+        chain's poison that ``accept`` refused above the best: an acceptable poison in its
+        place (e.g. with fewer copies), which becomes the best and the chain's poison
+        when it scores above the best (None: the chain goes on from the refused one).
     say : callable receiving a line per kept move (or None).
 
     Returns
@@ -161,27 +199,30 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
     over the defenses before and after), ``gathered`` (the gathered poison's; None
     without ``gather``), ``trials``, ``kept`` (moves kept), ``refused`` (moves ``accept``
     refused), ``climbs`` (each climb's start and end scores: the first from the gathered
-    poison, then one per kick), ``seconds``.
+    poison, then one per kick), ``chains`` (each annealing chain's start score, its
+    best accepted score and the trials whose poison it took), ``trimmed`` (acceptable
+    poisons ``trim`` made that became the best), ``seconds``.
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(random_state)
     ps = ps.compact()
     cur = judge(ps, None)
     first = (ps, cur)
-    tally = {"trials": 0, "kept": 0, "refused": 0}
+    tally = {"trials": 0, "kept": 0, "refused": 0, "trimmed": 0}
     if gather:
         ps = gathered(ps, int(points))
         cur = judge(ps, None)
         gathered_score = cur[1]
     inside = inside if inside is not None else (lambda X, y, model: np.ones(len(y), bool))
 
-    def keep_best(poison, judged):
+    def keep_best(poison, judged, accepted=False):
         """Whether the poison is the best acceptable one so far (then it is the best): a
-        poison above the best must be accepted (False: refused); None: not above it."""
+        poison above the best must be accepted (False: refused; ``accepted``: it was,
+        already); None: not above it."""
         nonlocal best
         if not _key(judged) > _key(best[1]):
             return None
-        if accept is not None and not accept(poison, judged):
+        if accept is not None and not accepted and not accept(poison, judged):
             tally["refused"] += 1
             return False
         best = (poison, judged)
@@ -208,10 +249,16 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         ps, cur = _climb(ps, cur, judge, domain, inside, int(points), int(sweeps), trials,
                          rng, keep_best, tally, say)
         climbs.append((float(begin), float(cur[1])))
+    annealed = []
+    for chain in range(int(chains) if anneal else 0):
+        begin = best[1][1]
+        _anneal(*best, judge, domain, inside, int(anneal), temperature, int(locations), rng,
+                keep_best, trim, tally, say)
+        annealed.append((float(begin), float(best[1][1]), tally.pop("taken")))
     ps, cur = best
     record = {"start": float(first[1][1]), "score": float(cur[1]),
               "gathered": float(gathered_score) if gather else None, **tally,
-              "climbs": climbs, "seconds": time.perf_counter() - t0}
+              "climbs": climbs, "chains": annealed, "seconds": time.perf_counter() - t0}
     return ps.compact(), cur, record
 
 
@@ -264,6 +311,104 @@ def _climb(ps, cur, judge, domain, inside, points, sweeps, trials, rng, keep_bes
         if tally["trials"] >= trials or tally["kept"] == kept_before:
             break
     return ps, cur
+
+
+def random_move(ps, domain, inside, model, rng, locations=1):
+    """A random neighbour of the poison ``ps`` (the annealing's move): ``(poison, what)``,
+    or None when the move drawn is not possible.  A random row ``i`` takes
+
+    * a **point move** (six draws in ten, or whenever its label has one row and no
+      split is possible): to a random location of :func:`point_moves`, inside the
+      feasible set for ``model``;
+    * a **copy move**: :data:`COPIES` copies (at most all but one) to another row of
+      its label;
+    * a **split move** (while its label has fewer than ``locations`` rows): :data:`SPLIT`
+      copies (at most all but one) to a new row at a random neighbouring location --
+      on adult a single copy elsewhere moves the model at little cost
+      (docs/reachable-history.md, *A location more per label*)."""
+    i = int(rng.integers(len(ps.y)))
+    same = np.flatnonzero(ps.y == ps.y[i])
+    others = same[same != i]
+    can_split = len(same) < locations and ps.weight[i] > 1
+    draw = rng.random()
+    if draw < 0.6 or not (len(others) or can_split):
+        if domain is None:
+            return None
+        options = list(point_moves(ps.X[i], domain))
+        z = options[rng.integers(len(options))] if options else None
+        if z is None or not inside(z[None], ps.y[i:i + 1], model)[0]:
+            return None
+        X = ps.X.copy()
+        X[i] = z
+        return (PoisonSet(X, ps.y, ps.weight, meta=dict(ps.meta)),
+                f"point {i} (label {int(ps.y[i]):+d}) moved")
+    if len(others) and (draw < 0.85 or not can_split):
+        j = int(others[rng.integers(len(others))])
+        c = min(COPIES[rng.integers(len(COPIES))], ps.weight[i] - 1)
+        if c <= 0:
+            return None
+        w = ps.weight.copy()
+        w[i] -= c
+        w[j] += c
+        return (PoisonSet(ps.X, ps.y, w, meta=dict(ps.meta)),
+                f"{c:g} copies from point {i} to point {j}")
+    if domain is None:
+        return None
+    options = list(point_moves(ps.X[i], domain))
+    z = options[rng.integers(len(options))] if options else None
+    if z is None or not inside(z[None], ps.y[i:i + 1], model)[0]:
+        return None
+    c = min(SPLIT[rng.integers(len(SPLIT))], ps.weight[i] - 1)
+    w = np.append(ps.weight, c)
+    w[i] -= c
+    return (PoisonSet(np.vstack([ps.X, z]), np.append(ps.y, ps.y[i]), w, meta=dict(ps.meta)),
+            f"{c:g} copies of point {i} (label {int(ps.y[i]):+d}) split off to a new point")
+
+
+def _anneal(ps, cur, judge, domain, inside, trials, temperature, locations, rng, keep_best,
+            trim, tally, say):
+    """One annealing chain of ``trials`` random moves from ``(ps, cur)`` (:func:`relocate`'s
+    ``anneal``); the best acceptable poison is kept through ``keep_best``.  Adds the
+    trials whose poison the chain took to ``tally["taken"]``."""
+    first, last = temperature
+    tally["taken"] = 0
+    for t in range(trials):
+        T = first * (last / first) ** (t / trials)
+        if say is not None and t and t % PROGRESS == 0:
+            say(f"relocation: annealing trial {t} of {trials} (T {T:.2g}): the chain at "
+                f"{cur[1]:.4f}, {tally['taken']} poisons taken")
+        model = cur[0].models["none"]
+        drawn = random_move(ps, domain, inside, model, rng, locations)
+        if drawn is None:
+            continue
+        trial, what = drawn
+        tally["trials"] += 1
+        out = judge(trial, model)
+        delta = objective(out) - objective(cur)
+        # Metropolis: a worse poison taken with probability exp(delta / T)
+        if delta < 0 and rng.random() >= np.exp(delta / T):
+            continue
+        if not inside(trial.X, trial.y, out[0].models["none"]).all():
+            continue
+        ps, cur = trial, out
+        tally["taken"] += 1
+        kept = keep_best(ps, cur)
+        if kept is False and trim is not None:
+            alt = trim(ps, cur)
+            if alt is not None and keep_best(*alt, accepted=True):
+                ps, cur = alt
+                tally["trimmed"] += 1
+                kept, what = True, what + f", then trimmed to {ps.n_poisons:g} points"
+        if kept and say is not None:
+            say(f"relocation: annealing trial {t + 1} (T {T:.2g}): {what}; min over the "
+                f"defenses {cur[1]:.4f}")
+
+
+def objective(judged):
+    """The annealing's objective: the minimum over the defenses plus a tenth of their mean
+    (:func:`_key`'s tie-break, made a small slope)."""
+    score, mean = _key(judged)
+    return score + 0.1 * mean
 
 
 def _kicked(ps, judged, domain, inside, points, moves, rng, attempts=20):

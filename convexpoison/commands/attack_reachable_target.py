@@ -51,6 +51,15 @@ RELOCATION = (
     ("--relocate-kicks", 0, 0, "relocation: restarts of an iterated local search, each a few "
                                "random point moves from the best poison so far and another "
                                "climb, while trials remain (0: one climb)"),
+    ("--relocate-anneal", 0, 0, "relocation: trials of each simulated-annealing chain after the "
+                                "climbs, random point, copy and split moves, a worse poison "
+                                "kept with probability exp(delta/T) (0: off)"),
+    ("--relocate-chains", 1, 1, "relocation: annealing chains, each from the best poison so far"),
+    ("--relocate-locations", 1, 1, "relocation: the most points per label the annealing's split "
+                                   "moves make (1: none)"),
+    ("--relocate-trim", 4, 0, "relocation: when a chain's poison above the best has more points "
+                              "than its model needs, the highest-scoring trimmed poisons (copies "
+                              "off one point) certified until one is acceptable (0: off)"),
 )
 
 
