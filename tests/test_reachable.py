@@ -1083,3 +1083,62 @@ def test_cli_ctrl_c_writes_what_was_found_and_exits_130(tmp_path, capsys, monkey
     assert rc == 130 and res["interrupted"] is True and res["status"] == "interrupted"
     assert "interrupted" in cap.err and out.exists()
     assert PoisonSet.load(out).n_poisons == res["n_poisons"] > 0
+
+
+def test_topup_places_the_leftover_at_a_new_point_beside_one(breast):
+    """topup on a domain of one-hot groups (an adult subset): when no copy of a realised
+    point raises the minimum over the defenses, the leftover -- all of it or half -- goes
+    to a new point beside one of them (a neighbouring location of relocate.point_moves,
+    inside the feasible set with the loss cone aimed at the poison's model), the best such
+    placement; the result scores above the start under a fresh evaluation, stays within
+    the budget, and the start's points and copies are untouched."""
+    from convexpoison.attacks._common import DataFields
+    from convexpoison.attacks.reachable import _Judge, _Pricer
+    from convexpoison.attacks.relocate import point_moves
+    from convexpoison.datasets import from_arrays
+    from convexpoison.defender import resolve_defender
+    from convexpoison.defenses import evaluate
+    from convexpoison.feasible import make_feasible_set, polyhedral_l2
+    from convexpoison.poisons import PoisonSet
+
+    full = load_dataset("adult")
+    rng = np.random.default_rng(0)
+    tr = rng.choice(full.n_train, 1500, replace=False)
+    te = rng.choice(full.n_test, 600, replace=False)
+    data = from_arrays(full.X_train[tr], full.y_train[tr], full.X_test[te], full.y_test[te],
+                       domain=full.domain, reg=full.reg, name="adult-1500")
+    D = resolve_defender(None, data, "svm", None)
+    clean = D.train(data.X_train, data.y_train)
+    feas = polyhedral_l2(make_feasible_set("domain,l2,slab,loss", data.domain, data.X_train,
+                                           data.y_train, quantile=0.95, decoy=clean))
+    pricer = _Pricer(feas, data.X_train, data.y_train, D, None)
+    defenses = ("l2", "slab", "loss", "svd", "knn")
+    judge = _Judge(DataFields(data.X_train, data.y_train, data.X_test, data.y_test,
+                              data.domain, data.reg), defenses, 0.05, D, clean, 1e-6, "test")
+    # a flipped pair: a +1 training point labelled -1 and a -1 point labelled +1
+    i, j = np.flatnonzero(data.y_train == 1)[0], np.flatnonzero(data.y_train == -1)[0]
+    start = PoisonSet(data.X_train[[i, j]], np.array([-1, 1]), np.array([25.0, 15.0]))
+    score0 = judge(start)[1]
+    said = []
+    att = ReachableTargetAttack(epsilon=0.03, progress=said.append)
+    ps, added = att._topup(start, score0, 50, judge, data.domain, pricer)
+    placed = [s for s in said if "at a new point" in s]
+    assert len(ps.y) == 3 and len(placed) == 1
+    # all the leftover at the time, or half (copies raising the min may come before)
+    k_placed = float(placed[0].split("top-up: ")[1].split()[0])
+    before = sum("one more copy" in s for s in said[:said.index(placed[0])])
+    left = 50 - start.n_poisons - before
+    assert k_placed in (left, np.ceil(left / 2))
+    assert added[2] >= k_placed and sum(added) <= 10
+    np.testing.assert_array_equal(ps.X[:2], start.X)
+    assert ps.n_poisons == start.n_poisons + sum(added) <= 50
+    k = next(r for r in range(2) if any(np.array_equal(ps.X[2], z)
+                                         for z in point_moves(start.X[r], data.domain)))
+    assert ps.y[2] == start.y[k]
+    pricer.aim(judge(start)[0].models["none"])
+    assert pricer.feasible.satisfies(ps.X[2:], ps.y[2:])[0]
+    fresh = evaluate(data, ps, defenses=defenses, clean_model=clean, tol=1e-6)
+    assert fresh.min_over_defenses > score0
+    # without the domain, only copies: no new point
+    copies, only = att._topup(start, score0, 50, judge)
+    assert len(copies.y) == 2 and copies.n_poisons == start.n_poisons + sum(only)
