@@ -1147,7 +1147,7 @@ class ReachableTargetAttack(PoisoningAttack):
         ``relocate_locations`` points per label), a worse poison kept with probability
         ``exp(delta / T)``, ``T`` falling from ``relocate_temperature[0]`` to ``[1]``
         (in units of the minimum over the defenses; None: :data:`~convexpoison.attacks.
-        relocate.TEMPERATURE`, 0.004 to 0.0003); the same rule as the climbs for a new
+        relocate.TEMPERATURE`, 0.002 to 0.0003); the same rule as the climbs for a new
         best (:func:`~convexpoison.attacks.relocate.relocate`'s ``anneal``).
     relocate_trim : when step 5b's rule refuses a chain's poison above the best only for
         having more points than its model's certified minimum + ``max_extra``, the
