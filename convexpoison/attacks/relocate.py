@@ -67,9 +67,9 @@ PROGRESS = 250
 #: The annealing's first and last temperature, in units of the minimum over the defenses
 #: (a fraction of the evaluation set): a chain keeps a move that loses 0.1 point of error
 #: (on adult 4.5 test points) with probability 0.61 at the first, 0.036 at the last.  On
-#: adult, from the same poison, two chains from 0.002 reached 20.67% and 20.78% where two
-#: from 0.004 reached 20.60% and 20.51% (docs/reachable-history.md, *adult: annealing
-#: inside the relocation*).
+#: adult, from the same 20.51% poison, runs of two or three chains from 0.002 reached
+#: 20.82% and nothing, from 0.004 20.60% and nothing (four runs, one seed each: weak
+#: evidence; docs/reachable-history.md, *adult: annealing inside the relocation*).
 TEMPERATURE = (0.002, 0.0003)
 
 
