@@ -334,11 +334,8 @@ def random_move(ps, domain, inside, model, rng, locations=1):
     can_split = len(same) < locations and ps.weight[i] > 1
     draw = rng.random()
     if draw < 0.6 or not (len(others) or can_split):
-        if domain is None:
-            return None
-        options = list(point_moves(ps.X[i], domain))
-        z = options[rng.integers(len(options))] if options else None
-        if z is None or not inside(z[None], ps.y[i:i + 1], model)[0]:
+        z = _neighbour(ps, i, domain, inside, model, rng)
+        if z is None:
             return None
         X = ps.X.copy()
         X[i] = z
@@ -354,17 +351,26 @@ def random_move(ps, domain, inside, model, rng, locations=1):
         w[j] += c
         return (PoisonSet(ps.X, ps.y, w, meta=dict(ps.meta)),
                 f"{c:g} copies from point {i} to point {j}")
-    if domain is None:
-        return None
-    options = list(point_moves(ps.X[i], domain))
-    z = options[rng.integers(len(options))] if options else None
-    if z is None or not inside(z[None], ps.y[i:i + 1], model)[0]:
+    z = _neighbour(ps, i, domain, inside, model, rng)
+    if z is None:
         return None
     c = min(SPLIT[rng.integers(len(SPLIT))], ps.weight[i] - 1)
     w = np.append(ps.weight, c)
     w[i] -= c
     return (PoisonSet(np.vstack([ps.X, z]), np.append(ps.y, ps.y[i]), w, meta=dict(ps.meta)),
             f"{c:g} copies of point {i} (label {int(ps.y[i]):+d}) split off to a new point")
+
+
+def _neighbour(ps, i, domain, inside, model, rng):
+    """A random neighbouring location of row ``i`` of ``ps`` (:func:`point_moves`), or
+    None when there is none or it is not inside the feasible set for ``model``."""
+    if domain is None:
+        return None
+    options = list(point_moves(ps.X[i], domain))
+    z = options[rng.integers(len(options))] if options else None
+    if z is None or not inside(z[None], ps.y[i:i + 1], model)[0]:
+        return None
+    return z
 
 
 def _anneal(ps, cur, judge, domain, inside, trials, temperature, locations, rng, keep_best,
