@@ -7,7 +7,7 @@ import pytest
 
 from convexpoison import load_dataset
 from convexpoison.attacks.relocate import (COPIES, GRID, SPLIT, gathered, point_moves,
-                                          random_move, relocate)
+                                          random_move, relocate, trimmed)
 from convexpoison.defenses import evaluate
 from convexpoison.poisons import PoisonSet
 
@@ -382,3 +382,40 @@ def test_a_trimmed_poison_replaces_one_refused_above_the_best(breast):
     assert rec["trimmed"] >= 1 and asked and set(asked) == {12}
     assert ps.n_poisons == 11 and rec["score"] > rec["start"]
     assert _key(breast, ps, defenses)[0] == judged[1] == rec["score"]
+
+
+def test_trimmed_asks_the_highest_trims_in_order_and_returns_the_first_accepted(breast):
+    """:func:`trimmed`: the poisons with ``excess`` - 2 to + 6 copies (steps of two) fewer
+    on one point, ranked by the objective of a fresh evaluation (recomputed here), are
+    asked in that order, at most ``certify`` of them; the first accepted is returned with
+    its judgement, and None when none of those is."""
+    defenses = ("l2", "slab")
+    judge = _judge(breast, defenses)
+    # a flipped pair (each trim here scores differently: a strict ranking)
+    i, j = np.flatnonzero(breast.y_train == 1)[7], np.flatnonzero(breast.y_train == -1)[7]
+    start = PoisonSet(breast.X_train[[i, j]], np.array([-1, 1]), np.array([12.0, 9.0]))
+    # excess 5: 3, 5, 7, 9 or 11 copies off the 12-copy point, 3, 5 or 7 off the other
+    trims = []
+    for r, ks in ((0, (3, 5, 7, 9, 11)), (1, (3, 5, 7))):
+        for k in ks:
+            w = start.weight.copy()
+            w[r] -= k
+            Q = PoisonSet(start.X, start.y, w)
+            lo, mean = _key(breast, Q, defenses)
+            trims.append((lo + 0.1 * mean, Q))
+    ranked = [Q for _, Q in sorted(trims, key=lambda t: t[0], reverse=True)]
+    assert len({round(v, 9) for v, _ in trims}) == len(trims)
+    asked = []
+
+    def only(R):                    # accepts R alone (standing in for its certificate)
+        return lambda Q: asked.append(Q) or np.array_equal(Q.weight, R.weight)
+    out = trimmed(start, judge(start, None), 5, judge, only(ranked[2]), certify=4)
+    assert len(asked) == 3
+    for Q, R in zip(asked, ranked):
+        np.testing.assert_array_equal(Q.weight, R.weight)
+    np.testing.assert_array_equal(out[0].weight, ranked[2].weight)
+    assert out[1][1] == _key(breast, out[0], defenses)[0]
+    asked.clear()
+    assert trimmed(start, judge(start, None), 5, judge, only(ranked[4]), certify=4) is None
+    assert len(asked) == 4
+    assert trimmed(start, judge(start, None), 5, judge, only(ranked[0]), certify=0) is None

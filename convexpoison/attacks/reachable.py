@@ -1850,7 +1850,8 @@ class ReachableTargetAttack(PoisoningAttack):
                 self._say(f"reachable: top-up: one more copy of point {i} (label "
                           f"{int(ps.y[i]):+d}), min over defenses {score:.4f}")
                 continue
-            placed = self._placement(ps, score, budget, defended, domain, pricer) if placing else None
+            placed = (self._placement(ps, score, budget, defended, domain, pricer)
+                      if placing else None)
             if placed is None:
                 break
             score, i, ps = placed
@@ -1997,7 +1998,7 @@ class ReachableTargetAttack(PoisoningAttack):
         poison (``acceptable``: its model certified, its points within ``max_extra`` of
         the certified minimum).  When the poison it ends at scores above the start, it is
         a seed poison and its model a seed (``searched``).  Returns ``(best, record)``."""
-        from .relocate import TEMPERATURE, objective as relocation_objective, relocate
+        from .relocate import TEMPERATURE, relocate, trimmed
 
         temperature = (TEMPERATURE if self.relocate_temperature is None
                        else _temperature(self.relocate_temperature))
@@ -2041,32 +2042,18 @@ class ReachableTargetAttack(PoisoningAttack):
                     wasteful.update(poison=P, excess=P.n_poisons - got[0])
             return False
 
-        def trimmed(P, judged):
-            """A chain's poison that ``acceptable`` refused for its excess only, trimmed:
-            the excess - 2 to + 6 copies fewer on one of its points (each judged), the
-            ``relocate_trim`` best certified until one is acceptable: ``(poison,
-            judgement)`` or None.  Its model moves with the copies, and so does the price
-            (adult: 315 points for a model certified at 295, 21.22% under the defenses;
-            22 copies fewer on one point, 293 points certified at 293, 21.24%)."""
+        def trim(P, judged):
+            # a chain's poison that ``acceptable`` refused for its excess only, trimmed
+            # (relocate.trimmed): the relocate_trim best certified until one is acceptable
             if wasteful.get("poison") is not P:
                 return None
-            excess = int(np.ceil(wasteful["excess"]))
-            tries = []
-            for i in range(len(P.y)):
-                for k in range(max(excess - 2, 1), excess + 7, 2):
-                    if k < P.weight[i]:
-                        w = P.weight.copy()
-                        w[i] -= k
-                        Q = PoisonSet(P.X, P.y, w, meta=dict(P.meta))
-                        tries.append((Q, defended(Q, judged[0].models["none"])))
-            tries.sort(key=lambda t: relocation_objective(t[1]), reverse=True)
-            for Q, out in tries[:int(self.relocate_trim)]:
-                if fits(Q, certified(Q)):
-                    self._say(f"reachable: relocation: {P.n_poisons - Q.n_poisons:g} copies "
-                              f"fewer: {Q.n_poisons:g} points, min over the defenses "
-                              f"{out[1]:.4f}")
-                    return Q, out
-            return None
+            out = trimmed(P, judged, wasteful["excess"], defended,
+                          lambda Q: fits(Q, certified(Q)), int(self.relocate_trim))
+            if out is not None:
+                self._say(f"reachable: relocation: {P.n_poisons - out[0].n_poisons:g} copies "
+                          f"fewer: {out[0].n_poisons:g} points, min over the defenses "
+                          f"{out[1][1]:.4f}")
+            return out
 
         before = best[0]
         ps, judged, record = relocate(best[2], defended, domain, inside,
@@ -2077,7 +2064,7 @@ class ReachableTargetAttack(PoisoningAttack):
                                       chains=int(self.relocate_chains),
                                       locations=int(self.relocate_locations),
                                       temperature=temperature,
-                                      trim=trimmed if self.relocate_trim else None,
+                                      trim=trim if self.relocate_trim else None,
                                       random_state=self.random_state, accept=acceptable,
                                       say=lambda line: self._say(f"reachable: {line}"))
         self._say(f"reachable: relocation: from {record['start']:.4f} to {record['score']:.4f} "
