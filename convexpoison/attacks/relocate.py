@@ -252,11 +252,11 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
                          rng, keep_best, tally, say)
         climbs.append((float(begin), float(cur[1])))
     annealed = []
-    for chain in range(int(chains) if anneal else 0):
+    for _ in range(int(chains) if anneal else 0):
         begin = best[1][1]
-        _anneal(*best, judge, domain, inside, int(anneal), temperature, int(locations), rng,
-                keep_best, trim, tally, say)
-        annealed.append((float(begin), float(best[1][1]), tally.pop("taken")))
+        taken = _anneal(*best, judge, domain, inside, int(anneal), temperature,
+                        int(locations), rng, keep_best, trim, tally, say)
+        annealed.append((float(begin), float(best[1][1]), taken))
     ps, cur = best
     record = {"start": float(first[1][1]), "score": float(cur[1]),
               "gathered": float(gathered_score) if gather else None, **tally,
@@ -376,15 +376,15 @@ def _neighbour(ps, i, domain, inside, model, rng):
 def _anneal(ps, cur, judge, domain, inside, trials, temperature, locations, rng, keep_best,
             trim, tally, say):
     """One annealing chain of ``trials`` random moves from ``(ps, cur)`` (:func:`relocate`'s
-    ``anneal``); the best acceptable poison is kept through ``keep_best``.  Adds the
-    trials whose poison the chain took to ``tally["taken"]``."""
+    ``anneal``); the best acceptable poison is kept through ``keep_best``.  Returns the
+    number of trials whose poison the chain took."""
     first, last = temperature
-    tally["taken"] = 0
+    taken = 0
     for t in range(trials):
         T = first * (last / first) ** (t / trials)
         if say is not None and t and t % PROGRESS == 0:
             say(f"relocation: annealing trial {t} of {trials} (T {T:.2g}): the chain at "
-                f"{cur[1]:.4f}, {tally['taken']} poisons taken")
+                f"{cur[1]:.4f}, {taken} poisons taken")
         model = cur[0].models["none"]
         drawn = random_move(ps, domain, inside, model, rng, locations)
         if drawn is None:
@@ -399,7 +399,7 @@ def _anneal(ps, cur, judge, domain, inside, trials, temperature, locations, rng,
         if not inside(trial.X, trial.y, out[0].models["none"]).all():
             continue
         ps, cur = trial, out
-        tally["taken"] += 1
+        taken += 1
         kept = keep_best(ps, cur)
         if kept is False and trim is not None:
             alt = trim(ps, cur)
@@ -410,6 +410,7 @@ def _anneal(ps, cur, judge, domain, inside, trials, temperature, locations, rng,
         if kept and say is not None:
             say(f"relocation: annealing trial {t + 1} (T {T:.2g}): {what}; min over the "
                 f"defenses {cur[1]:.4f}")
+    return taken
 
 
 def trimmed(P, judged, excess, judge, acceptable, certify=4):
