@@ -149,7 +149,7 @@ def test_bad_settings_are_input_errors(breast):
                 {"min_run": 0}, {"n_roundings": 0}, {"clean_kept_by": ("knn", "nope")},
                 {"relocate_trials": -1}, {"relocate_points": 0}, {"relocate_sweeps": 0},
                 {"relocate_kicks": -1}, {"relocate_anneal": -5}, {"relocate_chains": 0},
-                {"relocate_locations": 0}, {"relocate_trim": -1},
+                {"relocate_locations": 0}, {"relocate_trim": -1}, {"relocate_realise": -1},
                 {"relocate_temperature": (0.001, 0.002)},
                 {"relocate_temperature": (0.004, 0.0)}, {"relocate_temperature": 0.004}):
         said = []
@@ -180,7 +180,8 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
                       ("--relocate-trials", "-1"), ("--relocate-points", "0"),
                       ("--relocate-kicks", "-2"), ("--relocate-anneal", "-1"),
                       ("--relocate-chains", "0"), ("--relocate-locations", "0"),
-                      ("--relocate-trim", "-1"), ("--clean-kept-by", "knn,nope")):
+                      ("--relocate-trim", "-1"), ("--relocate-realise", "-1"),
+                      ("--clean-kept-by", "knn,nope")):
         assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon",
                      "0.03", flag, bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -704,6 +705,36 @@ def test_relocation_seeds_the_poison_it_ends_at(breast, fitted):
     assert fitted.result_.relocation is None          # off by default
 
 
+def test_a_refused_chain_poisons_model_is_realised_as_an_accepted_target(breast, monkeypatch):
+    """relocate_realise: a chain's poison that step 5b's rule refuses (here every poison
+    above the start is refused, so that the chains meet some on breast-cancer) has its
+    model realised by the minimum-poison attack as a candidate target; an accepted
+    realisation above the best becomes the relocation's result, and the attack's result
+    -- with the issue's property -- scores at least as high.  Off, nothing is realised
+    and the start stays."""
+    import convexpoison.attacks.relocate as rl
+
+    relocate = rl.relocate
+    monkeypatch.setattr(rl, "relocate", lambda *a, **k: relocate(
+        *a, **{**k, "accept": lambda P, judged: False}))
+    kw = dict(epsilon=0.03, relocate_trials=10, relocate_anneal=100, relocate_chains=2,
+              relocate_locations=2, relocate_trim=0, relocate_temperature=(0.01, 0.002),
+              polish_rounds=0, **SMALL)
+    att = ReachableTargetAttack(**kw).fit(breast)
+    rec = att.result_.relocation
+    assert rec["realised"] >= 1 and rec["refused"] > rec["realised"]
+    assert rec["chosen"] and rec["best"] >= rec["score"] > rec["start"]
+    ours = [r for r in att.result_.realised
+            if r["target"]["source"] == "relocation chain poison's model"]
+    assert len(ours) >= rec["realised"]
+    kept = [r for r in ours if r["status"] == "eps_close" and r["score"] == rec["score"]]
+    assert kept and all(r["n_poisons"] <= r["target"]["certified"] + 2 for r in kept)
+    res = _check_property(breast, att)
+    assert res["poisoned_test_error"] >= rec["score"] - 1.5 / breast.n_test
+    off = ReachableTargetAttack(**{**kw, "relocate_realise": 0}).fit(breast).result_.relocation
+    assert off["realised"] == 0 and off["score"] == off["start"] < rec["score"]
+
+
 @pytest.mark.parametrize("name", ["breast-cancer",
                                   pytest.param("mnist17", marks=pytest.mark.slow)])
 def test_keep_polished_returns_the_polished_poison_only_when_it_scores_higher(name, request):
@@ -968,7 +999,7 @@ def test_cli_defaults_are_the_attacks_defaults():
             "search_seconds", "n_search", "n_mix", "n_climb", "climb_rounds", "n_toward",
             "n_screen", "min_run", "n_roundings", "relocate_trials", "relocate_points",
             "relocate_sweeps", "relocate_kicks", "relocate_anneal", "relocate_chains",
-            "relocate_locations", "relocate_trim"} <= set(checked)
+            "relocate_locations", "relocate_trim", "relocate_realise"} <= set(checked)
 
 
 def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):

@@ -384,6 +384,49 @@ def test_a_trimmed_poison_replaces_one_refused_above_the_best(breast):
     assert _key(breast, ps, defenses)[0] == judged[1] == rec["score"]
 
 
+@pytest.mark.parametrize("above", [None, 1.5 / 171])
+def test_a_realisation_becomes_the_best_and_the_chain_stays_on_the_refused_poison(
+        breast, above, monkeypatch):
+    """``realise``: asked only for a chain poison refused at least REALISE_ABOVE above the
+    best, its answer (here two copies fewer: 10 points, which the rule accepts; the chain's
+    12-point poisons never are) becomes the best when it scores above it -- the result --
+    while the chain, and the second chain, go on from the refused poisons: every poison
+    the chains judge keeps their 12 points.  (``above``: REALISE_ABOVE raised past one
+    test point of breast-cancer's 171, so that a refused poison one point above the best
+    is not asked.)"""
+    import convexpoison.attacks.relocate as rl
+
+    if above is not None:
+        monkeypatch.setattr(rl, "REALISE_ABOVE", above)
+    defenses = ("l2", "slab")
+    judge = _judge(breast, defenses)
+    i, j = np.flatnonzero(breast.y_train == 1)[5], np.flatnonzero(breast.y_train == -1)[5]
+    start = PoisonSet(breast.X_train[[i, j]], np.array([1, -1]), np.array([7.0, 5.0]))
+    sizes, asked, top = [], [], [judge(start, None)[1]]
+
+    def chain_judge(ps, warm):
+        sizes.append(ps.n_poisons)
+        return judge(ps, warm)
+
+    def realise(P, judged):
+        asked.append(judged[1] - top[-1])
+        w = P.weight.copy()
+        w[np.argmax(w)] -= 2
+        Q = PoisonSet(P.X, P.y, w)
+        out = judge(Q, None)
+        if out[1] > top[-1]:
+            top.append(out[1])
+        return Q, out
+    ps, judged, rec = relocate(start, chain_judge, breast.domain, trials=0, anneal=60,
+                               chains=2, temperature=(1e6, 1e6), locations=2, realise=realise,
+                               accept=lambda P, j: P.n_poisons <= 10)
+    assert rec["realised"] >= 1 and rec["trimmed"] == 0
+    assert min(asked) >= rl.REALISE_ABOVE - 1e-12
+    assert set(sizes) == {12}                  # the chains never moved to a realisation
+    assert ps.n_poisons == 10 and judged[1] == rec["score"] == max(top) > rec["start"]
+    assert _key(breast, ps, defenses)[0] == rec["score"]
+
+
 def test_trimmed_asks_the_highest_trims_in_order_and_returns_the_first_accepted(breast):
     """:func:`trimmed`: the poisons with ``excess`` - 2 to + 6 copies (steps of two) fewer
     on one point, ranked by the objective of a fresh evaluation (recomputed here), are

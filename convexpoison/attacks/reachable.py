@@ -72,7 +72,8 @@ together:
    minimum over the defenses rises; with ``relocate_kicks``, an iterated local search:
    random moves from the best poison and another climb; with ``relocate_anneal``,
    chains of simulated annealing after the climbs, a poison with more points than its
-   model needs trimmed (``relocate_trim``).  The poison it ends at is a seed
+   model needs trimmed (``relocate_trim``), or its model realised with the fewest points
+   (``relocate_realise``).  The poison it ends at is a seed
    poison, its model a seed.  For one-hot domains, where neither the search in theta nor
    the polish moves a point between categories (adult: docs/reachable.md).
 6. **Compress and extend** (``recycle_rounds``, off by default).  A poison of the whole
@@ -1156,6 +1157,14 @@ class ReachableTargetAttack(PoisoningAttack):
         acceptable, which becomes the best and the chain's poison (0: off).  On adult a
         chain's high-scoring poisons are mostly such (docs/reachable-history.md, *adult:
         annealing and trimmed poisons*).
+    relocate_realise : when a chain's poison that step 5b's rule refuses (and that no trim
+        replaces) scores :data:`~convexpoison.attacks.relocate.REALISE_ABOVE` above the
+        best, its model is a candidate target realised by the integer minimum-poison
+        attack (step 5) and judged under the defenses; an accepted realisation above the
+        best becomes the best, and the chain goes on from the refused poison (0: off).
+        The realisation scores a little lower than the poison, at the fewest points its
+        model needs: the rest of the budget is the top-up's (docs/reachable-history.md,
+        *adult: the refused chain poisons' models realised*).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
@@ -1201,7 +1210,7 @@ class ReachableTargetAttack(PoisoningAttack):
                  polish_tau=TAU, keep_polished=False, anchored=True, relocate_trials=0,
                  relocate_points=1, relocate_sweeps=3, relocate_kicks=0, relocate_anneal=0,
                  relocate_chains=1, relocate_locations=1, relocate_trim=4,
-                 relocate_temperature=None, screen_tol=1e-6,
+                 relocate_realise=1, relocate_temperature=None, screen_tol=1e-6,
                  solver=None,
                  random_state=0, workers=1, progress=None, defender=None):
         self.epsilon = epsilon
@@ -1260,6 +1269,7 @@ class ReachableTargetAttack(PoisoningAttack):
         self.relocate_chains = relocate_chains
         self.relocate_locations = relocate_locations
         self.relocate_trim = relocate_trim
+        self.relocate_realise = relocate_realise
         self.relocate_temperature = relocate_temperature
         self.screen_tol = screen_tol
         self.solver = solver
@@ -1331,6 +1341,7 @@ class ReachableTargetAttack(PoisoningAttack):
         check_positive(self.relocate_chains, "relocate_chains")
         check_positive(self.relocate_locations, "relocate_locations")
         check_positive(self.relocate_trim, "relocate_trim", allow_zero=True)
+        check_positive(self.relocate_realise, "relocate_realise", allow_zero=True)
         if self.relocate_temperature is not None:
             _temperature(self.relocate_temperature)
         for name in ("n_toward", "toward_reach", "mtp_reach", "mtp_steps", "min_run",
@@ -1543,7 +1554,7 @@ class ReachableTargetAttack(PoisoningAttack):
                 # each move judged under the defenses themselves (.relocate); the poison
                 # it ends at is a seed poison, its model a seed
                 best, relocation = self._relocation(best, defended, dom, pricer, D, n_relocate,
-                                                    searched)
+                                                    searched, choice)
             if kept is not None and kept[0][1] > best[0][1]:
                 # keep_polished: the polished poison itself, scoring higher under the defenses
                 # than every accepted realisation; step 5b did not accept it (more points than
@@ -1835,17 +1846,22 @@ class ReachableTargetAttack(PoisoningAttack):
         added = [0] * len(ps.weight)
         tried = heaviest(ps, 2)
         placing = domain is not None and bool(domain.onehot_groups) and pricer is not None
+        model = None            # the poison's undefended model: it warm-starts the trials
         while ps.n_poisons + 1 <= budget:
             found = None
+            if model is None:
+                model = defended(ps)[0].models["none"]
             for i in tried:
                 w = np.array(ps.weight, dtype=float)
                 w[i] += 1
                 trial = PoisonSet(ps.X, ps.y, w, meta=dict(ps.meta))
-                s = defended(trial)[1]
-                if s > score and (found is None or s > found[0]):
-                    found = (s, i, trial)
+                # warm-started from the poison's model: the same models, sooner (adult:
+                # seconds from the clean model, a tenth of one from a copy away)
+                out = defended(trial, model)
+                if out[1] > score and (found is None or out[1] > found[0]):
+                    found = (out[1], i, trial, out[0].models["none"])
             if found is not None:
-                score, i, ps = found
+                score, i, ps, model = found
                 added[i] += 1
                 self._say(f"reachable: top-up: one more copy of point {i} (label "
                           f"{int(ps.y[i]):+d}), min over defenses {score:.4f}")
@@ -1855,6 +1871,7 @@ class ReachableTargetAttack(PoisoningAttack):
             if placed is None:
                 break
             score, i, ps = placed
+            model = None
             added.append(int(ps.weight[-1]))
             tried = tried + [len(ps.y) - 1]
             placing = False                  # one new point: its copies are then tried
@@ -1991,13 +2008,17 @@ class ReachableTargetAttack(PoisoningAttack):
 
         return InfluenceAttack(max_iter=8, n_steps=2, random_state=self.random_state, **common)
 
-    def _relocation(self, best, defended, domain, pricer, D, trials, searched):
+    def _relocation(self, best, defended, domain, pricer, D, trials, searched, choice):
         """Step 5e: relocation from the chosen poison (:func:`.relocate.relocate`), every
         poison judged under the defenses (``defended``, warm-started from the poison it
         moves from); a move above the best so far kept only when step 5b would accept its
         poison (``acceptable``: its model certified, its points within ``max_extra`` of
-        the certified minimum).  When the poison it ends at scores above the start, it is
-        a seed poison and its model a seed (``searched``).  Returns ``(best, record)``."""
+        the certified minimum).  A chain's refused poison may instead be trimmed
+        (``relocate_trim``) or its model realised (``relocate_realise``: a candidate
+        target of steps 4-5, realised and judged by ``choice``).  When the poison it ends
+        at scores above the start, it is a seed poison and its model a seed
+        (``searched``); when that poison is a realisation, it is also the accepted
+        target it realises.  Returns ``(best, record)``."""
         from .relocate import TEMPERATURE, relocate, trimmed
 
         temperature = (TEMPERATURE if self.relocate_temperature is None
@@ -2055,6 +2076,20 @@ class ReachableTargetAttack(PoisoningAttack):
                           f"{out[1][1]:.4f}")
             return out
 
+        realisations = {}                      # id(poison) -> choice.judge's result
+
+        def realise(P, judged):
+            # a chain's refused poison's model as a candidate target (steps 4-5): realised
+            # with the fewest points its model needs, an accepted target when induced
+            model = _exact_model(P.compact(), pricer.X, pricer.y, D, self.random_state)
+            cand = choice.add(model, "relocation chain poison's model", 1.0,
+                              pricer.screen(model))
+            found = choice.judge(cand)
+            if found is None or not found[0][0]:
+                return None
+            realisations[id(found[2])] = found
+            return found[2], defended(found[2])  # (the judgement judge() just made)
+
         before = best[0]
         ps, judged, record = relocate(best[2], defended, domain, inside,
                                       points=int(self.relocate_points),
@@ -2065,16 +2100,20 @@ class ReachableTargetAttack(PoisoningAttack):
                                       locations=int(self.relocate_locations),
                                       temperature=temperature,
                                       trim=trim if self.relocate_trim else None,
+                                      realise=realise if self.relocate_realise else None,
                                       random_state=self.random_state, accept=acceptable,
                                       say=lambda line: self._say(f"reachable: {line}"))
         self._say(f"reachable: relocation: from {record['start']:.4f} to {record['score']:.4f} "
                   f"under the defenses ({record['trials']} trials, {record['kept']} climbing "
                   f"moves kept, {record['refused']} poisons refused by step 5b's rule, "
-                  f"{record['trimmed']} trimmed ones kept, {record['seconds']:.0f} s)")
+                  f"{record['trimmed']} trimmed ones and {record['realised']} realisations "
+                  f"kept, {record['seconds']:.0f} s)")
         for k, (begin, end, taken) in enumerate(record["chains"]):
             self._say(f"reachable: relocation: annealing chain {k + 1}: from {begin:.4f} to "
                       f"{end:.4f} ({taken} poisons taken)")
         if record["score"] > record["start"]:
+            if id(ps) in realisations:         # an accepted target's realisation
+                best = choice.better(best, realisations[id(ps)])
             best, _, _ = searched("relocation", ps, judged, best)
         record.update(best=best[0][1], chosen=best[0] > before)
         return best, record

@@ -60,6 +60,10 @@ RELOCATION = (
     ("--relocate-trim", 4, 0, "relocation: when a chain's poison above the best has more points "
                               "than its model needs, the highest-scoring trimmed poisons (copies "
                               "off one point) certified until one is acceptable (0: off)"),
+    ("--relocate-realise", 1, 0, "relocation: when a chain's poison above the best cannot be "
+                                 "accepted or trimmed, its model realised with the fewest points "
+                                 "(the integer minimum-poison attack) and the realisation kept "
+                                 "when it scores above the best (0: off)"),
 )
 
 
