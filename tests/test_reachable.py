@@ -1116,6 +1116,53 @@ def test_cli_ctrl_c_writes_what_was_found_and_exits_130(tmp_path, capsys, monkey
     assert PoisonSet.load(out).n_poisons == res["n_poisons"] > 0
 
 
+def test_the_top_up_goes_to_the_result_that_ends_highest_after_it(breast, monkeypatch):
+    """The top-up (_topped) tries the chosen result and the relocation's accepted
+    realisations that leave budget over within TOPUP_WITHIN of it (at most TOPUP_TRIES,
+    highest first) and keeps the one whose topped poison scores highest -- here a
+    realisation of fewer points below the chosen one, whose leftover copies lift it above;
+    one too far below, or with nothing left over, is not topped up (TOPUP_TRIES raised
+    here, so that only TOPUP_WITHIN leaves them out)."""
+    import convexpoison.attacks.reachable as reachable
+    from convexpoison.attacks._common import DataFields
+    from convexpoison.attacks.reachable import TOPUP_WITHIN, _Judge
+    from convexpoison.defender import resolve_defender
+    from convexpoison.defenses import evaluate
+    from convexpoison.poisons import PoisonSet
+
+    D = resolve_defender(None, breast, "svm", None)
+    clean = D.train(breast.X_train, breast.y_train)
+    defenses = ("l2", "slab")
+    judge = _Judge(DataFields(breast.X_train, breast.y_train, breast.X_test, breast.y_test,
+                              breast.domain, breast.reg), defenses, 0.05, D, clean, 1e-6, "test")
+    pos, neg = np.flatnonzero(breast.y_train == 1), np.flatnonzero(breast.y_train == -1)
+
+    def found(i, j, a, b):
+        P = PoisonSet(breast.X_train[[pos[i], neg[j]]], np.array([-1, 1]), np.array([a, b]))
+        _, score, undefended = judge(P)
+        return (True, score, undefended), None, P, None
+    full = found(0, 0, 9.0, 6.0)                         # the chosen result: no leftover
+    pool = [found(i, j, 5.0, 4.0) for i in range(3) for j in range(3)]
+    near = [f for f in pool if f[0][1] >= full[0][1] - TOPUP_WITHIN]
+    far = [f for f in pool if f[0][1] < full[0][1] - TOPUP_WITHIN]
+    assert near and far
+    topped = []
+    monkeypatch.setattr(reachable, "TOPUP_TRIES", len(pool))
+    att = ReachableTargetAttack(epsilon=0.03)
+    topup = att._topup
+    att._topup = lambda ps, *a, **k: topped.append(ps) or topup(ps, *a, **k)
+    chosen, (ps, added, score) = att._topped(full, pool + [full], 15, judge)
+    want = [full[2]] + [f[2] for f in sorted(near, key=lambda f: f[0], reverse=True)]
+    assert topped == want
+    ends = {id(P): topup(P, f[0][1], 15, judge)[2] for P, f in
+            zip(want, [full] + sorted(near, key=lambda f: f[0], reverse=True))}
+    assert score == max(ends.values()) and ends[id(chosen[2])] == score
+    assert chosen is not full and score > ends[id(full[2])]      # (this pair's leftover wins)
+    assert ps.n_poisons == chosen[2].n_poisons + sum(added) <= 15
+    assert evaluate(breast, ps, defenses=defenses, clean_model=clean,
+                    tol=1e-6).min_over_defenses == pytest.approx(score, abs=1.5 / breast.n_test)
+
+
 def test_topup_places_the_leftover_at_a_new_point_beside_one(breast):
     """topup on a domain of one-hot groups (an adult subset): when no copy of a realised
     point raises the minimum over the defenses, the leftover -- all of it or half -- goes
@@ -1152,7 +1199,7 @@ def test_topup_places_the_leftover_at_a_new_point_beside_one(breast):
     score0 = judge(start)[1]
     said = []
     att = ReachableTargetAttack(epsilon=0.03, progress=said.append)
-    ps, added = att._topup(start, score0, 50, judge, data.domain, pricer)
+    ps, added, _ = att._topup(start, score0, 50, judge, data.domain, pricer)
     placed = [s for s in said if "at a new point" in s]
     assert len(ps.y) == 3 and len(placed) == 1
     # all the leftover at the time, or half (copies raising the min may come before)
@@ -1171,5 +1218,5 @@ def test_topup_places_the_leftover_at_a_new_point_beside_one(breast):
     fresh = evaluate(data, ps, defenses=defenses, clean_model=clean, tol=1e-6)
     assert fresh.min_over_defenses > score0
     # without the domain, only copies: no new point
-    copies, only = att._topup(start, score0, 50, judge)
+    copies, only, _ = att._topup(start, score0, 50, judge)
     assert len(copies.y) == 2 and copies.n_poisons == start.n_poisons + sum(only)
