@@ -2068,11 +2068,22 @@ class ReachableTargetAttack(PoisoningAttack):
             # than the poison has: refused, after a trial and an exact solve)
             return pricer.feasible.satisfies(X, y)
 
+        last = {}
+
+        def exact(P):
+            """The model exact training on ``Dc u P`` returns, the last one remembered (a
+            refused poison's realisation asks for the model its certificate just trained)."""
+            key = (P.X.tobytes(), P.y.tobytes(), P.weight.tobytes())
+            if last.get("key") != key:
+                last.update(key=key, model=_exact_model(P, pricer.X, pricer.y, D,
+                                                        self.random_state))
+            return last["model"]
+
         def certified(P):
             """The certified minimum of the model ``P`` induces (its exact model, trained
             as step 5b trains it: the same model) and whether ``P`` lies inside the set it
             covers; None when no solver certifies it."""
-            model = _exact_model(P, pricer.X, pricer.y, D, self.random_state)
+            model = exact(P)
             try:
                 lp = pricer.certify(model, solvers=SEED_CERTIFY_SOLVERS)
             except SolverFailure as exc:
@@ -2118,7 +2129,7 @@ class ReachableTargetAttack(PoisoningAttack):
         def realise(P, judged):
             # a chain's refused poison's model as a candidate target (steps 4-5): realised
             # with the fewest points its model needs, an accepted target when induced
-            model = _exact_model(P.compact(), pricer.X, pricer.y, D, self.random_state)
+            model = exact(P.compact())
             cand = choice.add(model, "relocation chain poison's model", 1.0,
                               pricer.screen(model))
             found = choice.judge(cand)
