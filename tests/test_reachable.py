@@ -1163,19 +1163,14 @@ def test_the_top_up_goes_to_the_result_that_ends_highest_after_it(breast, monkey
                     tol=1e-6).min_over_defenses == pytest.approx(score, abs=1.5 / breast.n_test)
 
 
-def test_topup_places_the_leftover_at_a_new_point_beside_one(breast):
-    """topup on a domain of one-hot groups (an adult subset): when no copy of a realised
-    point raises the minimum over the defenses, the leftover -- all of it or half -- goes
-    to a new point beside one of them (a neighbouring location of relocate.point_moves,
-    inside the feasible set with the loss cone aimed at the poison's model), the best such
-    placement; the result scores above the start under a fresh evaluation, stays within
-    the budget, and the start's points and copies are untouched."""
+def _adult_topup_setup():
+    """An adult subset (1500 training, 600 test points) with its judge and pricer, and a
+    flipped pair as the poison to top up: a +1 training point labelled -1 (25 copies) and
+    a -1 point labelled +1 (15)."""
     from convexpoison.attacks._common import DataFields
     from convexpoison.attacks.reachable import _Judge, _Pricer
-    from convexpoison.attacks.relocate import point_moves
     from convexpoison.datasets import from_arrays
     from convexpoison.defender import resolve_defender
-    from convexpoison.defenses import evaluate
     from convexpoison.feasible import make_feasible_set, polyhedral_l2
     from convexpoison.poisons import PoisonSet
 
@@ -1193,9 +1188,22 @@ def test_topup_places_the_leftover_at_a_new_point_beside_one(breast):
     defenses = ("l2", "slab", "loss", "svd", "knn")
     judge = _Judge(DataFields(data.X_train, data.y_train, data.X_test, data.y_test,
                               data.domain, data.reg), defenses, 0.05, D, clean, 1e-6, "test")
-    # a flipped pair: a +1 training point labelled -1 and a -1 point labelled +1
     i, j = np.flatnonzero(data.y_train == 1)[0], np.flatnonzero(data.y_train == -1)[0]
     start = PoisonSet(data.X_train[[i, j]], np.array([-1, 1]), np.array([25.0, 15.0]))
+    return data, clean, defenses, judge, pricer, start
+
+
+def test_topup_places_the_leftover_at_a_new_point_beside_one():
+    """topup on a domain of one-hot groups (an adult subset): when no copy of a realised
+    point raises the minimum over the defenses, the leftover -- all of it or half -- goes
+    to a new point beside one of them (a neighbouring location of relocate.point_moves,
+    inside the feasible set with the loss cone aimed at the poison's model), the best such
+    placement, which then climbs over its own neighbouring locations; the result scores
+    above the start under a fresh evaluation, stays within the budget, and the start's
+    points and copies are untouched."""
+    from convexpoison.defenses import evaluate
+
+    data, clean, defenses, judge, pricer, start = _adult_topup_setup()
     score0 = judge(start)[1]
     said = []
     att = ReachableTargetAttack(epsilon=0.03, progress=said.append)
@@ -1210,13 +1218,48 @@ def test_topup_places_the_leftover_at_a_new_point_beside_one(breast):
     assert added[2] >= k_placed and sum(added) <= 10
     np.testing.assert_array_equal(ps.X[:2], start.X)
     assert ps.n_poisons == start.n_poisons + sum(added) <= 50
-    k = next(r for r in range(2) if any(np.array_equal(ps.X[2], z)
-                                         for z in point_moves(start.X[r], data.domain)))
-    assert ps.y[2] == start.y[k]
-    pricer.aim(judge(start)[0].models["none"])
-    assert pricer.feasible.satisfies(ps.X[2:], ps.y[2:])[0]
+    # on this subset the new point climbs away from where it was placed
+    assert any("the new point moved" in s for s in said[said.index(placed[0]):])
+    assert ps.y[2] in start.y and data.domain.contains(ps.X[2:]).all()
     fresh = evaluate(data, ps, defenses=defenses, clean_model=clean, tol=1e-6)
     assert fresh.min_over_defenses > score0
     # without the domain, only copies: no new point
     copies, only, _ = att._topup(start, score0, 50, judge)
     assert len(copies.y) == 2 and copies.n_poisons == start.n_poisons + sum(only)
+
+
+def test_the_top_up_climbs_its_new_point_to_a_local_optimum(monkeypatch):
+    """The climb of the top-up's new point (_placed_climb, from the best placement): only
+    the new point moves, each pass to the best neighbouring location inside the feasible
+    set with the loss cone aimed at the poison's model; with passes to spare it stops where
+    no such location scores higher (checked by judging every one), above the placement's
+    score, and its score is the poison's under a fresh evaluation."""
+    import convexpoison.attacks.reachable as reachable
+    from convexpoison.attacks.relocate import point_moves
+    from convexpoison.defenses import evaluate
+    from convexpoison.poisons import PoisonSet
+
+    data, clean, defenses, judge, pricer, start = _adult_topup_setup()
+    att = ReachableTargetAttack(epsilon=0.03)
+    score, _, placed = att._placement(start, judge(start)[1], 50, judge, data.domain, pricer)
+    monkeypatch.setattr(reachable, "PLACED_CLIMB", 1)
+    once, score1 = att._placed_climb(placed, score, judge, data.domain, pricer)
+    monkeypatch.setattr(reachable, "PLACED_CLIMB", 50)
+    ps, top = att._placed_climb(placed, score, judge, data.domain, pricer)
+    assert top >= score1 > score
+    for P in (once, ps):
+        np.testing.assert_array_equal(P.X[:2], placed.X[:2])
+        np.testing.assert_array_equal(P.weight, placed.weight)
+        np.testing.assert_array_equal(P.y, placed.y)
+    assert np.count_nonzero(np.abs(once.X[2] - placed.X[2]) > 1e-12) <= 2  # one move: one group
+    pricer.aim(judge(placed)[0].models["none"])      # the set the first pass's moves are in
+    assert pricer.feasible.satisfies(once.X[2:], once.y[2:])[0]
+    fresh = evaluate(data, ps, defenses=defenses, clean_model=clean, tol=1e-6)
+    assert fresh.min_over_defenses == pytest.approx(top, abs=1.5 / data.n_test)
+    model = judge(ps)[0].models["none"]
+    pricer.aim(model)
+    for z in point_moves(ps.X[2], data.domain):
+        if pricer.feasible.satisfies(z[None], ps.y[2:])[0]:
+            X = ps.X.copy()
+            X[2] = z
+            assert judge(PoisonSet(X, ps.y, ps.weight), model)[1] <= top
