@@ -1152,9 +1152,8 @@ class ReachableTargetAttack(PoisoningAttack):
         moved between them, each move judged by retraining under every defense and kept
         when the minimum over the defenses on the evaluation set rises; at most
         ``relocate_trials`` poisons judged in ``relocate_sweeps`` passes per climb, and
-        ``relocate_kicks`` restarts (:data:`~convexpoison.attacks.relocate.KICK_MOVES`
-        random point moves from the best poison so far, then another climb; 0, the
-        default: one climb).  Moved points stay inside the
+        ``relocate_kicks`` restarts (``relocate_kick_moves`` random point moves from the
+        best poison so far, then another climb; 0, the default: one climb).  Moved points stay inside the
         set the certificate covers (the loss cone aimed at the poison's model), and a move
         to a poison above the best so far (at first the start) is kept only when step 5b
         would accept that poison (its model certified, its points within ``max_extra`` of
@@ -1186,6 +1185,14 @@ class ReachableTargetAttack(PoisoningAttack):
         The realisation scores a little lower than the poison, at the fewest points its
         model needs: the rest of the budget is the top-up's (docs/reachable-history.md,
         *adult: the refused chain poisons' models realised*).
+    relocate_kick_moves : the random point moves of a kick (3,
+        :data:`~convexpoison.attacks.relocate.KICK_MOVES`).
+    relocate_free : free climbs (1; 0: off): a climb takes every move that raises the
+        minimum over the defenses, whether step 5b's rule would accept the poison or not,
+        and only the poison it stops at is asked -- when refused, its model realised as
+        with ``relocate_realise``; a kick starts from the highest poison any climb
+        reached (:func:`~convexpoison.attacks.relocate.relocate`'s ``free``;
+        docs/reachable-history.md, *adult: free climbs and longer kicks*).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
@@ -1231,7 +1238,9 @@ class ReachableTargetAttack(PoisoningAttack):
                  polish_tau=TAU, keep_polished=False, anchored=True, relocate_trials=0,
                  relocate_points=1, relocate_sweeps=3, relocate_kicks=0, relocate_anneal=0,
                  relocate_chains=1, relocate_locations=1, relocate_trim=4,
-                 relocate_realise=1, relocate_temperature=None, screen_tol=1e-6,
+                 relocate_realise=1, relocate_free=0, relocate_kick_moves=3,
+                 relocate_temperature=None,
+                 screen_tol=1e-6,
                  solver=None,
                  random_state=0, workers=1, progress=None, defender=None):
         self.epsilon = epsilon
@@ -1291,6 +1300,8 @@ class ReachableTargetAttack(PoisoningAttack):
         self.relocate_locations = relocate_locations
         self.relocate_trim = relocate_trim
         self.relocate_realise = relocate_realise
+        self.relocate_free = relocate_free
+        self.relocate_kick_moves = relocate_kick_moves
         self.relocate_temperature = relocate_temperature
         self.screen_tol = screen_tol
         self.solver = solver
@@ -1363,6 +1374,8 @@ class ReachableTargetAttack(PoisoningAttack):
         check_positive(self.relocate_locations, "relocate_locations")
         check_positive(self.relocate_trim, "relocate_trim", allow_zero=True)
         check_positive(self.relocate_realise, "relocate_realise", allow_zero=True)
+        check_positive(self.relocate_free, "relocate_free", allow_zero=True)
+        check_positive(self.relocate_kick_moves, "relocate_kick_moves")
         if self.relocate_temperature is not None:
             _temperature(self.relocate_temperature)
         for name in ("n_toward", "toward_reach", "mtp_reach", "mtp_steps", "min_run",
@@ -2183,12 +2196,14 @@ class ReachableTargetAttack(PoisoningAttack):
                                       points=int(self.relocate_points),
                                       sweeps=int(self.relocate_sweeps), trials=trials,
                                       kicks=int(self.relocate_kicks),
+                                      kick_moves=int(self.relocate_kick_moves),
                                       anneal=int(self.relocate_anneal),
                                       chains=int(self.relocate_chains),
                                       locations=int(self.relocate_locations),
                                       temperature=temperature,
                                       trim=trim if self.relocate_trim else None,
                                       realise=realise if self.relocate_realise else None,
+                                      free=bool(self.relocate_free),
                                       random_state=self.random_state, accept=acceptable,
                                       say=lambda line: self._say(f"reachable: {line}"))
         self._say(f"reachable: relocation: from {record['start']:.4f} to {record['score']:.4f} "

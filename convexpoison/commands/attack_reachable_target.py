@@ -51,6 +51,7 @@ RELOCATION = (
     ("--relocate-kicks", 0, 0, "relocation: restarts of an iterated local search, each a few "
                                "random point moves from the best poison so far and another "
                                "climb, while trials remain (0: one climb)"),
+    ("--relocate-kick-moves", 3, 1, "relocation: the random point moves of a kick"),
     ("--relocate-anneal", 0, 0, "relocation: trials of each simulated-annealing chain after the "
                                 "climbs, random point, copy and split moves, a worse poison "
                                 "kept with probability exp(delta/T) (0: off)"),
@@ -64,6 +65,10 @@ RELOCATION = (
                                  "accepted or trimmed, its model realised with the fewest points "
                                  "(the integer minimum-poison attack) and the realisation kept "
                                  "when it scores above the best (0: off)"),
+    ("--relocate-free", 0, 0, "relocation: free climbs: every move that raises the minimum over "
+                              "the defenses taken, acceptable or not; only where a climb stops "
+                              "is asked, its model realised when refused; kicks from the "
+                              "highest poison reached (0: off)"),
 )
 
 
