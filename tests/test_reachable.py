@@ -150,7 +150,7 @@ def test_bad_settings_are_input_errors(breast):
                 {"relocate_trials": -1}, {"relocate_points": 0}, {"relocate_sweeps": 0},
                 {"relocate_kicks": -1}, {"relocate_anneal": -5}, {"relocate_chains": 0},
                 {"relocate_locations": 0}, {"relocate_trim": -1}, {"relocate_realise": -1},
-                {"relocate_free": -1}, {"relocate_kick_moves": 0},
+                {"relocate_kick_moves": 0},
                 {"relocate_temperature": (0.001, 0.002)},
                 {"relocate_temperature": (0.004, 0.0)}, {"relocate_temperature": 0.004}):
         said = []
@@ -182,7 +182,7 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
                       ("--relocate-kicks", "-2"), ("--relocate-anneal", "-1"),
                       ("--relocate-chains", "0"), ("--relocate-locations", "0"),
                       ("--relocate-trim", "-1"), ("--relocate-realise", "-1"),
-                      ("--relocate-free", "-1"), ("--relocate-kick-moves", "0"),
+                      ("--relocate-kick-moves", "0"),
                       ("--clean-kept-by", "knn,nope")):
         assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon",
                      "0.03", flag, bad]) == 2
@@ -737,32 +737,6 @@ def test_a_refused_chain_poisons_model_is_realised_as_an_accepted_target(breast,
     assert off["realised"] == 0 and off["score"] == off["start"] < rec["score"]
 
 
-def test_a_free_climbs_refused_stop_is_realised_as_an_accepted_target(breast, monkeypatch):
-    """relocate_free and relocate_kick_moves reach the relocation, and a free climb that
-    stops at a refused poison above the best (here every poison above the start is
-    refused) has its model realised as a candidate target: the accepted realisation is
-    the relocation's result, and the attack's result has the issue's property."""
-    import convexpoison.attacks.relocate as rl
-
-    relocate, seen = rl.relocate, {}
-
-    def refusing(*a, **k):
-        seen.update(k)
-        return relocate(*a, **{**k, "accept": lambda P, judged: False})
-    monkeypatch.setattr(rl, "relocate", refusing)
-    att = ReachableTargetAttack(epsilon=0.03, relocate_trials=400, relocate_kicks=3,
-                                relocate_sweeps=1,
-                                relocate_kick_moves=5, relocate_free=1, polish_rounds=0,
-                                **SMALL).fit(breast)
-    assert seen["free"] is True and seen["kick_moves"] == 5
-    rec = att.result_.relocation
-    assert rec["realised"] >= 1 and rec["chosen"] and rec["score"] > rec["start"]
-    assert any(r["target"]["source"] == "relocation chain poison's model"
-               and r["score"] == rec["score"] for r in att.result_.realised)
-    res = _check_property(breast, att)
-    assert res["poisoned_test_error"] >= rec["score"] - 1.5 / breast.n_test
-
-
 @pytest.mark.parametrize("name", ["breast-cancer",
                                   pytest.param("mnist17", marks=pytest.mark.slow)])
 def test_keep_polished_returns_the_polished_poison_only_when_it_scores_higher(name, request):
@@ -1028,7 +1002,7 @@ def test_cli_defaults_are_the_attacks_defaults():
             "n_screen", "min_run", "n_roundings", "relocate_trials", "relocate_points",
             "relocate_sweeps", "relocate_kicks", "relocate_anneal", "relocate_chains",
             "relocate_locations", "relocate_trim", "relocate_realise",
-            "relocate_free", "relocate_kick_moves"} <= set(checked)
+            "relocate_kick_moves"} <= set(checked)
 
 
 def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):

@@ -427,47 +427,6 @@ def test_a_realisation_becomes_the_best_and_the_chain_stays_on_the_refused_poiso
     assert _key(breast, ps, defenses)[0] == rec["score"]
 
 
-def test_free_climbs_pass_refused_poisons_and_realise_where_they_stop(breast):
-    """``free``: the climbs take moves to poisons ``accept`` refuses (here every 12-point
-    poison; its realisation, two copies fewer, is accepted), ``accept`` is asked only
-    where a climb stops, a refused stop is realised and the realisation becomes the best,
-    and each kick starts from the highest poison reached, not from the realisation: every
-    poison judged keeps its 12 points.  Without ``free`` the same climbs stay at the
-    start."""
-    defenses = ("l2",)
-    judge = _judge(breast, defenses)
-    i, j = np.flatnonzero(breast.y_train == 1)[5], np.flatnonzero(breast.y_train == -1)[5]
-    start = PoisonSet(breast.X_train[[i, j]], np.array([1, -1]), np.array([7.0, 5.0]))
-    sizes, asked = [], []
-
-    def counted(ps, warm):
-        sizes.append(ps.n_poisons)
-        return judge(ps, warm)
-
-    def accept(P, judged):
-        asked.append(judged[1])
-        return P.n_poisons <= 10
-
-    def realise(P, judged):
-        w = P.weight.copy()
-        w[np.argmax(w)] -= 2
-        Q = PoisonSet(P.X, P.y, w)
-        return Q, judge(Q, None)
-    # climbs of one pass (about 250 moves): two or three in the trials
-    kw = dict(trials=600, sweeps=1, kicks=2, realise=realise, accept=accept)
-    ps, judged, rec = relocate(start, counted, breast.domain, free=True, **kw)
-    ends = [end for _, end in rec["climbs"]]
-    assert len(ends) >= 2 and max(ends) > rec["start"]
-    assert set(asked) <= set(ends)                 # asked only where a climb stopped
-    assert rec["realised"] >= 1 and set(sizes) == {12}
-    assert ps.n_poisons == 10 and judged[1] == rec["score"] > rec["start"]
-    assert _key(breast, ps, defenses)[0] == rec["score"]
-    asked.clear()
-    _, _, fixed = relocate(start, judge, breast.domain, **kw)
-    assert max(end for _, end in fixed["climbs"]) == fixed["start"] == fixed["score"]
-    assert fixed["refused"] >= 1 and fixed["realised"] == 0
-
-
 def test_trimmed_asks_the_highest_trims_in_order_and_returns_the_first_accepted(breast):
     """:func:`trimmed`: the poisons with ``excess`` - 2 to + 6 copies (steps of two) fewer
     on one point, ranked by the objective of a fresh evaluation (recomputed here), are

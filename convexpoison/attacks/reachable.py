@@ -1187,12 +1187,6 @@ class ReachableTargetAttack(PoisoningAttack):
         *adult: the refused chain poisons' models realised*).
     relocate_kick_moves : the random point moves of a kick (3,
         :data:`~convexpoison.attacks.relocate.KICK_MOVES`).
-    relocate_free : free climbs (1; 0: off): a climb takes every move that raises the
-        minimum over the defenses, whether step 5b's rule would accept the poison or not,
-        and only the poison it stops at is asked -- when refused, its model realised as
-        with ``relocate_realise``; a kick starts from the highest poison any climb
-        reached (:func:`~convexpoison.attacks.relocate.relocate`'s ``free``;
-        docs/reachable-history.md, *adult: free climbs and longer kicks*).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
@@ -1238,7 +1232,7 @@ class ReachableTargetAttack(PoisoningAttack):
                  polish_tau=TAU, keep_polished=False, anchored=True, relocate_trials=0,
                  relocate_points=1, relocate_sweeps=3, relocate_kicks=0, relocate_anneal=0,
                  relocate_chains=1, relocate_locations=1, relocate_trim=4,
-                 relocate_realise=1, relocate_free=0, relocate_kick_moves=3,
+                 relocate_realise=1, relocate_kick_moves=3,
                  relocate_temperature=None,
                  screen_tol=1e-6,
                  solver=None,
@@ -1300,7 +1294,6 @@ class ReachableTargetAttack(PoisoningAttack):
         self.relocate_locations = relocate_locations
         self.relocate_trim = relocate_trim
         self.relocate_realise = relocate_realise
-        self.relocate_free = relocate_free
         self.relocate_kick_moves = relocate_kick_moves
         self.relocate_temperature = relocate_temperature
         self.screen_tol = screen_tol
@@ -1374,7 +1367,6 @@ class ReachableTargetAttack(PoisoningAttack):
         check_positive(self.relocate_locations, "relocate_locations")
         check_positive(self.relocate_trim, "relocate_trim", allow_zero=True)
         check_positive(self.relocate_realise, "relocate_realise", allow_zero=True)
-        check_positive(self.relocate_free, "relocate_free", allow_zero=True)
         check_positive(self.relocate_kick_moves, "relocate_kick_moves")
         if self.relocate_temperature is not None:
             _temperature(self.relocate_temperature)
@@ -2203,7 +2195,6 @@ class ReachableTargetAttack(PoisoningAttack):
                                       temperature=temperature,
                                       trim=trim if self.relocate_trim else None,
                                       realise=realise if self.relocate_realise else None,
-                                      free=bool(self.relocate_free),
                                       random_state=self.random_state, accept=acceptable,
                                       say=lambda line: self._say(f"reachable: {line}"))
         self._say(f"reachable: relocation: from {record['start']:.4f} to {record['score']:.4f} "

@@ -145,8 +145,7 @@ def gathered(ps, points):
 
 def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, random_state=0,
              gather=True, accept=None, kicks=0, kick_moves=KICK_MOVES, anneal=0, chains=1,
-             temperature=TEMPERATURE, locations=1, trim=None, realise=None, free=False,
-             say=None):
+             temperature=TEMPERATURE, locations=1, trim=None, realise=None, say=None):
     """Hill-climb the poison ``ps`` over point and copy moves (module docstring).
 
     Parameters
@@ -207,13 +206,6 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         model, which becomes the best when it scores above the best.  The chain goes on
         from the refused poison, and a later chain starts from it while its realisation
         is the best (a realisation spreads the copies over many points).
-    free : free climbs: a climb takes every move that raises the objective (inside the
-        feasible set), accepted or not, and only the poison it stops at is asked
-        (``accept``; when refused and :data:`REALISE_ABOVE` above the best, ``realise``);
-        a kick starts from the highest poison any climb reached, accepted or not.  A
-        climb that asks certifies every poison above the best it moves to (seconds each
-        on adult) and stops where the poisons around are refused; a free one asks once
-        (docs/reachable-history.md, *adult: free climbs and longer kicks*).
     say : callable receiving a line per kept move (or None).
 
     Returns
@@ -254,7 +246,26 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
 
     best = first
     keep_best(ps, cur)
-    origin = {}         # a realisation that became the best -> the poison it realises
+    climbs = []
+    for kick in range(int(kicks) + 1):
+        if kick:
+            if tally["trials"] >= trials:
+                break
+            kicked = _kicked(*best, domain, inside, int(points), int(kick_moves), rng)
+            if kicked is None:
+                break
+            ps = kicked
+            tally["trials"] += 1
+            cur = judge(ps, best[1][0].models["none"])
+            if say is not None:
+                say(f"relocation: kick {kick}: {int(kick_moves)} random point moves; min "
+                    f"over the defenses {cur[1]:.4f}")
+            keep_best(ps, cur)
+        begin = cur[1]
+        ps, cur = _climb(ps, cur, judge, domain, inside, int(points), int(sweeps), trials,
+                         rng, keep_best, tally, say)
+        climbs.append((float(begin), float(cur[1])))
+    origin = {}         # a realisation that became the best -> the chain poison it realises
 
     def realised(poison, judged):
         if realise is None or judged[1] < best[1][1] + REALISE_ABOVE:
@@ -265,36 +276,6 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         origin[id(alt[0])] = (poison, judged)
         tally["realised"] += 1
         return alt
-
-    top = best          # free climbs: the highest poison reached, accepted or not
-    climbs = []
-    for kick in range(int(kicks) + 1):
-        if kick:
-            if tally["trials"] >= trials:
-                break
-            kicked = _kicked(*(top if free else best), domain, inside, int(points),
-                             int(kick_moves), rng)
-            if kicked is None:
-                break
-            ps = kicked
-            tally["trials"] += 1
-            cur = judge(ps, (top if free else best)[1][0].models["none"])
-            if say is not None:
-                say(f"relocation: kick {kick}: {int(kick_moves)} random point moves; min "
-                    f"over the defenses {cur[1]:.4f}")
-            if not free:
-                keep_best(ps, cur)
-        begin = cur[1]
-        ps, cur = _climb(ps, cur, judge, domain, inside, int(points), int(sweeps), trials,
-                         rng, (lambda *a: None) if free else keep_best, tally, say)
-        climbs.append((float(begin), float(cur[1])))
-        if free:
-            # only where the climb stops is asked (a certificate each: seconds on adult)
-            top = max(top, (ps, cur), key=lambda pj: _key(pj[1]))
-            if keep_best(ps, cur) is False and realised(ps, cur) is not None and say:
-                say(f"relocation: climb {kick + 1} stopped at a refused poison "
-                    f"({cur[1]:.4f}); its model realised, min over the defenses "
-                    f"{best[1][1]:.4f}")
 
     annealed = []
     for _ in range(int(chains) if anneal else 0):

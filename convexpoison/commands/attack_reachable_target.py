@@ -65,10 +65,6 @@ RELOCATION = (
                                  "accepted or trimmed, its model realised with the fewest points "
                                  "(the integer minimum-poison attack) and the realisation kept "
                                  "when it scores above the best (0: off)"),
-    ("--relocate-free", 0, 0, "relocation: free climbs: every move that raises the minimum over "
-                              "the defenses taken, acceptable or not; only where a climb stops "
-                              "is asked, its model realised when refused; kicks from the "
-                              "highest poison reached (0: off)"),
 )
 
 
