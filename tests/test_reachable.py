@@ -679,13 +679,20 @@ def test_polish_seeds_the_model_its_polished_poison_induces(breast, fitted):
         fitted.result_.to_dict()["poisoned_test_error"] + 1.5 / breast.n_test
 
 
-def test_relocation_seeds_the_poison_it_ends_at(breast, fitted):
+def test_relocation_seeds_the_poison_it_ends_at(breast, fitted, monkeypatch):
     """Step 5e (relocate_trials): the hill climb from the chosen poison never scores below
     it; the poison it ends at is a seed poison inside the feasible set (the loss cone aimed
     at its model) and the model exact training on Dc u that poison returns is a seed; the
-    result changes only by a higher (accepted, score) and keeps the issue's property."""
+    result changes only by a higher (accepted, score) and keeps the issue's property.  The
+    kicks' settings reach the relocation."""
+    import convexpoison.attacks.relocate as rl
+
+    relocate, seen = rl.relocate, {}
+    monkeypatch.setattr(rl, "relocate", lambda *a, **k: seen.update(k) or relocate(*a, **k))
     att = ReachableTargetAttack(epsilon=0.03, relocate_trials=30, relocate_anneal=20,
-                                relocate_locations=2, polish_rounds=0, **SMALL).fit(breast)
+                                relocate_locations=2, relocate_kicks=1, relocate_kick_moves=5,
+                                polish_rounds=0, **SMALL).fit(breast)
+    assert seen["kicks"] == 1 and seen["kick_moves"] == 5
     rec = att.result_.relocation
     assert 1 <= rec["trials"] <= 30 + 20 and rec["score"] >= rec["start"]
     assert len(rec["chains"]) == 1 and rec["chains"][0][1] == rec["score"]
