@@ -1153,11 +1153,11 @@ class ReachableTargetAttack(PoisoningAttack):
         when the minimum over the defenses on the evaluation set rises; at most
         ``relocate_trials`` poisons judged in ``relocate_sweeps`` passes per climb, and
         ``relocate_kicks`` restarts (``relocate_kick_moves`` random point moves from the
-        best poison so far, then another climb; 0, the default: one climb).  Moved points stay inside the
-        set the certificate covers (the loss cone aimed at the poison's model), and a move
-        to a poison above the best so far (at first the start) is kept only when step 5b
-        would accept that poison (its model certified, its points within ``max_extra`` of
-        the certified minimum).  The
+        best poison so far, then another climb; 0, the default: one climb).  Moved points
+        stay inside the set the certificate covers (the loss cone aimed at the poison's
+        model), and a move to a poison above the best so far (at first the start) is kept
+        only when step 5b would accept that poison (its model certified, its points
+        within ``max_extra`` of the certified minimum).  The
         poison it ends at is a seed poison, its model a seed, searched, screened and
         realised like the others.  For domains of one-hot groups (adult: docs/reachable.md);
         each trial is a retraining under every defense (0.1-1 s on adult).
@@ -1186,7 +1186,10 @@ class ReachableTargetAttack(PoisoningAttack):
         model needs: the rest of the budget is the top-up's (docs/reachable-history.md,
         *adult: the refused chain poisons' models realised*).
     relocate_kick_moves : the random point moves of a kick (3,
-        :data:`~convexpoison.attacks.relocate.KICK_MOVES`).
+        :data:`~convexpoison.attacks.relocate.KICK_MOVES`).  On adult, from the 20.51%
+        poison, climbs after kicks of six moves reached 21.04% and 21.22% (accepted), where
+        kicks of three stopped at 20.5-20.8% (docs/reachable-history.md, *adult: free
+        climbs and longer kicks*).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
@@ -1232,10 +1235,8 @@ class ReachableTargetAttack(PoisoningAttack):
                  polish_tau=TAU, keep_polished=False, anchored=True, relocate_trials=0,
                  relocate_points=1, relocate_sweeps=3, relocate_kicks=0, relocate_anneal=0,
                  relocate_chains=1, relocate_locations=1, relocate_trim=4,
-                 relocate_realise=1, relocate_kick_moves=3,
-                 relocate_temperature=None,
-                 screen_tol=1e-6,
-                 solver=None,
+                 relocate_realise=1, relocate_kick_moves=3, relocate_temperature=None,
+                 screen_tol=1e-6, solver=None,
                  random_state=0, workers=1, progress=None, defender=None):
         self.epsilon = epsilon
         self.defenses = defenses
