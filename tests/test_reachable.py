@@ -1253,9 +1253,9 @@ def test_the_top_up_climbs_its_new_point_to_a_local_optimum(monkeypatch):
     att = ReachableTargetAttack(epsilon=0.03)
     score, _, placed = att._placement(start, judge(start)[1], 50, judge, data.domain, pricer)
     monkeypatch.setattr(reachable, "PLACED_CLIMB", 1)
-    once, score1 = att._placed_climb(placed, score, judge, data.domain, pricer)
+    once, score1, _ = att._placed_climb(placed, score, judge, data.domain, pricer)
     monkeypatch.setattr(reachable, "PLACED_CLIMB", 50)
-    ps, top = att._placed_climb(placed, score, judge, data.domain, pricer)
+    ps, top, _ = att._placed_climb(placed, score, judge, data.domain, pricer)
     assert top >= score1 > score
     for P in (once, ps):
         np.testing.assert_array_equal(P.X[:2], placed.X[:2])

@@ -995,6 +995,16 @@ class _Choice:
         return best
 
 
+def _moves_inside(ps, i, domain, pricer):
+    """The neighbouring locations of row ``i`` of ``ps`` (:func:`.relocate.point_moves`)
+    inside the feasible set for its label, the loss cone as ``pricer`` is aimed."""
+    from .relocate import point_moves
+
+    for z in point_moves(ps.X[i], domain):
+        if pricer.feasible.satisfies(z[None], ps.y[i:i + 1])[0]:
+            yield z
+
+
 class ReachableTargetAttack(PoisoningAttack):
     """The highest-error target whose certified minimum poison fits the budget, realised.
 
@@ -1899,13 +1909,13 @@ class ReachableTargetAttack(PoisoningAttack):
             if placed is None:
                 break
             score, i, ps = placed
-            model = None
             added.append(int(ps.weight[-1]))
             tried = tried + [len(ps.y) - 1]
             placing = False                  # one new point: its copies are then tried
             self._say(f"reachable: top-up: {ps.weight[-1]:g} copies at a new point beside "
                       f"point {i} (label {int(ps.y[i]):+d}), min over defenses {score:.4f}")
-            ps, score = self._placed_climb(ps, score, defended, domain, pricer)
+            # (the model of the poison the climb ends at, when it trained it: not again)
+            ps, score, model = self._placed_climb(ps, score, defended, domain, pricer)
         self._say(f"reachable: top-up: {sum(added)} copies added, "
                   f"{budget - ps.n_poisons:g} of the budget left")
         return ps, added, score
@@ -1938,16 +1948,14 @@ class ReachableTargetAttack(PoisoningAttack):
         placement of the leftover (all of it, or half) at a neighbouring location of one
         of the two heaviest points per label that raises the minimum over the defenses
         above ``score``; None when none does."""
-        from .relocate import heaviest, point_moves
+        from .relocate import heaviest
 
         left = budget - ps.n_poisons
         model = defended(ps)[0].models["none"]
         pricer.aim(model)                    # the loss cone aimed at the poison's model
         found = None
         for i in heaviest(ps, 2):
-            for z in point_moves(ps.X[i], domain):
-                if not pricer.feasible.satisfies(z[None], ps.y[i:i + 1])[0]:
-                    continue
+            for z in _moves_inside(ps, i, domain, pricer):
                 for k in sorted({np.floor(left), np.ceil(left / 2)}):
                     trial = PoisonSet(np.vstack([ps.X, z]), np.append(ps.y, ps.y[i]),
                                       np.append(ps.weight, k), meta=dict(ps.meta))
@@ -1963,17 +1971,14 @@ class ReachableTargetAttack(PoisoningAttack):
         the poison's model is judged, and the best that raises the minimum taken, for at
         most :data:`PLACED_CLIMB` passes.  Its copies are leftover budget, not part of the
         certified realisation, so any location inside the set will do.  Returns
-        ``(poison, score)``."""
-        from .relocate import point_moves
-
+        ``(poison, score, its undefended model)`` -- the model None when the last pass
+        moved the point (not yet trained for the poison it ends at)."""
         row = len(ps.y) - 1
         for _ in range(PLACED_CLIMB):
             model = defended(ps)[0].models["none"]
             pricer.aim(model)
             found = None
-            for z in point_moves(ps.X[row], domain):
-                if not pricer.feasible.satisfies(z[None], ps.y[row:])[0]:
-                    continue
+            for z in _moves_inside(ps, row, domain, pricer):
                 X = ps.X.copy()
                 X[row] = z
                 trial = PoisonSet(X, ps.y, ps.weight, meta=dict(ps.meta))
@@ -1981,11 +1986,11 @@ class ReachableTargetAttack(PoisoningAttack):
                 if s > score and (found is None or s > found[0]):
                     found = (s, trial)
             if found is None:
-                break
+                return ps, score, model
             score, ps = found
             self._say(f"reachable: top-up: the new point moved to a neighbouring location, "
                       f"min over defenses {score:.4f}")
-        return ps, score
+        return ps, score, None
 
     def _candidates(self, data, seeds, clean, D, budget, defenses, p, meanwhile=None):
         """``[(source, model)]``: the seed models (trained under defender ``D``) -- a seed
