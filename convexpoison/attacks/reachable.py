@@ -1195,10 +1195,13 @@ class ReachableTargetAttack(PoisoningAttack):
         The realisation scores a little lower than the poison, at the fewest points its
         model needs: the rest of the budget is the top-up's (docs/reachable-history.md,
         *adult: the refused chain poisons' models realised*).
-    relocate_kick_moves : the random point moves of a kick (3,
-        :data:`~convexpoison.attacks.relocate.KICK_MOVES`).  On adult, from the 20.51%
-        poison, climbs after kicks of six moves reached 21.04% and 21.22% (accepted), where
-        kicks of three stopped at 20.5-20.8% (docs/reachable-history.md, *adult: free
+    relocate_kick_moves : the most random point moves of a kick (3,
+        :data:`~convexpoison.attacks.relocate.KICK_MOVES`): kicks start at three moves
+        and take one more after each kick whose climb finds no new best, back to three
+        after one that does (:func:`~convexpoison.attacks.relocate.relocate`).  On adult,
+        from the 20.51% poison, climbs after kicks of six moves reached 21.04% and 21.22%
+        (accepted), where kicks of three stopped at 20.5-20.8%; from the search's 19.87%
+        start kicks of six stopped at 18.6-20.4% (docs/reachable-history.md, *adult: free
         climbs and longer kicks*).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
