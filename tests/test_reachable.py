@@ -1173,6 +1173,60 @@ def test_the_top_up_goes_to_the_result_that_ends_highest_after_it(breast, monkey
                     tol=1e-6).min_over_defenses == pytest.approx(score, abs=1.5 / breast.n_test)
 
 
+def test_the_top_up_makes_room_when_the_result_leaves_nothing_over(breast):
+    """When the chosen result uses the whole budget, _topped asks ``room`` (step 5b's rule
+    in a fit) for its poison with ROOM of the budget taken off each point in turn, tops up
+    every smaller poison accepted and keeps the highest topped result (the chosen one on
+    ties); none is asked when the result leaves ROOM's smallest share over, or without
+    ``room``."""
+    from types import SimpleNamespace
+
+    from convexpoison.attacks._common import DataFields
+    from convexpoison.attacks.reachable import ROOM, _Judge
+    from convexpoison.defender import resolve_defender
+    from convexpoison.poisons import PoisonSet
+
+    D = resolve_defender(None, breast, "svm", None)
+    clean = D.train(breast.X_train, breast.y_train)
+    judge = _Judge(DataFields(breast.X_train, breast.y_train, breast.X_test, breast.y_test,
+                              breast.domain, breast.reg), ("l2", "slab"), 0.05, D, clean, 1e-6,
+                   "test")
+    pos, neg = np.flatnonzero(breast.y_train == 1), np.flatnonzero(breast.y_train == -1)
+    budget = 15
+    takes = sorted({max(1, int(round(f * budget))) for f in ROOM})
+    assert takes == [1, 2]
+
+    def found(P):
+        _, score, undefended = judge(P)
+        return (True, score, undefended), SimpleNamespace(certified=P.n_poisons), P, None
+    full = found(PoisonSet(breast.X_train[[pos[1], neg[2]]], np.array([-1, 1]),
+                           np.array([10.0, 5.0])))
+    asked = []
+
+    def room(P, name):                     # the second point's 2 copies fewer is refused
+        asked.append((P.weight.tolist(), name))
+        return None if P.weight[1] == 3 else found(P)
+    att = ReachableTargetAttack(epsilon=0.03)
+    topup, topped = att._topup, []
+    att._topup = lambda ps, *a, **k: topped.append(ps.weight.tolist()) or topup(ps, *a, **k)
+    chosen, (ps, added, score) = att._topped(full, [full], budget, judge, room=room)
+    assert asked == [([9.0, 5.0], "room (1 copies off point 0)"),
+                     ([8.0, 5.0], "room (2 copies off point 0)"),
+                     ([10.0, 4.0], "room (1 copies off point 1)"),
+                     ([10.0, 3.0], "room (2 copies off point 1)")]
+    assert topped == [[10.0, 5.0], [9.0, 5.0], [8.0, 5.0], [10.0, 4.0]]
+    ends = [topup(P, judge(P)[1], budget, judge)[2] for P in
+            (PoisonSet(full[2].X, full[2].y, np.array(w)) for w in topped)]
+    assert score == max(ends) and chosen[2].weight.tolist() == topped[ends.index(score)]
+    assert score > ends[0] and chosen is not full          # (here the room wins)
+    assert ps.n_poisons == chosen[2].n_poisons + sum(added) <= budget
+    asked.clear()
+    less = found(PoisonSet(full[2].X, full[2].y, np.array([9.0, 5.0])))   # 1 left over
+    att._topped(less, [less], budget, judge, room=room)
+    att._topped(full, [full], budget, judge)
+    assert asked == []
+
+
 def _adult_topup_setup():
     """An adult subset (1500 training, 600 test points) with its judge and pricer, and a
     flipped pair as the poison to top up: a +1 training point labelled -1 (25 copies) and

@@ -92,8 +92,10 @@ copies of the realised points, one at a time, each kept only when it raises the 
 over the defenses on the evaluation set (:meth:`ReachableTargetAttack._topup`); the
 induced model is then no longer exactly the target.  Besides the chosen realisation, up
 to :data:`TOPUP_TRIES` realisations of the relocation's chains (step 5e, with leftover
-budget, within :data:`TOPUP_WITHIN` of it) are topped up too, and the highest after the
-top-up is the result.
+budget, within :data:`TOPUP_WITHIN` of it) are topped up too, and so, when the chosen
+poison leaves nothing over, is the same poison with :data:`ROOM` of the budget taken off
+one of its points (when step 5b's rule accepts it: an accepted target of its own); the
+highest after the top-up is the result.
 
 The attack follows the contract of :mod:`convexpoison.attacks.base` (docs/attacks.md).
 """
@@ -173,6 +175,15 @@ TOPUP_WITHIN = 0.005
 #: passes (about 50 locations each, 57 s), and 21.40% to 21.44% and 21.47%
 #: (docs/reachable-history.md, *adult: the top-up's new point climbed*).
 PLACED_CLIMB = 4
+
+#: Room for the top-up (``topup``) when the chosen result leaves (almost) nothing over:
+#: fractions of the budget taken off one of its points -- the smaller poison, when step
+#: 5b's rule accepts it, an accepted target whose leftover the top-up spends (often at a
+#: new point).  Offline on adult: 21.27% (315 points on two, certified 315) to **21.38%**
+#: (10 copies off one point, 10 points at a new one; the whole poison accepted too), and
+#: the problem file's 20.64% poison to **20.82%** (30 copies off its heaviest point)
+#: (docs/reachable-history.md, *adult: kicks that adapt, and block moves at the plateau*).
+ROOM = (1 / 32, 1 / 10)
 
 #: Screening tolerances of the search's solves (the chosen target is priced exactly).
 SCREEN_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7}}
@@ -1618,7 +1629,12 @@ class ReachableTargetAttack(PoisoningAttack):
                     recycle["chosen"] = True
             choice.latest = best      # (keep_polished and step 6 choose outside judge())
             if self.topup and not self.interrupted_:
-                best, topped = self._topped(best, relocated, budget, defended, dom, pricer)
+                def room(P, name):
+                    # a smaller poison as the realisation of its own model (step 5b)
+                    got = self._seed_realisation(pricer, name, P, budget, D, add)
+                    return None if got is None else choice.judge(*got[:2])
+                best, topped = self._topped(best, relocated, budget, defended, dom, pricer,
+                                            room)
         except KeyboardInterrupt:
             if choice.latest is None:
                 raise                   # nothing realised before the Ctrl-C: nothing to keep
@@ -1923,21 +1939,24 @@ class ReachableTargetAttack(PoisoningAttack):
                   f"{budget - ps.n_poisons:g} of the budget left")
         return ps, added, score
 
-    def _topped(self, best, others, budget, defended, domain=None, pricer=None):
-        """The top-up (:meth:`_topup`) of the chosen result ``best`` and of up to
+    def _topped(self, best, others, budget, defended, domain=None, pricer=None, room=None):
+        """The top-up (:meth:`_topup`) of the chosen result ``best``, of up to
         :data:`TOPUP_TRIES` of ``others`` (accepted :class:`_Choice` results: the
         relocation's realisations) that leave budget over and score within
-        :data:`TOPUP_WITHIN` of it, highest first: ``(the result whose topped poison
-        scores highest, (poison, copies added, score))`` -- ``best`` on ties."""
-        pool = [best] + sorted(
+        :data:`TOPUP_WITHIN` of it, highest first, and of the room ``best``'s poison makes
+        (:meth:`_rooms`; ``room(poison, name)``: a :class:`_Choice` result for a smaller
+        poison, or None): ``(the result whose topped poison scores highest, (poison,
+        copies added, score))`` -- ``best`` on ties."""
+        pool = [(best, None)] + [(f, f"the relocation's realisation of {f[2].n_poisons:g} "
+                                     "points") for f in sorted(
             (f for f in others if f is not best and f[2].n_poisons + 1 <= budget
              and f[0][1] >= best[0][1] - TOPUP_WITHIN),
-            key=lambda f: f[0], reverse=True)[:TOPUP_TRIES]
+            key=lambda f: f[0], reverse=True)[:TOPUP_TRIES]]
+        pool += self._rooms(best, budget, room)
         chosen = None
-        for k, found in enumerate(pool):
-            if k:
-                self._say(f"reachable: top-up of the relocation's realisation of "
-                          f"{found[2].n_poisons:g} points, min over defenses {found[0][1]:.4f}")
+        for found, what in pool:
+            if what is not None:
+                self._say(f"reachable: top-up of {what}, min over defenses {found[0][1]:.4f}")
             topped = self._topup(found[2], found[0][1], budget, defended, domain, pricer)
             if chosen is None or topped[2] > chosen[1][2]:
                 chosen = (found, topped)
@@ -1945,6 +1964,33 @@ class ReachableTargetAttack(PoisoningAttack):
             self._say(f"reachable: top-up: the highest of {len(pool)} topped results "
                       f"{chosen[1][2]:.4f}")
         return chosen
+
+    def _rooms(self, best, budget, room):
+        """Room for the top-up when the chosen result ``best`` leaves less than the
+        smallest :data:`ROOM` of the budget over: for each of its points and each
+        fraction of :data:`ROOM` (at least one copy, fewer than the point has), its poison
+        with that many copies fewer, kept when ``room`` accepts it -- step 5b's rule (its
+        model certified, every point inside, ``n_poisons <= certified + max_extra``): an
+        accepted target in its own right, realised by the smaller poison.  The top-up
+        then spends what it leaves (on adult, at a new point: a third location the
+        climbs and chains do not try, ROOM's measurements).  Returns ``[(result, what)]``."""
+        ps = best[2]
+        takes = sorted({max(1, int(round(f * budget))) for f in ROOM})
+        if room is None or budget - ps.n_poisons >= takes[0]:
+            return []
+        out = []
+        for i in range(len(ps.y)):
+            for k in takes:
+                if k >= ps.weight[i]:
+                    continue
+                w = np.array(ps.weight, dtype=float)
+                w[i] -= k
+                what = f"room ({k} copies off point {i})"
+                found = room(PoisonSet(ps.X, ps.y, w, meta=dict(ps.meta)), what)
+                if found is not None and found[0][0]:
+                    out.append((found, f"{what} ({found[2].n_poisons:g} points, certified "
+                                       f"{found[1].certified:g})"))
+        return out
 
     def _placement(self, ps, score, budget, defended, domain, pricer):
         """The top-up's new point (:meth:`_topup`): ``(score, i, poison)`` of the best
