@@ -181,8 +181,9 @@ PLACED_CLIMB = 4
 #: 5b's rule accepts it, an accepted target whose leftover the top-up spends (often at a
 #: new point).  Offline on adult: 21.27% (315 points on two, certified 315) to **21.38%**
 #: (10 copies off one point, 10 points at a new one; the whole poison accepted too), and
-#: the problem file's 20.64% poison to **20.82%** (30 copies off its heaviest point)
-#: (docs/reachable-history.md, *adult: kicks that adapt, and block moves at the plateau*).
+#: the problem file's 20.64% poison to **20.82%** (30 copies off its heaviest point;
+#: measured with 10-40 copies off each point: docs/reachable-history.md, *adult: kicks
+#: that adapt, and block moves at the plateau*).
 ROOM = (1 / 32, 1 / 10)
 
 #: Screening tolerances of the search's solves (the chosen target is priced exactly).

@@ -304,7 +304,8 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
     ps, cur = best
     record = {"start": float(first[1][1]), "score": float(cur[1]),
               "gathered": float(gathered_score) if gather else None, **tally,
-              "climbs": climbs, "kick_moves": strengths, "chains": annealed, "seconds": time.perf_counter() - t0}
+              "climbs": climbs, "kick_moves": strengths, "chains": annealed,
+              "seconds": time.perf_counter() - t0}
     return ps.compact(), cur, record
 
 
