@@ -1175,10 +1175,10 @@ def test_the_top_up_goes_to_the_result_that_ends_highest_after_it(breast, monkey
 
 def test_the_top_up_makes_room_when_the_result_leaves_nothing_over(breast):
     """When the chosen result uses the whole budget, _topped asks ``room`` (step 5b's rule
-    in a fit) for its poison with ROOM of the budget taken off each point in turn, tops up
-    every smaller poison accepted and keeps the highest topped result (the chosen one on
-    ties); none is asked when the result leaves ROOM's smallest share over, or without
-    ``room``."""
+    in a fit) for its poison with ROOM of the budget taken off each of its two heaviest
+    points per label in turn, tops up every smaller poison accepted and keeps the highest
+    topped result (the chosen one on ties); none is asked when the result leaves ROOM's
+    smallest share over, or without ``room``."""
     from types import SimpleNamespace
 
     from convexpoison.attacks._common import DataFields
@@ -1225,6 +1225,12 @@ def test_the_top_up_makes_room_when_the_result_leaves_nothing_over(breast):
     att._topped(less, [less], budget, judge, room=room)
     att._topped(full, [full], budget, judge)
     assert asked == []
+    # rooms off the two heaviest points per label only (here not the third, lightest -1)
+    three = found(PoisonSet(breast.X_train[[pos[0], pos[1], pos[2], neg[0]]],
+                            np.array([-1, -1, -1, 1]), np.array([3.0, 6.0, 4.0, 2.0])))
+    att._topped(three, [three], budget, judge, room=lambda P, name: asked.append(name))
+    assert asked == [f"room ({k} copies off point {i})" for i in (1, 2, 3) for k in (1, 2)
+                     if k < three[2].weight[i]]
 
 
 def _adult_topup_setup():

@@ -1968,19 +1968,23 @@ class ReachableTargetAttack(PoisoningAttack):
 
     def _rooms(self, best, budget, room):
         """Room for the top-up when the chosen result ``best`` leaves less than the
-        smallest :data:`ROOM` of the budget over: for each of its points and each
-        fraction of :data:`ROOM` (at least one copy, fewer than the point has), its poison
+        smallest :data:`ROOM` of the budget over: for each of its two heaviest points per
+        label (a realisation of the exact program spreads adult's poison over about 60:
+        each room is a certificate and a top-up, about a minute there) and each fraction
+        of :data:`ROOM` (at least one copy, fewer than the point has), its poison
         with that many copies fewer, kept when ``room`` accepts it -- step 5b's rule (its
         model certified, every point inside, ``n_poisons <= certified + max_extra``): an
         accepted target in its own right, realised by the smaller poison.  The top-up
         then spends what it leaves (on adult, at a new point: a third location the
         climbs and chains do not try, ROOM's measurements).  Returns ``[(result, what)]``."""
+        from .relocate import heaviest
+
         ps = best[2]
         takes = sorted({max(1, int(round(f * budget))) for f in ROOM})
         if room is None or budget - ps.n_poisons >= takes[0]:
             return []
         out = []
-        for i in range(len(ps.y)):
+        for i in heaviest(ps, 2):
             for k in takes:
                 if k >= ps.weight[i]:
                     continue
