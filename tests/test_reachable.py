@@ -150,7 +150,8 @@ def test_bad_settings_are_input_errors(breast):
                 {"relocate_trials": -1}, {"relocate_points": 0}, {"relocate_sweeps": 0},
                 {"relocate_kicks": -1}, {"relocate_anneal": -5}, {"relocate_chains": 0},
                 {"relocate_locations": 0}, {"relocate_trim": -1}, {"relocate_realise": -1},
-                {"relocate_kick_moves": 0},
+                {"relocate_kick_moves": 0}, {"relocate_wide_kicks": -1},
+                {"relocate_wide_moves": 0},
                 {"relocate_temperature": (0.001, 0.002)},
                 {"relocate_temperature": (0.004, 0.0)}, {"relocate_temperature": 0.004}):
         said = []
@@ -182,7 +183,8 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
                       ("--relocate-kicks", "-2"), ("--relocate-anneal", "-1"),
                       ("--relocate-chains", "0"), ("--relocate-locations", "0"),
                       ("--relocate-trim", "-1"), ("--relocate-realise", "-1"),
-                      ("--relocate-kick-moves", "0"),
+                      ("--relocate-kick-moves", "0"), ("--relocate-wide-kicks", "-1"),
+                      ("--relocate-wide-moves", "0"),
                       ("--clean-kept-by", "knn,nope")):
         assert main(["attack", "reachable-target", "--dataset", "breast-cancer", "--epsilon",
                      "0.03", flag, bad]) == 2
@@ -691,8 +693,10 @@ def test_relocation_seeds_the_poison_it_ends_at(breast, fitted, monkeypatch):
     monkeypatch.setattr(rl, "relocate", lambda *a, **k: seen.update(k) or relocate(*a, **k))
     att = ReachableTargetAttack(epsilon=0.03, relocate_trials=30, relocate_anneal=20,
                                 relocate_locations=2, relocate_kicks=1, relocate_kick_moves=5,
+                                relocate_wide_kicks=2, relocate_wide_moves=4,
                                 polish_rounds=0, **SMALL).fit(breast)
     assert seen["kicks"] == 1 and seen["kick_moves"] == 5
+    assert seen["wide_kicks"] == 2 and seen["wide_moves"] == 4
     rec = att.result_.relocation
     assert 1 <= rec["trials"] <= 30 + 20 and rec["score"] >= rec["start"]
     assert len(rec["chains"]) == 1 and rec["chains"][0][1] == rec["score"]
@@ -1009,7 +1013,7 @@ def test_cli_defaults_are_the_attacks_defaults():
             "n_screen", "min_run", "n_roundings", "relocate_trials", "relocate_points",
             "relocate_sweeps", "relocate_kicks", "relocate_anneal", "relocate_chains",
             "relocate_locations", "relocate_trim", "relocate_realise",
-            "relocate_kick_moves"} <= set(checked)
+            "relocate_kick_moves", "relocate_wide_kicks", "relocate_wide_moves"} <= set(checked)
 
 
 def test_minmax_seed_takes_its_decoy_from_the_attack_grid(breast):

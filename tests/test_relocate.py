@@ -247,44 +247,47 @@ def test_kicks_restart_the_climb_from_the_best_poison(breast):
     np.testing.assert_array_equal(ps.X, start.X)
 
 
-def test_kicks_grow_after_a_kick_that_finds_nothing_and_shrink_after_one_that_does(breast):
-    """``kick_moves`` is the strongest kick: kicks start at ``KICK_MOVES`` moves, take one
-    more after a kick whose climb finds no new best (told by ``accept``, which is asked
-    for every new best) and go back to ``KICK_MOVES`` after one that does; at most
-    ``KICK_MOVES`` keeps every kick the same."""
+def test_wide_kicks_follow_the_narrow_ones_from_the_best_poison(breast):
+    """``wide_kicks``: after the ``kicks`` kicks of ``kick_moves`` moves (the same path as
+    without wide kicks: its judged poisons a prefix), ``wide_kicks`` kicks of
+    ``wide_moves`` moves each, every kick from the best poison so far."""
     defenses = ("l2",)
     judge = _judge(breast, defenses)
     i, j = np.flatnonzero(breast.y_train == 1)[2], np.flatnonzero(breast.y_train == -1)[2]
     start = PoisonSet(breast.X_train[[i, j]], np.array([1, -1]), np.array([7.0, 5.0]))
-    said, found, judged, best, moved = [], [], [], [], []
 
-    def accept(poison, judgement):       # a new best, in the climb after the latest kick
-        found.append(sum("kick" in s for s in said))
-        best.append(poison)
-        return True
+    def run(**kw):
+        judged, best, moved, said = [], [start], [], []
 
-    def say(line):                       # a kick: its poison was the last one judged
-        said.append(line)
-        if "kick" in line:
-            moved.append(int(np.sum(judged[-1].X != (best or judged)[-1 if best else 0].X)))
-    _, _, rec = relocate(start, lambda ps, warm: judged.append(ps) or judge(ps, warm),
-                         breast.domain, trials=1500, sweeps=1, kicks=8,
-                         kick_moves=KICK_MOVES + 2, accept=accept, say=say)
-    expected, moves = [], KICK_MOVES
-    for kick in range(1, len(rec["kick_moves"]) + 1):
-        expected.append(moves)
-        moves = KICK_MOVES if kick in found else min(moves + 1, KICK_MOVES + 2)
-    assert rec["kick_moves"] == expected
+        def accept(poison, judgement):
+            best.append(poison)
+            return True
+
+        def say(line):                   # a kick: its poison was the last one judged
+            said.append(line)
+            if "kick" in line:
+                moved.append(int(np.sum(judged[-1].X != best[-1].X)))
+        _, _, rec = relocate(start, lambda ps, warm: judged.append(ps) or judge(ps, warm),
+                             breast.domain, trials=1500, sweeps=1, kicks=2, kick_moves=1,
+                             accept=accept, say=say, **kw)
+        return judged, moved, rec, said
+
+    narrow, narrow_moved, rec0, _ = run()
+    judged, moved, rec, said = run(wide_kicks=2, wide_moves=KICK_MOVES + 2)
+    assert rec0["kick_moves"] == [1, 1]
+    assert rec["kick_moves"] == [1, 1] + [KICK_MOVES + 2] * 2
     assert [s.split(":")[2].split(";")[0] for s in said if "kick" in s] == [
-        f" {m} random point moves" for m in expected]
-    # both rules acted: a kick grew, and a kick followed one whose climb found a new best
-    assert max(expected) > KICK_MOVES
-    # each kick moved at most its moves' coordinates away from the best, a grown one more
-    assert all(m <= k for m, k in zip(moved, expected)) and max(moved) > KICK_MOVES
-    assert any(kick in found for kick in range(1, len(expected)))
-    _, _, fixed = relocate(start, judge, breast.domain, trials=600, sweeps=1, kicks=3,
-                           kick_moves=2)
-    assert fixed["kick_moves"] == [2] * len(fixed["kick_moves"]) and fixed["kick_moves"]
+        f" {m} random point moves" for m in rec["kick_moves"]]
+    assert len(rec["climbs"]) == 1 + 4
+    # the narrow kicks' path is the one without wide kicks
+    assert len(judged) > len(narrow)
+    for a, b in zip(narrow, judged):
+        np.testing.assert_array_equal(a.X, b.X)
+        np.testing.assert_array_equal(a.weight, b.weight)
+    # each kick moved at most its moves' coordinates away from the best, a wide one more
+    assert moved[:2] == narrow_moved and max(moved[:2]) <= 1
+    assert all(m <= KICK_MOVES + 2 for m in moved[2:]) and max(moved[2:]) > KICK_MOVES
+    assert rec["score"] >= rec0["score"]
 
 
 def test_a_seed_poison_between_the_secant_and_the_sphere_is_refused(adult):

@@ -1207,14 +1207,17 @@ class ReachableTargetAttack(PoisoningAttack):
         The realisation scores a little lower than the poison, at the fewest points its
         model needs: the rest of the budget is the top-up's (docs/reachable-history.md,
         *adult: the refused chain poisons' models realised*).
-    relocate_kick_moves : the most random point moves of a kick (3,
-        :data:`~convexpoison.attacks.relocate.KICK_MOVES`): kicks start at three moves
-        and take one more after each kick whose climb finds no new best, back to three
-        after one that does (:func:`~convexpoison.attacks.relocate.relocate`).  On adult,
-        from the 20.51% poison, climbs after kicks of six moves reached 21.04% and 21.22%
-        (accepted), where kicks of three stopped at 20.5-20.8%; from the search's 19.87%
-        start kicks of six stopped at 18.6-20.4% (docs/reachable-history.md, *adult: free
-        climbs and longer kicks*).
+    relocate_kick_moves : the random point moves of each kick (3,
+        :data:`~convexpoison.attacks.relocate.KICK_MOVES`).
+    relocate_wide_kicks, relocate_wide_moves : after the ``relocate_kicks`` kicks, this
+        many more of ``relocate_wide_moves`` random point moves each (0, the default:
+        none; 6 moves), from the best poison so far: the narrow kicks find a basin, the
+        wide ones leave it (:func:`~convexpoison.attacks.relocate.relocate`).  On adult,
+        from the 20.51% poison that kicks of three moves reach from the search's start,
+        climbs after kicks of six moves reached 21.04% and 21.22% (accepted), where kicks
+        of three stopped at 20.5-20.8%; from the search's 19.87% start kicks of six
+        stopped at 18.6-20.4% (docs/reachable-history.md, *adult: free climbs and longer
+        kicks*).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
@@ -1260,7 +1263,8 @@ class ReachableTargetAttack(PoisoningAttack):
                  polish_tau=TAU, keep_polished=False, anchored=True, relocate_trials=0,
                  relocate_points=1, relocate_sweeps=3, relocate_kicks=0, relocate_anneal=0,
                  relocate_chains=1, relocate_locations=1, relocate_trim=4,
-                 relocate_realise=1, relocate_kick_moves=3, relocate_temperature=None,
+                 relocate_realise=1, relocate_kick_moves=3, relocate_wide_kicks=0,
+                 relocate_wide_moves=6, relocate_temperature=None,
                  screen_tol=1e-6, solver=None,
                  random_state=0, workers=1, progress=None, defender=None):
         self.epsilon = epsilon
@@ -1321,6 +1325,8 @@ class ReachableTargetAttack(PoisoningAttack):
         self.relocate_trim = relocate_trim
         self.relocate_realise = relocate_realise
         self.relocate_kick_moves = relocate_kick_moves
+        self.relocate_wide_kicks = relocate_wide_kicks
+        self.relocate_wide_moves = relocate_wide_moves
         self.relocate_temperature = relocate_temperature
         self.screen_tol = screen_tol
         self.solver = solver
@@ -1394,6 +1400,8 @@ class ReachableTargetAttack(PoisoningAttack):
         check_positive(self.relocate_trim, "relocate_trim", allow_zero=True)
         check_positive(self.relocate_realise, "relocate_realise", allow_zero=True)
         check_positive(self.relocate_kick_moves, "relocate_kick_moves")
+        check_positive(self.relocate_wide_kicks, "relocate_wide_kicks", allow_zero=True)
+        check_positive(self.relocate_wide_moves, "relocate_wide_moves")
         if self.relocate_temperature is not None:
             _temperature(self.relocate_temperature)
         for name in ("n_toward", "toward_reach", "mtp_reach", "mtp_steps", "min_run",
@@ -2249,6 +2257,8 @@ class ReachableTargetAttack(PoisoningAttack):
                                       sweeps=int(self.relocate_sweeps), trials=trials,
                                       kicks=int(self.relocate_kicks),
                                       kick_moves=int(self.relocate_kick_moves),
+                                      wide_kicks=int(self.relocate_wide_kicks),
+                                      wide_moves=int(self.relocate_wide_moves),
                                       anneal=int(self.relocate_anneal),
                                       chains=int(self.relocate_chains),
                                       locations=int(self.relocate_locations),

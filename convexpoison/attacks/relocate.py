@@ -26,7 +26,8 @@ result is a poison the attack can accept with its model's certified minimum.
 
 A climb stops at a local optimum; with ``kicks`` relocation is an iterated local search:
 the best poison so far takes a few random point moves and another climb starts there
-(on adult the climbs end between 19.7% and 20.8%, docs/reachable-history.md).
+(on adult the climbs end between 19.7% and 20.8%, docs/reachable-history.md); with
+``wide_kicks``, kicks of more moves follow, to leave the basin the first kicks found.
 
 With ``anneal``, ``chains`` runs of simulated annealing follow, each from the best poison
 so far: a random point, copy or split move per trial (:func:`random_move`), a worse poison
@@ -47,7 +48,7 @@ from ..poisons import PoisonSet
 
 __all__ = ["relocate", "gathered", "heaviest", "point_moves", "random_move", "objective", "trimmed",
            "GRID", "COPIES",
-           "SPLIT", "KICK_MOVES", "TEMPERATURE", "REALISE_ABOVE"]
+           "SPLIT", "KICK_MOVES", "WIDE_MOVES", "TEMPERATURE", "REALISE_ABOVE"]
 
 #: Fractions of a continuous coordinate's box a point move sets it to.
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -57,6 +58,9 @@ COPIES = (5, 20, 60)
 
 #: Random point moves of a kick (:func:`relocate`'s ``kicks``).
 KICK_MOVES = 3
+
+#: Random point moves of a wide kick (:func:`relocate`'s ``wide_kicks``).
+WIDE_MOVES = 6
 
 #: Copies a split move takes from a point to a new location beside it (annealing).
 SPLIT = (1, 5, 20)
@@ -144,7 +148,8 @@ def gathered(ps, points):
 
 
 def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, random_state=0,
-             gather=True, accept=None, kicks=0, kick_moves=KICK_MOVES, anneal=0, chains=1,
+             gather=True, accept=None, kicks=0, kick_moves=KICK_MOVES, wide_kicks=0,
+             wide_moves=WIDE_MOVES, anneal=0, chains=1,
              temperature=TEMPERATURE, locations=1, trim=None, realise=None, say=None):
     """Hill-climb the poison ``ps`` over point and copy moves (module docstring).
 
@@ -185,14 +190,16 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         result.  Measured offline on adult from a climb's local optimum at 20.69%: three
         kicks of three moves, 400 trials each, reached 20.78%, 20.82% and 20.73%
         (docs/reachable-history.md, *adult: relocation*).
-    kick_moves : the most random point moves of a kick.  Kicks start at
-        ``min(KICK_MOVES, kick_moves)`` moves and take one more after each kick whose
-        climb finds no new best, back to the least after one that does (variable
-        neighbourhood search's shaking); so ``kick_moves`` at most :data:`KICK_MOVES`
-        keeps every kick at that many.  Measured offline on adult, kicks of six moves
-        from the 20.51% poison reached 21.04% and 21.22%; from the search's 19.87% start
-        their climbs ended at 18.6-20.4%, where kicks of three reached 20.51%
-        (docs/reachable-history.md, *adult: free climbs and longer kicks*).
+    kick_moves : the random point moves of each of the ``kicks`` kicks.
+    wide_kicks, wide_moves : after the ``kicks``, ``wide_kicks`` more kicks of
+        ``wide_moves`` random point moves each, from the best poison so far: the narrow
+        kicks find a basin, the wide ones leave it for the next.  Measured offline on
+        adult: from the search's 19.87% start kicks of three moves reach 20.51%, kicks of
+        six 20.44%, kicks that grew from three to six after each kick that found nothing
+        20.49%; from that 20.51% poison, kicks of six moves reached 21.04% and 21.22%
+        (accepted), where kicks of three stopped at 20.5-20.8%
+        (docs/reachable-history.md, *adult: free climbs and longer kicks* and *kicks
+        that adapt*).
     anneal : the trials of each annealing chain, after the climbs (0: none).  Each trial is
         a :func:`random_move` of the chain's poison; the moved poison is judged and taken
         when its :func:`objective` (min over the defenses + a tenth of their mean) is not
@@ -255,22 +262,18 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
     best = first
     keep_best(ps, cur)
     climbs = []
-    # Kick strength as in variable neighbourhood search (Mladenovic & Hansen 1997): the
-    # least kick first, one move more after each kick whose climb finds no new best (its
-    # basin is wider than the kick), back to the least after one that does.
-    least = min(KICK_MOVES, int(kick_moves))
-    moves, strengths = least, []
-    for kick in range(int(kicks) + 1):
-        held = best[0]
+    # the narrow kicks, then the wide ones (each kick's random point moves, in turn)
+    schedule = [int(kick_moves)] * int(kicks) + [int(wide_moves)] * int(wide_kicks)
+    for kick in range(len(schedule) + 1):
         if kick:
             if tally["trials"] >= trials:
                 break
+            moves = schedule[kick - 1]
             kicked = _kicked(*best, domain, inside, int(points), moves, rng)
             if kicked is None:
                 break
             ps = kicked
             tally["trials"] += 1
-            strengths.append(moves)
             cur = judge(ps, best[1][0].models["none"])
             if say is not None:
                 say(f"relocation: kick {kick}: {moves} random point moves; min "
@@ -280,8 +283,6 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
         ps, cur = _climb(ps, cur, judge, domain, inside, int(points), int(sweeps), trials,
                          rng, keep_best, tally, say)
         climbs.append((float(begin), float(cur[1])))
-        if kick:
-            moves = least if best[0] is not held else min(moves + 1, int(kick_moves))
     origin = {}         # a realisation that became the best -> the chain poison it realises
 
     def realised(poison, judged):
@@ -304,7 +305,7 @@ def relocate(ps, judge, domain, inside=None, points=1, sweeps=3, trials=300, ran
     ps, cur = best
     record = {"start": float(first[1][1]), "score": float(cur[1]),
               "gathered": float(gathered_score) if gather else None, **tally,
-              "climbs": climbs, "kick_moves": strengths, "chains": annealed,
+              "climbs": climbs, "kick_moves": schedule[:len(climbs) - 1], "chains": annealed,
               "seconds": time.perf_counter() - t0}
     return ps.compact(), cur, record
 

@@ -51,9 +51,11 @@ RELOCATION = (
     ("--relocate-kicks", 0, 0, "relocation: restarts of an iterated local search, each a few "
                                "random point moves from the best poison so far and another "
                                "climb, while trials remain (0: one climb)"),
-    ("--relocate-kick-moves", 3, 1, "relocation: the most random point moves of a kick (from "
-                                    "three, one more after each kick whose climb finds no "
-                                    "new best)"),
+    ("--relocate-kick-moves", 3, 1, "relocation: the random point moves of each kick"),
+    ("--relocate-wide-kicks", 0, 0, "relocation: after the kicks, this many more wide kicks "
+                                    "from the best poison so far, each of "
+                                    "--relocate-wide-moves random point moves (0: none)"),
+    ("--relocate-wide-moves", 6, 1, "relocation: the random point moves of each wide kick"),
     ("--relocate-anneal", 0, 0, "relocation: trials of each simulated-annealing chain after the "
                                 "climbs, random point, copy and split moves, a worse poison "
                                 "kept with probability exp(delta/T) (0: off)"),
