@@ -1217,7 +1217,9 @@ class ReachableTargetAttack(PoisoningAttack):
         climbs after kicks of six moves reached 21.04% and 21.22% (accepted), where kicks
         of three stopped at 20.5-20.8%; from the search's 19.87% start kicks of six
         stopped at 18.6-20.4% (docs/reachable-history.md, *adult: free climbs and longer
-        kicks*).
+        kicks*).  In problems/reachable-adult.toml thirty wide kicks after the six narrow
+        ones took the climbs from 20.51% to 20.78%, and the chains and the top-up from
+        there to 21.69% (*adult: wide kicks after the narrow ones*).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
