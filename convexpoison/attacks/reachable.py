@@ -1212,14 +1212,11 @@ class ReachableTargetAttack(PoisoningAttack):
     relocate_wide_kicks, relocate_wide_moves : after the ``relocate_kicks`` kicks, this
         many more of ``relocate_wide_moves`` random point moves each (0, the default:
         none; 6 moves), from the best poison so far: the narrow kicks find a basin, the
-        wide ones leave it (:func:`~convexpoison.attacks.relocate.relocate`).  On adult,
-        from the 20.51% poison that kicks of three moves reach from the search's start,
-        climbs after kicks of six moves reached 21.04% and 21.22% (accepted), where kicks
-        of three stopped at 20.5-20.8%; from the search's 19.87% start kicks of six
-        stopped at 18.6-20.4% (docs/reachable-history.md, *adult: free climbs and longer
-        kicks*).  In problems/reachable-adult.toml thirty wide kicks after the six narrow
-        ones took the climbs from 20.51% to 20.78%, and the chains and the top-up from
-        there to 21.69% (*adult: wide kicks after the narrow ones*).
+        wide ones leave it (:func:`~convexpoison.attacks.relocate.relocate`, with the
+        offline measurements behind it).  In problems/reachable-adult.toml thirty wide
+        kicks after the six narrow ones took the climbs from 20.51% to 20.78%, and the
+        chains and the top-up from there to 21.69% (docs/reachable-history.md, *adult:
+        wide kicks after the narrow ones*).
     topup : spend the leftover budget on more copies of the chosen realisation's points,
         greedily, each copy kept only when it raises the minimum over the defenses on the
         evaluation set (:meth:`_topup`).  Off by default: the poison then no longer
